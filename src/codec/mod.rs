@@ -1,0 +1,364 @@
+//! Codecs: turn a host tensor into a container and back.
+//!
+//! Layer: middle. Pure Rust on slices (no raw pointers, no C types); chunks are coded in
+//! parallel on the current rayon pool (the `system` layer installs its own pool).
+//!
+//! | codec | dtypes | exact? | module |
+//! |---|---|---|---|
+//! | `Raw` | all | yes | here |
+//! | `Lossless` | F32 F16 BF16 F64 | yes | [`lossless::FloatSplit`] |
+//! | `Bytes` | integers, bool | yes | [`lossless::BytePlanes`] |
+//! | `Padic` | F32 F16 BF16 F64 | `abs` or `rel` bound per element | [`padic::PadicPlan`] |
+//!
+//! Integer and bool tensors asked for `Lossless` or `Padic` use `Bytes`; float tensors asked
+//! for `Raw` are stored raw. Any chunk whose coded form is not smaller than its raw bytes is
+//! stored raw (a one-byte chunk mode says which), so a container never exceeds
+//! [`compress_bound`].
+
+pub mod lossless;
+pub mod padic;
+
+use rayon::prelude::*;
+
+use crate::dtype::{self, DType};
+use crate::entropy::varint::Reader;
+use crate::error::{corrupt, invalid, Error, Result};
+use crate::format::container::{
+    chunk_count, header_len, ChunkEntry, CodecId, Header, DEFAULT_CHUNK_ELEMS, MAX_CHUNK_ELEMS,
+};
+use lossless::{BytePlanes, FloatSplit};
+use padic::PadicPlan;
+
+/// An error bound for lossy compression.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ErrorBound {
+    /// `|x - x'| <= eps` for every element (units of the data).
+    Abs(f64),
+    /// `|x - x'| <= eps * |x|` for every element (a fraction, 0 < eps < 1); zeros are exact.
+    Rel(f64),
+}
+
+/// Parameters of the p-adic codec.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PadicParams {
+    /// Prime base `p`, at most 65521 (default 251).
+    pub prime: u32,
+    /// Digits per value `N`; `None` picks the smallest that fits the data at the bound.
+    pub precision: Option<u32>,
+    /// The error bound.
+    pub bound: ErrorBound,
+}
+
+impl PadicParams {
+    /// Default prime 251, automatic precision.
+    pub fn new(bound: ErrorBound) -> Self {
+        PadicParams { prime: 251, precision: None, bound }
+    }
+}
+
+/// Which codec to use and its parameters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum CodecParams {
+    /// Store bytes as they are.
+    Raw,
+    /// Bit-exact: float split for floats, byte planes for integers and bool.
+    Lossless,
+    /// Error-bounded p-adic codec for floats (integers and bool fall back to bit-exact).
+    Padic(PadicParams),
+}
+
+/// Compression options: codec and chunk size.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CompressOptions {
+    /// Codec and parameters.
+    pub codec: CodecParams,
+    /// Elements per chunk, 1..=2^28 (default 2^18).
+    pub chunk_elems: u32,
+}
+
+impl Default for CompressOptions {
+    fn default() -> Self {
+        CompressOptions { codec: CodecParams::Lossless, chunk_elems: DEFAULT_CHUNK_ELEMS }
+    }
+}
+
+/// A compressed tensor and what compression measured.
+#[derive(Debug, Clone)]
+pub struct Compressed {
+    /// The container bytes.
+    pub bytes: Vec<u8>,
+    /// Largest |x - x'| over the tensor (0 for bit-exact codecs).
+    pub max_abs_error: f64,
+}
+
+/// What [`inspect`] reads from a container header without decoding.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TensorInfo {
+    /// Element type.
+    pub dtype: DType,
+    /// Dimensions.
+    pub shape: Vec<u64>,
+    /// Codec that wrote it.
+    pub codec: CodecId,
+    /// Element count.
+    pub numel: u64,
+    /// Uncompressed size in bytes.
+    pub original_bytes: u64,
+    /// Container size in bytes.
+    pub compressed_bytes: u64,
+    /// Elements per chunk.
+    pub chunk_elems: u32,
+    /// Number of chunks.
+    pub chunks: usize,
+    /// Error bound (p-adic only).
+    pub bound: Option<ErrorBound>,
+    /// Prime (p-adic only, else 0).
+    pub prime: u32,
+    /// Digit planes (p-adic only, else 0).
+    pub precision: u32,
+}
+
+enum Plan {
+    Raw,
+    Float(FloatSplit),
+    Bytes(BytePlanes),
+    Padic(PadicPlan),
+}
+
+const CHUNK_RAW: u8 = 0;
+const CHUNK_CODED: u8 = 1;
+
+impl Plan {
+    fn id(&self) -> CodecId {
+        match self {
+            Plan::Raw => CodecId::Raw,
+            Plan::Float(_) => CodecId::Lossless,
+            Plan::Bytes(_) => CodecId::Bytes,
+            Plan::Padic(_) => CodecId::Padic,
+        }
+    }
+
+    fn from_header(h: &Header) -> Result<Plan> {
+        let size = h.dtype.size();
+        Ok(match h.codec {
+            CodecId::Raw => Plan::Raw,
+            CodecId::Lossless => match h.dtype.float_layout() {
+                Some(l) => Plan::Float(FloatSplit::new(l, size)),
+                None => return corrupt("lossless float codec on a non-float dtype"),
+            },
+            CodecId::Bytes => Plan::Bytes(BytePlanes { width: size }),
+            CodecId::Padic => Plan::Padic(PadicPlan::from_bytes(&h.params, h.dtype)?),
+        })
+    }
+
+    fn params(&self) -> Vec<u8> {
+        match self {
+            Plan::Padic(p) => p.to_bytes(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Encode one chunk: mode byte + codec stream, or raw if coding does not pay.
+    fn encode_chunk(&self, src: &[u8]) -> Result<(Vec<u8>, f64)> {
+        let mut out = Vec::with_capacity(src.len() / 2 + 16);
+        out.push(CHUNK_CODED);
+        let err = match self {
+            Plan::Raw => {
+                out.clear();
+                0.0
+            }
+            Plan::Float(f) => {
+                f.encode(src, &mut out);
+                0.0
+            }
+            Plan::Bytes(b) => {
+                b.encode(src, &mut out);
+                0.0
+            }
+            Plan::Padic(p) => p.encode_chunk(src, &mut out)?,
+        };
+        if out.is_empty() || out.len() > src.len() {
+            out.clear();
+            out.push(CHUNK_RAW);
+            out.extend_from_slice(src);
+            return Ok((out, 0.0));
+        }
+        Ok((out, err))
+    }
+
+    fn decode_chunk(&self, payload: &[u8], out: &mut [u8], planes: u32) -> Result<()> {
+        let (&mode, body) = payload
+            .split_first()
+            .ok_or_else(|| Error::Truncated("empty chunk".into()))?;
+        match mode {
+            CHUNK_RAW => {
+                if body.len() != out.len() {
+                    return corrupt("raw chunk length");
+                }
+                out.copy_from_slice(body);
+                return Ok(());
+            }
+            CHUNK_CODED => {}
+            m => return corrupt(format!("chunk mode {m}")),
+        }
+        let mut r = Reader::new(body, "chunk stream");
+        match self {
+            Plan::Raw => return corrupt("coded chunk in a raw container"),
+            Plan::Float(f) => f.decode(&mut r, out)?,
+            Plan::Bytes(b) => b.decode(&mut r, out)?,
+            Plan::Padic(p) => return p.decode_chunk(body, out, planes),
+        }
+        if r.remaining() != 0 {
+            return corrupt("trailing bytes in chunk");
+        }
+        Ok(())
+    }
+}
+
+fn check_chunk_elems(c: u32) -> Result<()> {
+    if c == 0 || c > MAX_CHUNK_ELEMS {
+        return invalid(format!("chunk size {c} elements: must be in 1..={MAX_CHUNK_ELEMS}"));
+    }
+    Ok(())
+}
+
+fn plan_for(data: &[u8], dtype: DType, opts: &CompressOptions) -> Result<Plan> {
+    Ok(match (opts.codec, dtype.float_layout()) {
+        (CodecParams::Raw, _) => Plan::Raw,
+        (_, None) => Plan::Bytes(BytePlanes { width: dtype.size() }),
+        (CodecParams::Lossless, Some(l)) => Plan::Float(FloatSplit::new(l, dtype.size())),
+        (CodecParams::Padic(pp), Some(_)) => Plan::Padic(PadicPlan::new(data, dtype, &pp)?),
+    })
+}
+
+/// Compress a host tensor.
+///
+/// `data`: the tensor's elements, little-endian, row-major, exactly
+/// `numel(shape) * dtype.size()` bytes; never modified. `shape`: at most 8 dims (empty =
+/// scalar; zero dims allowed). Chunks are coded in parallel on the current rayon pool.
+///
+/// Errors: `InvalidArgument` (length/shape mismatch, bad chunk size, bad codec parameters).
+/// Thread-safe: a pure function of its inputs.
+pub fn compress(data: &[u8], dtype: DType, shape: &[u64], opts: &CompressOptions) -> Result<Compressed> {
+    let len = dtype::byte_len(dtype, shape)?;
+    if data.len() != len {
+        return invalid(format!("data is {} bytes; {dtype:?} {shape:?} needs {len}", data.len()));
+    }
+    check_chunk_elems(opts.chunk_elems)?;
+    let plan = plan_for(data, dtype, opts)?;
+    let numel = dtype::numel(shape)?;
+    let chunk_bytes = opts.chunk_elems as usize * dtype.size();
+    let coded: Vec<(Vec<u8>, f64)> = data
+        .par_chunks(chunk_bytes.max(1))
+        .map(|c| plan.encode_chunk(c))
+        .collect::<Result<_>>()?;
+    let mut chunks = Vec::with_capacity(coded.len());
+    let mut off = 0u64;
+    let mut max_err = 0f64;
+    for (c, e) in &coded {
+        chunks.push(ChunkEntry { offset: off, len: c.len() as u32, crc: crc32fast::hash(c) });
+        off += c.len() as u64;
+        max_err = max_err.max(*e);
+    }
+    let header = Header {
+        dtype,
+        shape: shape.to_vec(),
+        codec: plan.id(),
+        params: plan.params(),
+        chunk_elems: opts.chunk_elems,
+        numel,
+        chunks,
+        header_len: 0,
+    };
+    let mut bytes = header.write();
+    bytes.reserve(off as usize);
+    for (c, _) in coded {
+        bytes.extend_from_slice(&c);
+    }
+    Ok(Compressed { bytes, max_abs_error: max_err })
+}
+
+/// Upper bound in bytes of the container [`compress`] writes for this tensor and options.
+/// Errors: `InvalidArgument` for a bad shape or chunk size.
+pub fn compress_bound(dtype: DType, shape: &[u64], opts: &CompressOptions) -> Result<usize> {
+    let len = dtype::byte_len(dtype, shape)?;
+    check_chunk_elems(opts.chunk_elems)?;
+    let n_chunks = chunk_count(dtype::numel(shape)?, opts.chunk_elems) as usize;
+    let params = match (opts.codec, dtype.is_float()) {
+        (CodecParams::Padic(_), true) => padic::PARAMS_LEN,
+        _ => 0,
+    };
+    Ok(header_len(shape.len(), params, n_chunks) + len + n_chunks)
+}
+
+/// Read a container's header (validated, checksummed) without decoding any chunk.
+/// Errors: as [`Header::parse`].
+pub fn inspect(container: &[u8]) -> Result<TensorInfo> {
+    let h = Header::parse(container)?;
+    let plan = Plan::from_header(&h)?;
+    let (bound, prime, precision) = match &plan {
+        Plan::Padic(p) => (Some(p.bound), p.prime, p.precision),
+        _ => (None, 0, 0),
+    };
+    Ok(TensorInfo {
+        dtype: h.dtype,
+        original_bytes: h.numel * h.dtype.size() as u64,
+        compressed_bytes: h.total_len(),
+        shape: h.shape,
+        codec: h.codec,
+        numel: h.numel,
+        chunk_elems: h.chunk_elems,
+        chunks: h.chunks.len(),
+        bound,
+        prime,
+        precision,
+    })
+}
+
+/// Decompress a container into `dst`, which must be exactly the tensor's byte length, for a
+/// tensor of dtype `dtype`. Chunk checksums are verified; chunks decode in parallel.
+///
+/// Errors: `Destination` (wrong dtype or size: nothing is written), `BadMagic`,
+/// `UnsupportedVersion`, `Truncated`, `Checksum` (names the chunk), `Corrupt`. On error the
+/// contents of `dst` are unspecified.
+pub fn decompress_into(container: &[u8], dtype: DType, dst: &mut [u8]) -> Result<()> {
+    decode(container, dtype, dst, u32::MAX, true).map(|_| ())
+}
+
+/// Decode only the top `planes` digit planes of a p-adic container (progressive decoding)
+/// into `dst`; returns the bound that then holds for every element (absolute for `abs`
+/// containers, relative for `rel`). For other codecs this is a full decode and returns 0.
+/// Errors: as [`decompress_into`], plus `InvalidArgument` for `planes == 0`.
+pub fn decompress_progressive(container: &[u8], dtype: DType, dst: &mut [u8], planes: u32) -> Result<f64> {
+    if planes == 0 {
+        return invalid("planes must be >= 1");
+    }
+    decode(container, dtype, dst, planes, true)
+}
+
+fn decode(container: &[u8], dtype: DType, dst: &mut [u8], planes: u32, verify: bool) -> Result<f64> {
+    let h = Header::parse(container)?;
+    if h.dtype != dtype {
+        return Err(Error::Destination(format!("container holds {:?}, destination is {dtype:?}", h.dtype)));
+    }
+    let need = h.numel * dtype.size() as u64;
+    if dst.len() as u64 != need {
+        return Err(Error::Destination(format!("destination is {} bytes, tensor needs {need}", dst.len())));
+    }
+    let plan = Plan::from_header(&h)?;
+    let chunk_bytes = h.chunk_elems as usize * dtype.size();
+    dst.par_chunks_mut(chunk_bytes.max(1))
+        .enumerate()
+        .try_for_each(|(i, out)| {
+            let payload = h.chunk_bytes(container, i, verify)?;
+            plan.decode_chunk(payload, out, planes).map_err(|e| match e {
+                Error::Corrupt(m) => Error::Corrupt(format!("chunk {i}: {m}")),
+                Error::Truncated(m) => Error::Corrupt(format!("chunk {i}: {m}")),
+                e => e,
+            })
+        })?;
+    Ok(match &plan {
+        Plan::Padic(p) => p.bound_for_planes(planes),
+        _ => 0.0,
+    })
+}

@@ -1,0 +1,645 @@
+//! p-adic error-bounded codec.
+//!
+//! Pipeline per element `x` (see `docs/FORMAT.md` for the bytes):
+//! 1. **Quantize.** Absolute bound `eps`: `q = round(x / (2 eps))`, `x' = q * 2 eps`.
+//!    Relative bound `eps` (log-space encoding of the design notes): `q = round(ln|x| /
+//!    (2 eps_l)) - offset` with `eps_l = ln(1 + eps)`, `x' = sign(x) exp((q + offset) 2 eps_l)`,
+//!    so `x'/x` lies in `[1/(1+eps), 1+eps]`. Quantization with step `2 eps` is the uniform
+//!    scalar quantizer of error-bounded lossy compressors (SZ: Di & Cappello, IPDPS 2016).
+//! 2. **Verify.** `x'` is rounded to the tensor's dtype and checked against the bound; if
+//!    `q` fails, `q - 1` and `q + 1` are tried; an element that still fails, a non-finite
+//!    value, a zero in relative mode, or `|q| >= p^N` goes to the exception list, stored
+//!    bit-exactly. The bound therefore holds for every element by construction.
+//! 3. **Expand.** `|q|` is written in base `p` with `N` digits (the signed mapping of
+//!    [`crate::padic`]); digit plane `k` holds digit `k` of every element.
+//! 4. **Code the digit planes**, most significant first. Each plane picks the smallest of:
+//!    all-zero; sparse CSR (index gaps + nonzero digits) when mostly zero; rANS with a
+//!    context of (the element's higher digits: 0, 1 or more) x (bit length of the previous
+//!    element's value at this plane); raw digits. The sign of an element is stored in the
+//!    plane of its leading nonzero digit, so the top `k` planes carry every sign they need.
+//! 5. **Progressive decoding.** Reading only the top `k` of `N` planes leaves `j = N - k`
+//!    unknown low digits: elements whose known digits are zero decode to `q' = 0`, others to
+//!    the middle of their interval, so `|q - q'| <= p^j - 1` and the stated bound is
+//!    `eps + (p^j - 1) 2 eps` (absolute) plus dtype rounding; see [`PadicPlan::bound_for_planes`].
+
+use rayon::prelude::*;
+
+use crate::codec::{ErrorBound, PadicParams};
+use crate::dtype::DType;
+use crate::entropy::rans::{default_lanes, encode_lanes, lane_range, DecTable, EncTable, FreqTable, LaneDecoder};
+use crate::entropy::stream::{decode_lanes, decode_u16, encode_u16, rans_estimate};
+use crate::entropy::varint::{put_section, put_varint, Reader};
+use crate::error::{corrupt, invalid, Error, Result};
+use crate::padic::{check_precision, check_prime, max_precision, min_precision, pow};
+
+/// Bytes of the serialized tensor-level parameters.
+pub const PARAMS_LEN: usize = 38;
+
+const PLANE_ZERO: u8 = 0;
+const PLANE_SPARSE: u8 = 1;
+const PLANE_RANS: u8 = 2;
+const PLANE_RAW: u8 = 3;
+
+/// Context buckets of the previous element's magnitude (bit length, capped).
+const NB: usize = 12;
+/// Context buckets of the element's own higher digits (0, 1, >= 2).
+const OWN: usize = 3;
+/// Largest prime for which the context model is tried (histograms are `contexts x p`).
+const CTX_MAX_PRIME: u32 = 4096;
+
+/// Tensor-level parameters of the p-adic codec, fixed before any chunk is coded.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PadicPlan {
+    /// Element type (a float dtype).
+    pub dtype: DType,
+    /// Prime base `p`.
+    pub prime: u32,
+    /// Number of digit planes `N`.
+    pub precision: u32,
+    /// The user's bound.
+    pub bound: ErrorBound,
+    /// Quantization step (`2 eps`, or `2 ln(1+eps)` in relative mode).
+    pub step: f64,
+    /// Integer subtracted from log-domain indices (relative mode), 0 otherwise.
+    pub offset: i64,
+    /// Largest finite |x| in the tensor (for rounding terms of progressive bounds).
+    pub max_abs: f64,
+}
+
+fn check_bound(b: ErrorBound) -> Result<()> {
+    let (e, rel) = match b {
+        ErrorBound::Abs(e) => (e, false),
+        ErrorBound::Rel(e) => (e, true),
+    };
+    if !(e.is_finite() && e > 0.0) || (rel && e >= 1.0) {
+        return invalid(format!(
+            "error bound {e}: must be finite and > 0{}",
+            if rel { " and < 1 for a relative bound" } else { "" }
+        ));
+    }
+    Ok(())
+}
+
+impl PadicPlan {
+    /// Choose step, offset and precision for tensor `data` of `dtype` (float only).
+    ///
+    /// Errors: `InvalidArgument` for a non-prime or too large base, a bound that is not
+    /// finite and positive (relative bounds must be < 1), or a precision out of
+    /// `1..=max_precision(p)`.
+    pub fn new(data: &[u8], dtype: DType, params: &PadicParams) -> Result<Self> {
+        check_prime(params.prime)?;
+        check_bound(params.bound)?;
+        if let Some(n) = params.precision {
+            check_precision(params.prime, n)?;
+        }
+        let p = params.prime;
+        let size = dtype.size();
+        let n = data.len() / size;
+        let (max_abs, sum_log, count_log, min_log, max_log) = (0..n)
+            .into_par_iter()
+            .with_min_len(1 << 16)
+            .map(|i| {
+                let x = dtype.load_f64(data, i);
+                if !x.is_finite() {
+                    return (0.0, 0.0, 0u64, f64::INFINITY, f64::NEG_INFINITY);
+                }
+                if x == 0.0 {
+                    return (0.0, 0.0, 0, f64::INFINITY, f64::NEG_INFINITY);
+                }
+                let l = x.abs().ln();
+                (x.abs(), l, 1, l, l)
+            })
+            .reduce(
+                || (0.0, 0.0, 0, f64::INFINITY, f64::NEG_INFINITY),
+                |a, b| (a.0.max(b.0), a.1 + b.1, a.2 + b.2, a.3.min(b.3), a.4.max(b.4)),
+            );
+        let (step, offset, max_q) = match params.bound {
+            ErrorBound::Abs(eps) => {
+                let step = 2.0 * eps;
+                (step, 0i64, (max_abs / step).round())
+            }
+            ErrorBound::Rel(eps) => {
+                let step = 2.0 * eps.ln_1p();
+                if count_log == 0 {
+                    (step, 0, 0.0)
+                } else {
+                    let off = (sum_log / count_log as f64 / step).round();
+                    let lo = (min_log / step).round() - off;
+                    let hi = (max_log / step).round() - off;
+                    (step, off as i64, lo.abs().max(hi.abs()))
+                }
+            }
+        };
+        let max_n = max_precision(p);
+        let precision = match params.precision {
+            Some(n) => n,
+            None => {
+                let mq = if max_q.is_finite() && max_q < (1u64 << 62) as f64 { max_q as u64 } else { u64::MAX };
+                min_precision(p, mq).min(max_n)
+            }
+        };
+        Ok(PadicPlan { dtype, prime: p, precision, bound: params.bound, step, offset, max_abs })
+    }
+
+    /// Serialize to `PARAMS_LEN` bytes: `u32 p, u8 N, u8 mode (0 abs, 1 rel), f64 eps,
+    /// f64 step, i64 offset, f64 max_abs`.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(PARAMS_LEN);
+        v.extend_from_slice(&self.prime.to_le_bytes());
+        v.push(self.precision as u8);
+        let (mode, eps) = match self.bound {
+            ErrorBound::Abs(e) => (0u8, e),
+            ErrorBound::Rel(e) => (1u8, e),
+        };
+        v.push(mode);
+        v.extend_from_slice(&eps.to_le_bytes());
+        v.extend_from_slice(&self.step.to_le_bytes());
+        v.extend_from_slice(&self.offset.to_le_bytes());
+        v.extend_from_slice(&self.max_abs.to_le_bytes());
+        v
+    }
+
+    /// Parse and validate parameters read from a container. Errors: `Corrupt`.
+    pub fn from_bytes(b: &[u8], dtype: DType) -> Result<Self> {
+        if b.len() != PARAMS_LEN || !dtype.is_float() {
+            return corrupt("p-adic parameters");
+        }
+        let mut r = Reader::new(b, "p-adic parameters");
+        let prime = r.u32()?;
+        let precision = r.u8()? as u32;
+        let mode = r.u8()?;
+        let eps = r.f64()?;
+        let step = r.f64()?;
+        let offset = r.u64()? as i64;
+        let max_abs = r.f64()?;
+        let bound = match mode {
+            0 => ErrorBound::Abs(eps),
+            1 => ErrorBound::Rel(eps),
+            _ => return corrupt("p-adic bound mode"),
+        };
+        let ok = check_prime(prime).is_ok()
+            && check_precision(prime, precision).is_ok()
+            && check_bound(bound).is_ok()
+            && step.is_finite()
+            && step > 0.0
+            && max_abs.is_finite()
+            && offset.unsigned_abs() < 1 << 62;
+        if !ok {
+            return corrupt("p-adic parameters out of range");
+        }
+        Ok(PadicPlan { dtype, prime, precision, bound, step, offset, max_abs })
+    }
+
+    fn limit(&self) -> u64 {
+        pow(self.prime, self.precision).unwrap()
+    }
+
+    /// Dequantize `q` (value sign `neg` in relative mode) to raw bits of the dtype.
+    #[inline]
+    fn reconstruct(&self, q: i64, neg: bool) -> u64 {
+        match self.bound {
+            ErrorBound::Abs(_) => self.dtype.round_bits(q as f64 * self.step),
+            ErrorBound::Rel(_) => {
+                let m = ((q + self.offset) as f64 * self.step).exp();
+                self.dtype.round_bits(if neg { -m } else { m })
+            }
+        }
+    }
+
+    /// Quantize `x`, returning `q` and the absolute error of its reconstruction, or `None`
+    /// if `x` must be stored as an exception.
+    #[inline]
+    fn quantize(&self, x: f64, limit: u64) -> Option<(i64, f64)> {
+        if !x.is_finite() {
+            return None;
+        }
+        let (qf, neg, tol) = match self.bound {
+            ErrorBound::Abs(eps) => ((x / self.step).round(), false, eps),
+            ErrorBound::Rel(eps) => {
+                if x == 0.0 {
+                    return None;
+                }
+                ((x.abs().ln() / self.step).round() - self.offset as f64, x < 0.0, eps * x.abs())
+            }
+        };
+        if !(qf.abs() < limit as f64) {
+            return None;
+        }
+        let q = qf as i64;
+        for cand in [q, q - 1, q + 1] {
+            if cand.unsigned_abs() >= limit {
+                continue;
+            }
+            let y = self.dtype.bits_to_f64(self.reconstruct(cand, neg));
+            let err = (y - x).abs();
+            if err <= tol {
+                return Some((cand, err));
+            }
+        }
+        None
+    }
+
+    /// The bound that holds when only the top `planes` digit planes are decoded.
+    ///
+    /// Absolute mode: `eps + (p^j - 1) * step` plus twice the dtype's rounding at the largest
+    /// magnitude, with `j = N - planes`; exactly `eps` when `planes == N`. Relative mode: the
+    /// relative bound `exp(step/2 + (p^j - 1) step) - 1` plus dtype rounding, `eps` at
+    /// `planes == N`. Elements stored as exceptions are exact.
+    pub fn bound_for_planes(&self, planes: u32) -> f64 {
+        let j = self.precision - planes.min(self.precision);
+        let (eps, rel) = match self.bound {
+            ErrorBound::Abs(e) => (e, false),
+            ErrorBound::Rel(e) => (e, true),
+        };
+        if j == 0 {
+            return eps;
+        }
+        let dq = (pow(self.prime, j).unwrap_or(u64::MAX) - 1) as f64;
+        if rel {
+            let man = self.dtype.float_layout().unwrap().man_bits as i32;
+            (self.step / 2.0 + dq * self.step).exp_m1() + 2.0 * 2f64.powi(-man)
+        } else {
+            let ulp = self.dtype.half_ulp(self.max_abs + (dq + 1.0) * self.step + eps);
+            eps + dq * self.step + 2.0 * ulp
+        }
+    }
+
+    /// Encode one chunk (`src`: whole elements, little-endian) into `out`; returns the largest
+    /// absolute error over the chunk (exceptions count as 0).
+    pub fn encode_chunk(&self, src: &[u8], out: &mut Vec<u8>) -> Result<f64> {
+        let size = self.dtype.size();
+        let n = src.len() / size;
+        let limit = self.limit();
+        let p = self.prime as u64;
+        let mut mag = vec![0u64; n];
+        let mut neg = vec![false; n];
+        let mut exc: Vec<usize> = Vec::new();
+        let mut max_err = 0f64;
+        for i in 0..n {
+            let x = self.dtype.load_f64(src, i);
+            match self.quantize(x, limit) {
+                Some((q, err)) => {
+                    mag[i] = q.unsigned_abs();
+                    neg[i] = q < 0;
+                    max_err = max_err.max(err);
+                }
+                None => exc.push(i),
+            }
+        }
+        put_varint(out, exc.len() as u64);
+        let mut prev = 0usize;
+        for (k, &i) in exc.iter().enumerate() {
+            put_varint(out, (if k == 0 { i } else { i - prev - 1 }) as u64);
+            out.extend_from_slice(&src[i * size..(i + 1) * size]);
+            prev = i;
+        }
+        if matches!(self.bound, ErrorBound::Rel(_)) {
+            let mut bits = vec![0u8; n.div_ceil(8)];
+            for i in 0..n {
+                if self.dtype.load_f64(src, i).is_sign_negative() {
+                    bits[i / 8] |= 1 << (i % 8);
+                }
+            }
+            out.extend_from_slice(&bits);
+        }
+        let lanes = default_lanes(n);
+        let mut digits = vec![0u16; n];
+        let mut hi = vec![0u64; n];
+        let mut sec = Vec::new();
+        for j in (0..self.precision).rev() {
+            let pj = pow(self.prime, j).unwrap();
+            for i in 0..n {
+                let v = mag[i] / pj;
+                digits[i] = (v % p) as u16;
+                hi[i] = v / p;
+            }
+            sec.clear();
+            self.encode_plane(&digits, &hi, &neg, lanes, &mut sec);
+            put_section(out, &sec);
+        }
+        Ok(max_err)
+    }
+
+    fn contexts(&self, digits: &[u16], hi: &[u64], lanes: usize) -> Vec<u8> {
+        let n = digits.len();
+        let p = self.prime as u64;
+        let mut ctx = vec![0u8; n];
+        for l in 0..lanes {
+            let (s, e) = lane_range(n, lanes, l);
+            let mut prev = 0u64;
+            for i in s..e {
+                ctx[i] = context(hi[i], prev);
+                prev = hi[i] * p + digits[i] as u64;
+            }
+        }
+        ctx
+    }
+
+    fn encode_plane(&self, digits: &[u16], hi: &[u64], neg: &[bool], lanes: usize, out: &mut Vec<u8>) {
+        let n = digits.len();
+        let p = self.prime as usize;
+        let nnz = digits.iter().filter(|&&d| d != 0).count();
+        if nnz == 0 {
+            out.push(PLANE_ZERO);
+            return;
+        }
+        // Candidate: raw digits.
+        let raw_len = if p <= 256 { n } else { 2 * n };
+        let mut best: (usize, u8) = (raw_len, PLANE_RAW);
+        // Candidate: sparse CSR.
+        let mut sparse = Vec::new();
+        if nnz <= n / 4 {
+            put_varint(&mut sparse, nnz as u64);
+            let mut prev = 0usize;
+            let mut first = true;
+            let mut nz = Vec::with_capacity(nnz);
+            for (i, &d) in digits.iter().enumerate() {
+                if d != 0 {
+                    put_varint(&mut sparse, (if first { i } else { i - prev - 1 }) as u64);
+                    prev = i;
+                    first = false;
+                    nz.push(d - 1);
+                }
+            }
+            encode_u16(&nz, p - 1, &mut sparse);
+            if sparse.len() < best.0 {
+                best = (sparse.len(), PLANE_SPARSE);
+            }
+        }
+        // Candidate: context-modeled rANS (three context sets, the cheapest wins).
+        let mut rans_choice = None;
+        let use_ctx = self.prime <= CTX_MAX_PRIME;
+        let ctx = if use_ctx { self.contexts(digits, hi, lanes) } else { vec![0u8; n] };
+        let nctx_full = if use_ctx { OWN * NB } else { 1 };
+        let mut hist = vec![0u64; nctx_full * p];
+        for i in 0..n {
+            hist[ctx[i] as usize * p + digits[i] as usize] += 1;
+        }
+        for kind in 0..if use_ctx { 3u8 } else { 1 } {
+            let map: fn(u8) -> usize = match kind {
+                0 => |_| 0,
+                1 => |c| c as usize / NB,
+                _ => |c| c as usize,
+            };
+            let nctx = [1, OWN, OWN * NB][kind as usize];
+            let mut h = vec![0u64; nctx * p];
+            for c in 0..nctx_full {
+                let t = map(c as u8);
+                for s in 0..p {
+                    h[t * p + s] += hist[c * p + s];
+                }
+            }
+            let mut total = 1 + 1 + 10 * lanes;
+            let mut tables = Vec::with_capacity(nctx);
+            let mut ok = true;
+            for t in 0..nctx {
+                let counts = &h[t * p..(t + 1) * p];
+                if counts.iter().all(|&c| c == 0) {
+                    tables.push(None);
+                    total += 1;
+                    continue;
+                }
+                match rans_estimate(counts, 12) {
+                    Some((bytes, ft)) => {
+                        total += bytes - 10 * default_lanes(counts.iter().sum::<u64>() as usize) + 1;
+                        tables.push(Some(ft));
+                    }
+                    None => ok = false,
+                }
+            }
+            if ok && total < best.0 && rans_choice.as_ref().is_none_or(|(b, _, _)| total < *b) {
+                rans_choice = Some((total, kind, tables));
+            }
+        }
+        if let Some((est, _, _)) = &rans_choice {
+            if *est < best.0 {
+                best = (*est, PLANE_RANS);
+            }
+        }
+        out.push(best.1);
+        match best.1 {
+            PLANE_SPARSE => out.extend_from_slice(&sparse),
+            PLANE_RAW => {
+                for &d in digits {
+                    if p <= 256 {
+                        out.push(d as u8);
+                    } else {
+                        out.extend_from_slice(&d.to_le_bytes());
+                    }
+                }
+            }
+            _ => {
+                let (_, kind, tables) = rans_choice.unwrap();
+                out.push(kind);
+                let enc: Vec<EncTable> = tables
+                    .iter()
+                    .map(|t| t.as_ref().map(EncTable::new).unwrap_or_else(|| EncTable::new(&dummy_table())))
+                    .collect();
+                for t in &tables {
+                    match t {
+                        Some(ft) => {
+                            out.push(1);
+                            ft.write(out);
+                        }
+                        None => out.push(0),
+                    }
+                }
+                let map = |c: u8| -> usize {
+                    match kind {
+                        0 => 0,
+                        1 => c as usize / NB,
+                        _ => c as usize,
+                    }
+                };
+                encode_lanes(out, n, lanes, &enc, |i| digits[i] as usize, |i| map(ctx[i]));
+            }
+        }
+        // Signs of elements whose leading digit is in this plane, packed LSB first.
+        let mut bits = Vec::with_capacity(nnz / 8 + 1);
+        let mut k = 0usize;
+        for i in 0..n {
+            if hi[i] == 0 && digits[i] != 0 {
+                if k % 8 == 0 {
+                    bits.push(0u8);
+                }
+                if neg[i] {
+                    *bits.last_mut().unwrap() |= 1 << (k % 8);
+                }
+                k += 1;
+            }
+        }
+        out.extend_from_slice(&bits);
+    }
+
+    /// Decode one chunk into `out` (whole elements), reading only the top `planes` digit
+    /// planes (`planes >= precision` reads all). Errors: `Truncated` / `Corrupt`.
+    pub fn decode_chunk(&self, payload: &[u8], out: &mut [u8], planes: u32) -> Result<()> {
+        let size = self.dtype.size();
+        let n = out.len() / size;
+        let p = self.prime as u64;
+        let mut r = Reader::new(payload, "p-adic chunk");
+        let n_exc = r.varint_max(n as u64)?;
+        let mut exc = Vec::with_capacity(n_exc);
+        let mut next = 0u64;
+        for _ in 0..n_exc {
+            let i = next + r.varint()?;
+            if i >= n as u64 {
+                return corrupt("exception index out of range");
+            }
+            exc.push((i as usize, r.bytes(size)?));
+            next = i + 1;
+        }
+        let mut vneg = Vec::new();
+        if matches!(self.bound, ErrorBound::Rel(_)) {
+            vneg = r.bytes(n.div_ceil(8))?.to_vec();
+        }
+        let mut hi = vec![0u64; n];
+        let mut neg = vec![false; n];
+        let mut digits = vec![0u16; n];
+        let read = planes.min(self.precision);
+        for _ in 0..read {
+            let sec = r.section()?;
+            let mut sr = Reader::new(sec, "digit plane");
+            self.decode_plane(&mut sr, &hi, &mut digits)?;
+            // Signs for elements whose leading digit is in this plane.
+            let mut k = 0usize;
+            let count = (0..n).filter(|&i| hi[i] == 0 && digits[i] != 0).count();
+            let bits = sr.bytes(count.div_ceil(8))?;
+            for i in 0..n {
+                if hi[i] == 0 && digits[i] != 0 {
+                    neg[i] = bits[k / 8] >> (k % 8) & 1 == 1;
+                    k += 1;
+                }
+                hi[i] = hi[i] * p + digits[i] as u64;
+            }
+            if sr.remaining() != 0 {
+                return corrupt("trailing bytes in digit plane");
+            }
+        }
+        let j = self.precision - read;
+        let (scale, mid) = if j == 0 {
+            (1u64, 0u64)
+        } else {
+            let pj = pow(self.prime, j).unwrap();
+            (pj, (pj - 1) / 2)
+        };
+        for i in 0..n {
+            let m = if hi[i] == 0 { 0 } else { hi[i] * scale + mid };
+            let q = if neg[i] { -(m as i64) } else { m as i64 };
+            let vn = !vneg.is_empty() && vneg[i / 8] >> (i % 8) & 1 == 1;
+            let bits = self.reconstruct(q, vn);
+            out[i * size..(i + 1) * size].copy_from_slice(&bits.to_le_bytes()[..size]);
+        }
+        for (i, b) in exc {
+            out[i * size..(i + 1) * size].copy_from_slice(b);
+        }
+        if read == self.precision && r.remaining() != 0 {
+            return corrupt("trailing bytes in p-adic chunk");
+        }
+        Ok(())
+    }
+
+    fn decode_plane(&self, r: &mut Reader, hi: &[u64], digits: &mut [u16]) -> Result<()> {
+        let n = digits.len();
+        let p = self.prime as usize;
+        match r.u8()? {
+            PLANE_ZERO => digits.fill(0),
+            PLANE_SPARSE => {
+                digits.fill(0);
+                let nnz = r.varint_max(n as u64)?;
+                let mut idx = Vec::with_capacity(nnz);
+                let mut next = 0u64;
+                for _ in 0..nnz {
+                    let i = next + r.varint()?;
+                    if i >= n as u64 {
+                        return corrupt("sparse digit index out of range");
+                    }
+                    idx.push(i as usize);
+                    next = i + 1;
+                }
+                let mut nz = vec![0u16; nnz];
+                decode_u16(r, p - 1, &mut nz)?;
+                for (i, d) in idx.into_iter().zip(nz) {
+                    digits[i] = d + 1;
+                }
+            }
+            PLANE_RAW => {
+                if p <= 256 {
+                    for (d, &b) in digits.iter_mut().zip(r.bytes(n)?) {
+                        *d = b as u16;
+                    }
+                } else {
+                    for (d, c) in digits.iter_mut().zip(r.bytes(2 * n)?.chunks_exact(2)) {
+                        *d = u16::from_le_bytes([c[0], c[1]]);
+                    }
+                }
+                if digits.iter().any(|&d| d as usize >= p) {
+                    return corrupt("raw digit >= prime");
+                }
+            }
+            PLANE_RANS => {
+                let kind = r.u8()?;
+                let nctx = match kind {
+                    0 => 1,
+                    1 if self.prime <= CTX_MAX_PRIME => OWN,
+                    2 if self.prime <= CTX_MAX_PRIME => OWN * NB,
+                    _ => return corrupt("digit-plane context kind"),
+                };
+                let mut tables = Vec::with_capacity(nctx);
+                for _ in 0..nctx {
+                    tables.push(match r.u8()? {
+                        0 => None,
+                        1 => Some(DecTable::new(&FreqTable::read(r, p)?)),
+                        _ => return corrupt("digit-plane table flag"),
+                    });
+                }
+                let mut d = LaneDecoder::new(r, n)?;
+                if kind == 0 {
+                    let t = tables[0].as_ref().ok_or_else(|| Error::Corrupt("missing table".into()))?;
+                    decode_lanes(&mut d, t, n, |i, s| digits[i] = s);
+                } else {
+                    let lanes = d.lanes();
+                    let mut missing = false;
+                    let empty = DecTable::new(&dummy_table());
+                    for l in 0..lanes {
+                        let (s, e) = lane_range(n, lanes, l);
+                        let mut prev = 0u64;
+                        for i in s..e {
+                            let c = context(hi[i], prev) as usize;
+                            let c = if kind == 1 { c / NB } else { c };
+                            let t = match &tables[c] {
+                                Some(t) => t,
+                                None => {
+                                    missing = true;
+                                    &empty
+                                }
+                            };
+                            let sym = d.get(l, t);
+                            digits[i] = sym;
+                            prev = hi[i] * p as u64 + sym as u64;
+                        }
+                    }
+                    if missing {
+                        return corrupt("digit plane uses a context without a table");
+                    }
+                }
+                d.finish()?;
+            }
+            m => return corrupt(format!("digit-plane mode {m}")),
+        }
+        Ok(())
+    }
+}
+
+/// Context of an element: own higher digits (0, 1, >=2) x bit length of the previous
+/// element's value at this plane (capped at `NB - 1`).
+#[inline(always)]
+fn context(hi: u64, prev: u64) -> u8 {
+    let own = hi.min(2) as usize;
+    let nb = ((64 - prev.leading_zeros()) as usize).min(NB - 1);
+    (own * NB + nb) as u8
+}
+
+fn dummy_table() -> FreqTable {
+    FreqTable::from_counts(&[1], 0).expect("one-symbol table")
+}

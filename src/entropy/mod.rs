@@ -1,0 +1,7 @@
+//! Entropy coding: rANS with interleaved lanes, self-describing symbol streams, varints.
+//!
+//! Layer: bottom. Depends on nothing but `error`.
+
+pub mod rans;
+pub mod stream;
+pub mod varint;
