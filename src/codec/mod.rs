@@ -325,6 +325,12 @@ pub fn decompress_into(container: &[u8], dtype: DType, dst: &mut [u8]) -> Result
     decode(container, dtype, dst, u32::MAX, true).map(|_| ())
 }
 
+/// As [`decompress_into`] but without verifying chunk checksums (for trusted data; structural
+/// checks still apply, so damaged data is still an error or at worst wrong values, never UB).
+pub fn decompress_unverified(container: &[u8], dtype: DType, dst: &mut [u8]) -> Result<()> {
+    decode(container, dtype, dst, u32::MAX, false).map(|_| ())
+}
+
 /// Decode only the top `planes` digit planes of a p-adic container (progressive decoding)
 /// into `dst`; returns the bound that then holds for every element (absolute for `abs`
 /// containers, relative for `rel`). For other codecs this is a full decode and returns 0.

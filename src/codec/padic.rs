@@ -26,10 +26,10 @@ use rayon::prelude::*;
 
 use crate::codec::{ErrorBound, PadicParams};
 use crate::dtype::DType;
-use crate::entropy::rans::{default_lanes, encode_lanes, lane_range, DecTable, EncTable, FreqTable, LaneDecoder};
-use crate::entropy::stream::{decode_lanes, decode_u16, encode_u16, rans_estimate};
+use crate::entropy::rans::{default_lanes, encode_lanes_with_bits, lane_range, DecTable, EncTable, FreqTable, LaneDecoder};
+use crate::entropy::stream::{decode_u16, encode_u16, rans_estimate};
 use crate::entropy::varint::{put_section, put_varint, Reader};
-use crate::error::{corrupt, invalid, Error, Result};
+use crate::error::{corrupt, invalid, Result};
 use crate::padic::{check_precision, check_prime, max_precision, min_precision, pow};
 
 /// Bytes of the serialized tensor-level parameters.
@@ -40,12 +40,36 @@ const PLANE_SPARSE: u8 = 1;
 const PLANE_RANS: u8 = 2;
 const PLANE_RAW: u8 = 3;
 
-/// Context buckets of the previous element's magnitude (bit length, capped).
-const NB: usize = 12;
+/// Context buckets of the neighbours' magnitude (bit length, capped).
+const NB: usize = 16;
 /// Context buckets of the element's own higher digits (0, 1, >= 2).
 const OWN: usize = 3;
-/// Largest prime for which the context model is tried (histograms are `contexts x p`).
-const CTX_MAX_PRIME: u32 = 4096;
+/// Bucket symbols: digits 0..3 themselves, then (bit length, second bit) classes up to 16 bits.
+const BUCKETS: usize = 32;
+
+/// Split a digit into a bucket symbol and `k` extra bits (Elias-gamma-like classes with one
+/// refinement bit; the extra bits are coded uniformly in the same rANS lane).
+#[inline(always)]
+fn bucket(v: u16) -> (usize, u32, u32) {
+    if v < 4 {
+        return (v as usize, 0, 0);
+    }
+    let b = 16 - v.leading_zeros(); // bit length >= 3
+    let k = b - 2;
+    let sym = 4 + 2 * (b as usize - 3) + ((v >> k) & 1) as usize;
+    (sym, (v & ((1 << k) - 1)) as u32, k)
+}
+
+/// Extra-bit count and high part of bucket `sym` (inverse of [`bucket`]).
+#[inline(always)]
+fn unbucket(sym: u16) -> (u32, u32) {
+    if sym < 4 {
+        return (0, sym as u32);
+    }
+    let b = (sym as u32 - 4) / 2 + 3;
+    let k = b - 2;
+    (k, (2 | ((sym as u32 - 4) & 1)) << k)
+}
 
 /// Tensor-level parameters of the p-adic codec, fixed before any chunk is coded.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -326,9 +350,10 @@ impl PadicPlan {
         let mut ctx = vec![0u8; n];
         for l in 0..lanes {
             let (s, e) = lane_range(n, lanes, l);
-            let mut prev = 0u64;
+            let (mut prev, mut prev2) = (0u64, 0u64);
             for i in s..e {
-                ctx[i] = context(hi[i], prev);
+                ctx[i] = context(hi[i], prev, prev2);
+                prev2 = prev;
                 prev = hi[i] * p + digits[i] as u64;
             }
         }
@@ -366,48 +391,39 @@ impl PadicPlan {
                 best = (sparse.len(), PLANE_SPARSE);
             }
         }
-        // Candidate: context-modeled rANS (three context sets, the cheapest wins).
-        let mut rans_choice = None;
-        let use_ctx = self.prime <= CTX_MAX_PRIME;
-        let ctx = if use_ctx { self.contexts(digits, hi, lanes) } else { vec![0u8; n] };
-        let nctx_full = if use_ctx { OWN * NB } else { 1 };
-        let mut hist = vec![0u64; nctx_full * p];
+        // Candidate: context-modeled rANS over bucket symbols (three context sets).
+        let ctx = self.contexts(digits, hi, lanes);
+        let mut hist = vec![0u64; OWN * NB * BUCKETS];
+        let mut extra_bits = 0u64;
         for i in 0..n {
-            hist[ctx[i] as usize * p + digits[i] as usize] += 1;
+            let (b, _, k) = bucket(digits[i]);
+            hist[ctx[i] as usize * BUCKETS + b] += 1;
+            extra_bits += k as u64;
         }
-        for kind in 0..if use_ctx { 3u8 } else { 1 } {
-            let map: fn(u8) -> usize = match kind {
-                0 => |_| 0,
-                1 => |c| c as usize / NB,
-                _ => |c| c as usize,
-            };
+        let mut rans_choice = None;
+        for kind in 0..3u8 {
             let nctx = [1, OWN, OWN * NB][kind as usize];
-            let mut h = vec![0u64; nctx * p];
-            for c in 0..nctx_full {
-                let t = map(c as u8);
-                for s in 0..p {
-                    h[t * p + s] += hist[c * p + s];
+            let mut h = vec![0u64; nctx * BUCKETS];
+            for c in 0..OWN * NB {
+                let t = map_ctx(kind, c);
+                for s in 0..BUCKETS {
+                    h[t * BUCKETS + s] += hist[c * BUCKETS + s];
                 }
             }
-            let mut total = 1 + 1 + 10 * lanes;
+            let mut total = 2 + 10 * lanes + (extra_bits / 8) as usize;
             let mut tables = Vec::with_capacity(nctx);
-            let mut ok = true;
             for t in 0..nctx {
-                let counts = &h[t * p..(t + 1) * p];
+                let counts = &h[t * BUCKETS..(t + 1) * BUCKETS];
                 if counts.iter().all(|&c| c == 0) {
                     tables.push(None);
                     total += 1;
                     continue;
                 }
-                match rans_estimate(counts, 12) {
-                    Some((bytes, ft)) => {
-                        total += bytes - 10 * default_lanes(counts.iter().sum::<u64>() as usize) + 1;
-                        tables.push(Some(ft));
-                    }
-                    None => ok = false,
-                }
+                let (bytes, ft) = rans_estimate(counts, 12).expect("32 buckets fit any table");
+                total += bytes - 10 * default_lanes(counts.iter().sum::<u64>() as usize);
+                tables.push(Some(ft));
             }
-            if ok && total < best.0 && rans_choice.as_ref().is_none_or(|(b, _, _)| total < *b) {
+            if rans_choice.as_ref().is_none_or(|(b, _, _)| total < *b) {
                 rans_choice = Some((total, kind, tables));
             }
         }
@@ -444,14 +460,18 @@ impl PadicPlan {
                         None => out.push(0),
                     }
                 }
-                let map = |c: u8| -> usize {
-                    match kind {
-                        0 => 0,
-                        1 => c as usize / NB,
-                        _ => c as usize,
-                    }
-                };
-                encode_lanes(out, n, lanes, &enc, |i| digits[i] as usize, |i| map(ctx[i]));
+                encode_lanes_with_bits(
+                    out,
+                    n,
+                    lanes,
+                    &enc,
+                    |i| bucket(digits[i]).0,
+                    |i| map_ctx(kind, ctx[i] as usize),
+                    |i| {
+                        let (_, v, k) = bucket(digits[i]);
+                        (v, k)
+                    },
+                );
             }
         }
         // Signs of elements whose leading digit is in this plane, packed LSB first.
@@ -581,47 +601,50 @@ impl PadicPlan {
                 let kind = r.u8()?;
                 let nctx = match kind {
                     0 => 1,
-                    1 if self.prime <= CTX_MAX_PRIME => OWN,
-                    2 if self.prime <= CTX_MAX_PRIME => OWN * NB,
+                    1 => OWN,
+                    2 => OWN * NB,
                     _ => return corrupt("digit-plane context kind"),
                 };
+                let empty = DecTable::new(&dummy_table());
                 let mut tables = Vec::with_capacity(nctx);
+                let mut present = Vec::with_capacity(nctx);
                 for _ in 0..nctx {
-                    tables.push(match r.u8()? {
-                        0 => None,
-                        1 => Some(DecTable::new(&FreqTable::read(r, p)?)),
+                    match r.u8()? {
+                        0 => {
+                            tables.push(empty.clone());
+                            present.push(false);
+                        }
+                        1 => {
+                            tables.push(DecTable::new(&FreqTable::read(r, BUCKETS)?));
+                            present.push(true);
+                        }
                         _ => return corrupt("digit-plane table flag"),
-                    });
+                    }
                 }
                 let mut d = LaneDecoder::new(r, n)?;
-                if kind == 0 {
-                    let t = tables[0].as_ref().ok_or_else(|| Error::Corrupt("missing table".into()))?;
-                    decode_lanes(&mut d, t, n, |i, s| digits[i] = s);
-                } else {
-                    let lanes = d.lanes();
-                    let mut missing = false;
-                    let empty = DecTable::new(&dummy_table());
-                    for l in 0..lanes {
-                        let (s, e) = lane_range(n, lanes, l);
-                        let mut prev = 0u64;
-                        for i in s..e {
-                            let c = context(hi[i], prev) as usize;
-                            let c = if kind == 1 { c / NB } else { c };
-                            let t = match &tables[c] {
-                                Some(t) => t,
-                                None => {
-                                    missing = true;
-                                    &empty
-                                }
-                            };
-                            let sym = d.get(l, t);
-                            digits[i] = sym;
-                            prev = hi[i] * p as u64 + sym as u64;
+                let lanes = d.lanes();
+                let seg = n.div_ceil(lanes);
+                let mut prev = vec![(0u64, 0u64); lanes];
+                let mut bad = false;
+                // Lanes interleaved round by round for instruction-level parallelism.
+                for step in 0..seg {
+                    for (l, pv) in prev.iter_mut().enumerate() {
+                        let i = l * seg + step;
+                        if i >= n {
+                            break;
                         }
+                        let c = map_ctx(kind, context(hi[i], pv.0, pv.1) as usize);
+                        bad |= !present[c];
+                        let sym = d.get(l, &tables[c]);
+                        let (k, high) = unbucket(sym);
+                        let v = high | d.get_bits(l, k);
+                        bad |= v as usize >= p;
+                        digits[i] = v as u16;
+                        *pv = (hi[i] * p as u64 + v as u64, pv.0);
                     }
-                    if missing {
-                        return corrupt("digit plane uses a context without a table");
-                    }
+                }
+                if bad {
+                    return corrupt("digit plane decodes to an invalid digit or context");
                 }
                 d.finish()?;
             }
@@ -631,13 +654,25 @@ impl PadicPlan {
     }
 }
 
-/// Context of an element: own higher digits (0, 1, >=2) x bit length of the previous
-/// element's value at this plane (capped at `NB - 1`).
+/// Context of an element: own higher digits (0, 1, >=2) x bit length of the mean of the two
+/// previous elements' values at this plane (capped at `NB - 1`), both in the same lane.
 #[inline(always)]
-fn context(hi: u64, prev: u64) -> u8 {
+fn context(hi: u64, prev: u64, prev2: u64) -> u8 {
     let own = hi.min(2) as usize;
-    let nb = ((64 - prev.leading_zeros()) as usize).min(NB - 1);
+    let avg = (prev >> 1) + (prev2 >> 1) + (prev & prev2 & 1);
+    let nb = ((64 - avg.leading_zeros()) as usize).min(NB - 1);
     (own * NB + nb) as u8
+}
+
+/// Table index of context `c` under context set `kind` (0: one table, 1: own digits only,
+/// 2: full).
+#[inline(always)]
+fn map_ctx(kind: u8, c: usize) -> usize {
+    match kind {
+        0 => 0,
+        1 => c / NB,
+        _ => c,
+    }
 }
 
 fn dummy_table() -> FreqTable {

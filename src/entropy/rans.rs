@@ -252,6 +252,20 @@ impl EncTable {
     }
 }
 
+/// Push `k <= 15` uniformly distributed bits `v` into a lane state (probability
+/// `2^-k` each value: a rANS step with frequency 1 at resolution `k`).
+#[inline(always)]
+fn put_bits(x: &mut u32, words: &mut Vec<u16>, v: u32, k: u32) {
+    if k == 0 {
+        return;
+    }
+    if *x >= ((RANS_L >> k) << 16) {
+        words.push(*x as u16);
+        *x >>= 16;
+    }
+    *x = (*x << k) | v;
+}
+
 /// One decoder slot: symbol, frequency and `slot - start` for the state update.
 #[derive(Debug, Clone, Copy, Default)]
 #[repr(C)]
@@ -319,6 +333,20 @@ pub fn encode_lanes(
     sym: impl Fn(usize) -> usize,
     table: impl Fn(usize) -> usize,
 ) {
+    encode_lanes_with_bits(out, n, lanes, tables, sym, table, |_| (0, 0))
+}
+
+/// As [`encode_lanes`], and after symbol `i` the decoder reads `bits(i) = (value, k)`:
+/// `k <= 15` uniform raw bits coded in the same lane (see [`LaneDecoder::get_bits`]).
+pub fn encode_lanes_with_bits(
+    out: &mut Vec<u8>,
+    n: usize,
+    lanes: usize,
+    tables: &[EncTable],
+    sym: impl Fn(usize) -> usize,
+    table: impl Fn(usize) -> usize,
+    bits: impl Fn(usize) -> (u32, u32),
+) {
     assert!((1..=255).contains(&lanes));
     out.push(lanes as u8);
     let header_at = out.len();
@@ -329,6 +357,8 @@ pub fn encode_lanes(
         let first = words.len();
         let mut x = RANS_L;
         for i in (s..e).rev() {
+            let (v, k) = bits(i);
+            put_bits(&mut x, &mut words, v, k);
             tables[table(i)].put(&mut x, &mut words, sym(i));
         }
         words[first..].reverse();
@@ -403,6 +433,31 @@ impl<'a> LaneDecoder<'a> {
         }
         self.states[l] = x;
         slot.sym
+    }
+
+    /// Read `k <= 15` raw bits written by [`encode_lanes_with_bits`] from lane `l`.
+    #[inline(always)]
+    pub fn get_bits(&mut self, l: usize, k: u32) -> u32 {
+        if k == 0 {
+            return 0;
+        }
+        let x = self.states[l];
+        let v = x & ((1 << k) - 1);
+        let mut x = x >> k;
+        if x < RANS_L {
+            let p = self.pos[l];
+            let w = self.words[l];
+            let word = if p + 2 <= w.len() {
+                u16::from_le_bytes([w[p], w[p + 1]])
+            } else {
+                self.overrun = true;
+                0
+            };
+            self.pos[l] = p + 2;
+            x = (x << 16) | word as u32;
+        }
+        self.states[l] = x;
+        v
     }
 
     /// Check that every lane returned to the initial state and consumed all its words.

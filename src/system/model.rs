@@ -1,0 +1,377 @@
+//! Whole-model operations on safetensors files: compress to a `.sph` archive, restore,
+//! verify against the original, inspect.
+//!
+//! Memory: inputs are memory-mapped and one tensor is in flight at a time, so peak resident
+//! memory is about the largest tensor plus its container, whatever the model's size.
+//! Outputs are written to `<output>.tmp-<pid>` and renamed into place only when complete;
+//! on any error the temporary file is removed and nothing is left at `<output>`.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::System;
+use crate::codec::{CodecParams, ErrorBound};
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::format::archive::{read_index, tensor_bytes, ArchiveWriter, BoundEntry, TensorEntry};
+
+/// Per-tensor line of a report.
+#[derive(Debug, Clone, Serialize)]
+pub struct TensorReport {
+    /// Tensor name.
+    pub name: String,
+    /// safetensors dtype.
+    pub dtype: String,
+    /// Dimensions.
+    pub shape: Vec<u64>,
+    /// Codec used.
+    pub codec: String,
+    /// Uncompressed bytes.
+    pub original_bytes: u64,
+    /// Container bytes.
+    pub compressed_bytes: u64,
+    /// original / compressed.
+    pub ratio: f64,
+    /// Largest |x - x'| (0 when bit-exact).
+    pub max_abs_error: f64,
+    /// Largest |x - x'| / |x| over nonzero finite x (verify only; 0 otherwise).
+    pub max_rel_error: f64,
+    /// The bound, if lossy.
+    pub bound: Option<BoundEntry>,
+    /// Verify only: true when the tensor is bit-exact (lossless) or within its bound.
+    pub ok: bool,
+}
+
+/// Result of a model-level operation; `--json` prints it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelReport {
+    /// What ran: "compress", "decompress", "verify" or "inspect".
+    pub operation: String,
+    /// Uncompressed bytes of all tensors.
+    pub original_bytes: u64,
+    /// Archive bytes (whole file).
+    pub compressed_bytes: u64,
+    /// original_bytes / compressed_bytes.
+    pub ratio: f64,
+    /// Wall-clock seconds of the operation.
+    pub seconds: f64,
+    /// Largest |x - x'| over all tensors.
+    pub max_abs_error: f64,
+    /// Largest relative error over all tensors (verify only).
+    pub max_rel_error: f64,
+    /// Verify: every tensor within its bound or bit-exact.
+    pub ok: bool,
+    /// Per tensor.
+    pub tensors: Vec<TensorReport>,
+}
+
+/// Progress callback: `(tensors done, tensors total, current tensor name)`.
+pub type Progress<'a> = &'a (dyn Fn(usize, usize, &str) + Sync);
+
+fn map_file(path: &Path) -> Result<memmap2::Mmap> {
+    let f = File::open(path).map_err(|e| Error::Io(std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))))?;
+    // SAFETY: the map is read-only; a file truncated by another process while mapped is the
+    // documented hazard of memory-mapped input (SIGBUS), as for every mmap-based reader.
+    unsafe { memmap2::Mmap::map(&f) }.map_err(Error::Io)
+}
+
+/// A tensor of a safetensors file.
+struct StTensor {
+    name: String,
+    dtype: DType,
+    shape: Vec<u64>,
+    start: u64,
+    end: u64,
+}
+
+/// Parse and validate a safetensors file: header text and tensors in data order.
+fn parse_safetensors(buf: &[u8]) -> Result<(String, usize, Vec<StTensor>)> {
+    safetensors::SafeTensors::deserialize(buf)
+        .map_err(|e| Error::InvalidArgument(format!("not a valid safetensors file: {e:?}")))?;
+    let n = u64::from_le_bytes(buf[..8].try_into().unwrap()) as usize;
+    let header = std::str::from_utf8(&buf[8..8 + n])
+        .map_err(|_| Error::InvalidArgument("safetensors header is not UTF-8".into()))?
+        .to_string();
+    let v: serde_json::Value =
+        serde_json::from_str(&header).map_err(|e| Error::InvalidArgument(format!("safetensors header: {e}")))?;
+    let mut out = Vec::new();
+    for (name, t) in v.as_object().into_iter().flatten() {
+        if name == "__metadata__" {
+            continue;
+        }
+        let bad = || Error::InvalidArgument(format!("safetensors tensor '{name}'"));
+        let dtype = DType::from_safetensors_name(t["dtype"].as_str().ok_or_else(bad)?)?;
+        let shape: Vec<u64> = t["shape"].as_array().ok_or_else(bad)?.iter().map(|d| d.as_u64().ok_or_else(bad)).collect::<Result<_>>()?;
+        let off = t["data_offsets"].as_array().ok_or_else(bad)?;
+        let (start, end) = (off[0].as_u64().ok_or_else(bad)?, off[1].as_u64().ok_or_else(bad)?);
+        out.push(StTensor { name: name.clone(), dtype, shape, start, end });
+    }
+    out.sort_by_key(|t| (t.start, t.end));
+    Ok((header, 8 + n, out))
+}
+
+/// Write to a temporary sibling of `dest`, rename on success, remove on failure.
+fn write_atomically<T>(dest: &Path, f: impl FnOnce(&mut File) -> Result<T>) -> Result<T> {
+    let file_name = dest.file_name().ok_or_else(|| Error::InvalidArgument(format!("output path {}", dest.display())))?;
+    let mut tmp_name = file_name.to_os_string();
+    tmp_name.push(format!(".tmp-{}", std::process::id()));
+    let tmp: PathBuf = dest.with_file_name(tmp_name);
+    let result = (|| {
+        let mut file = File::create(&tmp).map_err(|e| Error::Io(std::io::Error::new(e.kind(), format!("{}: {e}", tmp.display()))))?;
+        let v = f(&mut file)?;
+        file.sync_all()?;
+        Ok(v)
+    })();
+    match result {
+        Ok(v) => {
+            std::fs::rename(&tmp, dest)?;
+            Ok(v)
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+fn bound_entry(codec: &CodecParams, dtype: DType) -> Option<BoundEntry> {
+    match (codec, dtype.is_float()) {
+        (CodecParams::Padic(p), true) => Some(match p.bound {
+            ErrorBound::Abs(e) => BoundEntry { mode: "abs".into(), eps: e },
+            ErrorBound::Rel(e) => BoundEntry { mode: "rel".into(), eps: e },
+        }),
+        _ => None,
+    }
+}
+
+fn ratio(a: u64, b: u64) -> f64 {
+    if b == 0 {
+        0.0
+    } else {
+        a as f64 / b as f64
+    }
+}
+
+impl System {
+    /// Compress every tensor of the safetensors file `input` with `codec` into the archive
+    /// `output`. Integer and bool tensors are always bit-exact. Errors: `InvalidArgument`
+    /// (not a safetensors file, bad parameters), `Unsupported` (a dtype such as F8), `Io`.
+    pub fn compress_model(&self, input: &Path, output: &Path, codec: CodecParams, progress: Progress) -> Result<ModelReport> {
+        let t0 = Instant::now();
+        let src = map_file(input)?;
+        let (header, data_start, tensors) = parse_safetensors(&src)?;
+        let opts = self.options(codec);
+        let mut reports = Vec::with_capacity(tensors.len());
+        let total = write_atomically(output, |file| {
+            let mut w = ArchiveWriter::new(BufWriter::with_capacity(1 << 20, file))?;
+            for (k, t) in tensors.iter().enumerate() {
+                progress(k, tensors.len(), &t.name);
+                let data = &src[data_start + t.start as usize..data_start + t.end as usize];
+                let c = self.compress(data, t.dtype, &t.shape, &opts)?;
+                let info = crate::codec::inspect(&c.bytes)?;
+                let bound = if info.bound.is_some() { bound_entry(&codec, t.dtype) } else { None };
+                let entry = TensorEntry {
+                    name: t.name.clone(),
+                    dtype: t.dtype.safetensors_name().into(),
+                    shape: t.shape.clone(),
+                    codec: info.codec.name().into(),
+                    offset: 0,
+                    length: 0,
+                    original_bytes: data.len() as u64,
+                    data_offsets: [t.start, t.end],
+                    bound: bound.clone(),
+                    max_abs_error: c.max_abs_error,
+                };
+                reports.push(TensorReport {
+                    name: t.name.clone(),
+                    dtype: entry.dtype.clone(),
+                    shape: t.shape.clone(),
+                    codec: entry.codec.clone(),
+                    original_bytes: data.len() as u64,
+                    compressed_bytes: c.bytes.len() as u64,
+                    ratio: ratio(data.len() as u64, c.bytes.len() as u64),
+                    max_abs_error: c.max_abs_error,
+                    max_rel_error: 0.0,
+                    bound,
+                    ok: true,
+                });
+                w.add(entry, &c.bytes)?;
+            }
+            progress(tensors.len(), tensors.len(), "");
+            let (mut bw, total) = w.finish(header.clone())?;
+            bw.flush()?;
+            Ok(total)
+        })?;
+        let original: u64 = reports.iter().map(|r| r.original_bytes).sum();
+        Ok(ModelReport {
+            operation: "compress".into(),
+            original_bytes: original,
+            compressed_bytes: total,
+            ratio: ratio(original, total),
+            seconds: t0.elapsed().as_secs_f64(),
+            max_abs_error: reports.iter().map(|r| r.max_abs_error).fold(0.0, f64::max),
+            max_rel_error: 0.0,
+            ok: true,
+            tensors: reports,
+        })
+    }
+
+    /// Restore the safetensors file from archive `input` into `output`. For a lossless
+    /// archive the output is byte-identical to the original file. Errors: as
+    /// [`crate::format::archive::read_index`] and [`crate::codec::decompress_into`], `Io`.
+    pub fn decompress_model(&self, input: &Path, output: &Path, progress: Progress) -> Result<ModelReport> {
+        let t0 = Instant::now();
+        let src = map_file(input)?;
+        let index = read_index(&src)?;
+        let mut reports = Vec::with_capacity(index.tensors.len());
+        write_atomically(output, |file| {
+            let mut w = BufWriter::with_capacity(1 << 20, file);
+            let hb = index.source_header.as_bytes();
+            w.write_all(&(hb.len() as u64).to_le_bytes())?;
+            w.write_all(hb)?;
+            let mut pos = 0u64;
+            for (k, t) in index.tensors.iter().enumerate() {
+                progress(k, index.tensors.len(), &t.name);
+                if t.data_offsets[0] != pos || t.data_offsets[1] - t.data_offsets[0] != t.original_bytes {
+                    return Err(Error::Corrupt(format!("tensor '{}' data offsets are not contiguous", t.name)));
+                }
+                let dtype = DType::from_safetensors_name(&t.dtype)?;
+                let buf = self.decode_entry(&src, t, dtype)?;
+                w.write_all(&buf)?;
+                pos = t.data_offsets[1];
+                reports.push(self.entry_report(t, 0.0, 0.0, true));
+            }
+            progress(index.tensors.len(), index.tensors.len(), "");
+            w.flush()?;
+            Ok(())
+        })?;
+        Ok(self.summary("decompress", src.len() as u64, reports, t0))
+    }
+
+    fn decode_entry(&self, archive: &[u8], t: &TensorEntry, dtype: DType) -> Result<Vec<u8>> {
+        let len = usize::try_from(t.original_bytes).map_err(|_| Error::Corrupt("tensor too large".into()))?;
+        let mut buf = vec![0u8; len];
+        self.decompress_into(tensor_bytes(archive, t), dtype, &mut buf)
+            .map_err(|e| prefix(e, &t.name))?;
+        Ok(buf)
+    }
+
+    fn entry_report(&self, t: &TensorEntry, max_abs: f64, max_rel: f64, ok: bool) -> TensorReport {
+        TensorReport {
+            name: t.name.clone(),
+            dtype: t.dtype.clone(),
+            shape: t.shape.clone(),
+            codec: t.codec.clone(),
+            original_bytes: t.original_bytes,
+            compressed_bytes: t.length,
+            ratio: ratio(t.original_bytes, t.length),
+            max_abs_error: max_abs,
+            max_rel_error: max_rel,
+            bound: t.bound.clone(),
+            ok,
+        }
+    }
+
+    fn summary(&self, op: &str, archive_len: u64, tensors: Vec<TensorReport>, t0: Instant) -> ModelReport {
+        let original: u64 = tensors.iter().map(|r| r.original_bytes).sum();
+        ModelReport {
+            operation: op.into(),
+            original_bytes: original,
+            compressed_bytes: archive_len,
+            ratio: ratio(original, archive_len),
+            seconds: t0.elapsed().as_secs_f64(),
+            max_abs_error: tensors.iter().map(|r| r.max_abs_error).fold(0.0, f64::max),
+            max_rel_error: tensors.iter().map(|r| r.max_rel_error).fold(0.0, f64::max),
+            ok: tensors.iter().all(|r| r.ok),
+            tensors,
+        }
+    }
+
+    /// Read an archive's index (no decoding) and report sizes and ratios per tensor.
+    pub fn inspect_model(&self, input: &Path) -> Result<ModelReport> {
+        let t0 = Instant::now();
+        let src = map_file(input)?;
+        let index = read_index(&src)?;
+        let reports = index.tensors.iter().map(|t| self.entry_report(t, t.max_abs_error, 0.0, true)).collect();
+        Ok(self.summary("inspect", src.len() as u64, reports, t0))
+    }
+
+    /// Decode every tensor of `archive` and compare with `original` (a safetensors file):
+    /// bit-exact tensors must match bit for bit; lossy ones must satisfy their bound for every
+    /// element, and non-finite values must match exactly. `ok` in the report is false
+    /// otherwise. Errors: as [`System::decompress_model`]; also `InvalidArgument` when the two
+    /// files do not hold the same tensors.
+    pub fn verify_model(&self, archive: &Path, original: &Path, progress: Progress) -> Result<ModelReport> {
+        let t0 = Instant::now();
+        let src = map_file(archive)?;
+        let index = read_index(&src)?;
+        let orig = map_file(original)?;
+        let (_, data_start, tensors) = parse_safetensors(&orig)?;
+        if tensors.len() != index.tensors.len() {
+            return Err(Error::InvalidArgument(format!(
+                "archive has {} tensors, original has {}",
+                index.tensors.len(),
+                tensors.len()
+            )));
+        }
+        let mut reports = Vec::new();
+        for (k, (t, o)) in index.tensors.iter().zip(&tensors).enumerate() {
+            progress(k, tensors.len(), &t.name);
+            let dtype = DType::from_safetensors_name(&t.dtype)?;
+            if t.name != o.name || dtype != o.dtype || t.shape != o.shape {
+                return Err(Error::InvalidArgument(format!("tensor '{}' differs in name, dtype or shape", t.name)));
+            }
+            let want = &orig[data_start + o.start as usize..data_start + o.end as usize];
+            let got = self.decode_entry(&src, t, dtype)?;
+            let (max_abs, max_rel, ok) = compare(dtype, want, &got, t.bound.as_ref());
+            reports.push(self.entry_report(t, max_abs, max_rel, ok));
+        }
+        progress(tensors.len(), tensors.len(), "");
+        Ok(self.summary("verify", src.len() as u64, reports, t0))
+    }
+}
+
+fn prefix(e: Error, name: &str) -> Error {
+    match e {
+        Error::Corrupt(m) => Error::Corrupt(format!("tensor '{name}': {m}")),
+        Error::Checksum(m) => Error::Checksum(format!("tensor '{name}': {m}")),
+        Error::Truncated(m) => Error::Truncated(format!("tensor '{name}': {m}")),
+        e => e,
+    }
+}
+
+/// Element-wise comparison: (max abs error, max rel error, within bound or bit-exact).
+pub fn compare(dtype: DType, want: &[u8], got: &[u8], bound: Option<&BoundEntry>) -> (f64, f64, bool) {
+    if !dtype.is_float() || bound.is_none() {
+        if want == got {
+            return (0.0, 0.0, true);
+        }
+        if !dtype.is_float() {
+            return (f64::INFINITY, f64::INFINITY, false);
+        }
+    }
+    let n = want.len() / dtype.size();
+    let (mut max_abs, mut max_rel, mut ok) = (0f64, 0f64, true);
+    for i in 0..n {
+        let (x, y) = (dtype.load_f64(want, i), dtype.load_f64(got, i));
+        if !x.is_finite() {
+            let s = dtype.size();
+            ok &= want[i * s..(i + 1) * s] == got[i * s..(i + 1) * s];
+            continue;
+        }
+        let err = (x - y).abs();
+        let rel = if x != 0.0 { err / x.abs() } else if err == 0.0 { 0.0 } else { f64::INFINITY };
+        max_abs = max_abs.max(err);
+        max_rel = max_rel.max(rel);
+        ok &= match bound {
+            Some(b) if b.mode == "abs" => err <= b.eps,
+            Some(b) => err <= b.eps * x.abs(),
+            None => err == 0.0 && want[i * dtype.size()..(i + 1) * dtype.size()] == got[i * dtype.size()..(i + 1) * dtype.size()],
+        };
+    }
+    (max_abs, max_rel, ok)
+}
