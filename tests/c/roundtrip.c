@@ -1,0 +1,143 @@
+/* Round-trips a real weight tensor through the Saraphis C API and exercises its error paths.
+ * Usage: roundtrip RAW_F32_FILE ROWS COLS
+ * Built and run by tests/c_api.rs (cargo test); also run under valgrind by .ci/run.
+ * Prints "N passed, 0 failed" on success and exits 0; any failed check exits 1. */
+#include "saraphis.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int passed = 0, failed = 0;
+
+#define CHECK(cond, what)                                                           \
+    do {                                                                            \
+        if (cond) {                                                                 \
+            passed++;                                                               \
+        } else {                                                                    \
+            failed++;                                                               \
+            fprintf(stderr, "FAILED %s:%d: %s (last error: %s)\n", __FILE__, __LINE__, \
+                    what, saraphis_last_error_message());                           \
+        }                                                                           \
+    } while (0)
+
+#define OK(call) CHECK((call) == SARAPHIS_OK, #call)
+
+int main(int argc, char **argv) {
+    if (argc != 4) {
+        fprintf(stderr, "usage: %s RAW_F32_FILE ROWS COLS\n", argv[0]);
+        return 2;
+    }
+    uint64_t shape[2] = {strtoull(argv[2], NULL, 10), strtoull(argv[3], NULL, 10)};
+    size_t n = (size_t)(shape[0] * shape[1]);
+    size_t bytes = n * sizeof(float);
+    float *data = malloc(bytes), *copy = malloc(bytes), *out = malloc(bytes);
+    FILE *f = fopen(argv[1], "rb");
+    if (!f || !data || !copy || !out || fread(data, 1, bytes, f) != bytes) {
+        fprintf(stderr, "cannot read %s\n", argv[1]);
+        return 2;
+    }
+    fclose(f);
+    memcpy(copy, data, bytes);
+
+    CHECK(saraphis_version_number() == SARAPHIS_VERSION_NUMBER, "version number");
+    CHECK(strlen(saraphis_version()) > 0, "version string");
+
+    saraphis_config *cfg = NULL;
+    OK(saraphis_config_new(&cfg));
+    OK(saraphis_config_set(cfg, SARAPHIS_CONFIG_THREADS, 2));
+    OK(saraphis_config_set_device(cfg, "cpu"));
+    CHECK(saraphis_config_set_device(cfg, "tpu") == SARAPHIS_ERR_INVALID_ARGUMENT, "bad device");
+    CHECK(saraphis_config_set(cfg, SARAPHIS_CONFIG_CHUNK_ELEMS, 0) == SARAPHIS_ERR_INVALID_ARGUMENT, "bad chunk");
+    saraphis_system *sys = NULL;
+    OK(saraphis_system_new(cfg, &sys));
+    saraphis_config_free(cfg);
+
+    char dev[256];
+    size_t need = 0;
+    OK(saraphis_system_device(sys, dev, sizeof dev, &need));
+    CHECK(strncmp(dev, "cpu", 3) == 0, "device is cpu");
+
+    /* Lossless into a caller buffer sized by the bound. */
+    saraphis_params *lossless = NULL;
+    OK(saraphis_params_new(SARAPHIS_CODEC_LOSSLESS, &lossless));
+    size_t bound = 0, written = 0;
+    OK(saraphis_compress_bound(SARAPHIS_F32, shape, 2, lossless, &bound));
+    unsigned char *c = malloc(bound);
+    OK(saraphis_compress_into(sys, lossless, data, bytes, SARAPHIS_F32, shape, 2, c, bound, &written));
+    CHECK(written > 0 && written < bytes, "lossless compresses real weights");
+    saraphis_tensor_info info;
+    OK(saraphis_inspect(c, written, &info));
+    CHECK(info.dtype == SARAPHIS_F32 && info.ndim == 2 && info.shape[0] == shape[0] && info.shape[1] == shape[1], "inspect shape");
+    CHECK(info.codec == SARAPHIS_CODEC_LOSSLESS && info.compressed_bytes == written && info.original_bytes == bytes, "inspect sizes");
+    memset(out, 0xAB, bytes);
+    OK(saraphis_decompress(sys, c, written, SARAPHIS_F32, out, bytes));
+    CHECK(memcmp(out, data, bytes) == 0, "lossless round trip is bit-exact");
+
+    /* Error paths. */
+    CHECK(saraphis_decompress(sys, c, written, SARAPHIS_F32, out, bytes - 4) == SARAPHIS_ERR_DESTINATION, "short dst");
+    CHECK(saraphis_decompress(sys, c, written, SARAPHIS_BF16, out, bytes / 2) == SARAPHIS_ERR_DESTINATION, "wrong dtype");
+    CHECK(saraphis_decompress(sys, c, written, 99, out, bytes) == SARAPHIS_ERR_INVALID_ARGUMENT, "unknown dtype");
+    CHECK(saraphis_decompress(NULL, c, written, SARAPHIS_F32, out, bytes) == SARAPHIS_ERR_NULL_PARAMETER, "NULL system");
+    CHECK(saraphis_decompress(sys, NULL, written, SARAPHIS_F32, out, bytes) == SARAPHIS_ERR_NULL_PARAMETER, "NULL src");
+    CHECK(strlen(saraphis_last_error_message()) > 0, "last error message set");
+    CHECK(saraphis_decompress(sys, c, written - 1, SARAPHIS_F32, out, bytes) == SARAPHIS_ERR_TRUNCATED, "truncated");
+    c[written - 5] ^= 0x20; /* payload byte: chunk checksum */
+    CHECK(saraphis_decompress(sys, c, written, SARAPHIS_F32, out, bytes) == SARAPHIS_ERR_CHECKSUM, "corrupted chunk");
+    CHECK(strstr(saraphis_last_error_message(), "chunk") != NULL, "message names the chunk");
+    c[written - 5] ^= 0x20;
+    c[0] = 'X';
+    CHECK(saraphis_decompress(sys, c, written, SARAPHIS_F32, out, bytes) == SARAPHIS_ERR_BAD_MAGIC, "bad magic");
+    c[0] = 'S';
+    CHECK(saraphis_compress_into(sys, lossless, data, bytes, SARAPHIS_F32, shape, 2, c, 10, &written) == SARAPHIS_ERR_DESTINATION, "small dst");
+    CHECK(saraphis_compress_into(sys, lossless, data, bytes - 1, SARAPHIS_F32, shape, 2, c, bound, &written) == SARAPHIS_ERR_INVALID_ARGUMENT, "size mismatch");
+    uint64_t big[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1};
+    CHECK(saraphis_compress_bound(SARAPHIS_F32, big, 9, lossless, &bound) == SARAPHIS_ERR_INVALID_ARGUMENT, "9 dims");
+    CHECK(strcmp(saraphis_result_text(SARAPHIS_ERR_CHECKSUM), "checksum mismatch") == 0, "result text");
+    free(c);
+
+    /* p-adic at an absolute bound, into a library-owned buffer. */
+    saraphis_params *padic = NULL;
+    OK(saraphis_params_new(SARAPHIS_CODEC_PADIC, &padic));
+    saraphis_buffer *buf = NULL;
+    CHECK(saraphis_compress(sys, padic, data, bytes, SARAPHIS_F32, shape, 2, &buf) == SARAPHIS_ERR_INVALID_ARGUMENT, "p-adic needs a bound");
+    CHECK(buf == NULL, "out untouched on error");
+    CHECK(saraphis_params_set(padic, SARAPHIS_PARAM_PRIME, 250) == SARAPHIS_ERR_INVALID_ARGUMENT, "250 is not prime");
+    CHECK(saraphis_params_set(padic, SARAPHIS_PARAM_ABS_BOUND, 0.0) == SARAPHIS_ERR_INVALID_ARGUMENT, "bound 0");
+    CHECK(saraphis_params_set(padic, SARAPHIS_PARAM_ABS_BOUND, NAN) == SARAPHIS_ERR_INVALID_ARGUMENT, "bound NaN");
+    CHECK(saraphis_params_set(padic, SARAPHIS_PARAM_PRECISION, 100) == SARAPHIS_ERR_INVALID_ARGUMENT, "precision");
+    OK(saraphis_params_set(padic, SARAPHIS_PARAM_ABS_BOUND, 1e-3));
+    OK(saraphis_compress(sys, padic, data, bytes, SARAPHIS_F32, shape, 2, &buf));
+    CHECK(saraphis_buffer_len(buf) * 3 < bytes, "p-adic at 1e-3 compresses > 3x");
+    OK(saraphis_decompress(sys, saraphis_buffer_data(buf), saraphis_buffer_len(buf), SARAPHIS_F32, out, bytes));
+    double max_err = 0;
+    for (size_t i = 0; i < n; i++) {
+        double e = fabs((double)out[i] - (double)data[i]);
+        if (e > max_err) max_err = e;
+    }
+    CHECK(max_err <= 1e-3, "every element within 1e-3");
+    OK(saraphis_inspect(saraphis_buffer_data(buf), saraphis_buffer_len(buf), &info));
+    CHECK(info.codec == SARAPHIS_CODEC_PADIC && info.bound_mode == 1 && info.error_bound == 1e-3 && info.prime == 251, "inspect p-adic");
+    double coarse = 0;
+    OK(saraphis_decompress_progressive(sys, saraphis_buffer_data(buf), saraphis_buffer_len(buf), SARAPHIS_F32, 1, out, bytes, &coarse));
+    double cmax = 0;
+    for (size_t i = 0; i < n; i++) {
+        double e = fabs((double)out[i] - (double)data[i]);
+        if (e > cmax) cmax = e;
+    }
+    CHECK(cmax <= coarse, "progressive decode within its stated bound");
+    saraphis_buffer_free(buf);
+
+    CHECK(memcmp(copy, data, bytes) == 0, "input never written");
+    saraphis_params_free(padic);
+    saraphis_params_free(lossless);
+    saraphis_system_free(sys);
+    saraphis_system_free(NULL);
+    saraphis_buffer_free(NULL);
+    free(data);
+    free(copy);
+    free(out);
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed == 0 ? 0 : 1;
+}

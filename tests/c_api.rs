@@ -1,0 +1,50 @@
+//! Compiles tests/c/roundtrip.c against include/saraphis.h and the cdylib that cargo built,
+//! and runs it on a real weight tensor.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn lib_dir() -> PathBuf {
+    // target/<profile>/deps/c_api-<hash> -> target/<profile>
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().unwrap().parent().unwrap().to_path_buf()
+}
+
+#[test]
+fn c_program_round_trips_real_weights() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let dir = lib_dir();
+    // `cargo test` builds the rlib only; build the cdylib of the same profile.
+    let release = dir.file_name().is_some_and(|n| n == "release");
+    let mut cargo = Command::new(env!("CARGO"));
+    cargo.args(["build", "--lib", "--quiet"]).current_dir(&root);
+    if release {
+        cargo.arg("--release");
+    }
+    assert!(cargo.status().expect("cargo runs").success(), "cargo build --lib failed");
+    assert!(dir.join("libsaraphis.so").exists() || dir.join("libsaraphis.dylib").exists(), "cdylib not built in {}", dir.display());
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = tmp.path().join("roundtrip");
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let st = Command::new(&cc)
+        .args(["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O1"])
+        .arg(format!("-I{}", root.join("include").display()))
+        .arg(root.join("tests/c/roundtrip.c"))
+        .arg(format!("-L{}", dir.display()))
+        .arg(format!("-Wl,-rpath,{}", dir.display()))
+        .args(["-lsaraphis", "-lm", "-o"])
+        .arg(&exe)
+        .status()
+        .expect("a C compiler (cc) is installed");
+    assert!(st.success(), "C test failed to compile");
+    let t = common::big_f32();
+    let raw = tmp.path().join("tensor.f32");
+    std::fs::write(&raw, &t.bytes).unwrap();
+    let out = Command::new(&exe).arg(&raw).arg(t.shape[0].to_string()).arg(t.shape[1].to_string()).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "C round trip failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
+}

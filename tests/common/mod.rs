@@ -1,0 +1,42 @@
+//! Helpers shared by the integration tests: the real-weight fixtures in tests/data/.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use saraphis::DType;
+
+/// Path of a fixture under tests/data/.
+pub fn data(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+}
+
+/// A tensor read from a safetensors fixture.
+pub struct Tensor {
+    pub name: String,
+    pub dtype: DType,
+    pub shape: Vec<u64>,
+    pub bytes: Vec<u8>,
+}
+
+/// All tensors of a fixture, in file order.
+pub fn load(name: &str) -> Vec<Tensor> {
+    let buf = std::fs::read(data(name)).expect("fixture exists: run scripts/make-test-data.py");
+    let st = safetensors::SafeTensors::deserialize(&buf).unwrap();
+    let mut out: Vec<Tensor> = st
+        .tensors()
+        .into_iter()
+        .map(|(n, v)| Tensor {
+            name: n,
+            dtype: DType::from_safetensors_name(&format!("{:?}", v.dtype())).unwrap(),
+            shape: v.shape().iter().map(|&d| d as u64).collect(),
+            bytes: v.data().to_vec(),
+        })
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+/// The largest F32 tensor of the F32 fixture (real weights).
+pub fn big_f32() -> Tensor {
+    load("minilm-subset-f32.safetensors").into_iter().filter(|t| t.dtype == DType::F32).max_by_key(|t| t.bytes.len()).unwrap()
+}
