@@ -23,13 +23,27 @@ fn c_program_round_trips_real_weights() {
     if release {
         cargo.arg("--release");
     }
-    assert!(cargo.status().expect("cargo runs").success(), "cargo build --lib failed");
-    assert!(dir.join("libsaraphis.so").exists() || dir.join("libsaraphis.dylib").exists(), "cdylib not built in {}", dir.display());
+    assert!(
+        cargo.status().expect("cargo runs").success(),
+        "cargo build --lib failed"
+    );
+    assert!(
+        dir.join("libsaraphis.so").exists() || dir.join("libsaraphis.dylib").exists(),
+        "cdylib not built in {}",
+        dir.display()
+    );
     let tmp = tempfile::tempdir().unwrap();
     let exe = tmp.path().join("roundtrip");
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
     let st = Command::new(&cc)
-        .args(["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O1"])
+        .args([
+            "-std=c99",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-pedantic",
+            "-O1",
+        ])
         .arg(format!("-I{}", root.join("include").display()))
         .arg(root.join("tests/c/roundtrip.c"))
         .arg(format!("-L{}", dir.display()))
@@ -42,9 +56,17 @@ fn c_program_round_trips_real_weights() {
     let t = common::big_f32();
     let raw = tmp.path().join("tensor.f32");
     std::fs::write(&raw, &t.bytes).unwrap();
-    let out = Command::new(&exe).arg(&raw).arg(t.shape[0].to_string()).arg(t.shape[1].to_string()).output().unwrap();
+    let out = Command::new(&exe)
+        .arg(&raw)
+        .arg(t.shape[0].to_string())
+        .arg(t.shape[1].to_string())
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "C round trip failed:\n{stdout}\n{stderr}");
+    assert!(
+        out.status.success(),
+        "C round trip failed:\n{stdout}\n{stderr}"
+    );
     assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
 }

@@ -8,7 +8,10 @@ use saraphis::format::container::CodecId;
 use saraphis::{DType, Error};
 
 fn opts(codec: CodecParams, chunk: u32) -> CompressOptions {
-    CompressOptions { codec, chunk_elems: chunk }
+    CompressOptions {
+        codec,
+        chunk_elems: chunk,
+    }
 }
 
 fn padic(bound: ErrorBound) -> CodecParams {
@@ -57,7 +60,11 @@ fn check_bound(dtype: DType, want: &[u8], got: &[u8], bound: ErrorBound, slack: 
     for i in 0..want.len() / s {
         let (x, y) = (load(dtype, want, i), load(dtype, got, i));
         if !x.is_finite() || (matches!(bound, ErrorBound::Rel(_)) && x == 0.0) {
-            assert_eq!(&want[i * s..(i + 1) * s], &got[i * s..(i + 1) * s], "special value {i} not exact");
+            assert_eq!(
+                &want[i * s..(i + 1) * s],
+                &got[i * s..(i + 1) * s],
+                "special value {i} not exact"
+            );
             continue;
         }
         let err = (x - y).abs();
@@ -74,10 +81,18 @@ fn check_bound(dtype: DType, want: &[u8], got: &[u8], bound: ErrorBound, slack: 
 #[test]
 fn lossless_real_weights_bit_exact_every_dtype() {
     for t in common::load("minilm-subset-f32.safetensors") {
-        let dtypes: &[DType] = if t.dtype == DType::F32 { &[DType::F32, DType::BF16, DType::F16, DType::F64] } else { &[t.dtype] };
+        let dtypes: &[DType] = if t.dtype == DType::F32 {
+            &[DType::F32, DType::BF16, DType::F16, DType::F64]
+        } else {
+            &[t.dtype]
+        };
         for &d in dtypes {
             let data = convert(&t.bytes, if t.dtype == DType::F32 { d } else { DType::I64 });
-            let data = if t.dtype == DType::F32 { data } else { t.bytes.clone() };
+            let data = if t.dtype == DType::F32 {
+                data
+            } else {
+                t.bytes.clone()
+            };
             for chunk in [1 << 18, 4096, 1000] {
                 let (c, out) = round_trip(&data, d, &t.shape, &opts(CodecParams::Lossless, chunk));
                 assert_eq!(out, data, "{} as {d:?}", t.name);
@@ -98,8 +113,12 @@ fn lossless_ratio_on_real_weights() {
     // The 1024 x 384 embedding slice and two dense layers: real, not synthetic.
     let ts = common::load("minilm-subset-f32.safetensors");
     let (mut orig, mut comp, mut orig16, mut comp16) = (0, 0, 0, 0);
-    for t in ts.iter().filter(|t| t.dtype == DType::F32 && t.bytes.len() > 100_000) {
-        let c = codec::compress(&t.bytes, DType::F32, &t.shape, &CompressOptions::default()).unwrap();
+    for t in ts
+        .iter()
+        .filter(|t| t.dtype == DType::F32 && t.bytes.len() > 100_000)
+    {
+        let c =
+            codec::compress(&t.bytes, DType::F32, &t.shape, &CompressOptions::default()).unwrap();
         orig += t.bytes.len();
         comp += c.bytes.len();
         let b = convert(&t.bytes, DType::BF16);
@@ -115,12 +134,25 @@ fn lossless_ratio_on_real_weights() {
 #[test]
 fn special_values_bit_exact_in_every_mode() {
     let mut vals: Vec<u32> = vec![
-        0, 0x8000_0000, 0x7f80_0000, 0xff80_0000, 0x7fc0_0000, 0x7f80_0001, 0xffc1_2345, 0x0000_0001,
-        0x807f_ffff, 0x0080_0000, 0x7f7f_ffff, 0xff7f_ffff, 0x3f80_0000,
+        0,
+        0x8000_0000,
+        0x7f80_0000,
+        0xff80_0000,
+        0x7fc0_0000,
+        0x7f80_0001,
+        0xffc1_2345,
+        0x0000_0001,
+        0x807f_ffff,
+        0x0080_0000,
+        0x7f7f_ffff,
+        0xff7f_ffff,
+        0x3f80_0000,
     ];
     let mut s = 99u64;
     for _ in 0..5000 {
-        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         vals.push((s >> 32) as u32); // arbitrary bit patterns
     }
     let data: Vec<u8> = vals.iter().flat_map(|v| v.to_le_bytes()).collect();
@@ -128,13 +160,19 @@ fn special_values_bit_exact_in_every_mode() {
     let (_, out) = round_trip(&data, DType::F32, &shape, &opts(CodecParams::Lossless, 777));
     assert_eq!(out, data);
     for d in [DType::F16, DType::BF16] {
-        let d16: Vec<u8> = vals.iter().flat_map(|v| ((v >> 16) as u16).to_le_bytes()).collect();
+        let d16: Vec<u8> = vals
+            .iter()
+            .flat_map(|v| ((v >> 16) as u16).to_le_bytes())
+            .collect();
         let (_, out) = round_trip(&d16, d, &shape, &opts(CodecParams::Lossless, 500));
         assert_eq!(out, d16);
         let (_, out) = round_trip(&d16, d, &shape, &opts(padic(ErrorBound::Abs(1e-2)), 500));
         check_bound(d, &d16, &out, ErrorBound::Abs(1e-2), 0.0);
     }
-    let d64: Vec<u8> = vals.iter().flat_map(|&v| ((v as u64) << 32 | v as u64).to_le_bytes()).collect();
+    let d64: Vec<u8> = vals
+        .iter()
+        .flat_map(|&v| ((v as u64) << 32 | v as u64).to_le_bytes())
+        .collect();
     let (_, out) = round_trip(&d64, DType::F64, &shape, &opts(CodecParams::Lossless, 333));
     assert_eq!(out, d64);
     for b in [ErrorBound::Abs(1e-3), ErrorBound::Rel(1e-3)] {
@@ -175,7 +213,14 @@ fn padic_primes_precision_and_exceptions() {
     for prime in [2u32, 3, 7, 251, 257, 4099, 65521] {
         for precision in [None, Some(1)] {
             let b = ErrorBound::Abs(1e-4);
-            let o = opts(CodecParams::Padic(PadicParams { prime, precision, bound: b }), 8192);
+            let o = opts(
+                CodecParams::Padic(PadicParams {
+                    prime,
+                    precision,
+                    bound: b,
+                }),
+                8192,
+            );
             let (c, out) = round_trip(data, DType::F32, &shape, &o);
             check_bound(DType::F32, data, &out, b, 0.0);
             let info = codec::inspect(&c).unwrap();
@@ -192,8 +237,17 @@ fn progressive_decoding_meets_stated_bounds() {
     let t = common::big_f32();
     for (prime, eps) in [(251u32, 1e-5), (3, 1e-3), (2, 1e-3)] {
         let b = ErrorBound::Abs(eps);
-        let o = opts(CodecParams::Padic(PadicParams { prime, precision: None, bound: b }), 1 << 16);
-        let c = codec::compress(&t.bytes, DType::F32, &t.shape, &o).unwrap().bytes;
+        let o = opts(
+            CodecParams::Padic(PadicParams {
+                prime,
+                precision: None,
+                bound: b,
+            }),
+            1 << 16,
+        );
+        let c = codec::compress(&t.bytes, DType::F32, &t.shape, &o)
+            .unwrap()
+            .bytes;
         let n = codec::inspect(&c).unwrap().precision;
         assert!(n >= 2);
         let mut prev = f64::INFINITY;
@@ -208,8 +262,17 @@ fn progressive_decoding_meets_stated_bounds() {
     }
     // Relative mode.
     let b = ErrorBound::Rel(1e-3);
-    let o = opts(CodecParams::Padic(PadicParams { prime: 3, precision: None, bound: b }), 1 << 16);
-    let c = codec::compress(&t.bytes, DType::F32, &t.shape, &o).unwrap().bytes;
+    let o = opts(
+        CodecParams::Padic(PadicParams {
+            prime: 3,
+            precision: None,
+            bound: b,
+        }),
+        1 << 16,
+    );
+    let c = codec::compress(&t.bytes, DType::F32, &t.shape, &o)
+        .unwrap()
+        .bytes;
     let n = codec::inspect(&c).unwrap().precision;
     for k in 1..=n {
         let mut out = vec![0u8; t.bytes.len()];
@@ -222,7 +285,11 @@ fn progressive_decoding_meets_stated_bounds() {
 
 #[test]
 fn edge_shapes() {
-    for codec in [CodecParams::Raw, CodecParams::Lossless, padic(ErrorBound::Abs(0.1))] {
+    for codec in [
+        CodecParams::Raw,
+        CodecParams::Lossless,
+        padic(ErrorBound::Abs(0.1)),
+    ] {
         // 0-d scalar
         let one = 3.25f32.to_le_bytes();
         let (_, out) = round_trip(&one, DType::F32, &[], &opts(codec, 1 << 18));
@@ -232,7 +299,9 @@ fn edge_shapes() {
         assert!(out.is_empty());
         assert_eq!(codec::inspect(&c).unwrap().numel, 0);
         // 8 dims, 1-element chunks, sizes not a multiple of the chunk
-        let data: Vec<u8> = (0..2 * 3 * 5 * 7).flat_map(|i| (i as f32 * 0.37).to_le_bytes()).collect();
+        let data: Vec<u8> = (0..2 * 3 * 5 * 7)
+            .flat_map(|i| (i as f32 * 0.37).to_le_bytes())
+            .collect();
         let shape = [1, 2, 1, 3, 1, 5, 1, 7];
         for chunk in [1, 7, 64, 209] {
             let (_, out) = round_trip(&data, DType::F32, &shape, &opts(codec, chunk));
@@ -244,10 +313,22 @@ fn edge_shapes() {
         }
     }
     let o = CompressOptions::default();
-    assert!(matches!(codec::compress(&[0; 4], DType::F32, &[1; 9], &o), Err(Error::InvalidArgument(_))));
-    assert!(matches!(codec::compress(&[0; 4], DType::F32, &[u64::MAX, 2], &o), Err(Error::InvalidArgument(_))));
-    assert!(matches!(codec::compress(&[0; 8], DType::F32, &[3], &o), Err(Error::InvalidArgument(_))));
-    assert!(matches!(codec::compress(&[0; 4], DType::F32, &[1], &opts(CodecParams::Lossless, 0)), Err(Error::InvalidArgument(_))));
+    assert!(matches!(
+        codec::compress(&[0; 4], DType::F32, &[1; 9], &o),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        codec::compress(&[0; 4], DType::F32, &[u64::MAX, 2], &o),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        codec::compress(&[0; 8], DType::F32, &[3], &o),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        codec::compress(&[0; 4], DType::F32, &[1], &opts(CodecParams::Lossless, 0)),
+        Err(Error::InvalidArgument(_))
+    ));
 }
 
 #[test]
@@ -265,8 +346,21 @@ fn bad_parameters_are_rejected() {
         (251, ErrorBound::Abs(1e-3), Some(0)),
         (251, ErrorBound::Abs(1e-3), Some(9)),
     ] {
-        let o = opts(CodecParams::Padic(PadicParams { prime, precision, bound }), 1024);
-        assert!(matches!(codec::compress(&data, DType::F32, &[1], &o), Err(Error::InvalidArgument(_))), "{prime} {bound:?} {precision:?}");
+        let o = opts(
+            CodecParams::Padic(PadicParams {
+                prime,
+                precision,
+                bound,
+            }),
+            1024,
+        );
+        assert!(
+            matches!(
+                codec::compress(&data, DType::F32, &[1], &o),
+                Err(Error::InvalidArgument(_))
+            ),
+            "{prime} {bound:?} {precision:?}"
+        );
     }
 }
 
@@ -274,11 +368,30 @@ fn containers() -> Vec<(DType, Vec<u8>)> {
     let t = common::big_f32();
     let data = &t.bytes[..4 * 3000];
     let mut v = Vec::new();
-    for codec in [CodecParams::Lossless, padic(ErrorBound::Abs(1e-3)), CodecParams::Raw] {
-        v.push((DType::F32, codec::compress(data, DType::F32, &[3000], &opts(codec, 1024)).unwrap().bytes));
+    for codec in [
+        CodecParams::Lossless,
+        padic(ErrorBound::Abs(1e-3)),
+        CodecParams::Raw,
+    ] {
+        v.push((
+            DType::F32,
+            codec::compress(data, DType::F32, &[3000], &opts(codec, 1024))
+                .unwrap()
+                .bytes,
+        ));
     }
     let ids: Vec<u8> = (0..512i64).flat_map(|i| i.to_le_bytes()).collect();
-    v.push((DType::I64, codec::compress(&ids, DType::I64, &[1, 512], &opts(CodecParams::Lossless, 200)).unwrap().bytes));
+    v.push((
+        DType::I64,
+        codec::compress(
+            &ids,
+            DType::I64,
+            &[1, 512],
+            &opts(CodecParams::Lossless, 200),
+        )
+        .unwrap()
+        .bytes,
+    ));
     v
 }
 
@@ -290,7 +403,11 @@ fn every_single_byte_flip_is_detected() {
         for i in 0..c.len() {
             let mut bad = c.clone();
             bad[i] ^= 1 << (i % 8);
-            assert!(codec::decompress_into(&bad, dtype, &mut out).is_err(), "flip at byte {i} of {} went unnoticed", c.len());
+            assert!(
+                codec::decompress_into(&bad, dtype, &mut out).is_err(),
+                "flip at byte {i} of {} went unnoticed",
+                c.len()
+            );
         }
     }
 }
@@ -305,18 +422,37 @@ fn every_truncation_and_foreign_input_is_rejected() {
         }
         let mut newer = c.clone();
         newer[4] = 2;
-        assert!(matches!(codec::decompress_into(&newer, dtype, &mut out), Err(Error::UnsupportedVersion { major: 2, .. })));
+        assert!(matches!(
+            codec::decompress_into(&newer, dtype, &mut out),
+            Err(Error::UnsupportedVersion { major: 2, .. })
+        ));
         let mut longer = c.clone();
         longer.push(0);
         assert!(codec::decompress_into(&longer, dtype, &mut out).is_err());
         // wrong destination size or dtype
-        assert!(matches!(codec::decompress_into(&c, dtype, &mut out[1..]), Err(Error::Destination(_))));
-        let other = if dtype == DType::F32 { DType::I32 } else { DType::F64 };
-        assert!(matches!(codec::decompress_into(&c, other, &mut out), Err(Error::Destination(_))));
+        assert!(matches!(
+            codec::decompress_into(&c, dtype, &mut out[1..]),
+            Err(Error::Destination(_))
+        ));
+        let other = if dtype == DType::F32 {
+            DType::I32
+        } else {
+            DType::F64
+        };
+        assert!(matches!(
+            codec::decompress_into(&c, other, &mut out),
+            Err(Error::Destination(_))
+        ));
     }
     let mut out = [0u8; 4];
-    assert!(matches!(codec::decompress_into(b"PK\x03\x04 not ours", DType::F32, &mut out), Err(Error::BadMagic(_))));
-    assert!(matches!(codec::decompress_into(&[], DType::F32, &mut out), Err(Error::BadMagic(_))));
+    assert!(matches!(
+        codec::decompress_into(b"PK\x03\x04 not ours", DType::F32, &mut out),
+        Err(Error::BadMagic(_))
+    ));
+    assert!(matches!(
+        codec::decompress_into(&[], DType::F32, &mut out),
+        Err(Error::BadMagic(_))
+    ));
 }
 
 #[test]
@@ -328,7 +464,9 @@ fn chunk_checksum_error_names_the_chunk() {
     bad[last] ^= 0xff;
     let mut out = vec![0u8; info.original_bytes as usize];
     match codec::decompress_into(&bad, dtype, &mut out) {
-        Err(Error::Checksum(m)) => assert!(m.contains(&format!("chunk {}", info.chunks - 1)), "{m}"),
+        Err(Error::Checksum(m)) => {
+            assert!(m.contains(&format!("chunk {}", info.chunks - 1)), "{m}")
+        }
         r => panic!("expected checksum error, got {r:?}"),
     }
 }

@@ -34,7 +34,10 @@ fn committed_header_matches_cbindgen() {
 fn version_macros_match_cargo() {
     let h = std::fs::read_to_string(header_path()).unwrap();
     let get = |name: &str| -> u32 {
-        let line = h.lines().find(|l| l.starts_with(&format!("#define {name} "))).unwrap_or_else(|| panic!("{name} missing"));
+        let line = h
+            .lines()
+            .find(|l| l.starts_with(&format!("#define {name} ")))
+            .unwrap_or_else(|| panic!("{name} missing"));
         line.split_whitespace().nth(2).unwrap().parse().unwrap()
     };
     let (ma, mi, pa) = (
@@ -46,7 +49,10 @@ fn version_macros_match_cargo() {
     assert_eq!(get("SARAPHIS_VERSION_MINOR"), mi);
     assert_eq!(get("SARAPHIS_VERSION_PATCH"), pa);
     assert_eq!(get("SARAPHIS_VERSION_NUMBER"), ma * 10000 + mi * 100 + pa);
-    assert_eq!(saraphis::ffi::saraphis_version_number(), ma * 10000 + mi * 100 + pa);
+    assert_eq!(
+        saraphis::ffi::saraphis_version_number(),
+        ma * 10000 + mi * 100 + pa
+    );
     let v = unsafe { std::ffi::CStr::from_ptr(saraphis::ffi::saraphis_version()) };
     assert_eq!(v.to_str().unwrap(), env!("CARGO_PKG_VERSION"));
 }

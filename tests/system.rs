@@ -6,19 +6,31 @@ mod common;
 use std::sync::Arc;
 
 use saraphis::system::{Config, Device, System};
-use saraphis::{CodecParams, DType, ErrorBound, Error, PadicParams};
+use saraphis::{CodecParams, DType, Error, ErrorBound, PadicParams};
 
 #[test]
 fn one_system_many_threads() {
-    let sys = Arc::new(System::new(Config { threads: 2, ..Config::default() }).unwrap());
+    let sys = Arc::new(
+        System::new(Config {
+            threads: 2,
+            ..Config::default()
+        })
+        .unwrap(),
+    );
     let tensors = Arc::new(common::load("minilm-subset-f32.safetensors"));
     let handles: Vec<_> = (0..6)
         .map(|k| {
             let (sys, tensors) = (sys.clone(), tensors.clone());
             std::thread::spawn(move || {
                 for t in tensors.iter() {
-                    let codec = if k % 2 == 0 { CodecParams::Lossless } else { CodecParams::Padic(PadicParams::new(ErrorBound::Abs(1e-3))) };
-                    let c = sys.compress(&t.bytes, t.dtype, &t.shape, &sys.options(codec)).unwrap();
+                    let codec = if k % 2 == 0 {
+                        CodecParams::Lossless
+                    } else {
+                        CodecParams::Padic(PadicParams::new(ErrorBound::Abs(1e-3)))
+                    };
+                    let c = sys
+                        .compress(&t.bytes, t.dtype, &t.shape, &sys.options(codec))
+                        .unwrap();
                     let mut out = vec![0u8; t.bytes.len()];
                     sys.decompress_into(&c.bytes, t.dtype, &mut out).unwrap();
                     if k % 2 == 0 || t.dtype != DType::F32 {
@@ -39,11 +51,21 @@ fn one_system_many_threads() {
 
 #[test]
 fn device_choice_is_honest() {
-    let sys = System::new(Config { device: Device::Auto, ..Config::default() }).unwrap();
+    let sys = System::new(Config {
+        device: Device::Auto,
+        ..Config::default()
+    })
+    .unwrap();
     let (d, why) = sys.device_status();
     assert_eq!(d, Device::Cpu);
     assert!(why.contains("auto"));
-    assert!(matches!(System::new(Config { device: Device::Cuda(0), ..Config::default() }), Err(Error::Device(_))));
+    assert!(matches!(
+        System::new(Config {
+            device: Device::Cuda(0),
+            ..Config::default()
+        }),
+        Err(Error::Device(_))
+    ));
     assert!("cuda:x".parse::<Device>().is_err());
     assert_eq!("cuda:3".parse::<Device>().unwrap(), Device::Cuda(3));
 }
@@ -59,7 +81,11 @@ fn config_from_env() {
     assert_eq!(System::new(c).unwrap().threads(), 3);
     std::env::set_var("SARAPHIS_THREADS", "many");
     assert!(Config::from_env().is_err());
-    for k in ["SARAPHIS_THREADS", "SARAPHIS_DEVICE", "SARAPHIS_CHUNK_ELEMS"] {
+    for k in [
+        "SARAPHIS_THREADS",
+        "SARAPHIS_DEVICE",
+        "SARAPHIS_CHUNK_ELEMS",
+    ] {
         std::env::remove_var(k);
     }
 }

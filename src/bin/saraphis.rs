@@ -13,7 +13,11 @@ use saraphis::system::{Config, System};
 use saraphis::{CodecParams, ErrorBound, PadicParams};
 
 #[derive(Parser)]
-#[command(name = "saraphis", version, about = "Compress model weights losslessly or within an error bound")]
+#[command(
+    name = "saraphis",
+    version,
+    about = "Compress model weights losslessly or within an error bound"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -106,7 +110,11 @@ fn print_table(r: &ModelReport) {
         "tensor", "dtype", "codec", "original", "compressed", "ratio", "max_abs_err"
     );
     for t in &r.tensors {
-        let name = if t.name.len() > 48 { &t.name[t.name.len() - 48..] } else { &t.name };
+        let name = if t.name.len() > 48 {
+            &t.name[t.name.len() - 48..]
+        } else {
+            &t.name
+        };
         println!(
             "{:<48} {:>5} {:>9} {:>12} {:>12} {:>7.3} {:>11.3e}{}",
             name,
@@ -119,7 +127,11 @@ fn print_table(r: &ModelReport) {
             if t.ok { "" } else { "  EXCEEDED" }
         );
     }
-    let mbps = if r.seconds > 0.0 { r.original_bytes as f64 / 1e6 / r.seconds } else { 0.0 };
+    let mbps = if r.seconds > 0.0 {
+        r.original_bytes as f64 / 1e6 / r.seconds
+    } else {
+        0.0
+    };
     println!(
         "{}: {} tensors, {:.2} MB -> {:.2} MB, ratio {:.4}, max abs error {:.3e}, {:.3} s ({:.0} MB/s)",
         r.operation,
@@ -134,16 +146,45 @@ fn print_table(r: &ModelReport) {
 }
 
 fn run(cli: Cli) -> saraphis::Result<ModelReport> {
-    let system = |threads: usize| System::new(Config { threads, device: saraphis::system::Device::Cpu, ..Config::default() });
+    let system = |threads: usize| {
+        System::new(Config {
+            threads,
+            device: saraphis::system::Device::Cpu,
+            ..Config::default()
+        })
+    };
     let show = |json: bool| !json && std::io::IsTerminal::is_terminal(&std::io::stderr());
     match cli.cmd {
-        Cmd::Compress { input, output, lossless: _, abs, rel, prime, precision, chunk_elems, common } => {
+        Cmd::Compress {
+            input,
+            output,
+            lossless: _,
+            abs,
+            rel,
+            prime,
+            precision,
+            chunk_elems,
+            common,
+        } => {
             let codec = match (abs, rel) {
-                (Some(e), _) => CodecParams::Padic(PadicParams { prime, precision, bound: ErrorBound::Abs(e) }),
-                (_, Some(e)) => CodecParams::Padic(PadicParams { prime, precision, bound: ErrorBound::Rel(e) }),
+                (Some(e), _) => CodecParams::Padic(PadicParams {
+                    prime,
+                    precision,
+                    bound: ErrorBound::Abs(e),
+                }),
+                (_, Some(e)) => CodecParams::Padic(PadicParams {
+                    prime,
+                    precision,
+                    bound: ErrorBound::Rel(e),
+                }),
                 _ => CodecParams::Lossless,
             };
-            let sys = System::new(Config { threads: common.threads, chunk_elems, device: saraphis::system::Device::Cpu, ..Config::default() })?;
+            let sys = System::new(Config {
+                threads: common.threads,
+                chunk_elems,
+                device: saraphis::system::Device::Cpu,
+                ..Config::default()
+            })?;
             let pb = progress_bar(show(common.json));
             let r = sys.compress_model(&input, &output, codec, &|k, n, name| {
                 pb.set_length(n as u64);
@@ -153,7 +194,11 @@ fn run(cli: Cli) -> saraphis::Result<ModelReport> {
             pb.finish_and_clear();
             r
         }
-        Cmd::Decompress { input, output, common } => {
+        Cmd::Decompress {
+            input,
+            output,
+            common,
+        } => {
             let pb = progress_bar(show(common.json));
             let r = system(common.threads)?.decompress_model(&input, &output, &|k, n, name| {
                 pb.set_length(n as u64);
@@ -164,7 +209,11 @@ fn run(cli: Cli) -> saraphis::Result<ModelReport> {
             r
         }
         Cmd::Inspect { input, common } => system(common.threads)?.inspect_model(&input),
-        Cmd::Verify { input, against, common } => {
+        Cmd::Verify {
+            input,
+            against,
+            common,
+        } => {
             let pb = progress_bar(show(common.json));
             let r = system(common.threads)?.verify_model(&input, &against, &|k, n, name| {
                 pb.set_length(n as u64);
@@ -180,7 +229,10 @@ fn run(cli: Cli) -> saraphis::Result<ModelReport> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let json = match &cli.cmd {
-        Cmd::Compress { common, .. } | Cmd::Decompress { common, .. } | Cmd::Inspect { common, .. } | Cmd::Verify { common, .. } => common.json,
+        Cmd::Compress { common, .. }
+        | Cmd::Decompress { common, .. }
+        | Cmd::Inspect { common, .. }
+        | Cmd::Verify { common, .. } => common.json,
     };
     match run(cli) {
         Ok(r) => {

@@ -134,9 +134,14 @@ impl FloatSplit {
                 for p in &planes {
                     rbits = (rbits << 8) | p[i] as u64;
                 }
-                let ex = if e <= 8 { exps8[i] as u64 } else { exps16[i] as u64 };
+                let ex = if e <= 8 {
+                    exps8[i] as u64
+                } else {
+                    exps16[i] as u64
+                };
                 let v = ((rbits >> m) << (m + e)) | (ex << m) | (rbits & man_mask);
-                out[i * self.size..(i + 1) * self.size].copy_from_slice(&v.to_le_bytes()[..self.size]);
+                out[i * self.size..(i + 1) * self.size]
+                    .copy_from_slice(&v.to_le_bytes()[..self.size]);
             }
         }
         Ok(())

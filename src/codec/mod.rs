@@ -52,7 +52,11 @@ pub struct PadicParams {
 impl PadicParams {
     /// Default prime 251, automatic precision.
     pub fn new(bound: ErrorBound) -> Self {
-        PadicParams { prime: 251, precision: None, bound }
+        PadicParams {
+            prime: 251,
+            precision: None,
+            bound,
+        }
     }
 }
 
@@ -78,7 +82,10 @@ pub struct CompressOptions {
 
 impl Default for CompressOptions {
     fn default() -> Self {
-        CompressOptions { codec: CodecParams::Lossless, chunk_elems: DEFAULT_CHUNK_ELEMS }
+        CompressOptions {
+            codec: CodecParams::Lossless,
+            chunk_elems: DEFAULT_CHUNK_ELEMS,
+        }
     }
 }
 
@@ -217,7 +224,9 @@ impl Plan {
 
 fn check_chunk_elems(c: u32) -> Result<()> {
     if c == 0 || c > MAX_CHUNK_ELEMS {
-        return invalid(format!("chunk size {c} elements: must be in 1..={MAX_CHUNK_ELEMS}"));
+        return invalid(format!(
+            "chunk size {c} elements: must be in 1..={MAX_CHUNK_ELEMS}"
+        ));
     }
     Ok(())
 }
@@ -225,7 +234,9 @@ fn check_chunk_elems(c: u32) -> Result<()> {
 fn plan_for(data: &[u8], dtype: DType, opts: &CompressOptions) -> Result<Plan> {
     Ok(match (opts.codec, dtype.float_layout()) {
         (CodecParams::Raw, _) => Plan::Raw,
-        (_, None) => Plan::Bytes(BytePlanes { width: dtype.size() }),
+        (_, None) => Plan::Bytes(BytePlanes {
+            width: dtype.size(),
+        }),
         (CodecParams::Lossless, Some(l)) => Plan::Float(FloatSplit::new(l, dtype.size())),
         (CodecParams::Padic(pp), Some(_)) => Plan::Padic(PadicPlan::new(data, dtype, &pp)?),
     })
@@ -239,10 +250,18 @@ fn plan_for(data: &[u8], dtype: DType, opts: &CompressOptions) -> Result<Plan> {
 ///
 /// Errors: `InvalidArgument` (length/shape mismatch, bad chunk size, bad codec parameters).
 /// Thread-safe: a pure function of its inputs.
-pub fn compress(data: &[u8], dtype: DType, shape: &[u64], opts: &CompressOptions) -> Result<Compressed> {
+pub fn compress(
+    data: &[u8],
+    dtype: DType,
+    shape: &[u64],
+    opts: &CompressOptions,
+) -> Result<Compressed> {
     let len = dtype::byte_len(dtype, shape)?;
     if data.len() != len {
-        return invalid(format!("data is {} bytes; {dtype:?} {shape:?} needs {len}", data.len()));
+        return invalid(format!(
+            "data is {} bytes; {dtype:?} {shape:?} needs {len}",
+            data.len()
+        ));
     }
     check_chunk_elems(opts.chunk_elems)?;
     let plan = plan_for(data, dtype, opts)?;
@@ -256,7 +275,11 @@ pub fn compress(data: &[u8], dtype: DType, shape: &[u64], opts: &CompressOptions
     let mut off = 0u64;
     let mut max_err = 0f64;
     for (c, e) in &coded {
-        chunks.push(ChunkEntry { offset: off, len: c.len() as u32, crc: crc32fast::hash(c) });
+        chunks.push(ChunkEntry {
+            offset: off,
+            len: c.len() as u32,
+            crc: crc32fast::hash(c),
+        });
         off += c.len() as u64;
         max_err = max_err.max(*e);
     }
@@ -275,7 +298,10 @@ pub fn compress(data: &[u8], dtype: DType, shape: &[u64], opts: &CompressOptions
     for (c, _) in coded {
         bytes.extend_from_slice(&c);
     }
-    Ok(Compressed { bytes, max_abs_error: max_err })
+    Ok(Compressed {
+        bytes,
+        max_abs_error: max_err,
+    })
 }
 
 /// Upper bound in bytes of the container [`compress`] writes for this tensor and options.
@@ -335,21 +361,38 @@ pub fn decompress_unverified(container: &[u8], dtype: DType, dst: &mut [u8]) -> 
 /// into `dst`; returns the bound that then holds for every element (absolute for `abs`
 /// containers, relative for `rel`). For other codecs this is a full decode and returns 0.
 /// Errors: as [`decompress_into`], plus `InvalidArgument` for `planes == 0`.
-pub fn decompress_progressive(container: &[u8], dtype: DType, dst: &mut [u8], planes: u32) -> Result<f64> {
+pub fn decompress_progressive(
+    container: &[u8],
+    dtype: DType,
+    dst: &mut [u8],
+    planes: u32,
+) -> Result<f64> {
     if planes == 0 {
         return invalid("planes must be >= 1");
     }
     decode(container, dtype, dst, planes, true)
 }
 
-fn decode(container: &[u8], dtype: DType, dst: &mut [u8], planes: u32, verify: bool) -> Result<f64> {
+fn decode(
+    container: &[u8],
+    dtype: DType,
+    dst: &mut [u8],
+    planes: u32,
+    verify: bool,
+) -> Result<f64> {
     let h = Header::parse(container)?;
     if h.dtype != dtype {
-        return Err(Error::Destination(format!("container holds {:?}, destination is {dtype:?}", h.dtype)));
+        return Err(Error::Destination(format!(
+            "container holds {:?}, destination is {dtype:?}",
+            h.dtype
+        )));
     }
     let need = h.numel * dtype.size() as u64;
     if dst.len() as u64 != need {
-        return Err(Error::Destination(format!("destination is {} bytes, tensor needs {need}", dst.len())));
+        return Err(Error::Destination(format!(
+            "destination is {} bytes, tensor needs {need}",
+            dst.len()
+        )));
     }
     let plan = Plan::from_header(&h)?;
     let chunk_bytes = h.chunk_elems as usize * dtype.size();
@@ -357,11 +400,12 @@ fn decode(container: &[u8], dtype: DType, dst: &mut [u8], planes: u32, verify: b
         .enumerate()
         .try_for_each(|(i, out)| {
             let payload = h.chunk_bytes(container, i, verify)?;
-            plan.decode_chunk(payload, out, planes).map_err(|e| match e {
-                Error::Corrupt(m) => Error::Corrupt(format!("chunk {i}: {m}")),
-                Error::Truncated(m) => Error::Corrupt(format!("chunk {i}: {m}")),
-                e => e,
-            })
+            plan.decode_chunk(payload, out, planes)
+                .map_err(|e| match e {
+                    Error::Corrupt(m) => Error::Corrupt(format!("chunk {i}: {m}")),
+                    Error::Truncated(m) => Error::Corrupt(format!("chunk {i}: {m}")),
+                    e => e,
+                })
         })?;
     Ok(match &plan {
         Plan::Padic(p) => p.bound_for_planes(planes),

@@ -26,7 +26,9 @@ use rayon::prelude::*;
 
 use crate::codec::{ErrorBound, PadicParams};
 use crate::dtype::DType;
-use crate::entropy::rans::{default_lanes, encode_lanes_with_bits, lane_range, DecTable, EncTable, FreqTable, LaneDecoder};
+use crate::entropy::rans::{
+    default_lanes, encode_lanes_with_bits, lane_range, DecTable, EncTable, FreqTable, LaneDecoder,
+};
 use crate::entropy::stream::{decode_u16, encode_u16, rans_estimate};
 use crate::entropy::varint::{put_section, put_varint, Reader};
 use crate::error::{corrupt, invalid, Result};
@@ -98,7 +100,11 @@ fn check_bound(b: ErrorBound) -> Result<()> {
     if !(e.is_finite() && e > 0.0) || (rel && e >= 1.0) {
         return invalid(format!(
             "error bound {e}: must be finite and > 0{}",
-            if rel { " and < 1 for a relative bound" } else { "" }
+            if rel {
+                " and < 1 for a relative bound"
+            } else {
+                ""
+            }
         ));
     }
     Ok(())
@@ -135,7 +141,15 @@ impl PadicPlan {
             })
             .reduce(
                 || (0.0, 0.0, 0, f64::INFINITY, f64::NEG_INFINITY),
-                |a, b| (a.0.max(b.0), a.1 + b.1, a.2 + b.2, a.3.min(b.3), a.4.max(b.4)),
+                |a, b| {
+                    (
+                        a.0.max(b.0),
+                        a.1 + b.1,
+                        a.2 + b.2,
+                        a.3.min(b.3),
+                        a.4.max(b.4),
+                    )
+                },
             );
         let (step, offset, max_q) = match params.bound {
             ErrorBound::Abs(eps) => {
@@ -158,11 +172,23 @@ impl PadicPlan {
         let precision = match params.precision {
             Some(n) => n,
             None => {
-                let mq = if max_q.is_finite() && max_q < (1u64 << 62) as f64 { max_q as u64 } else { u64::MAX };
+                let mq = if max_q.is_finite() && max_q < (1u64 << 62) as f64 {
+                    max_q as u64
+                } else {
+                    u64::MAX
+                };
                 min_precision(p, mq).min(max_n)
             }
         };
-        Ok(PadicPlan { dtype, prime: p, precision, bound: params.bound, step, offset, max_abs })
+        Ok(PadicPlan {
+            dtype,
+            prime: p,
+            precision,
+            bound: params.bound,
+            step,
+            offset,
+            max_abs,
+        })
     }
 
     /// Serialize to `PARAMS_LEN` bytes: `u32 p, u8 N, u8 mode (0 abs, 1 rel), f64 eps,
@@ -211,7 +237,15 @@ impl PadicPlan {
         if !ok {
             return corrupt("p-adic parameters out of range");
         }
-        Ok(PadicPlan { dtype, prime, precision, bound, step, offset, max_abs })
+        Ok(PadicPlan {
+            dtype,
+            prime,
+            precision,
+            bound,
+            step,
+            offset,
+            max_abs,
+        })
     }
 
     fn limit(&self) -> u64 {
@@ -243,10 +277,14 @@ impl PadicPlan {
                 if x == 0.0 {
                     return None;
                 }
-                ((x.abs().ln() / self.step).round() - self.offset as f64, x < 0.0, eps * x.abs())
+                (
+                    (x.abs().ln() / self.step).round() - self.offset as f64,
+                    x < 0.0,
+                    eps * x.abs(),
+                )
             }
         };
-        if !(qf.abs() < limit as f64) {
+        if qf.abs() >= limit as f64 || qf.is_nan() {
             return None;
         }
         let q = qf as i64;
@@ -283,7 +321,9 @@ impl PadicPlan {
             let man = self.dtype.float_layout().unwrap().man_bits as i32;
             (self.step / 2.0 + dq * self.step).exp_m1() + 2.0 * 2f64.powi(-man)
         } else {
-            let ulp = self.dtype.half_ulp(self.max_abs + (dq + 1.0) * self.step + eps);
+            let ulp = self
+                .dtype
+                .half_ulp(self.max_abs + (dq + 1.0) * self.step + eps);
             eps + dq * self.step + 2.0 * ulp
         }
     }
@@ -360,7 +400,14 @@ impl PadicPlan {
         ctx
     }
 
-    fn encode_plane(&self, digits: &[u16], hi: &[u64], neg: &[bool], lanes: usize, out: &mut Vec<u8>) {
+    fn encode_plane(
+        &self,
+        digits: &[u16],
+        hi: &[u64],
+        neg: &[bool],
+        lanes: usize,
+        out: &mut Vec<u8>,
+    ) {
         let n = digits.len();
         let p = self.prime as usize;
         let nnz = digits.iter().filter(|&&d| d != 0).count();
@@ -449,7 +496,11 @@ impl PadicPlan {
                 out.push(kind);
                 let enc: Vec<EncTable> = tables
                     .iter()
-                    .map(|t| t.as_ref().map(EncTable::new).unwrap_or_else(|| EncTable::new(&dummy_table())))
+                    .map(|t| {
+                        t.as_ref()
+                            .map(EncTable::new)
+                            .unwrap_or_else(|| EncTable::new(&dummy_table()))
+                    })
                     .collect();
                 for t in &tables {
                     match t {

@@ -80,7 +80,9 @@ impl FreqTable {
                 }
                 if freq[s] > 1 {
                     // Take proportionally from big symbols, at least 1.
-                    let take = ((sum - target) as u32).min(freq[s] - 1).min((freq[s] / 16).max(1));
+                    let take = ((sum - target) as u32)
+                        .min(freq[s] - 1)
+                        .min((freq[s] / 16).max(1));
                     freq[s] -= take;
                     sum -= take as u64;
                     progressed = true;
@@ -104,7 +106,11 @@ impl FreqTable {
             cum.push(c);
             c += f;
         }
-        FreqTable { scale_bits, freq, cum }
+        FreqTable {
+            scale_bits,
+            freq,
+            cum,
+        }
     }
 
     /// Probability resolution in bits.
@@ -225,14 +231,26 @@ impl EncTable {
                 let x_max = ((RANS_L >> m) << 16) * freq;
                 let cmpl_freq = (1u32 << m) - freq;
                 if freq < 2 {
-                    EncSym { x_max, rcp_freq: u32::MAX, bias: start + (1 << m) - 1, cmpl_freq, rcp_shift: 0 }
+                    EncSym {
+                        x_max,
+                        rcp_freq: u32::MAX,
+                        bias: start + (1 << m) - 1,
+                        cmpl_freq,
+                        rcp_shift: 0,
+                    }
                 } else {
                     let mut shift = 0;
                     while freq > (1u32 << shift) {
                         shift += 1;
                     }
-                    let rcp_freq = (((1u64 << (shift + 31)) + freq as u64 - 1) / freq as u64) as u32;
-                    EncSym { x_max, rcp_freq, bias: start, cmpl_freq, rcp_shift: shift - 1 }
+                    let rcp_freq = (1u64 << (shift + 31)).div_ceil(freq as u64) as u32;
+                    EncSym {
+                        x_max,
+                        rcp_freq,
+                        bias: start,
+                        cmpl_freq,
+                        rcp_shift: shift - 1,
+                    }
                 }
             })
             .collect();
@@ -248,7 +266,9 @@ impl EncTable {
             *x >>= 16;
         }
         let q = ((*x as u64 * e.rcp_freq as u64) >> 32) as u32 >> e.rcp_shift;
-        *x = x.wrapping_add(e.bias).wrapping_add(q.wrapping_mul(e.cmpl_freq));
+        *x = x
+            .wrapping_add(e.bias)
+            .wrapping_add(q.wrapping_mul(e.cmpl_freq));
     }
 }
 
@@ -294,10 +314,17 @@ impl DecTable {
         for s in 0..t.freq.len() {
             let (c, f) = (t.cum[s], t.freq[s]);
             for k in 0..f {
-                slots[(c + k) as usize] = DecSlot { sym: s as u16, freq: f as u16, bias: k as u16 };
+                slots[(c + k) as usize] = DecSlot {
+                    sym: s as u16,
+                    freq: f as u16,
+                    bias: k as u16,
+                };
             }
         }
-        DecTable { slots, scale_bits: t.scale_bits }
+        DecTable {
+            slots,
+            scale_bits: t.scale_bits,
+        }
     }
 }
 
@@ -404,7 +431,12 @@ impl<'a> LaneDecoder<'a> {
         for nw in counts {
             words.push(r.bytes(nw * 2)?);
         }
-        Ok(LaneDecoder { pos: vec![0; lanes], states, words, overrun: false })
+        Ok(LaneDecoder {
+            pos: vec![0; lanes],
+            states,
+            words,
+            overrun: false,
+        })
     }
 
     /// Number of lanes.
@@ -491,10 +523,18 @@ mod tests {
             counts[s as usize] += 1;
         }
         let distinct = counts.iter().filter(|&&c| c > 0).count();
-        let t = FreqTable::from_counts(&counts, choose_scale_bits(syms.len() as u64, distinct, 12)).unwrap();
+        let t = FreqTable::from_counts(&counts, choose_scale_bits(syms.len() as u64, distinct, 12))
+            .unwrap();
         let mut buf = Vec::new();
         t.write(&mut buf);
-        encode_lanes(&mut buf, syms.len(), lanes, &[EncTable::new(&t)], |i| syms[i] as usize, |_| 0);
+        encode_lanes(
+            &mut buf,
+            syms.len(),
+            lanes,
+            &[EncTable::new(&t)],
+            |i| syms[i] as usize,
+            |_| 0,
+        );
         let mut r = Reader::new(&buf, "t");
         let t2 = FreqTable::read(&mut r, 1 << 16).unwrap();
         assert_eq!(t, t2);
@@ -518,7 +558,9 @@ mod tests {
         let mut s = 12345u64;
         let syms: Vec<u16> = (0..100_000)
             .map(|_| {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 ((s >> 33) as u32).trailing_zeros().min(20) as u16
             })
             .collect();

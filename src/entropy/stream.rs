@@ -45,19 +45,31 @@ pub fn rans_estimate(counts: &[u64], cap_bits: u32) -> Option<(usize, FreqTable)
 /// Append a stream of byte symbols (any of 256 values) to `out`, choosing the smallest mode.
 pub fn encode_u8(syms: &[u8], out: &mut Vec<u8>) {
     let counts = histogram(syms, 256);
-    encode_with_counts(syms.len(), &counts, out, 1, |i| syms[i] as usize, |o| {
-        o.extend_from_slice(syms)
-    });
+    encode_with_counts(
+        syms.len(),
+        &counts,
+        out,
+        1,
+        |i| syms[i] as usize,
+        |o| o.extend_from_slice(syms),
+    );
 }
 
 /// Append a stream of u16 symbols, each `< alphabet` (<= 65536), choosing the smallest mode.
 pub fn encode_u16(syms: &[u16], alphabet: usize, out: &mut Vec<u8>) {
     let counts = histogram(syms, alphabet);
-    encode_with_counts(syms.len(), &counts, out, 2, |i| syms[i] as usize, |o| {
-        for &s in syms {
-            o.extend_from_slice(&s.to_le_bytes());
-        }
-    });
+    encode_with_counts(
+        syms.len(),
+        &counts,
+        out,
+        2,
+        |i| syms[i] as usize,
+        |o| {
+            for &s in syms {
+                o.extend_from_slice(&s.to_le_bytes());
+            }
+        },
+    );
 }
 
 fn encode_with_counts(
@@ -142,7 +154,7 @@ pub fn decode_lanes(d: &mut LaneDecoder, t: &DecTable, n: usize, mut put: impl F
     let lanes = d.lanes();
     let seg = n.div_ceil(lanes);
     // Lanes whose segment is full length; the rest (at most the tail) finish separately.
-    let full = if seg == 0 { 0 } else { n / seg };
+    let full = n.checked_div(seg).unwrap_or(0);
     for r in 0..seg {
         for l in 0..full.min(lanes) {
             let s = d.get(l, t);
@@ -169,7 +181,9 @@ mod tests {
             vec![5; 1000],
             (0..=255).collect(),
             (0..50_000u32).map(|i| ((i * 7919) % 13) as u8).collect(),
-            (0..100_003u32).map(|i| (i.wrapping_mul(2654435761) >> 24) as u8).collect(),
+            (0..100_003u32)
+                .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
+                .collect(),
         ];
         for c in cases {
             let mut buf = Vec::new();

@@ -83,13 +83,19 @@ impl<'a> Reader<'a> {
                 return Ok(v);
             }
         }
-        Err(Error::Corrupt(format!("{}: varint overflows 64 bits", self.what)))
+        Err(Error::Corrupt(format!(
+            "{}: varint overflows 64 bits",
+            self.what
+        )))
     }
     /// Read a varint that must be <= `max` (a count or length), as usize.
     pub fn varint_max(&mut self, max: u64) -> Result<usize> {
         let v = self.varint()?;
         if v > max {
-            return Err(Error::Corrupt(format!("{}: value {v} exceeds limit {max}", self.what)));
+            return Err(Error::Corrupt(format!(
+                "{}: value {v} exceeds limit {max}",
+                self.what
+            )));
         }
         Ok(v as usize)
     }

@@ -32,7 +32,10 @@ pub const SARAPHIS_VERSION_MINOR: u32 = 1;
 pub const SARAPHIS_VERSION_PATCH: u32 = 0;
 /// `MAJOR * 10000 + MINOR * 100 + PATCH`, as `saraphis_version_number()` returns.
 pub const SARAPHIS_VERSION_NUMBER: u32 = 100;
-const _: () = assert!(SARAPHIS_VERSION_NUMBER == SARAPHIS_VERSION_MAJOR * 10000 + SARAPHIS_VERSION_MINOR * 100 + SARAPHIS_VERSION_PATCH);
+const _: () = assert!(
+    SARAPHIS_VERSION_NUMBER
+        == SARAPHIS_VERSION_MAJOR * 10000 + SARAPHIS_VERSION_MINOR * 100 + SARAPHIS_VERSION_PATCH
+);
 /// Largest number of tensor dimensions.
 pub const SARAPHIS_MAX_DIMS: u32 = 8;
 
@@ -275,7 +278,10 @@ fn invalid(msg: String) -> Fail {
 }
 
 fn dtype_of(d: u32) -> Result<DType, Fail> {
-    u8::try_from(d).ok().and_then(|c| DType::from_code(c).ok()).ok_or_else(|| invalid(format!("dtype {d}")))
+    u8::try_from(d)
+        .ok()
+        .and_then(|c| DType::from_code(c).ok())
+        .ok_or_else(|| invalid(format!("dtype {d}")))
 }
 
 /// Borrow `len` bytes at `p`; NULL is allowed only for `len == 0`.
@@ -316,16 +322,32 @@ fn options(p: &Params, dtype: DType) -> Result<CompressOptions, Fail> {
         0 => CodecParams::Raw,
         1 => CodecParams::Lossless,
         2 => {
-            let bound = p.bound.ok_or_else(|| invalid("p-adic codec needs SARAPHIS_PARAM_ABS_BOUND or SARAPHIS_PARAM_REL_BOUND".into()))?;
-            let precision = if p.precision == 0 { None } else { Some(p.precision) };
+            let bound = p.bound.ok_or_else(|| {
+                invalid(
+                    "p-adic codec needs SARAPHIS_PARAM_ABS_BOUND or SARAPHIS_PARAM_REL_BOUND"
+                        .into(),
+                )
+            })?;
+            let precision = if p.precision == 0 {
+                None
+            } else {
+                Some(p.precision)
+            };
             if dtype.is_float() {
                 crate::padic::check_prime(p.prime)?;
             }
-            CodecParams::Padic(PadicParams { prime: p.prime, precision, bound })
+            CodecParams::Padic(PadicParams {
+                prime: p.prime,
+                precision,
+                bound,
+            })
         }
         c => return Err(invalid(format!("codec {c}"))),
     };
-    Ok(CompressOptions { codec, chunk_elems: p.chunk_elems })
+    Ok(CompressOptions {
+        codec,
+        chunk_elems: p.chunk_elems,
+    })
 }
 
 // ---------------------------------------------------------------- errors and versions
@@ -403,11 +425,16 @@ pub extern "C" fn saraphis_config_from_env(out: *mut *mut saraphis_config) -> sa
 /// `{"device":"cpu","threads":4,"chunk_elems":262144,"verify_checksums":true}`.
 /// Errors: `SARAPHIS_ERR_INVALID_ARGUMENT` for bad JSON, unknown keys or values.
 #[no_mangle]
-pub unsafe extern "C" fn saraphis_config_from_json(json: *const c_char, out: *mut *mut saraphis_config) -> saraphis_result {
+pub unsafe extern "C" fn saraphis_config_from_json(
+    json: *const c_char,
+    out: *mut *mut saraphis_config,
+) -> saraphis_result {
     guard(|| {
         let json = nn(json, "json")?;
         let out = nn_mut(out, "out")?;
-        let s = CStr::from_ptr(json).to_str().map_err(|_| invalid("config JSON is not UTF-8".into()))?;
+        let s = CStr::from_ptr(json)
+            .to_str()
+            .map_err(|_| invalid("config JSON is not UTF-8".into()))?;
         *out = Box::into_raw(Box::new(Config::from_json(s)?)) as *mut saraphis_config;
         Ok(())
     })
@@ -416,13 +443,23 @@ pub unsafe extern "C" fn saraphis_config_from_json(json: *const c_char, out: *mu
 /// Set an integer option (`saraphis_config_key`). Errors: `SARAPHIS_ERR_INVALID_ARGUMENT` for
 /// an unknown key or an out-of-range value (the config is then unchanged).
 #[no_mangle]
-pub extern "C" fn saraphis_config_set(config: *mut saraphis_config, key: u32, value: i64) -> saraphis_result {
+pub extern "C" fn saraphis_config_set(
+    config: *mut saraphis_config,
+    key: u32,
+    value: i64,
+) -> saraphis_result {
     guard(|| {
         let c = nn_mut(config as *mut Config, "config")?;
         let mut next = c.clone();
         match key {
-            1 => next.threads = usize::try_from(value).map_err(|_| invalid(format!("threads {value}")))?,
-            2 => next.chunk_elems = u32::try_from(value).map_err(|_| invalid(format!("chunk_elems {value}")))?,
+            1 => {
+                next.threads =
+                    usize::try_from(value).map_err(|_| invalid(format!("threads {value}")))?
+            }
+            2 => {
+                next.chunk_elems =
+                    u32::try_from(value).map_err(|_| invalid(format!("chunk_elems {value}")))?
+            }
             3 => {
                 next.verify_checksums = match value {
                     0 => false,
@@ -441,11 +478,16 @@ pub extern "C" fn saraphis_config_set(config: *mut saraphis_config, key: u32, va
 /// Set the device: "auto", "cpu" or "cuda:N" (NUL-terminated). Errors:
 /// `SARAPHIS_ERR_INVALID_ARGUMENT` for another string.
 #[no_mangle]
-pub unsafe extern "C" fn saraphis_config_set_device(config: *mut saraphis_config, device: *const c_char) -> saraphis_result {
+pub unsafe extern "C" fn saraphis_config_set_device(
+    config: *mut saraphis_config,
+    device: *const c_char,
+) -> saraphis_result {
     guard(|| {
         let c = nn_mut(config as *mut Config, "config")?;
         let d = nn(device, "device")?;
-        let s = CStr::from_ptr(d).to_str().map_err(|_| invalid("device is not UTF-8".into()))?;
+        let s = CStr::from_ptr(d)
+            .to_str()
+            .map_err(|_| invalid("device is not UTF-8".into()))?;
         c.device = s.parse()?;
         Ok(())
     })
@@ -467,10 +509,17 @@ pub unsafe extern "C" fn saraphis_config_free(config: *mut saraphis_config) {
 /// afterwards. Errors: `SARAPHIS_ERR_INVALID_ARGUMENT`, `SARAPHIS_ERR_DEVICE` (an explicit
 /// `cuda:N` that this build or machine cannot serve), `SARAPHIS_ERR_IO` (threads).
 #[no_mangle]
-pub extern "C" fn saraphis_system_new(config: *const saraphis_config, out: *mut *mut saraphis_system) -> saraphis_result {
+pub extern "C" fn saraphis_system_new(
+    config: *const saraphis_config,
+    out: *mut *mut saraphis_system,
+) -> saraphis_result {
     guard(|| {
         let out = nn_mut(out, "out")?;
-        let cfg = if config.is_null() { Config::default() } else { nn(config as *const Config, "config")?.clone() };
+        let cfg = if config.is_null() {
+            Config::default()
+        } else {
+            nn(config as *const Config, "config")?.clone()
+        };
         *out = Box::into_raw(Box::new(System::new(cfg)?)) as *mut saraphis_system;
         Ok(())
     })
@@ -491,7 +540,12 @@ pub unsafe extern "C" fn saraphis_system_free(system: *mut saraphis_system) {
 /// including the NUL. Errors: `SARAPHIS_ERR_DESTINATION` when `capacity` is too small
 /// (`*needed` is still written).
 #[no_mangle]
-pub unsafe extern "C" fn saraphis_system_device(system: *const saraphis_system, buf: *mut c_char, capacity: usize, needed: *mut usize) -> saraphis_result {
+pub unsafe extern "C" fn saraphis_system_device(
+    system: *const saraphis_system,
+    buf: *mut c_char,
+    capacity: usize,
+    needed: *mut usize,
+) -> saraphis_result {
     guard(|| {
         let s = nn(system as *const System, "system")?;
         let needed = nn_mut(needed, "needed")?;
@@ -499,7 +553,10 @@ pub unsafe extern "C" fn saraphis_system_device(system: *const saraphis_system, 
         let text = format!("{d} ({why})");
         *needed = text.len() + 1;
         if capacity < text.len() + 1 {
-            return Err(Fail::Err(Error::Destination(format!("device text needs {} bytes", text.len() + 1))));
+            return Err(Fail::Err(Error::Destination(format!(
+                "device text needs {} bytes",
+                text.len() + 1
+            ))));
         }
         if buf.is_null() {
             return Err(Fail::Null("buf"));
@@ -516,13 +573,22 @@ pub unsafe extern "C" fn saraphis_system_device(system: *const saraphis_system, 
 /// prime 251, automatic precision, no bound (PADIC then needs one), chunk 2^18 elements.
 /// Errors: `SARAPHIS_ERR_INVALID_ARGUMENT` for another codec.
 #[no_mangle]
-pub extern "C" fn saraphis_params_new(codec: u32, out: *mut *mut saraphis_params) -> saraphis_result {
+pub extern "C" fn saraphis_params_new(
+    codec: u32,
+    out: *mut *mut saraphis_params,
+) -> saraphis_result {
     guard(|| {
         let out = nn_mut(out, "out")?;
         if codec > 2 {
             return Err(invalid(format!("codec {codec}: RAW, LOSSLESS or PADIC")));
         }
-        let p = Params { codec, prime: 251, precision: 0, bound: None, chunk_elems: DEFAULT_CHUNK_ELEMS };
+        let p = Params {
+            codec,
+            prime: 251,
+            precision: 0,
+            bound: None,
+            chunk_elems: DEFAULT_CHUNK_ELEMS,
+        };
         *out = Box::into_raw(Box::new(p)) as *mut saraphis_params;
         Ok(())
     })
@@ -532,14 +598,20 @@ pub extern "C" fn saraphis_params_new(codec: u32, out: *mut *mut saraphis_params
 /// key, a non-integer where an integer is needed, a non-prime, or a bound that is not finite
 /// and > 0 (relative: also < 1). The params are unchanged on error.
 #[no_mangle]
-pub extern "C" fn saraphis_params_set(params: *mut saraphis_params, key: u32, value: f64) -> saraphis_result {
+pub extern "C" fn saraphis_params_set(
+    params: *mut saraphis_params,
+    key: u32,
+    value: f64,
+) -> saraphis_result {
     guard(|| {
         let p = nn_mut(params as *mut Params, "params")?;
         let int = |lo: f64, hi: f64| -> Result<u32, Fail> {
             if value.fract() == 0.0 && value >= lo && value <= hi {
                 Ok(value as u32)
             } else {
-                Err(invalid(format!("parameter {key}: {value} is not an integer in {lo}..={hi}")))
+                Err(invalid(format!(
+                    "parameter {key}: {value} is not an integer in {lo}..={hi}"
+                )))
             }
         };
         match key {
@@ -553,7 +625,11 @@ pub extern "C" fn saraphis_params_set(params: *mut saraphis_params, key: u32, va
                 if !(value.is_finite() && value > 0.0) || (key == 4 && value >= 1.0) {
                     return Err(invalid(format!("error bound {value}")));
                 }
-                p.bound = Some(if key == 3 { ErrorBound::Abs(value) } else { ErrorBound::Rel(value) });
+                p.bound = Some(if key == 3 {
+                    ErrorBound::Abs(value)
+                } else {
+                    ErrorBound::Rel(value)
+                });
             }
             5 => p.chunk_elems = int(1.0, (1u32 << 28) as f64)?,
             k => return Err(invalid(format!("parameter key {k}"))),
@@ -578,7 +654,13 @@ pub unsafe extern "C" fn saraphis_params_free(params: *mut saraphis_params) {
 /// `params`, for sizing the destination of `saraphis_compress_into`.
 /// Errors: `SARAPHIS_ERR_INVALID_ARGUMENT` (bad dtype, ndim > 8, overflow).
 #[no_mangle]
-pub unsafe extern "C" fn saraphis_compress_bound(dtype: u32, shape: *const u64, ndim: usize, params: *const saraphis_params, out_bytes: *mut usize) -> saraphis_result {
+pub unsafe extern "C" fn saraphis_compress_bound(
+    dtype: u32,
+    shape: *const u64,
+    ndim: usize,
+    params: *const saraphis_params,
+    out_bytes: *mut usize,
+) -> saraphis_result {
     guard(|| {
         let p = nn(params as *const Params, "params")?;
         let out = nn_mut(out_bytes, "out_bytes")?;
@@ -590,7 +672,15 @@ pub unsafe extern "C" fn saraphis_compress_bound(dtype: u32, shape: *const u64, 
     })
 }
 
-unsafe fn do_compress(system: *const saraphis_system, params: *const saraphis_params, data: *const c_void, data_bytes: usize, dtype: u32, shape: *const u64, ndim: usize) -> Result<Vec<u8>, Fail> {
+unsafe fn do_compress(
+    system: *const saraphis_system,
+    params: *const saraphis_params,
+    data: *const c_void,
+    data_bytes: usize,
+    dtype: u32,
+    shape: *const u64,
+    ndim: usize,
+) -> Result<Vec<u8>, Fail> {
     let s = nn(system as *const System, "system")?;
     let p = nn(params as *const Params, "params")?;
     let dtype = dtype_of(dtype)?;
@@ -608,7 +698,16 @@ unsafe fn do_compress(system: *const saraphis_system, params: *const saraphis_pa
 /// 0); never written. Errors: `SARAPHIS_ERR_NULL_PARAMETER`, `SARAPHIS_ERR_INVALID_ARGUMENT`
 /// (size/shape mismatch, bad dtype or parameters). Thread-safe on one system.
 #[no_mangle]
-pub unsafe extern "C" fn saraphis_compress(system: *const saraphis_system, params: *const saraphis_params, data: *const c_void, data_bytes: usize, dtype: u32, shape: *const u64, ndim: usize, out: *mut *mut saraphis_buffer) -> saraphis_result {
+pub unsafe extern "C" fn saraphis_compress(
+    system: *const saraphis_system,
+    params: *const saraphis_params,
+    data: *const c_void,
+    data_bytes: usize,
+    dtype: u32,
+    shape: *const u64,
+    ndim: usize,
+    out: *mut *mut saraphis_buffer,
+) -> saraphis_result {
     guard(|| {
         let out = nn_mut(out, "out")?;
         let v = do_compress(system, params, data, data_bytes, dtype, shape, ndim)?;
@@ -622,7 +721,18 @@ pub unsafe extern "C" fn saraphis_compress(system: *const saraphis_system, param
 /// `saraphis_compress`. Errors: those of `saraphis_compress`, and `SARAPHIS_ERR_DESTINATION`
 /// if `dst_capacity` is too small or `dst` overlaps `data`.
 #[no_mangle]
-pub unsafe extern "C" fn saraphis_compress_into(system: *const saraphis_system, params: *const saraphis_params, data: *const c_void, data_bytes: usize, dtype: u32, shape: *const u64, ndim: usize, dst: *mut c_void, dst_capacity: usize, written: *mut usize) -> saraphis_result {
+pub unsafe extern "C" fn saraphis_compress_into(
+    system: *const saraphis_system,
+    params: *const saraphis_params,
+    data: *const c_void,
+    data_bytes: usize,
+    dtype: u32,
+    shape: *const u64,
+    ndim: usize,
+    dst: *mut c_void,
+    dst_capacity: usize,
+    written: *mut usize,
+) -> saraphis_result {
     guard(|| {
         let written = nn_mut(written, "written")?;
         if dst.is_null() {
@@ -634,7 +744,10 @@ pub unsafe extern "C" fn saraphis_compress_into(system: *const saraphis_system, 
         }
         let v = do_compress(system, params, data, data_bytes, dtype, shape, ndim)?;
         if v.len() > dst_capacity {
-            return Err(Fail::Err(Error::Destination(format!("container needs {} bytes, capacity is {dst_capacity}", v.len()))));
+            return Err(Fail::Err(Error::Destination(format!(
+                "container needs {} bytes, capacity is {dst_capacity}",
+                v.len()
+            ))));
         }
         std::ptr::copy_nonoverlapping(v.as_ptr(), dst as *mut u8, v.len());
         *written = v.len();
@@ -678,7 +791,14 @@ pub unsafe extern "C" fn saraphis_buffer_free(buffer: *mut saraphis_buffer) {
 /// `SARAPHIS_ERR_CORRUPT`. On a data error `dst` holds unspecified bytes. Thread-safe on one
 /// system.
 #[no_mangle]
-pub unsafe extern "C" fn saraphis_decompress(system: *const saraphis_system, src: *const c_void, src_bytes: usize, dtype: u32, dst: *mut c_void, dst_bytes: usize) -> saraphis_result {
+pub unsafe extern "C" fn saraphis_decompress(
+    system: *const saraphis_system,
+    src: *const c_void,
+    src_bytes: usize,
+    dtype: u32,
+    dst: *mut c_void,
+    dst_bytes: usize,
+) -> saraphis_result {
     guard(|| {
         let s = nn(system as *const System, "system")?;
         let src = bytes(src, src_bytes, "src")?;
@@ -689,7 +809,11 @@ pub unsafe extern "C" fn saraphis_decompress(system: *const saraphis_system, src
         if overlaps(src, dst as *const u8, dst_bytes) {
             return Err(Fail::Err(Error::Destination("dst overlaps src".into())));
         }
-        let dst: &mut [u8] = if dst_bytes == 0 { &mut [] } else { std::slice::from_raw_parts_mut(dst as *mut u8, dst_bytes) };
+        let dst: &mut [u8] = if dst_bytes == 0 {
+            &mut []
+        } else {
+            std::slice::from_raw_parts_mut(dst as *mut u8, dst_bytes)
+        };
         s.decompress_into(src, dtype, dst)?;
         Ok(())
     })
@@ -700,7 +824,16 @@ pub unsafe extern "C" fn saraphis_decompress(system: *const saraphis_system, src
 /// container's mode). Other codecs decode fully and give 0. Arguments and errors as
 /// `saraphis_decompress`, plus `SARAPHIS_ERR_INVALID_ARGUMENT` for `planes == 0`.
 #[no_mangle]
-pub unsafe extern "C" fn saraphis_decompress_progressive(system: *const saraphis_system, src: *const c_void, src_bytes: usize, dtype: u32, planes: u32, dst: *mut c_void, dst_bytes: usize, bound: *mut f64) -> saraphis_result {
+pub unsafe extern "C" fn saraphis_decompress_progressive(
+    system: *const saraphis_system,
+    src: *const c_void,
+    src_bytes: usize,
+    dtype: u32,
+    planes: u32,
+    dst: *mut c_void,
+    dst_bytes: usize,
+    bound: *mut f64,
+) -> saraphis_result {
     guard(|| {
         let s = nn(system as *const System, "system")?;
         let bound = nn_mut(bound, "bound")?;
@@ -712,7 +845,11 @@ pub unsafe extern "C" fn saraphis_decompress_progressive(system: *const saraphis
         if overlaps(src, dst as *const u8, dst_bytes) {
             return Err(Fail::Err(Error::Destination("dst overlaps src".into())));
         }
-        let dst: &mut [u8] = if dst_bytes == 0 { &mut [] } else { std::slice::from_raw_parts_mut(dst as *mut u8, dst_bytes) };
+        let dst: &mut [u8] = if dst_bytes == 0 {
+            &mut []
+        } else {
+            std::slice::from_raw_parts_mut(dst as *mut u8, dst_bytes)
+        };
         *bound = s.decompress_progressive(src, dtype, dst, planes)?;
         Ok(())
     })
@@ -721,7 +858,11 @@ pub unsafe extern "C" fn saraphis_decompress_progressive(system: *const saraphis
 /// Read a container's header without decoding into `*info`. Errors: as the header checks of
 /// `saraphis_decompress`. Thread-safe.
 #[no_mangle]
-pub unsafe extern "C" fn saraphis_inspect(src: *const c_void, src_bytes: usize, info: *mut saraphis_tensor_info) -> saraphis_result {
+pub unsafe extern "C" fn saraphis_inspect(
+    src: *const c_void,
+    src_bytes: usize,
+    info: *mut saraphis_tensor_info,
+) -> saraphis_result {
     guard(|| {
         let info = nn_mut(info, "info")?;
         let src = bytes(src, src_bytes, "src")?;

@@ -93,7 +93,11 @@ impl<W: Write + Seek> ArchiveWriter<W> {
     pub fn new(mut out: W) -> Result<Self> {
         out.seek(SeekFrom::Start(0))?;
         out.write_all(&[0u8; 64])?;
-        Ok(ArchiveWriter { out, pos: ALIGN, entries: Vec::new() })
+        Ok(ArchiveWriter {
+            out,
+            pos: ALIGN,
+            entries: Vec::new(),
+        })
     }
 
     /// Append one tensor container; `entry.offset` and `entry.length` are filled in here.
@@ -114,12 +118,20 @@ impl<W: Write + Seek> ArchiveWriter<W> {
         let metadata = serde_json::from_str::<serde_json::Value>(&source_header)
             .ok()
             .and_then(|v| v.get("__metadata__").and_then(|m| m.as_object().cloned()));
-        let index = Index { source_header, metadata, tensors: self.entries };
+        let index = Index {
+            source_header,
+            metadata,
+            tensors: self.entries,
+        };
         let json = serde_json::to_vec(&index).map_err(|e| Error::Corrupt(e.to_string()))?;
         self.out.write_all(&json)?;
         let total = self.pos + json.len() as u64;
         self.out.seek(SeekFrom::Start(0))?;
-        self.out.write_all(&file_header(self.pos, json.len() as u64, crc32fast::hash(&json)))?;
+        self.out.write_all(&file_header(
+            self.pos,
+            json.len() as u64,
+            crc32fast::hash(&json),
+        ))?;
         self.out.flush()?;
         Ok((self.out, total))
     }
@@ -140,7 +152,11 @@ pub fn read_index(buf: &[u8]) -> Result<Index> {
     let major = r.u16()?;
     let minor = r.u16()?;
     if major != ARCHIVE_MAJOR {
-        return Err(Error::UnsupportedVersion { major, minor, supported: ARCHIVE_MAJOR });
+        return Err(Error::UnsupportedVersion {
+            major,
+            minor,
+            supported: ARCHIVE_MAJOR,
+        });
     }
     let _flags = r.u32()?;
     let index_offset = r.u64()?;
@@ -154,7 +170,10 @@ pub fn read_index(buf: &[u8]) -> Result<Index> {
         .checked_add(index_len)
         .ok_or_else(|| Error::Corrupt("index range overflows".into()))?;
     if end > buf.len() as u64 {
-        return Err(Error::Truncated(format!("archive needs {end} bytes, have {}", buf.len())));
+        return Err(Error::Truncated(format!(
+            "archive needs {end} bytes, have {}",
+            buf.len()
+        )));
     }
     if end < buf.len() as u64 {
         return corrupt("trailing bytes after archive index");
@@ -168,7 +187,9 @@ pub fn read_index(buf: &[u8]) -> Result<Index> {
     for t in &index.tensors {
         let ok = t.offset >= ALIGN
             && t.offset % ALIGN == 0
-            && t.offset.checked_add(t.length).is_some_and(|e| e <= index_offset);
+            && t.offset
+                .checked_add(t.length)
+                .is_some_and(|e| e <= index_offset);
         if !ok {
             return corrupt(format!("tensor '{}' lies outside the archive body", t.name));
         }

@@ -105,7 +105,10 @@ impl Header {
     /// Element range `[start, end)` of chunk `i`.
     pub fn chunk_range(&self, i: usize) -> (usize, usize) {
         let s = i as u64 * self.chunk_elems as u64;
-        (s as usize, (s + self.chunk_elems as u64).min(self.numel) as usize)
+        (
+            s as usize,
+            (s + self.chunk_elems as u64).min(self.numel) as usize,
+        )
     }
 
     /// Total payload length in bytes.
@@ -120,7 +123,11 @@ impl Header {
 
     /// Serialize header and table; `chunks` must already be final. Returns the header bytes.
     pub fn write(&self) -> Vec<u8> {
-        let mut h = Vec::with_capacity(header_len(self.shape.len(), self.params.len(), self.chunks.len()));
+        let mut h = Vec::with_capacity(header_len(
+            self.shape.len(),
+            self.params.len(),
+            self.chunks.len(),
+        ));
         h.extend_from_slice(&MAGIC);
         h.extend_from_slice(&FORMAT_MAJOR.to_le_bytes());
         h.extend_from_slice(&FORMAT_MINOR.to_le_bytes());
@@ -153,14 +160,20 @@ impl Header {
     /// `Corrupt` (inconsistent fields or trailing bytes).
     pub fn parse(buf: &[u8]) -> Result<Header> {
         if buf.len() < 4 || buf[..4] != MAGIC {
-            return Err(Error::BadMagic("tensor container magic 'SPHT' not found".into()));
+            return Err(Error::BadMagic(
+                "tensor container magic 'SPHT' not found".into(),
+            ));
         }
         let mut r = Reader::new(buf, "container header");
         r.bytes(4)?;
         let major = r.u16()?;
         let minor = r.u16()?;
         if major != FORMAT_MAJOR {
-            return Err(Error::UnsupportedVersion { major, minor, supported: FORMAT_MAJOR });
+            return Err(Error::UnsupportedVersion {
+                major,
+                minor,
+                supported: FORMAT_MAJOR,
+            });
         }
         let dtype_code = r.u8()?;
         let codec_code = r.u8()?;
@@ -181,12 +194,19 @@ impl Header {
         }
         let params = r.bytes(params_len)?.to_vec();
         let n_chunks = r.u32()? as usize;
-        if n_chunks.checked_mul(CHUNK_ENTRY_BYTES).is_none_or(|b| b + 4 > r.remaining()) {
+        if n_chunks
+            .checked_mul(CHUNK_ENTRY_BYTES)
+            .is_none_or(|b| b + 4 > r.remaining())
+        {
             return corrupt("container header: chunk count");
         }
         let mut chunks = Vec::with_capacity(n_chunks);
         for _ in 0..n_chunks {
-            chunks.push(ChunkEntry { offset: r.u64()?, len: r.u32()?, crc: r.u32()? });
+            chunks.push(ChunkEntry {
+                offset: r.u64()?,
+                len: r.u32()?,
+                crc: r.u32()?,
+            });
         }
         let body = r.pos();
         let stored = r.u32()?;
@@ -226,10 +246,15 @@ impl Header {
         }
         let total = self.header_len as u64 + expect;
         if (buf_len as u64) < total {
-            return Err(Error::Truncated(format!("container needs {total} bytes, have {buf_len}")));
+            return Err(Error::Truncated(format!(
+                "container needs {total} bytes, have {buf_len}"
+            )));
         }
         if (buf_len as u64) > total {
-            return corrupt(format!("{} trailing bytes after container", buf_len as u64 - total));
+            return corrupt(format!(
+                "{} trailing bytes after container",
+                buf_len as u64 - total
+            ));
         }
         Ok(())
     }
@@ -241,7 +266,10 @@ impl Header {
         let s = self.header_len + c.offset as usize;
         let b = &buf[s..s + c.len as usize];
         if verify && crc32fast::hash(b) != c.crc {
-            return Err(Error::Checksum(format!("chunk {i} of {}", self.chunks.len())));
+            return Err(Error::Checksum(format!(
+                "chunk {i} of {}",
+                self.chunks.len()
+            )));
         }
         Ok(b)
     }
@@ -261,15 +289,29 @@ mod tests {
             chunk_elems: 4,
             numel: 6,
             chunks: vec![
-                ChunkEntry { offset: 0, len: 3, crc: crc32fast::hash(&payload[..3]) },
-                ChunkEntry { offset: 3, len: 4, crc: crc32fast::hash(&payload[3..]) },
+                ChunkEntry {
+                    offset: 0,
+                    len: 3,
+                    crc: crc32fast::hash(&payload[..3]),
+                },
+                ChunkEntry {
+                    offset: 3,
+                    len: 4,
+                    crc: crc32fast::hash(&payload[3..]),
+                },
             ],
             header_len: 0,
         };
         let mut buf = h.write();
         let hl = buf.len();
         buf.extend_from_slice(&payload);
-        (Header { header_len: hl, ..h }, buf)
+        (
+            Header {
+                header_len: hl,
+                ..h
+            },
+            buf,
+        )
     }
 
     #[test]
@@ -286,10 +328,16 @@ mod tests {
         }
         let mut b = buf.clone();
         b[4] = 2; // newer major
-        assert!(matches!(Header::parse(&b), Err(Error::UnsupportedVersion { major: 2, .. })));
+        assert!(matches!(
+            Header::parse(&b),
+            Err(Error::UnsupportedVersion { major: 2, .. })
+        ));
         let mut b = buf.clone();
         b[h.header_len] ^= 1;
         let h2 = Header::parse(&b).unwrap();
-        assert!(matches!(h2.chunk_bytes(&b, 0, true), Err(Error::Checksum(_))));
+        assert!(matches!(
+            h2.chunk_bytes(&b, 0, true),
+            Err(Error::Checksum(_))
+        ));
     }
 }

@@ -83,18 +83,28 @@ pub fn valuation(q: i64, p: u32) -> Option<u32> {
 /// (`digits[i * N + k]` is digit `k` of element `i`, least significant first) and `negative`
 /// of length `n`. Errors: `InvalidArgument` for a non-prime base, a precision outside
 /// `1..=max_precision(p)`, mismatched lengths, or `|q| >= p^N`.
-pub fn to_digits(values: &[i64], p: u32, precision: u32, digits: &mut [u32], negative: &mut [bool]) -> Result<()> {
+pub fn to_digits(
+    values: &[i64],
+    p: u32,
+    precision: u32,
+    digits: &mut [u32],
+    negative: &mut [bool],
+) -> Result<()> {
     check_prime(p)?;
     check_precision(p, precision)?;
     let n = precision as usize;
     if digits.len() != values.len() * n || negative.len() != values.len() {
-        return invalid("digit buffers must hold values.len() * precision digits and values.len() signs");
+        return invalid(
+            "digit buffers must hold values.len() * precision digits and values.len() signs",
+        );
     }
     let limit = pow(p, precision).unwrap();
     for (i, &q) in values.iter().enumerate() {
         let mut m = q.unsigned_abs();
         if m >= limit {
-            return invalid(format!("value {q} at index {i} does not fit in Z/{p}^{precision}"));
+            return invalid(format!(
+                "value {q} at index {i} does not fit in Z/{p}^{precision}"
+            ));
         }
         negative[i] = q < 0;
         for d in &mut digits[i * n..(i + 1) * n] {
@@ -107,12 +117,20 @@ pub fn to_digits(values: &[i64], p: u32, precision: u32, digits: &mut [u32], neg
 
 /// Inverse of [`to_digits`]. Errors: `InvalidArgument` for bad lengths, a bad base or
 /// precision, or a digit `>= p`.
-pub fn from_digits(digits: &[u32], negative: &[bool], p: u32, precision: u32, values: &mut [i64]) -> Result<()> {
+pub fn from_digits(
+    digits: &[u32],
+    negative: &[bool],
+    p: u32,
+    precision: u32,
+    values: &mut [i64],
+) -> Result<()> {
     check_prime(p)?;
     check_precision(p, precision)?;
     let n = precision as usize;
     if digits.len() != values.len() * n || negative.len() != values.len() {
-        return invalid("digit buffers must hold values.len() * precision digits and values.len() signs");
+        return invalid(
+            "digit buffers must hold values.len() * precision digits and values.len() signs",
+        );
     }
     for (i, v) in values.iter_mut().enumerate() {
         let mut m: u64 = 0;
@@ -131,7 +149,9 @@ pub fn from_digits(digits: &[u32], negative: &[bool], p: u32, precision: u32, va
 pub fn check_precision(p: u32, precision: u32) -> Result<()> {
     let max = max_precision(p);
     if precision == 0 || precision > max {
-        return invalid(format!("precision {precision}: must be in 1..={max} for prime {p}"));
+        return invalid(format!(
+            "precision {precision}: must be in 1..={max} for prime {p}"
+        ));
     }
     Ok(())
 }

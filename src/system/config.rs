@@ -72,7 +72,12 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Config { device: Device::Auto, threads: 0, chunk_elems: DEFAULT_CHUNK_ELEMS, verify_checksums: true }
+        Config {
+            device: Device::Auto,
+            threads: 0,
+            chunk_elems: DEFAULT_CHUNK_ELEMS,
+            verify_checksums: true,
+        }
     }
 }
 
@@ -80,7 +85,10 @@ impl Config {
     /// Check ranges. Errors: `InvalidArgument`.
     pub fn validate(&self) -> Result<()> {
         if self.chunk_elems == 0 || self.chunk_elems > MAX_CHUNK_ELEMS {
-            return invalid(format!("chunk_elems {}: must be in 1..={MAX_CHUNK_ELEMS}", self.chunk_elems));
+            return invalid(format!(
+                "chunk_elems {}: must be in 1..={MAX_CHUNK_ELEMS}",
+                self.chunk_elems
+            ));
         }
         if self.threads > 4096 {
             return invalid(format!("threads {}: at most 4096", self.threads));
@@ -91,7 +99,8 @@ impl Config {
     /// Parse JSON such as `{"device": "cpu", "threads": 4}`; absent fields keep defaults,
     /// unknown fields are an error. Errors: `InvalidArgument`.
     pub fn from_json(s: &str) -> Result<Config> {
-        let c: Config = serde_json::from_str(s).map_err(|e| Error::InvalidArgument(format!("config JSON: {e}")))?;
+        let c: Config = serde_json::from_str(s)
+            .map_err(|e| Error::InvalidArgument(format!("config JSON: {e}")))?;
         c.validate()?;
         Ok(c)
     }
@@ -111,10 +120,16 @@ impl Config {
             c.device = v.parse()?;
         }
         if let Some(v) = var("SARAPHIS_THREADS") {
-            c.threads = v.trim().parse().map_err(|_| Error::InvalidArgument(format!("SARAPHIS_THREADS={v}")))?;
+            c.threads = v
+                .trim()
+                .parse()
+                .map_err(|_| Error::InvalidArgument(format!("SARAPHIS_THREADS={v}")))?;
         }
         if let Some(v) = var("SARAPHIS_CHUNK_ELEMS") {
-            c.chunk_elems = v.trim().parse().map_err(|_| Error::InvalidArgument(format!("SARAPHIS_CHUNK_ELEMS={v}")))?;
+            c.chunk_elems = v
+                .trim()
+                .parse()
+                .map_err(|_| Error::InvalidArgument(format!("SARAPHIS_CHUNK_ELEMS={v}")))?;
         }
         if let Some(v) = var("SARAPHIS_VERIFY_CHECKSUMS") {
             c.verify_checksums = match v.trim() {
@@ -133,7 +148,12 @@ mod tests {
     use super::*;
     #[test]
     fn json_round_trip_and_errors() {
-        let c = Config { device: Device::Cuda(1), threads: 3, chunk_elems: 1024, verify_checksums: false };
+        let c = Config {
+            device: Device::Cuda(1),
+            threads: 3,
+            chunk_elems: 1024,
+            verify_checksums: false,
+        };
         assert_eq!(Config::from_json(&c.to_json()).unwrap(), c);
         assert_eq!(Config::from_json("{}").unwrap(), Config::default());
         assert!(Config::from_json(r#"{"device":"gpu"}"#).is_err());

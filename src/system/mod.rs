@@ -42,7 +42,10 @@ pub struct System {
 
 impl std::fmt::Debug for System {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("System").field("config", &self.config).field("device", &self.device).finish()
+        f.debug_struct("System")
+            .field("config", &self.config)
+            .field("device", &self.device)
+            .finish()
     }
 }
 
@@ -56,7 +59,10 @@ impl System {
         config.validate()?;
         let (device, device_reason) = match config.device {
             Device::Cpu => (Device::Cpu, "cpu requested".to_string()),
-            Device::Auto => (Device::Cpu, "auto: this build has no CUDA kernels, using the CPU".to_string()),
+            Device::Auto => (
+                Device::Cpu,
+                "auto: this build has no CUDA kernels, using the CPU".to_string(),
+            ),
             Device::Cuda(n) => {
                 return Err(Error::Device(format!(
                     "cuda:{n} requested but this build has no CUDA kernels (use device=auto or cpu)"
@@ -68,7 +74,13 @@ impl System {
             .thread_name(|i| format!("saraphis-{i}"))
             .build()
             .map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?;
-        Ok(System { config, pool, device, device_reason, counters: Default::default() })
+        Ok(System {
+            config,
+            pool,
+            device,
+            device_reason,
+            counters: Default::default(),
+        })
     }
 
     /// The configuration this system was created with.
@@ -104,12 +116,23 @@ impl System {
 
     /// Options for `codec` with this system's chunk size.
     pub fn options(&self, codec: CodecParams) -> CompressOptions {
-        CompressOptions { codec, chunk_elems: self.config.chunk_elems }
+        CompressOptions {
+            codec,
+            chunk_elems: self.config.chunk_elems,
+        }
     }
 
     /// Compress a host tensor (see [`codec::compress`] for shapes, dtypes and errors).
-    pub fn compress(&self, data: &[u8], dtype: DType, shape: &[u64], opts: &CompressOptions) -> Result<Compressed> {
-        let c = self.pool.install(|| codec::compress(data, dtype, shape, opts))?;
+    pub fn compress(
+        &self,
+        data: &[u8],
+        dtype: DType,
+        shape: &[u64],
+        opts: &CompressOptions,
+    ) -> Result<Compressed> {
+        let c = self
+            .pool
+            .install(|| codec::compress(data, dtype, shape, opts))?;
         self.count(0, 1);
         self.count(2, data.len() as u64);
         self.count(3, c.bytes.len() as u64);
@@ -119,9 +142,11 @@ impl System {
     /// Decompress into `dst` (see [`codec::decompress_into`]).
     pub fn decompress_into(&self, container: &[u8], dtype: DType, dst: &mut [u8]) -> Result<()> {
         if self.config.verify_checksums {
-            self.pool.install(|| codec::decompress_into(container, dtype, dst))?;
+            self.pool
+                .install(|| codec::decompress_into(container, dtype, dst))?;
         } else {
-            self.pool.install(|| codec::decompress_unverified(container, dtype, dst))?;
+            self.pool
+                .install(|| codec::decompress_unverified(container, dtype, dst))?;
         }
         self.count(1, 1);
         self.count(4, dst.len() as u64);
@@ -130,8 +155,16 @@ impl System {
 
     /// Progressive decode of the top `planes` digit planes (see
     /// [`codec::decompress_progressive`]); returns the bound that holds.
-    pub fn decompress_progressive(&self, container: &[u8], dtype: DType, dst: &mut [u8], planes: u32) -> Result<f64> {
-        let b = self.pool.install(|| codec::decompress_progressive(container, dtype, dst, planes))?;
+    pub fn decompress_progressive(
+        &self,
+        container: &[u8],
+        dtype: DType,
+        dst: &mut [u8],
+        planes: u32,
+    ) -> Result<f64> {
+        let b = self
+            .pool
+            .install(|| codec::decompress_progressive(container, dtype, dst, planes))?;
         self.count(1, 1);
         self.count(4, dst.len() as u64);
         Ok(b)

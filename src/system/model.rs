@@ -73,10 +73,30 @@ pub struct ModelReport {
 pub type Progress<'a> = &'a (dyn Fn(usize, usize, &str) + Sync);
 
 fn map_file(path: &Path) -> Result<memmap2::Mmap> {
-    let f = File::open(path).map_err(|e| Error::Io(std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))))?;
+    let f = File::open(path).map_err(|e| {
+        Error::Io(std::io::Error::new(
+            e.kind(),
+            format!("{}: {e}", path.display()),
+        ))
+    })?;
     // SAFETY: the map is read-only; a file truncated by another process while mapped is the
     // documented hazard of memory-mapped input (SIGBUS), as for every mmap-based reader.
     unsafe { memmap2::Mmap::map(&f) }.map_err(Error::Io)
+}
+
+/// Drop the pages of `map[start..end]` from this process's resident set once a tensor is
+/// done, so resident memory stays near one tensor whatever the file size. The mapping is
+/// read-only and file-backed: dropped pages are simply read again if touched, so this is
+/// only a hint and its failure is ignored.
+fn release(map: &memmap2::Mmap, start: usize, end: usize) {
+    let page = 4096;
+    let s = start / page * page;
+    let e = end.min(map.len());
+    if e > s {
+        // SAFETY: MADV_DONTNEED on a private read-only file mapping discards clean pages only;
+        // no Rust reference observes different bytes afterwards (they are re-read from the file).
+        let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, s, e - s) };
+    }
 }
 
 /// A tensor of a safetensors file.
@@ -96,8 +116,8 @@ fn parse_safetensors(buf: &[u8]) -> Result<(String, usize, Vec<StTensor>)> {
     let header = std::str::from_utf8(&buf[8..8 + n])
         .map_err(|_| Error::InvalidArgument("safetensors header is not UTF-8".into()))?
         .to_string();
-    let v: serde_json::Value =
-        serde_json::from_str(&header).map_err(|e| Error::InvalidArgument(format!("safetensors header: {e}")))?;
+    let v: serde_json::Value = serde_json::from_str(&header)
+        .map_err(|e| Error::InvalidArgument(format!("safetensors header: {e}")))?;
     let mut out = Vec::new();
     for (name, t) in v.as_object().into_iter().flatten() {
         if name == "__metadata__" {
@@ -105,10 +125,24 @@ fn parse_safetensors(buf: &[u8]) -> Result<(String, usize, Vec<StTensor>)> {
         }
         let bad = || Error::InvalidArgument(format!("safetensors tensor '{name}'"));
         let dtype = DType::from_safetensors_name(t["dtype"].as_str().ok_or_else(bad)?)?;
-        let shape: Vec<u64> = t["shape"].as_array().ok_or_else(bad)?.iter().map(|d| d.as_u64().ok_or_else(bad)).collect::<Result<_>>()?;
+        let shape: Vec<u64> = t["shape"]
+            .as_array()
+            .ok_or_else(bad)?
+            .iter()
+            .map(|d| d.as_u64().ok_or_else(bad))
+            .collect::<Result<_>>()?;
         let off = t["data_offsets"].as_array().ok_or_else(bad)?;
-        let (start, end) = (off[0].as_u64().ok_or_else(bad)?, off[1].as_u64().ok_or_else(bad)?);
-        out.push(StTensor { name: name.clone(), dtype, shape, start, end });
+        let (start, end) = (
+            off[0].as_u64().ok_or_else(bad)?,
+            off[1].as_u64().ok_or_else(bad)?,
+        );
+        out.push(StTensor {
+            name: name.clone(),
+            dtype,
+            shape,
+            start,
+            end,
+        });
     }
     out.sort_by_key(|t| (t.start, t.end));
     Ok((header, 8 + n, out))
@@ -116,12 +150,19 @@ fn parse_safetensors(buf: &[u8]) -> Result<(String, usize, Vec<StTensor>)> {
 
 /// Write to a temporary sibling of `dest`, rename on success, remove on failure.
 fn write_atomically<T>(dest: &Path, f: impl FnOnce(&mut File) -> Result<T>) -> Result<T> {
-    let file_name = dest.file_name().ok_or_else(|| Error::InvalidArgument(format!("output path {}", dest.display())))?;
+    let file_name = dest
+        .file_name()
+        .ok_or_else(|| Error::InvalidArgument(format!("output path {}", dest.display())))?;
     let mut tmp_name = file_name.to_os_string();
     tmp_name.push(format!(".tmp-{}", std::process::id()));
     let tmp: PathBuf = dest.with_file_name(tmp_name);
     let result = (|| {
-        let mut file = File::create(&tmp).map_err(|e| Error::Io(std::io::Error::new(e.kind(), format!("{}: {e}", tmp.display()))))?;
+        let mut file = File::create(&tmp).map_err(|e| {
+            Error::Io(std::io::Error::new(
+                e.kind(),
+                format!("{}: {e}", tmp.display()),
+            ))
+        })?;
         let v = f(&mut file)?;
         file.sync_all()?;
         Ok(v)
@@ -141,8 +182,14 @@ fn write_atomically<T>(dest: &Path, f: impl FnOnce(&mut File) -> Result<T>) -> R
 fn bound_entry(codec: &CodecParams, dtype: DType) -> Option<BoundEntry> {
     match (codec, dtype.is_float()) {
         (CodecParams::Padic(p), true) => Some(match p.bound {
-            ErrorBound::Abs(e) => BoundEntry { mode: "abs".into(), eps: e },
-            ErrorBound::Rel(e) => BoundEntry { mode: "rel".into(), eps: e },
+            ErrorBound::Abs(e) => BoundEntry {
+                mode: "abs".into(),
+                eps: e,
+            },
+            ErrorBound::Rel(e) => BoundEntry {
+                mode: "rel".into(),
+                eps: e,
+            },
         }),
         _ => None,
     }
@@ -160,7 +207,13 @@ impl System {
     /// Compress every tensor of the safetensors file `input` with `codec` into the archive
     /// `output`. Integer and bool tensors are always bit-exact. Errors: `InvalidArgument`
     /// (not a safetensors file, bad parameters), `Unsupported` (a dtype such as F8), `Io`.
-    pub fn compress_model(&self, input: &Path, output: &Path, codec: CodecParams, progress: Progress) -> Result<ModelReport> {
+    pub fn compress_model(
+        &self,
+        input: &Path,
+        output: &Path,
+        codec: CodecParams,
+        progress: Progress,
+    ) -> Result<ModelReport> {
         let t0 = Instant::now();
         let src = map_file(input)?;
         let (header, data_start, tensors) = parse_safetensors(&src)?;
@@ -173,7 +226,11 @@ impl System {
                 let data = &src[data_start + t.start as usize..data_start + t.end as usize];
                 let c = self.compress(data, t.dtype, &t.shape, &opts)?;
                 let info = crate::codec::inspect(&c.bytes)?;
-                let bound = if info.bound.is_some() { bound_entry(&codec, t.dtype) } else { None };
+                let bound = if info.bound.is_some() {
+                    bound_entry(&codec, t.dtype)
+                } else {
+                    None
+                };
                 let entry = TensorEntry {
                     name: t.name.clone(),
                     dtype: t.dtype.safetensors_name().into(),
@@ -200,6 +257,11 @@ impl System {
                     ok: true,
                 });
                 w.add(entry, &c.bytes)?;
+                release(
+                    &src,
+                    data_start + t.start as usize,
+                    data_start + t.end as usize,
+                );
             }
             progress(tensors.len(), tensors.len(), "");
             let (mut bw, total) = w.finish(header.clone())?;
@@ -223,7 +285,12 @@ impl System {
     /// Restore the safetensors file from archive `input` into `output`. For a lossless
     /// archive the output is byte-identical to the original file. Errors: as
     /// [`crate::format::archive::read_index`] and [`crate::codec::decompress_into`], `Io`.
-    pub fn decompress_model(&self, input: &Path, output: &Path, progress: Progress) -> Result<ModelReport> {
+    pub fn decompress_model(
+        &self,
+        input: &Path,
+        output: &Path,
+        progress: Progress,
+    ) -> Result<ModelReport> {
         let t0 = Instant::now();
         let src = map_file(input)?;
         let index = read_index(&src)?;
@@ -236,12 +303,18 @@ impl System {
             let mut pos = 0u64;
             for (k, t) in index.tensors.iter().enumerate() {
                 progress(k, index.tensors.len(), &t.name);
-                if t.data_offsets[0] != pos || t.data_offsets[1] - t.data_offsets[0] != t.original_bytes {
-                    return Err(Error::Corrupt(format!("tensor '{}' data offsets are not contiguous", t.name)));
+                if t.data_offsets[0] != pos
+                    || t.data_offsets[1] - t.data_offsets[0] != t.original_bytes
+                {
+                    return Err(Error::Corrupt(format!(
+                        "tensor '{}' data offsets are not contiguous",
+                        t.name
+                    )));
                 }
                 let dtype = DType::from_safetensors_name(&t.dtype)?;
                 let buf = self.decode_entry(&src, t, dtype)?;
                 w.write_all(&buf)?;
+                release(&src, t.offset as usize, (t.offset + t.length) as usize);
                 pos = t.data_offsets[1];
                 reports.push(self.entry_report(t, 0.0, 0.0, true));
             }
@@ -253,7 +326,8 @@ impl System {
     }
 
     fn decode_entry(&self, archive: &[u8], t: &TensorEntry, dtype: DType) -> Result<Vec<u8>> {
-        let len = usize::try_from(t.original_bytes).map_err(|_| Error::Corrupt("tensor too large".into()))?;
+        let len = usize::try_from(t.original_bytes)
+            .map_err(|_| Error::Corrupt("tensor too large".into()))?;
         let mut buf = vec![0u8; len];
         self.decompress_into(tensor_bytes(archive, t), dtype, &mut buf)
             .map_err(|e| prefix(e, &t.name))?;
@@ -276,7 +350,13 @@ impl System {
         }
     }
 
-    fn summary(&self, op: &str, archive_len: u64, tensors: Vec<TensorReport>, t0: Instant) -> ModelReport {
+    fn summary(
+        &self,
+        op: &str,
+        archive_len: u64,
+        tensors: Vec<TensorReport>,
+        t0: Instant,
+    ) -> ModelReport {
         let original: u64 = tensors.iter().map(|r| r.original_bytes).sum();
         ModelReport {
             operation: op.into(),
@@ -296,7 +376,11 @@ impl System {
         let t0 = Instant::now();
         let src = map_file(input)?;
         let index = read_index(&src)?;
-        let reports = index.tensors.iter().map(|t| self.entry_report(t, t.max_abs_error, 0.0, true)).collect();
+        let reports = index
+            .tensors
+            .iter()
+            .map(|t| self.entry_report(t, t.max_abs_error, 0.0, true))
+            .collect();
         Ok(self.summary("inspect", src.len() as u64, reports, t0))
     }
 
@@ -305,7 +389,12 @@ impl System {
     /// element, and non-finite values must match exactly. `ok` in the report is false
     /// otherwise. Errors: as [`System::decompress_model`]; also `InvalidArgument` when the two
     /// files do not hold the same tensors.
-    pub fn verify_model(&self, archive: &Path, original: &Path, progress: Progress) -> Result<ModelReport> {
+    pub fn verify_model(
+        &self,
+        archive: &Path,
+        original: &Path,
+        progress: Progress,
+    ) -> Result<ModelReport> {
         let t0 = Instant::now();
         let src = map_file(archive)?;
         let index = read_index(&src)?;
@@ -323,12 +412,21 @@ impl System {
             progress(k, tensors.len(), &t.name);
             let dtype = DType::from_safetensors_name(&t.dtype)?;
             if t.name != o.name || dtype != o.dtype || t.shape != o.shape {
-                return Err(Error::InvalidArgument(format!("tensor '{}' differs in name, dtype or shape", t.name)));
+                return Err(Error::InvalidArgument(format!(
+                    "tensor '{}' differs in name, dtype or shape",
+                    t.name
+                )));
             }
             let want = &orig[data_start + o.start as usize..data_start + o.end as usize];
             let got = self.decode_entry(&src, t, dtype)?;
             let (max_abs, max_rel, ok) = compare(dtype, want, &got, t.bound.as_ref());
             reports.push(self.entry_report(t, max_abs, max_rel, ok));
+            release(&src, t.offset as usize, (t.offset + t.length) as usize);
+            release(
+                &orig,
+                data_start + o.start as usize,
+                data_start + o.end as usize,
+            );
         }
         progress(tensors.len(), tensors.len(), "");
         Ok(self.summary("verify", src.len() as u64, reports, t0))
@@ -345,7 +443,12 @@ fn prefix(e: Error, name: &str) -> Error {
 }
 
 /// Element-wise comparison: (max abs error, max rel error, within bound or bit-exact).
-pub fn compare(dtype: DType, want: &[u8], got: &[u8], bound: Option<&BoundEntry>) -> (f64, f64, bool) {
+pub fn compare(
+    dtype: DType,
+    want: &[u8],
+    got: &[u8],
+    bound: Option<&BoundEntry>,
+) -> (f64, f64, bool) {
     if !dtype.is_float() || bound.is_none() {
         if want == got {
             return (0.0, 0.0, true);
@@ -364,13 +467,23 @@ pub fn compare(dtype: DType, want: &[u8], got: &[u8], bound: Option<&BoundEntry>
             continue;
         }
         let err = (x - y).abs();
-        let rel = if x != 0.0 { err / x.abs() } else if err == 0.0 { 0.0 } else { f64::INFINITY };
+        let rel = if x != 0.0 {
+            err / x.abs()
+        } else if err == 0.0 {
+            0.0
+        } else {
+            f64::INFINITY
+        };
         max_abs = max_abs.max(err);
         max_rel = max_rel.max(rel);
         ok &= match bound {
             Some(b) if b.mode == "abs" => err <= b.eps,
             Some(b) => err <= b.eps * x.abs(),
-            None => err == 0.0 && want[i * dtype.size()..(i + 1) * dtype.size()] == got[i * dtype.size()..(i + 1) * dtype.size()],
+            None => {
+                err == 0.0
+                    && want[i * dtype.size()..(i + 1) * dtype.size()]
+                        == got[i * dtype.size()..(i + 1) * dtype.size()]
+            }
         };
     }
     (max_abs, max_rel, ok)

@@ -7,7 +7,9 @@ use saraphis::DType;
 
 /// Path of a fixture under tests/data/.
 pub fn data(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
 }
 
 /// A tensor read from a safetensors fixture.
@@ -38,5 +40,9 @@ pub fn load(name: &str) -> Vec<Tensor> {
 
 /// The largest F32 tensor of the F32 fixture (real weights).
 pub fn big_f32() -> Tensor {
-    load("minilm-subset-f32.safetensors").into_iter().filter(|t| t.dtype == DType::F32).max_by_key(|t| t.bytes.len()).unwrap()
+    load("minilm-subset-f32.safetensors")
+        .into_iter()
+        .filter(|t| t.dtype == DType::F32)
+        .max_by_key(|t| t.bytes.len())
+        .unwrap()
 }
