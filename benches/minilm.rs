@@ -212,6 +212,9 @@ fn main() {
     };
     let out = get("--out").unwrap_or_else(|| "bench-out/minilm.json".into());
     let repeats: usize = get("--repeats").and_then(|v| v.parse().ok()).unwrap_or(5);
+    // --only lossless|padic|zstd restricts the run (for quick iterations).
+    let only = get("--only");
+    let want = |k: &str| only.as_deref().is_none_or(|o| o == k);
     // Memory first, while this process is small: a child's ru_maxrss includes the RSS its
     // parent had at fork time.
     // Memory: the CLI on the whole model, one child at a time.
@@ -257,17 +260,19 @@ fn main() {
     let mut results = serde_json::Map::new();
     results.insert("memory".into(), memory);
     for (name, ts) in [("f32", &f32s), ("bf16", &bf16s)] {
-        for threads in [1, cores] {
+        for threads in [1, cores].into_iter().filter(|_| want("lossless")) {
             let r = measure(ts, CodecParams::Lossless, threads, repeats);
             eprintln!("lossless {name} threads={threads}: {r}");
             results.insert(format!("lossless_{name}_t{threads}"), r);
         }
-        let z = zstd_measure(ts, 3, repeats);
-        eprintln!("zstd-3 {name}: {z}");
-        results.insert(format!("zstd3_{name}_t1"), z);
+        if want("zstd") {
+            let z = zstd_measure(ts, 3, repeats);
+            eprintln!("zstd-3 {name}: {z}");
+            results.insert(format!("zstd3_{name}_t1"), z);
+        }
     }
     for eps in [1e-2, 1e-3, 1e-4, 1e-5] {
-        for threads in [1, cores] {
+        for threads in [1, cores].into_iter().filter(|_| want("padic")) {
             let r = measure(
                 &f32s,
                 CodecParams::Padic(PadicParams::new(ErrorBound::Abs(eps))),

@@ -68,6 +68,12 @@ impl FloatSplit {
                 planes[1][i] = (v >> 8) as u8;
                 planes[2][i] = v as u8;
             }
+        } else if self.size == 2 && m == 7 {
+            for (i, c) in src.chunks_exact(2).enumerate() {
+                let v = u16::from_le_bytes([c[0], c[1]]);
+                exps8[i] = (v >> 7) as u8;
+                planes[0][i] = (((v >> 15) << 7) | (v & 0x7f)) as u8;
+            }
         } else {
             for i in 0..n {
                 let v = self.load(src, i);

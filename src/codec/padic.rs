@@ -27,7 +27,7 @@ use rayon::prelude::*;
 use crate::codec::{ErrorBound, PadicParams};
 use crate::dtype::DType;
 use crate::entropy::rans::{
-    default_lanes, encode_lanes_with_bits, lane_range, DecTable, EncTable, FreqTable, LaneDecoder,
+    default_lanes, encode_lanes_with_bits, DecTable, EncTable, FreqTable, LaneDecoder,
 };
 use crate::entropy::stream::{decode_u16, encode_u16, rans_estimate};
 use crate::entropy::varint::{put_section, put_varint, Reader};
@@ -125,6 +125,7 @@ impl PadicPlan {
         let p = params.prime;
         let size = dtype.size();
         let n = data.len() / size;
+        let rel = matches!(params.bound, ErrorBound::Rel(_));
         let (max_abs, sum_log, count_log, min_log, max_log) = (0..n)
             .into_par_iter()
             .with_min_len(1 << 16)
@@ -133,8 +134,8 @@ impl PadicPlan {
                 if !x.is_finite() {
                     return (0.0, 0.0, 0u64, f64::INFINITY, f64::NEG_INFINITY);
                 }
-                if x == 0.0 {
-                    return (0.0, 0.0, 0, f64::INFINITY, f64::NEG_INFINITY);
+                if x == 0.0 || !rel {
+                    return (x.abs(), 0.0, 0, f64::INFINITY, f64::NEG_INFINITY);
                 }
                 let l = x.abs().ln();
                 (x.abs(), l, 1, l, l)
@@ -387,17 +388,14 @@ impl PadicPlan {
     fn contexts(&self, digits: &[u16], hi: &[u64], lanes: usize) -> Vec<u8> {
         let n = digits.len();
         let p = self.prime as u64;
-        let mut ctx = vec![0u8; n];
-        for l in 0..lanes {
-            let (s, e) = lane_range(n, lanes, l);
-            let (mut prev, mut prev2) = (0u64, 0u64);
-            for i in s..e {
-                ctx[i] = context(hi[i], prev, prev2);
-                prev2 = prev;
-                prev = hi[i] * p + digits[i] as u64;
-            }
-        }
-        ctx
+        let at = |j: usize| hi[j] * p + digits[j] as u64;
+        (0..n)
+            .map(|i| {
+                let prev = if i >= lanes { at(i - lanes) } else { 0 };
+                let prev2 = if i >= 2 * lanes { at(i - 2 * lanes) } else { 0 };
+                context(hi[i], prev, prev2)
+            })
+            .collect()
     }
 
     fn encode_plane(
@@ -674,24 +672,32 @@ impl PadicPlan {
                 }
                 let mut d = LaneDecoder::new(r, n)?;
                 let lanes = d.lanes();
-                let seg = n.div_ceil(lanes);
-                let mut prev = vec![(0u64, 0u64); lanes];
+                let pp = p as u64;
                 let mut bad = false;
-                // Lanes interleaved round by round for instruction-level parallelism.
-                for step in 0..seg {
-                    for (l, pv) in prev.iter_mut().enumerate() {
-                        let i = l * seg + step;
-                        if i >= n {
-                            break;
-                        }
-                        let c = map_ctx(kind, context(hi[i], pv.0, pv.1) as usize);
-                        bad |= !present[c];
-                        let sym = d.get(l, &tables[c]);
-                        let (k, high) = unbucket(sym);
-                        let v = high | d.get_bits(l, k);
-                        bad |= v as usize >= p;
-                        digits[i] = v as u16;
-                        *pv = (hi[i] * p as u64 + v as u64, pv.0);
+                let mut l = 0;
+                // Symbol i is in lane i % lanes; its neighbours i - lanes and i - 2 lanes are
+                // earlier symbols of the same lane, already decoded.
+                for i in 0..n {
+                    let prev = if i >= lanes {
+                        hi[i - lanes] * pp + digits[i - lanes] as u64
+                    } else {
+                        0
+                    };
+                    let prev2 = if i >= 2 * lanes {
+                        hi[i - 2 * lanes] * pp + digits[i - 2 * lanes] as u64
+                    } else {
+                        0
+                    };
+                    let c = map_ctx(kind, context(hi[i], prev, prev2) as usize);
+                    bad |= !present[c];
+                    let sym = d.get(l, &tables[c]);
+                    let (k, high) = unbucket(sym);
+                    let v = high | d.get_bits(l, k);
+                    bad |= v as usize >= p;
+                    digits[i] = v as u16;
+                    l += 1;
+                    if l == lanes {
+                        l = 0;
                     }
                 }
                 if bad {
@@ -705,8 +711,9 @@ impl PadicPlan {
     }
 }
 
-/// Context of an element: own higher digits (0, 1, >=2) x bit length of the mean of the two
-/// previous elements' values at this plane (capped at `NB - 1`), both in the same lane.
+/// Context of an element: own higher digits (0, 1, >=2) x bit length of the mean of the values
+/// at this plane of the two previous elements of its lane (`i - lanes`, `i - 2 lanes`), capped
+/// at `NB - 1`.
 #[inline(always)]
 fn context(hi: u64, prev: u64, prev2: u64) -> u8 {
     let own = hi.min(2) as usize;

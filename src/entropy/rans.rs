@@ -7,9 +7,10 @@
 //! * rANS state `x` lives in `[L, L * 2^16)` with `L = 2^15`, so `x < 2^31` and the
 //!   Alverson reciprocal gives exact quotients; probabilities are quantized to
 //!   `2^scale_bits` with `scale_bits <= 15`.
-//! * A stream of `n` symbols is split into `lanes` contiguous segments; each lane has its
-//!   own state and its own word stream. A CPU decodes the lanes interleaved (instruction
-//!   level parallelism); a GPU can give each lane to one thread.
+//! * A stream of `n` symbols is dealt round-robin to `lanes` lanes (symbol `i` belongs to
+//!   lane `i % lanes`); each lane has its own state and its own word stream. A CPU decodes
+//!   the lanes interleaved (instruction-level parallelism, contiguous stores); a GPU gives
+//!   each lane to one thread of a warp (coalesced stores).
 //!
 //! Stream layout (little-endian): `u8 lanes`, then per lane `u32 final_state, u32 n_words`,
 //! then the lanes' 16-bit words, lane after lane. Decoding checks that every lane ends in the
@@ -328,11 +329,10 @@ impl DecTable {
     }
 }
 
-/// Segment `[start, end)` of lane `l` when `n` symbols are split into `lanes` lanes.
-#[inline]
-pub fn lane_range(n: usize, lanes: usize, l: usize) -> (usize, usize) {
-    let seg = n.div_ceil(lanes.max(1));
-    ((l * seg).min(n), ((l + 1) * seg).min(n))
+/// Lane of symbol `i` when symbols are dealt round-robin to `lanes` lanes.
+#[inline(always)]
+pub fn lane_of(i: usize, lanes: usize) -> usize {
+    i % lanes
 }
 
 /// Default lane count for `n` symbols: 32 for long streams, fewer for short ones so that the
@@ -376,26 +376,118 @@ pub fn encode_lanes_with_bits(
 ) {
     assert!((1..=255).contains(&lanes));
     out.push(lanes as u8);
-    let header_at = out.len();
-    out.resize(header_at + 8 * lanes, 0);
-    let mut words: Vec<u16> = Vec::with_capacity(n / 2 + 16);
-    for l in 0..lanes {
-        let (s, e) = lane_range(n, lanes, l);
-        let first = words.len();
-        let mut x = RANS_L;
-        for i in (s..e).rev() {
+    let mut states = vec![RANS_L; lanes];
+    let mut words: Vec<Vec<u16>> = (0..lanes)
+        .map(|_| Vec::with_capacity(n / lanes / 2 + 8))
+        .collect();
+    // Backwards (rANS encodes in reverse); consecutive symbols go to different lanes, so the
+    // independent state updates overlap in the CPU pipeline.
+    let mut l = if n == 0 { 0 } else { (n - 1) % lanes };
+    for i in (0..n).rev() {
+        {
+            let x = &mut states[l];
+            let w = &mut words[l];
             let (v, k) = bits(i);
-            put_bits(&mut x, &mut words, v, k);
-            tables[table(i)].put(&mut x, &mut words, sym(i));
+            put_bits(x, w, v, k);
+            tables[table(i)].put(x, w, sym(i));
         }
-        words[first..].reverse();
-        let h = header_at + 8 * l;
-        out[h..h + 4].copy_from_slice(&x.to_le_bytes());
-        out[h + 4..h + 8].copy_from_slice(&((words.len() - first) as u32).to_le_bytes());
+        l = if l == 0 { lanes - 1 } else { l - 1 };
     }
-    out.reserve(words.len() * 2);
-    for w in words {
-        out.extend_from_slice(&w.to_le_bytes());
+    for l in 0..lanes {
+        out.extend_from_slice(&states[l].to_le_bytes());
+        out.extend_from_slice(&(words[l].len() as u32).to_le_bytes());
+    }
+    for w in &mut words {
+        w.reverse();
+        out.reserve(w.len() * 2);
+        for &v in w.iter() {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+}
+
+/// Fast path for byte symbols with `scale_bits <= 12`: decode a lane stream into `out`
+/// with table `t`. Table entries are packed in 32 bits (symbol, frequency, slot bias) and the
+/// lane states live in a fixed array. Errors: `Corrupt` / `Truncated` as [`LaneDecoder`].
+pub fn decode_u8(r: &mut Reader, t: &FreqTable, out: &mut [u8]) -> Result<()> {
+    if t.scale_bits > 12 || t.freq.len() > 256 {
+        let dt = DecTable::new(t);
+        let mut d = LaneDecoder::new(r, out.len())?;
+        let lanes = d.lanes();
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = d.get(i % lanes, &dt) as u8;
+        }
+        return d.finish();
+    }
+    let m = t.scale_bits;
+    let mut tab = vec![0u32; 1 << m];
+    for s in 0..t.freq.len() {
+        let (c, f) = (t.cum[s], t.freq[s]);
+        for k in 0..f {
+            tab[(c + k) as usize] = s as u32 | (f << 8) | (k << 20);
+        }
+    }
+    let d = LaneDecoder::new(r, out.len())?;
+    match d.lanes() {
+        32 => decode_u8_rounds::<32>(d, &tab, m, out),
+        8 => decode_u8_rounds::<8>(d, &tab, m, out),
+        1 => decode_u8_rounds::<1>(d, &tab, m, out),
+        _ => {
+            let dt = DecTable::new(t);
+            let mut d = d;
+            let lanes = d.lanes();
+            for (i, o) in out.iter_mut().enumerate() {
+                *o = d.get(i % lanes, &dt) as u8;
+            }
+            d.finish()
+        }
+    }
+}
+
+fn decode_u8_rounds<const K: usize>(
+    d: LaneDecoder,
+    tab: &[u32],
+    m: u32,
+    out: &mut [u8],
+) -> Result<()> {
+    let mask = (1u32 << m) - 1;
+    let mut x = [0u32; K];
+    let mut pos = [0usize; K];
+    let mut words: [&[u8]; K] = [&[]; K];
+    for l in 0..K {
+        x[l] = d.states[l];
+        words[l] = d.words[l];
+    }
+    let mut overrun = false;
+    // Branch-free renormalization: the next word is always loaded and conditionally used
+    // (a renorm happens every few symbols at random, which a branch would mispredict).
+    let mut step = |l: usize, x: &mut u32, pos: &mut usize| -> u8 {
+        let e = tab[(*x & mask) as usize];
+        let v = ((e >> 8) & 0xfff) * (*x >> m) + (e >> 20);
+        let need = v < RANS_L;
+        let p = *pos;
+        let word = words[l]
+            .get(p..p + 2)
+            .map_or(0, |b| u16::from_le_bytes([b[0], b[1]]) as u32);
+        overrun |= need & (p + 2 > words[l].len());
+        *pos = p + 2 * need as usize;
+        *x = if need { (v << 16) | word } else { v };
+        e as u8
+    };
+    let mut rounds = out.chunks_exact_mut(K);
+    for round in &mut rounds {
+        for l in 0..K {
+            round[l] = step(l, &mut x[l], &mut pos[l]);
+        }
+    }
+    for (l, o) in rounds.into_remainder().iter_mut().enumerate() {
+        *o = step(l, &mut x[l], &mut pos[l]);
+    }
+    let ok = !overrun && x.iter().all(|&v| v == RANS_L) && (0..K).all(|l| pos[l] == words[l].len());
+    if ok {
+        Ok(())
+    } else {
+        corrupt("rANS stream does not decode to its initial state")
     }
 }
 
@@ -541,11 +633,9 @@ mod tests {
         let dt = DecTable::new(&t2);
         let mut d = LaneDecoder::new(&mut r, syms.len()).unwrap();
         let mut out = vec![0u16; syms.len()];
-        for l in 0..d.lanes() {
-            let (s, e) = lane_range(syms.len(), d.lanes(), l);
-            for o in &mut out[s..e] {
-                *o = d.get(l, &dt);
-            }
+        let lanes = d.lanes();
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = d.get(i % lanes, &dt);
         }
         d.finish().unwrap();
         assert_eq!(out, syms);

@@ -9,8 +9,7 @@
 //! The symbol count `n` is not stored: the container knows it.
 
 use super::rans::{
-    choose_scale_bits, default_lanes, encode_lanes, lane_range, DecTable, EncTable, FreqTable,
-    LaneDecoder,
+    choose_scale_bits, default_lanes, encode_lanes, DecTable, EncTable, FreqTable, LaneDecoder,
 };
 use super::varint::{put_varint, Reader};
 use crate::error::{corrupt, Result};
@@ -21,11 +20,21 @@ const MODE_RANS: u8 = 2;
 
 /// Histogram of symbols; index = symbol.
 pub fn histogram<T: Copy + Into<u64>>(syms: &[T], alphabet: usize) -> Vec<u64> {
-    let mut c = vec![0u64; alphabet];
-    for &s in syms {
-        c[s.into() as usize] += 1;
+    // Four interleaved sub-histograms break the store-to-load dependency on hot symbols.
+    let mut c = vec![[0u32; 4]; alphabet];
+    let mut quads = syms.chunks_exact(4);
+    for q in &mut quads {
+        c[q[0].into() as usize][0] += 1;
+        c[q[1].into() as usize][1] += 1;
+        c[q[2].into() as usize][2] += 1;
+        c[q[3].into() as usize][3] += 1;
     }
-    c
+    for &s in quads.remainder() {
+        c[s.into() as usize][0] += 1;
+    }
+    c.iter()
+        .map(|h| h.iter().map(|&v| v as u64).sum())
+        .collect()
 }
 
 /// Estimated size in bytes of a rANS stream for `counts`, with its table; `None` if rANS
@@ -109,10 +118,7 @@ pub fn decode_u8(r: &mut Reader, out: &mut [u8]) -> Result<()> {
         MODE_RAW => out.copy_from_slice(r.bytes(out.len())?),
         MODE_RANS => {
             let t = FreqTable::read(r, 256)?;
-            let dt = DecTable::new(&t);
-            let mut d = LaneDecoder::new(r, out.len())?;
-            decode_lanes(&mut d, &dt, out.len(), |i, s| out[i] = s as u8);
-            d.finish()?;
+            super::rans::decode_u8(r, &t, out)?;
         }
         m => return corrupt(format!("unknown symbol-stream mode {m}")),
     }
@@ -147,25 +153,18 @@ pub fn decode_u16(r: &mut Reader, alphabet: usize, out: &mut [u16]) -> Result<()
     Ok(())
 }
 
-/// Decode `n` symbols with one table, lanes interleaved round by round; `put(i, sym)`
+/// Decode `n` symbols with one table (symbol `i` from lane `i % lanes`); `put(i, sym)`
 /// receives symbol `i`.
 #[inline]
 pub fn decode_lanes(d: &mut LaneDecoder, t: &DecTable, n: usize, mut put: impl FnMut(usize, u16)) {
     let lanes = d.lanes();
-    let seg = n.div_ceil(lanes);
-    // Lanes whose segment is full length; the rest (at most the tail) finish separately.
-    let full = n.checked_div(seg).unwrap_or(0);
-    for r in 0..seg {
-        for l in 0..full.min(lanes) {
-            let s = d.get(l, t);
-            put(l * seg + r, s);
-        }
-    }
-    for l in full.min(lanes)..lanes {
-        let (s, e) = lane_range(n, lanes, l);
-        for i in s..e {
-            let v = d.get(l, t);
-            put(i, v);
+    let mut l = 0;
+    for i in 0..n {
+        let s = d.get(l, t);
+        put(i, s);
+        l += 1;
+        if l == lanes {
+            l = 0;
         }
     }
 }
