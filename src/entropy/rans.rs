@@ -454,10 +454,8 @@ fn decode_u8_rounds<const K: usize>(
     let mut x = [0u32; K];
     let mut pos = [0usize; K];
     let mut words: [&[u8]; K] = [&[]; K];
-    for l in 0..K {
-        x[l] = d.states[l];
-        words[l] = d.words[l];
-    }
+    x.copy_from_slice(&d.states[..K]);
+    words.copy_from_slice(&d.words[..K]);
     let mut overrun = false;
     // Branch-free renormalization: the next word is always loaded and conditionally used
     // (a renorm happens every few symbols at random, which a branch would mispredict).
