@@ -152,6 +152,7 @@ fn zstd_measure(ts: &[Tensor], level: i32, repeats: usize) -> Value {
 }
 
 /// Peak RSS (bytes) of one child process, from wait4's rusage.
+#[allow(clippy::zombie_processes)] // reaped by wait4, which std does not see
 fn peak_rss(cmd: &mut std::process::Command) -> u64 {
     let child = cmd
         .stdout(std::process::Stdio::null())
