@@ -183,6 +183,10 @@ const char *saraphis_version(void);
 // Run-time version number, `MAJOR * 10000 + MINOR * 100 + PATCH`.
 uint32_t saraphis_version_number(void);
 
+// 1 if this build embeds CUDA kernels, else 0 (the install script writes it into
+// `saraphis_config.h` as `SARAPHIS_HAS_CUDA`).
+uint32_t saraphis_build_has_cuda(void);
+
 // Create a configuration with defaults (device auto, threads 0 = all cores, chunk 2^18
 // elements, checksums verified). Free with `saraphis_config_free`.
 // Errors: `SARAPHIS_ERR_NULL_PARAMETER` if `out` is NULL.

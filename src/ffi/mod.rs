@@ -395,6 +395,13 @@ pub extern "C" fn saraphis_version_number() -> u32 {
     SARAPHIS_VERSION_NUMBER
 }
 
+/// 1 if this build embeds CUDA kernels, else 0 (the install script writes it into
+/// `saraphis_config.h` as `SARAPHIS_HAS_CUDA`).
+#[no_mangle]
+pub extern "C" fn saraphis_build_has_cuda() -> u32 {
+    (env!("SARAPHIS_CUDA_KERNELS") == "1") as u32
+}
+
 // ---------------------------------------------------------------- config
 
 /// Create a configuration with defaults (device auto, threads 0 = all cores, chunk 2^18

@@ -1,0 +1,194 @@
+// saraphis.hpp: header-only C++17 wrapper of the Saraphis C API (include/saraphis.h).
+//
+// One move-only RAII class per handle (Config, Params, System, Buffer); every failure throws
+// saraphis::Error carrying the C result code and the detailed message. Thread safety follows
+// the C API: a System may be used from many threads at once; Config and Params must not be
+// modified while another thread uses them.
+#ifndef SARAPHIS_HPP
+#define SARAPHIS_HPP
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "saraphis.h"
+
+namespace saraphis {
+
+/// Error thrown by every wrapper call that fails; code() is the C saraphis_result.
+class Error : public std::runtime_error {
+ public:
+  Error(saraphis_result code, const std::string& message) : std::runtime_error(message), code_(code) {}
+  saraphis_result code() const noexcept { return code_; }
+
+ private:
+  saraphis_result code_;
+};
+
+/// Element types (values of saraphis_dtype).
+enum class DType : uint32_t {
+  F32 = SARAPHIS_F32, F16 = SARAPHIS_F16, BF16 = SARAPHIS_BF16, F64 = SARAPHIS_F64,
+  I8 = SARAPHIS_I8, I16 = SARAPHIS_I16, I32 = SARAPHIS_I32, I64 = SARAPHIS_I64,
+  U8 = SARAPHIS_U8, U16 = SARAPHIS_U16, U32 = SARAPHIS_U32, U64 = SARAPHIS_U64, Bool = SARAPHIS_BOOL,
+};
+
+/// Codecs (values of saraphis_codec).
+enum class Codec : uint32_t {
+  Raw = SARAPHIS_CODEC_RAW, Lossless = SARAPHIS_CODEC_LOSSLESS, Padic = SARAPHIS_CODEC_PADIC,
+  Bytes = SARAPHIS_CODEC_BYTES,
+};
+
+namespace detail {
+inline void check(saraphis_result r) {
+  if (r != SARAPHIS_OK) {
+    const char* m = saraphis_last_error_message();
+    throw Error(r, std::string(saraphis_result_text(static_cast<uint32_t>(r))) + ": " + (m ? m : ""));
+  }
+}
+struct ConfigFree { void operator()(saraphis_config* p) const noexcept { saraphis_config_free(p); } };
+struct ParamsFree { void operator()(saraphis_params* p) const noexcept { saraphis_params_free(p); } };
+struct SystemFree { void operator()(saraphis_system* p) const noexcept { saraphis_system_free(p); } };
+struct BufferFree { void operator()(saraphis_buffer* p) const noexcept { saraphis_buffer_free(p); } };
+}  // namespace detail
+
+/// Run-time library version, e.g. "0.1.0".
+inline std::string version() { return saraphis_version(); }
+
+/// System configuration (device, threads, chunk size, checksum verification).
+class Config {
+ public:
+  /// Defaults: device auto, one thread per core, 2^18-element chunks, checksums verified.
+  Config() { saraphis_config* c = nullptr; detail::check(saraphis_config_new(&c)); h_.reset(c); }
+  /// From JSON such as {"device":"cpu","threads":4}; unknown keys throw.
+  static Config from_json(const std::string& json) {
+    saraphis_config* c = nullptr;
+    detail::check(saraphis_config_from_json(json.c_str(), &c));
+    return Config(c);
+  }
+  /// From SARAPHIS_DEVICE, SARAPHIS_THREADS, SARAPHIS_CHUNK_ELEMS, SARAPHIS_VERIFY_CHECKSUMS.
+  static Config from_env() { saraphis_config* c = nullptr; detail::check(saraphis_config_from_env(&c)); return Config(c); }
+  Config& threads(int64_t n) { detail::check(saraphis_config_set(h_.get(), SARAPHIS_CONFIG_THREADS, n)); return *this; }
+  Config& chunk_elems(int64_t n) { detail::check(saraphis_config_set(h_.get(), SARAPHIS_CONFIG_CHUNK_ELEMS, n)); return *this; }
+  Config& verify_checksums(bool v) { detail::check(saraphis_config_set(h_.get(), SARAPHIS_CONFIG_VERIFY_CHECKSUMS, v ? 1 : 0)); return *this; }
+  /// "auto", "cpu" or "cuda:N".
+  Config& device(const std::string& d) { detail::check(saraphis_config_set_device(h_.get(), d.c_str())); return *this; }
+  const saraphis_config* get() const noexcept { return h_.get(); }
+
+ private:
+  explicit Config(saraphis_config* c) : h_(c) {}
+  std::unique_ptr<saraphis_config, detail::ConfigFree> h_;
+};
+
+/// Codec and its parameters.
+class Params {
+ public:
+  explicit Params(Codec codec) {
+    saraphis_params* p = nullptr;
+    detail::check(saraphis_params_new(static_cast<uint32_t>(codec), &p));
+    h_.reset(p);
+  }
+  static Params lossless() { return Params(Codec::Lossless); }
+  static Params padic_abs(double eps) { Params p(Codec::Padic); p.abs_bound(eps); return p; }
+  static Params padic_rel(double eps) { Params p(Codec::Padic); p.rel_bound(eps); return p; }
+  Params& prime(uint32_t p) { return set(SARAPHIS_PARAM_PRIME, p); }
+  Params& precision(uint32_t n) { return set(SARAPHIS_PARAM_PRECISION, n); }
+  Params& abs_bound(double eps) { return set(SARAPHIS_PARAM_ABS_BOUND, eps); }
+  Params& rel_bound(double eps) { return set(SARAPHIS_PARAM_REL_BOUND, eps); }
+  Params& chunk_elems(uint32_t n) { return set(SARAPHIS_PARAM_CHUNK_ELEMS, n); }
+  const saraphis_params* get() const noexcept { return h_.get(); }
+
+ private:
+  Params& set(saraphis_param k, double v) { detail::check(saraphis_params_set(h_.get(), static_cast<uint32_t>(k), v)); return *this; }
+  std::unique_ptr<saraphis_params, detail::ParamsFree> h_;
+};
+
+/// Header information of a container (see saraphis_tensor_info).
+inline saraphis_tensor_info inspect(const void* src, size_t bytes) {
+  saraphis_tensor_info info{};
+  detail::check(saraphis_inspect(src, bytes, &info));
+  return info;
+}
+inline saraphis_tensor_info inspect(const std::vector<uint8_t>& c) { return inspect(c.data(), c.size()); }
+
+/// Worst-case container size for a tensor.
+inline size_t compress_bound(DType dtype, const std::vector<uint64_t>& shape, const Params& p) {
+  size_t n = 0;
+  detail::check(saraphis_compress_bound(static_cast<uint32_t>(dtype), shape.data(), shape.size(), p.get(), &n));
+  return n;
+}
+
+/// The coordinator. Thread-safe: share one instance.
+class System {
+ public:
+  System() : System(Config()) {}
+  explicit System(const Config& c) { saraphis_system* s = nullptr; detail::check(saraphis_system_new(c.get(), &s)); h_.reset(s); }
+
+  /// Compress `bytes` bytes of little-endian elements into a new container.
+  std::vector<uint8_t> compress(const void* data, size_t bytes, DType dtype, const std::vector<uint64_t>& shape,
+                                const Params& p) const {
+    saraphis_buffer* b = nullptr;
+    detail::check(saraphis_compress(h_.get(), p.get(), data, bytes, static_cast<uint32_t>(dtype), shape.data(),
+                                    shape.size(), &b));
+    std::unique_ptr<saraphis_buffer, detail::BufferFree> owned(b);
+    const uint8_t* d = saraphis_buffer_data(b);
+    return std::vector<uint8_t>(d, d + saraphis_buffer_len(b));
+  }
+  template <class T>
+  std::vector<uint8_t> compress(const std::vector<T>& v, DType dtype, const std::vector<uint64_t>& shape,
+                                const Params& p) const {
+    return compress(v.data(), v.size() * sizeof(T), dtype, shape, p);
+  }
+
+  /// Compress into dst (capacity from compress_bound); returns the container length.
+  size_t compress_into(const void* data, size_t bytes, DType dtype, const std::vector<uint64_t>& shape,
+                       const Params& p, void* dst, size_t capacity) const {
+    size_t written = 0;
+    detail::check(saraphis_compress_into(h_.get(), p.get(), data, bytes, static_cast<uint32_t>(dtype),
+                                         shape.data(), shape.size(), dst, capacity, &written));
+    return written;
+  }
+
+  /// Decompress into dst, which must be exactly the tensor's size and dtype.
+  void decompress(const void* src, size_t src_bytes, DType dtype, void* dst, size_t dst_bytes) const {
+    detail::check(saraphis_decompress(h_.get(), src, src_bytes, static_cast<uint32_t>(dtype), dst, dst_bytes));
+  }
+  template <class T>
+  void decompress(const std::vector<uint8_t>& c, DType dtype, std::vector<T>& dst) const {
+    decompress(c.data(), c.size(), dtype, dst.data(), dst.size() * sizeof(T));
+  }
+
+  /// Progressive p-adic decode of the top `planes` digit planes; returns the bound that holds.
+  double decompress_progressive(const void* src, size_t src_bytes, DType dtype, uint32_t planes, void* dst,
+                                size_t dst_bytes) const {
+    double bound = 0;
+    detail::check(saraphis_decompress_progressive(h_.get(), src, src_bytes, static_cast<uint32_t>(dtype), planes,
+                                                  dst, dst_bytes, &bound));
+    return bound;
+  }
+
+  /// The device in use and why it was chosen.
+  std::string device() const {
+    size_t need = 0;
+    std::string s(128, '\0');
+    saraphis_result r = saraphis_system_device(h_.get(), &s[0], s.size(), &need);
+    if (r == SARAPHIS_ERR_DESTINATION) {
+      s.assign(need, '\0');
+      r = saraphis_system_device(h_.get(), &s[0], s.size(), &need);
+    }
+    detail::check(r);
+    s.resize(need - 1);
+    return s;
+  }
+
+  const saraphis_system* get() const noexcept { return h_.get(); }
+
+ private:
+  std::unique_ptr<saraphis_system, detail::SystemFree> h_;
+};
+
+}  // namespace saraphis
+
+#endif  // SARAPHIS_HPP

@@ -1,0 +1,3 @@
+module saraphis/bindings/go
+
+go 1.21

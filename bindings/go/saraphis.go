@@ -1,0 +1,341 @@
+// Package saraphis is the Go binding of the Saraphis C API (libsaraphis, include/saraphis.h).
+//
+// It builds with cgo through pkg-config: install the library with `scripts/install.sh PREFIX`
+// and set PKG_CONFIG_PATH=PREFIX/lib/pkgconfig (and LD_LIBRARY_PATH=PREFIX/lib to run).
+//
+// Handles are Go structs holding the C pointer; each has an idempotent Close and a finalizer
+// as a safety net. No Go pointer is kept by C: buffers are passed for the duration of a call
+// only, and runtime.KeepAlive follows every call. A *System may be used from many goroutines
+// at once; Config and Params must not be modified concurrently.
+package saraphis
+
+/*
+#cgo pkg-config: saraphis
+#include <stdlib.h>
+#include <saraphis.h>
+*/
+import "C"
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+	"unsafe"
+)
+
+// DType is an element type (saraphis_dtype).
+type DType uint32
+
+// Element types.
+const (
+	F32  DType = C.SARAPHIS_F32
+	F16  DType = C.SARAPHIS_F16
+	BF16 DType = C.SARAPHIS_BF16
+	F64  DType = C.SARAPHIS_F64
+	I8   DType = C.SARAPHIS_I8
+	I16  DType = C.SARAPHIS_I16
+	I32  DType = C.SARAPHIS_I32
+	I64  DType = C.SARAPHIS_I64
+	U8   DType = C.SARAPHIS_U8
+	U16  DType = C.SARAPHIS_U16
+	U32  DType = C.SARAPHIS_U32
+	U64  DType = C.SARAPHIS_U64
+	Bool DType = C.SARAPHIS_BOOL
+)
+
+// Codec selects a codec (saraphis_codec).
+type Codec uint32
+
+// Codecs.
+const (
+	Raw      Codec = C.SARAPHIS_CODEC_RAW
+	Lossless Codec = C.SARAPHIS_CODEC_LOSSLESS
+	Padic    Codec = C.SARAPHIS_CODEC_PADIC
+	Bytes    Codec = C.SARAPHIS_CODEC_BYTES
+)
+
+// Error is a failed call: Code is the C saraphis_result, Message the detailed text.
+type Error struct {
+	Code    int
+	Message string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("saraphis error %d: %s", e.Code, e.Message) }
+
+// Result codes that callers commonly test for.
+const (
+	ErrNullParameter   = int(C.SARAPHIS_ERR_NULL_PARAMETER)
+	ErrInvalidArgument = int(C.SARAPHIS_ERR_INVALID_ARGUMENT)
+	ErrDestination     = int(C.SARAPHIS_ERR_DESTINATION)
+	ErrBadMagic        = int(C.SARAPHIS_ERR_BAD_MAGIC)
+	ErrTruncated       = int(C.SARAPHIS_ERR_TRUNCATED)
+	ErrChecksum        = int(C.SARAPHIS_ERR_CHECKSUM)
+	ErrCorrupt         = int(C.SARAPHIS_ERR_CORRUPT)
+)
+
+// check turns a result into an error. The detailed message is per OS thread in C, so the
+// caller must hold the thread (runtime.LockOSThread) from the call until here.
+func check(r uint32) error {
+	if r == uint32(C.SARAPHIS_OK) {
+		return nil
+	}
+	text := C.GoString(C.saraphis_result_text(C.uint32_t(r)))
+	return &Error{Code: int(r), Message: text + ": " + C.GoString(C.saraphis_last_error_message())}
+}
+
+// call runs f on a locked OS thread so the error message read after it is f's.
+func call(f func() uint32) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	return check(f())
+}
+
+// Version is the run-time library version, e.g. "0.1.0".
+func Version() string { return C.GoString(C.saraphis_version()) }
+
+// ---------------------------------------------------------------- Config
+
+// Config is a system configuration.
+type Config struct {
+	once sync.Once
+	p    *C.saraphis_config
+}
+
+func newConfig(p *C.saraphis_config) *Config {
+	c := &Config{p: p}
+	runtime.SetFinalizer(c, (*Config).Close)
+	return c
+}
+
+// NewConfig returns the defaults: device auto, one thread per core, 2^18-element chunks.
+func NewConfig() (*Config, error) {
+	var p *C.saraphis_config
+	if err := call(func() uint32 { return C.saraphis_config_new(&p) }); err != nil {
+		return nil, err
+	}
+	return newConfig(p), nil
+}
+
+// ConfigFromJSON parses JSON such as {"device":"cpu","threads":4}.
+func ConfigFromJSON(json string) (*Config, error) {
+	cs := C.CString(json)
+	defer C.free(unsafe.Pointer(cs))
+	var p *C.saraphis_config
+	if err := call(func() uint32 { return C.saraphis_config_from_json(cs, &p) }); err != nil {
+		return nil, err
+	}
+	return newConfig(p), nil
+}
+
+// SetThreads sets the worker threads (0 = one per core).
+func (c *Config) SetThreads(n int64) error {
+	err := call(func() uint32 { return C.saraphis_config_set(c.p, C.SARAPHIS_CONFIG_THREADS, C.int64_t(n)) })
+	runtime.KeepAlive(c)
+	return err
+}
+
+// SetDevice sets "auto", "cpu" or "cuda:N".
+func (c *Config) SetDevice(d string) error {
+	cs := C.CString(d)
+	defer C.free(unsafe.Pointer(cs))
+	err := call(func() uint32 { return C.saraphis_config_set_device(c.p, cs) })
+	runtime.KeepAlive(c)
+	return err
+}
+
+// Close frees the config; later calls are no-ops.
+func (c *Config) Close() {
+	c.once.Do(func() {
+		C.saraphis_config_free(c.p)
+		c.p = nil
+		runtime.SetFinalizer(c, nil)
+	})
+}
+
+// ---------------------------------------------------------------- Params
+
+// Params holds a codec and its parameters.
+type Params struct {
+	once sync.Once
+	p    *C.saraphis_params
+}
+
+// NewParams creates parameters for codec (Raw, Lossless or Padic).
+func NewParams(codec Codec) (*Params, error) {
+	var p *C.saraphis_params
+	if err := call(func() uint32 { return C.saraphis_params_new(C.uint32_t(codec), &p) }); err != nil {
+		return nil, err
+	}
+	pp := &Params{p: p}
+	runtime.SetFinalizer(pp, (*Params).Close)
+	return pp, nil
+}
+
+func (p *Params) set(key C.saraphis_param, v float64) error {
+	err := call(func() uint32 { return C.saraphis_params_set(p.p, C.uint32_t(key), C.double(v)) })
+	runtime.KeepAlive(p)
+	return err
+}
+
+// SetPrime sets the p-adic prime base (a prime <= 65521).
+func (p *Params) SetPrime(prime uint32) error { return p.set(C.SARAPHIS_PARAM_PRIME, float64(prime)) }
+
+// SetPrecision sets the digit planes N (0 = automatic).
+func (p *Params) SetPrecision(n uint32) error { return p.set(C.SARAPHIS_PARAM_PRECISION, float64(n)) }
+
+// SetAbsBound sets |x - x'| <= eps for every element.
+func (p *Params) SetAbsBound(eps float64) error { return p.set(C.SARAPHIS_PARAM_ABS_BOUND, eps) }
+
+// SetRelBound sets |x - x'| <= eps |x| for every element.
+func (p *Params) SetRelBound(eps float64) error { return p.set(C.SARAPHIS_PARAM_REL_BOUND, eps) }
+
+// SetChunkElems sets the elements per chunk.
+func (p *Params) SetChunkElems(n uint32) error {
+	return p.set(C.SARAPHIS_PARAM_CHUNK_ELEMS, float64(n))
+}
+
+// Close frees the parameters; later calls are no-ops.
+func (p *Params) Close() {
+	p.once.Do(func() {
+		C.saraphis_params_free(p.p)
+		p.p = nil
+		runtime.SetFinalizer(p, nil)
+	})
+}
+
+// ---------------------------------------------------------------- System
+
+// System is the coordinator; safe for concurrent use.
+type System struct {
+	once sync.Once
+	p    *C.saraphis_system
+}
+
+// NewSystem creates a system from cfg (nil = defaults).
+func NewSystem(cfg *Config) (*System, error) {
+	var cp *C.saraphis_config
+	if cfg != nil {
+		cp = cfg.p
+	}
+	var p *C.saraphis_system
+	err := call(func() uint32 { return C.saraphis_system_new(cp, &p) })
+	runtime.KeepAlive(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s := &System{p: p}
+	runtime.SetFinalizer(s, (*System).Close)
+	return s, nil
+}
+
+// Close frees the system; later calls are no-ops.
+func (s *System) Close() {
+	s.once.Do(func() {
+		C.saraphis_system_free(s.p)
+		s.p = nil
+		runtime.SetFinalizer(s, nil)
+	})
+}
+
+func ptr(b []byte) unsafe.Pointer {
+	if len(b) == 0 {
+		return nil
+	}
+	return unsafe.Pointer(&b[0])
+}
+
+// CompressBytes compresses raw little-endian element bytes of dtype and shape.
+func (s *System) CompressBytes(data []byte, dtype DType, shape []uint64, p *Params) ([]byte, error) {
+	var buf *C.saraphis_buffer
+	var shp *C.uint64_t
+	if len(shape) > 0 {
+		shp = (*C.uint64_t)(unsafe.Pointer(&shape[0]))
+	}
+	err := call(func() uint32 {
+		return C.saraphis_compress(s.p, p.p, ptr(data), C.size_t(len(data)), C.uint32_t(dtype), shp, C.size_t(len(shape)), &buf)
+	})
+	runtime.KeepAlive(s)
+	runtime.KeepAlive(p)
+	runtime.KeepAlive(data)
+	runtime.KeepAlive(shape)
+	if err != nil {
+		return nil, err
+	}
+	defer C.saraphis_buffer_free(buf)
+	return C.GoBytes(unsafe.Pointer(C.saraphis_buffer_data(buf)), C.int(C.saraphis_buffer_len(buf))), nil
+}
+
+// CompressFloat32 compresses a []float32 tensor.
+func (s *System) CompressFloat32(v []float32, shape []uint64, p *Params) ([]byte, error) {
+	return s.CompressBytes(f32bytes(v), F32, shape, p)
+}
+
+// CompressUint16 compresses a []uint16 tensor holding F16 or BF16 bit patterns.
+func (s *System) CompressUint16(v []uint16, dtype DType, shape []uint64, p *Params) ([]byte, error) {
+	return s.CompressBytes(u16bytes(v), dtype, shape, p)
+}
+
+// DecompressBytes decodes container c into dst, which must be exactly the tensor's size.
+func (s *System) DecompressBytes(c []byte, dtype DType, dst []byte) error {
+	err := call(func() uint32 {
+		return C.saraphis_decompress(s.p, ptr(c), C.size_t(len(c)), C.uint32_t(dtype), ptr(dst), C.size_t(len(dst)))
+	})
+	runtime.KeepAlive(s)
+	runtime.KeepAlive(c)
+	runtime.KeepAlive(dst)
+	return err
+}
+
+// DecompressFloat32 decodes an F32 container into dst.
+func (s *System) DecompressFloat32(c []byte, dst []float32) error {
+	return s.DecompressBytes(c, F32, f32bytes(dst))
+}
+
+// DecompressUint16 decodes an F16 or BF16 container into dst.
+func (s *System) DecompressUint16(c []byte, dtype DType, dst []uint16) error {
+	return s.DecompressBytes(c, dtype, u16bytes(dst))
+}
+
+// Info is what Inspect reads from a container header.
+type Info struct {
+	DType           DType
+	Codec           Codec
+	Shape           []uint64
+	OriginalBytes   uint64
+	CompressedBytes uint64
+	Chunks          uint64
+	BoundMode       uint32 // 0 exact, 1 absolute, 2 relative
+	ErrorBound      float64
+	Prime           uint32
+	Precision       uint32
+}
+
+// Inspect reads a container's header without decoding.
+func Inspect(c []byte) (*Info, error) {
+	var info C.saraphis_tensor_info
+	err := call(func() uint32 { return C.saraphis_inspect(ptr(c), C.size_t(len(c)), &info) })
+	runtime.KeepAlive(c)
+	if err != nil {
+		return nil, err
+	}
+	shape := make([]uint64, int(info.ndim))
+	for i := range shape {
+		shape[i] = uint64(info.shape[i])
+	}
+	return &Info{DType(info.dtype), Codec(info.codec), shape, uint64(info.original_bytes), uint64(info.compressed_bytes),
+		uint64(info.chunks), uint32(info.bound_mode), float64(info.error_bound), uint32(info.prime), uint32(info.precision)}, nil
+}
+
+func f32bytes(v []float32) []byte {
+	if len(v) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&v[0])), len(v)*4)
+}
+
+func u16bytes(v []uint16) []byte {
+	if len(v) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&v[0])), len(v)*2)
+}

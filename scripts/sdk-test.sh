@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# SDK tests: install into a temporary prefix, then use it the way each kind of user does:
+# CMake find_package (ctest), pkg-config, standalone header compiles, valgrind on the C API,
+# the Go binding (go test, also GOGC=1), the C# binding (mcs + mono), and cross-language
+# round trips (C# writes, Go reads, and back). Needs: cargo, cc, c++, cmake, pkg-config,
+# valgrind, go, mono (mcs, mono). Prints one "N passed, N failed" line at the end.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+work=$(mktemp -d "${TMPDIR:-/tmp}/saraphis-sdk.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+prefix=$work/prefix
+fixture=$root/tests/data/minilm-subset-f32.safetensors
+passed=0
+failed=0
+step() { # name command...
+    local name=$1; shift
+    echo "=== $name"
+    if "$@"; then passed=$((passed + 1)); echo "--- ok: $name"; else failed=$((failed + 1)); echo "--- FAILED: $name"; fi
+}
+
+step "install into a prefix" scripts/install.sh "$prefix"
+step "installed files" bash -c "
+    test -f '$prefix/include/saraphis.h' && test -f '$prefix/include/saraphis_config.h' && test -f '$prefix/include/saraphis.hpp' &&
+    test -f '$prefix/lib/libsaraphis.a' && test -L '$prefix/lib/libsaraphis.so' &&
+    test -f '$prefix/lib/cmake/Saraphis/SaraphisConfig.cmake' && test -f '$prefix/lib/cmake/Saraphis/SaraphisConfigVersion.cmake' &&
+    test -f '$prefix/lib/pkgconfig/saraphis.pc' &&
+    objdump -p '$prefix/lib/libsaraphis.so' | grep -q 'SONAME *libsaraphis.so.0$'"
+
+# Every public header on its own (first and only include of a unit), as C99 and as C++17,
+# with warnings as errors.
+for h in saraphis.h saraphis_config.h saraphis.hpp; do
+    printf '#include <%s>\nint saraphis_header_check(void);\n' "$h" > "$work/alone-$h.c"
+    if [ "$h" != saraphis.hpp ]; then
+        step "$h alone as C99" cc -std=c99 -Wall -Wextra -Werror -pedantic -fsyntax-only -I"$prefix/include" -x c "$work/alone-$h.c"
+    fi
+    step "$h alone as C++17" c++ -std=c++17 -Wall -Wextra -Werror -pedantic -fsyntax-only -I"$prefix/include" -x c++ "$work/alone-$h.c"
+done
+printf '#include <saraphis.hpp>\n#include <saraphis.hpp>\n#include <saraphis.h>\nint main() { return saraphis::version().empty(); }\n' > "$work/twice.cpp"
+step "saraphis.hpp included twice" c++ -std=c++17 -Wall -Wextra -Werror -pedantic -I"$prefix/include" "$work/twice.cpp" -o "$work/twice" -L"$prefix/lib" -lsaraphis
+
+# CMake consumer through find_package, built and run by ctest.
+step "cmake configure (find_package)" cmake -S tests/cmake-consumer -B "$work/cmake" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_TYPE=Release
+step "cmake build" cmake --build "$work/cmake" -j 2
+step "ctest" ctest --test-dir "$work/cmake" --output-on-failure
+step "find_package rejects another major" bash -c "
+    mkdir -p '$work/major' && printf 'cmake_minimum_required(VERSION 3.16)\nproject(m C)\nfind_package(Saraphis 1.0 CONFIG REQUIRED)\n' > '$work/major/CMakeLists.txt' &&
+    ! cmake -S '$work/major' -B '$work/major/b' -DCMAKE_PREFIX_PATH='$prefix' >/dev/null 2>&1"
+
+# pkg-config consumer.
+export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
+step "pkg-config build" bash -c "cc -std=c99 -Wall -Wextra -Werror tests/cmake-consumer/consumer.c -Itests/cmake-consumer \$(pkg-config --cflags --libs saraphis) -lm -o '$work/pc-consumer'"
+step "pkg-config run" env LD_LIBRARY_PATH="$prefix/lib" "$work/pc-consumer" "$fixture"
+
+# The C API test program under valgrind: no leaks, no invalid access, every error path.
+python3 - "$fixture" "$work/tensor.f32" <<'PY'
+import json, struct, sys
+buf = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", buf[:8])[0]
+h = json.loads(buf[8:8 + n])
+s, e = h["encoder.layer.0.attention.self.query.weight"]["data_offsets"]
+open(sys.argv[2], "wb").write(buf[8 + n + s:8 + n + e])
+PY
+step "C test build" cc -std=c99 -Wall -Wextra -Werror -pedantic -g tests/c/roundtrip.c -I"$prefix/include" -L"$prefix/lib" -lsaraphis -lm -o "$work/roundtrip"
+step "C test under valgrind" env LD_LIBRARY_PATH="$prefix/lib" valgrind -q --error-exitcode=9 --leak-check=full \
+    --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect "$work/roundtrip" "$work/tensor.f32" 384 384
+
+# Go binding: cgo through pkg-config, real weights, also with GOGC=1.
+export LD_LIBRARY_PATH=$prefix/lib
+export SARAPHIS_CROSS_DIR=$work/cross
+mkdir -p "$SARAPHIS_CROSS_DIR"
+if [ -d bindings/go ]; then
+    # C# first writes its containers; Go reads them and writes its own; C# then reads Go's.
+    if [ -d bindings/csharp ]; then
+        step "C# build (mcs)" mcs -nologo -warnaserror -out:"$work/SaraphisTests.exe" bindings/csharp/Saraphis.cs bindings/csharp/tests/SaraphisTests.cs
+        step "C# tests (mono)" mono "$work/SaraphisTests.exe" "$fixture"
+    fi
+    step "go vet" bash -c "cd bindings/go && go vet ./..."
+    step "go test" bash -c "cd bindings/go && go test -count=1 ./..."
+    step "go test GOGC=1" bash -c "cd bindings/go && GOGC=1 go test -count=1 ./..."
+    if [ -d bindings/csharp ]; then
+        step "C# reads Go's containers" mono "$work/SaraphisTests.exe" "$fixture" --read-go
+    fi
+fi
+
+echo "sdk: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
