@@ -72,7 +72,7 @@ mkdir -p "$SARAPHIS_CROSS_DIR"
 if [ -d bindings/go ]; then
     # C# first writes its containers; Go reads them and writes its own; C# then reads Go's.
     if [ -d bindings/csharp ]; then
-        step "C# build (mcs)" mcs -nologo -warnaserror -out:"$work/SaraphisTests.exe" bindings/csharp/Saraphis.cs bindings/csharp/tests/SaraphisTests.cs
+        step "C# build (mcs)" mcs -nologo -unsafe -warnaserror -out:"$work/SaraphisTests.exe" bindings/csharp/Saraphis.cs bindings/csharp/tests/SaraphisTests.cs
         step "C# tests (mono)" mono "$work/SaraphisTests.exe" "$fixture"
     fi
     step "go vet" bash -c "cd bindings/go && go vet ./..."

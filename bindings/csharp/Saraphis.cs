@@ -1,0 +1,264 @@
+// Saraphis.cs: C# binding of the Saraphis C API (libsaraphis, include/saraphis.h).
+//
+// One SafeHandle subclass per C handle (freed exactly once, also by the finalizer), all
+// imports in the internal Native class, failures as SaraphisException carrying the C result
+// code, ObjectDisposedException after Dispose. A SaraphisSystem may be used from many threads at
+// once; Config and Params must not be modified concurrently. Compile with `unsafe` enabled
+// (mcs -unsafe, or AllowUnsafeBlocks in Saraphis.csproj). The native library is found as
+// "saraphis" (libsaraphis.so on Linux: set LD_LIBRARY_PATH to the install prefix's lib/).
+using System;
+using System.Runtime.InteropServices;
+
+namespace Saraphis
+{
+    /// <summary>Element types (saraphis_dtype).</summary>
+    public enum DType : uint { F32 = 0, F16 = 1, BF16 = 2, F64 = 3, I8 = 4, I16 = 5, I32 = 6, I64 = 7, U8 = 8, U16 = 9, U32 = 10, U64 = 11, Bool = 12 }
+
+    /// <summary>Codecs (saraphis_codec).</summary>
+    public enum Codec : uint { Raw = 0, Lossless = 1, Padic = 2, Bytes = 3 }
+
+    /// <summary>A failed call: Code is the C saraphis_result (1001 invalid argument, 1002
+    /// destination, 2001 bad magic, 2003 truncated, 2004 checksum, 2005 corrupt, ...).</summary>
+    public sealed class SaraphisException : Exception
+    {
+        public int Code { get; }
+        public SaraphisException(int code, string message) : base(message) { Code = code; }
+    }
+
+    /// <summary>Header information of a container (saraphis_tensor_info).</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public unsafe struct TensorInfo
+    {
+        public uint DType;
+        public uint Codec;
+        public uint NDim;
+        public fixed ulong Shape[8];
+        public ulong NumEl;
+        public ulong OriginalBytes;
+        public ulong CompressedBytes;
+        public uint ChunkElems;
+        public ulong Chunks;
+        public uint BoundMode;
+        public double ErrorBound;
+        public uint Prime;
+        public uint Precision;
+
+        public ulong[] GetShape()
+        {
+            var s = new ulong[NDim];
+            fixed (ulong* p = Shape)
+            {
+                for (int i = 0; i < NDim; i++) s[i] = p[i];
+            }
+            return s;
+        }
+    }
+
+    internal static unsafe class Native
+    {
+        const string Lib = "saraphis";
+        [DllImport(Lib)] internal static extern IntPtr saraphis_result_text(uint result);
+        [DllImport(Lib)] internal static extern IntPtr saraphis_last_error_message();
+        [DllImport(Lib)] internal static extern IntPtr saraphis_version();
+        [DllImport(Lib)] internal static extern uint saraphis_version_number();
+        [DllImport(Lib)] internal static extern int saraphis_config_new(out IntPtr config);
+        [DllImport(Lib)] internal static extern int saraphis_config_from_json([MarshalAs(UnmanagedType.LPUTF8Str)] string json, out IntPtr config);
+        [DllImport(Lib)] internal static extern int saraphis_config_set(ConfigHandle config, uint key, long value);
+        [DllImport(Lib)] internal static extern int saraphis_config_set_device(ConfigHandle config, [MarshalAs(UnmanagedType.LPUTF8Str)] string device);
+        [DllImport(Lib)] internal static extern void saraphis_config_free(IntPtr config);
+        [DllImport(Lib)] internal static extern int saraphis_system_new(ConfigHandle config, out IntPtr system);
+        [DllImport(Lib)] internal static extern void saraphis_system_free(IntPtr system);
+        [DllImport(Lib)] internal static extern int saraphis_system_device(SystemHandle system, byte* buf, UIntPtr capacity, out UIntPtr needed);
+        [DllImport(Lib)] internal static extern int saraphis_params_new(uint codec, out IntPtr p);
+        [DllImport(Lib)] internal static extern int saraphis_params_set(ParamsHandle p, uint key, double value);
+        [DllImport(Lib)] internal static extern void saraphis_params_free(IntPtr p);
+        [DllImport(Lib)] internal static extern int saraphis_compress(SystemHandle system, ParamsHandle p, byte* data, UIntPtr dataBytes, uint dtype, ulong* shape, UIntPtr ndim, out IntPtr buffer);
+        [DllImport(Lib)] internal static extern IntPtr saraphis_buffer_data(IntPtr buffer);
+        [DllImport(Lib)] internal static extern UIntPtr saraphis_buffer_len(IntPtr buffer);
+        [DllImport(Lib)] internal static extern void saraphis_buffer_free(IntPtr buffer);
+        [DllImport(Lib)] internal static extern int saraphis_decompress(SystemHandle system, byte* src, UIntPtr srcBytes, uint dtype, byte* dst, UIntPtr dstBytes);
+        [DllImport(Lib)] internal static extern int saraphis_decompress_progressive(SystemHandle system, byte* src, UIntPtr srcBytes, uint dtype, uint planes, byte* dst, UIntPtr dstBytes, out double bound);
+        [DllImport(Lib)] internal static extern int saraphis_inspect(byte* src, UIntPtr srcBytes, out TensorInfo info);
+
+        /// <summary>Throw for a failed result. Called on the thread that made the call, so the
+        /// per-thread last-error message belongs to it.</summary>
+        internal static void Check(int result)
+        {
+            if (result == 0) return;
+            string text = Marshal.PtrToStringAnsi(saraphis_result_text((uint)result));
+            string detail = Marshal.PtrToStringAnsi(saraphis_last_error_message());
+            throw new SaraphisException(result, text + ": " + detail);
+        }
+    }
+
+    internal sealed class ConfigHandle : SafeHandle
+    {
+        ConfigHandle() : base(IntPtr.Zero, true) { }
+        internal ConfigHandle(IntPtr h) : base(IntPtr.Zero, true) { SetHandle(h); }
+        public override bool IsInvalid => handle == IntPtr.Zero;
+        protected override bool ReleaseHandle() { Native.saraphis_config_free(handle); return true; }
+    }
+
+    internal sealed class SystemHandle : SafeHandle
+    {
+        internal SystemHandle(IntPtr h) : base(IntPtr.Zero, true) { SetHandle(h); }
+        public override bool IsInvalid => handle == IntPtr.Zero;
+        protected override bool ReleaseHandle() { Native.saraphis_system_free(handle); return true; }
+    }
+
+    internal sealed class ParamsHandle : SafeHandle
+    {
+        internal ParamsHandle(IntPtr h) : base(IntPtr.Zero, true) { SetHandle(h); }
+        public override bool IsInvalid => handle == IntPtr.Zero;
+        protected override bool ReleaseHandle() { Native.saraphis_params_free(handle); return true; }
+    }
+
+    /// <summary>Library-wide functions.</summary>
+    public static unsafe class Library
+    {
+        /// <summary>Run-time version, e.g. "0.1.0".</summary>
+        public static string Version => Marshal.PtrToStringAnsi(Native.saraphis_version());
+        /// <summary>MAJOR * 10000 + MINOR * 100 + PATCH.</summary>
+        public static uint VersionNumber => Native.saraphis_version_number();
+
+        /// <summary>Read a container's header without decoding.</summary>
+        public static TensorInfo Inspect(ReadOnlySpan<byte> container)
+        {
+            fixed (byte* p = &MemoryMarshal.GetReference(container))
+            {
+                Native.Check(Native.saraphis_inspect(p, (UIntPtr)container.Length, out TensorInfo info));
+                return info;
+            }
+        }
+    }
+
+    /// <summary>System configuration.</summary>
+    public sealed class Config : IDisposable
+    {
+        internal readonly ConfigHandle Handle;
+        Config(IntPtr h) { Handle = new ConfigHandle(h); }
+
+        /// <summary>Defaults: device auto, one thread per core, 2^18-element chunks.</summary>
+        public Config() { Native.Check(Native.saraphis_config_new(out IntPtr h)); Handle = new ConfigHandle(h); }
+
+        /// <summary>From JSON such as {"device":"cpu","threads":4}.</summary>
+        public static Config FromJson(string json)
+        {
+            Native.Check(Native.saraphis_config_from_json(json, out IntPtr h));
+            return new Config(h);
+        }
+
+        internal ConfigHandle Live { get { if (Handle.IsClosed) throw new ObjectDisposedException(nameof(Config)); return Handle; } }
+        public Config Threads(long n) { Native.Check(Native.saraphis_config_set(Live, 1, n)); return this; }
+        public Config ChunkElems(long n) { Native.Check(Native.saraphis_config_set(Live, 2, n)); return this; }
+        public Config VerifyChecksums(bool v) { Native.Check(Native.saraphis_config_set(Live, 3, v ? 1 : 0)); return this; }
+        /// <summary>"auto", "cpu" or "cuda:N".</summary>
+        public Config Device(string d) { Native.Check(Native.saraphis_config_set_device(Live, d)); return this; }
+        public void Dispose() { Handle.Dispose(); }
+    }
+
+    /// <summary>Codec and parameters.</summary>
+    public sealed class Params : IDisposable
+    {
+        internal readonly ParamsHandle Handle;
+        public Params(Codec codec) { Native.Check(Native.saraphis_params_new((uint)codec, out IntPtr h)); Handle = new ParamsHandle(h); }
+        public static Params Lossless() => new Params(Codec.Lossless);
+        public static Params PadicAbs(double eps) => new Params(Codec.Padic).AbsBound(eps);
+        internal ParamsHandle Live { get { if (Handle.IsClosed) throw new ObjectDisposedException(nameof(Params)); return Handle; } }
+        Params Set(uint key, double v) { Native.Check(Native.saraphis_params_set(Live, key, v)); return this; }
+        public Params Prime(uint p) => Set(1, p);
+        public Params Precision(uint n) => Set(2, n);
+        public Params AbsBound(double eps) => Set(3, eps);
+        public Params RelBound(double eps) => Set(4, eps);
+        public Params ChunkElems(uint n) => Set(5, n);
+        public void Dispose() { Handle.Dispose(); }
+    }
+
+    /// <summary>The coordinator; thread-safe.</summary>
+    public sealed unsafe class SaraphisSystem : IDisposable
+    {
+        readonly SystemHandle handle;
+
+        public SaraphisSystem() : this(null) { }
+        public SaraphisSystem(Config config)
+        {
+            IntPtr h;
+            if (config == null)
+            {
+                using (var d = new Config()) Native.Check(Native.saraphis_system_new(d.Live, out h));
+            }
+            else
+            {
+                Native.Check(Native.saraphis_system_new(config.Live, out h));
+            }
+            handle = new SystemHandle(h);
+        }
+
+        SystemHandle Live { get { if (handle.IsClosed) throw new ObjectDisposedException(nameof(SaraphisSystem)); return handle; } }
+
+        /// <summary>The device in use and why.</summary>
+        public string Device
+        {
+            get
+            {
+                var buf = new byte[512];
+                fixed (byte* p = buf)
+                {
+                    Native.Check(Native.saraphis_system_device(Live, p, (UIntPtr)buf.Length, out UIntPtr need));
+                    return System.Text.Encoding.UTF8.GetString(buf, 0, (int)need - 1);
+                }
+            }
+        }
+
+        /// <summary>Compress little-endian element bytes of dtype and shape into a new container.</summary>
+        public byte[] Compress(ReadOnlySpan<byte> data, DType dtype, ulong[] shape, Params p)
+        {
+            IntPtr buf;
+            fixed (byte* d = &MemoryMarshal.GetReference(data))
+            fixed (ulong* s = shape)
+            {
+                Native.Check(Native.saraphis_compress(Live, p.Live, d, (UIntPtr)data.Length, (uint)dtype, s, (UIntPtr)shape.Length, out buf));
+            }
+            try
+            {
+                var result = new byte[(long)Native.saraphis_buffer_len(buf)];
+                Marshal.Copy(Native.saraphis_buffer_data(buf), result, 0, result.Length);
+                return result;
+            }
+            finally
+            {
+                Native.saraphis_buffer_free(buf);
+            }
+        }
+
+        public byte[] Compress(float[] data, ulong[] shape, Params p) => Compress(MemoryMarshal.AsBytes(data.AsSpan()), DType.F32, shape, p);
+        /// <summary>F16 or BF16 bit patterns.</summary>
+        public byte[] Compress(ushort[] data, DType dtype, ulong[] shape, Params p) => Compress(MemoryMarshal.AsBytes(data.AsSpan()), dtype, shape, p);
+
+        /// <summary>Decode a container into dst, which must be exactly the tensor's size.</summary>
+        public void Decompress(ReadOnlySpan<byte> container, DType dtype, Span<byte> dst)
+        {
+            fixed (byte* c = &MemoryMarshal.GetReference(container))
+            fixed (byte* d = &MemoryMarshal.GetReference(dst))
+            {
+                Native.Check(Native.saraphis_decompress(Live, c, (UIntPtr)container.Length, (uint)dtype, d, (UIntPtr)dst.Length));
+            }
+        }
+
+        public void Decompress(byte[] container, float[] dst) => Decompress(container, DType.F32, MemoryMarshal.AsBytes(dst.AsSpan()));
+        public void Decompress(byte[] container, DType dtype, ushort[] dst) => Decompress(container, dtype, MemoryMarshal.AsBytes(dst.AsSpan()));
+
+        /// <summary>Decode only the top `planes` p-adic digit planes; returns the bound that holds.</summary>
+        public double DecompressProgressive(ReadOnlySpan<byte> container, DType dtype, uint planes, Span<byte> dst)
+        {
+            fixed (byte* c = &MemoryMarshal.GetReference(container))
+            fixed (byte* d = &MemoryMarshal.GetReference(dst))
+            {
+                Native.Check(Native.saraphis_decompress_progressive(Live, c, (UIntPtr)container.Length, (uint)dtype, planes, d, (UIntPtr)dst.Length, out double bound));
+                return bound;
+            }
+        }
+
+        public void Dispose() { handle.Dispose(); }
+    }
+}

@@ -1,0 +1,124 @@
+// Tests of the C# binding on real MiniLM weights (tests/data). Built with Mono's mcs and run
+// with mono by scripts/sdk-test.sh:
+//   SaraphisTests.exe FIXTURE.safetensors [--read-go]
+// Writes cs-<tensor>.spht into $SARAPHIS_CROSS_DIR for the Go tests; with --read-go, checks the
+// go-<tensor>.spht files that Go wrote. Prints "N passed, N failed".
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Text.RegularExpressions;
+using Saraphis;
+
+static class SaraphisTests
+{
+    static int passed, failed;
+
+    static void Check(bool ok, string what)
+    {
+        if (ok) passed++; else { failed++; Console.Error.WriteLine("FAILED: " + what); }
+    }
+
+    static void Throws<T>(Action a, Func<T, bool> ok, string what) where T : Exception
+    {
+        try { a(); Check(false, what + " (no exception)"); }
+        catch (T e) { Check(ok(e), what + ": " + e.Message); }
+    }
+
+    class Tensor { public string Name, DType; public ulong[] Shape; public byte[] Data; }
+
+    static List<Tensor> Load(string path)
+    {
+        byte[] buf = File.ReadAllBytes(path);
+        long n = BitConverter.ToInt64(buf, 0);
+        string header = Encoding.UTF8.GetString(buf, 8, (int)n);
+        var re = new Regex("\"([^\"]+)\":\\{\"dtype\":\"(\\w+)\",\"shape\":\\[([0-9,]*)\\],\"data_offsets\":\\[(\\d+),(\\d+)\\]\\}");
+        var list = new List<Tensor>();
+        foreach (Match m in re.Matches(header))
+        {
+            long s = long.Parse(m.Groups[4].Value), e = long.Parse(m.Groups[5].Value);
+            var data = new byte[e - s];
+            Array.Copy(buf, 8 + n + s, data, 0, e - s);
+            list.Add(new Tensor { Name = m.Groups[1].Value, DType = m.Groups[2].Value, Shape = m.Groups[3].Value.Split(',').Select(ulong.Parse).ToArray(), Data = data });
+        }
+        return list;
+    }
+
+    static DType Of(string d) => d == "F32" ? DType.F32 : d == "BF16" ? DType.BF16 : DType.I64;
+
+    static int Main(string[] args)
+    {
+        var tensors = Load(args[0]);
+        Check(tensors.Count == 9, "fixture has 9 tensors");
+        string cross = Environment.GetEnvironmentVariable("SARAPHIS_CROSS_DIR");
+        using (var cfg = new Config().Threads(2).Device("cpu"))
+        using (var sys = new SaraphisSystem(cfg))
+        using (var lossless = Params.Lossless())
+        using (var padic = Params.PadicAbs(1e-3).Prime(251))
+        {
+            if (args.Length > 1 && args[1] == "--read-go")
+            {
+                int read = 0;
+                foreach (var t in tensors.Where(t => t.DType == "F32"))
+                {
+                    byte[] c = File.ReadAllBytes(Path.Combine(cross, "go-" + t.Name + ".spht"));
+                    var outb = new byte[t.Data.Length];
+                    sys.Decompress(c, DType.F32, outb);
+                    Check(outb.SequenceEqual(t.Data), t.Name + " written by Go is bit-exact");
+                    read++;
+                }
+                Check(read > 0, "read Go containers");
+                Console.WriteLine(passed + " passed, " + failed + " failed");
+                return failed == 0 ? 0 : 1;
+            }
+            Check(Library.Version.Length > 0 && Library.VersionNumber > 0, "version");
+            Check(sys.Device.StartsWith("cpu"), "device");
+            foreach (var t in tensors)
+            {
+                byte[] c = sys.Compress(t.Data, Of(t.DType), t.Shape, lossless);
+                var outb = new byte[t.Data.Length];
+                sys.Decompress(c, Of(t.DType), outb);
+                Check(outb.SequenceEqual(t.Data), t.Name + " lossless bit-exact");
+                var info = Library.Inspect(c);
+                Check(info.OriginalBytes == (ulong)t.Data.Length && info.GetShape().SequenceEqual(t.Shape), t.Name + " inspect");
+                if (t.DType == "F32" && cross != null)
+                    File.WriteAllBytes(Path.Combine(cross, "cs-" + t.Name + ".spht"), c);
+            }
+            var big = tensors.Where(t => t.DType == "F32").OrderByDescending(t => t.Data.Length).First();
+            float[] w = MemoryMarshal.Cast<byte, float>(big.Data).ToArray();
+            byte[] lossy = sys.Compress(w, big.Shape, padic);
+            var back = new float[w.Length];
+            sys.Decompress(lossy, back);
+            double max = 0;
+            for (int i = 0; i < w.Length; i++) max = Math.Max(max, Math.Abs((double)w[i] - back[i]));
+            Check(max <= 1e-3 && max > 0, "p-adic bound holds: " + max);
+            Check(Library.Inspect(lossy).BoundMode == 1, "inspect bound mode");
+            double coarse = sys.DecompressProgressive(lossy, DType.F32, 1, MemoryMarshal.AsBytes(back.AsSpan()));
+            double cmax = 0;
+            for (int i = 0; i < w.Length; i++) cmax = Math.Max(cmax, Math.Abs((double)w[i] - back[i]));
+            Check(cmax <= coarse, "progressive within its bound");
+
+            ushort[] bf = w.Select(v => (ushort)(BitConverter.ToUInt32(BitConverter.GetBytes(v), 0) >> 16)).ToArray();
+            byte[] cb = sys.Compress(bf, DType.BF16, big.Shape, lossless);
+            var bb = new ushort[bf.Length];
+            sys.Decompress(cb, DType.BF16, bb);
+            Check(bb.SequenceEqual(bf), "BF16 ushort[] round trip");
+
+            Throws<SaraphisException>(() => sys.Decompress(lossy, new float[10]), e => e.Code == 1002, "short destination");
+            byte[] bad = (byte[])lossy.Clone();
+            bad[bad.Length - 3] ^= 0x10;
+            Throws<SaraphisException>(() => sys.Decompress(bad, back), e => e.Code == 2004 && e.Message.Contains("chunk"), "corrupted chunk");
+            Throws<SaraphisException>(() => sys.Decompress(lossy.Take(lossy.Length / 2).ToArray(), back), e => e.Code == 2003, "truncated");
+            Throws<SaraphisException>(() => new Params(Codec.Padic).Prime(250), e => e.Code == 1001, "non-prime");
+            Throws<SaraphisException>(() => Config.FromJson("{\"device\":\"tpu\"}"), e => e.Code == 1001, "bad device");
+        }
+        var disposed = new SaraphisSystem();
+        disposed.Dispose();
+        disposed.Dispose();
+        Throws<ObjectDisposedException>(() => disposed.Decompress(new byte[4], DType.F32, new byte[4]), e => true, "disposed system throws");
+        Console.WriteLine(passed + " passed, " + failed + " failed");
+        return failed == 0 ? 0 : 1;
+    }
+}
