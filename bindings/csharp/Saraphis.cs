@@ -61,7 +61,9 @@ namespace Saraphis
         [DllImport(Lib)] internal static extern IntPtr saraphis_last_error_message();
         [DllImport(Lib)] internal static extern IntPtr saraphis_version();
         [DllImport(Lib)] internal static extern uint saraphis_version_number();
+        [DllImport(Lib)] internal static extern uint saraphis_build_has_cuda();
         [DllImport(Lib)] internal static extern int saraphis_config_new(out IntPtr config);
+        [DllImport(Lib)] internal static extern int saraphis_config_from_env(out IntPtr config);
         [DllImport(Lib)] internal static extern int saraphis_config_from_json([MarshalAs(UnmanagedType.LPUTF8Str)] string json, out IntPtr config);
         [DllImport(Lib)] internal static extern int saraphis_config_set(ConfigHandle config, uint key, long value);
         [DllImport(Lib)] internal static extern int saraphis_config_set_device(ConfigHandle config, [MarshalAs(UnmanagedType.LPUTF8Str)] string device);
@@ -73,6 +75,8 @@ namespace Saraphis
         [DllImport(Lib)] internal static extern int saraphis_params_set(ParamsHandle p, uint key, double value);
         [DllImport(Lib)] internal static extern void saraphis_params_free(IntPtr p);
         [DllImport(Lib)] internal static extern int saraphis_compress(SystemHandle system, ParamsHandle p, byte* data, UIntPtr dataBytes, uint dtype, ulong* shape, UIntPtr ndim, out IntPtr buffer);
+        [DllImport(Lib)] internal static extern int saraphis_compress_into(SystemHandle system, ParamsHandle p, byte* data, UIntPtr dataBytes, uint dtype, ulong* shape, UIntPtr ndim, byte* dst, UIntPtr capacity, out UIntPtr written);
+        [DllImport(Lib)] internal static extern int saraphis_compress_bound(uint dtype, ulong* shape, UIntPtr ndim, ParamsHandle p, out UIntPtr bytes);
         [DllImport(Lib)] internal static extern IntPtr saraphis_buffer_data(IntPtr buffer);
         [DllImport(Lib)] internal static extern UIntPtr saraphis_buffer_len(IntPtr buffer);
         [DllImport(Lib)] internal static extern void saraphis_buffer_free(IntPtr buffer);
@@ -121,6 +125,21 @@ namespace Saraphis
         /// <summary>MAJOR * 10000 + MINOR * 100 + PATCH.</summary>
         public static uint VersionNumber => Native.saraphis_version_number();
 
+        /// <summary>True if the library embeds CUDA kernels.</summary>
+        public static bool BuildHasCuda => Native.saraphis_build_has_cuda() == 1;
+        /// <summary>Static text of a result code.</summary>
+        public static string ResultText(int code) => Marshal.PtrToStringAnsi(Native.saraphis_result_text((uint)code));
+
+        /// <summary>Worst-case container size for a tensor of dtype and shape under p.</summary>
+        public static long CompressBound(DType dtype, ulong[] shape, Params p)
+        {
+            fixed (ulong* s = shape)
+            {
+                Native.Check(Native.saraphis_compress_bound((uint)dtype, s, (UIntPtr)shape.Length, p.Live, out UIntPtr n));
+                return (long)n;
+            }
+        }
+
         /// <summary>Read a container's header without decoding.</summary>
         public static TensorInfo Inspect(ReadOnlySpan<byte> container)
         {
@@ -145,6 +164,13 @@ namespace Saraphis
         public static Config FromJson(string json)
         {
             Native.Check(Native.saraphis_config_from_json(json, out IntPtr h));
+            return new Config(h);
+        }
+
+        /// <summary>Defaults overridden by SARAPHIS_DEVICE, SARAPHIS_THREADS, SARAPHIS_CHUNK_ELEMS, SARAPHIS_VERIFY_CHECKSUMS.</summary>
+        public static Config FromEnv()
+        {
+            Native.Check(Native.saraphis_config_from_env(out IntPtr h));
             return new Config(h);
         }
 
@@ -228,6 +254,18 @@ namespace Saraphis
             finally
             {
                 Native.saraphis_buffer_free(buf);
+            }
+        }
+
+        /// <summary>Compress into dst (sized by Library.CompressBound); returns the container length.</summary>
+        public int CompressInto(ReadOnlySpan<byte> data, DType dtype, ulong[] shape, Params p, Span<byte> dst)
+        {
+            fixed (byte* d = &MemoryMarshal.GetReference(data))
+            fixed (ulong* s = shape)
+            fixed (byte* o = &MemoryMarshal.GetReference(dst))
+            {
+                Native.Check(Native.saraphis_compress_into(Live, p.Live, d, (UIntPtr)data.Length, (uint)dtype, s, (UIntPtr)shape.Length, o, (UIntPtr)dst.Length, out UIntPtr written));
+                return (int)written;
             }
         }
 

@@ -93,6 +93,15 @@ func call(f func() uint32) error {
 // Version is the run-time library version, e.g. "0.1.0".
 func Version() string { return C.GoString(C.saraphis_version()) }
 
+// VersionNumber is MAJOR*10000 + MINOR*100 + PATCH.
+func VersionNumber() uint32 { return uint32(C.saraphis_version_number()) }
+
+// BuildHasCUDA reports whether the library embeds CUDA kernels.
+func BuildHasCUDA() bool { return C.saraphis_build_has_cuda() == 1 }
+
+// ResultText is the static text of a result code.
+func ResultText(code int) string { return C.GoString(C.saraphis_result_text(C.uint32_t(code))) }
+
 // ---------------------------------------------------------------- Config
 
 // Config is a system configuration.
@@ -125,6 +134,34 @@ func ConfigFromJSON(json string) (*Config, error) {
 		return nil, err
 	}
 	return newConfig(p), nil
+}
+
+// ConfigFromEnv reads SARAPHIS_DEVICE, SARAPHIS_THREADS, SARAPHIS_CHUNK_ELEMS and
+// SARAPHIS_VERIFY_CHECKSUMS over the defaults.
+func ConfigFromEnv() (*Config, error) {
+	var p *C.saraphis_config
+	if err := call(func() uint32 { return C.saraphis_config_from_env(&p) }); err != nil {
+		return nil, err
+	}
+	return newConfig(p), nil
+}
+
+func (c *Config) set(key C.saraphis_config_key, v int64) error {
+	err := call(func() uint32 { return C.saraphis_config_set(c.p, C.uint32_t(key), C.int64_t(v)) })
+	runtime.KeepAlive(c)
+	return err
+}
+
+// SetChunkElems sets the default chunk size in elements.
+func (c *Config) SetChunkElems(n int64) error { return c.set(C.SARAPHIS_CONFIG_CHUNK_ELEMS, n) }
+
+// SetVerifyChecksums turns chunk checksum verification on decode on or off.
+func (c *Config) SetVerifyChecksums(on bool) error {
+	v := int64(0)
+	if on {
+		v = 1
+	}
+	return c.set(C.SARAPHIS_CONFIG_VERIFY_CHECKSUMS, v)
 }
 
 // SetThreads sets the worker threads (0 = one per core).
@@ -263,6 +300,68 @@ func (s *System) CompressBytes(data []byte, dtype DType, shape []uint64, p *Para
 	}
 	defer C.saraphis_buffer_free(buf)
 	return C.GoBytes(unsafe.Pointer(C.saraphis_buffer_data(buf)), C.int(C.saraphis_buffer_len(buf))), nil
+}
+
+// CompressBound is the worst-case container size for a tensor of dtype and shape under p.
+func CompressBound(dtype DType, shape []uint64, p *Params) (int, error) {
+	var n C.size_t
+	var shp *C.uint64_t
+	if len(shape) > 0 {
+		shp = (*C.uint64_t)(unsafe.Pointer(&shape[0]))
+	}
+	err := call(func() uint32 {
+		return C.saraphis_compress_bound(C.uint32_t(dtype), shp, C.size_t(len(shape)), p.p, &n)
+	})
+	runtime.KeepAlive(shape)
+	runtime.KeepAlive(p)
+	return int(n), err
+}
+
+// CompressInto compresses into dst (sized by CompressBound) and returns the container length.
+func (s *System) CompressInto(data []byte, dtype DType, shape []uint64, p *Params, dst []byte) (int, error) {
+	var written C.size_t
+	var shp *C.uint64_t
+	if len(shape) > 0 {
+		shp = (*C.uint64_t)(unsafe.Pointer(&shape[0]))
+	}
+	err := call(func() uint32 {
+		return C.saraphis_compress_into(s.p, p.p, ptr(data), C.size_t(len(data)), C.uint32_t(dtype), shp,
+			C.size_t(len(shape)), ptr(dst), C.size_t(len(dst)), &written)
+	})
+	runtime.KeepAlive(s)
+	runtime.KeepAlive(p)
+	runtime.KeepAlive(data)
+	runtime.KeepAlive(shape)
+	runtime.KeepAlive(dst)
+	return int(written), err
+}
+
+// DecompressProgressive decodes only the top planes p-adic digit planes into dst and returns
+// the error bound that then holds for every element.
+func (s *System) DecompressProgressive(c []byte, dtype DType, planes uint32, dst []byte) (float64, error) {
+	var bound C.double
+	err := call(func() uint32 {
+		return C.saraphis_decompress_progressive(s.p, ptr(c), C.size_t(len(c)), C.uint32_t(dtype), C.uint32_t(planes),
+			ptr(dst), C.size_t(len(dst)), &bound)
+	})
+	runtime.KeepAlive(s)
+	runtime.KeepAlive(c)
+	runtime.KeepAlive(dst)
+	return float64(bound), err
+}
+
+// Device is the device in use and why it was chosen, e.g. "cpu (cpu requested)".
+func (s *System) Device() (string, error) {
+	buf := make([]byte, 512)
+	var need C.size_t
+	err := call(func() uint32 {
+		return C.saraphis_system_device(s.p, (*C.char)(unsafe.Pointer(&buf[0])), C.size_t(len(buf)), &need)
+	})
+	runtime.KeepAlive(s)
+	if err != nil {
+		return "", err
+	}
+	return string(buf[:need-1]), nil
 }
 
 // CompressFloat32 compresses a []float32 tensor.

@@ -193,6 +193,68 @@ func TestErrors(t *testing.T) {
 	s2.Close()
 }
 
+func TestWholeAPI(t *testing.T) {
+	t.Setenv("SARAPHIS_THREADS", "1")
+	cfg, err := ConfigFromEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cfg.Close()
+	if cfg.SetChunkElems(4096) != nil || cfg.SetVerifyChecksums(true) != nil || cfg.SetDevice("cpu") != nil {
+		t.Fatal("config setters")
+	}
+	s, err := NewSystem(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if d, err := s.Device(); err != nil || d[:3] != "cpu" {
+		t.Fatalf("device %q %v", d, err)
+	}
+	if Version() == "" || VersionNumber() == 0 || BuildHasCUDA() || ResultText(ErrChecksum) != "checksum mismatch" {
+		t.Fatal("version / build / result text")
+	}
+	var big tensor
+	for _, x := range loadFixture(t, "minilm-subset-f32.safetensors") {
+		if x.dtype == "F32" && len(x.data) > len(big.data) {
+			big = x
+		}
+	}
+	p, _ := NewParams(Padic)
+	defer p.Close()
+	if p.SetPrime(3) != nil || p.SetPrecision(0) != nil || p.SetAbsBound(1e-3) != nil || p.SetChunkElems(65536) != nil {
+		t.Fatal("params setters")
+	}
+	bound, err := CompressBound(F32, big.shape, p)
+	if err != nil || bound < len(big.data) {
+		t.Fatalf("bound %d %v", bound, err)
+	}
+	dst := make([]byte, bound)
+	n, err := s.CompressInto(big.data, F32, big.shape, p, dst)
+	if err != nil || n == 0 || n > bound {
+		t.Fatalf("compress into: %d %v", n, err)
+	}
+	info, _ := Inspect(dst[:n])
+	out := make([]byte, len(big.data))
+	for k := uint32(1); k <= info.Precision; k++ {
+		stated, err := s.DecompressProgressive(dst[:n], F32, k, out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < len(out); i += 4 {
+			a := math.Float32frombits(binary.LittleEndian.Uint32(big.data[i:]))
+			b := math.Float32frombits(binary.LittleEndian.Uint32(out[i:]))
+			if math.Abs(float64(a)-float64(b)) > stated {
+				t.Fatalf("planes %d: element %d beyond the stated bound %g", k, i/4, stated)
+			}
+		}
+	}
+	var e *Error
+	if _, err := s.CompressInto(big.data, F32, big.shape, p, dst[:10]); !errors.As(err, &e) || e.Code != ErrDestination {
+		t.Fatalf("small dst: %v", err)
+	}
+}
+
 func TestConcurrentUse(t *testing.T) {
 	s := newSystem(t)
 	defer s.Close()

@@ -46,6 +46,8 @@ static class SaraphisTests
         return list;
     }
 
+    static byte[] c0(SaraphisSystem s, Tensor t, Params p) => s.Compress(t.Data, DType.F32, t.Shape, p);
+
     static DType Of(string d) => d == "F32" ? DType.F32 : d == "BF16" ? DType.BF16 : DType.I64;
 
     static int Main(string[] args)
@@ -106,6 +108,22 @@ static class SaraphisTests
             sys.Decompress(cb, DType.BF16, bb);
             Check(bb.SequenceEqual(bf), "BF16 ushort[] round trip");
 
+            long cap = Library.CompressBound(DType.F32, big.Shape, lossless);
+            var into = new byte[cap];
+            int len = sys.CompressInto(big.Data, DType.F32, big.Shape, lossless, into);
+            var back2 = new byte[big.Data.Length];
+            sys.Decompress(into.AsSpan(0, len), DType.F32, back2);
+            Check(len > 0 && len <= cap && back2.SequenceEqual(big.Data), "CompressInto round trip");
+            Throws<SaraphisException>(() => sys.CompressInto(big.Data, DType.F32, big.Shape, lossless, new byte[8]), e => e.Code == 1002, "small CompressInto destination");
+            Check(!Library.BuildHasCuda && Library.ResultText(2004) == "checksum mismatch", "build info and result text");
+            Environment.SetEnvironmentVariable("SARAPHIS_THREADS", "1");
+            using (var env = Config.FromEnv().ChunkElems(4096).VerifyChecksums(true))
+            using (var s1 = new SaraphisSystem(env))
+            {
+                var o = new byte[big.Data.Length];
+                s1.Decompress(c0(sys, big, lossless), DType.F32, o);
+                Check(o.SequenceEqual(big.Data), "config from env");
+            }
             Throws<SaraphisException>(() => sys.Decompress(lossy, new float[10]), e => e.Code == 1002, "short destination");
             byte[] bad = (byte[])lossy.Clone();
             bad[bad.Length - 3] ^= 0x10;
