@@ -18,6 +18,7 @@
 
 #![warn(missing_docs)]
 
+pub mod backend;
 pub mod codec;
 pub mod dtype;
 pub mod entropy;

@@ -862,6 +862,54 @@ pub unsafe extern "C" fn saraphis_decompress_progressive(
     })
 }
 
+/// Decompress a bit-exact container (raw, lossless or byte-plane codec) that is in device
+/// memory into device memory, enqueued on `stream` (a `CUstream` of the device's primary
+/// context; NULL = the legacy default stream). Returns once the work is enqueued: nothing
+/// synchronizes the host. Needs no temporary device memory.
+///
+/// `src_dev`/`src_bytes`: the container on the device. `dst_dev`/`dst_bytes`: exactly the
+/// tensor's bytes, aligned to the element size, not overlapping `src_dev`. `status_dev`:
+/// `status_len` int32 on the device, one per chunk (0 ok, 1 bad header, 2 bad stream, 3 rANS
+/// state mismatch, 4 destination size or dtype, 5 not decodable on the GPU yet: p-adic
+/// containers and F64 lossless), or NULL. Chunk checksums are not verified on this path.
+/// Errors (host side): `SARAPHIS_ERR_DEVICE` (the system has no CUDA device, or the launch
+/// failed), `SARAPHIS_ERR_NULL_PARAMETER`, `SARAPHIS_ERR_INVALID_ARGUMENT`. Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn saraphis_decompress_device(
+    system: *const saraphis_system,
+    src_dev: *const c_void,
+    src_bytes: usize,
+    dtype: u32,
+    dst_dev: *mut c_void,
+    dst_bytes: usize,
+    status_dev: *mut i32,
+    status_len: usize,
+    stream: *mut c_void,
+) -> saraphis_result {
+    guard(|| {
+        let s = nn(system as *const System, "system")?;
+        if src_dev.is_null() {
+            return Err(Fail::Null("src_dev"));
+        }
+        if dst_dev.is_null() && dst_bytes > 0 {
+            return Err(Fail::Null("dst_dev"));
+        }
+        let dtype = dtype_of(dtype)?;
+        let status_len = if status_dev.is_null() { 0 } else { status_len };
+        s.decompress_device(
+            src_dev as u64,
+            src_bytes as u64,
+            dtype,
+            dst_dev as u64,
+            dst_bytes as u64,
+            status_dev as u64,
+            status_len as u64,
+            stream,
+        )?;
+        Ok(())
+    })
+}
+
 /// Read a container's header without decoding into `*info`. Errors: as the header checks of
 /// `saraphis_decompress`. Thread-safe.
 #[no_mangle]

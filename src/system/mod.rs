@@ -3,15 +3,17 @@
 //!
 //! Layer: top of the Rust API, below `ffi`. A [`System`] is `Send + Sync`: one instance may
 //! be used from many threads at once; each call runs its chunk-parallel work on the
-//! system's own rayon pool.
+//! system's own rayon pool, and GPU calls go to its CUDA device (`crate::backend::cuda`).
 
 pub mod config;
 pub mod model;
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 pub use config::{Config, Device};
 
+use crate::backend::cuda::CudaDevice;
 use crate::codec::{self, CodecParams, CompressOptions, Compressed, TensorInfo};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
@@ -37,7 +39,15 @@ pub struct System {
     pool: rayon::ThreadPool,
     device: Device,
     device_reason: String,
+    cuda: Option<Arc<CudaDevice>>,
     counters: [AtomicU64; 5],
+}
+
+fn strip(e: &Error) -> String {
+    match e {
+        Error::Device(m) => m.clone(),
+        e => e.to_string(),
+    }
 }
 
 impl std::fmt::Debug for System {
@@ -50,23 +60,45 @@ impl std::fmt::Debug for System {
 }
 
 impl System {
-    /// Create a system. `Device::Auto` resolves to the CPU in this build (no CUDA kernels
-    /// are embedded) and [`System::device_status`] says so; an explicit `cuda:N` is an error.
+    /// Create a system.
+    ///
+    /// `Device::Auto` uses CUDA device 0 when kernels are built in, a driver is present and a
+    /// device answers, otherwise the CPU; [`System::device_status`] says which and why.
+    /// `Device::Cuda(n)` that cannot be met is an error, never a silent CPU fallback. The CPU
+    /// thread pool serves host-memory calls in every case.
     ///
     /// Errors: `InvalidArgument` (bad config), `Device` (explicit CUDA device unavailable),
     /// `Io` (worker threads could not be spawned).
     pub fn new(config: Config) -> Result<System> {
         config.validate()?;
-        let (device, device_reason) = match config.device {
-            Device::Cpu => (Device::Cpu, "cpu requested".to_string()),
-            Device::Auto => (
-                Device::Cpu,
-                "auto: this build has no CUDA kernels, using the CPU".to_string(),
-            ),
+        let (device, device_reason, cuda) = match config.device {
+            Device::Cpu => (Device::Cpu, "cpu requested".to_string(), None),
+            Device::Auto => match CudaDevice::open(0) {
+                Ok(d) => {
+                    let why = format!(
+                        "auto: CUDA device 0 (compute capability {}.{}, {} SMs)",
+                        d.compute_capability.0, d.compute_capability.1, d.sms
+                    );
+                    (Device::Cuda(0), why, Some(d))
+                }
+                Err(e) => (
+                    Device::Cpu,
+                    format!("auto: using the CPU because {}", strip(&e)),
+                    None,
+                ),
+            },
             Device::Cuda(n) => {
-                return Err(Error::Device(format!(
-                    "cuda:{n} requested but this build has no CUDA kernels (use device=auto or cpu)"
-                )))
+                let d = CudaDevice::open(n as usize).map_err(|e| {
+                    Error::Device(format!("cuda:{n} requested but unavailable: {}", strip(&e)))
+                })?;
+                (
+                    Device::Cuda(n),
+                    format!(
+                        "cuda:{n} requested (compute capability {}.{})",
+                        d.compute_capability.0, d.compute_capability.1
+                    ),
+                    Some(d),
+                )
             }
         };
         let pool = rayon::ThreadPoolBuilder::new()
@@ -79,8 +111,64 @@ impl System {
             pool,
             device,
             device_reason,
+            cuda,
             counters: Default::default(),
         })
+    }
+
+    /// The CUDA device this system uses, if any.
+    pub fn cuda_device(&self) -> Option<&Arc<CudaDevice>> {
+        self.cuda.as_ref()
+    }
+
+    fn require_cuda(&self) -> Result<&Arc<CudaDevice>> {
+        self.cuda.as_ref().ok_or_else(|| {
+            Error::Device(format!(
+                "this system runs on the CPU ({})",
+                self.device_reason
+            ))
+        })
+    }
+
+    /// Decode a bit-exact container (raw, lossless, byte planes) held in host memory on this
+    /// system's GPU into host memory, checking chunk CRCs on the host first when configured.
+    /// For validation against the CPU path. Errors: `Device` when the system has no GPU; as
+    /// [`CudaDevice::decode_exact_host`].
+    pub fn decompress_on_gpu(&self, container: &[u8], dtype: DType, dst: &mut [u8]) -> Result<()> {
+        let dev = self.require_cuda()?;
+        if self.config.verify_checksums {
+            let h = crate::format::container::Header::parse(container)?;
+            for i in 0..h.chunks.len() {
+                h.chunk_bytes(container, i, true)?;
+            }
+        }
+        dev.decode_exact_host(container, dtype, dst)?;
+        self.count(1, 1);
+        self.count(4, dst.len() as u64);
+        Ok(())
+    }
+
+    /// Enqueue a bit-exact decode from device memory into device memory on a caller's
+    /// `CUstream` (null = the legacy default stream); see [`CudaDevice::decode_exact_async`] for
+    /// the arguments and the per-chunk status. Nothing synchronizes the host.
+    ///
+    /// # Safety
+    /// As [`CudaDevice::decode_exact_async`].
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn decompress_device(
+        &self,
+        src: u64,
+        src_len: u64,
+        dtype: DType,
+        dst: u64,
+        dst_len: u64,
+        status: u64,
+        status_len: u64,
+        stream: *mut std::ffi::c_void,
+    ) -> Result<()> {
+        self.require_cuda()?.decode_exact_async(
+            src, src_len, dtype, dst, dst_len, status, status_len, stream, None,
+        )
     }
 
     /// The configuration this system was created with.

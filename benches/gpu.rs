@@ -1,0 +1,188 @@
+//! GPU decode benchmark (run on the GPU host by scripts/gpu-run.sh):
+//! `gpu [--out FILE.json] [--gib N] [--repeats N]`.
+//!
+//! Real weights (the MiniLM tensors of tests/data) are tiled to N GiB (default 1), compressed
+//! on the CPU, uploaded once, and decoded on the GPU into a device buffer with CUDA events
+//! around each launch (3 warm-ups, median of the repeats). Every decode is checked bit for bit
+//! once. The ceiling is a device-to-device copy of the same size, timed the same way; each
+//! figure is also given as a fraction of it, counting bytes read plus written.
+use std::ffi::c_void;
+
+use cudarc::driver::{DevicePtr, DevicePtrMut};
+use saraphis::codec::{self, CodecParams, CompressOptions};
+use saraphis::system::{Config, Device, System};
+use saraphis::DType;
+use serde_json::json;
+
+fn fixture_f32() -> Vec<u8> {
+    let p = [
+        "tests/data/minilm-subset-f32.safetensors",
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/minilm-subset-f32.safetensors"
+        ),
+    ]
+    .into_iter()
+    .find(|p| std::path::Path::new(p).exists())
+    .expect("tests/data fixture");
+    let buf = std::fs::read(p).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&buf).unwrap();
+    let mut v = Vec::new();
+    for (_, t) in st.tensors() {
+        if format!("{:?}", t.dtype()) == "F32" {
+            v.extend_from_slice(t.data());
+        }
+    }
+    v
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    let get = |k: &str| {
+        args.iter()
+            .position(|a| a == k)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let out = get("--out").unwrap_or_else(|| "bench-out/gpu.json".into());
+    let gib: f64 = get("--gib").and_then(|v| v.parse().ok()).unwrap_or(1.0);
+    let repeats: usize = get("--repeats").and_then(|v| v.parse().ok()).unwrap_or(20);
+    let sys = System::new(Config {
+        device: Device::Cuda(0),
+        ..Config::default()
+    })
+    .expect("cuda:0");
+    let dev = sys.cuda_device().unwrap().clone();
+    let ctx = dev.context().clone();
+    let stream = ctx.new_stream().unwrap();
+    let ev = || {
+        ctx.new_event(Some(cudarc::driver::sys::CUevent_flags::CU_EVENT_DEFAULT))
+            .unwrap()
+    };
+    let base = fixture_f32();
+    let target = (gib * (1u64 << 30) as f64) as usize;
+    let mut results = serde_json::Map::new();
+
+    // Ceiling: device-to-device copy of `target` bytes.
+    let a = stream.alloc_zeros::<u8>(target).unwrap();
+    let mut b = stream.alloc_zeros::<u8>(target).unwrap();
+    let mut times = Vec::new();
+    for r in 0..repeats + 3 {
+        let (s, e) = (ev(), ev());
+        s.record(&stream).unwrap();
+        stream.memcpy_dtod(&a, &mut b).unwrap();
+        e.record(&stream).unwrap();
+        e.synchronize().unwrap();
+        if r >= 3 {
+            times.push(s.elapsed_ms(&e).unwrap() as f64 / 1e3);
+        }
+    }
+    let copy_gbs = 2.0 * target as f64 / 1e9 / median(times);
+    drop((a, b));
+    eprintln!("device copy: {copy_gbs:.0} GB/s (read + written)");
+    results.insert(
+        "device_copy".into(),
+        json!({"bytes": target, "gb_s_read_plus_written": copy_gbs}),
+    );
+
+    for (name, dtype) in [("f32", DType::F32), ("bf16", DType::BF16)] {
+        let unit: Vec<u8> = if dtype == DType::F32 {
+            base.clone()
+        } else {
+            base.chunks_exact(4)
+                .flat_map(|c| {
+                    half::bf16::from_f32(f32::from_le_bytes(c.try_into().unwrap())).to_le_bytes()
+                })
+                .collect()
+        };
+        let n_bytes = target / unit.len() * unit.len();
+        let mut data = Vec::with_capacity(n_bytes);
+        while data.len() < n_bytes {
+            data.extend_from_slice(&unit);
+        }
+        let numel = (n_bytes / dtype.size()) as u64;
+        let t0 = std::time::Instant::now();
+        let c = sys
+            .compress(
+                &data,
+                dtype,
+                &[numel],
+                &CompressOptions {
+                    codec: CodecParams::Lossless,
+                    chunk_elems: 1 << 18,
+                },
+            )
+            .unwrap()
+            .bytes;
+        let cpu_s = t0.elapsed().as_secs_f64();
+        let chunks = codec::inspect(&c).unwrap().chunks as u64;
+        let src = stream.clone_htod(&c).unwrap();
+        let mut dst = stream.clone_htod(&vec![0xA5u8; n_bytes]).unwrap();
+        let mut status = stream.alloc_zeros::<i32>(chunks as usize).unwrap();
+        let mut times = Vec::new();
+        for r in 0..repeats + 3 {
+            let (s, e) = (ev(), ev());
+            {
+                let (sp, _g1) = src.device_ptr(&stream);
+                let (dp, _g2) = dst.device_ptr_mut(&stream);
+                let (stp, _g3) = status.device_ptr_mut(&stream);
+                s.record(&stream).unwrap();
+                // SAFETY: live allocations of the stated sizes, all on `stream`.
+                unsafe {
+                    dev.decode_exact_async(
+                        sp,
+                        c.len() as u64,
+                        dtype,
+                        dp,
+                        n_bytes as u64,
+                        stp,
+                        chunks,
+                        stream.cu_stream() as *mut c_void,
+                        Some(chunks),
+                    )
+                    .unwrap();
+                }
+                e.record(&stream).unwrap();
+            }
+            e.synchronize().unwrap();
+            if r >= 3 {
+                times.push(s.elapsed_ms(&e).unwrap() as f64 / 1e3);
+            }
+            if r == 0 {
+                let got = stream.clone_dtoh(&dst).unwrap();
+                let st = stream.clone_dtoh(&status).unwrap();
+                assert!(
+                    st.iter().all(|&x| x == 0),
+                    "chunk status {:?}",
+                    st.iter().find(|&&x| x != 0)
+                );
+                assert!(got == data, "GPU decode is not bit-exact");
+            }
+        }
+        let t = median(times);
+        let gbs = n_bytes as f64 / 1e9 / t;
+        let moved = (n_bytes + c.len()) as f64 / 1e9 / t;
+        let r = json!({
+            "original_bytes": n_bytes, "compressed_bytes": c.len(), "ratio": n_bytes as f64 / c.len() as f64,
+            "chunks": chunks, "decompress_gb_s_of_output": gbs, "bytes_moved_gb_s": moved,
+            "fraction_of_copy_ceiling": moved / copy_gbs, "median_ms": t * 1e3,
+            "temporary_device_bytes": 0, "cpu_compress_seconds": cpu_s,
+        });
+        eprintln!("lossless {name}: {r}");
+        results.insert(format!("lossless_decode_{name}"), r);
+    }
+    let doc = json!({"benchmark": "gpu", "device": format!("{:?}", dev), "sms": dev.sms, "repeats": repeats, "results": results});
+    if let Some(d) = std::path::Path::new(&out).parent() {
+        std::fs::create_dir_all(d).ok();
+    }
+    std::fs::write(&out, serde_json::to_string_pretty(&doc).unwrap()).unwrap();
+    println!("wrote {out}");
+}

@@ -1,0 +1,281 @@
+// Saraphis GPU decoder for bit-exact containers (codecs raw = 0, lossless float split = 1,
+// byte planes = 3), reading the container format of docs/FORMAT.md straight from device memory.
+//
+// One warp (block of 32 threads) decodes one chunk at a time (grid-stride over chunks):
+//  1. thread 0 parses the chunk's symbol streams (mode, frequency table, lane headers);
+//     the warp expands each rANS table into a slot table in shared memory (packed 32-bit
+//     entries: symbol | freq << 8 | bias << 20, scale_bits <= 12);
+//  2. thread t decodes lane t of every stream (symbol i belongs to lane i % lanes, the same for
+//     all streams of a chunk), assembles element i from its exponent and plane symbols, and
+//     stores it: consecutive threads store consecutive elements (coalesced);
+//  3. every lane must end in the initial rANS state with all its words consumed, else the
+//     chunk's status is nonzero. Nothing else is trusted either: every read is bounds-checked.
+// Dynamic shared memory: `slot_cap` 32-bit slots (4096 per rANS stream a chunk may have).
+// Status per chunk (if `status` is not null and the chunk index < status_len):
+//   0 ok, 1 bad header, 2 bad stream, 3 rANS state mismatch, 4 destination mismatch,
+//   5 unsupported by this kernel (the CPU decodes it).
+#include <stdint.h>
+
+#define RANS_L (1u << 15)
+#define MAX_STREAMS 8
+#define MAX_LANES 32
+
+struct Stream {
+    uint32_t mode;  // 0 const, 1 raw, 2 rANS
+    uint32_t value;
+    uint32_t scale_bits;
+    uint32_t table_off;
+    const uint8_t* raw;
+    const uint8_t* words[MAX_LANES];
+    uint32_t nwords[MAX_LANES];
+    uint32_t state[MAX_LANES];
+};
+
+struct Shared {
+    Stream streams[MAX_STREAMS];
+    uint32_t nstreams;
+    uint32_t lanes;
+    uint32_t bad;
+    uint32_t tsym[256];
+    uint32_t tfreq[256];
+    uint32_t tcum[256];
+    uint32_t tcount;
+};
+
+__device__ __forceinline__ uint32_t rd_u32(const uint8_t* p) {
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+__device__ __forceinline__ uint64_t rd_u64(const uint8_t* p) {
+    return (uint64_t)rd_u32(p) | ((uint64_t)rd_u32(p + 4) << 32);
+}
+// LEB128; returns false if it runs past `end` or exceeds 64 bits.
+__device__ bool rd_varint(const uint8_t** p, const uint8_t* end, uint64_t* v) {
+    uint64_t r = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+        if (*p >= end) return false;
+        uint8_t b = *(*p)++;
+        r |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) { *v = r; return true; }
+    }
+    return false;
+}
+
+// Thread 0: parse one stream header at *p (n symbols). Leaves the table's symbols and
+// frequencies in sh->tsym/tfreq/tcum for the warp to expand. Returns false on a bad stream.
+__device__ bool parse_stream(Shared* sh, Stream* s, const uint8_t** p, const uint8_t* end, uint64_t n,
+                             uint32_t* slot_top, uint32_t slot_cap) {
+    if (*p >= end) return false;
+    s->mode = *(*p)++;
+    sh->tcount = 0;
+    if (s->mode == 0) {
+        uint64_t v;
+        if (!rd_varint(p, end, &v) || v > 255) return false;
+        s->value = (uint32_t)v;
+        return true;
+    }
+    if (s->mode == 1) {
+        if ((uint64_t)(end - *p) < n) return false;
+        s->raw = *p;
+        *p += n;
+        return true;
+    }
+    if (s->mode != 2) return false;
+    if (*p >= end) return false;
+    uint32_t m = *(*p)++;
+    if (m > 12) return false;
+    uint64_t k;
+    if (!rd_varint(p, end, &k) || k == 0 || k > 256 || k > (1ull << m)) return false;
+    uint64_t next = 0, sum = 0;
+    for (uint32_t j = 0; j < k; j++) {
+        uint64_t gap, f;
+        if (!rd_varint(p, end, &gap) || !rd_varint(p, end, &f)) return false;
+        uint64_t sym = next + gap;
+        if (sym > 255 || f + 1 > (1ull << m)) return false;
+        sh->tsym[j] = (uint32_t)sym;
+        sh->tfreq[j] = (uint32_t)(f + 1);
+        sh->tcum[j] = (uint32_t)sum;
+        sum += f + 1;
+        next = sym + 1;
+    }
+    if (sum != (1ull << m)) return false;
+    sh->tcount = (uint32_t)k;
+    s->scale_bits = m;
+    s->table_off = *slot_top;
+    *slot_top += 1u << m;
+    if (*slot_top > slot_cap) return false;
+    if (*p >= end) return false;
+    uint32_t lanes = *(*p)++;
+    if (lanes == 0 || lanes > MAX_LANES) return false;
+    if (sh->lanes == 0) sh->lanes = lanes;
+    if (lanes != sh->lanes) return false;
+    if ((uint64_t)(end - *p) < 8ull * lanes) return false;
+    uint64_t total = 0;
+    for (uint32_t l = 0; l < lanes; l++) {
+        s->state[l] = rd_u32(*p + 8 * l);
+        s->nwords[l] = rd_u32(*p + 8 * l + 4);
+        if (s->state[l] < RANS_L || s->state[l] >= (RANS_L << 16) || s->nwords[l] > n + 2) return false;
+        total += s->nwords[l];
+    }
+    *p += 8 * lanes;
+    if ((uint64_t)(end - *p) < 2 * total) return false;
+    for (uint32_t l = 0; l < lanes; l++) {
+        s->words[l] = *p;
+        *p += 2ull * s->nwords[l];
+    }
+    return true;
+}
+
+extern "C" __global__ void __launch_bounds__(32)
+saraphis_decode_exact(const uint8_t* __restrict__ c, uint64_t c_len, uint32_t want_dtype,
+                      uint8_t* __restrict__ out, uint64_t out_len, int32_t* status, uint64_t status_len,
+                      uint32_t slot_cap) {
+    extern __shared__ uint32_t slots[];
+    __shared__ Shared sh;
+    const uint32_t t = threadIdx.x;
+
+    // ---- header (every thread reads the same fixed fields)
+    if (c_len < 28 || c[0] != 'S' || c[1] != 'P' || c[2] != 'H' || c[3] != 'T' || c[4] != 1 || c[5] != 0) {
+        if (blockIdx.x == 0 && t == 0 && status && status_len) status[0] = 1;
+        return;
+    }
+    const uint32_t dtype = c[8], codec = c[9], ndim = c[10];
+    const uint32_t chunk_elems = rd_u32(c + 12);
+    const uint64_t numel = rd_u64(c + 16);
+    if (ndim > 8 || chunk_elems == 0 || 28ull + 8 * ndim > c_len) {
+        if (blockIdx.x == 0 && t == 0 && status && status_len) status[0] = 1;
+        return;
+    }
+    const uint64_t plen = rd_u32(c + 24 + 8 * ndim);
+    const uint64_t nc_at = 28ull + 8 * ndim + plen;
+    if (nc_at + 4 > c_len) {
+        if (blockIdx.x == 0 && t == 0 && status && status_len) status[0] = 1;
+        return;
+    }
+    const uint64_t n_chunks = rd_u32(c + nc_at);
+    const uint64_t header_len = nc_at + 4 + 16 * n_chunks + 4;
+    if (header_len > c_len) {
+        if (blockIdx.x == 0 && t == 0 && status && status_len) status[0] = 1;
+        return;
+    }
+    // Element layout.
+    uint32_t size, exp_bits = 0, man_bits = 0, nplanes;
+    switch (dtype) {
+        case 0: size = 4; exp_bits = 8; man_bits = 23; break;   // F32
+        case 1: size = 2; exp_bits = 5; man_bits = 10; break;   // F16
+        case 2: size = 2; exp_bits = 8; man_bits = 7; break;    // BF16
+        case 3: size = 8; exp_bits = 11; man_bits = 52; break;  // F64
+        case 4: case 8: case 12: size = 1; break;
+        case 5: case 9: size = 2; break;
+        case 6: case 10: size = 4; break;
+        default: size = 8; break;
+    }
+    const bool dst_ok = dtype == want_dtype && numel * size == out_len;
+    nplanes = codec == 1 ? (man_bits + 1 + 7) / 8 : size;
+
+    for (uint64_t ci = blockIdx.x; ci < n_chunks; ci += gridDim.x) {
+        const uint8_t* e = c + nc_at + 4 + 16 * ci;
+        const uint64_t off = rd_u64(e);
+        const uint32_t clen = rd_u32(e + 8);
+        const uint64_t start = ci * chunk_elems;
+        const uint64_t n = numel - start < chunk_elems ? numel - start : chunk_elems;
+        int32_t st = 0;
+        if (!dst_ok) st = 4;
+        else if (header_len + off + clen > c_len || clen == 0 || start >= numel) st = 1;
+        else if (codec == 2 || (codec == 1 && dtype == 3)) st = 5;
+        const uint8_t* p0 = c + header_len + off;
+        const uint8_t* end = p0 + clen;
+        uint8_t* dst = out + start * size;
+        if (st == 0 && p0[0] == 0) {  // raw chunk
+            if (clen != 1 + n * size) st = 2;
+            else for (uint64_t b = t; b < n * size; b += 32) dst[b] = p0[1 + b];
+        } else if (st == 0 && p0[0] != 1) {
+            st = 2;
+        } else if (st == 0 && codec == 0) {
+            st = 2;  // a raw container has only raw chunks
+        } else if (st == 0) {
+            // ---- parse streams (thread 0), expand tables (warp)
+            if (t == 0) { sh.bad = 0; sh.lanes = 0; sh.nstreams = 1 + (codec == 1 ? nplanes : 0); if (codec == 3) sh.nstreams = nplanes; }
+            __syncwarp();
+            const uint8_t* p = p0 + 1;
+            uint32_t slot_top = 0;
+            for (uint32_t s = 0; s < sh.nstreams; s++) {
+                if (t == 0 && !sh.bad) {
+                    if (!parse_stream(&sh, &sh.streams[s], &p, end, n, &slot_top, slot_cap)) sh.bad = 1;
+                }
+                __syncwarp();
+                if (!sh.bad) {
+                    Stream* S = &sh.streams[s];
+                    for (uint32_t j = 0; j < sh.tcount; j++) {
+                        uint32_t f = sh.tfreq[j], cum = sh.tcum[j], sym = sh.tsym[j];
+                        for (uint32_t k = t; k < f; k += 32) slots[S->table_off + cum + k] = sym | (f << 8) | (k << 20);
+                    }
+                }
+                __syncwarp();
+            }
+            if (t == 0 && !sh.bad && p != end) sh.bad = 1;  // trailing bytes
+            __syncwarp();
+            if (sh.bad) {
+                st = 2;
+            } else {
+                // ---- decode: thread t owns lane t
+                const uint32_t lanes = sh.lanes ? sh.lanes : 32;
+                uint32_t x[MAX_STREAMS];
+                const uint8_t* wp[MAX_STREAMS];
+                const uint8_t* we[MAX_STREAMS];
+                const uint32_t ns = sh.nstreams;
+                bool lane_bad = false;
+                if (t < lanes) {
+                    for (uint32_t s = 0; s < ns; s++) {
+                        if (sh.streams[s].mode == 2) {
+                            x[s] = sh.streams[s].state[t];
+                            wp[s] = sh.streams[s].words[t];
+                            we[s] = wp[s] + 2ull * sh.streams[s].nwords[t];
+                        }
+                    }
+                    for (uint64_t i = t; i < n; i += lanes) {
+                        uint32_t sym[MAX_STREAMS];
+                        for (uint32_t s = 0; s < ns; s++) {
+                            const Stream& S = sh.streams[s];
+                            if (S.mode == 0) {
+                                sym[s] = S.value;
+                            } else if (S.mode == 1) {
+                                sym[s] = S.raw[i];
+                            } else {
+                                const uint32_t m = S.scale_bits;
+                                const uint32_t en = slots[S.table_off + (x[s] & ((1u << m) - 1))];
+                                uint32_t v = ((en >> 8) & 0xfff) * (x[s] >> m) + (en >> 20);
+                                if (v < RANS_L) {
+                                    uint32_t w = 0;
+                                    if (wp[s] + 2 <= we[s]) w = (uint32_t)wp[s][0] | ((uint32_t)wp[s][1] << 8);
+                                    else lane_bad = true;
+                                    wp[s] += 2;
+                                    v = (v << 16) | w;
+                                }
+                                x[s] = v;
+                                sym[s] = en & 0xff;
+                            }
+                        }
+                        uint8_t* o = dst + i * size;
+                        if (codec == 1) {
+                            uint64_t r = 0;
+                            for (uint32_t b = 0; b < nplanes; b++) r = (r << 8) | sym[1 + b];
+                            const uint64_t v = ((r >> man_bits) << (man_bits + exp_bits)) | ((uint64_t)sym[0] << man_bits) |
+                                               (r & ((1ull << man_bits) - 1));
+                            if (size == 4) *(uint32_t*)o = (uint32_t)v;
+                            else if (size == 2) *(uint16_t*)o = (uint16_t)v;
+                            else for (uint32_t b = 0; b < size; b++) o[b] = (uint8_t)(v >> (8 * b));
+                        } else {
+                            for (uint32_t b = 0; b < size; b++) o[b] = (uint8_t)sym[b];
+                        }
+                    }
+                    for (uint32_t s = 0; s < ns; s++) {
+                        if (sh.streams[s].mode == 2 && (x[s] != RANS_L || wp[s] != we[s])) lane_bad = true;
+                    }
+                }
+                if (__any_sync(0xffffffffu, lane_bad)) st = 3;
+            }
+        }
+        if (t == 0 && status && ci < status_len) status[ci] = st;
+        __syncwarp();
+    }
+}

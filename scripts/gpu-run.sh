@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# On the GPU host, from the repository root, with target/gpu-bundle carried there
+# (scripts/gpu-bundle.sh): GPU tests (CPU-compressed real weights decoded on the GPU bit for
+# bit, adversarial data, corruption reports), compute-sanitizer memcheck and racecheck, and the
+# GPU benchmark. Results go to ${OUT:-bench-out} as logs and gpu.json.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out=${OUT:-bench-out}
+mkdir -p "$out"
+b=target/gpu-bundle
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/device.txt"
+fail=0
+"$b/gpu-tests" --ignored --test-threads=1 2>&1 | tee "$out/gpu-tests.log" || fail=1
+if command -v compute-sanitizer >/dev/null; then
+    for tool in memcheck racecheck; do
+        compute-sanitizer --tool "$tool" --error-exitcode 9 "$b/gpu-tests" --ignored --test-threads=1 gpu_adversarial \
+            > "$out/sanitizer-$tool.log" 2>&1 || fail=1
+        tail -3 "$out/sanitizer-$tool.log"
+    done
+fi
+"$b/gpu-bench" --out "$out/gpu.json" --gib "${GIB:-1}" 2>&1 | tee "$out/gpu-bench.log" || fail=1
+exit $fail

@@ -1,0 +1,272 @@
+//! CUDA backend: the embedded fatbin (built from `kernels/*.cu` by `build.rs`), the driver loaded
+//! at run time through cudarc's dynamic loading, one module per device loaded once and cached,
+//! and stream-ordered kernel launches on caller memory (the nvCOMP low-level API's model).
+//!
+//! Nothing here panics on a machine without CUDA: cudarc panics when libcuda is missing, so every
+//! cudarc call sits behind `is_culib_present()` (see `availability`) and inside
+//! `catch_unwind`.
+
+use std::collections::HashMap;
+use std::ffi::c_void;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+
+#[cfg(saraphis_cuda)]
+static FATBIN: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/saraphis.fatbin"));
+#[cfg(not(saraphis_cuda))]
+static FATBIN: &[u8] = &[];
+
+/// Slots (32-bit words of shared memory) per rANS stream of a chunk: tables have at most
+/// 2^12 entries on the GPU path.
+const SLOTS_PER_STREAM: u32 = 4096;
+
+/// True when this build embeds CUDA kernels.
+pub fn kernels_built() -> bool {
+    cfg!(saraphis_cuda)
+}
+
+fn guarded<T>(what: &str, f: impl FnOnce() -> T) -> std::result::Result<T, String> {
+    catch_unwind(AssertUnwindSafe(f)).map_err(|_| format!("the CUDA driver panicked in {what}"))
+}
+
+/// Number of CUDA devices usable by this build, or why none is.
+pub fn availability() -> std::result::Result<usize, String> {
+    if !kernels_built() {
+        return Err("this build has no CUDA kernels (nvcc was not found when it was built)".into());
+    }
+    // SAFETY: only tries to dlopen the driver library.
+    let present = guarded("probe", || unsafe {
+        cudarc::driver::sys::is_culib_present()
+    })?;
+    if !present {
+        return Err("no CUDA driver (libcuda.so) on this machine".into());
+    }
+    match guarded("device_count", cudarc::driver::CudaContext::device_count)? {
+        Ok(n) if n > 0 => Ok(n as usize),
+        Ok(_) => Err("the CUDA driver reports no device".into()),
+        Err(e) => Err(format!("CUDA driver error: {e}")),
+    }
+}
+
+/// One opened device: its context, the loaded module and kernel handles. `Send + Sync`.
+pub struct CudaDevice {
+    /// Device ordinal.
+    pub ordinal: usize,
+    /// Compute capability (major, minor), read at start-up.
+    pub compute_capability: (i32, i32),
+    /// Streaming multiprocessors.
+    pub sms: u32,
+    ctx: Arc<cudarc::driver::CudaContext>,
+    decode_exact: cudarc::driver::CudaFunction,
+}
+
+impl std::fmt::Debug for CudaDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "cuda:{} (sm_{}{})",
+            self.ordinal, self.compute_capability.0, self.compute_capability.1
+        )
+    }
+}
+
+fn dev_err(e: impl std::fmt::Display) -> Error {
+    Error::Device(e.to_string())
+}
+
+static DEVICES: OnceLock<Mutex<HashMap<usize, Arc<CudaDevice>>>> = OnceLock::new();
+
+impl CudaDevice {
+    /// Open device `ordinal` (cached: the module is loaded once per device per process).
+    /// Errors: `Device` with the reason (no kernels, no driver, no such device, load failure).
+    pub fn open(ordinal: usize) -> Result<Arc<CudaDevice>> {
+        let count = availability().map_err(Error::Device)?;
+        if ordinal >= count {
+            return Err(Error::Device(format!(
+                "cuda:{ordinal} requested, {count} device(s) present"
+            )));
+        }
+        let cache = DEVICES.get_or_init(|| Mutex::new(HashMap::new()));
+        let mut map = cache.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(d) = map.get(&ordinal) {
+            return Ok(d.clone());
+        }
+        let dev = guarded("open", || Self::load(ordinal)).map_err(Error::Device)??;
+        let dev = Arc::new(dev);
+        map.insert(ordinal, dev.clone());
+        Ok(dev)
+    }
+
+    fn load(ordinal: usize) -> Result<CudaDevice> {
+        use cudarc::driver::sys::CUdevice_attribute;
+        let ctx = cudarc::driver::CudaContext::new(ordinal).map_err(dev_err)?;
+        let cc = ctx.compute_capability().map_err(dev_err)?;
+        let sms = ctx
+            .attribute(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)
+            .map_err(dev_err)? as u32;
+        let module = ctx
+            .load_module(cudarc::nvrtc::Ptx::from_binary(FATBIN.to_vec()))
+            .map_err(dev_err)?;
+        let decode_exact = module
+            .load_function("saraphis_decode_exact")
+            .map_err(dev_err)?;
+        // Up to 8 rANS tables of 16 KiB each in dynamic shared memory.
+        decode_exact
+            .set_attribute(
+                cudarc::driver::sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                (8 * SLOTS_PER_STREAM * 4) as i32,
+            )
+            .map_err(dev_err)?;
+        Ok(CudaDevice {
+            ordinal,
+            compute_capability: cc,
+            sms,
+            ctx,
+            decode_exact,
+        })
+    }
+
+    /// The device's cudarc context (primary context), for callers that manage memory and streams
+    /// themselves (benchmarks, engines built on cudarc).
+    pub fn context(&self) -> &Arc<cudarc::driver::CudaContext> {
+        &self.ctx
+    }
+
+    /// Most symbol streams a chunk of `dtype` can have in an exact (raw/lossless/bytes) container.
+    fn max_streams(dtype: DType) -> u32 {
+        match dtype.float_layout() {
+            Some(l) => (1 + (l.man_bits + 1).div_ceil(8)).max(dtype.size() as u32),
+            None => dtype.size() as u32,
+        }
+    }
+
+    /// Enqueue a bit-exact decode (raw, lossless-float and byte-plane containers) on `stream`.
+    ///
+    /// `src`/`src_len`: the container in device memory. `dst`/`dst_len`: the output in device
+    /// memory, exactly the tensor's bytes, aligned to the element size. `status`: `status_len`
+    /// int32 on the device receiving one code per chunk (0 ok; 1 bad header, 2 bad stream, 3 rANS
+    /// state mismatch, 4 destination mismatch, 5 unsupported here), may be 0. `stream`: a
+    /// `CUstream` of this device's primary context, or null for the legacy default stream.
+    /// Returns once the launch is enqueued: nothing synchronizes the host. Needs no temporary
+    /// device memory. Chunk checksums are not verified on this path.
+    ///
+    /// # Safety
+    /// The pointers must be valid device allocations of at least the given lengths, `dst` must
+    /// not overlap `src`, and they must stay alive until the stream reaches this launch.
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn decode_exact_async(
+        &self,
+        src: u64,
+        src_len: u64,
+        dtype: DType,
+        dst: u64,
+        dst_len: u64,
+        status: u64,
+        status_len: u64,
+        stream: *mut c_void,
+        chunks_hint: Option<u64>,
+    ) -> Result<()> {
+        let slot_cap = Self::max_streams(dtype) * SLOTS_PER_STREAM;
+        let grid = chunks_hint
+            .unwrap_or(u64::MAX)
+            .min(self.sms as u64 * 16)
+            .max(1) as u32;
+        let want = dtype as u32;
+        let mut args: [*mut c_void; 8] = [
+            &src as *const u64 as *mut c_void,
+            &src_len as *const u64 as *mut c_void,
+            &want as *const u32 as *mut c_void,
+            &dst as *const u64 as *mut c_void,
+            &dst_len as *const u64 as *mut c_void,
+            &status as *const u64 as *mut c_void,
+            &status_len as *const u64 as *mut c_void,
+            &slot_cap as *const u32 as *mut c_void,
+        ];
+        let f = self.decode_exact.cu_function();
+        let ctx = self.ctx.clone();
+        guarded("launch", move || -> Result<()> {
+            ctx.bind_to_thread().map_err(dev_err)?;
+            cudarc::driver::result::launch_kernel(
+                f,
+                (grid, 1, 1),
+                (32, 1, 1),
+                slot_cap * 4,
+                stream as _,
+                &mut args,
+            )
+            .map_err(dev_err)
+        })
+        .map_err(Error::Device)?
+    }
+
+    /// Decode a host container on this GPU into a host buffer: upload, decode on a stream of
+    /// its own, download, check every chunk's status. For tests, validation and benchmarks; an
+    /// engine keeps containers in device memory and calls [`CudaDevice::decode_exact_async`].
+    /// Errors: `Device` (driver), `Corrupt` / `Destination` / `Unsupported` naming the chunk.
+    pub fn decode_exact_host(&self, container: &[u8], dtype: DType, out: &mut [u8]) -> Result<()> {
+        let header = crate::format::container::Header::parse(container)?;
+        let n_chunks = header.chunks.len();
+        let ctx = self.ctx.clone();
+        let statuses = guarded("decode", || -> Result<Vec<i32>> {
+            let stream = ctx.new_stream().map_err(dev_err)?;
+            let src = stream.clone_htod(container).map_err(dev_err)?;
+            // Poisoned, so that an element the kernel fails to write cannot pass as decoded.
+            let mut dst = stream
+                .clone_htod(&vec![0xA5u8; out.len().max(1)])
+                .map_err(dev_err)?;
+            let mut st = stream
+                .alloc_zeros::<i32>(n_chunks.max(1))
+                .map_err(dev_err)?;
+            {
+                use cudarc::driver::DevicePtr;
+                use cudarc::driver::DevicePtrMut;
+                let (s_ptr, _g1) = src.device_ptr(&stream);
+                let (d_ptr, _g2) = dst.device_ptr_mut(&stream);
+                let (st_ptr, _g3) = st.device_ptr_mut(&stream);
+                // SAFETY: all three are live allocations of the stated sizes on this stream.
+                unsafe {
+                    self.decode_exact_async(
+                        s_ptr,
+                        container.len() as u64,
+                        dtype,
+                        d_ptr,
+                        out.len() as u64,
+                        st_ptr,
+                        n_chunks as u64,
+                        stream.cu_stream() as *mut c_void,
+                        Some(n_chunks as u64),
+                    )?;
+                }
+            }
+            let host = stream.clone_dtoh(&dst).map_err(dev_err)?;
+            let codes = stream.clone_dtoh(&st).map_err(dev_err)?;
+            stream.synchronize().map_err(dev_err)?;
+            out.copy_from_slice(&host[..out.len()]);
+            Ok(codes)
+        })
+        .map_err(Error::Device)??;
+        for (i, &code) in statuses.iter().take(n_chunks).enumerate() {
+            let what = |m: &str| format!("GPU decode of chunk {i} of {n_chunks}: {m}");
+            match code {
+                0 => {}
+                4 => return Err(Error::Destination(what("destination size or dtype"))),
+                5 => {
+                    return Err(Error::Unsupported(what(
+                        "codec or dtype not decoded on the GPU yet",
+                    )))
+                }
+                1 => return Err(Error::Corrupt(what("bad header"))),
+                2 => return Err(Error::Corrupt(what("bad symbol stream"))),
+                _ => {
+                    return Err(Error::Corrupt(what(
+                        "rANS stream does not decode to its initial state",
+                    )))
+                }
+            }
+        }
+        Ok(())
+    }
+}

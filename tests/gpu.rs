@@ -1,0 +1,213 @@
+//! GPU tests: run on a machine with a CUDA GPU and a build with kernels
+//! (`scripts/gpu-bundle.sh`, then `scripts/gpu-run.sh` there). Everywhere else they are
+//! reported as ignored, with the reason, rather than passing silently.
+
+mod common;
+
+use saraphis::codec::{self, CodecParams, CompressOptions};
+use saraphis::system::{Config, Device, System};
+use saraphis::{DType, Error};
+
+const NEEDS_GPU: &str =
+    "needs a CUDA GPU and a build with kernels: run scripts/gpu-run.sh on the GPU host";
+
+fn gpu() -> System {
+    let s = System::new(Config {
+        device: Device::Cuda(0),
+        ..Config::default()
+    })
+    .expect("cuda:0 available");
+    eprintln!("device: {:?}", s.device_status());
+    s
+}
+
+fn check(sys: &System, data: &[u8], dtype: DType, shape: &[u64], chunk: u32) {
+    let o = CompressOptions {
+        codec: CodecParams::Lossless,
+        chunk_elems: chunk,
+    };
+    let c = codec::compress(data, dtype, shape, &o).unwrap();
+    let mut gpu_out = vec![0x5Au8; data.len()];
+    sys.decompress_on_gpu(&c.bytes, dtype, &mut gpu_out)
+        .unwrap();
+    assert!(
+        gpu_out == data,
+        "{dtype:?} {shape:?} chunk {chunk}: GPU decode differs from the original"
+    );
+    let mut cpu_out = vec![0u8; data.len()];
+    codec::decompress_into(&c.bytes, dtype, &mut cpu_out).unwrap();
+    assert_eq!(cpu_out, gpu_out, "CPU and GPU decodes differ");
+}
+
+fn convert(f32s: &[u8], to: DType) -> Vec<u8> {
+    f32s.chunks_exact(4)
+        .flat_map(|c| {
+            let v = f32::from_le_bytes(c.try_into().unwrap());
+            match to {
+                DType::F16 => half::f16::from_f32(v).to_le_bytes().to_vec(),
+                DType::BF16 => half::bf16::from_f32(v).to_le_bytes().to_vec(),
+                _ => c.to_vec(),
+            }
+        })
+        .collect()
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU and a build with kernels: run scripts/gpu-run.sh on the GPU host"]
+fn gpu_decodes_cpu_containers_of_real_weights_bit_for_bit() {
+    let sys = gpu();
+    for t in common::load("minilm-subset-f32.safetensors") {
+        for chunk in [1 << 18, 65536, 4096, 1000] {
+            if t.dtype == DType::F32 {
+                for d in [DType::F32, DType::BF16, DType::F16] {
+                    check(&sys, &convert(&t.bytes, d), d, &t.shape, chunk);
+                }
+            } else {
+                check(&sys, &t.bytes, t.dtype, &t.shape, chunk);
+            }
+        }
+    }
+    for t in common::load("minilm-subset-bf16.safetensors") {
+        check(&sys, &t.bytes, t.dtype, &t.shape, 1 << 18);
+    }
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU and a build with kernels: run scripts/gpu-run.sh on the GPU host"]
+fn gpu_adversarial_data_and_shapes() {
+    let sys = gpu();
+    let mut s = 7u64;
+    let mut bits: Vec<u32> = vec![
+        0,
+        0x8000_0000,
+        0x7f80_0000,
+        0xff80_0000,
+        0x7fc0_0001,
+        0x0000_0001,
+        0x807f_ffff,
+    ];
+    for _ in 0..100_003 {
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        bits.push((s >> 32) as u32);
+    }
+    let f32s: Vec<u8> = bits.iter().flat_map(|v| v.to_le_bytes()).collect();
+    for chunk in [1, 7, 33, 1000, 1 << 18] {
+        let n = if chunk < 32 { 3000 } else { bits.len() };
+        check(&sys, &f32s[..4 * n], DType::F32, &[n as u64], chunk);
+    }
+    let halfs: Vec<u8> = bits
+        .iter()
+        .flat_map(|v| ((v >> 16) as u16).to_le_bytes())
+        .collect();
+    check(&sys, &halfs, DType::BF16, &[bits.len() as u64], 4099);
+    check(&sys, &halfs, DType::F16, &[bits.len() as u64], 65536);
+    check(&sys, &f32s[..4], DType::F32, &[1], 1 << 18); // 1 element
+    check(&sys, &f32s[..4], DType::F32, &[], 1 << 18); // 0-d
+    check(&sys, &[], DType::F32, &[0, 5], 1 << 18); // empty
+    let skewed: Vec<u8> = (0..70_001u32)
+        .flat_map(|i| ((i % 5) as f32 * 0.5).to_le_bytes())
+        .collect();
+    check(&sys, &skewed, DType::F32, &[70_001], 1 << 16); // constant and tiny-alphabet streams
+    let ints: Vec<u8> = (0..50_000i64)
+        .flat_map(|i| (i * i % 1000).to_le_bytes())
+        .collect();
+    check(&sys, &ints, DType::I64, &[50_000], 8192);
+    let raw_codec = CompressOptions {
+        codec: CodecParams::Raw,
+        chunk_elems: 777,
+    };
+    let c = codec::compress(&f32s, DType::F32, &[bits.len() as u64], &raw_codec).unwrap();
+    let mut out = vec![0u8; f32s.len()];
+    sys.decompress_on_gpu(&c.bytes, DType::F32, &mut out)
+        .unwrap();
+    assert_eq!(out, f32s);
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU and a build with kernels: run scripts/gpu-run.sh on the GPU host"]
+fn gpu_reports_the_failing_chunk() {
+    // Checksums off, so the damage reaches the kernel.
+    let sys = System::new(Config {
+        device: Device::Cuda(0),
+        verify_checksums: false,
+        ..Config::default()
+    })
+    .unwrap();
+    let t = common::big_f32();
+    let o = CompressOptions {
+        codec: CodecParams::Lossless,
+        chunk_elems: 65536,
+    };
+    let c = codec::compress(&t.bytes, DType::F32, &t.shape, &o)
+        .unwrap()
+        .bytes;
+    let info = codec::inspect(&c).unwrap();
+    let mut out = vec![0u8; t.bytes.len()];
+    let mut detected = 0;
+    for k in 1..40 {
+        let mut bad = c.clone();
+        let at = c.len() - k * 997;
+        bad[at] ^= 0x5a;
+        match sys.decompress_on_gpu(&bad, DType::F32, &mut out) {
+            Err(Error::Corrupt(m)) => {
+                assert!(m.contains("chunk"), "{m}");
+                detected += 1;
+            }
+            Ok(()) => assert_ne!(out, t.bytes, "a flipped byte decoded to the original data"),
+            Err(e) => panic!("unexpected error {e}"),
+        }
+    }
+    // Raw mantissa bytes decode without a detectable error (they are just bits): the CRC catches
+    // those, which the host path checks when verification is on.
+    assert!(
+        detected > 0,
+        "no corruption detected among flips in {} chunks",
+        info.chunks
+    );
+    let strict = gpu();
+    let mut bad = c.clone();
+    let at = c.len() - 10;
+    bad[at] ^= 1;
+    assert!(matches!(
+        strict.decompress_on_gpu(&bad, DType::F32, &mut out),
+        Err(Error::Checksum(_))
+    ));
+    // Wrong destination and unsupported codec.
+    assert!(matches!(
+        sys.decompress_on_gpu(&c, DType::F32, &mut out[4..]),
+        Err(Error::Destination(_))
+    ));
+    let p = CompressOptions {
+        codec: CodecParams::Padic(saraphis::PadicParams::new(saraphis::ErrorBound::Abs(1e-3))),
+        chunk_elems: 65536,
+    };
+    let pc = codec::compress(&t.bytes, DType::F32, &t.shape, &p)
+        .unwrap()
+        .bytes;
+    assert!(matches!(
+        sys.decompress_on_gpu(&pc, DType::F32, &mut out),
+        Err(Error::Unsupported(_))
+    ));
+}
+
+#[test]
+fn gpu_tests_say_why_they_are_ignored() {
+    // Runs everywhere: on a machine without CUDA the system must fall back honestly.
+    match saraphis::backend::cuda::availability() {
+        Ok(n) => eprintln!("{n} CUDA device(s): the ignored GPU tests can run here ({NEEDS_GPU})"),
+        Err(why) => {
+            eprintln!("GPU tests skipped: {why}");
+            let s = System::new(Config::default()).unwrap();
+            assert_eq!(s.device_status().0, Device::Cpu);
+            assert!(matches!(
+                System::new(Config {
+                    device: Device::Cuda(0),
+                    ..Config::default()
+                }),
+                Err(Error::Device(_))
+            ));
+        }
+    }
+}
