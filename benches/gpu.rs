@@ -93,7 +93,12 @@ fn main() {
         json!({"bytes": target, "gb_s_read_plus_written": copy_gbs}),
     );
 
-    for (name, dtype) in [("f32", DType::F32), ("bf16", DType::BF16)] {
+    for (name, dtype, chunk_elems) in [
+        ("f32", DType::F32, 1u32 << 18),
+        ("bf16", DType::BF16, 1 << 18),
+        ("f32_chunk32k", DType::F32, 1 << 15),
+        ("bf16_chunk32k", DType::BF16, 1 << 15),
+    ] {
         let unit: Vec<u8> = if dtype == DType::F32 {
             base.clone()
         } else {
@@ -117,7 +122,7 @@ fn main() {
                 &[numel],
                 &CompressOptions {
                     codec: CodecParams::Lossless,
-                    chunk_elems: 1 << 18,
+                    chunk_elems,
                 },
             )
             .unwrap()
@@ -172,7 +177,7 @@ fn main() {
         let moved = (n_bytes + c.len()) as f64 / 1e9 / t;
         let r = json!({
             "original_bytes": n_bytes, "compressed_bytes": c.len(), "ratio": n_bytes as f64 / c.len() as f64,
-            "chunks": chunks, "decompress_gb_s_of_output": gbs, "bytes_moved_gb_s": moved,
+            "chunks": chunks, "chunk_elems": chunk_elems, "decompress_gb_s_of_output": gbs, "bytes_moved_gb_s": moved,
             "fraction_of_copy_ceiling": moved / copy_gbs, "median_ms": t * 1e3,
             "temporary_device_bytes": 0, "cpu_compress_seconds": cpu_s,
         });

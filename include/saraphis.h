@@ -325,6 +325,28 @@ enum saraphis_result saraphis_decompress_progressive(const struct saraphis_syste
                                                      size_t dst_bytes,
                                                      double *bound);
 
+// Decompress a bit-exact container (raw, lossless or byte-plane codec) that is in device
+// memory into device memory, enqueued on `stream` (a `CUstream` of the device's primary
+// context; NULL = the legacy default stream). Returns once the work is enqueued: nothing
+// synchronizes the host. Needs no temporary device memory.
+//
+// `src_dev`/`src_bytes`: the container on the device. `dst_dev`/`dst_bytes`: exactly the
+// tensor's bytes, aligned to the element size, not overlapping `src_dev`. `status_dev`:
+// `status_len` int32 on the device, one per chunk (0 ok, 1 bad header, 2 bad stream, 3 rANS
+// state mismatch, 4 destination size or dtype, 5 not decodable on the GPU yet: p-adic
+// containers and F64 lossless), or NULL. Chunk checksums are not verified on this path.
+// Errors (host side): `SARAPHIS_ERR_DEVICE` (the system has no CUDA device, or the launch
+// failed), `SARAPHIS_ERR_NULL_PARAMETER`, `SARAPHIS_ERR_INVALID_ARGUMENT`. Thread-safe.
+enum saraphis_result saraphis_decompress_device(const struct saraphis_system *system,
+                                                const void *src_dev,
+                                                size_t src_bytes,
+                                                uint32_t dtype,
+                                                void *dst_dev,
+                                                size_t dst_bytes,
+                                                int32_t *status_dev,
+                                                size_t status_len,
+                                                void *stream);
+
 // Read a container's header without decoding into `*info`. Errors: as the header checks of
 // `saraphis_decompress`. Thread-safe.
 enum saraphis_result saraphis_inspect(const void *src,

@@ -3,14 +3,14 @@
 //
 // One warp (block of 32 threads) decodes one chunk at a time (grid-stride over chunks):
 //  1. thread 0 parses the chunk's symbol streams (mode, frequency table, lane headers);
-//     the warp expands each rANS table into a slot table in shared memory (packed 32-bit
-//     entries: symbol | freq << 8 | bias << 20, scale_bits <= 12);
+//     the warp expands each rANS table into shared memory: one symbol byte per slot
+//     (scale_bits <= 12, so at most 4 KiB) plus 256-entry frequency and cumulative arrays;
 //  2. thread t decodes lane t of every stream (symbol i belongs to lane i % lanes, the same for
 //     all streams of a chunk), assembles element i from its exponent and plane symbols, and
 //     stores it: consecutive threads store consecutive elements (coalesced);
 //  3. every lane must end in the initial rANS state with all its words consumed, else the
 //     chunk's status is nonzero. Nothing else is trusted either: every read is bounds-checked.
-// Dynamic shared memory: `slot_cap` 32-bit slots (4096 per rANS stream a chunk may have).
+// Dynamic shared memory: `slot_cap` one-byte slots (4096 per rANS stream a chunk may have).
 // Status per chunk (if `status` is not null and the chunk index < status_len):
 //   0 ok, 1 bad header, 2 bad stream, 3 rANS state mismatch, 4 destination mismatch,
 //   5 unsupported by this kernel (the CPU decodes it).
@@ -24,7 +24,9 @@ struct Stream {
     uint32_t mode;  // 0 const, 1 raw, 2 rANS
     uint32_t value;
     uint32_t scale_bits;
-    uint32_t table_off;
+    uint32_t table_off;  // byte offset of the slot table in dynamic shared memory
+    uint16_t freq[256];
+    uint16_t cum[256];
     const uint8_t* raw;
     const uint8_t* words[MAX_LANES];
     uint32_t nwords[MAX_LANES];
@@ -125,11 +127,81 @@ __device__ bool parse_stream(Shared* sh, Stream* s, const uint8_t** p, const uin
     return true;
 }
 
+// Decode lane t of every stream; returns true if the lane is damaged. NS >= sh.nstreams
+// (streams past sh.nstreams are skipped). Each lane keeps its next 16-bit word preloaded, so the
+// global load that a renormalization needs was issued symbols earlier.
+template <int NS>
+__device__ bool decode_lane(const Shared& sh, const uint8_t* slots, uint32_t t, uint32_t lanes, uint64_t n,
+                            uint32_t codec, uint32_t size, uint32_t exp_bits, uint32_t man_bits, uint32_t nplanes,
+                            uint8_t* dst) {
+    uint32_t x[NS], nxt[NS], mode[NS], m[NS], toff[NS];
+    const uint8_t* wp[NS];
+    const uint8_t* we[NS];
+    bool bad = false;
+    const uint32_t ns = sh.nstreams;
+#pragma unroll
+    for (int s = 0; s < NS; s++) {
+        mode[s] = s < (int)ns ? sh.streams[s].mode : 0;
+        if (mode[s] == 2) {
+            x[s] = sh.streams[s].state[t];
+            wp[s] = sh.streams[s].words[t];
+            we[s] = wp[s] + 2ull * sh.streams[s].nwords[t];
+            m[s] = sh.streams[s].scale_bits;
+            toff[s] = sh.streams[s].table_off;
+            nxt[s] = wp[s] + 2 <= we[s] ? ((uint32_t)wp[s][0] | ((uint32_t)wp[s][1] << 8)) : 0;
+        }
+    }
+    for (uint64_t i = t; i < n; i += lanes) {
+        uint32_t sym[NS];
+#pragma unroll
+        for (int s = 0; s < NS; s++) {
+            if (s >= (int)ns) { sym[s] = 0; continue; }
+            const Stream& S = sh.streams[s];
+            if (mode[s] == 0) {
+                sym[s] = S.value;
+            } else if (mode[s] == 1) {
+                sym[s] = S.raw[i];
+            } else {
+                const uint32_t slot = x[s] & ((1u << m[s]) - 1);
+                const uint32_t y = slots[toff[s] + slot];
+                uint32_t v = (uint32_t)S.freq[y] * (x[s] >> m[s]) + slot - S.cum[y];
+                if (v < RANS_L) {
+                    if (wp[s] + 2 > we[s]) bad = true;
+                    v = (v << 16) | nxt[s];
+                    wp[s] += 2;
+                    nxt[s] = wp[s] + 2 <= we[s] ? ((uint32_t)wp[s][0] | ((uint32_t)wp[s][1] << 8)) : 0;
+                }
+                x[s] = v;
+                sym[s] = y;
+            }
+        }
+        uint8_t* o = dst + i * size;
+        if (codec == 1) {
+            uint64_t r = 0;
+#pragma unroll
+            for (int b = 1; b < NS; b++) if (b <= (int)nplanes) r = (r << 8) | sym[b];
+            const uint64_t v = ((r >> man_bits) << (man_bits + exp_bits)) | ((uint64_t)sym[0] << man_bits) |
+                               (r & ((1ull << man_bits) - 1));
+            if (size == 4) *(uint32_t*)o = (uint32_t)v;
+            else if (size == 2) *(uint16_t*)o = (uint16_t)v;
+            else for (uint32_t b = 0; b < size; b++) o[b] = (uint8_t)(v >> (8 * b));
+        } else {
+#pragma unroll
+            for (int b = 0; b < NS; b++) if (b < (int)size) o[b] = (uint8_t)sym[b];
+        }
+    }
+#pragma unroll
+    for (int s = 0; s < NS; s++) {
+        if (s < (int)ns && mode[s] == 2 && (x[s] != RANS_L || wp[s] != we[s])) bad = true;
+    }
+    return bad;
+}
+
 extern "C" __global__ void __launch_bounds__(32)
 saraphis_decode_exact(const uint8_t* __restrict__ c, uint64_t c_len, uint32_t want_dtype,
                       uint8_t* __restrict__ out, uint64_t out_len, int32_t* status, uint64_t status_len,
                       uint32_t slot_cap) {
-    extern __shared__ uint32_t slots[];
+    extern __shared__ uint8_t slots[];
     __shared__ Shared sh;
     const uint32_t t = threadIdx.x;
 
@@ -207,7 +279,8 @@ saraphis_decode_exact(const uint8_t* __restrict__ c, uint64_t c_len, uint32_t wa
                     Stream* S = &sh.streams[s];
                     for (uint32_t j = 0; j < sh.tcount; j++) {
                         uint32_t f = sh.tfreq[j], cum = sh.tcum[j], sym = sh.tsym[j];
-                        for (uint32_t k = t; k < f; k += 32) slots[S->table_off + cum + k] = sym | (f << 8) | (k << 20);
+                        if (t == 0) { S->freq[sym] = (uint16_t)f; S->cum[sym] = (uint16_t)cum; }
+                        for (uint32_t k = t; k < f; k += 32) slots[S->table_off + cum + k] = (uint8_t)sym;
                     }
                 }
                 __syncwarp();
@@ -219,57 +292,14 @@ saraphis_decode_exact(const uint8_t* __restrict__ c, uint64_t c_len, uint32_t wa
             } else {
                 // ---- decode: thread t owns lane t
                 const uint32_t lanes = sh.lanes ? sh.lanes : 32;
-                uint32_t x[MAX_STREAMS];
-                const uint8_t* wp[MAX_STREAMS];
-                const uint8_t* we[MAX_STREAMS];
-                const uint32_t ns = sh.nstreams;
                 bool lane_bad = false;
                 if (t < lanes) {
-                    for (uint32_t s = 0; s < ns; s++) {
-                        if (sh.streams[s].mode == 2) {
-                            x[s] = sh.streams[s].state[t];
-                            wp[s] = sh.streams[s].words[t];
-                            we[s] = wp[s] + 2ull * sh.streams[s].nwords[t];
-                        }
-                    }
-                    for (uint64_t i = t; i < n; i += lanes) {
-                        uint32_t sym[MAX_STREAMS];
-                        for (uint32_t s = 0; s < ns; s++) {
-                            const Stream& S = sh.streams[s];
-                            if (S.mode == 0) {
-                                sym[s] = S.value;
-                            } else if (S.mode == 1) {
-                                sym[s] = S.raw[i];
-                            } else {
-                                const uint32_t m = S.scale_bits;
-                                const uint32_t en = slots[S.table_off + (x[s] & ((1u << m) - 1))];
-                                uint32_t v = ((en >> 8) & 0xfff) * (x[s] >> m) + (en >> 20);
-                                if (v < RANS_L) {
-                                    uint32_t w = 0;
-                                    if (wp[s] + 2 <= we[s]) w = (uint32_t)wp[s][0] | ((uint32_t)wp[s][1] << 8);
-                                    else lane_bad = true;
-                                    wp[s] += 2;
-                                    v = (v << 16) | w;
-                                }
-                                x[s] = v;
-                                sym[s] = en & 0xff;
-                            }
-                        }
-                        uint8_t* o = dst + i * size;
-                        if (codec == 1) {
-                            uint64_t r = 0;
-                            for (uint32_t b = 0; b < nplanes; b++) r = (r << 8) | sym[1 + b];
-                            const uint64_t v = ((r >> man_bits) << (man_bits + exp_bits)) | ((uint64_t)sym[0] << man_bits) |
-                                               (r & ((1ull << man_bits) - 1));
-                            if (size == 4) *(uint32_t*)o = (uint32_t)v;
-                            else if (size == 2) *(uint16_t*)o = (uint16_t)v;
-                            else for (uint32_t b = 0; b < size; b++) o[b] = (uint8_t)(v >> (8 * b));
-                        } else {
-                            for (uint32_t b = 0; b < size; b++) o[b] = (uint8_t)sym[b];
-                        }
-                    }
-                    for (uint32_t s = 0; s < ns; s++) {
-                        if (sh.streams[s].mode == 2 && (x[s] != RANS_L || wp[s] != we[s])) lane_bad = true;
+                    switch (sh.nstreams) {
+                        case 1: lane_bad = decode_lane<1>(sh, slots, t, lanes, n, codec, size, exp_bits, man_bits, nplanes, dst); break;
+                        case 2: lane_bad = decode_lane<2>(sh, slots, t, lanes, n, codec, size, exp_bits, man_bits, nplanes, dst); break;
+                        case 3: lane_bad = decode_lane<3>(sh, slots, t, lanes, n, codec, size, exp_bits, man_bits, nplanes, dst); break;
+                        case 4: lane_bad = decode_lane<4>(sh, slots, t, lanes, n, codec, size, exp_bits, man_bits, nplanes, dst); break;
+                        default: lane_bad = decode_lane<8>(sh, slots, t, lanes, n, codec, size, exp_bits, man_bits, nplanes, dst); break;
                     }
                 }
                 if (__any_sync(0xffffffffu, lane_bad)) st = 3;

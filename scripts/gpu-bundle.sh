@@ -5,15 +5,8 @@
 # scripts/gpu-run.sh there. nvcc comes from PyPI (pinned 13.0) into .cuda-venv/ if not set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ -z "${NVCC:-}" ]; then
-    if [ ! -x .cuda-venv/bin/python3 ]; then
-        python3 -m venv .cuda-venv
-        .cuda-venv/bin/pip install -q "nvidia-cuda-nvcc==13.0.88" "nvidia-cuda-crt==13.0.88" \
-            "nvidia-cuda-runtime==13.0.*" "nvidia-nvvm==13.0.*"
-    fi
-    NVCC=$(ls "$PWD"/.cuda-venv/lib/python3*/site-packages/nvidia/cu13/bin/nvcc)
-    export NVCC
-fi
+NVCC=$(scripts/nvcc.sh)
+export NVCC
 cargo build --release --features cuda-required --lib --bin saraphis
 exe() { # NAME CARGO-ARGS...: print the path of that test or bench executable
     local name=$1; shift

@@ -53,6 +53,13 @@ int main(int argc, char** argv) {
     check(std::strstr(e.what(), "bytes") != nullptr, "error message");
   }
   try {
+    int dummy = 0;
+    saraphis::System(saraphis::Config().device("cpu")).decompress_device(&dummy, 4, saraphis::DType::F32, &dummy, 4);
+    check(false, "decompress_device on a CPU system throws");
+  } catch (const saraphis::Error& e) {
+    check(e.code() == SARAPHIS_ERR_DEVICE, "decompress_device without a GPU");
+  }
+  try {
     saraphis::Params(saraphis::Codec::Padic).prime(250);
     check(false, "non-prime throws");
   } catch (const saraphis::Error& e) {

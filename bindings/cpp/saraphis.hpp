@@ -169,6 +169,15 @@ class System {
     return bound;
   }
 
+  /// Enqueue a bit-exact decode from device memory to device memory on a CUstream (nullptr =
+  /// legacy default stream); per-chunk codes land in status_dev (may be nullptr). Returns once
+  /// enqueued. Throws SARAPHIS_ERR_DEVICE when the system has no CUDA device.
+  void decompress_device(const void* src_dev, size_t src_bytes, DType dtype, void* dst_dev, size_t dst_bytes,
+                         int32_t* status_dev = nullptr, size_t status_len = 0, void* cu_stream = nullptr) const {
+    detail::check(saraphis_decompress_device(h_.get(), src_dev, src_bytes, static_cast<uint32_t>(dtype), dst_dev,
+                                             dst_bytes, status_dev, status_len, cu_stream));
+  }
+
   /// The device in use and why it was chosen.
   std::string device() const {
     size_t need = 0;

@@ -82,6 +82,7 @@ namespace Saraphis
         [DllImport(Lib)] internal static extern void saraphis_buffer_free(IntPtr buffer);
         [DllImport(Lib)] internal static extern int saraphis_decompress(SystemHandle system, byte* src, UIntPtr srcBytes, uint dtype, byte* dst, UIntPtr dstBytes);
         [DllImport(Lib)] internal static extern int saraphis_decompress_progressive(SystemHandle system, byte* src, UIntPtr srcBytes, uint dtype, uint planes, byte* dst, UIntPtr dstBytes, out double bound);
+        [DllImport(Lib)] internal static extern int saraphis_decompress_device(SystemHandle system, IntPtr srcDev, UIntPtr srcBytes, uint dtype, IntPtr dstDev, UIntPtr dstBytes, IntPtr statusDev, UIntPtr statusLen, IntPtr stream);
         [DllImport(Lib)] internal static extern int saraphis_inspect(byte* src, UIntPtr srcBytes, out TensorInfo info);
 
         /// <summary>Throw for a failed result. Called on the thread that made the call, so the
@@ -295,6 +296,14 @@ namespace Saraphis
                 Native.Check(Native.saraphis_decompress_progressive(Live, c, (UIntPtr)container.Length, (uint)dtype, planes, d, (UIntPtr)dst.Length, out double bound));
                 return bound;
             }
+        }
+
+        /// <summary>Enqueue a bit-exact decode from device memory to device memory on a CUstream
+        /// (IntPtr.Zero = legacy default stream); per-chunk codes go to statusDev (may be zero).
+        /// Returns once enqueued. Throws code 4001 when the system has no CUDA device.</summary>
+        public void DecompressDevice(IntPtr srcDev, long srcBytes, DType dtype, IntPtr dstDev, long dstBytes, IntPtr statusDev, long statusLen, IntPtr stream)
+        {
+            Native.Check(Native.saraphis_decompress_device(Live, srcDev, (UIntPtr)srcBytes, (uint)dtype, dstDev, (UIntPtr)dstBytes, statusDev, (UIntPtr)statusLen, stream));
         }
 
         public void Dispose() { handle.Dispose(); }

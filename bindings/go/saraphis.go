@@ -350,6 +350,23 @@ func (s *System) DecompressProgressive(c []byte, dtype DType, planes uint32, dst
 	return float64(bound), err
 }
 
+// DecompressDevice enqueues a bit-exact decode of the container at device address src (srcBytes
+// long) into device address dst (dstBytes, exactly the tensor) on the CUstream stream (0 = the
+// legacy default stream). Per-chunk codes go to the int32 device array status (0 to skip).
+// Returns once enqueued; nothing synchronizes. The addresses are device pointers from the
+// caller's CUDA allocator, never Go memory.
+func (s *System) DecompressDevice(src uintptr, srcBytes int, dtype DType, dst uintptr, dstBytes int, status uintptr, statusLen int, stream uintptr) error {
+	err := call(func() uint32 {
+		return C.saraphis_decompress_device(s.p, unsafe.Pointer(src), C.size_t(srcBytes), C.uint32_t(dtype),
+			unsafe.Pointer(dst), C.size_t(dstBytes), (*C.int32_t)(unsafe.Pointer(status)), C.size_t(statusLen), unsafe.Pointer(stream))
+	})
+	runtime.KeepAlive(s)
+	return err
+}
+
+// ErrDevice is the code of a device failure (no CUDA device in this system, launch failure).
+const ErrDevice = int(C.SARAPHIS_ERR_DEVICE)
+
 // Device is the device in use and why it was chosen, e.g. "cpu (cpu requested)".
 func (s *System) Device() (string, error) {
 	buf := make([]byte, 512)

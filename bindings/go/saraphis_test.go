@@ -250,6 +250,9 @@ func TestWholeAPI(t *testing.T) {
 		}
 	}
 	var e *Error
+	if err := s.DecompressDevice(1, 4, F32, 2, 4, 0, 0, 0); !errors.As(err, &e) || e.Code != ErrDevice {
+		t.Fatalf("device decode on a CPU system: %v", err)
+	}
 	if _, err := s.CompressInto(big.data, F32, big.shape, p, dst[:10]); !errors.As(err, &e) || e.Code != ErrDestination {
 		t.Fatalf("small dst: %v", err)
 	}

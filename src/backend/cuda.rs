@@ -19,8 +19,8 @@ static FATBIN: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/saraphis.fatbin
 #[cfg(not(saraphis_cuda))]
 static FATBIN: &[u8] = &[];
 
-/// Slots (32-bit words of shared memory) per rANS stream of a chunk: tables have at most
-/// 2^12 entries on the GPU path.
+/// Slots (bytes of shared memory) per rANS stream of a chunk: tables have at most 2^12
+/// entries on the GPU path.
 const SLOTS_PER_STREAM: u32 = 4096;
 
 /// True when this build embeds CUDA kernels.
@@ -113,13 +113,9 @@ impl CudaDevice {
         let decode_exact = module
             .load_function("saraphis_decode_exact")
             .map_err(dev_err)?;
-        // Up to 8 rANS tables of 16 KiB each in dynamic shared memory.
-        decode_exact
-            .set_attribute(
-                cudarc::driver::sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
-                (8 * SLOTS_PER_STREAM * 4) as i32,
-            )
-            .map_err(dev_err)?;
+        // Up to 8 rANS slot tables of 4 KiB each in dynamic shared memory (within the default
+        // 48 KiB with the static part).
+        let _ = SLOTS_PER_STREAM;
         Ok(CudaDevice {
             ordinal,
             compute_capability: cc,
@@ -193,7 +189,7 @@ impl CudaDevice {
                 f,
                 (grid, 1, 1),
                 (32, 1, 1),
-                slot_cap * 4,
+                slot_cap,
                 stream as _,
                 &mut args,
             )

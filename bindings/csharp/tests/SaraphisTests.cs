@@ -124,6 +124,7 @@ static class SaraphisTests
                 s1.Decompress(c0(sys, big, lossless), DType.F32, o);
                 Check(o.SequenceEqual(big.Data), "config from env");
             }
+            Throws<SaraphisException>(() => sys.DecompressDevice(new IntPtr(16), 4, DType.F32, new IntPtr(32), 4, IntPtr.Zero, 0, IntPtr.Zero), e => e.Code == 4001, "device decode on a CPU system");
             Throws<SaraphisException>(() => sys.Decompress(lossy, new float[10]), e => e.Code == 1002, "short destination");
             byte[] bad = (byte[])lossy.Clone();
             bad[bad.Length - 3] ^= 0x10;
