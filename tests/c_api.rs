@@ -39,7 +39,14 @@ fn c_program_round_trips_real_weights() {
     std::fs::create_dir(&libdir).unwrap();
     let so = dir.join("libsaraphis.so");
     std::os::unix::fs::symlink(&so, libdir.join("libsaraphis.so")).unwrap();
-    std::os::unix::fs::symlink(&so, libdir.join(format!("libsaraphis.so.{}", env!("CARGO_PKG_VERSION_MAJOR")))).unwrap();
+    std::os::unix::fs::symlink(
+        &so,
+        libdir.join(format!(
+            "libsaraphis.so.{}",
+            env!("CARGO_PKG_VERSION_MAJOR")
+        )),
+    )
+    .unwrap();
     let dir = libdir;
     let exe = tmp.path().join("roundtrip");
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
