@@ -77,6 +77,40 @@ pub fn valuation(q: i64, p: u32) -> Option<u32> {
     Some(k)
 }
 
+/// Valuation of every element: `out[i] = v_p(values[i])`, with `u32::MAX` standing for the
+/// infinite valuation of 0. Errors: `InvalidArgument` for a non-prime base or mismatched lengths.
+pub fn valuations(values: &[i64], p: u32, out: &mut [u32]) -> Result<()> {
+    check_prime(p)?;
+    if out.len() != values.len() {
+        return invalid("valuations: out must have values.len() entries");
+    }
+    for (o, &q) in out.iter_mut().zip(values) {
+        *o = valuation(q, p).unwrap_or(u32::MAX);
+    }
+    Ok(())
+}
+
+/// Quantize real values to the integers the p-adic codec expands: `q = round(x / (2 eps))`
+/// (absolute bound `eps`), so `|x - 2 eps q| <= eps` in exact arithmetic. Errors:
+/// `InvalidArgument` for `eps` not finite and > 0, a non-finite value, `|q| >= 2^62`, or
+/// mismatched lengths.
+pub fn quantize(values: &[f64], eps: f64, out: &mut [i64]) -> Result<()> {
+    if !(eps.is_finite() && eps > 0.0) {
+        return invalid(format!("error bound {eps}: must be finite and > 0"));
+    }
+    if out.len() != values.len() {
+        return invalid("quantize: out must have values.len() entries");
+    }
+    for (i, (o, &x)) in out.iter_mut().zip(values).enumerate() {
+        let q = (x / (2.0 * eps)).round();
+        if !q.is_finite() || q.abs() >= (1u64 << 62) as f64 {
+            return invalid(format!("value {x} at index {i} cannot be quantized at {eps}"));
+        }
+        *o = q as i64;
+    }
+    Ok(())
+}
+
 /// Batch conversion to digits under the signed mapping of this module.
 ///
 /// `values`: `n` integers. Output: `digits` of length `n * precision`, element-major
@@ -172,6 +206,19 @@ mod tests {
         assert_eq!(valuation(0, 3), None);
         assert_eq!(valuation(-18, 3), Some(2));
         assert_eq!(valuation(7, 3), Some(0));
+    }
+
+    #[test]
+    fn batch_valuation_and_quantization() {
+        let mut q = vec![0i64; 4];
+        quantize(&[0.0, 0.03, -0.05, 0.9], 0.01, &mut q).unwrap();
+        assert_eq!(q, vec![0, 2, -3, 45]); // -0.05/0.02 = -2.5 rounds away from zero
+        let mut v = vec![0u32; 4];
+        valuations(&q, 3, &mut v).unwrap();
+        assert_eq!(v, vec![u32::MAX, 0, 1, 2]);
+        assert!(quantize(&[f64::NAN], 0.01, &mut q[..1]).is_err());
+        assert!(quantize(&[1.0], 0.0, &mut q[..1]).is_err());
+        assert!(valuations(&q, 4, &mut v).is_err());
     }
 
     proptest! {
