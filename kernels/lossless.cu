@@ -197,10 +197,12 @@ __device__ bool decode_lane(const Shared& sh, const uint8_t* slots, uint32_t t, 
     return bad;
 }
 
-extern "C" __global__ void __launch_bounds__(32)
-saraphis_decode_exact(const uint8_t* __restrict__ c, uint64_t c_len, uint32_t want_dtype,
-                      uint8_t* __restrict__ out, uint64_t out_len, int32_t* status, uint64_t status_len,
-                      uint32_t slot_cap) {
+// NSMAX: the most streams the instantiation decodes (chosen by the host from the dtype), so that
+// each variant is compiled with only the registers it needs.
+template <int NSMAX>
+__device__ __forceinline__ void decode_exact(const uint8_t* __restrict__ c, uint64_t c_len, uint32_t want_dtype,
+                                             uint8_t* __restrict__ out, uint64_t out_len, int32_t* status,
+                                             uint64_t status_len, uint32_t slot_cap) {
     extern __shared__ uint8_t slots[];
     __shared__ Shared sh;
     const uint32_t t = threadIdx.x;
@@ -293,14 +295,10 @@ saraphis_decode_exact(const uint8_t* __restrict__ c, uint64_t c_len, uint32_t wa
                 // ---- decode: thread t owns lane t
                 const uint32_t lanes = sh.lanes ? sh.lanes : 32;
                 bool lane_bad = false;
-                if (t < lanes) {
-                    switch (sh.nstreams) {
-                        case 1: lane_bad = decode_lane<1>(sh, slots, t, lanes, n, codec, size, exp_bits, man_bits, nplanes, dst); break;
-                        case 2: lane_bad = decode_lane<2>(sh, slots, t, lanes, n, codec, size, exp_bits, man_bits, nplanes, dst); break;
-                        case 3: lane_bad = decode_lane<3>(sh, slots, t, lanes, n, codec, size, exp_bits, man_bits, nplanes, dst); break;
-                        case 4: lane_bad = decode_lane<4>(sh, slots, t, lanes, n, codec, size, exp_bits, man_bits, nplanes, dst); break;
-                        default: lane_bad = decode_lane<8>(sh, slots, t, lanes, n, codec, size, exp_bits, man_bits, nplanes, dst); break;
-                    }
+                if (sh.nstreams > NSMAX) {
+                    lane_bad = true;  // more streams than this dtype can have: malformed
+                } else if (t < lanes) {
+                    lane_bad = decode_lane<NSMAX>(sh, slots, t, lanes, n, codec, size, exp_bits, man_bits, nplanes, dst);
                 }
                 if (__any_sync(0xffffffffu, lane_bad)) st = 3;
             }
@@ -309,3 +307,14 @@ saraphis_decode_exact(const uint8_t* __restrict__ c, uint64_t c_len, uint32_t wa
         __syncwarp();
     }
 }
+
+#define SARAPHIS_DECODE_EXACT(NS)                                                                              \
+    extern "C" __global__ void __launch_bounds__(32) saraphis_decode_exact_##NS(                             \
+        const uint8_t* __restrict__ c, uint64_t c_len, uint32_t want_dtype, uint8_t* __restrict__ out,     \
+        uint64_t out_len, int32_t* status, uint64_t status_len, uint32_t slot_cap) {                        \
+        decode_exact<NS>(c, c_len, want_dtype, out, out_len, status, status_len, slot_cap);                \
+    }
+SARAPHIS_DECODE_EXACT(2)
+SARAPHIS_DECODE_EXACT(3)
+SARAPHIS_DECODE_EXACT(4)
+SARAPHIS_DECODE_EXACT(8)

@@ -60,7 +60,8 @@ pub struct CudaDevice {
     /// Streaming multiprocessors.
     pub sms: u32,
     ctx: Arc<cudarc::driver::CudaContext>,
-    decode_exact: cudarc::driver::CudaFunction,
+    /// `saraphis_decode_exact_{2,3,4,8}`: variants by the most symbol streams a chunk can have.
+    decode_exact: [cudarc::driver::CudaFunction; 4],
 }
 
 impl std::fmt::Debug for CudaDevice {
@@ -110,9 +111,13 @@ impl CudaDevice {
         let module = ctx
             .load_module(cudarc::nvrtc::Ptx::from_binary(FATBIN.to_vec()))
             .map_err(dev_err)?;
-        let decode_exact = module
-            .load_function("saraphis_decode_exact")
-            .map_err(dev_err)?;
+        let f = |name: &str| module.load_function(name).map_err(dev_err);
+        let decode_exact = [
+            f("saraphis_decode_exact_2")?,
+            f("saraphis_decode_exact_3")?,
+            f("saraphis_decode_exact_4")?,
+            f("saraphis_decode_exact_8")?,
+        ];
         // Up to 8 rANS slot tables of 4 KiB each in dynamic shared memory (within the default
         // 48 KiB with the static part).
         let _ = SLOTS_PER_STREAM;
@@ -181,7 +186,14 @@ impl CudaDevice {
             &status_len as *const u64 as *mut c_void,
             &slot_cap as *const u32 as *mut c_void,
         ];
-        let f = self.decode_exact.cu_function();
+        let ns = Self::max_streams(dtype);
+        let variant = match ns {
+            0..=2 => 0,
+            3 => 1,
+            4 => 2,
+            _ => 3,
+        };
+        let f = self.decode_exact[variant].cu_function();
         let ctx = self.ctx.clone();
         guarded("launch", move || -> Result<()> {
             ctx.bind_to_thread().map_err(dev_err)?;

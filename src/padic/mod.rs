@@ -104,7 +104,9 @@ pub fn quantize(values: &[f64], eps: f64, out: &mut [i64]) -> Result<()> {
     for (i, (o, &x)) in out.iter_mut().zip(values).enumerate() {
         let q = (x / (2.0 * eps)).round();
         if !q.is_finite() || q.abs() >= (1u64 << 62) as f64 {
-            return invalid(format!("value {x} at index {i} cannot be quantized at {eps}"));
+            return invalid(format!(
+                "value {x} at index {i} cannot be quantized at {eps}"
+            ));
         }
         *o = q as i64;
     }
