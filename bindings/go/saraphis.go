@@ -12,7 +12,12 @@ package saraphis
 /*
 #cgo pkg-config: saraphis
 #include <stdlib.h>
+#include <stdint.h>
 #include <saraphis.h>
+
+// Device addresses are integers owned by the caller's CUDA allocator, never Go memory: turn
+// them into pointers on the C side.
+static inline void *saraphis_go_device_ptr(uintptr_t p) { return (void *)p; }
 */
 import "C"
 
@@ -357,8 +362,10 @@ func (s *System) DecompressProgressive(c []byte, dtype DType, planes uint32, dst
 // caller's CUDA allocator, never Go memory.
 func (s *System) DecompressDevice(src uintptr, srcBytes int, dtype DType, dst uintptr, dstBytes int, status uintptr, statusLen int, stream uintptr) error {
 	err := call(func() uint32 {
-		return C.saraphis_decompress_device(s.p, unsafe.Pointer(src), C.size_t(srcBytes), C.uint32_t(dtype),
-			unsafe.Pointer(dst), C.size_t(dstBytes), (*C.int32_t)(unsafe.Pointer(status)), C.size_t(statusLen), unsafe.Pointer(stream))
+		return C.saraphis_decompress_device(s.p, C.saraphis_go_device_ptr(C.uintptr_t(src)), C.size_t(srcBytes),
+			C.uint32_t(dtype), C.saraphis_go_device_ptr(C.uintptr_t(dst)), C.size_t(dstBytes),
+			(*C.int32_t)(C.saraphis_go_device_ptr(C.uintptr_t(status))), C.size_t(statusLen),
+			C.saraphis_go_device_ptr(C.uintptr_t(stream)))
 	})
 	runtime.KeepAlive(s)
 	return err

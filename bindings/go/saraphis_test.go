@@ -211,7 +211,10 @@ func TestWholeAPI(t *testing.T) {
 	if d, err := s.Device(); err != nil || d[:3] != "cpu" {
 		t.Fatalf("device %q %v", d, err)
 	}
-	if Version() == "" || VersionNumber() == 0 || BuildHasCUDA() || ResultText(ErrChecksum) != "checksum mismatch" {
+	// The build may or may not embed kernels (CI builds them); the device choice must agree:
+	// this config asked for the CPU, so the system reports cpu either way.
+	_ = BuildHasCUDA()
+	if Version() == "" || VersionNumber() == 0 || ResultText(ErrChecksum) != "checksum mismatch" {
 		t.Fatal("version / build / result text")
 	}
 	var big tensor
