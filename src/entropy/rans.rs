@@ -410,14 +410,9 @@ pub fn encode_lanes_with_bits(
 /// with table `t`. Table entries are packed in 32 bits (symbol, frequency, slot bias) and the
 /// lane states live in a fixed array. Errors: `Corrupt` / `Truncated` as [`LaneDecoder`].
 pub fn decode_u8(r: &mut Reader, t: &FreqTable, out: &mut [u8]) -> Result<()> {
+    let d = LaneDecoder::new(r, out.len())?;
     if t.scale_bits > 12 || t.freq.len() > 256 {
-        let dt = DecTable::new(t);
-        let mut d = LaneDecoder::new(r, out.len())?;
-        let lanes = d.lanes();
-        for (i, o) in out.iter_mut().enumerate() {
-            *o = d.get(i % lanes, &dt) as u8;
-        }
-        return d.finish();
+        return decode_u8_generic(d, t, out);
     }
     let m = t.scale_bits;
     let mut tab = vec![0u32; 1 << m];
@@ -427,21 +422,22 @@ pub fn decode_u8(r: &mut Reader, t: &FreqTable, out: &mut [u8]) -> Result<()> {
             tab[(c + k) as usize] = s as u32 | (f << 8) | (k << 20);
         }
     }
-    let d = LaneDecoder::new(r, out.len())?;
     match d.lanes() {
         32 => decode_u8_rounds::<32>(d, &tab, m, out),
         8 => decode_u8_rounds::<8>(d, &tab, m, out),
         1 => decode_u8_rounds::<1>(d, &tab, m, out),
-        _ => {
-            let dt = DecTable::new(t);
-            let mut d = d;
-            let lanes = d.lanes();
-            for (i, o) in out.iter_mut().enumerate() {
-                *o = d.get(i % lanes, &dt) as u8;
-            }
-            d.finish()
-        }
+        _ => decode_u8_generic(d, t, out),
     }
+}
+
+/// Byte decoding through [`LaneDecoder::get`], for tables or lane counts the fast path lacks.
+fn decode_u8_generic(mut d: LaneDecoder, t: &FreqTable, out: &mut [u8]) -> Result<()> {
+    let dt = DecTable::new(t);
+    let lanes = d.lanes();
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = d.get(i % lanes, &dt) as u8;
+    }
+    d.finish()
 }
 
 fn decode_u8_rounds<const K: usize>(
@@ -540,20 +536,8 @@ impl<'a> LaneDecoder<'a> {
         let x = self.states[l];
         let mask = (1u32 << t.scale_bits) - 1;
         let slot = t.slots[(x & mask) as usize];
-        let mut x = slot.freq as u32 * (x >> t.scale_bits) + slot.bias as u32;
-        if x < RANS_L {
-            let p = self.pos[l];
-            let w = self.words[l];
-            let word = if p + 2 <= w.len() {
-                u16::from_le_bytes([w[p], w[p + 1]])
-            } else {
-                self.overrun = true;
-                0
-            };
-            self.pos[l] = p + 2;
-            x = (x << 16) | word as u32;
-        }
-        self.states[l] = x;
+        let x = slot.freq as u32 * (x >> t.scale_bits) + slot.bias as u32;
+        self.renorm(l, x);
         slot.sym
     }
 
@@ -565,7 +549,13 @@ impl<'a> LaneDecoder<'a> {
         }
         let x = self.states[l];
         let v = x & ((1 << k) - 1);
-        let mut x = x >> k;
+        self.renorm(l, x >> k);
+        v
+    }
+
+    /// Store lane `l`'s state `x`, first reading the lane's next word if `x` fell below `RANS_L`.
+    #[inline(always)]
+    fn renorm(&mut self, l: usize, mut x: u32) {
         if x < RANS_L {
             let p = self.pos[l];
             let w = self.words[l];
@@ -579,7 +569,6 @@ impl<'a> LaneDecoder<'a> {
             x = (x << 16) | word as u32;
         }
         self.states[l] = x;
-        v
     }
 
     /// Check that every lane returned to the initial state and consumed all its words.
