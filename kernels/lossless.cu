@@ -1,13 +1,13 @@
 // Saraphis GPU decoder for bit-exact containers (codecs raw = 0, lossless float split = 1,
 // byte planes = 3), reading the container format of docs/FORMAT.md straight from device memory.
 //
-// One warp (block of 32 threads) decodes one chunk at a time (grid-stride over chunks):
+// One block of BLOCK threads decodes one chunk at a time (grid-stride over chunks):
 //  1. thread 0 parses the chunk's symbol streams (mode, frequency table, lane headers);
-//     the warp expands each rANS table into shared memory: one symbol byte per slot
+//     the block expands each rANS table into shared memory: one symbol byte per slot
 //     (scale_bits <= 12, so at most 4 KiB) plus 256-entry frequency and cumulative arrays;
 //  2. thread t decodes lane t of every stream (symbol i belongs to lane i % lanes, the same for
-//     all streams of a chunk), assembles element i from its exponent and plane symbols, and
-//     stores it: consecutive threads store consecutive elements (coalesced);
+//     all streams of a chunk; up to BLOCK lanes), assembles element i from its exponent and plane
+//     symbols, and stores it: consecutive threads store consecutive elements (coalesced);
 //  3. every lane must end in the initial rANS state with all its words consumed, else the
 //     chunk's status is nonzero. Nothing else is trusted either: every read is bounds-checked.
 // Dynamic shared memory: `slot_cap` one-byte slots (4096 per rANS stream a chunk may have).
@@ -17,24 +17,24 @@
 #include <stdint.h>
 
 #define RANS_L (1u << 15)
-#define MAX_STREAMS 8
-#define MAX_LANES 32
+#define BLOCK 128  // threads per block = most lanes per stream decoded here
 
 struct Stream {
     uint32_t mode;  // 0 const, 1 raw, 2 rANS
     uint32_t value;
     uint32_t scale_bits;
     uint32_t table_off;  // byte offset of the slot table in dynamic shared memory
+    const uint8_t* raw;
     uint16_t freq[256];
     uint16_t cum[256];
-    const uint8_t* raw;
-    const uint8_t* words[MAX_LANES];
-    uint32_t nwords[MAX_LANES];
-    uint32_t state[MAX_LANES];
+    const uint8_t* words[BLOCK];
+    uint32_t nwords[BLOCK];
+    uint32_t state[BLOCK];
 };
 
+template <int NS>
 struct Shared {
-    Stream streams[MAX_STREAMS];
+    Stream streams[NS];
     uint32_t nstreams;
     uint32_t lanes;
     uint32_t bad;
@@ -63,8 +63,9 @@ __device__ bool rd_varint(const uint8_t** p, const uint8_t* end, uint64_t* v) {
 }
 
 // Thread 0: parse one stream header at *p (n symbols). Leaves the table's symbols and
-// frequencies in sh->tsym/tfreq/tcum for the warp to expand. Returns false on a bad stream.
-__device__ bool parse_stream(Shared* sh, Stream* s, const uint8_t** p, const uint8_t* end, uint64_t n,
+// frequencies in sh->tsym/tfreq/tcum for the block to expand. Returns false on a bad stream.
+template <int NS>
+__device__ bool parse_stream(Shared<NS>* sh, Stream* s, const uint8_t** p, const uint8_t* end, uint64_t n,
                              uint32_t* slot_top, uint32_t slot_cap) {
     if (*p >= end) return false;
     s->mode = *(*p)++;
@@ -107,7 +108,7 @@ __device__ bool parse_stream(Shared* sh, Stream* s, const uint8_t** p, const uin
     if (*slot_top > slot_cap) return false;
     if (*p >= end) return false;
     uint32_t lanes = *(*p)++;
-    if (lanes == 0 || lanes > MAX_LANES) return false;
+    if (lanes == 0 || lanes > BLOCK) return false;
     if (sh->lanes == 0) sh->lanes = lanes;
     if (lanes != sh->lanes) return false;
     if ((uint64_t)(end - *p) < 8ull * lanes) return false;
@@ -127,11 +128,11 @@ __device__ bool parse_stream(Shared* sh, Stream* s, const uint8_t** p, const uin
     return true;
 }
 
-// Decode lane t of every stream; returns true if the lane is damaged. NS >= sh.nstreams
-// (streams past sh.nstreams are skipped). Each lane keeps its next 16-bit word preloaded, so the
-// global load that a renormalization needs was issued symbols earlier.
+// Decode lane t of every stream; returns true if the lane is damaged. Each lane keeps its next
+// 16-bit word preloaded, so the global load that a renormalization needs was issued symbols
+// earlier.
 template <int NS>
-__device__ bool decode_lane(const Shared& sh, const uint8_t* slots, uint32_t t, uint32_t lanes, uint64_t n,
+__device__ bool decode_lane(const Shared<NS>& sh, const uint8_t* slots, uint32_t t, uint32_t lanes, uint64_t n,
                             uint32_t codec, uint32_t size, uint32_t exp_bits, uint32_t man_bits, uint32_t nplanes,
                             uint8_t* dst) {
     uint32_t x[NS], nxt[NS], mode[NS], m[NS], toff[NS];
@@ -197,42 +198,42 @@ __device__ bool decode_lane(const Shared& sh, const uint8_t* slots, uint32_t t, 
     return bad;
 }
 
-// NSMAX: the most streams the instantiation decodes (chosen by the host from the dtype), so that
-// each variant is compiled with only the registers it needs.
-template <int NSMAX>
+// NS: the most streams the instantiation decodes (chosen by the host from the dtype), so that
+// each variant is compiled with only the registers and shared memory it needs.
+template <int NS>
 __device__ __forceinline__ void decode_exact(const uint8_t* __restrict__ c, uint64_t c_len, uint32_t want_dtype,
                                              uint8_t* __restrict__ out, uint64_t out_len, int32_t* status,
                                              uint64_t status_len, uint32_t slot_cap) {
     extern __shared__ uint8_t slots[];
-    __shared__ Shared sh;
+    __shared__ Shared<NS> sh;
     const uint32_t t = threadIdx.x;
+    const bool lead = blockIdx.x == 0 && t == 0 && status && status_len;
 
     // ---- header (every thread reads the same fixed fields)
     if (c_len < 28 || c[0] != 'S' || c[1] != 'P' || c[2] != 'H' || c[3] != 'T' || c[4] != 1 || c[5] != 0) {
-        if (blockIdx.x == 0 && t == 0 && status && status_len) status[0] = 1;
+        if (lead) status[0] = 1;
         return;
     }
     const uint32_t dtype = c[8], codec = c[9], ndim = c[10];
     const uint32_t chunk_elems = rd_u32(c + 12);
     const uint64_t numel = rd_u64(c + 16);
     if (ndim > 8 || chunk_elems == 0 || 28ull + 8 * ndim > c_len) {
-        if (blockIdx.x == 0 && t == 0 && status && status_len) status[0] = 1;
+        if (lead) status[0] = 1;
         return;
     }
     const uint64_t plen = rd_u32(c + 24 + 8 * ndim);
     const uint64_t nc_at = 28ull + 8 * ndim + plen;
     if (nc_at + 4 > c_len) {
-        if (blockIdx.x == 0 && t == 0 && status && status_len) status[0] = 1;
+        if (lead) status[0] = 1;
         return;
     }
     const uint64_t n_chunks = rd_u32(c + nc_at);
     const uint64_t header_len = nc_at + 4 + 16 * n_chunks + 4;
     if (header_len > c_len) {
-        if (blockIdx.x == 0 && t == 0 && status && status_len) status[0] = 1;
+        if (lead) status[0] = 1;
         return;
     }
-    // Element layout.
-    uint32_t size, exp_bits = 0, man_bits = 0, nplanes;
+    uint32_t size, exp_bits = 0, man_bits = 0;
     switch (dtype) {
         case 0: size = 4; exp_bits = 8; man_bits = 23; break;   // F32
         case 1: size = 2; exp_bits = 5; man_bits = 10; break;   // F16
@@ -244,7 +245,8 @@ __device__ __forceinline__ void decode_exact(const uint8_t* __restrict__ c, uint
         default: size = 8; break;
     }
     const bool dst_ok = dtype == want_dtype && numel * size == out_len;
-    nplanes = codec == 1 ? (man_bits + 1 + 7) / 8 : size;
+    const uint32_t nplanes = codec == 1 ? (man_bits + 1 + 7) / 8 : size;
+    const uint32_t nstreams = codec == 1 ? 1 + nplanes : nplanes;
 
     for (uint64_t ci = blockIdx.x; ci < n_chunks; ci += gridDim.x) {
         const uint8_t* e = c + nc_at + 4 + 16 * ci;
@@ -256,60 +258,57 @@ __device__ __forceinline__ void decode_exact(const uint8_t* __restrict__ c, uint
         if (!dst_ok) st = 4;
         else if (header_len + off + clen > c_len || clen == 0 || start >= numel) st = 1;
         else if (codec == 2 || (codec == 1 && dtype == 3)) st = 5;
+        else if (codec != 0 && nstreams > NS) st = 2;  // more streams than this variant holds
         const uint8_t* p0 = c + header_len + off;
         const uint8_t* end = p0 + clen;
         uint8_t* dst = out + start * size;
         if (st == 0 && p0[0] == 0) {  // raw chunk
             if (clen != 1 + n * size) st = 2;
-            else for (uint64_t b = t; b < n * size; b += 32) dst[b] = p0[1 + b];
-        } else if (st == 0 && p0[0] != 1) {
-            st = 2;
-        } else if (st == 0 && codec == 0) {
-            st = 2;  // a raw container has only raw chunks
+            else for (uint64_t b = t; b < n * size; b += blockDim.x) dst[b] = p0[1 + b];
+        } else if (st == 0 && (p0[0] != 1 || codec == 0)) {
+            st = 2;  // unknown chunk mode, or a coded chunk in a raw container
         } else if (st == 0) {
-            // ---- parse streams (thread 0), expand tables (warp)
-            if (t == 0) { sh.bad = 0; sh.lanes = 0; sh.nstreams = 1 + (codec == 1 ? nplanes : 0); if (codec == 3) sh.nstreams = nplanes; }
-            __syncwarp();
+            // ---- parse streams (thread 0), expand tables (block)
+            if (t == 0) { sh.bad = 0; sh.lanes = 0; sh.nstreams = nstreams; }
+            __syncthreads();
             const uint8_t* p = p0 + 1;
             uint32_t slot_top = 0;
-            for (uint32_t s = 0; s < sh.nstreams; s++) {
+            for (uint32_t s = 0; s < nstreams; s++) {
                 if (t == 0 && !sh.bad) {
-                    if (!parse_stream(&sh, &sh.streams[s], &p, end, n, &slot_top, slot_cap)) sh.bad = 1;
+                    if (!parse_stream<NS>(&sh, &sh.streams[s], &p, end, n, &slot_top, slot_cap)) sh.bad = 1;
                 }
-                __syncwarp();
+                __syncthreads();
                 if (!sh.bad) {
                     Stream* S = &sh.streams[s];
                     for (uint32_t j = 0; j < sh.tcount; j++) {
                         uint32_t f = sh.tfreq[j], cum = sh.tcum[j], sym = sh.tsym[j];
                         if (t == 0) { S->freq[sym] = (uint16_t)f; S->cum[sym] = (uint16_t)cum; }
-                        for (uint32_t k = t; k < f; k += 32) slots[S->table_off + cum + k] = (uint8_t)sym;
+                        for (uint32_t k = t; k < f; k += blockDim.x) slots[S->table_off + cum + k] = (uint8_t)sym;
                     }
                 }
-                __syncwarp();
+                __syncthreads();
             }
             if (t == 0 && !sh.bad && p != end) sh.bad = 1;  // trailing bytes
-            __syncwarp();
+            __syncthreads();
             if (sh.bad) {
                 st = 2;
             } else {
                 // ---- decode: thread t owns lane t
-                const uint32_t lanes = sh.lanes ? sh.lanes : 32;
+                const uint32_t lanes = sh.lanes ? sh.lanes : blockDim.x;
                 bool lane_bad = false;
-                if (sh.nstreams > NSMAX) {
-                    lane_bad = true;  // more streams than this dtype can have: malformed
-                } else if (t < lanes) {
-                    lane_bad = decode_lane<NSMAX>(sh, slots, t, lanes, n, codec, size, exp_bits, man_bits, nplanes, dst);
+                if (t < lanes) {
+                    lane_bad = decode_lane<NS>(sh, slots, t, lanes, n, codec, size, exp_bits, man_bits, nplanes, dst);
                 }
-                if (__any_sync(0xffffffffu, lane_bad)) st = 3;
+                if (__syncthreads_or(lane_bad)) st = 3;
             }
         }
         if (t == 0 && status && ci < status_len) status[ci] = st;
-        __syncwarp();
+        __syncthreads();
     }
 }
 
 #define SARAPHIS_DECODE_EXACT(NS)                                                                              \
-    extern "C" __global__ void __launch_bounds__(32) saraphis_decode_exact_##NS(                             \
+    extern "C" __global__ void __launch_bounds__(BLOCK) saraphis_decode_exact_##NS(                          \
         const uint8_t* __restrict__ c, uint64_t c_len, uint32_t want_dtype, uint8_t* __restrict__ out,     \
         uint64_t out_len, int32_t* status, uint64_t status_len, uint32_t slot_cap) {                        \
         decode_exact<NS>(c, c_len, want_dtype, out, out_len, status, status_len, slot_cap);                \

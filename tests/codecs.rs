@@ -11,6 +11,7 @@ fn opts(codec: CodecParams, chunk: u32) -> CompressOptions {
     CompressOptions {
         codec,
         chunk_elems: chunk,
+        lanes: 0,
     }
 }
 
@@ -129,6 +130,42 @@ fn lossless_ratio_on_real_weights() {
     let (r32, r16) = (orig as f64 / comp as f64, orig16 as f64 / comp16 as f64);
     assert!(r32 > 1.15, "F32 ratio {r32}");
     assert!(r16 > 1.45, "BF16 ratio {r16}");
+}
+
+#[test]
+fn lane_counts_round_trip_and_are_checked() {
+    let t = common::big_f32();
+    let mut sizes = Vec::new();
+    for lanes in [1u32, 32, 64, 128] {
+        for codec in [CodecParams::Lossless, padic(ErrorBound::Abs(1e-4))] {
+            let o = CompressOptions {
+                codec,
+                chunk_elems: 1 << 18,
+                lanes,
+            };
+            let (c, out) = round_trip(&t.bytes, DType::F32, &t.shape, &o);
+            if codec == CodecParams::Lossless {
+                assert_eq!(out, t.bytes, "lanes {lanes}");
+                sizes.push(c.len());
+            } else {
+                check_bound(DType::F32, &t.bytes, &out, ErrorBound::Abs(1e-4), 0.0);
+            }
+        }
+    }
+    // More lanes cost a little ratio (10 bytes per lane and stream), never correctness.
+    assert!(
+        sizes[3] > sizes[1] && (sizes[3] - sizes[1]) < sizes[1] / 100,
+        "{sizes:?}"
+    );
+    let o = CompressOptions {
+        codec: CodecParams::Lossless,
+        chunk_elems: 1024,
+        lanes: 129,
+    };
+    assert!(matches!(
+        codec::compress(&t.bytes, DType::F32, &t.shape, &o),
+        Err(Error::InvalidArgument(_))
+    ));
 }
 
 #[test]

@@ -22,9 +22,16 @@ fn gpu() -> System {
 }
 
 fn check(sys: &System, data: &[u8], dtype: DType, shape: &[u64], chunk: u32) {
+    for lanes in [0, 128, 77] {
+        check_lanes(sys, data, dtype, shape, chunk, lanes);
+    }
+}
+
+fn check_lanes(sys: &System, data: &[u8], dtype: DType, shape: &[u64], chunk: u32, lanes: u32) {
     let o = CompressOptions {
         codec: CodecParams::Lossless,
         chunk_elems: chunk,
+        lanes,
     };
     let c = codec::compress(data, dtype, shape, &o).unwrap();
     let mut gpu_out = vec![0x5Au8; data.len()];
@@ -32,7 +39,7 @@ fn check(sys: &System, data: &[u8], dtype: DType, shape: &[u64], chunk: u32) {
         .unwrap();
     assert!(
         gpu_out == data,
-        "{dtype:?} {shape:?} chunk {chunk}: GPU decode differs from the original"
+        "{dtype:?} {shape:?} chunk {chunk} lanes {lanes}: GPU decode differs from the original"
     );
     let mut cpu_out = vec![0u8; data.len()];
     codec::decompress_into(&c.bytes, dtype, &mut cpu_out).unwrap();
@@ -117,6 +124,7 @@ fn gpu_adversarial_data_and_shapes() {
     let raw_codec = CompressOptions {
         codec: CodecParams::Raw,
         chunk_elems: 777,
+        lanes: 0,
     };
     let c = codec::compress(&f32s, DType::F32, &[bits.len() as u64], &raw_codec).unwrap();
     let mut out = vec![0u8; f32s.len()];
@@ -139,6 +147,7 @@ fn gpu_reports_the_failing_chunk() {
     let o = CompressOptions {
         codec: CodecParams::Lossless,
         chunk_elems: 65536,
+        lanes: 0,
     };
     let c = codec::compress(&t.bytes, DType::F32, &t.shape, &o)
         .unwrap()
@@ -189,6 +198,7 @@ fn gpu_reports_the_failing_chunk() {
     let p = CompressOptions {
         codec: CodecParams::Padic(saraphis::PadicParams::new(saraphis::ErrorBound::Abs(1e-3))),
         chunk_elems: 65536,
+        lanes: 0,
     };
     let pc = codec::compress(&t.bytes, DType::F32, &t.shape, &p)
         .unwrap()

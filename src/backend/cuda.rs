@@ -22,6 +22,9 @@ static FATBIN: &[u8] = &[];
 /// Slots (bytes of shared memory) per rANS stream of a chunk: tables have at most 2^12
 /// entries on the GPU path.
 const SLOTS_PER_STREAM: u32 = 4096;
+/// Threads per block of the decode kernels = most lanes per stream they decode
+/// (`crate::codec::MAX_LANES`).
+const BLOCK: u32 = 128;
 
 /// True when this build embeds CUDA kernels.
 pub fn kernels_built() -> bool {
@@ -118,9 +121,15 @@ impl CudaDevice {
             f("saraphis_decode_exact_4")?,
             f("saraphis_decode_exact_8")?,
         ];
-        // Up to 8 rANS slot tables of 4 KiB each in dynamic shared memory (within the default
-        // 48 KiB with the static part).
-        let _ = SLOTS_PER_STREAM;
+        // Variant k holds up to [2, 3, 4, 8][k] slot tables of 4 KiB in dynamic shared memory;
+        // with its static part the 8-table variant passes 48 KiB, which needs the opt-in.
+        for (f, ns) in decode_exact.iter().zip([2u32, 3, 4, 8]) {
+            f.set_attribute(
+                cudarc::driver::sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                (ns * SLOTS_PER_STREAM) as i32,
+            )
+            .map_err(dev_err)?;
+        }
         Ok(CudaDevice {
             ordinal,
             compute_capability: cc,
@@ -134,6 +143,16 @@ impl CudaDevice {
     /// themselves (benchmarks, engines built on cudarc).
     pub fn context(&self) -> &Arc<cudarc::driver::CudaContext> {
         &self.ctx
+    }
+
+    /// Index of the kernel variant that holds `ns` streams.
+    fn variant(ns: u32) -> usize {
+        match ns {
+            0..=2 => 0,
+            3 => 1,
+            4 => 2,
+            _ => 3,
+        }
     }
 
     /// Most symbol streams a chunk of `dtype` can have in an exact (raw/lossless/bytes) container.
@@ -170,7 +189,8 @@ impl CudaDevice {
         stream: *mut c_void,
         chunks_hint: Option<u64>,
     ) -> Result<()> {
-        let slot_cap = Self::max_streams(dtype) * SLOTS_PER_STREAM;
+        let ns = Self::max_streams(dtype);
+        let slot_cap = [2u32, 3, 4, 8][Self::variant(ns)] * SLOTS_PER_STREAM;
         let grid = chunks_hint
             .unwrap_or(u64::MAX)
             .min(self.sms as u64 * 16)
@@ -186,21 +206,14 @@ impl CudaDevice {
             &status_len as *const u64 as *mut c_void,
             &slot_cap as *const u32 as *mut c_void,
         ];
-        let ns = Self::max_streams(dtype);
-        let variant = match ns {
-            0..=2 => 0,
-            3 => 1,
-            4 => 2,
-            _ => 3,
-        };
-        let f = self.decode_exact[variant].cu_function();
+        let f = self.decode_exact[Self::variant(ns)].cu_function();
         let ctx = self.ctx.clone();
         guarded("launch", move || -> Result<()> {
             ctx.bind_to_thread().map_err(dev_err)?;
             cudarc::driver::result::launch_kernel(
                 f,
                 (grid, 1, 1),
-                (32, 1, 1),
+                (BLOCK, 1, 1),
                 slot_cap,
                 stream as _,
                 &mut args,

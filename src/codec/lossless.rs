@@ -44,8 +44,9 @@ impl FloatSplit {
         u64::from_le_bytes(b)
     }
 
-    /// Encode the little-endian elements of `src` (a whole number of elements) into `out`.
-    pub fn encode(&self, src: &[u8], out: &mut Vec<u8>) {
+    /// Encode the little-endian elements of `src` (a whole number of elements) into `out`,
+    /// rANS streams using up to `max_lanes` lanes.
+    pub fn encode(&self, src: &[u8], max_lanes: usize, out: &mut Vec<u8>) {
         let n = src.len() / self.size;
         let (m, e) = (self.man_bits, self.exp_bits);
         let man_mask = (1u64 << m) - 1;
@@ -90,12 +91,12 @@ impl FloatSplit {
             }
         }
         if e <= 8 {
-            encode_u8(&exps8, out);
+            encode_u8(&exps8, max_lanes, out);
         } else {
-            encode_u16(&exps16, 1 << e, out);
+            encode_u16(&exps16, 1 << e, max_lanes, out);
         }
         for p in &planes {
-            encode_u8(p, out);
+            encode_u8(p, max_lanes, out);
         }
     }
 
@@ -163,15 +164,15 @@ pub struct BytePlanes {
 }
 
 impl BytePlanes {
-    /// Encode `src` (whole elements) into `out`.
-    pub fn encode(&self, src: &[u8], out: &mut Vec<u8>) {
+    /// Encode `src` (whole elements) into `out`, rANS streams using up to `max_lanes` lanes.
+    pub fn encode(&self, src: &[u8], max_lanes: usize, out: &mut Vec<u8>) {
         let n = src.len() / self.width;
         let mut plane = vec![0u8; n];
         for b in 0..self.width {
             for (i, p) in plane.iter_mut().enumerate() {
                 *p = src[i * self.width + b];
             }
-            encode_u8(&plane, out);
+            encode_u8(&plane, max_lanes, out);
         }
     }
 

@@ -27,7 +27,7 @@ use rayon::prelude::*;
 use crate::codec::{ErrorBound, PadicParams};
 use crate::dtype::DType;
 use crate::entropy::rans::{
-    default_lanes, encode_lanes_with_bits, DecTable, EncTable, FreqTable, LaneDecoder,
+    encode_lanes_with_bits, lanes_for, DecTable, EncTable, FreqTable, LaneDecoder,
 };
 use crate::entropy::stream::{decode_u16, encode_u16, rans_estimate};
 use crate::entropy::varint::{put_section, put_varint, Reader};
@@ -329,9 +329,10 @@ impl PadicPlan {
         }
     }
 
-    /// Encode one chunk (`src`: whole elements, little-endian) into `out`; returns the largest
-    /// absolute error over the chunk (exceptions count as 0).
-    pub fn encode_chunk(&self, src: &[u8], out: &mut Vec<u8>) -> Result<f64> {
+    /// Encode one chunk (`src`: whole elements, little-endian) into `out`, rANS streams using up
+    /// to `max_lanes` lanes; returns the largest absolute error over the chunk (exceptions count
+    /// as 0).
+    pub fn encode_chunk(&self, src: &[u8], max_lanes: usize, out: &mut Vec<u8>) -> Result<f64> {
         let size = self.dtype.size();
         let n = src.len() / size;
         let limit = self.limit();
@@ -367,7 +368,7 @@ impl PadicPlan {
             }
             out.extend_from_slice(&bits);
         }
-        let lanes = default_lanes(n);
+        let lanes = lanes_for(n, max_lanes);
         let mut digits = vec![0u16; n];
         let mut hi = vec![0u64; n];
         let mut sec = Vec::new();
@@ -431,7 +432,7 @@ impl PadicPlan {
                     nz.push(d - 1);
                 }
             }
-            encode_u16(&nz, p - 1, &mut sparse);
+            encode_u16(&nz, p - 1, lanes, &mut sparse);
             if sparse.len() < best.0 {
                 best = (sparse.len(), PLANE_SPARSE);
             }
@@ -464,8 +465,8 @@ impl PadicPlan {
                     total += 1;
                     continue;
                 }
-                let (bytes, ft) = rans_estimate(counts, 12).expect("32 buckets fit any table");
-                total += bytes - 10 * default_lanes(counts.iter().sum::<u64>() as usize);
+                let (bytes, ft) = rans_estimate(counts, 12, 0).expect("32 buckets fit any table");
+                total += bytes;
                 tables.push(Some(ft));
             }
             if rans_choice.as_ref().is_none_or(|(b, _, _)| total < *b) {

@@ -335,17 +335,27 @@ pub fn lane_of(i: usize, lanes: usize) -> usize {
     i % lanes
 }
 
-/// Default lane count for `n` symbols: 32 for long streams, fewer for short ones so that the
-/// 8 bytes of per-lane state stay negligible.
-pub fn default_lanes(n: usize) -> usize {
+/// Lane count for `n` symbols when streams may use up to `max_lanes` lanes (1..=255): `max_lanes`
+/// for long streams, 8 (or fewer) for medium ones, 1 for short ones, so that the 8 bytes of
+/// per-lane state stay negligible.
+pub fn lanes_for(n: usize, max_lanes: usize) -> usize {
+    let max = max_lanes.clamp(1, 255);
     if n >= 1 << 15 {
-        32
+        max
     } else if n >= 1 << 11 {
-        8
+        max.min(8)
     } else {
         1
     }
 }
+
+/// Default lanes for `n` symbols: [`lanes_for`] with [`DEFAULT_MAX_LANES`].
+pub fn default_lanes(n: usize) -> usize {
+    lanes_for(n, DEFAULT_MAX_LANES)
+}
+
+/// Default largest lane count (one warp per chunk on a GPU).
+pub const DEFAULT_MAX_LANES: usize = 32;
 
 /// Encode `n` symbols into a lane stream appended to `out`.
 ///
@@ -423,6 +433,8 @@ pub fn decode_u8(r: &mut Reader, t: &FreqTable, out: &mut [u8]) -> Result<()> {
         }
     }
     match d.lanes() {
+        128 => decode_u8_rounds::<128>(d, &tab, m, out),
+        64 => decode_u8_rounds::<64>(d, &tab, m, out),
         32 => decode_u8_rounds::<32>(d, &tab, m, out),
         8 => decode_u8_rounds::<8>(d, &tab, m, out),
         1 => decode_u8_rounds::<1>(d, &tab, m, out),

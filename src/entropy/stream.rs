@@ -9,7 +9,7 @@
 //! The symbol count `n` is not stored: the container knows it.
 
 use super::rans::{
-    choose_scale_bits, default_lanes, encode_lanes, DecTable, EncTable, FreqTable, LaneDecoder,
+    choose_scale_bits, encode_lanes, lanes_for, DecTable, EncTable, FreqTable, LaneDecoder,
 };
 use super::varint::{put_varint, Reader};
 use crate::error::{corrupt, Result};
@@ -37,26 +37,24 @@ pub fn histogram<T: Copy + Into<u64>>(syms: &[T], alphabet: usize) -> Vec<u64> {
         .collect()
 }
 
-/// Estimated size in bytes of a rANS stream for `counts`, with its table; `None` if rANS
-/// cannot code it (too many distinct symbols).
-pub fn rans_estimate(counts: &[u64], cap_bits: u32) -> Option<(usize, FreqTable)> {
+/// Estimated size in bytes of a rANS stream for `counts` in `lanes` lanes, with its table;
+/// `None` if rANS cannot code it (too many distinct symbols).
+pub fn rans_estimate(counts: &[u64], cap_bits: u32, lanes: usize) -> Option<(usize, FreqTable)> {
     let n: u64 = counts.iter().sum();
     let distinct = counts.iter().filter(|&&c| c > 0).count();
     let t = FreqTable::from_counts(counts, choose_scale_bits(n, distinct, cap_bits)).ok()?;
-    let bytes = (t.cost_bits(counts) / 8.0).ceil() as usize
-        + t.serialized_len()
-        + 1
-        + 8 * default_lanes(n as usize)
-        + 2 * default_lanes(n as usize);
+    let bytes = (t.cost_bits(counts) / 8.0).ceil() as usize + t.serialized_len() + 1 + 10 * lanes;
     Some((bytes, t))
 }
 
-/// Append a stream of byte symbols (any of 256 values) to `out`, choosing the smallest mode.
-pub fn encode_u8(syms: &[u8], out: &mut Vec<u8>) {
+/// Append a stream of byte symbols (any of 256 values) to `out`, choosing the smallest mode;
+/// rANS streams use up to `max_lanes` lanes (see [`lanes_for`]).
+pub fn encode_u8(syms: &[u8], max_lanes: usize, out: &mut Vec<u8>) {
     let counts = histogram(syms, 256);
     encode_with_counts(
         syms.len(),
         &counts,
+        max_lanes,
         out,
         1,
         |i| syms[i] as usize,
@@ -64,12 +62,14 @@ pub fn encode_u8(syms: &[u8], out: &mut Vec<u8>) {
     );
 }
 
-/// Append a stream of u16 symbols, each `< alphabet` (<= 65536), choosing the smallest mode.
-pub fn encode_u16(syms: &[u16], alphabet: usize, out: &mut Vec<u8>) {
+/// Append a stream of u16 symbols, each `< alphabet` (<= 65536), choosing the smallest mode;
+/// rANS streams use up to `max_lanes` lanes.
+pub fn encode_u16(syms: &[u16], alphabet: usize, max_lanes: usize, out: &mut Vec<u8>) {
     let counts = histogram(syms, alphabet);
     encode_with_counts(
         syms.len(),
         &counts,
+        max_lanes,
         out,
         2,
         |i| syms[i] as usize,
@@ -84,6 +84,7 @@ pub fn encode_u16(syms: &[u16], alphabet: usize, out: &mut Vec<u8>) {
 fn encode_with_counts(
     n: usize,
     counts: &[u64],
+    max_lanes: usize,
     out: &mut Vec<u8>,
     width: usize,
     sym: impl Fn(usize) -> usize,
@@ -96,11 +97,12 @@ fn encode_with_counts(
         return;
     }
     let raw_len = n * width;
-    if let Some((est, t)) = rans_estimate(counts, 12) {
+    let lanes = lanes_for(n, max_lanes);
+    if let Some((est, t)) = rans_estimate(counts, 12, lanes) {
         if est < raw_len {
             out.push(MODE_RANS);
             t.write(out);
-            encode_lanes(out, n, default_lanes(n), &[EncTable::new(&t)], sym, |_| 0);
+            encode_lanes(out, n, lanes, &[EncTable::new(&t)], sym, |_| 0);
             return;
         }
     }
@@ -186,7 +188,7 @@ mod tests {
         ];
         for c in cases {
             let mut buf = Vec::new();
-            encode_u8(&c, &mut buf);
+            encode_u8(&c, 32, &mut buf);
             let mut out = vec![0u8; c.len()];
             decode_u8(&mut Reader::new(&buf, "t"), &mut out).unwrap();
             assert_eq!(out, c);
@@ -194,10 +196,18 @@ mod tests {
         }
         let w: Vec<u16> = (0..70_000u32).map(|i| ((i * 31) % 2000) as u16).collect();
         let mut buf = Vec::new();
-        encode_u16(&w, 2048, &mut buf);
+        encode_u16(&w, 2048, 32, &mut buf);
         let mut out = vec![0u16; w.len()];
         decode_u16(&mut Reader::new(&buf, "t"), 2048, &mut out).unwrap();
         assert_eq!(out, w);
         assert!(decode_u16(&mut Reader::new(&buf, "t"), 1000, &mut out).is_err());
+        for lanes in [1, 7, 64, 128, 255] {
+            let c: Vec<u8> = (0..100_000u32).map(|i| ((i * 7919) % 13) as u8).collect();
+            let mut buf = Vec::new();
+            encode_u8(&c, lanes, &mut buf);
+            let mut out = vec![0u8; c.len()];
+            decode_u8(&mut Reader::new(&buf, "t"), &mut out).unwrap();
+            assert_eq!(out, c, "lanes {lanes}");
+        }
     }
 }

@@ -135,6 +135,9 @@ pub enum saraphis_param {
     SARAPHIS_PARAM_REL_BOUND = 4,
     /// Elements per chunk, 1..=2^28 (default 2^18).
     SARAPHIS_PARAM_CHUNK_ELEMS = 5,
+    /// Most rANS lanes per stream, 1..=128; 0 = default (32). 128 lets four GPU warps share one
+    /// chunk (faster GPU decoding) for about 0.3% of ratio on 2^18-element chunks.
+    SARAPHIS_PARAM_LANES = 6,
 }
 
 /// Keys of `saraphis_config_set`.
@@ -204,6 +207,7 @@ struct Params {
     precision: u32,
     bound: Option<ErrorBound>,
     chunk_elems: u32,
+    lanes: u32,
 }
 
 thread_local! {
@@ -347,6 +351,7 @@ fn options(p: &Params, dtype: DType) -> Result<CompressOptions, Fail> {
     Ok(CompressOptions {
         codec,
         chunk_elems: p.chunk_elems,
+        lanes: p.lanes,
     })
 }
 
@@ -595,6 +600,7 @@ pub extern "C" fn saraphis_params_new(
             precision: 0,
             bound: None,
             chunk_elems: DEFAULT_CHUNK_ELEMS,
+            lanes: 0,
         };
         *out = Box::into_raw(Box::new(p)) as *mut saraphis_params;
         Ok(())
@@ -639,6 +645,7 @@ pub extern "C" fn saraphis_params_set(
                 });
             }
             5 => p.chunk_elems = int(1.0, (1u32 << 28) as f64)?,
+            6 => p.lanes = int(0.0, crate::codec::MAX_LANES as f64)?,
             k => return Err(invalid(format!("parameter key {k}"))),
         }
         Ok(())

@@ -68,6 +68,8 @@ pub struct Config {
     pub chunk_elems: u32,
     /// Verify chunk checksums when decoding (`SARAPHIS_VERIFY_CHECKSUMS`, default true).
     pub verify_checksums: bool,
+    /// Default most rANS lanes per stream (`SARAPHIS_LANES`), 0..=128; 0 = 32.
+    pub lanes: u32,
 }
 
 impl Default for Config {
@@ -77,6 +79,7 @@ impl Default for Config {
             threads: 0,
             chunk_elems: DEFAULT_CHUNK_ELEMS,
             verify_checksums: true,
+            lanes: 0,
         }
     }
 }
@@ -92,6 +95,13 @@ impl Config {
         }
         if self.threads > 4096 {
             return invalid(format!("threads {}: at most 4096", self.threads));
+        }
+        if self.lanes > crate::codec::MAX_LANES {
+            return invalid(format!(
+                "lanes {}: at most {}",
+                self.lanes,
+                crate::codec::MAX_LANES
+            ));
         }
         Ok(())
     }
@@ -131,6 +141,12 @@ impl Config {
                 .parse()
                 .map_err(|_| Error::InvalidArgument(format!("SARAPHIS_CHUNK_ELEMS={v}")))?;
         }
+        if let Some(v) = var("SARAPHIS_LANES") {
+            c.lanes = v
+                .trim()
+                .parse()
+                .map_err(|_| Error::InvalidArgument(format!("SARAPHIS_LANES={v}")))?;
+        }
         if let Some(v) = var("SARAPHIS_VERIFY_CHECKSUMS") {
             c.verify_checksums = match v.trim() {
                 "1" | "true" => true,
@@ -153,6 +169,7 @@ mod tests {
             threads: 3,
             chunk_elems: 1024,
             verify_checksums: false,
+            lanes: 128,
         };
         assert_eq!(Config::from_json(&c.to_json()).unwrap(), c);
         assert_eq!(Config::from_json("{}").unwrap(), Config::default());

@@ -207,6 +207,7 @@ impl System {
         CompressOptions {
             codec,
             chunk_elems: self.config.chunk_elems,
+            lanes: self.config.lanes,
         }
     }
 
