@@ -37,6 +37,9 @@ int main(int argc, char** argv) {
   check(std::memcmp(back.data(), w.data(), bytes) == 0, "lossless bit-exact");
   check(saraphis::inspect(lossless).codec == SARAPHIS_CODEC_LOSSLESS, "inspect");
 
+  auto wide = sys.compress(w, saraphis::DType::F32, {rows, cols}, saraphis::Params::lossless().lanes(128));
+  sys.decompress(wide, saraphis::DType::F32, back);
+  check(std::memcmp(back.data(), w.data(), bytes) == 0, "128-lane container bit-exact");
   auto lossy = sys.compress(w, saraphis::DType::F32, {rows, cols}, saraphis::Params::padic_abs(1e-3).prime(251));
   sys.decompress(lossy, saraphis::DType::F32, back);
   double max = 0;

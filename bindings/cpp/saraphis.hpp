@@ -98,6 +98,8 @@ class Params {
   Params& abs_bound(double eps) { return set(SARAPHIS_PARAM_ABS_BOUND, eps); }
   Params& rel_bound(double eps) { return set(SARAPHIS_PARAM_REL_BOUND, eps); }
   Params& chunk_elems(uint32_t n) { return set(SARAPHIS_PARAM_CHUNK_ELEMS, n); }
+  /// Most rANS lanes per stream (0 = 32, up to 128; more decode faster on GPUs).
+  Params& lanes(uint32_t n) { return set(SARAPHIS_PARAM_LANES, n); }
   const saraphis_params* get() const noexcept { return h_.get(); }
 
  private:

@@ -198,6 +198,8 @@ namespace Saraphis
         public Params AbsBound(double eps) => Set(3, eps);
         public Params RelBound(double eps) => Set(4, eps);
         public Params ChunkElems(uint n) => Set(5, n);
+        /// <summary>Most rANS lanes per stream (0 = 32, up to 128; more decode faster on GPUs).</summary>
+        public Params Lanes(uint n) => Set(6, n);
         public void Dispose() { Handle.Dispose(); }
     }
 

@@ -231,6 +231,9 @@ func (p *Params) SetAbsBound(eps float64) error { return p.set(C.SARAPHIS_PARAM_
 // SetRelBound sets |x - x'| <= eps |x| for every element.
 func (p *Params) SetRelBound(eps float64) error { return p.set(C.SARAPHIS_PARAM_REL_BOUND, eps) }
 
+// SetLanes sets the most rANS lanes per stream (0 = 32, up to 128; more decode faster on GPUs).
+func (p *Params) SetLanes(n uint32) error { return p.set(C.SARAPHIS_PARAM_LANES, float64(n)) }
+
 // SetChunkElems sets the elements per chunk.
 func (p *Params) SetChunkElems(n uint32) error {
 	return p.set(C.SARAPHIS_PARAM_CHUNK_ELEMS, float64(n))

@@ -225,7 +225,7 @@ func TestWholeAPI(t *testing.T) {
 	}
 	p, _ := NewParams(Padic)
 	defer p.Close()
-	if p.SetPrime(3) != nil || p.SetPrecision(0) != nil || p.SetAbsBound(1e-3) != nil || p.SetChunkElems(65536) != nil {
+	if p.SetPrime(3) != nil || p.SetPrecision(0) != nil || p.SetAbsBound(1e-3) != nil || p.SetChunkElems(65536) != nil || p.SetLanes(128) != nil {
 		t.Fatal("params setters")
 	}
 	bound, err := CompressBound(F32, big.shape, p)

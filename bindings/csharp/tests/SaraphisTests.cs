@@ -108,6 +108,13 @@ static class SaraphisTests
             sys.Decompress(cb, DType.BF16, bb);
             Check(bb.SequenceEqual(bf), "BF16 ushort[] round trip");
 
+            using (var wide = Params.Lossless().Lanes(128))
+            {
+                var o128 = new byte[big.Data.Length];
+                sys.Decompress(sys.Compress(big.Data, DType.F32, big.Shape, wide), DType.F32, o128);
+                Check(o128.SequenceEqual(big.Data), "128-lane container round trip");
+            }
+            Throws<SaraphisException>(() => Params.Lossless().Lanes(129), e => e.Code == 1001, "lanes over 128");
             long cap = Library.CompressBound(DType.F32, big.Shape, lossless);
             var into = new byte[cap];
             int len = sys.CompressInto(big.Data, DType.F32, big.Shape, lossless, into);
