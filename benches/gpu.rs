@@ -93,13 +93,15 @@ fn main() {
         json!({"bytes": target, "gb_s_read_plus_written": copy_gbs}),
     );
 
-    for (name, dtype, chunk_elems, lanes) in [
-        ("f32", DType::F32, 1u32 << 18, 0u32),
-        ("bf16", DType::BF16, 1 << 18, 0),
-        ("f32_chunk32k", DType::F32, 1 << 15, 0),
-        ("bf16_chunk32k", DType::BF16, 1 << 15, 0),
-        ("f32_lanes128", DType::F32, 1 << 18, 128),
-        ("bf16_lanes128", DType::BF16, 1 << 18, 128),
+    for (name, dtype, chunk_elems, lanes, verify) in [
+        ("f32", DType::F32, 1u32 << 18, 0u32, false),
+        ("bf16", DType::BF16, 1 << 18, 0, false),
+        ("f32_chunk32k", DType::F32, 1 << 15, 0, false),
+        ("bf16_chunk32k", DType::BF16, 1 << 15, 0, false),
+        ("f32_lanes128", DType::F32, 1 << 18, 128, false),
+        ("bf16_lanes128", DType::BF16, 1 << 18, 128, false),
+        ("f32_lanes128_crc", DType::F32, 1 << 18, 128, true),
+        ("bf16_lanes128_crc", DType::BF16, 1 << 18, 128, true),
     ] {
         let unit: Vec<u8> = if dtype == DType::F32 {
             base.clone()
@@ -155,6 +157,7 @@ fn main() {
                         chunks,
                         stream.cu_stream() as *mut c_void,
                         Some(chunks),
+                        verify,
                     )
                     .unwrap();
                 }
@@ -180,7 +183,7 @@ fn main() {
         let moved = (n_bytes + c.len()) as f64 / 1e9 / t;
         let r = json!({
             "original_bytes": n_bytes, "compressed_bytes": c.len(), "ratio": n_bytes as f64 / c.len() as f64,
-            "chunks": chunks, "chunk_elems": chunk_elems, "lanes": if lanes == 0 { 32 } else { lanes }, "decompress_gb_s_of_output": gbs, "bytes_moved_gb_s": moved,
+            "chunks": chunks, "chunk_elems": chunk_elems, "lanes": if lanes == 0 { 32 } else { lanes }, "crc_verified_on_gpu": verify, "decompress_gb_s_of_output": gbs, "bytes_moved_gb_s": moved,
             "fraction_of_copy_ceiling": moved / copy_gbs, "median_ms": t * 1e3,
             "temporary_device_bytes": 0, "cpu_compress_seconds": cpu_s,
         });

@@ -11,9 +11,11 @@
 //  3. every lane must end in the initial rANS state with all its words consumed, else the
 //     chunk's status is nonzero. Nothing else is trusted either: every read is bounds-checked.
 // Dynamic shared memory: `slot_cap` one-byte slots (4096 per rANS stream a chunk may have).
+// With `verify` set, each chunk's CRC-32 is checked on the GPU before it is decoded: the block's
+// threads checksum equal slices of the chunk and combine them in order (crc32_combine, as in zlib).
 // Status per chunk (if `status` is not null and the chunk index < status_len):
 //   0 ok, 1 bad header, 2 bad stream, 3 rANS state mismatch, 4 destination mismatch,
-//   5 unsupported by this kernel (the CPU decodes it).
+//   5 unsupported by this kernel (the CPU decodes it), 6 checksum mismatch.
 #include <stdint.h>
 
 #define RANS_L (1u << 15)
@@ -34,6 +36,10 @@ struct Stream {
 
 template <int NS>
 struct Shared {
+    uint32_t crc_table[256];
+    uint32_t x2n[32];
+    uint32_t part_crc[BLOCK / 32];
+    uint64_t part_len[BLOCK / 32];
     Stream streams[NS];
     uint32_t nstreams;
     uint32_t lanes;
@@ -50,6 +56,40 @@ __device__ __forceinline__ uint32_t rd_u32(const uint8_t* p) {
 __device__ __forceinline__ uint64_t rd_u64(const uint8_t* p) {
     return (uint64_t)rd_u32(p) | ((uint64_t)rd_u32(p + 4) << 32);
 }
+// ---- CRC-32 (IEEE 802.3, reflected, as zlib and the crc32fast crate)
+#define CRC_POLY 0xEDB88320u
+
+// a * b mod P in the reflected representation (zlib's multmodp).
+__device__ uint32_t crc_multmodp(uint32_t a, uint32_t b) {
+    uint32_t m = 1u << 31, p = 0;
+    for (;;) {
+        if (a & m) {
+            p ^= b;
+            if ((a & (m - 1)) == 0) break;
+        }
+        m >>= 1;
+        b = b & 1 ? (b >> 1) ^ CRC_POLY : b >> 1;
+    }
+    return p;
+}
+
+// x^(8 n) mod P, from x2n[k] = x^(2^k) mod P (zlib's x2nmodp with k = 3).
+__device__ uint32_t crc_x8nmodp(const uint32_t* x2n, uint64_t n) {
+    uint32_t p = 1u << 31;
+    uint32_t k = 3;
+    while (n) {
+        if (n & 1) p = crc_multmodp(x2n[k & 31], p);
+        n >>= 1;
+        k++;
+    }
+    return p;
+}
+
+// CRC of A||B from crc(A), crc(B) and |B| (zlib's crc32_combine).
+__device__ __forceinline__ uint32_t crc_combine(const uint32_t* x2n, uint32_t a, uint32_t b, uint64_t len_b) {
+    return crc_multmodp(crc_x8nmodp(x2n, len_b), a) ^ b;
+}
+
 // LEB128; returns false if it runs past `end` or exceeds 64 bits.
 __device__ bool rd_varint(const uint8_t** p, const uint8_t* end, uint64_t* v) {
     uint64_t r = 0;
@@ -200,13 +240,57 @@ __device__ bool decode_lane(const Shared<NS>& sh, const uint8_t* slots, uint32_t
 
 // NS: the most streams the instantiation decodes (chosen by the host from the dtype), so that
 // each variant is compiled with only the registers and shared memory it needs.
+// CRC-32 of bytes [p, p + len) by the whole block; the result is valid in thread 0.
+template <int NS>
+__device__ uint32_t block_crc32(Shared<NS>& sh, const uint8_t* p, uint64_t len) {
+    const uint32_t t = threadIdx.x;
+    const uint64_t per = (len + blockDim.x - 1) / blockDim.x;
+    const uint64_t s0 = t * per < len ? t * per : len;
+    const uint64_t s1 = s0 + per < len ? s0 + per : len;
+    uint32_t c = 0xFFFFFFFFu;
+    for (uint64_t i = s0; i < s1; i++) c = sh.crc_table[(c ^ p[i]) & 0xff] ^ (c >> 8);
+    c ^= 0xFFFFFFFFu;
+    uint64_t n = s1 - s0;
+    // In-order tree reduction inside the warp: lane i absorbs lane i + d.
+    for (int d = 1; d < 32; d <<= 1) {
+        const uint32_t oc = __shfl_down_sync(0xffffffffu, c, d);
+        const uint64_t on = __shfl_down_sync(0xffffffffu, n, d);
+        if ((t & 31) % (2 * d) == 0 && (t & 31) + d < 32) {
+            c = crc_combine(sh.x2n, c, oc, on);
+            n += on;
+        }
+    }
+    if ((t & 31) == 0) { sh.part_crc[t / 32] = c; sh.part_len[t / 32] = n; }
+    __syncthreads();
+    uint32_t r = 0;
+    if (t == 0) {
+        r = sh.part_crc[0];
+        for (uint32_t w = 1; w < blockDim.x / 32; w++) r = crc_combine(sh.x2n, r, sh.part_crc[w], sh.part_len[w]);
+    }
+    __syncthreads();
+    return r;
+}
+
 template <int NS>
 __device__ __forceinline__ void decode_exact(const uint8_t* __restrict__ c, uint64_t c_len, uint32_t want_dtype,
                                              uint8_t* __restrict__ out, uint64_t out_len, int32_t* status,
-                                             uint64_t status_len, uint32_t slot_cap) {
+                                             uint64_t status_len, uint32_t slot_cap, uint32_t verify) {
     extern __shared__ uint8_t slots[];
     __shared__ Shared<NS> sh;
     const uint32_t t = threadIdx.x;
+    if (verify) {
+        for (uint32_t i = t; i < 256; i += blockDim.x) {
+            uint32_t v = i;
+            for (int k = 0; k < 8; k++) v = v & 1 ? (v >> 1) ^ CRC_POLY : v >> 1;
+            sh.crc_table[i] = v;
+        }
+        if (t == 0) {
+            uint32_t p = 1u << 30;  // x^1
+            sh.x2n[0] = p;
+            for (int k = 1; k < 32; k++) sh.x2n[k] = p = crc_multmodp(p, p);
+        }
+        __syncthreads();
+    }
     const bool lead = blockIdx.x == 0 && t == 0 && status && status_len;
 
     // ---- header (every thread reads the same fixed fields)
@@ -259,6 +343,13 @@ __device__ __forceinline__ void decode_exact(const uint8_t* __restrict__ c, uint
         else if (header_len + off + clen > c_len || clen == 0 || start >= numel) st = 1;
         else if (codec == 2 || (codec == 1 && dtype == 3)) st = 5;
         else if (codec != 0 && nstreams > NS) st = 2;  // more streams than this variant holds
+        if (verify && st == 0) {
+            __shared__ int32_t crc_bad;
+            const uint32_t got = block_crc32<NS>(sh, c + header_len + off, clen);
+            if (t == 0) crc_bad = got != rd_u32(e + 12);
+            __syncthreads();
+            if (crc_bad) st = 6;
+        }
         const uint8_t* p0 = c + header_len + off;
         const uint8_t* end = p0 + clen;
         uint8_t* dst = out + start * size;
@@ -310,8 +401,8 @@ __device__ __forceinline__ void decode_exact(const uint8_t* __restrict__ c, uint
 #define SARAPHIS_DECODE_EXACT(NS)                                                                              \
     extern "C" __global__ void __launch_bounds__(BLOCK) saraphis_decode_exact_##NS(                          \
         const uint8_t* __restrict__ c, uint64_t c_len, uint32_t want_dtype, uint8_t* __restrict__ out,     \
-        uint64_t out_len, int32_t* status, uint64_t status_len, uint32_t slot_cap) {                        \
-        decode_exact<NS>(c, c_len, want_dtype, out, out_len, status, status_len, slot_cap);                \
+        uint64_t out_len, int32_t* status, uint64_t status_len, uint32_t slot_cap, uint32_t verify) {       \
+        decode_exact<NS>(c, c_len, want_dtype, out, out_len, status, status_len, slot_cap, verify);        \
     }
 SARAPHIS_DECODE_EXACT(2)
 SARAPHIS_DECODE_EXACT(3)

@@ -168,10 +168,11 @@ impl CudaDevice {
     /// `src`/`src_len`: the container in device memory. `dst`/`dst_len`: the output in device
     /// memory, exactly the tensor's bytes, aligned to the element size. `status`: `status_len`
     /// int32 on the device receiving one code per chunk (0 ok; 1 bad header, 2 bad stream, 3 rANS
-    /// state mismatch, 4 destination mismatch, 5 unsupported here), may be 0. `stream`: a
+    /// state mismatch, 4 destination mismatch, 5 unsupported here, 6 CRC-32 mismatch), may be 0.
+    /// `verify`: check each chunk's CRC-32 on the GPU before decoding it (skip for trusted data). `stream`: a
     /// `CUstream` of this device's primary context, or null for the legacy default stream.
     /// Returns once the launch is enqueued: nothing synchronizes the host. Needs no temporary
-    /// device memory. Chunk checksums are not verified on this path.
+    /// device memory.
     ///
     /// # Safety
     /// The pointers must be valid device allocations of at least the given lengths, `dst` must
@@ -188,6 +189,7 @@ impl CudaDevice {
         status_len: u64,
         stream: *mut c_void,
         chunks_hint: Option<u64>,
+        verify: bool,
     ) -> Result<()> {
         let ns = Self::max_streams(dtype);
         let slot_cap = [2u32, 3, 4, 8][Self::variant(ns)] * SLOTS_PER_STREAM;
@@ -196,7 +198,8 @@ impl CudaDevice {
             .min(self.sms as u64 * 16)
             .max(1) as u32;
         let want = dtype as u32;
-        let mut args: [*mut c_void; 8] = [
+        let verify = verify as u32;
+        let mut args: [*mut c_void; 9] = [
             &src as *const u64 as *mut c_void,
             &src_len as *const u64 as *mut c_void,
             &want as *const u32 as *mut c_void,
@@ -205,6 +208,7 @@ impl CudaDevice {
             &status as *const u64 as *mut c_void,
             &status_len as *const u64 as *mut c_void,
             &slot_cap as *const u32 as *mut c_void,
+            &verify as *const u32 as *mut c_void,
         ];
         let f = self.decode_exact[Self::variant(ns)].cu_function();
         let ctx = self.ctx.clone();
@@ -227,7 +231,13 @@ impl CudaDevice {
     /// its own, download, check every chunk's status. For tests, validation and benchmarks; an
     /// engine keeps containers in device memory and calls [`CudaDevice::decode_exact_async`].
     /// Errors: `Device` (driver), `Corrupt` / `Destination` / `Unsupported` naming the chunk.
-    pub fn decode_exact_host(&self, container: &[u8], dtype: DType, out: &mut [u8]) -> Result<()> {
+    pub fn decode_exact_host(
+        &self,
+        container: &[u8],
+        dtype: DType,
+        out: &mut [u8],
+        verify: bool,
+    ) -> Result<()> {
         let header = crate::format::container::Header::parse(container)?;
         let n_chunks = header.chunks.len();
         let ctx = self.ctx.clone();
@@ -259,6 +269,7 @@ impl CudaDevice {
                         n_chunks as u64,
                         stream.cu_stream() as *mut c_void,
                         Some(n_chunks as u64),
+                        verify,
                     )?;
                 }
             }
@@ -281,6 +292,7 @@ impl CudaDevice {
                 }
                 1 => return Err(Error::Corrupt(what("bad header"))),
                 2 => return Err(Error::Corrupt(what("bad symbol stream"))),
+                6 => return Err(Error::Checksum(what("CRC-32 mismatch"))),
                 _ => {
                     return Err(Error::Corrupt(what(
                         "rANS stream does not decode to its initial state",

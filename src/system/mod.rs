@@ -131,18 +131,12 @@ impl System {
     }
 
     /// Decode a bit-exact container (raw, lossless, byte planes) held in host memory on this
-    /// system's GPU into host memory, checking chunk CRCs on the host first when configured.
+    /// system's GPU into host memory, chunk CRCs checked on the GPU when configured.
     /// For validation against the CPU path. Errors: `Device` when the system has no GPU; as
     /// [`CudaDevice::decode_exact_host`].
     pub fn decompress_on_gpu(&self, container: &[u8], dtype: DType, dst: &mut [u8]) -> Result<()> {
         let dev = self.require_cuda()?;
-        if self.config.verify_checksums {
-            let h = crate::format::container::Header::parse(container)?;
-            for i in 0..h.chunks.len() {
-                h.chunk_bytes(container, i, true)?;
-            }
-        }
-        dev.decode_exact_host(container, dtype, dst)?;
+        dev.decode_exact_host(container, dtype, dst, self.config.verify_checksums)?;
         self.count(1, 1);
         self.count(4, dst.len() as u64);
         Ok(())
@@ -167,7 +161,16 @@ impl System {
         stream: *mut std::ffi::c_void,
     ) -> Result<()> {
         self.require_cuda()?.decode_exact_async(
-            src, src_len, dtype, dst, dst_len, status, status_len, stream, None,
+            src,
+            src_len,
+            dtype,
+            dst,
+            dst_len,
+            status,
+            status_len,
+            stream,
+            None,
+            self.config.verify_checksums,
         )
     }
 
