@@ -102,7 +102,12 @@ fn main() {
         ("bf16_lanes128", DType::BF16, 1 << 18, 128, false),
         ("f32_lanes128_crc", DType::F32, 1 << 18, 128, true),
         ("bf16_lanes128_crc", DType::BF16, 1 << 18, 128, true),
+        ("f32_lanes128_unfused", DType::F32, 1 << 18, 128, false),
+        ("bf16_lanes128_unfused", DType::BF16, 1 << 18, 128, false),
+        ("f32_unfused", DType::F32, 1 << 18, 0, false),
+        ("bf16_unfused", DType::BF16, 1 << 18, 0, false),
     ] {
+        let fused = !name.ends_with("_unfused");
         let unit: Vec<u8> = if dtype == DType::F32 {
             base.clone()
         } else {
@@ -137,6 +142,12 @@ fn main() {
         let src = stream.clone_htod(&c).unwrap();
         let mut dst = stream.clone_htod(&vec![0xA5u8; n_bytes]).unwrap();
         let mut status = stream.alloc_zeros::<i32>(chunks as usize).unwrap();
+        let temp = if fused {
+            0
+        } else {
+            saraphis::backend::cuda::CudaDevice::unfused_temp_bytes(dtype, numel) as usize
+        };
+        let mut planes = stream.alloc_zeros::<u8>(temp.max(1)).unwrap();
         let mut times = Vec::new();
         for r in 0..repeats + 3 {
             let (s, e) = (ev(), ev());
@@ -144,22 +155,41 @@ fn main() {
                 let (sp, _g1) = src.device_ptr(&stream);
                 let (dp, _g2) = dst.device_ptr_mut(&stream);
                 let (stp, _g3) = status.device_ptr_mut(&stream);
+                let (pp, _g4) = planes.device_ptr_mut(&stream);
+                let cs = stream.cu_stream() as *mut c_void;
                 s.record(&stream).unwrap();
                 // SAFETY: live allocations of the stated sizes, all on `stream`.
                 unsafe {
-                    dev.decode_exact_async(
-                        sp,
-                        c.len() as u64,
-                        dtype,
-                        dp,
-                        n_bytes as u64,
-                        stp,
-                        chunks,
-                        stream.cu_stream() as *mut c_void,
-                        Some(chunks),
-                        verify,
-                    )
-                    .unwrap();
+                    if fused {
+                        dev.decode_exact_async(
+                            sp,
+                            c.len() as u64,
+                            dtype,
+                            dp,
+                            n_bytes as u64,
+                            stp,
+                            chunks,
+                            cs,
+                            Some(chunks),
+                            verify,
+                        )
+                        .unwrap();
+                    } else {
+                        dev.decode_exact_unfused_async(
+                            sp,
+                            c.len() as u64,
+                            dtype,
+                            dp,
+                            n_bytes as u64,
+                            stp,
+                            chunks,
+                            cs,
+                            Some(chunks),
+                            verify,
+                            pp,
+                        )
+                        .unwrap();
+                    }
                 }
                 e.record(&stream).unwrap();
             }
@@ -185,7 +215,7 @@ fn main() {
             "original_bytes": n_bytes, "compressed_bytes": c.len(), "ratio": n_bytes as f64 / c.len() as f64,
             "chunks": chunks, "chunk_elems": chunk_elems, "lanes": if lanes == 0 { 32 } else { lanes }, "crc_verified_on_gpu": verify, "decompress_gb_s_of_output": gbs, "bytes_moved_gb_s": moved,
             "fraction_of_copy_ceiling": moved / copy_gbs, "median_ms": t * 1e3,
-            "temporary_device_bytes": 0, "cpu_compress_seconds": cpu_s,
+            "temporary_device_bytes": temp, "fused": fused, "cpu_compress_seconds": cpu_s,
         });
         eprintln!("lossless {name}: {r}");
         results.insert(format!("lossless_decode_{name}"), r);

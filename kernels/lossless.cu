@@ -168,13 +168,34 @@ __device__ bool parse_stream(Shared<NS>* sh, Stream* s, const uint8_t** p, const
     return true;
 }
 
+// Compose element bits from its stream symbols (exponent first for the float split, then the
+// sign/mantissa planes most significant first; byte planes least significant first) and store.
+template <int NS>
+__device__ __forceinline__ void store_element(const uint32_t* sym, uint8_t* o, uint32_t codec, uint32_t size,
+                                              uint32_t exp_bits, uint32_t man_bits, uint32_t nplanes) {
+    if (codec == 1) {
+        uint64_t r = 0;
+#pragma unroll
+        for (int b = 1; b < NS; b++) if (b <= (int)nplanes) r = (r << 8) | sym[b];
+        const uint64_t v = ((r >> man_bits) << (man_bits + exp_bits)) | ((uint64_t)sym[0] << man_bits) |
+                           (r & ((1ull << man_bits) - 1));
+        if (size == 4) *(uint32_t*)o = (uint32_t)v;
+        else if (size == 2) *(uint16_t*)o = (uint16_t)v;
+        else for (uint32_t b = 0; b < size; b++) o[b] = (uint8_t)(v >> (8 * b));
+    } else {
+#pragma unroll
+        for (int b = 0; b < NS; b++) if (b < (int)size) o[b] = (uint8_t)sym[b];
+    }
+}
+
 // Decode lane t of every stream; returns true if the lane is damaged. Each lane keeps its next
 // 16-bit word preloaded, so the global load that a renormalization needs was issued symbols
-// earlier.
+// earlier. Fused (planes == null): elements are assembled and stored at once. Unfused: symbol i
+// of stream s goes to planes[s * plane_stride + i] for saraphis_assemble to combine later.
 template <int NS>
 __device__ bool decode_lane(const Shared<NS>& sh, const uint8_t* slots, uint32_t t, uint32_t lanes, uint64_t n,
                             uint32_t codec, uint32_t size, uint32_t exp_bits, uint32_t man_bits, uint32_t nplanes,
-                            uint8_t* dst) {
+                            uint8_t* dst, uint8_t* planes, uint64_t plane_stride) {
     uint32_t x[NS], nxt[NS], mode[NS], m[NS], toff[NS];
     const uint8_t* wp[NS];
     const uint8_t* we[NS];
@@ -216,19 +237,11 @@ __device__ bool decode_lane(const Shared<NS>& sh, const uint8_t* slots, uint32_t
                 sym[s] = y;
             }
         }
-        uint8_t* o = dst + i * size;
-        if (codec == 1) {
-            uint64_t r = 0;
+        if (planes) {
 #pragma unroll
-            for (int b = 1; b < NS; b++) if (b <= (int)nplanes) r = (r << 8) | sym[b];
-            const uint64_t v = ((r >> man_bits) << (man_bits + exp_bits)) | ((uint64_t)sym[0] << man_bits) |
-                               (r & ((1ull << man_bits) - 1));
-            if (size == 4) *(uint32_t*)o = (uint32_t)v;
-            else if (size == 2) *(uint16_t*)o = (uint16_t)v;
-            else for (uint32_t b = 0; b < size; b++) o[b] = (uint8_t)(v >> (8 * b));
+            for (int s = 0; s < NS; s++) if (s < (int)ns) planes[s * plane_stride + i] = (uint8_t)sym[s];
         } else {
-#pragma unroll
-            for (int b = 0; b < NS; b++) if (b < (int)size) o[b] = (uint8_t)sym[b];
+            store_element<NS>(sym, dst + i * size, codec, size, exp_bits, man_bits, nplanes);
         }
     }
 #pragma unroll
@@ -240,6 +253,43 @@ __device__ bool decode_lane(const Shared<NS>& sh, const uint8_t* slots, uint32_t
 
 // NS: the most streams the instantiation decodes (chosen by the host from the dtype), so that
 // each variant is compiled with only the registers and shared memory it needs.
+// The fixed header fields every kernel needs (docs/FORMAT.md section 1).
+struct Hdr {
+    bool ok;
+    uint32_t dtype, codec, chunk_elems, size, exp_bits, man_bits, nplanes, nstreams;
+    uint64_t numel, nc_at, n_chunks, header_len;
+};
+
+__device__ Hdr parse_header(const uint8_t* c, uint64_t c_len) {
+    Hdr h = {};
+    if (c_len < 28 || c[0] != 'S' || c[1] != 'P' || c[2] != 'H' || c[3] != 'T' || c[4] != 1 || c[5] != 0) return h;
+    h.dtype = c[8];
+    h.codec = c[9];
+    const uint32_t ndim = c[10];
+    h.chunk_elems = rd_u32(c + 12);
+    h.numel = rd_u64(c + 16);
+    if (ndim > 8 || h.chunk_elems == 0 || 28ull + 8 * ndim > c_len) return h;
+    h.nc_at = 28ull + 8 * ndim + rd_u32(c + 24 + 8 * ndim);
+    if (h.nc_at + 4 > c_len) return h;
+    h.n_chunks = rd_u32(c + h.nc_at);
+    h.header_len = h.nc_at + 4 + 16 * h.n_chunks + 4;
+    if (h.header_len > c_len) return h;
+    switch (h.dtype) {
+        case 0: h.size = 4; h.exp_bits = 8; h.man_bits = 23; break;   // F32
+        case 1: h.size = 2; h.exp_bits = 5; h.man_bits = 10; break;   // F16
+        case 2: h.size = 2; h.exp_bits = 8; h.man_bits = 7; break;    // BF16
+        case 3: h.size = 8; h.exp_bits = 11; h.man_bits = 52; break;  // F64
+        case 4: case 8: case 12: h.size = 1; break;
+        case 5: case 9: h.size = 2; break;
+        case 6: case 10: h.size = 4; break;
+        default: h.size = 8; break;
+    }
+    h.nplanes = h.codec == 1 ? (h.man_bits + 1 + 7) / 8 : h.size;
+    h.nstreams = h.codec == 1 ? 1 + h.nplanes : h.nplanes;
+    h.ok = true;
+    return h;
+}
+
 // CRC-32 of bytes [p, p + len) by the whole block; the result is valid in thread 0.
 template <int NS>
 __device__ uint32_t block_crc32(Shared<NS>& sh, const uint8_t* p, uint64_t len) {
@@ -274,7 +324,8 @@ __device__ uint32_t block_crc32(Shared<NS>& sh, const uint8_t* p, uint64_t len) 
 template <int NS>
 __device__ __forceinline__ void decode_exact(const uint8_t* __restrict__ c, uint64_t c_len, uint32_t want_dtype,
                                              uint8_t* __restrict__ out, uint64_t out_len, int32_t* status,
-                                             uint64_t status_len, uint32_t slot_cap, uint32_t verify) {
+                                             uint64_t status_len, uint32_t slot_cap, uint32_t verify,
+                                             uint8_t* planes) {
     extern __shared__ uint8_t slots[];
     __shared__ Shared<NS> sh;
     const uint32_t t = threadIdx.x;
@@ -294,43 +345,16 @@ __device__ __forceinline__ void decode_exact(const uint8_t* __restrict__ c, uint
     const bool lead = blockIdx.x == 0 && t == 0 && status && status_len;
 
     // ---- header (every thread reads the same fixed fields)
-    if (c_len < 28 || c[0] != 'S' || c[1] != 'P' || c[2] != 'H' || c[3] != 'T' || c[4] != 1 || c[5] != 0) {
+    const Hdr h = parse_header(c, c_len);
+    if (!h.ok) {
         if (lead) status[0] = 1;
         return;
     }
-    const uint32_t dtype = c[8], codec = c[9], ndim = c[10];
-    const uint32_t chunk_elems = rd_u32(c + 12);
-    const uint64_t numel = rd_u64(c + 16);
-    if (ndim > 8 || chunk_elems == 0 || 28ull + 8 * ndim > c_len) {
-        if (lead) status[0] = 1;
-        return;
-    }
-    const uint64_t plen = rd_u32(c + 24 + 8 * ndim);
-    const uint64_t nc_at = 28ull + 8 * ndim + plen;
-    if (nc_at + 4 > c_len) {
-        if (lead) status[0] = 1;
-        return;
-    }
-    const uint64_t n_chunks = rd_u32(c + nc_at);
-    const uint64_t header_len = nc_at + 4 + 16 * n_chunks + 4;
-    if (header_len > c_len) {
-        if (lead) status[0] = 1;
-        return;
-    }
-    uint32_t size, exp_bits = 0, man_bits = 0;
-    switch (dtype) {
-        case 0: size = 4; exp_bits = 8; man_bits = 23; break;   // F32
-        case 1: size = 2; exp_bits = 5; man_bits = 10; break;   // F16
-        case 2: size = 2; exp_bits = 8; man_bits = 7; break;    // BF16
-        case 3: size = 8; exp_bits = 11; man_bits = 52; break;  // F64
-        case 4: case 8: case 12: size = 1; break;
-        case 5: case 9: size = 2; break;
-        case 6: case 10: size = 4; break;
-        default: size = 8; break;
-    }
+    const uint32_t dtype = h.dtype, codec = h.codec, chunk_elems = h.chunk_elems;
+    const uint32_t size = h.size, exp_bits = h.exp_bits, man_bits = h.man_bits;
+    const uint32_t nplanes = h.nplanes, nstreams = h.nstreams;
+    const uint64_t numel = h.numel, nc_at = h.nc_at, n_chunks = h.n_chunks, header_len = h.header_len;
     const bool dst_ok = dtype == want_dtype && numel * size == out_len;
-    const uint32_t nplanes = codec == 1 ? (man_bits + 1 + 7) / 8 : size;
-    const uint32_t nstreams = codec == 1 ? 1 + nplanes : nplanes;
 
     for (uint64_t ci = blockIdx.x; ci < n_chunks; ci += gridDim.x) {
         const uint8_t* e = c + nc_at + 4 + 16 * ci;
@@ -388,7 +412,8 @@ __device__ __forceinline__ void decode_exact(const uint8_t* __restrict__ c, uint
                 const uint32_t lanes = sh.lanes ? sh.lanes : blockDim.x;
                 bool lane_bad = false;
                 if (t < lanes) {
-                    lane_bad = decode_lane<NS>(sh, slots, t, lanes, n, codec, size, exp_bits, man_bits, nplanes, dst);
+                    lane_bad = decode_lane<NS>(sh, slots, t, lanes, n, codec, size, exp_bits, man_bits, nplanes, dst,
+                                               planes ? planes + start : nullptr, numel);
                 }
                 if (__syncthreads_or(lane_bad)) st = 3;
             }
@@ -401,10 +426,34 @@ __device__ __forceinline__ void decode_exact(const uint8_t* __restrict__ c, uint
 #define SARAPHIS_DECODE_EXACT(NS)                                                                              \
     extern "C" __global__ void __launch_bounds__(BLOCK) saraphis_decode_exact_##NS(                          \
         const uint8_t* __restrict__ c, uint64_t c_len, uint32_t want_dtype, uint8_t* __restrict__ out,     \
-        uint64_t out_len, int32_t* status, uint64_t status_len, uint32_t slot_cap, uint32_t verify) {       \
-        decode_exact<NS>(c, c_len, want_dtype, out, out_len, status, status_len, slot_cap, verify);        \
+        uint64_t out_len, int32_t* status, uint64_t status_len, uint32_t slot_cap, uint32_t verify,         \
+        uint8_t* planes) {                                                                                  \
+        decode_exact<NS>(c, c_len, want_dtype, out, out_len, status, status_len, slot_cap, verify, planes); \
     }
 SARAPHIS_DECODE_EXACT(2)
 SARAPHIS_DECODE_EXACT(3)
 SARAPHIS_DECODE_EXACT(4)
 SARAPHIS_DECODE_EXACT(8)
+
+// Unfused second stage: assemble the elements of every coded chunk from the byte planes that
+// saraphis_decode_exact_* wrote (planes != null), one thread per element. Raw chunks were
+// already copied to `out` by the first stage and are skipped.
+extern "C" __global__ void __launch_bounds__(BLOCK)
+saraphis_assemble(const uint8_t* __restrict__ c, uint64_t c_len, const uint8_t* __restrict__ planes,
+                  uint8_t* __restrict__ out, uint64_t out_len) {
+    const Hdr h = parse_header(c, c_len);
+    if (!h.ok || h.codec == 0 || h.numel * h.size != out_len || h.nstreams > 8) return;
+    for (uint64_t ci = blockIdx.x; ci < h.n_chunks; ci += gridDim.x) {
+        const uint8_t* e = c + h.nc_at + 4 + 16 * ci;
+        const uint64_t off = rd_u64(e);
+        if (h.header_len + off >= c_len || c[h.header_len + off] != 1) continue;
+        const uint64_t start = ci * h.chunk_elems;
+        const uint64_t n = h.numel - start < h.chunk_elems ? h.numel - start : h.chunk_elems;
+        for (uint64_t i = threadIdx.x; i < n; i += blockDim.x) {
+            uint32_t sym[8];
+#pragma unroll
+            for (int s = 0; s < 8; s++) sym[s] = s < (int)h.nstreams ? planes[s * h.numel + start + i] : 0;
+            store_element<8>(sym, out + (start + i) * h.size, h.codec, h.size, h.exp_bits, h.man_bits, h.nplanes);
+        }
+    }
+}

@@ -44,6 +44,16 @@ fn check_lanes(sys: &System, data: &[u8], dtype: DType, shape: &[u64], chunk: u3
     let mut cpu_out = vec![0u8; data.len()];
     codec::decompress_into(&c.bytes, dtype, &mut cpu_out).unwrap();
     assert_eq!(cpu_out, gpu_out, "CPU and GPU decodes differ");
+    // The plain two-stage (unfused) decode gives the same bytes.
+    let mut unfused = vec![0x33u8; data.len()];
+    sys.cuda_device()
+        .unwrap()
+        .decode_exact_host_with(&c.bytes, dtype, &mut unfused, true, false)
+        .unwrap();
+    assert!(
+        unfused == data,
+        "{dtype:?} chunk {chunk} lanes {lanes}: unfused decode differs"
+    );
 }
 
 fn convert(f32s: &[u8], to: DType) -> Vec<u8> {
@@ -213,6 +223,46 @@ fn gpu_reports_the_failing_chunk() {
         sys.decompress_on_gpu(&pc, DType::F32, &mut out),
         Err(Error::Unsupported(_))
     ));
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU and a build with kernels: run scripts/gpu-run.sh on the GPU host"]
+fn gpu_allocation_failure_is_an_error_and_leaks_nothing() {
+    let sys = gpu();
+    let ctx = sys.cuda_device().unwrap().context().clone();
+    let stream = ctx.default_stream();
+    // A real tensor of 256 MiB: its container and output need ~450 MiB on the device.
+    let unit = common::big_f32().bytes;
+    let mut data = Vec::with_capacity(256 << 20);
+    while data.len() + unit.len() <= 256 << 20 {
+        data.extend_from_slice(&unit);
+    }
+    let o = CompressOptions {
+        codec: CodecParams::Lossless,
+        chunk_elems: 1 << 18,
+        lanes: 0,
+    };
+    let n = (data.len() / 4) as u64;
+    let c = codec::compress(&data, DType::F32, &[n], &o).unwrap().bytes;
+    let mut out = vec![0u8; data.len()];
+    let (free0, _) = ctx.mem_get_info().unwrap();
+    // Leave only 128 MiB free, then decode: the upload or the output allocation must fail.
+    // SAFETY: the hog is never read; it only occupies memory.
+    let hog = unsafe { stream.alloc::<u8>(free0 - (128 << 20)) }.expect("hog allocation");
+    match sys.decompress_on_gpu(&c, DType::F32, &mut out) {
+        Err(Error::Device(m)) => eprintln!("allocation failure reported: {m}"),
+        r => panic!("expected a device error, got {r:?}"),
+    }
+    drop(hog);
+    stream.synchronize().unwrap();
+    let (free1, _) = ctx.mem_get_info().unwrap();
+    assert!(
+        free1 + (16 << 20) >= free0,
+        "device memory leaked: {free0} free before, {free1} after"
+    );
+    // And the same decode succeeds once memory is back.
+    sys.decompress_on_gpu(&c, DType::F32, &mut out).unwrap();
+    assert!(out == data);
 }
 
 #[test]

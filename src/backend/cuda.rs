@@ -65,6 +65,8 @@ pub struct CudaDevice {
     ctx: Arc<cudarc::driver::CudaContext>,
     /// `saraphis_decode_exact_{2,3,4,8}`: variants by the most symbol streams a chunk can have.
     decode_exact: [cudarc::driver::CudaFunction; 4],
+    /// `saraphis_assemble`: second stage of the unfused decode.
+    assemble: cudarc::driver::CudaFunction,
 }
 
 impl std::fmt::Debug for CudaDevice {
@@ -121,6 +123,7 @@ impl CudaDevice {
             f("saraphis_decode_exact_4")?,
             f("saraphis_decode_exact_8")?,
         ];
+        let assemble = f("saraphis_assemble")?;
         // Variant k holds up to [2, 3, 4, 8][k] slot tables of 4 KiB in dynamic shared memory;
         // with its static part the 8-table variant passes 48 KiB, which needs the opt-in.
         for (f, ns) in decode_exact.iter().zip([2u32, 3, 4, 8]) {
@@ -136,6 +139,7 @@ impl CudaDevice {
             sms,
             ctx,
             decode_exact,
+            assemble,
         })
     }
 
@@ -191,6 +195,112 @@ impl CudaDevice {
         chunks_hint: Option<u64>,
         verify: bool,
     ) -> Result<()> {
+        self.launch_decode(
+            src,
+            src_len,
+            dtype,
+            dst,
+            dst_len,
+            status,
+            status_len,
+            stream,
+            chunks_hint,
+            verify,
+            0,
+        )
+    }
+
+    /// Device bytes of temporary memory [`CudaDevice::decode_exact_unfused_async`] needs for a
+    /// tensor of `dtype` with `numel` elements: one byte plane per symbol stream.
+    pub fn unfused_temp_bytes(dtype: DType, numel: u64) -> u64 {
+        Self::max_streams(dtype) as u64 * numel
+    }
+
+    /// The plain multi-kernel decode, for comparison with the fused one in benchmarks: stage 1
+    /// decodes every stream's symbols into byte planes in `planes` (device memory of
+    /// [`CudaDevice::unfused_temp_bytes`] bytes), stage 2 (`saraphis_assemble`) builds the
+    /// elements; both on `stream`. Arguments otherwise as
+    /// [`CudaDevice::decode_exact_async`].
+    ///
+    /// # Safety
+    /// As [`CudaDevice::decode_exact_async`], and `planes` must be a live device allocation of
+    /// the stated size.
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn decode_exact_unfused_async(
+        &self,
+        src: u64,
+        src_len: u64,
+        dtype: DType,
+        dst: u64,
+        dst_len: u64,
+        status: u64,
+        status_len: u64,
+        stream: *mut c_void,
+        chunks_hint: Option<u64>,
+        verify: bool,
+        planes: u64,
+    ) -> Result<()> {
+        if planes == 0 {
+            return Err(Error::InvalidArgument(
+                "unfused decode needs a planes buffer".into(),
+            ));
+        }
+        self.launch_decode(
+            src,
+            src_len,
+            dtype,
+            dst,
+            dst_len,
+            status,
+            status_len,
+            stream,
+            chunks_hint,
+            verify,
+            planes,
+        )?;
+        let grid = chunks_hint
+            .unwrap_or(u64::MAX)
+            .min(self.sms as u64 * 16)
+            .max(1) as u32;
+        let mut args: [*mut c_void; 5] = [
+            &src as *const u64 as *mut c_void,
+            &src_len as *const u64 as *mut c_void,
+            &planes as *const u64 as *mut c_void,
+            &dst as *const u64 as *mut c_void,
+            &dst_len as *const u64 as *mut c_void,
+        ];
+        let f = self.assemble.cu_function();
+        let ctx = self.ctx.clone();
+        guarded("launch", move || -> Result<()> {
+            ctx.bind_to_thread().map_err(dev_err)?;
+            cudarc::driver::result::launch_kernel(
+                f,
+                (grid, 1, 1),
+                (BLOCK, 1, 1),
+                0,
+                stream as _,
+                &mut args,
+            )
+            .map_err(dev_err)
+        })
+        .map_err(Error::Device)?
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn launch_decode(
+        &self,
+        src: u64,
+        src_len: u64,
+        dtype: DType,
+        dst: u64,
+        dst_len: u64,
+        status: u64,
+        status_len: u64,
+        stream: *mut c_void,
+        chunks_hint: Option<u64>,
+        verify: bool,
+        planes: u64,
+    ) -> Result<()> {
         let ns = Self::max_streams(dtype);
         let slot_cap = [2u32, 3, 4, 8][Self::variant(ns)] * SLOTS_PER_STREAM;
         let grid = chunks_hint
@@ -199,7 +309,7 @@ impl CudaDevice {
             .max(1) as u32;
         let want = dtype as u32;
         let verify = verify as u32;
-        let mut args: [*mut c_void; 9] = [
+        let mut args: [*mut c_void; 10] = [
             &src as *const u64 as *mut c_void,
             &src_len as *const u64 as *mut c_void,
             &want as *const u32 as *mut c_void,
@@ -209,6 +319,7 @@ impl CudaDevice {
             &status_len as *const u64 as *mut c_void,
             &slot_cap as *const u32 as *mut c_void,
             &verify as *const u32 as *mut c_void,
+            &planes as *const u64 as *mut c_void,
         ];
         let f = self.decode_exact[Self::variant(ns)].cu_function();
         let ctx = self.ctx.clone();
@@ -238,6 +349,19 @@ impl CudaDevice {
         out: &mut [u8],
         verify: bool,
     ) -> Result<()> {
+        self.decode_exact_host_with(container, dtype, out, verify, true)
+    }
+
+    /// As [`CudaDevice::decode_exact_host`], through the fused kernel (`fused = true`) or the
+    /// unfused two-stage path (which allocates its temporary planes).
+    pub fn decode_exact_host_with(
+        &self,
+        container: &[u8],
+        dtype: DType,
+        out: &mut [u8],
+        verify: bool,
+        fused: bool,
+    ) -> Result<()> {
         let header = crate::format::container::Header::parse(container)?;
         let n_chunks = header.chunks.len();
         let ctx = self.ctx.clone();
@@ -251,26 +375,50 @@ impl CudaDevice {
             let mut st = stream
                 .alloc_zeros::<i32>(n_chunks.max(1))
                 .map_err(dev_err)?;
+            let temp = if fused {
+                0
+            } else {
+                Self::unfused_temp_bytes(dtype, header.numel) as usize
+            };
+            let mut planes = stream.alloc_zeros::<u8>(temp.max(1)).map_err(dev_err)?;
             {
                 use cudarc::driver::DevicePtr;
                 use cudarc::driver::DevicePtrMut;
                 let (s_ptr, _g1) = src.device_ptr(&stream);
                 let (d_ptr, _g2) = dst.device_ptr_mut(&stream);
                 let (st_ptr, _g3) = st.device_ptr_mut(&stream);
-                // SAFETY: all three are live allocations of the stated sizes on this stream.
+                let (p_ptr, _g4) = planes.device_ptr_mut(&stream);
+                let (cs, n) = (stream.cu_stream() as *mut c_void, n_chunks as u64);
+                // SAFETY: all are live allocations of the stated sizes on this stream.
                 unsafe {
-                    self.decode_exact_async(
-                        s_ptr,
-                        container.len() as u64,
-                        dtype,
-                        d_ptr,
-                        out.len() as u64,
-                        st_ptr,
-                        n_chunks as u64,
-                        stream.cu_stream() as *mut c_void,
-                        Some(n_chunks as u64),
-                        verify,
-                    )?;
+                    if fused {
+                        self.decode_exact_async(
+                            s_ptr,
+                            container.len() as u64,
+                            dtype,
+                            d_ptr,
+                            out.len() as u64,
+                            st_ptr,
+                            n,
+                            cs,
+                            Some(n),
+                            verify,
+                        )?;
+                    } else {
+                        self.decode_exact_unfused_async(
+                            s_ptr,
+                            container.len() as u64,
+                            dtype,
+                            d_ptr,
+                            out.len() as u64,
+                            st_ptr,
+                            n,
+                            cs,
+                            Some(n),
+                            verify,
+                            p_ptr,
+                        )?;
+                    }
                 }
             }
             let host = stream.clone_dtoh(&dst).map_err(dev_err)?;
