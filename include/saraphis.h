@@ -343,7 +343,8 @@ enum saraphis_result saraphis_decompress_progressive(const struct saraphis_syste
 // tensor's bytes, aligned to the element size, not overlapping `src_dev`. `status_dev`:
 // `status_len` int32 on the device, one per chunk (0 ok, 1 bad header, 2 bad stream, 3 rANS
 // state mismatch, 4 destination size or dtype, 5 not decodable on the GPU yet: p-adic
-// containers and F64 lossless), or NULL. Chunk checksums are not verified on this path.
+// containers and F64 lossless, 6 CRC-32 mismatch), or NULL. Chunk CRCs are checked on the GPU
+// unless the system's config set `SARAPHIS_CONFIG_VERIFY_CHECKSUMS` to 0 (trusted data).
 // Errors (host side): `SARAPHIS_ERR_DEVICE` (the system has no CUDA device, or the launch
 // failed), `SARAPHIS_ERR_NULL_PARAMETER`, `SARAPHIS_ERR_INVALID_ARGUMENT`. Thread-safe.
 enum saraphis_result saraphis_decompress_device(const struct saraphis_system *system,
