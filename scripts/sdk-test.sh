@@ -68,6 +68,9 @@ step "C test under valgrind" env LD_LIBRARY_PATH="$prefix/lib" valgrind -q --err
 # Go binding: cgo through pkg-config, real weights, also with GOGC=1.
 export LD_LIBRARY_PATH=$prefix/lib
 export SARAPHIS_CROSS_DIR=$work/cross
+# A fresh Go build cache: Go's cache does not notice that pkg-config now points at another
+# prefix and would link a package built against an earlier (deleted) install.
+export GOCACHE=$work/gocache
 mkdir -p "$SARAPHIS_CROSS_DIR"
 if [ -d bindings/go ]; then
     # C# first writes its containers; Go reads them and writes its own; C# then reads Go's.
