@@ -22,6 +22,8 @@ static FATBIN: &[u8] = &[];
 /// Slots (bytes of shared memory) per rANS stream of a chunk: tables have at most 2^12
 /// entries on the GPU path.
 const SLOTS_PER_STREAM: u32 = 4096;
+/// Most symbol streams each `saraphis_decode_exact_{2,3,4,8}` variant holds (the suffix).
+const VARIANT_STREAMS: [u32; 4] = [2, 3, 4, 8];
 /// Threads per block of the decode kernels = most lanes per stream they decode
 /// (`crate::codec::MAX_LANES`).
 const BLOCK: u32 = 128;
@@ -126,7 +128,7 @@ impl CudaDevice {
         let assemble = f("saraphis_assemble")?;
         // Variant k holds up to [2, 3, 4, 8][k] slot tables of 4 KiB in dynamic shared memory;
         // with its static part the 8-table variant passes 48 KiB, which needs the opt-in.
-        for (f, ns) in decode_exact.iter().zip([2u32, 3, 4, 8]) {
+        for (f, ns) in decode_exact.iter().zip(VARIANT_STREAMS) {
             f.set_attribute(
                 cudarc::driver::sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
                 (ns * SLOTS_PER_STREAM) as i32,
@@ -258,10 +260,6 @@ impl CudaDevice {
             verify,
             planes,
         )?;
-        let grid = chunks_hint
-            .unwrap_or(u64::MAX)
-            .min(self.sms as u64 * 16)
-            .max(1) as u32;
         let mut args: [*mut c_void; 5] = [
             &src as *const u64 as *mut c_void,
             &src_len as *const u64 as *mut c_void,
@@ -269,7 +267,30 @@ impl CudaDevice {
             &dst as *const u64 as *mut c_void,
             &dst_len as *const u64 as *mut c_void,
         ];
-        let f = self.assemble.cu_function();
+        self.launch(&self.assemble, self.grid(chunks_hint), 0, stream, &mut args)
+    }
+
+    /// Blocks to launch: one per chunk, at most 16 per SM (the kernels loop over chunks).
+    fn grid(&self, chunks_hint: Option<u64>) -> u32 {
+        chunks_hint
+            .unwrap_or(u64::MAX)
+            .min(self.sms as u64 * 16)
+            .max(1) as u32
+    }
+
+    /// Launch `f` with `BLOCK` threads per block on `stream`, inside the panic guard.
+    ///
+    /// # Safety
+    /// `args` must match the kernel's parameters and point at live values.
+    unsafe fn launch(
+        &self,
+        f: &cudarc::driver::CudaFunction,
+        grid: u32,
+        shared_bytes: u32,
+        stream: *mut c_void,
+        args: &mut [*mut c_void],
+    ) -> Result<()> {
+        let f = f.cu_function();
         let ctx = self.ctx.clone();
         guarded("launch", move || -> Result<()> {
             ctx.bind_to_thread().map_err(dev_err)?;
@@ -277,9 +298,9 @@ impl CudaDevice {
                 f,
                 (grid, 1, 1),
                 (BLOCK, 1, 1),
-                0,
+                shared_bytes,
                 stream as _,
-                &mut args,
+                args,
             )
             .map_err(dev_err)
         })
@@ -301,12 +322,8 @@ impl CudaDevice {
         verify: bool,
         planes: u64,
     ) -> Result<()> {
-        let ns = Self::max_streams(dtype);
-        let slot_cap = [2u32, 3, 4, 8][Self::variant(ns)] * SLOTS_PER_STREAM;
-        let grid = chunks_hint
-            .unwrap_or(u64::MAX)
-            .min(self.sms as u64 * 16)
-            .max(1) as u32;
+        let variant = Self::variant(Self::max_streams(dtype));
+        let slot_cap = VARIANT_STREAMS[variant] * SLOTS_PER_STREAM;
         let want = dtype as u32;
         let verify = verify as u32;
         let mut args: [*mut c_void; 10] = [
@@ -321,21 +338,13 @@ impl CudaDevice {
             &verify as *const u32 as *mut c_void,
             &planes as *const u64 as *mut c_void,
         ];
-        let f = self.decode_exact[Self::variant(ns)].cu_function();
-        let ctx = self.ctx.clone();
-        guarded("launch", move || -> Result<()> {
-            ctx.bind_to_thread().map_err(dev_err)?;
-            cudarc::driver::result::launch_kernel(
-                f,
-                (grid, 1, 1),
-                (BLOCK, 1, 1),
-                slot_cap,
-                stream as _,
-                &mut args,
-            )
-            .map_err(dev_err)
-        })
-        .map_err(Error::Device)?
+        self.launch(
+            &self.decode_exact[variant],
+            self.grid(chunks_hint),
+            slot_cap,
+            stream,
+            &mut args,
+        )
     }
 
     /// Decode a host container on this GPU into a host buffer: upload, decode on a stream of
