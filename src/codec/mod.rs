@@ -114,6 +114,8 @@ pub struct Compressed {
     pub bytes: Vec<u8>,
     /// Largest |x - x'| over the tensor (0 for bit-exact codecs).
     pub max_abs_error: f64,
+    /// The codec that wrote it (integer tensors asked for `Padic` report `Bytes`).
+    pub codec: CodecId,
 }
 
 /// What [`inspect`] reads from a container header without decoding.
@@ -330,6 +332,7 @@ pub fn compress(
     Ok(Compressed {
         bytes,
         max_abs_error: max_err,
+        codec: header.codec,
     })
 }
 

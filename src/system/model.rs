@@ -225,8 +225,7 @@ impl System {
                 progress(k, tensors.len(), &t.name);
                 let data = &src[data_start + t.start as usize..data_start + t.end as usize];
                 let c = self.compress(data, t.dtype, &t.shape, &opts)?;
-                let info = crate::codec::inspect(&c.bytes)?;
-                let bound = if info.bound.is_some() {
+                let bound = if c.codec == crate::format::container::CodecId::Padic {
                     bound_entry(&codec, t.dtype)
                 } else {
                     None
@@ -235,7 +234,7 @@ impl System {
                     name: t.name.clone(),
                     dtype: t.dtype.safetensors_name().into(),
                     shape: t.shape.clone(),
-                    codec: info.codec.name().into(),
+                    codec: c.codec.name().into(),
                     offset: 0,
                     length: 0,
                     original_bytes: data.len() as u64,
