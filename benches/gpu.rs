@@ -219,6 +219,73 @@ fn main() {
         });
         eprintln!("lossless {name}: {r}");
         results.insert(format!("lossless_decode_{name}"), r);
+        if !fused || verify || chunk_elems != 1 << 18 {
+            continue;
+        }
+        // GPU compression of the same tensor, from the decoded copy already on the device.
+        let opts = CompressOptions {
+            codec: CodecParams::Lossless,
+            chunk_elems,
+            lanes,
+        };
+        let layout = System::compress_device_layout(dtype, &[numel], &opts).unwrap();
+        let mut cdst = stream.alloc_zeros::<u8>(layout.bound as usize).unwrap();
+        let mut ctemp = stream
+            .alloc_zeros::<u8>(layout.temp_bytes as usize)
+            .unwrap();
+        let mut csize = stream.alloc_zeros::<u64>(1).unwrap();
+        let mut times = Vec::new();
+        for r in 0..repeats + 3 {
+            let (s, e) = (ev(), ev());
+            {
+                let (sp, _g1) = dst.device_ptr(&stream);
+                let (dp, _g2) = cdst.device_ptr_mut(&stream);
+                let (tp, _g3) = ctemp.device_ptr_mut(&stream);
+                let (zp, _g4) = csize.device_ptr_mut(&stream);
+                let cs = stream.cu_stream() as *mut c_void;
+                s.record(&stream).unwrap();
+                // SAFETY: live allocations of the stated sizes, all on `stream`.
+                unsafe {
+                    dev.encode_exact_async(
+                        &layout,
+                        sp,
+                        dp,
+                        layout.bound,
+                        tp,
+                        layout.temp_bytes,
+                        zp,
+                        cs,
+                    )
+                    .unwrap();
+                }
+                e.record(&stream).unwrap();
+            }
+            e.synchronize().unwrap();
+            if r >= 3 {
+                times.push(s.elapsed_ms(&e).unwrap() as f64 / 1e3);
+            }
+            if r == 0 {
+                let len = stream.clone_dtoh(&csize).unwrap()[0] as usize;
+                let got = stream.clone_dtoh(&cdst).unwrap();
+                assert!(
+                    len == c.len() && got[..len] == c[..],
+                    "GPU container differs from the CPU's"
+                );
+            }
+        }
+        let t = median(times);
+        let gbs = n_bytes as f64 / 1e9 / t;
+        let moved = (n_bytes + c.len()) as f64 / 1e9 / t;
+        let r = json!({
+            "original_bytes": n_bytes, "compressed_bytes": c.len(), "ratio": n_bytes as f64 / c.len() as f64,
+            "chunks": chunks, "chunk_elems": chunk_elems, "lanes": if lanes == 0 { 32 } else { lanes },
+            "compress_gb_s_of_input": gbs, "bytes_moved_gb_s": moved, "fraction_of_copy_ceiling": moved / copy_gbs,
+            "median_ms": t * 1e3, "temporary_device_bytes": layout.temp_bytes,
+            "temporary_fraction_of_input": layout.temp_bytes as f64 / n_bytes as f64,
+            "same_bytes_as_cpu": true, "cpu_compress_seconds": cpu_s,
+        });
+        eprintln!("lossless compress {name}: {r}");
+        results.insert(format!("lossless_compress_{name}"), r);
     }
     let doc = json!({"benchmark": "gpu", "device": format!("{:?}", dev), "sms": dev.sms, "repeats": repeats, "results": results});
     if let Some(d) = std::path::Path::new(&out).parent() {

@@ -34,6 +34,19 @@ fn check_lanes(sys: &System, data: &[u8], dtype: DType, shape: &[u64], chunk: u3
         lanes,
     };
     let c = codec::compress(data, dtype, shape, &o).unwrap();
+    // GPU compression writes the CPU's container byte for byte (hence both decode it).
+    let g = sys.compress_on_gpu(data, dtype, shape, &o).unwrap();
+    if g.bytes != c.bytes {
+        let mut back = vec![0u8; data.len()];
+        let r = codec::decompress_into(&g.bytes, dtype, &mut back);
+        panic!(
+            "{dtype:?} {shape:?} chunk {chunk} lanes {lanes}: GPU container ({} bytes) differs \
+             from the CPU's ({} bytes); CPU decode of it: {r:?}, equal to input: {}",
+            g.bytes.len(),
+            c.bytes.len(),
+            back == data
+        );
+    }
     let mut gpu_out = vec![0x5Au8; data.len()];
     sys.decompress_on_gpu(&c.bytes, dtype, &mut gpu_out)
         .unwrap();
@@ -137,6 +150,29 @@ fn gpu_adversarial_data_and_shapes() {
         lanes: 0,
     };
     let c = codec::compress(&f32s, DType::F32, &[bits.len() as u64], &raw_codec).unwrap();
+    let g = sys
+        .compress_on_gpu(&f32s, DType::F32, &[bits.len() as u64], &raw_codec)
+        .unwrap();
+    assert!(
+        g.bytes == c.bytes,
+        "raw codec: GPU and CPU containers differ"
+    );
+    for (dt, w) in [
+        (DType::U8, 1),
+        (DType::I16, 2),
+        (DType::I32, 4),
+        (DType::Bool, 1),
+    ] {
+        let n = f32s.len() / w;
+        let data: Vec<u8> = if dt == DType::Bool {
+            f32s.iter().map(|b| b & 1).collect()
+        } else {
+            f32s.clone()
+        };
+        for chunk in [1000, 1 << 18] {
+            check_lanes(&sys, &data[..n * w], dt, &[n as u64], chunk, 0);
+        }
+    }
     let mut out = vec![0u8; f32s.len()];
     sys.decompress_on_gpu(&c.bytes, DType::F32, &mut out)
         .unwrap();
@@ -263,6 +299,155 @@ fn gpu_allocation_failure_is_an_error_and_leaks_nothing() {
     // And the same decode succeeds once memory is back.
     sys.decompress_on_gpu(&c, DType::F32, &mut out).unwrap();
     assert!(out == data);
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU and a build with kernels: run scripts/gpu-run.sh on the GPU host"]
+fn gpu_compresses_from_device_memory_stream_ordered() {
+    use cudarc::driver::{DevicePtr, DevicePtrMut};
+    let sys = gpu();
+    let ctx = sys.cuda_device().unwrap().context().clone();
+    let stream = ctx.new_stream().unwrap();
+    let cs = stream.cu_stream() as *mut std::ffi::c_void;
+    let t = common::big_f32();
+    let n = t.bytes.len() as u64;
+    for lanes in [0, 128] {
+        let o = CompressOptions {
+            codec: CodecParams::Lossless,
+            chunk_elems: 1 << 18,
+            lanes,
+        };
+        let cpu = codec::compress(&t.bytes, DType::F32, &t.shape, &o)
+            .unwrap()
+            .bytes;
+        let layout = System::compress_device_layout(DType::F32, &t.shape, &o).unwrap();
+        assert_eq!(
+            layout.bound as usize,
+            codec::compress_bound(DType::F32, &t.shape, &o).unwrap()
+        );
+        assert!(
+            layout.temp_bytes * 100 <= n,
+            "temporary memory {} bytes exceeds 1% of the input ({n} bytes)",
+            layout.temp_bytes
+        );
+        let src = stream.clone_htod(&t.bytes).unwrap();
+        // Caller-provided temporary memory (poisoned: the kernels must not rely on zeros), then
+        // library-allocated (temp = 0).
+        let temp = stream
+            .clone_htod(&vec![0xEEu8; layout.temp_bytes as usize])
+            .unwrap();
+        for own_temp in [true, false] {
+            let mut dst = stream
+                .clone_htod(&vec![0x11u8; layout.bound as usize])
+                .unwrap();
+            let mut size = stream.alloc_zeros::<u64>(1).unwrap();
+            {
+                let (s_ptr, _a) = src.device_ptr(&stream);
+                let (d_ptr, _b) = dst.device_ptr_mut(&stream);
+                let (z_ptr, _c) = size.device_ptr_mut(&stream);
+                let (t_ptr, _d) = temp.device_ptr(&stream);
+                let (tp, tl) = if own_temp {
+                    (t_ptr, layout.temp_bytes)
+                } else {
+                    (0, 0)
+                };
+                // SAFETY: live allocations of the stated sizes, used on `stream` only.
+                unsafe {
+                    sys.compress_device(
+                        s_ptr,
+                        n,
+                        DType::F32,
+                        &t.shape,
+                        &o,
+                        d_ptr,
+                        layout.bound,
+                        tp,
+                        tl,
+                        z_ptr,
+                        cs,
+                    )
+                    .unwrap();
+                    // Errors are reported before anything is enqueued.
+                    assert!(matches!(
+                        sys.compress_device(
+                            s_ptr,
+                            n,
+                            DType::F32,
+                            &t.shape,
+                            &o,
+                            d_ptr,
+                            layout.bound - 1,
+                            tp,
+                            tl,
+                            z_ptr,
+                            cs
+                        ),
+                        Err(Error::Destination(_))
+                    ));
+                    assert!(matches!(
+                        sys.compress_device(
+                            s_ptr + 2,
+                            n,
+                            DType::F32,
+                            &t.shape,
+                            &o,
+                            d_ptr,
+                            layout.bound,
+                            tp,
+                            tl,
+                            z_ptr,
+                            cs
+                        ),
+                        Err(Error::InvalidArgument(_))
+                    ));
+                    if own_temp {
+                        assert!(matches!(
+                            sys.compress_device(
+                                s_ptr,
+                                n,
+                                DType::F32,
+                                &t.shape,
+                                &o,
+                                d_ptr,
+                                layout.bound,
+                                tp,
+                                tl - 1,
+                                z_ptr,
+                                cs
+                            ),
+                            Err(Error::InvalidArgument(_))
+                        ));
+                    }
+                }
+            }
+            let len = stream.clone_dtoh(&size).unwrap()[0] as usize;
+            let host = stream.clone_dtoh(&dst).unwrap();
+            stream.synchronize().unwrap();
+            assert_eq!(len, cpu.len(), "lanes {lanes}: container length");
+            assert!(
+                host[..len] == cpu[..],
+                "lanes {lanes}: container bytes differ from the CPU's"
+            );
+        }
+    }
+    // Codecs the GPU does not encode say so.
+    let f64s: Vec<u8> = t
+        .bytes
+        .chunks_exact(4)
+        .flat_map(|c| (f32::from_le_bytes(c.try_into().unwrap()) as f64).to_le_bytes())
+        .collect();
+    assert!(matches!(
+        sys.compress_on_gpu(&f64s, DType::F64, &t.shape, &CompressOptions::default()),
+        Err(Error::Unsupported(_))
+    ));
+    let p = CompressOptions {
+        codec: CodecParams::Padic(saraphis::PadicParams::new(saraphis::ErrorBound::Abs(1e-3))),
+        ..CompressOptions::default()
+    };
+    assert!(matches!(
+        sys.compress_on_gpu(&t.bytes, DType::F32, &t.shape, &p),
+        Err(Error::Unsupported(_))
+    ));
 }
 
 #[test]

@@ -89,3 +89,79 @@ fn config_from_env() {
         std::env::remove_var(k);
     }
 }
+
+#[test]
+fn gpu_compression_sizes_are_known_on_the_host() {
+    use saraphis::codec::{self, CompressOptions};
+    // The size query needs no device: an engine sizes its buffers before it has a stream.
+    for (dtype, codec_p) in [
+        (DType::F32, CodecParams::Lossless),
+        (DType::BF16, CodecParams::Lossless),
+        (DType::F16, CodecParams::Lossless),
+        (DType::I32, CodecParams::Lossless),
+        (DType::U8, CodecParams::Raw),
+        (DType::F32, CodecParams::Raw),
+    ] {
+        for lanes in [0, 128] {
+            for shape in [
+                vec![],
+                vec![0, 3],
+                vec![1 << 20],
+                vec![384, 1536],
+                vec![7, 1001],
+            ] {
+                let o = CompressOptions {
+                    codec: codec_p,
+                    lanes,
+                    ..CompressOptions::default()
+                };
+                let l = System::compress_device_layout(dtype, &shape, &o).unwrap();
+                assert_eq!(
+                    l.bound as usize,
+                    codec::compress_bound(dtype, &shape, &o).unwrap(),
+                    "{dtype:?} {shape:?}"
+                );
+                let bytes = saraphis::dtype::byte_len(dtype, &shape).unwrap() as u64;
+                assert_eq!(l.input_bytes, bytes);
+                // Default chunks of 2^18 elements: temporary memory within 1% of the input.
+                if bytes >= (1 << 20) {
+                    assert!(
+                        l.temp_bytes * 100 <= bytes,
+                        "{dtype:?} lanes {lanes}: {} temporary bytes for {bytes}",
+                        l.temp_bytes
+                    );
+                }
+            }
+        }
+    }
+    let padic = CompressOptions {
+        codec: CodecParams::Padic(PadicParams::new(ErrorBound::Abs(1e-3))),
+        ..CompressOptions::default()
+    };
+    assert!(matches!(
+        System::compress_device_layout(DType::F32, &[10], &padic),
+        Err(Error::Unsupported(_))
+    ));
+    assert!(matches!(
+        System::compress_device_layout(DType::F64, &[10], &CompressOptions::default()),
+        Err(Error::Unsupported(_))
+    ));
+    let bad_lanes = CompressOptions {
+        lanes: 129,
+        ..CompressOptions::default()
+    };
+    assert!(matches!(
+        System::compress_device_layout(DType::F32, &[10], &bad_lanes),
+        Err(Error::InvalidArgument(_))
+    ));
+    // A CPU system says why it cannot compress on a GPU.
+    let cpu = System::new(Config {
+        device: Device::Cpu,
+        ..Config::default()
+    })
+    .unwrap();
+    assert!(matches!(
+        cpu.compress_on_gpu(&[0u8; 8], DType::F32, &[2], &CompressOptions::default()),
+        Err(Error::Device(_))
+    ));
+}

@@ -14,6 +14,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 
+mod encode;
+pub use encode::EncodeLayout;
+
 #[cfg(saraphis_cuda)]
 static FATBIN: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/saraphis.fatbin"));
 #[cfg(not(saraphis_cuda))]
@@ -69,6 +72,12 @@ pub struct CudaDevice {
     decode_exact: [cudarc::driver::CudaFunction; 4],
     /// `saraphis_assemble`: second stage of the unfused decode.
     assemble: cudarc::driver::CudaFunction,
+    /// `saraphis_encode_plan_{2,3,4,8}` and `saraphis_encode_write_{2,3,4,8}`.
+    encode_plan: [cudarc::driver::CudaFunction; 4],
+    encode_write: [cudarc::driver::CudaFunction; 4],
+    /// `saraphis_encode_offsets` and `saraphis_encode_finish` (one block each).
+    encode_offsets: cudarc::driver::CudaFunction,
+    encode_finish: cudarc::driver::CudaFunction,
 }
 
 impl std::fmt::Debug for CudaDevice {
@@ -126,6 +135,20 @@ impl CudaDevice {
             f("saraphis_decode_exact_8")?,
         ];
         let assemble = f("saraphis_assemble")?;
+        let encode_plan = [
+            f("saraphis_encode_plan_2")?,
+            f("saraphis_encode_plan_3")?,
+            f("saraphis_encode_plan_4")?,
+            f("saraphis_encode_plan_8")?,
+        ];
+        let encode_write = [
+            f("saraphis_encode_write_2")?,
+            f("saraphis_encode_write_3")?,
+            f("saraphis_encode_write_4")?,
+            f("saraphis_encode_write_8")?,
+        ];
+        let encode_offsets = f("saraphis_encode_offsets")?;
+        let encode_finish = f("saraphis_encode_finish")?;
         // Variant k holds up to [2, 3, 4, 8][k] slot tables of 4 KiB in dynamic shared memory;
         // with its static part the 8-table variant passes 48 KiB, which needs the opt-in.
         for (f, ns) in decode_exact.iter().zip(VARIANT_STREAMS) {
@@ -142,6 +165,10 @@ impl CudaDevice {
             ctx,
             decode_exact,
             assemble,
+            encode_plan,
+            encode_write,
+            encode_offsets,
+            encode_finish,
         })
     }
 

@@ -260,6 +260,17 @@ fn check_chunk_elems(c: u32) -> Result<()> {
     Ok(())
 }
 
+/// The codec a container of `dtype` compressed with `codec` records: `Raw` for `Raw`, `Bytes`
+/// for integer and bool tensors otherwise, `Lossless` / `Padic` for float tensors.
+pub fn codec_id_for(dtype: DType, codec: &CodecParams) -> CodecId {
+    match (codec, dtype.is_float()) {
+        (CodecParams::Raw, _) => CodecId::Raw,
+        (_, false) => CodecId::Bytes,
+        (CodecParams::Lossless, true) => CodecId::Lossless,
+        (CodecParams::Padic(_), true) => CodecId::Padic,
+    }
+}
+
 fn plan_for(data: &[u8], dtype: DType, opts: &CompressOptions) -> Result<Plan> {
     Ok(match (opts.codec, dtype.float_layout()) {
         (CodecParams::Raw, _) => Plan::Raw,

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 pub use config::{Config, Device};
 
-use crate::backend::cuda::CudaDevice;
+use crate::backend::cuda::{CudaDevice, EncodeLayout};
 use crate::codec::{self, CodecParams, CompressOptions, Compressed, TensorInfo};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
@@ -172,6 +172,87 @@ impl System {
             None,
             self.config.verify_checksums,
         )
+    }
+
+    /// Sizes for compressing a tensor of `dtype` and `shape` with `opts` on this system's GPU:
+    /// temporary device bytes, the largest container, chunk count (see
+    /// [`EncodeLayout`]). Pure host computation; needs no device.
+    /// Errors: `InvalidArgument` (shape, chunk size, lanes), `Unsupported` (p-adic, lossless
+    /// F64: CPU only).
+    pub fn compress_device_layout(
+        dtype: DType,
+        shape: &[u64],
+        opts: &CompressOptions,
+    ) -> Result<EncodeLayout> {
+        EncodeLayout::new(
+            dtype,
+            shape,
+            codec::codec_id_for(dtype, &opts.codec),
+            opts.chunk_elems,
+            opts.lanes,
+        )
+    }
+
+    /// Compress a host tensor on this system's GPU (upload, compress, download); the container
+    /// is byte for byte the one [`System::compress`] writes. For validation and tools; engines
+    /// with data on the GPU call [`System::compress_device`].
+    /// Errors: `Device` when the system has no GPU; as [`System::compress_device_layout`].
+    pub fn compress_on_gpu(
+        &self,
+        data: &[u8],
+        dtype: DType,
+        shape: &[u64],
+        opts: &CompressOptions,
+    ) -> Result<Compressed> {
+        let dev = self.require_cuda()?;
+        let codec = codec::codec_id_for(dtype, &opts.codec);
+        let bytes =
+            dev.encode_exact_host(data, dtype, shape, codec, opts.chunk_elems, opts.lanes)?;
+        self.count(0, 1);
+        self.count(2, data.len() as u64);
+        self.count(3, bytes.len() as u64);
+        Ok(Compressed {
+            bytes,
+            max_abs_error: 0.0,
+            codec,
+        })
+    }
+
+    /// Enqueue the compression of a tensor in device memory into device memory on a caller's
+    /// `CUstream` (null = the legacy default stream); the container length goes to the device
+    /// `u64` at `out_size`. `temp` = 0 lets the library allocate its temporary memory
+    /// stream-ordered. See [`CudaDevice::encode_exact_async`] for the arguments and errors;
+    /// `src_len` must be the tensor's byte length. Nothing synchronizes the host.
+    ///
+    /// # Safety
+    /// As [`CudaDevice::encode_exact_async`].
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn compress_device(
+        &self,
+        src: u64,
+        src_len: u64,
+        dtype: DType,
+        shape: &[u64],
+        opts: &CompressOptions,
+        dst: u64,
+        dst_cap: u64,
+        temp: u64,
+        temp_len: u64,
+        out_size: u64,
+        stream: *mut std::ffi::c_void,
+    ) -> Result<()> {
+        let dev = self.require_cuda()?;
+        let layout = Self::compress_device_layout(dtype, shape, opts)?;
+        if src_len != layout.input_bytes {
+            return Err(Error::InvalidArgument(format!(
+                "src is {src_len} bytes; {dtype:?} {shape:?} needs {}",
+                layout.input_bytes
+            )));
+        }
+        dev.encode_exact_async(&layout, src, dst, dst_cap, temp, temp_len, out_size, stream)?;
+        self.count(0, 1);
+        self.count(2, src_len);
+        Ok(())
     }
 
     /// The configuration this system was created with.

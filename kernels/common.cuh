@@ -1,0 +1,112 @@
+// Helpers shared by the Saraphis kernels: little-endian reads and writes, LEB128 varints and
+// block-wide CRC-32 (IEEE 802.3, reflected, as zlib and the crc32fast crate).
+#pragma once
+#include <stdint.h>
+
+#define RANS_L (1u << 15)  // lower bound of the rANS state interval (src/entropy/rans.rs)
+#define BLOCK 128          // threads per block of every kernel = most rANS lanes per stream
+
+__device__ __forceinline__ uint32_t rd_u32(const uint8_t* p) {
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+__device__ __forceinline__ uint64_t rd_u64(const uint8_t* p) {
+    return (uint64_t)rd_u32(p) | ((uint64_t)rd_u32(p + 4) << 32);
+}
+// ---- CRC-32 (IEEE 802.3, reflected, as zlib and the crc32fast crate)
+#define CRC_POLY 0xEDB88320u
+
+// a * b mod P in the reflected representation (zlib's multmodp).
+__device__ uint32_t crc_multmodp(uint32_t a, uint32_t b) {
+    uint32_t m = 1u << 31, p = 0;
+    for (;;) {
+        if (a & m) {
+            p ^= b;
+            if ((a & (m - 1)) == 0) break;
+        }
+        m >>= 1;
+        b = b & 1 ? (b >> 1) ^ CRC_POLY : b >> 1;
+    }
+    return p;
+}
+
+// x^(8 n) mod P, from x2n[k] = x^(2^k) mod P (zlib's x2nmodp with k = 3).
+__device__ uint32_t crc_x8nmodp(const uint32_t* x2n, uint64_t n) {
+    uint32_t p = 1u << 31;
+    uint32_t k = 3;
+    while (n) {
+        if (n & 1) p = crc_multmodp(x2n[k & 31], p);
+        n >>= 1;
+        k++;
+    }
+    return p;
+}
+
+// CRC of A||B from crc(A), crc(B) and |B| (zlib's crc32_combine).
+__device__ __forceinline__ uint32_t crc_combine(const uint32_t* x2n, uint32_t a, uint32_t b, uint64_t len_b) {
+    return crc_multmodp(crc_x8nmodp(x2n, len_b), a) ^ b;
+}
+
+// LEB128; returns false if it runs past `end` or exceeds 64 bits.
+__device__ bool rd_varint(const uint8_t** p, const uint8_t* end, uint64_t* v) {
+    uint64_t r = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+        if (*p >= end) return false;
+        uint8_t b = *(*p)++;
+        r |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) { *v = r; return true; }
+    }
+    return false;
+}
+
+struct CrcShared {
+    uint32_t crc_table[256];
+    uint32_t x2n[32];
+    uint32_t part_crc[BLOCK / 32];
+    uint64_t part_len[BLOCK / 32];
+};
+
+// Fill the byte table and the x^(2^k) powers; ends with __syncthreads().
+__device__ void crc_init(CrcShared& sh) {
+    for (uint32_t i = threadIdx.x; i < 256; i += blockDim.x) {
+        uint32_t v = i;
+        for (int k = 0; k < 8; k++) v = v & 1 ? (v >> 1) ^ CRC_POLY : v >> 1;
+        sh.crc_table[i] = v;
+    }
+    if (threadIdx.x == 0) {
+        uint32_t p = 1u << 30;  // x^1
+        sh.x2n[0] = p;
+        for (int k = 1; k < 32; k++) sh.x2n[k] = p = crc_multmodp(p, p);
+    }
+    __syncthreads();
+}
+
+// CRC-32 of bytes [p, p + len) by the whole block; the result is valid in thread 0.
+__device__ uint32_t block_crc32(CrcShared& sh, const uint8_t* p, uint64_t len) {
+    const uint32_t t = threadIdx.x;
+    const uint64_t per = (len + blockDim.x - 1) / blockDim.x;
+    const uint64_t s0 = t * per < len ? t * per : len;
+    const uint64_t s1 = s0 + per < len ? s0 + per : len;
+    uint32_t c = 0xFFFFFFFFu;
+    for (uint64_t i = s0; i < s1; i++) c = sh.crc_table[(c ^ p[i]) & 0xff] ^ (c >> 8);
+    c ^= 0xFFFFFFFFu;
+    uint64_t n = s1 - s0;
+    // In-order tree reduction inside the warp: lane i absorbs lane i + d.
+    for (int d = 1; d < 32; d <<= 1) {
+        const uint32_t oc = __shfl_down_sync(0xffffffffu, c, d);
+        const uint64_t on = __shfl_down_sync(0xffffffffu, n, d);
+        if ((t & 31) % (2 * d) == 0 && (t & 31) + d < 32) {
+            c = crc_combine(sh.x2n, c, oc, on);
+            n += on;
+        }
+    }
+    if ((t & 31) == 0) { sh.part_crc[t / 32] = c; sh.part_len[t / 32] = n; }
+    __syncthreads();
+    uint32_t r = 0;
+    if (t == 0) {
+        r = sh.part_crc[0];
+        for (uint32_t w = 1; w < blockDim.x / 32; w++) r = crc_combine(sh.x2n, r, sh.part_crc[w], sh.part_len[w]);
+    }
+    __syncthreads();
+    return r;
+}
+

@@ -1,0 +1,534 @@
+// Saraphis GPU encoder for bit-exact containers (codecs raw = 0, lossless float split = 1 for
+// F32/F16/BF16, byte planes = 3), writing the container format of docs/FORMAT.md into device
+// memory. The bytes are the ones the CPU encoder (src/codec, src/entropy) writes for the same
+// tensor and options: the same symbol streams, the same frequency normalisation, the same
+// stream-mode and raw-chunk decisions, the same rANS lanes.
+//
+// Four kernels, enqueued in order on one stream, with no host synchronisation in between:
+//  1. saraphis_encode_plan_NS (one block per chunk, grid-stride): histograms of every symbol
+//     stream, frequency tables (FreqTable::from_counts), the stream mode (constant, raw or rANS by
+//     the size estimate of entropy::stream), then a counting pass of the rANS encoder that gives
+//     every lane's word count, hence the chunk's exact coded size, without storing any word.
+//     The plan of each chunk goes to the temporary buffer (tables and word counts only: well
+//     under 1% of the chunk for the default chunk size).
+//  2. saraphis_encode_offsets (one block): the exclusive scan of the chunk sizes, written into
+//     the header's chunk table, and the fixed header fields.
+//  3. saraphis_encode_write_NS (one block per chunk): the chunk at its final offset: stream
+//     headers and tables by thread 0, raw planes by the whole block, and thread l runs lane l of
+//     every rANS stream backwards, writing word k of a lane at (count - 1 - k), so that the lane's
+//     words end up in decoding order with no temporary copy. Then the block's CRC-32 of the chunk.
+//  4. saraphis_encode_finish (one block): the header's CRC-32 and the container length into
+//     *out_size (0 if a consistency check failed: a bug to report, never a wrong container).
+//
+// rANS: J. Duda, arXiv:1311.2540 (2013), 32-bit state, 16-bit words, reciprocal encoder of
+// F. Giesen's rans_word_sse41.h (2014), exactly as src/entropy/rans.rs.
+#include "common.cuh"
+
+#define ENC_MAX_STREAMS 8
+#define ENC_TEMP_HEAD 64  // temp: u32 error flag at 0, u64 payload total at 8, then chunk plans
+#define SCALE_CAP 12      // entropy::stream codes every stream with at most 2^12 slots
+
+// Parameters of all four kernels, passed by value (mirrored by EncArgs in src/backend/cuda.rs).
+struct EncArgs {
+    const uint8_t* src;   // numel elements of `size` bytes, aligned to `size`
+    uint64_t numel;
+    uint8_t* dst;         // the container (capacity checked by the host against compress_bound)
+    uint8_t* temp;        // ENC_TEMP_HEAD + n_chunks * meta_stride bytes
+    uint64_t meta_stride;
+    uint64_t n_chunks;
+    uint64_t header_len;
+    uint64_t nc_at;       // offset of the chunk count in the header
+    uint64_t* out_size;   // device u64: container length, or 0 on failure
+    uint32_t codec, size, exp_bits, man_bits, nplanes, nstreams, chunk_elems, max_lanes;
+    uint32_t prefix_len;  // header bytes [0, prefix_len) up to and including the chunk count
+    uint8_t prefix[132];
+};
+
+struct StreamPlan {
+    uint32_t mode;       // 0 constant, 1 raw, 2 rANS
+    uint32_t scale;      // rANS scale bits
+    uint32_t value;      // constant symbol, or the number of present symbols (rANS)
+    uint32_t table_len;  // serialized FreqTable bytes
+};
+
+struct ChunkPlan {
+    uint32_t len;    // payload bytes of the chunk (mode byte included)
+    uint32_t lanes;  // rANS lanes of every rANS stream of the chunk
+    uint32_t raw;    // 1: stored raw
+    uint32_t pad;
+    StreamPlan s[ENC_MAX_STREAMS];
+};
+// After the ChunkPlan: u16 freq[nstreams][256], then u32 nwords[nstreams][max_lanes].
+
+template <int NS>
+struct EncShared {
+    CrcShared crc;
+    uint32_t hist[NS][256];
+    uint32_t tab[NS][256];  // freq | cum << 13 | rcp_shift << 26
+    uint32_t rcp[NS][256];
+    uint32_t nwords[NS][BLOCK];
+    uint32_t lane_pos[NS][BLOCK];  // write: offset in the chunk of the lane's first word
+    uint32_t freq[256];
+    uint16_t order[256];
+    uint32_t distinct;
+    uint32_t bad;
+    StreamPlan plan[NS];
+    uint64_t hdr_pos[NS];  // write: offset in the chunk of the lane headers
+    uint64_t raw_pos[NS];  // write: offset in the chunk of a raw stream's bytes
+};
+
+__device__ __forceinline__ void wr_u32(uint8_t* p, uint32_t v) {
+    p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); p[2] = (uint8_t)(v >> 16); p[3] = (uint8_t)(v >> 24);
+}
+__device__ __forceinline__ void wr_u64(uint8_t* p, uint64_t v) {
+    wr_u32(p, (uint32_t)v);
+    wr_u32(p + 4, (uint32_t)(v >> 32));
+}
+__device__ __forceinline__ uint32_t varint_len(uint64_t v) {
+    uint32_t n = 1;
+    while (v >= 0x80) { v >>= 7; n++; }
+    return n;
+}
+__device__ __forceinline__ uint8_t* put_varint(uint8_t* p, uint64_t v) {
+    while (v >= 0x80) { *p++ = (uint8_t)v | 0x80; v >>= 7; }
+    *p++ = (uint8_t)v;
+    return p;
+}
+__device__ __forceinline__ uint32_t ceil_log2(uint64_t v) { return v <= 1 ? 0 : 64 - __clzll(v - 1); }
+
+// entropy::rans::lanes_for
+__device__ __forceinline__ uint32_t lanes_for(uint64_t n, uint32_t max_lanes) {
+    const uint32_t m = max_lanes == 0 ? 32 : (max_lanes > 255 ? 255 : max_lanes);
+    if (n >= (1u << 15)) return m;
+    if (n >= (1u << 11)) return m < 8 ? m : 8;
+    return 1;
+}
+
+__device__ __forceinline__ uint64_t load_elem(const uint8_t* p, uint32_t size) {
+    switch (size) {
+        case 1: return *p;
+        case 2: return *(const uint16_t*)p;
+        case 4: return *(const uint32_t*)p;
+        default: return *(const uint64_t*)p;
+    }
+}
+
+// Symbol of stream s for element bits v (codec/lossless.rs: exponent first, then the
+// sign+mantissa planes most significant first; byte planes least significant first).
+__device__ __forceinline__ uint32_t symbol_of(const EncArgs& a, uint64_t v, int s) {
+    if (a.codec == 1) {
+        if (s == 0) return (uint32_t)(v >> a.man_bits) & ((1u << a.exp_bits) - 1);
+        const uint64_t r = ((v >> (a.man_bits + a.exp_bits)) << a.man_bits) | (v & ((1ull << a.man_bits) - 1));
+        return (uint32_t)(r >> (8 * (a.nplanes - s))) & 0xff;
+    }
+    return (uint32_t)(v >> (8 * s)) & 0xff;
+}
+
+__device__ __forceinline__ ChunkPlan* plan_at(const EncArgs& a, uint64_t ci) {
+    return (ChunkPlan*)(a.temp + ENC_TEMP_HEAD + ci * a.meta_stride);
+}
+__device__ __forceinline__ uint16_t* freq_at(const EncArgs& a, uint64_t ci, uint32_t s) {
+    return (uint16_t*)((uint8_t*)plan_at(a, ci) + sizeof(ChunkPlan)) + 256 * s;
+}
+__device__ __forceinline__ uint32_t* nwords_at(const EncArgs& a, uint64_t ci, uint32_t s) {
+    uint8_t* base = (uint8_t*)plan_at(a, ci) + sizeof(ChunkPlan) + 512ull * a.nstreams;
+    return (uint32_t*)base + (uint64_t)s * a.max_lanes;
+}
+
+// Reciprocal-encoder entries of stream s from sh.freq (entropy::rans::EncTable::new); block-wide.
+template <int NS>
+__device__ void build_enc_table(EncShared<NS>& sh, int s, uint32_t scale) {
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        uint32_t c = 0;
+        for (int k = 0; k < 256; k++) {
+            const uint32_t f = sh.freq[k];
+            uint32_t shift = 0;
+            while (f > (1u << shift)) shift++;
+            uint32_t rcp = 0xFFFFFFFFu, rshift = 0;
+            if (f >= 2) {
+                rcp = (uint32_t)(((1ull << (shift + 31)) + f - 1) / f);
+                rshift = shift - 1;
+            }
+            sh.tab[s][k] = f | (c << 13) | (rshift << 26);
+            sh.rcp[s][k] = rcp;
+            c += f;
+        }
+    }
+    (void)scale;
+    __syncthreads();
+}
+
+// One rANS step (entropy::rans::EncTable::put); returns true if a word was emitted into *w.
+__device__ __forceinline__ bool enc_put(uint32_t& x, uint32_t packed, uint32_t rcp, uint32_t m, uint32_t* w) {
+    const uint32_t f = packed & 0x1FFF, cum = (packed >> 13) & 0x1FFF, rshift = packed >> 26;
+    const uint32_t x_max = ((RANS_L >> m) << 16) * f;
+    bool out = false;
+    if (x >= x_max) {
+        *w = x & 0xFFFF;
+        x >>= 16;
+        out = true;
+    }
+    const uint32_t bias = f < 2 ? cum + (1u << m) - 1 : cum;
+    const uint32_t q = __umulhi(x, rcp) >> rshift;
+    x = x + bias + q * ((1u << m) - f);
+    return out;
+}
+
+// Lane l of every rANS stream of a chunk, backwards. Counting (dst == null): word counts into
+// sh.nwords. Writing (dst = the chunk's first byte): words at dst + sh.lane_pos, final states and
+// counts into the lane headers at dst + sh.hdr_pos.
+template <int NS>
+__device__ bool encode_lane(EncShared<NS>& sh, const EncArgs& a, const uint8_t* src, uint64_t n, uint32_t l,
+                            uint32_t lanes, uint8_t* dst) {
+    uint32_t x[NS], k[NS], cnt[NS];
+    bool rans[NS];
+#pragma unroll
+    for (int s = 0; s < NS; s++) {
+        x[s] = RANS_L;
+        k[s] = 0;
+        rans[s] = s < (int)a.nstreams && sh.plan[s].mode == 2;
+        cnt[s] = dst && rans[s] ? sh.nwords[s][l] : 0;
+    }
+    bool bad = false;
+    if (l < n) {
+        const uint64_t last = l + (uint64_t)lanes * ((n - 1 - l) / lanes);
+        for (uint64_t i = last + lanes; i > l;) {
+            i -= lanes;
+            const uint64_t v = load_elem(src + i * a.size, a.size);
+#pragma unroll
+            for (int s = 0; s < NS; s++) {
+                if (!rans[s]) continue;
+                const uint32_t y = symbol_of(a, v, s);
+                uint32_t w;
+                if (enc_put(x[s], sh.tab[s][y], sh.rcp[s][y], sh.plan[s].scale, &w)) {
+                    if (dst) {
+                        if (k[s] < cnt[s]) {
+                            uint8_t* p = dst + sh.lane_pos[s][l] + 2ull * (cnt[s] - 1 - k[s]);
+                            p[0] = (uint8_t)w;
+                            p[1] = (uint8_t)(w >> 8);
+                        } else {
+                            bad = true;
+                        }
+                    }
+                    k[s]++;
+                }
+            }
+        }
+    }
+#pragma unroll
+    for (int s = 0; s < NS; s++) {
+        if (!rans[s]) continue;
+        if (dst) {
+            if (k[s] != cnt[s]) bad = true;
+            wr_u32(dst + sh.hdr_pos[s] + 8ull * l, x[s]);
+            wr_u32(dst + sh.hdr_pos[s] + 8ull * l + 4, k[s]);
+        } else {
+            sh.nwords[s][l] = k[s];
+        }
+    }
+    return bad;
+}
+
+// Frequency table and mode of stream s from sh.hist[s] (entropy::stream::encode_with_counts,
+// FreqTable::from_counts, rans_estimate). Leaves the frequencies in sh.freq. Block-wide.
+template <int NS>
+__device__ void plan_stream(EncShared<NS>& sh, int s, uint64_t n, uint32_t lanes) {
+    const uint32_t t = threadIdx.x;
+    const uint32_t* c = sh.hist[s];
+    if (t == 0) sh.distinct = 0;
+    __syncthreads();
+    for (uint32_t y = t; y < 256; y += blockDim.x)
+        if (c[y]) atomicAdd(&sh.distinct, 1u);
+    __syncthreads();
+    const uint32_t distinct = sh.distinct;
+    if (distinct <= 1) {
+        if (t == 0) {
+            uint32_t v = 0;
+            for (uint32_t y = 0; y < 256; y++) if (c[y]) v = y;
+            sh.plan[s].mode = 0;
+            sh.plan[s].value = v;
+            sh.plan[s].scale = 0;
+            sh.plan[s].table_len = 0;
+        }
+        for (uint32_t y = t; y < 256; y += blockDim.x) sh.freq[y] = 0;
+        __syncthreads();
+        return;
+    }
+    uint32_t want = ceil_log2(n);
+    want = want < 8 ? 8 : (want > SCALE_CAP ? SCALE_CAP : want);
+    const uint32_t need = ceil_log2(distinct) + 1;
+    const uint32_t scale = want > need ? want : need;  // <= 9 + ... <= 12 for byte symbols
+    const uint64_t target = 1ull << scale;
+    for (uint32_t y = t; y < 256; y += blockDim.x) {
+        uint64_t f = 0;
+        if (c[y]) {
+            f = ((uint64_t)c[y] * target + n / 2) / n;
+            if (f < 1) f = 1;
+        }
+        sh.freq[y] = (uint32_t)f;
+    }
+    __syncthreads();
+    // Rank of each present symbol by (initial frequency descending, symbol ascending).
+    for (uint32_t y = t; y < 256; y += blockDim.x) {
+        const uint32_t f = sh.freq[y];
+        if (!f) continue;
+        uint32_t r = 0;
+        for (uint32_t z = 0; z < 256; z++) {
+            const uint32_t g = sh.freq[z];
+            r += g && (g > f || (g == f && z < y));
+        }
+        sh.order[r] = (uint16_t)y;
+    }
+    __syncthreads();
+    if (t == 0) {
+        uint64_t sum = 0;
+        for (uint32_t y = 0; y < 256; y++) sum += sh.freq[y];
+        bool ok = true;
+        while (sum > target) {
+            bool progressed = false;
+            for (uint32_t k = 0; k < distinct; k++) {
+                if (sum == target) break;
+                const uint32_t y = sh.order[k];
+                const uint32_t f = sh.freq[y];
+                if (f > 1) {
+                    uint32_t take = (uint32_t)(sum - target);
+                    if (take > f - 1) take = f - 1;
+                    const uint32_t cap = f / 16 > 1 ? f / 16 : 1;
+                    if (take > cap) take = cap;
+                    sh.freq[y] = f - take;
+                    sum -= take;
+                    progressed = true;
+                }
+            }
+            if (!progressed) { ok = false; break; }
+        }
+        if (ok && sum < target) sh.freq[sh.order[0]] += (uint32_t)(target - sum);
+        uint32_t mode = 1;
+        uint32_t tlen = 0;
+        if (ok) {
+            double bits = 0.0;
+            tlen = 1 + varint_len(distinct);
+            int64_t prev = -1;
+            for (uint32_t y = 0; y < 256; y++) {
+                if (!c[y]) continue;
+                bits += (double)c[y] * ((double)scale - log2((double)sh.freq[y]));
+                tlen += varint_len((uint64_t)((int64_t)y - prev - 1)) + varint_len(sh.freq[y] - 1);
+                prev = y;
+            }
+            const uint64_t est = (uint64_t)ceil(bits / 8.0) + tlen + 1 + 10ull * lanes;
+            if (est < n) mode = 2;
+        }
+        sh.plan[s].mode = mode;
+        sh.plan[s].scale = scale;
+        sh.plan[s].value = distinct;
+        sh.plan[s].table_len = tlen;
+    }
+    __syncthreads();
+}
+
+template <int NS>
+__device__ void encode_plan(const EncArgs& a) {
+    __shared__ EncShared<NS> sh;
+    const uint32_t t = threadIdx.x;
+    for (uint64_t ci = blockIdx.x; ci < a.n_chunks; ci += gridDim.x) {
+        const uint64_t start = ci * a.chunk_elems;
+        const uint64_t n = a.numel - start < a.chunk_elems ? a.numel - start : a.chunk_elems;
+        const uint8_t* src = a.src + start * a.size;
+        ChunkPlan* cp = plan_at(a, ci);
+        const uint64_t raw_len = 1 + n * a.size;
+        if (a.codec == 0) {
+            if (t == 0) { cp->len = (uint32_t)raw_len; cp->raw = 1; cp->lanes = 0; }
+            continue;
+        }
+        const uint32_t lanes = lanes_for(n, a.max_lanes);
+        for (uint32_t i = t; i < NS * 256; i += blockDim.x) (&sh.hist[0][0])[i] = 0;
+        __syncthreads();
+        for (uint64_t i = t; i < n; i += blockDim.x) {
+            const uint64_t v = load_elem(src + i * a.size, a.size);
+#pragma unroll
+            for (int s = 0; s < NS; s++)
+                if (s < (int)a.nstreams) atomicAdd(&sh.hist[s][symbol_of(a, v, s)], 1u);
+        }
+        __syncthreads();
+        for (int s = 0; s < (int)a.nstreams; s++) {
+            plan_stream<NS>(sh, s, n, lanes);
+            uint16_t* fo = freq_at(a, ci, s);
+            for (uint32_t y = t; y < 256; y += blockDim.x) fo[y] = (uint16_t)sh.freq[y];
+            if (sh.plan[s].mode == 2) build_enc_table<NS>(sh, s, sh.plan[s].scale);
+        }
+        __syncthreads();
+        if (t < lanes) encode_lane<NS>(sh, a, src, n, t, lanes, nullptr);
+        __syncthreads();
+        for (int s = 0; s < (int)a.nstreams; s++) {
+            uint32_t* nw = nwords_at(a, ci, s);
+            for (uint32_t l = t; l < lanes; l += blockDim.x) nw[l] = sh.plan[s].mode == 2 ? sh.nwords[s][l] : 0;
+        }
+        if (t == 0) {
+            uint64_t len = 1;
+            for (int s = 0; s < (int)a.nstreams; s++) {
+                const StreamPlan& p = sh.plan[s];
+                cp->s[s] = p;
+                if (p.mode == 0) {
+                    len += 1 + varint_len(p.value);
+                } else if (p.mode == 1) {
+                    len += 1 + n;
+                } else {
+                    uint64_t w = 0;
+                    for (uint32_t l = 0; l < lanes; l++) w += sh.nwords[s][l];
+                    len += 1 + p.table_len + 1 + 8ull * lanes + 2 * w;
+                }
+            }
+            cp->lanes = lanes;
+            cp->raw = len > n * a.size;
+            cp->len = (uint32_t)(cp->raw ? raw_len : len);
+        }
+        __syncthreads();
+    }
+}
+
+template <int NS>
+__device__ void encode_write(const EncArgs& a) {
+    __shared__ EncShared<NS> sh;
+    const uint32_t t = threadIdx.x;
+    crc_init(sh.crc);
+    for (uint64_t ci = blockIdx.x; ci < a.n_chunks; ci += gridDim.x) {
+        const uint64_t start = ci * a.chunk_elems;
+        const uint64_t n = a.numel - start < a.chunk_elems ? a.numel - start : a.chunk_elems;
+        const uint8_t* src = a.src + start * a.size;
+        const ChunkPlan* cp = plan_at(a, ci);
+        uint8_t* entry = a.dst + a.nc_at + 4 + 16 * ci;
+        const uint64_t off = a.header_len + rd_u64(entry);
+        const uint32_t len = cp->len;
+        uint8_t* out = a.dst + off;
+        if (cp->raw) {
+            if (t == 0) out[0] = 0;
+            const uint64_t bytes = n * a.size;
+            for (uint64_t b = t; b < bytes; b += blockDim.x) out[1 + b] = src[b];
+        } else {
+            const uint32_t lanes = cp->lanes;
+            if (t == 0) {
+                sh.bad = 0;
+                uint8_t* p = out;
+                *p++ = 1;
+                for (int s = 0; s < (int)a.nstreams; s++) {
+                    const StreamPlan pl = cp->s[s];
+                    sh.plan[s] = pl;
+                    *p++ = (uint8_t)pl.mode;
+                    if (pl.mode == 0) {
+                        p = put_varint(p, pl.value);
+                    } else if (pl.mode == 1) {
+                        sh.raw_pos[s] = p - out;
+                        p += n;
+                    } else {
+                        const uint16_t* fr = freq_at(a, ci, s);
+                        *p++ = (uint8_t)pl.scale;
+                        p = put_varint(p, pl.value);
+                        int64_t prev = -1;
+                        for (uint32_t y = 0; y < 256; y++) {
+                            if (!fr[y]) continue;
+                            p = put_varint(p, (uint64_t)((int64_t)y - prev - 1));
+                            p = put_varint(p, fr[y] - 1u);
+                            prev = y;
+                        }
+                        *p++ = (uint8_t)lanes;
+                        sh.hdr_pos[s] = p - out;
+                        p += 8ull * lanes;
+                        const uint32_t* nw = nwords_at(a, ci, s);
+                        for (uint32_t l = 0; l < lanes; l++) {
+                            sh.nwords[s][l] = nw[l];
+                            sh.lane_pos[s][l] = (uint32_t)(p - out);
+                            p += 2ull * nw[l];
+                        }
+                    }
+                }
+                if ((uint64_t)(p - out) != len) sh.bad = 1;
+            }
+            __syncthreads();
+            for (int s = 0; s < (int)a.nstreams; s++) {
+                if (sh.plan[s].mode != 2) continue;
+                const uint16_t* fr = freq_at(a, ci, s);
+                for (uint32_t y = t; y < 256; y += blockDim.x) sh.freq[y] = fr[y];
+                build_enc_table<NS>(sh, s, sh.plan[s].scale);
+            }
+            // Raw streams: the whole block, element-parallel.
+            for (uint64_t i = t; i < n; i += blockDim.x) {
+                const uint64_t v = load_elem(src + i * a.size, a.size);
+#pragma unroll
+                for (int s = 0; s < NS; s++)
+                    if (s < (int)a.nstreams && sh.plan[s].mode == 1) out[sh.raw_pos[s] + i] = (uint8_t)symbol_of(a, v, s);
+            }
+            // rANS streams: thread l runs lane l (positions relative to `out`).
+            bool bad = false;
+            if (t < lanes) bad = encode_lane<NS>(sh, a, src, n, t, lanes, out);
+            if (__syncthreads_or(bad) && t == 0) sh.bad = 1;
+        }
+        __syncthreads();
+        const uint32_t crc = block_crc32(sh.crc, out, len);
+        if (t == 0) {
+            wr_u32(entry + 12, crc);
+            if (sh.bad && !cp->raw) atomicOr((uint32_t*)a.temp, 1u);
+        }
+        __syncthreads();
+    }
+}
+
+// Header fields, and the exclusive scan of the chunk lengths into the chunk table. One block.
+__device__ void encode_offsets(const EncArgs& a) {
+    __shared__ uint64_t part[BLOCK];
+    const uint32_t t = threadIdx.x;
+    for (uint32_t b = t; b < a.prefix_len; b += blockDim.x) a.dst[b] = a.prefix[b];
+    const uint64_t per = (a.n_chunks + blockDim.x - 1) / blockDim.x;
+    const uint64_t c0 = t * per < a.n_chunks ? t * per : a.n_chunks;
+    const uint64_t c1 = c0 + per < a.n_chunks ? c0 + per : a.n_chunks;
+    uint64_t sum = 0;
+    for (uint64_t ci = c0; ci < c1; ci++) sum += plan_at(a, ci)->len;
+    part[t] = sum;
+    __syncthreads();
+    if (t == 0) {
+        uint64_t acc = 0;
+        for (uint32_t k = 0; k < blockDim.x; k++) {
+            const uint64_t v = part[k];
+            part[k] = acc;
+            acc += v;
+        }
+        *(uint32_t*)a.temp = 0;            // error flag
+        *(uint64_t*)(a.temp + 8) = acc;    // payload bytes
+    }
+    __syncthreads();
+    uint64_t off = part[t];
+    for (uint64_t ci = c0; ci < c1; ci++) {
+        uint8_t* e = a.dst + a.nc_at + 4 + 16 * ci;
+        const uint32_t len = plan_at(a, ci)->len;
+        wr_u64(e, off);
+        wr_u32(e + 8, len);
+        off += len;
+    }
+}
+
+// The header's CRC-32 and the container length. One block.
+__device__ void encode_finish(const EncArgs& a) {
+    __shared__ CrcShared crc;
+    crc_init(crc);
+    const uint32_t c = block_crc32(crc, a.dst, a.header_len - 4);
+    if (threadIdx.x == 0) {
+        wr_u32(a.dst + a.header_len - 4, c);
+        const bool failed = *(const uint32_t*)a.temp != 0;
+        *a.out_size = failed ? 0 : a.header_len + *(const uint64_t*)(a.temp + 8);
+    }
+}
+
+#define SARAPHIS_ENCODE(NS)                                                                       \
+    extern "C" __global__ void __launch_bounds__(BLOCK) saraphis_encode_plan_##NS(EncArgs a) {   \
+        encode_plan<NS>(a);                                                                       \
+    }                                                                                             \
+    extern "C" __global__ void __launch_bounds__(BLOCK) saraphis_encode_write_##NS(EncArgs a) {  \
+        encode_write<NS>(a);                                                                      \
+    }
+SARAPHIS_ENCODE(2)
+SARAPHIS_ENCODE(3)
+SARAPHIS_ENCODE(4)
+SARAPHIS_ENCODE(8)
+
+extern "C" __global__ void __launch_bounds__(BLOCK) saraphis_encode_offsets(EncArgs a) { encode_offsets(a); }
+extern "C" __global__ void __launch_bounds__(BLOCK) saraphis_encode_finish(EncArgs a) { encode_finish(a); }

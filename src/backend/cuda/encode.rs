@@ -1,0 +1,363 @@
+//! GPU compression of bit-exact containers (`kernels/encode.cu`): raw, lossless float split
+//! (F32, F16, BF16) and byte planes (integers, bool), from device memory into device memory,
+//! stream-ordered. The container bytes are those the CPU encoder writes for the same tensor and
+//! options, so either side decodes what the other wrote.
+//!
+//! Four kernels on one stream: plan (histograms, frequency tables, stream modes and a counting
+//! pass of the rANS encoder, per chunk), offsets (scan of the chunk sizes into the header), write
+//! (every chunk at its final offset, then its CRC-32) and finish (the header's CRC-32 and the
+//! container length). The only temporary memory is the per-chunk plan: see
+//! [`EncodeLayout::temp_bytes`].
+
+use std::ffi::c_void;
+
+use super::{dev_err, guarded, CudaDevice, VARIANT_STREAMS};
+use crate::dtype::{self, DType};
+use crate::error::{Error, Result};
+use crate::format::container::{chunk_count, header_len, CodecId, Header, MAX_CHUNK_ELEMS};
+
+/// Bytes before the per-chunk plans in the temporary buffer (`ENC_TEMP_HEAD`).
+const TEMP_HEAD: u64 = 64;
+/// `sizeof(ChunkPlan)` in `kernels/encode.cu`: 16 bytes plus 8 stream plans of 16.
+const CHUNK_PLAN_BYTES: u64 = 16 + 8 * 16;
+/// Most rANS lanes the encoder writes (`crate::codec::MAX_LANES`, the kernels' block size).
+const MAX_LANES: u32 = 128;
+/// Lanes when the caller passes 0 (`crate::entropy::rans::DEFAULT_MAX_LANES`).
+const DEFAULT_LANES: u32 = 32;
+
+/// Kernel parameters (`struct EncArgs` in `kernels/encode.cu`, same field order and layout).
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct EncArgs {
+    src: u64,
+    numel: u64,
+    dst: u64,
+    temp: u64,
+    meta_stride: u64,
+    n_chunks: u64,
+    header_len: u64,
+    nc_at: u64,
+    out_size: u64,
+    codec: u32,
+    size: u32,
+    exp_bits: u32,
+    man_bits: u32,
+    nplanes: u32,
+    nstreams: u32,
+    chunk_elems: u32,
+    max_lanes: u32,
+    prefix_len: u32,
+    prefix: [u8; 132],
+}
+
+/// What a GPU compression of one tensor needs, computed on the host before any launch.
+/// Plain data: `Send + Sync`.
+#[derive(Clone)]
+pub struct EncodeLayout {
+    /// Bytes of temporary device memory the kernels use: 64 plus, per chunk, a 144-byte plan,
+    /// 512 bytes of frequency table per symbol stream and 4 bytes per rANS lane and stream.
+    /// For the default chunk of 2^18 elements this is 0.25% (F32, 32 lanes) to 0.4% (BF16 or
+    /// 128 lanes) of the input.
+    pub temp_bytes: u64,
+    /// Largest container this compression can write, in bytes (equals
+    /// `crate::codec::compress_bound` for the same tensor and options).
+    pub bound: u64,
+    /// Input bytes (`numel * dtype.size()`).
+    pub input_bytes: u64,
+    /// Chunks in the container.
+    pub chunks: u64,
+    variant: usize,
+    args: EncArgs,
+}
+
+impl std::fmt::Debug for EncodeLayout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EncodeLayout")
+            .field("temp_bytes", &self.temp_bytes)
+            .field("bound", &self.bound)
+            .field("input_bytes", &self.input_bytes)
+            .field("chunks", &self.chunks)
+            .finish()
+    }
+}
+
+impl EncodeLayout {
+    /// Layout for a tensor of `dtype` and `shape` coded with `codec` (`Raw`, `Lossless` for
+    /// F32/F16/BF16, or `Bytes`), `chunk_elems` elements per chunk (1..=2^28) and at most
+    /// `lanes` rANS lanes per stream (0 = 32, at most 128).
+    ///
+    /// Errors: `InvalidArgument` (bad shape, chunk size or lane count), `Unsupported` (p-adic, or
+    /// lossless F64, whose 11-bit exponent stream the GPU does not code yet: compress those on the
+    /// CPU).
+    pub fn new(
+        dtype: DType,
+        shape: &[u64],
+        codec: CodecId,
+        chunk_elems: u32,
+        lanes: u32,
+    ) -> Result<EncodeLayout> {
+        let input_bytes = dtype::byte_len(dtype, shape)? as u64;
+        let numel = dtype::numel(shape)?;
+        if chunk_elems == 0 || chunk_elems > MAX_CHUNK_ELEMS {
+            return Err(Error::InvalidArgument(format!(
+                "chunk size {chunk_elems} elements: must be in 1..={MAX_CHUNK_ELEMS}"
+            )));
+        }
+        if lanes > MAX_LANES {
+            return Err(Error::InvalidArgument(format!(
+                "lanes {lanes}: must be in 0..={MAX_LANES} (0 = default)"
+            )));
+        }
+        let max_lanes = if lanes == 0 { DEFAULT_LANES } else { lanes };
+        let size = dtype.size() as u32;
+        let (exp_bits, man_bits, nplanes, nstreams) =
+            match codec {
+                CodecId::Raw => (0, 0, 0, 0),
+                CodecId::Bytes => (0, 0, size, size),
+                CodecId::Lossless => match dtype.float_layout() {
+                    Some(l) if l.exp_bits <= 8 => {
+                        let planes = (l.man_bits + 1).div_ceil(8);
+                        (l.exp_bits, l.man_bits, planes, 1 + planes)
+                    }
+                    Some(_) => return Err(Error::Unsupported(
+                        "lossless F64 is compressed on the CPU only (its 11-bit exponent stream \
+                         is not coded on the GPU yet)"
+                            .into(),
+                    )),
+                    None => {
+                        return Err(Error::InvalidArgument(format!(
+                            "the lossless float codec needs a float dtype, not {dtype:?}"
+                        )))
+                    }
+                },
+                CodecId::Padic => {
+                    return Err(Error::Unsupported(
+                        "p-adic compression runs on the CPU only".into(),
+                    ))
+                }
+            };
+        let chunks = chunk_count(numel, chunk_elems);
+        if chunks > u32::MAX as u64 {
+            return Err(Error::InvalidArgument(format!(
+                "{chunks} chunks: at most 2^32 - 1"
+            )));
+        }
+        let hlen = header_len(shape.len(), 0, chunks as usize) as u64;
+        let ns = nstreams as u64;
+        let meta_stride =
+            (CHUNK_PLAN_BYTES + 512 * ns + 4 * ns * max_lanes as u64).div_ceil(16) * 16;
+        let temp_bytes = TEMP_HEAD + chunks * meta_stride;
+        let bound = hlen + input_bytes + chunks;
+        // The header up to and including the chunk count; the kernels add the table and CRC.
+        let empty = Header {
+            dtype,
+            shape: shape.to_vec(),
+            codec,
+            params: Vec::new(),
+            chunk_elems,
+            numel,
+            chunks: Vec::new(),
+            header_len: 0,
+        }
+        .write();
+        let prefix_len = empty.len() - 4;
+        let mut prefix = [0u8; 132];
+        prefix[..prefix_len - 4].copy_from_slice(&empty[..prefix_len - 4]);
+        prefix[prefix_len - 4..prefix_len].copy_from_slice(&(chunks as u32).to_le_bytes());
+        let variant = CudaDevice::variant(nstreams);
+        debug_assert!(nstreams <= VARIANT_STREAMS[variant]);
+        Ok(EncodeLayout {
+            temp_bytes,
+            bound,
+            input_bytes,
+            chunks,
+            variant,
+            args: EncArgs {
+                src: 0,
+                numel,
+                dst: 0,
+                temp: 0,
+                meta_stride,
+                n_chunks: chunks,
+                header_len: hlen,
+                nc_at: (prefix_len - 4) as u64,
+                out_size: 0,
+                codec: codec as u32,
+                size,
+                exp_bits,
+                man_bits,
+                nplanes,
+                nstreams,
+                chunk_elems,
+                max_lanes,
+                prefix_len: prefix_len as u32,
+                prefix,
+            },
+        })
+    }
+}
+
+impl CudaDevice {
+    /// Enqueue the compression of a tensor in device memory into a container in device memory
+    /// on `stream` (a `CUstream` of this device's primary context, or null for the legacy
+    /// default stream). Nothing synchronizes the host; the container's length in bytes is
+    /// written to the device `u64` at `out_size` when the stream gets there (0 would mean an
+    /// internal consistency check failed: a bug, reported rather than a wrong container).
+    ///
+    /// `layout`: from [`EncodeLayout::new`] for this tensor. `src`: `layout.input_bytes` bytes,
+    /// aligned to the element size, never written. `dst`: `dst_cap >= layout.bound` bytes.
+    /// `temp`: `temp_len >= layout.temp_bytes` bytes of device memory, or 0 to have the library
+    /// allocate and free it stream-ordered (`cuMemAllocAsync` / `cuMemFreeAsync`).
+    ///
+    /// Errors: `Destination` (dst too small), `InvalidArgument` (misaligned or null pointers,
+    /// temp too small), `Device` (allocation or launch failed; nothing is left allocated).
+    ///
+    /// # Safety
+    /// The pointers must be live device allocations of this device of at least the stated sizes,
+    /// `dst` and `temp` must not overlap `src` or each other, and all must stay alive (and `src`
+    /// unchanged) until the stream passes the compression.
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn encode_exact_async(
+        &self,
+        layout: &EncodeLayout,
+        src: u64,
+        dst: u64,
+        dst_cap: u64,
+        temp: u64,
+        temp_len: u64,
+        out_size: u64,
+        stream: *mut c_void,
+    ) -> Result<()> {
+        let size = layout.args.size as u64;
+        if src == 0 && layout.input_bytes > 0 {
+            return Err(Error::InvalidArgument("src is null".into()));
+        }
+        if src % size != 0 {
+            return Err(Error::InvalidArgument(format!(
+                "src must be aligned to the element size ({size} bytes)"
+            )));
+        }
+        if dst == 0 || out_size == 0 || out_size % 8 != 0 {
+            return Err(Error::InvalidArgument(
+                "dst and out_size must be device pointers, out_size aligned to 8 bytes".into(),
+            ));
+        }
+        if dst_cap < layout.bound {
+            return Err(Error::Destination(format!(
+                "destination holds {dst_cap} bytes, the container may need {}",
+                layout.bound
+            )));
+        }
+        if temp != 0 && (temp_len < layout.temp_bytes || temp % 8 != 0) {
+            return Err(Error::InvalidArgument(format!(
+                "temporary buffer of {temp_len} bytes: needs {} bytes aligned to 8",
+                layout.temp_bytes
+            )));
+        }
+        let ctx = self.ctx.clone();
+        let owned = if temp == 0 {
+            guarded("alloc", || -> Result<u64> {
+                ctx.bind_to_thread().map_err(dev_err)?;
+                cudarc::driver::result::malloc_async(stream as _, layout.temp_bytes as usize)
+                    .map_err(dev_err)
+            })
+            .map_err(Error::Device)??
+        } else {
+            0
+        };
+        let mut args = layout.args;
+        args.src = src;
+        args.dst = dst;
+        args.temp = if owned != 0 { owned } else { temp };
+        args.out_size = out_size;
+        let grid = self.grid(Some(layout.chunks));
+        let v = layout.variant;
+        let mut a: [*mut c_void; 1] = [&mut args as *mut EncArgs as *mut c_void];
+        let r = self
+            .launch(&self.encode_plan[v], grid, 0, stream, &mut a)
+            .and_then(|_| self.launch(&self.encode_offsets, 1, 0, stream, &mut a))
+            .and_then(|_| self.launch(&self.encode_write[v], grid, 0, stream, &mut a))
+            .and_then(|_| self.launch(&self.encode_finish, 1, 0, stream, &mut a));
+        if owned != 0 {
+            let freed = guarded("free", || {
+                cudarc::driver::result::free_async(owned, stream as _).map_err(dev_err)
+            })
+            .map_err(Error::Device)
+            .and_then(|x| x);
+            r?;
+            return freed;
+        }
+        r
+    }
+
+    /// Compress a host tensor on this GPU: upload, [`CudaDevice::encode_exact_async`] on a
+    /// stream of its own, download. For tests, validation and benchmarks. Arguments and errors
+    /// as [`EncodeLayout::new`] plus `InvalidArgument` when `data` is not the tensor's size.
+    pub fn encode_exact_host(
+        &self,
+        data: &[u8],
+        dtype: DType,
+        shape: &[u64],
+        codec: CodecId,
+        chunk_elems: u32,
+        lanes: u32,
+    ) -> Result<Vec<u8>> {
+        let layout = EncodeLayout::new(dtype, shape, codec, chunk_elems, lanes)?;
+        if data.len() as u64 != layout.input_bytes {
+            return Err(Error::InvalidArgument(format!(
+                "data is {} bytes; {dtype:?} {shape:?} needs {}",
+                data.len(),
+                layout.input_bytes
+            )));
+        }
+        let ctx = self.ctx.clone();
+        let (bytes, len) = guarded("encode", || -> Result<(Vec<u8>, u64)> {
+            use cudarc::driver::{DevicePtr, DevicePtrMut};
+            let stream = ctx.new_stream().map_err(dev_err)?;
+            // An empty tensor still gets a valid (unused) pointer.
+            let src = if data.is_empty() {
+                stream.alloc_zeros::<u8>(8).map_err(dev_err)?
+            } else {
+                stream.clone_htod(data).map_err(dev_err)?
+            };
+            // Poisoned, so that a byte the kernels fail to write cannot pass unnoticed.
+            let mut dst = stream
+                .clone_htod(&vec![0xA5u8; layout.bound as usize])
+                .map_err(dev_err)?;
+            let mut size = stream.alloc_zeros::<u64>(1).map_err(dev_err)?;
+            {
+                let (s_ptr, _g1) = src.device_ptr(&stream);
+                let (d_ptr, _g2) = dst.device_ptr_mut(&stream);
+                let (z_ptr, _g3) = size.device_ptr_mut(&stream);
+                // SAFETY: live allocations of the stated sizes on this stream; temp allocated by
+                // the call, stream-ordered.
+                unsafe {
+                    self.encode_exact_async(
+                        &layout,
+                        s_ptr,
+                        d_ptr,
+                        layout.bound,
+                        0,
+                        0,
+                        z_ptr,
+                        stream.cu_stream() as *mut c_void,
+                    )?;
+                }
+            }
+            let host = stream.clone_dtoh(&dst).map_err(dev_err)?;
+            let len = stream.clone_dtoh(&size).map_err(dev_err)?;
+            stream.synchronize().map_err(dev_err)?;
+            Ok((host, len[0]))
+        })
+        .map_err(Error::Device)??;
+        if len == 0 || len > layout.bound {
+            return Err(Error::Device(format!(
+                "GPU compression failed its consistency check (container length {len}); please \
+                 report this with the tensor's dtype and shape"
+            )));
+        }
+        let mut bytes = bytes;
+        bytes.truncate(len as usize);
+        Ok(bytes)
+    }
+}
