@@ -357,6 +357,55 @@ enum saraphis_result saraphis_decompress_device(const struct saraphis_system *sy
                                                 size_t status_len,
                                                 void *stream);
 
+// Sizes for compressing a tensor of `dtype` and `shape[ndim]` under `params` on a GPU with
+// `saraphis_compress_device`, computed on the host (no device needed): `*temp_bytes` receives
+// the temporary device memory in bytes (64 plus, per chunk, 144 bytes, 512 per symbol stream
+// and 4 per rANS lane and stream: 0.25-0.45% of the input at the default chunk of 2^18
+// elements), `*max_compressed_bytes` the largest container (equal to
+// `saraphis_compress_bound`). Either output pointer may be NULL.
+// Errors: `SARAPHIS_ERR_INVALID_ARGUMENT` (bad dtype, shape or parameters),
+// `SARAPHIS_ERR_UNSUPPORTED` (p-adic or lossless F64: those compress on the CPU only),
+// `SARAPHIS_ERR_NULL_PARAMETER`. Thread-safe.
+enum saraphis_result saraphis_compress_device_sizes(const struct saraphis_params *params,
+                                                    uint32_t dtype,
+                                                    const uint64_t *shape,
+                                                    size_t ndim,
+                                                    size_t *temp_bytes,
+                                                    size_t *max_compressed_bytes);
+
+// Compress a tensor that is in device memory into a container in device memory on the
+// system's GPU, enqueued on `stream` (a `CUstream` of the device's primary context; NULL = the
+// legacy default stream). Returns once the work is enqueued: nothing synchronizes the host.
+// The container is byte for byte the one `saraphis_compress` writes on the CPU for the same
+// tensor and parameters. Codecs: raw, lossless (F32, F16, BF16) and, for integer and bool
+// tensors, byte planes; p-adic and lossless F64 are CPU only (`SARAPHIS_ERR_UNSUPPORTED`).
+//
+// `src_dev`/`src_bytes`: the tensor's elements (little-endian, row-major), aligned to the
+// element size; never written. `dst_dev`/`dst_capacity`: at least `max_compressed_bytes` of
+// `saraphis_compress_device_sizes`. `temp_dev`/`temp_bytes`: at least its `temp_bytes`, aligned
+// to 8 (any contents), or NULL to let the library allocate and free it stream-ordered
+// (cuMemAllocAsync / cuMemFreeAsync). `compressed_bytes_dev`: a device `uint64_t`, aligned to 8,
+// that receives the container's length when the stream reaches the end of the compression
+// (0 would mean an internal consistency check failed: please report it). None of the buffers
+// may overlap, and all must stay alive until the stream has passed this work.
+// Errors (host side, before anything is enqueued): `SARAPHIS_ERR_DEVICE` (no CUDA device in
+// this system, allocation or launch failure), `SARAPHIS_ERR_DESTINATION` (`dst_capacity` too
+// small), `SARAPHIS_ERR_INVALID_ARGUMENT` (size or shape mismatch, misaligned pointer, temp too
+// small), `SARAPHIS_ERR_UNSUPPORTED`, `SARAPHIS_ERR_NULL_PARAMETER`. Thread-safe.
+enum saraphis_result saraphis_compress_device(const struct saraphis_system *system,
+                                              const struct saraphis_params *params,
+                                              const void *src_dev,
+                                              size_t src_bytes,
+                                              uint32_t dtype,
+                                              const uint64_t *shape,
+                                              size_t ndim,
+                                              void *dst_dev,
+                                              size_t dst_capacity,
+                                              void *temp_dev,
+                                              size_t temp_bytes,
+                                              uint64_t *compressed_bytes_dev,
+                                              void *stream);
+
 // Read a container's header without decoding into `*info`. Errors: as the header checks of
 // `saraphis_decompress`. Thread-safe.
 enum saraphis_result saraphis_inspect(const void *src,

@@ -27,6 +27,7 @@
 #define ENC_MAX_STREAMS 8
 #define ENC_TEMP_HEAD 64  // temp: u32 error flag at 0, u64 payload total at 8, then chunk plans
 #define SCALE_CAP 12      // entropy::stream codes every stream with at most 2^12 slots
+#define PREFETCH 4        // element loads a thread issues ahead of the rANS chain
 
 // Parameters of all four kernels, passed by value (mirrored by EncArgs in src/backend/cuda.rs).
 struct EncArgs {
@@ -191,11 +192,19 @@ __device__ bool encode_lane(EncShared<NS>& sh, const EncArgs& a, const uint8_t* 
         cnt[s] = dst && rans[s] ? sh.nwords[s][l] : 0;
     }
     bool bad = false;
-    if (l < n) {
-        const uint64_t last = l + (uint64_t)lanes * ((n - 1 - l) / lanes);
-        for (uint64_t i = last + lanes; i > l;) {
-            i -= lanes;
-            const uint64_t v = load_elem(src + i * a.size, a.size);
+    // Symbols of lane l, last first, in batches of PREFETCH whose loads are all issued before the
+    // batch is coded: the rANS chain then waits on one memory latency per batch, not per symbol.
+    uint64_t j = l < n ? (n - 1 - l) / lanes + 1 : 0;  // symbols of this lane not yet coded
+    while (j > 0) {
+        const uint32_t b = j >= PREFETCH ? PREFETCH : (uint32_t)j;
+        uint64_t vb[PREFETCH];
+#pragma unroll
+        for (uint32_t q = 0; q < PREFETCH; q++)
+            vb[q] = q < b ? load_elem(src + (l + (j - 1 - q) * lanes) * a.size, a.size) : 0;
+#pragma unroll
+        for (uint32_t q = 0; q < PREFETCH; q++) {
+            if (q >= b) break;
+            const uint64_t v = vb[q];
 #pragma unroll
             for (int s = 0; s < NS; s++) {
                 if (!rans[s]) continue;
@@ -215,6 +224,7 @@ __device__ bool encode_lane(EncShared<NS>& sh, const EncArgs& a, const uint8_t* 
                 }
             }
         }
+        j -= b;
     }
 #pragma unroll
     for (int s = 0; s < NS; s++) {
@@ -344,11 +354,20 @@ __device__ void encode_plan(const EncArgs& a) {
         const uint32_t lanes = lanes_for(n, a.max_lanes);
         for (uint32_t i = t; i < NS * 256; i += blockDim.x) (&sh.hist[0][0])[i] = 0;
         __syncthreads();
-        for (uint64_t i = t; i < n; i += blockDim.x) {
-            const uint64_t v = load_elem(src + i * a.size, a.size);
+        for (uint64_t i0 = t; i0 < n; i0 += 4 * blockDim.x) {
+            uint64_t vb[4];
 #pragma unroll
-            for (int s = 0; s < NS; s++)
-                if (s < (int)a.nstreams) atomicAdd(&sh.hist[s][symbol_of(a, v, s)], 1u);
+            for (int q = 0; q < 4; q++) {
+                const uint64_t i = i0 + q * blockDim.x;
+                vb[q] = i < n ? load_elem(src + i * a.size, a.size) : 0;
+            }
+#pragma unroll
+            for (int q = 0; q < 4; q++) {
+                if (i0 + q * blockDim.x >= n) break;
+#pragma unroll
+                for (int s = 0; s < NS; s++)
+                    if (s < (int)a.nstreams) atomicAdd(&sh.hist[s][symbol_of(a, vb[q], s)], 1u);
+            }
         }
         __syncthreads();
         for (int s = 0; s < (int)a.nstreams; s++) {

@@ -62,6 +62,22 @@ int main(int argc, char** argv) {
   } catch (const saraphis::Error& e) {
     check(e.code() == SARAPHIS_ERR_DEVICE, "decompress_device without a GPU");
   }
+  {
+    saraphis::Params lossless_p(saraphis::Codec::Lossless);
+    auto sz = saraphis::compress_device_sizes(saraphis::DType::F32, {1024, 1024}, lossless_p);
+    check(sz.max_compressed_bytes == saraphis::compress_bound(saraphis::DType::F32, {1024, 1024}, lossless_p),
+          "device bound equals the host bound");
+    check(sz.temp_bytes > 0 && sz.temp_bytes * 100 <= 4u * 1024 * 1024, "device temp within 1%");
+    try {
+      int dummy = 0;
+      uint64_t len = 0;
+      saraphis::System(saraphis::Config().device("cpu"))
+          .compress_device(&dummy, 4, saraphis::DType::F32, {1}, lossless_p, &dummy, 64, &len);
+      check(false, "compress_device on a CPU system throws");
+    } catch (const saraphis::Error& e) {
+      check(e.code() == SARAPHIS_ERR_DEVICE, "compress_device without a GPU");
+    }
+  }
   try {
     saraphis::Params(saraphis::Codec::Padic).prime(250);
     check(false, "non-prime throws");

@@ -123,6 +123,19 @@ inline size_t compress_bound(DType dtype, const std::vector<uint64_t>& shape, co
 }
 
 /// The coordinator. Thread-safe: share one instance.
+/// Sizes for System::compress_device, known on the host: temporary device bytes and the largest
+/// container. Throws SARAPHIS_ERR_UNSUPPORTED for codecs the GPU does not encode (p-adic, F64 lossless).
+struct DeviceCompressSizes {
+  size_t temp_bytes;
+  size_t max_compressed_bytes;
+};
+inline DeviceCompressSizes compress_device_sizes(DType dtype, const std::vector<uint64_t>& shape, const Params& p) {
+  DeviceCompressSizes s{0, 0};
+  detail::check(saraphis_compress_device_sizes(p.get(), static_cast<uint32_t>(dtype), shape.data(), shape.size(),
+                                               &s.temp_bytes, &s.max_compressed_bytes));
+  return s;
+}
+
 class System {
  public:
   System() : System(Config()) {}
@@ -178,6 +191,18 @@ class System {
                          int32_t* status_dev = nullptr, size_t status_len = 0, void* cu_stream = nullptr) const {
     detail::check(saraphis_decompress_device(h_.get(), src_dev, src_bytes, static_cast<uint32_t>(dtype), dst_dev,
                                              dst_bytes, status_dev, status_len, cu_stream));
+  }
+
+  /// Enqueue GPU compression of a tensor in device memory into dst_dev (capacity from
+  /// compress_device_sizes) on cu_stream (nullptr = legacy default stream); the container length
+  /// goes to the device uint64_t at compressed_bytes_dev. temp_dev = nullptr: the library
+  /// allocates its temporary memory stream-ordered. Nothing synchronizes the host.
+  void compress_device(const void* src_dev, size_t src_bytes, DType dtype, const std::vector<uint64_t>& shape,
+                       const Params& p, void* dst_dev, size_t dst_capacity, uint64_t* compressed_bytes_dev,
+                       void* temp_dev = nullptr, size_t temp_bytes = 0, void* cu_stream = nullptr) const {
+    detail::check(saraphis_compress_device(h_.get(), p.get(), src_dev, src_bytes, static_cast<uint32_t>(dtype),
+                                           shape.data(), shape.size(), dst_dev, dst_capacity, temp_dev, temp_bytes,
+                                           compressed_bytes_dev, cu_stream));
   }
 
   /// The device in use and why it was chosen.

@@ -83,6 +83,8 @@ namespace Saraphis
         [DllImport(Lib)] internal static extern int saraphis_decompress(SystemHandle system, byte* src, UIntPtr srcBytes, uint dtype, byte* dst, UIntPtr dstBytes);
         [DllImport(Lib)] internal static extern int saraphis_decompress_progressive(SystemHandle system, byte* src, UIntPtr srcBytes, uint dtype, uint planes, byte* dst, UIntPtr dstBytes, out double bound);
         [DllImport(Lib)] internal static extern int saraphis_decompress_device(SystemHandle system, IntPtr srcDev, UIntPtr srcBytes, uint dtype, IntPtr dstDev, UIntPtr dstBytes, IntPtr statusDev, UIntPtr statusLen, IntPtr stream);
+        [DllImport(Lib)] internal static extern int saraphis_compress_device_sizes(ParamsHandle p, uint dtype, ulong* shape, UIntPtr ndim, out UIntPtr tempBytes, out UIntPtr maxCompressedBytes);
+        [DllImport(Lib)] internal static extern int saraphis_compress_device(SystemHandle system, ParamsHandle p, IntPtr srcDev, UIntPtr srcBytes, uint dtype, ulong* shape, UIntPtr ndim, IntPtr dstDev, UIntPtr dstCapacity, IntPtr tempDev, UIntPtr tempBytes, IntPtr compressedBytesDev, IntPtr stream);
         [DllImport(Lib)] internal static extern int saraphis_inspect(byte* src, UIntPtr srcBytes, out TensorInfo info);
 
         /// <summary>Throw for a failed result. Called on the thread that made the call, so the
@@ -138,6 +140,17 @@ namespace Saraphis
             {
                 Native.Check(Native.saraphis_compress_bound((uint)dtype, s, (UIntPtr)shape.Length, p.Live, out UIntPtr n));
                 return (long)n;
+            }
+        }
+
+        /// <summary>What System.CompressDevice needs, known without a device: temporary device
+        /// bytes and the largest container. Throws code 2006 (unsupported) for p-adic and F64 lossless.</summary>
+        public static (long TempBytes, long MaxCompressedBytes) CompressDeviceSizes(DType dtype, ulong[] shape, Params p)
+        {
+            fixed (ulong* s = shape)
+            {
+                Native.Check(Native.saraphis_compress_device_sizes(p.Live, (uint)dtype, s, (UIntPtr)shape.Length, out UIntPtr t, out UIntPtr m));
+                return ((long)t, (long)m);
             }
         }
 
@@ -306,6 +319,19 @@ namespace Saraphis
         public void DecompressDevice(IntPtr srcDev, long srcBytes, DType dtype, IntPtr dstDev, long dstBytes, IntPtr statusDev, long statusLen, IntPtr stream)
         {
             Native.Check(Native.saraphis_decompress_device(Live, srcDev, (UIntPtr)srcBytes, (uint)dtype, dstDev, (UIntPtr)dstBytes, statusDev, (UIntPtr)statusLen, stream));
+        }
+
+        /// <summary>Enqueue GPU compression of a tensor in device memory into dstDev (capacity
+        /// from Library.CompressDeviceSizes) on a CUstream (IntPtr.Zero = legacy default stream); the
+        /// container length goes to the device ulong at compressedBytesDev. tempDev = IntPtr.Zero:
+        /// the library allocates its temporary memory stream-ordered. Returns once enqueued.
+        /// Throws code 4001 when the system has no CUDA device.</summary>
+        public void CompressDevice(IntPtr srcDev, long srcBytes, DType dtype, ulong[] shape, Params p, IntPtr dstDev, long dstCapacity, IntPtr tempDev, long tempBytes, IntPtr compressedBytesDev, IntPtr stream)
+        {
+            fixed (ulong* s = shape)
+            {
+                Native.Check(Native.saraphis_compress_device(Live, p.Live, srcDev, (UIntPtr)srcBytes, (uint)dtype, s, (UIntPtr)shape.Length, dstDev, (UIntPtr)dstCapacity, tempDev, (UIntPtr)tempBytes, compressedBytesDev, stream));
+            }
         }
 
         public void Dispose() { handle.Dispose(); }

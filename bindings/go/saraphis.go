@@ -76,6 +76,7 @@ const (
 	ErrTruncated       = int(C.SARAPHIS_ERR_TRUNCATED)
 	ErrChecksum        = int(C.SARAPHIS_ERR_CHECKSUM)
 	ErrCorrupt         = int(C.SARAPHIS_ERR_CORRUPT)
+	ErrUnsupported     = int(C.SARAPHIS_ERR_UNSUPPORTED)
 )
 
 // check turns a result into an error. The detailed message is per OS thread in C, so the
@@ -371,6 +372,48 @@ func (s *System) DecompressDevice(src uintptr, srcBytes int, dtype DType, dst ui
 			C.saraphis_go_device_ptr(C.uintptr_t(stream)))
 	})
 	runtime.KeepAlive(s)
+	return err
+}
+
+// CompressDeviceSizes gives, without a device, what CompressDevice needs for a tensor of dtype
+// and shape under p: temporary device bytes and the largest container in bytes. ErrUnsupported
+// for codecs the GPU does not encode (p-adic, lossless F64).
+func CompressDeviceSizes(dtype DType, shape []uint64, p *Params) (tempBytes int, maxCompressedBytes int, err error) {
+	var tb, mb C.size_t
+	var shp *C.uint64_t
+	if len(shape) > 0 {
+		shp = (*C.uint64_t)(unsafe.Pointer(&shape[0]))
+	}
+	err = call(func() uint32 {
+		return C.saraphis_compress_device_sizes(p.p, C.uint32_t(dtype), shp, C.size_t(len(shape)), &tb, &mb)
+	})
+	runtime.KeepAlive(shape)
+	runtime.KeepAlive(p)
+	return int(tb), int(mb), err
+}
+
+// CompressDevice enqueues GPU compression of the tensor at device address src (srcBytes long)
+// into device address dst (dstCapacity from CompressDeviceSizes) on the CUstream stream (0 = the
+// legacy default stream). The container length goes to the uint64 at device address
+// compressedBytes. temp = 0 lets the library allocate its temporary memory stream-ordered.
+// Returns once enqueued; nothing synchronizes. Addresses come from the caller's CUDA allocator,
+// never Go memory.
+func (s *System) CompressDevice(src uintptr, srcBytes int, dtype DType, shape []uint64, p *Params, dst uintptr,
+	dstCapacity int, temp uintptr, tempBytes int, compressedBytes uintptr, stream uintptr) error {
+	var shp *C.uint64_t
+	if len(shape) > 0 {
+		shp = (*C.uint64_t)(unsafe.Pointer(&shape[0]))
+	}
+	err := call(func() uint32 {
+		return C.saraphis_compress_device(s.p, p.p, C.saraphis_go_device_ptr(C.uintptr_t(src)), C.size_t(srcBytes),
+			C.uint32_t(dtype), shp, C.size_t(len(shape)), C.saraphis_go_device_ptr(C.uintptr_t(dst)),
+			C.size_t(dstCapacity), C.saraphis_go_device_ptr(C.uintptr_t(temp)), C.size_t(tempBytes),
+			(*C.uint64_t)(C.saraphis_go_device_ptr(C.uintptr_t(compressedBytes))),
+			C.saraphis_go_device_ptr(C.uintptr_t(stream)))
+	})
+	runtime.KeepAlive(s)
+	runtime.KeepAlive(p)
+	runtime.KeepAlive(shape)
 	return err
 }
 

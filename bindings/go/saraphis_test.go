@@ -256,6 +256,21 @@ func TestWholeAPI(t *testing.T) {
 	if err := s.DecompressDevice(1, 4, F32, 2, 4, 0, 0, 0); !errors.As(err, &e) || e.Code != ErrDevice {
 		t.Fatalf("device decode on a CPU system: %v", err)
 	}
+	if _, _, err := CompressDeviceSizes(F32, big.shape, p); !errors.As(err, &e) || e.Code != ErrUnsupported {
+		t.Fatalf("p-adic device compression sizes: %v", err)
+	}
+	lp, _ := NewParams(Lossless)
+	defer lp.Close()
+	tb, mb, err := CompressDeviceSizes(F32, big.shape, lp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hb, _ := CompressBound(F32, big.shape, lp); mb != hb || tb <= 0 || tb*100 > len(big.data) {
+		t.Fatalf("device sizes: temp %d, max %d (host bound %d, input %d)", tb, mb, hb, len(big.data))
+	}
+	if err := s.CompressDevice(1, 4, F32, []uint64{1}, lp, 2, 64, 0, 0, 8, 0); !errors.As(err, &e) || e.Code != ErrDevice {
+		t.Fatalf("device compression on a CPU system: %v", err)
+	}
 	if _, err := s.CompressInto(big.data, F32, big.shape, p, dst[:10]); !errors.As(err, &e) || e.Code != ErrDestination {
 		t.Fatalf("small dst: %v", err)
 	}

@@ -918,6 +918,108 @@ pub unsafe extern "C" fn saraphis_decompress_device(
     })
 }
 
+/// Sizes for compressing a tensor of `dtype` and `shape[ndim]` under `params` on a GPU with
+/// `saraphis_compress_device`, computed on the host (no device needed): `*temp_bytes` receives
+/// the temporary device memory in bytes (64 plus, per chunk, 144 bytes, 512 per symbol stream
+/// and 4 per rANS lane and stream: 0.25-0.45% of the input at the default chunk of 2^18
+/// elements), `*max_compressed_bytes` the largest container (equal to
+/// `saraphis_compress_bound`). Either output pointer may be NULL.
+/// Errors: `SARAPHIS_ERR_INVALID_ARGUMENT` (bad dtype, shape or parameters),
+/// `SARAPHIS_ERR_UNSUPPORTED` (p-adic or lossless F64: those compress on the CPU only),
+/// `SARAPHIS_ERR_NULL_PARAMETER`. Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn saraphis_compress_device_sizes(
+    params: *const saraphis_params,
+    dtype: u32,
+    shape: *const u64,
+    ndim: usize,
+    temp_bytes: *mut usize,
+    max_compressed_bytes: *mut usize,
+) -> saraphis_result {
+    guard(|| {
+        let p = nn(params as *const Params, "params")?;
+        let dtype = dtype_of(dtype)?;
+        let shape = shape_of(shape, ndim)?;
+        let opts = options(p, dtype)?;
+        let l = System::compress_device_layout(dtype, shape, &opts)?;
+        if let Some(t) = temp_bytes.as_mut() {
+            *t = l.temp_bytes as usize;
+        }
+        if let Some(m) = max_compressed_bytes.as_mut() {
+            *m = l.bound as usize;
+        }
+        Ok(())
+    })
+}
+
+/// Compress a tensor that is in device memory into a container in device memory on the
+/// system's GPU, enqueued on `stream` (a `CUstream` of the device's primary context; NULL = the
+/// legacy default stream). Returns once the work is enqueued: nothing synchronizes the host.
+/// The container is byte for byte the one `saraphis_compress` writes on the CPU for the same
+/// tensor and parameters. Codecs: raw, lossless (F32, F16, BF16) and, for integer and bool
+/// tensors, byte planes; p-adic and lossless F64 are CPU only (`SARAPHIS_ERR_UNSUPPORTED`).
+///
+/// `src_dev`/`src_bytes`: the tensor's elements (little-endian, row-major), aligned to the
+/// element size; never written. `dst_dev`/`dst_capacity`: at least `max_compressed_bytes` of
+/// `saraphis_compress_device_sizes`. `temp_dev`/`temp_bytes`: at least its `temp_bytes`, aligned
+/// to 8 (any contents), or NULL to let the library allocate and free it stream-ordered
+/// (cuMemAllocAsync / cuMemFreeAsync). `compressed_bytes_dev`: a device `uint64_t`, aligned to 8,
+/// that receives the container's length when the stream reaches the end of the compression
+/// (0 would mean an internal consistency check failed: please report it). None of the buffers
+/// may overlap, and all must stay alive until the stream has passed this work.
+/// Errors (host side, before anything is enqueued): `SARAPHIS_ERR_DEVICE` (no CUDA device in
+/// this system, allocation or launch failure), `SARAPHIS_ERR_DESTINATION` (`dst_capacity` too
+/// small), `SARAPHIS_ERR_INVALID_ARGUMENT` (size or shape mismatch, misaligned pointer, temp too
+/// small), `SARAPHIS_ERR_UNSUPPORTED`, `SARAPHIS_ERR_NULL_PARAMETER`. Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn saraphis_compress_device(
+    system: *const saraphis_system,
+    params: *const saraphis_params,
+    src_dev: *const c_void,
+    src_bytes: usize,
+    dtype: u32,
+    shape: *const u64,
+    ndim: usize,
+    dst_dev: *mut c_void,
+    dst_capacity: usize,
+    temp_dev: *mut c_void,
+    temp_bytes: usize,
+    compressed_bytes_dev: *mut u64,
+    stream: *mut c_void,
+) -> saraphis_result {
+    guard(|| {
+        let s = nn(system as *const System, "system")?;
+        let p = nn(params as *const Params, "params")?;
+        if src_dev.is_null() && src_bytes > 0 {
+            return Err(Fail::Null("src_dev"));
+        }
+        if dst_dev.is_null() {
+            return Err(Fail::Null("dst_dev"));
+        }
+        if compressed_bytes_dev.is_null() {
+            return Err(Fail::Null("compressed_bytes_dev"));
+        }
+        let dtype = dtype_of(dtype)?;
+        let shape = shape_of(shape, ndim)?;
+        let opts = options(p, dtype)?;
+        let temp_bytes = if temp_dev.is_null() { 0 } else { temp_bytes };
+        s.compress_device(
+            src_dev as u64,
+            src_bytes as u64,
+            dtype,
+            shape,
+            &opts,
+            dst_dev as u64,
+            dst_capacity as u64,
+            temp_dev as u64,
+            temp_bytes as u64,
+            compressed_bytes_dev as u64,
+            stream,
+        )?;
+        Ok(())
+    })
+}
+
 /// Read a container's header without decoding into `*info`. Errors: as the header checks of
 /// `saraphis_decompress`. Thread-safe.
 #[no_mangle]

@@ -67,6 +67,19 @@ int main(int argc, char **argv) {
     unsigned char *c = malloc(bound);
     OK(saraphis_compress_into(sys, lossless, data, bytes, SARAPHIS_F32, shape, 2, c, bound, &written));
     CHECK(written > 0 && written < bytes, "lossless compresses real weights");
+
+    /* GPU compression sizes are known on the host; a CPU system refuses the device call. */
+    size_t temp_bytes = 0, max_bytes = 0;
+    OK(saraphis_compress_device_sizes(lossless, SARAPHIS_F32, shape, 2, &temp_bytes, &max_bytes));
+    CHECK(max_bytes == bound, "device bound equals the host bound");
+    CHECK(temp_bytes > 0 && temp_bytes * 100 <= bytes, "temporary memory within 1% of the input");
+    uint64_t fake_len = 0;
+    CHECK(saraphis_compress_device(sys, lossless, data, bytes, SARAPHIS_F32, shape, 2, c, bound, NULL, 0, &fake_len,
+                                   NULL) == SARAPHIS_ERR_DEVICE,
+          "compress_device on a CPU system");
+    CHECK(saraphis_compress_device(sys, lossless, data, bytes, SARAPHIS_F32, shape, 2, c, bound, NULL, 0, NULL, NULL) ==
+              SARAPHIS_ERR_NULL_PARAMETER,
+          "compress_device without a length pointer");
     saraphis_tensor_info info;
     OK(saraphis_inspect(c, written, &info));
     CHECK(info.dtype == SARAPHIS_F32 && info.ndim == 2 && info.shape[0] == shape[0] && info.shape[1] == shape[1], "inspect shape");
@@ -108,6 +121,8 @@ int main(int argc, char **argv) {
     CHECK(saraphis_params_set(padic, SARAPHIS_PARAM_ABS_BOUND, NAN) == SARAPHIS_ERR_INVALID_ARGUMENT, "bound NaN");
     CHECK(saraphis_params_set(padic, SARAPHIS_PARAM_PRECISION, 100) == SARAPHIS_ERR_INVALID_ARGUMENT, "precision");
     OK(saraphis_params_set(padic, SARAPHIS_PARAM_ABS_BOUND, 1e-3));
+    CHECK(saraphis_compress_device_sizes(padic, SARAPHIS_F32, shape, 2, NULL, NULL) == SARAPHIS_ERR_UNSUPPORTED,
+          "p-adic is not compressed on the GPU");
     OK(saraphis_compress(sys, padic, data, bytes, SARAPHIS_F32, shape, 2, &buf));
     CHECK(saraphis_buffer_len(buf) * 3 < bytes, "p-adic at 1e-3 compresses > 3x");
     OK(saraphis_decompress(sys, saraphis_buffer_data(buf), saraphis_buffer_len(buf), SARAPHIS_F32, out, bytes));

@@ -132,6 +132,12 @@ static class SaraphisTests
                 s1.Decompress(c0(sys, big, lossless), DType.F32, o);
                 Check(o.SequenceEqual(big.Data), "config from env");
             }
+            using (var lp = new Params(Codec.Lossless))
+            {
+                var sz = Library.CompressDeviceSizes(DType.F32, big.Shape, lp);
+                Check(sz.MaxCompressedBytes == Library.CompressBound(DType.F32, big.Shape, lp) && sz.TempBytes > 0 && sz.TempBytes * 100 <= big.Data.Length, "device compression sizes");
+                Throws<SaraphisException>(() => sys.CompressDevice(new IntPtr(16), 4, DType.F32, new ulong[] { 1 }, lp, new IntPtr(32), 64, IntPtr.Zero, 0, new IntPtr(64), IntPtr.Zero), e => e.Code == 4001, "device compression on a CPU system");
+            }
             Throws<SaraphisException>(() => sys.DecompressDevice(new IntPtr(16), 4, DType.F32, new IntPtr(32), 4, IntPtr.Zero, 0, IntPtr.Zero), e => e.Code == 4001, "device decode on a CPU system");
             Throws<SaraphisException>(() => sys.Decompress(lossy, new float[10]), e => e.Code == 1002, "short destination");
             byte[] bad = (byte[])lossy.Clone();
