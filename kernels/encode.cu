@@ -27,7 +27,7 @@
 #define ENC_MAX_STREAMS 8
 #define ENC_TEMP_HEAD 64  // temp: u32 error flag at 0, u64 payload total at 8, then chunk plans
 #define SCALE_CAP 12      // entropy::stream codes every stream with at most 2^12 slots
-#define PREFETCH 4        // element loads a thread issues ahead of the rANS chain
+#define ENC_TILE_BYTES 8192  // bytes of the chunk staged in shared memory at a time
 
 // Parameters of all four kernels, passed by value (mirrored by EncArgs in src/backend/cuda.rs).
 struct EncArgs {
@@ -71,6 +71,7 @@ struct EncShared {
     uint32_t lane_pos[NS][BLOCK];  // write: offset in the chunk of the lane's first word
     uint32_t freq[256];
     uint16_t order[256];
+    alignas(16) uint8_t etile[ENC_TILE_BYTES];  // encode_lanes: elements of the current tile
     uint32_t distinct;
     uint32_t bad;
     StreamPlan plan[NS];
@@ -105,22 +106,33 @@ __device__ __forceinline__ uint32_t lanes_for(uint64_t n, uint32_t max_lanes) {
     return 1;
 }
 
-__device__ __forceinline__ uint64_t load_elem(const uint8_t* p, uint32_t size) {
-    switch (size) {
-        case 1: return *p;
-        case 2: return *(const uint16_t*)p;
-        case 4: return *(const uint32_t*)p;
-        default: return *(const uint64_t*)p;
-    }
+// What the kernels are specialised on: the codec and the element layout, so that the per-element
+// work (loading, splitting into stream symbols) compiles to a few instructions.
+template <int CODEC, int SIZE, int EB, int MB>
+struct Kind {
+    static constexpr int codec = CODEC;  // 1 lossless float split, 3 byte planes
+    static constexpr int size = SIZE;    // bytes per element
+    static constexpr int exp_bits = EB, man_bits = MB;
+    static constexpr int nplanes = CODEC == 1 ? (MB + 1 + 7) / 8 : SIZE;
+    static constexpr int ns = CODEC == 1 ? 1 + nplanes : SIZE;  // symbol streams
+};
+
+template <class K>
+__device__ __forceinline__ uint64_t load_k(const uint8_t* p) {
+    if (K::size == 1) return *p;
+    if (K::size == 2) return *(const uint16_t*)p;
+    if (K::size == 4) return *(const uint32_t*)p;
+    return *(const uint64_t*)p;
 }
 
 // Symbol of stream s for element bits v (codec/lossless.rs: exponent first, then the
 // sign+mantissa planes most significant first; byte planes least significant first).
-__device__ __forceinline__ uint32_t symbol_of(const EncArgs& a, uint64_t v, int s) {
-    if (a.codec == 1) {
-        if (s == 0) return (uint32_t)(v >> a.man_bits) & ((1u << a.exp_bits) - 1);
-        const uint64_t r = ((v >> (a.man_bits + a.exp_bits)) << a.man_bits) | (v & ((1ull << a.man_bits) - 1));
-        return (uint32_t)(r >> (8 * (a.nplanes - s))) & 0xff;
+template <class K>
+__device__ __forceinline__ uint32_t symbol_of(uint64_t v, int s) {
+    if (K::codec == 1) {
+        if (s == 0) return (uint32_t)(v >> K::man_bits) & ((1u << K::exp_bits) - 1);
+        const uint64_t r = ((v >> (K::man_bits + K::exp_bits)) << K::man_bits) | (v & ((1ull << K::man_bits) - 1));
+        return (uint32_t)(r >> (8 * (K::nplanes - s))) & 0xff;
     }
     return (uint32_t)(v >> (8 * s)) & 0xff;
 }
@@ -176,39 +188,59 @@ __device__ __forceinline__ bool enc_put(uint32_t& x, uint32_t packed, uint32_t r
     return out;
 }
 
-// Lane l of every rANS stream of a chunk, backwards. Counting (dst == null): word counts into
-// sh.nwords. Writing (dst = the chunk's first byte): words at dst + sh.lane_pos, final states and
-// counts into the lane headers at dst + sh.hdr_pos.
-template <int NS>
-__device__ bool encode_lane(EncShared<NS>& sh, const EncArgs& a, const uint8_t* src, uint64_t n, uint32_t l,
-                            uint32_t lanes, uint8_t* dst) {
+// The rANS lanes of a chunk, coded backwards (rANS encodes in reverse). Called by every thread of
+// the block. Thread t runs lane l = t % lanes of the streams it owns: when lanes < blockDim.x the
+// block has G = blockDim.x / lanes groups of `lanes` threads, and group g owns the rANS streams s
+// with s % G == g, so that a chunk of 32 lanes keeps all 4 warps busy.
+// The chunk goes through shared memory in tiles of ENC_TILE_BYTES, last tile first, each loaded
+// by the whole block with coalesced loads; the lanes then read their elements from shared
+// memory, so the serial rANS chains never wait on global memory.
+// Counting (dst == null): word counts into sh.nwords. Writing (dst = the chunk's first byte):
+// words at dst + sh.lane_pos, word k of a lane at (count - 1 - k), final states and counts into
+// the lane headers at dst + sh.hdr_pos. Returns true (writing) if a count disagrees.
+template <class K>
+__device__ bool encode_lanes(EncShared<K::ns>& sh, const EncArgs& a, const uint8_t* src, uint64_t n, uint32_t lanes,
+                             uint8_t* dst) {
+    const uint32_t t = threadIdx.x;
+    const uint32_t G = blockDim.x / lanes;
+    const uint32_t l = t % lanes, g = t / lanes;
+    constexpr int NS = K::ns;
     uint32_t x[NS], k[NS], cnt[NS];
-    bool rans[NS];
+    bool own[NS];
 #pragma unroll
     for (int s = 0; s < NS; s++) {
         x[s] = RANS_L;
         k[s] = 0;
-        rans[s] = s < (int)a.nstreams && sh.plan[s].mode == 2;
-        cnt[s] = dst && rans[s] ? sh.nwords[s][l] : 0;
+        own[s] = t < lanes * G && sh.plan[s].mode == 2 && (uint32_t)s % G == g;
+        cnt[s] = dst && own[s] ? sh.nwords[s][l] : 0;
     }
     bool bad = false;
-    // Symbols of lane l, last first, in batches of PREFETCH whose loads are all issued before the
-    // batch is coded: the rANS chain then waits on one memory latency per batch, not per symbol.
-    uint64_t j = l < n ? (n - 1 - l) / lanes + 1 : 0;  // symbols of this lane not yet coded
-    while (j > 0) {
-        const uint32_t b = j >= PREFETCH ? PREFETCH : (uint32_t)j;
-        uint64_t vb[PREFETCH];
-#pragma unroll
-        for (uint32_t q = 0; q < PREFETCH; q++)
-            vb[q] = q < b ? load_elem(src + (l + (j - 1 - q) * lanes) * a.size, a.size) : 0;
-#pragma unroll
-        for (uint32_t q = 0; q < PREFETCH; q++) {
-            if (q >= b) break;
-            const uint64_t v = vb[q];
+    constexpr uint32_t size = K::size;
+    const uint32_t tile = (ENC_TILE_BYTES / size) / lanes * lanes;  // elements, a multiple of lanes
+    const uint32_t rounds = tile / lanes;
+    for (uint64_t tk = (n + tile - 1) / tile; tk-- > 0;) {
+        const uint64_t base = tk * tile;
+        const uint32_t cnt_t = n - base < tile ? (uint32_t)(n - base) : tile;
+        __syncthreads();  // the previous tile is consumed
+        const uint8_t* from = src + base * size;
+        if (size == 1) {
+            for (uint32_t e = t; e < cnt_t; e += blockDim.x) sh.etile[e] = from[e];
+        } else if (size == 2) {
+            for (uint32_t e = t; e < cnt_t; e += blockDim.x) ((uint16_t*)sh.etile)[e] = ((const uint16_t*)from)[e];
+        } else if (size == 4) {
+            for (uint32_t e = t; e < cnt_t; e += blockDim.x) ((uint32_t*)sh.etile)[e] = ((const uint32_t*)from)[e];
+        } else {
+            for (uint32_t e = t; e < cnt_t; e += blockDim.x) ((uint64_t*)sh.etile)[e] = ((const uint64_t*)from)[e];
+        }
+        __syncthreads();
+        for (uint32_t r = rounds; r-- > 0;) {
+            const uint32_t e = r * lanes + l;
+            if (e >= cnt_t) continue;
+            const uint64_t v = load_k<K>(sh.etile + (uint64_t)e * size);
 #pragma unroll
             for (int s = 0; s < NS; s++) {
-                if (!rans[s]) continue;
-                const uint32_t y = symbol_of(a, v, s);
+                if (!own[s]) continue;
+                const uint32_t y = symbol_of<K>(v, s);
                 uint32_t w;
                 if (enc_put(x[s], sh.tab[s][y], sh.rcp[s][y], sh.plan[s].scale, &w)) {
                     if (dst) {
@@ -224,11 +256,10 @@ __device__ bool encode_lane(EncShared<NS>& sh, const EncArgs& a, const uint8_t* 
                 }
             }
         }
-        j -= b;
     }
 #pragma unroll
     for (int s = 0; s < NS; s++) {
-        if (!rans[s]) continue;
+        if (!own[s]) continue;
         if (dst) {
             if (k[s] != cnt[s]) bad = true;
             wr_u32(dst + sh.hdr_pos[s] + 8ull * l, x[s]);
@@ -337,8 +368,9 @@ __device__ void plan_stream(EncShared<NS>& sh, int s, uint64_t n, uint32_t lanes
     __syncthreads();
 }
 
-template <int NS>
+template <class K>
 __device__ void encode_plan(const EncArgs& a) {
+    constexpr int NS = K::ns;
     __shared__ EncShared<NS> sh;
     const uint32_t t = threadIdx.x;
     for (uint64_t ci = blockIdx.x; ci < a.n_chunks; ci += gridDim.x) {
@@ -354,19 +386,19 @@ __device__ void encode_plan(const EncArgs& a) {
         const uint32_t lanes = lanes_for(n, a.max_lanes);
         for (uint32_t i = t; i < NS * 256; i += blockDim.x) (&sh.hist[0][0])[i] = 0;
         __syncthreads();
-        for (uint64_t i0 = t; i0 < n; i0 += 4 * blockDim.x) {
-            uint64_t vb[4];
+        for (uint64_t i0 = t; i0 < n; i0 += 8 * blockDim.x) {
+            uint64_t vb[8];
 #pragma unroll
-            for (int q = 0; q < 4; q++) {
+            for (int q = 0; q < 8; q++) {
                 const uint64_t i = i0 + q * blockDim.x;
-                vb[q] = i < n ? load_elem(src + i * a.size, a.size) : 0;
+                vb[q] = i < n ? load_k<K>(src + i * K::size) : 0;
             }
 #pragma unroll
-            for (int q = 0; q < 4; q++) {
+            for (int q = 0; q < 8; q++) {
                 if (i0 + q * blockDim.x >= n) break;
 #pragma unroll
                 for (int s = 0; s < NS; s++)
-                    if (s < (int)a.nstreams) atomicAdd(&sh.hist[s][symbol_of(a, vb[q], s)], 1u);
+                    atomicAdd(&sh.hist[s][symbol_of<K>(vb[q], s)], 1u);
             }
         }
         __syncthreads();
@@ -377,7 +409,7 @@ __device__ void encode_plan(const EncArgs& a) {
             if (sh.plan[s].mode == 2) build_enc_table<NS>(sh, s, sh.plan[s].scale);
         }
         __syncthreads();
-        if (t < lanes) encode_lane<NS>(sh, a, src, n, t, lanes, nullptr);
+        encode_lanes<K>(sh, a, src, n, lanes, nullptr);
         __syncthreads();
         for (int s = 0; s < (int)a.nstreams; s++) {
             uint32_t* nw = nwords_at(a, ci, s);
@@ -406,8 +438,9 @@ __device__ void encode_plan(const EncArgs& a) {
     }
 }
 
-template <int NS>
+template <class K>
 __device__ void encode_write(const EncArgs& a) {
+    constexpr int NS = K::ns;
     __shared__ EncShared<NS> sh;
     const uint32_t t = threadIdx.x;
     crc_init(sh.crc);
@@ -471,15 +504,27 @@ __device__ void encode_write(const EncArgs& a) {
                 build_enc_table<NS>(sh, s, sh.plan[s].scale);
             }
             // Raw streams: the whole block, element-parallel.
-            for (uint64_t i = t; i < n; i += blockDim.x) {
-                const uint64_t v = load_elem(src + i * a.size, a.size);
+            bool any_raw = false;
+            for (int s = 0; s < (int)a.nstreams; s++) any_raw |= sh.plan[s].mode == 1;
+            for (uint64_t i0 = t; any_raw && i0 < n; i0 += 8 * blockDim.x) {
+                uint64_t vb[8];
 #pragma unroll
-                for (int s = 0; s < NS; s++)
-                    if (s < (int)a.nstreams && sh.plan[s].mode == 1) out[sh.raw_pos[s] + i] = (uint8_t)symbol_of(a, v, s);
+                for (int q = 0; q < 8; q++) {
+                    const uint64_t i = i0 + q * blockDim.x;
+                    vb[q] = i < n ? load_k<K>(src + i * K::size) : 0;
+                }
+#pragma unroll
+                for (int q = 0; q < 8; q++) {
+                    const uint64_t i = i0 + q * blockDim.x;
+                    if (i >= n) break;
+#pragma unroll
+                    for (int s = 0; s < NS; s++)
+                        if (sh.plan[s].mode == 1) out[sh.raw_pos[s] + i] = (uint8_t)symbol_of<K>(vb[q], s);
+                }
             }
-            // rANS streams: thread l runs lane l (positions relative to `out`).
+            // rANS streams (positions relative to `out`).
             bool bad = false;
-            if (t < lanes) bad = encode_lane<NS>(sh, a, src, n, t, lanes, out);
+            bad = encode_lanes<K>(sh, a, src, n, lanes, out);
             if (__syncthreads_or(bad) && t == 0) sh.bad = 1;
         }
         __syncthreads();
@@ -537,17 +582,21 @@ __device__ void encode_finish(const EncArgs& a) {
     }
 }
 
-#define SARAPHIS_ENCODE(NS)                                                                       \
-    extern "C" __global__ void __launch_bounds__(BLOCK) saraphis_encode_plan_##NS(EncArgs a) {   \
-        encode_plan<NS>(a);                                                                       \
-    }                                                                                             \
-    extern "C" __global__ void __launch_bounds__(BLOCK) saraphis_encode_write_##NS(EncArgs a) {  \
-        encode_write<NS>(a);                                                                      \
+#define SARAPHIS_ENCODE(NAME, CODEC, SIZE, EB, MB)                                                  \
+    extern "C" __global__ void __launch_bounds__(BLOCK) saraphis_encode_plan_##NAME(EncArgs a) {     \
+        encode_plan<Kind<CODEC, SIZE, EB, MB>>(a);                                                  \
+    }                                                                                               \
+    extern "C" __global__ void __launch_bounds__(BLOCK) saraphis_encode_write_##NAME(EncArgs a) {    \
+        encode_write<Kind<CODEC, SIZE, EB, MB>>(a);                                                 \
     }
-SARAPHIS_ENCODE(2)
-SARAPHIS_ENCODE(3)
-SARAPHIS_ENCODE(4)
-SARAPHIS_ENCODE(8)
+// The kernels' kinds, in the order of ENCODE_KINDS in src/backend/cuda/encode.rs.
+SARAPHIS_ENCODE(f32, 1, 4, 8, 23)
+SARAPHIS_ENCODE(f16, 1, 2, 5, 10)
+SARAPHIS_ENCODE(bf16, 1, 2, 8, 7)
+SARAPHIS_ENCODE(b1, 3, 1, 0, 0)
+SARAPHIS_ENCODE(b2, 3, 2, 0, 0)
+SARAPHIS_ENCODE(b4, 3, 4, 0, 0)
+SARAPHIS_ENCODE(b8, 3, 8, 0, 0)
 
 extern "C" __global__ void __launch_bounds__(BLOCK) saraphis_encode_offsets(EncArgs a) { encode_offsets(a); }
 extern "C" __global__ void __launch_bounds__(BLOCK) saraphis_encode_finish(EncArgs a) { encode_finish(a); }

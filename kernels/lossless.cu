@@ -18,6 +18,8 @@
 //   5 unsupported by this kernel (the CPU decodes it), 6 checksum mismatch.
 #include "common.cuh"
 
+#define SPLIT_TILE 1024  // symbols per stream a decode_split tile holds
+
 struct Stream {
     uint32_t mode;  // 0 const, 1 raw, 2 rANS
     uint32_t value;
@@ -42,6 +44,7 @@ struct Shared {
     uint32_t tfreq[256];
     uint32_t tcum[256];
     uint32_t tcount;
+    uint8_t tile[NS][SPLIT_TILE];  // decode_split: one tile of every rANS stream's symbols
 };
 
 // Thread 0: parse one stream header at *p (n symbols). Leaves the table's symbols and
@@ -193,6 +196,92 @@ __device__ bool decode_lane(const Shared<NS>& sh, const uint8_t* slots, uint32_t
     return bad;
 }
 
+// One rANS decoding step of stream S for a lane with state x, next word nxt and word cursor
+// wp < we; returns the symbol. Sets bad if the lane's words run out.
+__device__ __forceinline__ uint32_t rans_step(const Stream& S, const uint8_t* slots, uint32_t m, uint32_t toff,
+                                              uint32_t& x, uint32_t& nxt, const uint8_t*& wp, const uint8_t* we,
+                                              bool& bad) {
+    const uint32_t slot = x & ((1u << m) - 1);
+    const uint32_t y = slots[toff + slot];
+    uint32_t v = (uint32_t)S.freq[y] * (x >> m) + slot - S.cum[y];
+    if (v < RANS_L) {
+        if (wp + 2 > we) bad = true;
+        v = (v << 16) | nxt;
+        wp += 2;
+        nxt = wp + 2 <= we ? ((uint32_t)wp[0] | ((uint32_t)wp[1] << 8)) : 0;
+    }
+    x = v;
+    return y;
+}
+
+// The decode for chunks with lanes <= blockDim.x / 2: the block has G = blockDim.x / lanes groups
+// of `lanes` threads, and group g decodes the rANS streams s with s % G == g, so that one warp no
+// longer decodes every stream of a 32-lane chunk while the others wait. Symbols go through a
+// shared tile of SPLIT_TILE per stream; then the whole block assembles and stores the tile's
+// elements (coalesced). Called by every thread of the block; returns true if a lane is damaged.
+template <int NS>
+__device__ bool decode_split(Shared<NS>& sh, const uint8_t* slots, uint32_t lanes, uint64_t n, uint32_t codec,
+                             uint32_t size, uint32_t exp_bits, uint32_t man_bits, uint32_t nplanes, uint8_t* dst,
+                             uint8_t* planes, uint64_t plane_stride) {
+    const uint32_t t = threadIdx.x;
+    const uint32_t G = blockDim.x / lanes;
+    const uint32_t l = t % lanes, g = t / lanes;
+    const uint32_t ns = sh.nstreams;
+    const uint32_t R = SPLIT_TILE / lanes;  // rounds per tile
+    uint32_t x[NS], nxt[NS], m[NS], toff[NS];
+    const uint8_t* wp[NS];
+    const uint8_t* we[NS];
+    bool own[NS];
+    bool bad = false;
+#pragma unroll
+    for (int s = 0; s < NS; s++) {
+        own[s] = t < lanes * G && s < (int)ns && sh.streams[s].mode == 2 && (uint32_t)s % G == g;
+        if (own[s]) {
+            x[s] = sh.streams[s].state[l];
+            wp[s] = sh.streams[s].words[l];
+            we[s] = wp[s] + 2ull * sh.streams[s].nwords[l];
+            m[s] = sh.streams[s].scale_bits;
+            toff[s] = sh.streams[s].table_off;
+            nxt[s] = wp[s] + 2 <= we[s] ? ((uint32_t)wp[s][0] | ((uint32_t)wp[s][1] << 8)) : 0;
+        }
+    }
+    for (uint64_t base = 0; base < n; base += (uint64_t)R * lanes) {
+        for (uint32_t r = 0; r < R; r++) {
+            if (base + (uint64_t)r * lanes + l >= n) break;
+#pragma unroll
+            for (int s = 0; s < NS; s++) {
+                if (!own[s]) continue;
+                sh.tile[s][r * lanes + l] =
+                    (uint8_t)rans_step(sh.streams[s], slots, m[s], toff[s], x[s], nxt[s], wp[s], we[s], bad);
+            }
+        }
+        __syncthreads();
+        const uint64_t cnt = n - base < (uint64_t)R * lanes ? n - base : (uint64_t)R * lanes;
+        for (uint32_t k = t; k < cnt; k += blockDim.x) {
+            const uint64_t i = base + k;
+            uint32_t sym[NS];
+#pragma unroll
+            for (int s = 0; s < NS; s++) {
+                if (s >= (int)ns) { sym[s] = 0; continue; }
+                const uint32_t md = sh.streams[s].mode;
+                sym[s] = md == 0 ? sh.streams[s].value : md == 1 ? sh.streams[s].raw[i] : sh.tile[s][k];
+            }
+            if (planes) {
+#pragma unroll
+                for (int s = 0; s < NS; s++) if (s < (int)ns) planes[s * plane_stride + i] = (uint8_t)sym[s];
+            } else {
+                store_element<NS>(sym, dst + i * size, codec, size, exp_bits, man_bits, nplanes);
+            }
+        }
+        __syncthreads();
+    }
+#pragma unroll
+    for (int s = 0; s < NS; s++) {
+        if (own[s] && (x[s] != RANS_L || wp[s] != we[s])) bad = true;
+    }
+    return bad;
+}
+
 // NS: the most streams the instantiation decodes (chosen by the host from the dtype), so that
 // each variant is compiled with only the registers and shared memory it needs.
 // The fixed header fields every kernel needs (docs/FORMAT.md section 1).
@@ -307,10 +396,13 @@ __device__ __forceinline__ void decode_exact(const uint8_t* __restrict__ c, uint
             if (sh.bad) {
                 st = 2;
             } else {
-                // ---- decode: thread t owns lane t
+                // ---- decode: thread t owns lane t (or, for few lanes, lane t % lanes of some streams)
                 const uint32_t lanes = sh.lanes ? sh.lanes : blockDim.x;
                 bool lane_bad = false;
-                if (t < lanes) {
+                if (2 * lanes <= blockDim.x) {
+                    lane_bad = decode_split<NS>(sh, slots, lanes, n, codec, size, exp_bits, man_bits, nplanes, dst,
+                                                planes ? planes + start : nullptr, numel);
+                } else if (t < lanes) {
                     lane_bad = decode_lane<NS>(sh, slots, t, lanes, n, codec, size, exp_bits, man_bits, nplanes, dst,
                                                planes ? planes + start : nullptr, numel);
                 }

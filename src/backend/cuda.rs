@@ -72,9 +72,10 @@ pub struct CudaDevice {
     decode_exact: [cudarc::driver::CudaFunction; 4],
     /// `saraphis_assemble`: second stage of the unfused decode.
     assemble: cudarc::driver::CudaFunction,
-    /// `saraphis_encode_plan_{2,3,4,8}` and `saraphis_encode_write_{2,3,4,8}`.
-    encode_plan: [cudarc::driver::CudaFunction; 4],
-    encode_write: [cudarc::driver::CudaFunction; 4],
+    /// `saraphis_encode_plan_<kind>` and `saraphis_encode_write_<kind>` for each kind of
+    /// `encode::ENCODE_KINDS`.
+    encode_plan: Vec<cudarc::driver::CudaFunction>,
+    encode_write: Vec<cudarc::driver::CudaFunction>,
     /// `saraphis_encode_offsets` and `saraphis_encode_finish` (one block each).
     encode_offsets: cudarc::driver::CudaFunction,
     encode_finish: cudarc::driver::CudaFunction,
@@ -135,18 +136,14 @@ impl CudaDevice {
             f("saraphis_decode_exact_8")?,
         ];
         let assemble = f("saraphis_assemble")?;
-        let encode_plan = [
-            f("saraphis_encode_plan_2")?,
-            f("saraphis_encode_plan_3")?,
-            f("saraphis_encode_plan_4")?,
-            f("saraphis_encode_plan_8")?,
-        ];
-        let encode_write = [
-            f("saraphis_encode_write_2")?,
-            f("saraphis_encode_write_3")?,
-            f("saraphis_encode_write_4")?,
-            f("saraphis_encode_write_8")?,
-        ];
+        let encode_plan = encode::ENCODE_KINDS
+            .iter()
+            .map(|k| f(&format!("saraphis_encode_plan_{k}")))
+            .collect::<Result<Vec<_>>>()?;
+        let encode_write = encode::ENCODE_KINDS
+            .iter()
+            .map(|k| f(&format!("saraphis_encode_write_{k}")))
+            .collect::<Result<Vec<_>>>()?;
         let encode_offsets = f("saraphis_encode_offsets")?;
         let encode_finish = f("saraphis_encode_finish")?;
         // Variant k holds up to [2, 3, 4, 8][k] slot tables of 4 KiB in dynamic shared memory;

@@ -11,7 +11,7 @@
 
 use std::ffi::c_void;
 
-use super::{dev_err, guarded, CudaDevice, VARIANT_STREAMS};
+use super::{dev_err, guarded, CudaDevice};
 use crate::dtype::{self, DType};
 use crate::error::{Error, Result};
 use crate::format::container::{chunk_count, header_len, CodecId, Header, MAX_CHUNK_ELEMS};
@@ -24,6 +24,10 @@ const CHUNK_PLAN_BYTES: u64 = 16 + 8 * 16;
 const MAX_LANES: u32 = 128;
 /// Lanes when the caller passes 0 (`crate::entropy::rans::DEFAULT_MAX_LANES`).
 const DEFAULT_LANES: u32 = 32;
+
+/// Kinds the encode kernels are specialised on (`SARAPHIS_ENCODE` in `kernels/encode.cu`, same
+/// order): lossless F32, F16, BF16, then byte planes of 1, 2, 4 and 8-byte elements.
+pub(super) const ENCODE_KINDS: [&str; 7] = ["f32", "f16", "bf16", "b1", "b2", "b4", "b8"];
 
 /// Kernel parameters (`struct EncArgs` in `kernels/encode.cu`, same field order and layout).
 #[repr(C)]
@@ -66,6 +70,7 @@ pub struct EncodeLayout {
     pub input_bytes: u64,
     /// Chunks in the container.
     pub chunks: u64,
+    /// Index in `ENCODE_KINDS`.
     variant: usize,
     args: EncArgs,
 }
@@ -164,8 +169,13 @@ impl EncodeLayout {
         let mut prefix = [0u8; 132];
         prefix[..prefix_len - 4].copy_from_slice(&empty[..prefix_len - 4]);
         prefix[prefix_len - 4..prefix_len].copy_from_slice(&(chunks as u32).to_le_bytes());
-        let variant = CudaDevice::variant(nstreams);
-        debug_assert!(nstreams <= VARIANT_STREAMS[variant]);
+        let variant = match (codec, dtype) {
+            (CodecId::Lossless, DType::F32) => 0,
+            (CodecId::Lossless, DType::F16) => 1,
+            (CodecId::Lossless, DType::BF16) => 2,
+            (CodecId::Bytes, _) => 3 + size.trailing_zeros() as usize,
+            _ => 3, // raw: the kernels copy chunks and never use the kind
+        };
         Ok(EncodeLayout {
             temp_bytes,
             bound,
