@@ -198,13 +198,94 @@ __device__ __forceinline__ bool enc_put(uint32_t& x, uint32_t packed, uint32_t r
 // Counting (dst == null): word counts into sh.nwords. Writing (dst = the chunk's first byte):
 // words at dst + sh.lane_pos, word k of a lane at (count - 1 - k), final states and counts into
 // the lane headers at dst + sh.hdr_pos. Returns true (writing) if a count disagrees.
+// Copy cnt_t elements at `from` into the shared tile, the whole block: 16-byte loads, four in
+// flight per thread, when `from` is 16-byte aligned (chunks of the default sizes are); element
+// loads otherwise.
+template <class K>
+__device__ __forceinline__ void load_tile(EncShared<K::ns>& sh, const uint8_t* from, uint32_t cnt_t) {
+    const uint32_t t = threadIdx.x, bd = blockDim.x;
+    const uint32_t bytes = cnt_t * K::size;
+    uint32_t done = 0;
+    if (((uintptr_t)from & 15) == 0) {
+        const uint32_t nv = bytes / 16;
+        const uint4* f = (const uint4*)from;
+        uint4* d = (uint4*)sh.etile;
+        uint32_t v = t;
+        for (; v + 3 * bd < nv; v += 4 * bd) {
+            const uint4 a0 = f[v], a1 = f[v + bd], a2 = f[v + 2 * bd], a3 = f[v + 3 * bd];
+            d[v] = a0;
+            d[v + bd] = a1;
+            d[v + 2 * bd] = a2;
+            d[v + 3 * bd] = a3;
+        }
+        for (; v < nv; v += bd) d[v] = f[v];
+        done = nv * 16;
+    }
+    for (uint32_t b = done + t; b < bytes; b += bd) sh.etile[b] = from[b];
+}
+
+// Store word k of a lane whose count is cnt at base (back to front); false if k >= cnt.
+__device__ __forceinline__ bool put_word(uint8_t* base, uint32_t cnt, uint32_t k, uint32_t w) {
+    if (k >= cnt) return false;
+    uint8_t* p = base + 2ull * (cnt - 1 - k);
+    p[0] = (uint8_t)w;
+    p[1] = (uint8_t)(w >> 8);
+    return true;
+}
+
 template <class K>
 __device__ bool encode_lanes(EncShared<K::ns>& sh, const EncArgs& a, const uint8_t* src, uint64_t n, uint32_t lanes,
                              uint8_t* dst) {
+    constexpr int NS = K::ns;
+    constexpr uint32_t size = K::size;
     const uint32_t t = threadIdx.x;
     const uint32_t G = blockDim.x / lanes;
     const uint32_t l = t % lanes, g = t / lanes;
-    constexpr int NS = K::ns;
+    const uint32_t tile = (ENC_TILE_BYTES / size) / lanes * lanes;  // elements, a multiple of lanes
+    const uint32_t rounds = tile / lanes;
+    const uint64_t ntiles = (n + tile - 1) / tile;
+    bool bad = false;
+    if (G >= (uint32_t)NS) {
+        // At most one stream per thread: stream g, lane l.
+        const int s = (int)g;
+        const bool mine = t < lanes * G && s < NS && sh.plan[s].mode == 2;
+        const int sv = mine ? s : 0;
+        const uint32_t m = sh.plan[sv].scale;
+        const uint32_t* tab = sh.tab[sv];
+        const uint32_t* rcp = sh.rcp[sv];
+        const uint32_t cnt = dst && mine ? sh.nwords[sv][l] : 0;
+        uint8_t* wbase = dst && mine ? dst + sh.lane_pos[sv][l] : nullptr;
+        uint32_t x = RANS_L, k = 0;
+        for (uint64_t tk = ntiles; tk-- > 0;) {
+            const uint64_t base = tk * tile;
+            const uint32_t cnt_t = n - base < tile ? (uint32_t)(n - base) : tile;
+            __syncthreads();  // the previous tile is consumed
+            load_tile<K>(sh, src + base * size, cnt_t);
+            __syncthreads();
+            if (!mine) continue;
+            for (uint32_t r = rounds; r-- > 0;) {
+                const uint32_t e = r * lanes + l;
+                if (e >= cnt_t) continue;
+                const uint32_t y = symbol_of<K>(load_k<K>(sh.etile + (uint64_t)e * size), s);
+                uint32_t w;
+                if (enc_put(x, tab[y], rcp[y], m, &w)) {
+                    if (wbase && !put_word(wbase, cnt, k, w)) bad = true;
+                    k++;
+                }
+            }
+        }
+        if (mine) {
+            if (dst) {
+                if (k != cnt) bad = true;
+                wr_u32(dst + sh.hdr_pos[s] + 8ull * l, x);
+                wr_u32(dst + sh.hdr_pos[s] + 8ull * l + 4, k);
+            } else {
+                sh.nwords[s][l] = k;
+            }
+        }
+        return bad;
+    }
+    // Several streams per thread (G < NS): the thread's streams are coded interleaved.
     uint32_t x[NS], k[NS], cnt[NS];
     bool own[NS];
 #pragma unroll
@@ -214,24 +295,11 @@ __device__ bool encode_lanes(EncShared<K::ns>& sh, const EncArgs& a, const uint8
         own[s] = t < lanes * G && sh.plan[s].mode == 2 && (uint32_t)s % G == g;
         cnt[s] = dst && own[s] ? sh.nwords[s][l] : 0;
     }
-    bool bad = false;
-    constexpr uint32_t size = K::size;
-    const uint32_t tile = (ENC_TILE_BYTES / size) / lanes * lanes;  // elements, a multiple of lanes
-    const uint32_t rounds = tile / lanes;
-    for (uint64_t tk = (n + tile - 1) / tile; tk-- > 0;) {
+    for (uint64_t tk = ntiles; tk-- > 0;) {
         const uint64_t base = tk * tile;
         const uint32_t cnt_t = n - base < tile ? (uint32_t)(n - base) : tile;
-        __syncthreads();  // the previous tile is consumed
-        const uint8_t* from = src + base * size;
-        if (size == 1) {
-            for (uint32_t e = t; e < cnt_t; e += blockDim.x) sh.etile[e] = from[e];
-        } else if (size == 2) {
-            for (uint32_t e = t; e < cnt_t; e += blockDim.x) ((uint16_t*)sh.etile)[e] = ((const uint16_t*)from)[e];
-        } else if (size == 4) {
-            for (uint32_t e = t; e < cnt_t; e += blockDim.x) ((uint32_t*)sh.etile)[e] = ((const uint32_t*)from)[e];
-        } else {
-            for (uint32_t e = t; e < cnt_t; e += blockDim.x) ((uint64_t*)sh.etile)[e] = ((const uint64_t*)from)[e];
-        }
+        __syncthreads();
+        load_tile<K>(sh, src + base * size, cnt_t);
         __syncthreads();
         for (uint32_t r = rounds; r-- > 0;) {
             const uint32_t e = r * lanes + l;
@@ -243,15 +311,7 @@ __device__ bool encode_lanes(EncShared<K::ns>& sh, const EncArgs& a, const uint8
                 const uint32_t y = symbol_of<K>(v, s);
                 uint32_t w;
                 if (enc_put(x[s], sh.tab[s][y], sh.rcp[s][y], sh.plan[s].scale, &w)) {
-                    if (dst) {
-                        if (k[s] < cnt[s]) {
-                            uint8_t* p = dst + sh.lane_pos[s][l] + 2ull * (cnt[s] - 1 - k[s]);
-                            p[0] = (uint8_t)w;
-                            p[1] = (uint8_t)(w >> 8);
-                        } else {
-                            bad = true;
-                        }
-                    }
+                    if (dst && !put_word(dst + sh.lane_pos[s][l], cnt[s], k[s], w)) bad = true;
                     k[s]++;
                 }
             }
