@@ -19,6 +19,9 @@
 #include "common.cuh"
 
 #define SPLIT_TILE 1024  // symbols per stream a decode_split tile holds
+// Resident blocks per SM the register allocation must allow (64-80 registers; 8-stream chunks
+// of 8-byte integers get more registers instead).
+#define DECODE_MIN_BLOCKS(NS) ((NS) <= 2 ? 8 : (NS) <= 4 ? 6 : 3)
 
 struct Stream {
     uint32_t mode;  // 0 const, 1 raw, 2 rANS
@@ -415,7 +418,7 @@ __device__ __forceinline__ void decode_exact(const uint8_t* __restrict__ c, uint
 }
 
 #define SARAPHIS_DECODE_EXACT(NS)                                                                              \
-    extern "C" __global__ void __launch_bounds__(BLOCK) saraphis_decode_exact_##NS(                          \
+    extern "C" __global__ void __launch_bounds__(BLOCK, DECODE_MIN_BLOCKS(NS)) saraphis_decode_exact_##NS(                          \
         const uint8_t* __restrict__ c, uint64_t c_len, uint32_t want_dtype, uint8_t* __restrict__ out,     \
         uint64_t out_len, int32_t* status, uint64_t status_len, uint32_t slot_cap, uint32_t verify,         \
         uint8_t* planes) {                                                                                  \
