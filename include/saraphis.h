@@ -343,7 +343,7 @@ enum saraphis_result saraphis_decompress_progressive(const struct saraphis_syste
 // tensor's bytes, aligned to the element size, not overlapping `src_dev`. `status_dev`:
 // `status_len` int32 on the device, one per chunk (0 ok, 1 bad header, 2 bad stream, 3 rANS
 // state mismatch, 4 destination size or dtype, 5 not decodable on the GPU yet: p-adic
-// containers and F64 lossless, 6 CRC-32 mismatch), or NULL. Chunk CRCs are checked on the GPU
+// containers, 6 CRC-32 mismatch), or NULL. Chunk CRCs are checked on the GPU
 // unless the system's config set `SARAPHIS_CONFIG_VERIFY_CHECKSUMS` to 0 (trusted data).
 // Errors (host side): `SARAPHIS_ERR_DEVICE` (the system has no CUDA device, or the launch
 // failed), `SARAPHIS_ERR_NULL_PARAMETER`, `SARAPHIS_ERR_INVALID_ARGUMENT`. Thread-safe.
@@ -405,6 +405,23 @@ enum saraphis_result saraphis_compress_device(const struct saraphis_system *syst
                                               size_t temp_bytes,
                                               uint64_t *compressed_bytes_dev,
                                               void *stream);
+
+// Compress a host tensor on the system's GPU (upload, compress, download; synchronous: returns
+// when the container is in host memory) into a new library-owned buffer (`*out`, free with
+// `saraphis_buffer_free`). The bytes equal those of `saraphis_compress` for the same tensor and
+// parameters; arguments as `saraphis_compress`. For data already in device memory use
+// `saraphis_compress_device`, which does not synchronize.
+// Errors: those of `saraphis_compress`, `SARAPHIS_ERR_DEVICE` (no CUDA device in this system,
+// device memory exhausted), `SARAPHIS_ERR_UNSUPPORTED` (p-adic, F64 lossless).
+// Thread-safe on one system.
+enum saraphis_result saraphis_compress_on_gpu(const struct saraphis_system *system,
+                                              const struct saraphis_params *params,
+                                              const void *data,
+                                              size_t data_bytes,
+                                              uint32_t dtype,
+                                              const uint64_t *shape,
+                                              size_t ndim,
+                                              struct saraphis_buffer **out);
 
 // Read a container's header without decoding into `*info`. Errors: as the header checks of
 // `saraphis_decompress`. Thread-safe.

@@ -19,6 +19,12 @@
 #include "common.cuh"
 
 #define SPLIT_TILE 1024  // symbols per stream a decode_split tile holds
+// F64's exponent stream has 11-bit symbols ("wide"): its rANS table lives at the start of dynamic
+// shared memory as one u32 per slot (symbol | frequency << 11) and a u16 cumulative frequency per
+// symbol; the byte-symbol tables of the other streams follow.
+#define WIDE_ALPHABET 2048
+#define WIDE_SLOTS_BYTES (4096 * 4)
+#define WIDE_REGION_BYTES (WIDE_SLOTS_BYTES + WIDE_ALPHABET * 2)
 // Resident blocks per SM the register allocation must allow (64-80 registers; 8-stream chunks
 // of 8-byte integers get more registers instead).
 #define DECODE_MIN_BLOCKS(NS) ((NS) <= 2 ? 8 : (NS) <= 4 ? 6 : 3)
@@ -48,26 +54,31 @@ struct Shared {
     uint32_t tcum[256];
     uint32_t tcount;
     uint8_t tile[NS][SPLIT_TILE];  // decode_split: one tile of every rANS stream's symbols
+    uint8_t tile_hi[SPLIT_TILE];   // decode_split: high bytes of a wide stream's symbols
 };
 
 // Thread 0: parse one stream header at *p (n symbols). Leaves the table's symbols and
 // frequencies in sh->tsym/tfreq/tcum for the block to expand. Returns false on a bad stream.
+// A wide stream (`dyn` not null: F64's exponents, symbols < 2048) writes its table straight into
+// the wide region of dynamic shared memory at `dyn` instead.
 template <int NS>
 __device__ bool parse_stream(Shared<NS>* sh, Stream* s, const uint8_t** p, const uint8_t* end, uint64_t n,
-                             uint32_t* slot_top, uint32_t slot_cap) {
+                             uint32_t* slot_top, uint32_t slot_cap, uint8_t* dyn) {
+    const uint32_t alphabet = dyn ? WIDE_ALPHABET : 256;
+    const uint64_t width = dyn ? 2 : 1;  // bytes per raw symbol
     if (*p >= end) return false;
     s->mode = *(*p)++;
     sh->tcount = 0;
     if (s->mode == 0) {
         uint64_t v;
-        if (!rd_varint(p, end, &v) || v > 255) return false;
+        if (!rd_varint(p, end, &v) || v >= alphabet) return false;
         s->value = (uint32_t)v;
         return true;
     }
     if (s->mode == 1) {
-        if ((uint64_t)(end - *p) < n) return false;
+        if ((uint64_t)(end - *p) < n * width) return false;
         s->raw = *p;
-        *p += n;
+        *p += n * width;
         return true;
     }
     if (s->mode != 2) return false;
@@ -75,25 +86,33 @@ __device__ bool parse_stream(Shared<NS>* sh, Stream* s, const uint8_t** p, const
     uint32_t m = *(*p)++;
     if (m > 12) return false;
     uint64_t k;
-    if (!rd_varint(p, end, &k) || k == 0 || k > 256 || k > (1ull << m)) return false;
+    if (!rd_varint(p, end, &k) || k == 0 || k > alphabet || k > (1ull << m)) return false;
     uint64_t next = 0, sum = 0;
     for (uint32_t j = 0; j < k; j++) {
         uint64_t gap, f;
         if (!rd_varint(p, end, &gap) || !rd_varint(p, end, &f)) return false;
         uint64_t sym = next + gap;
-        if (sym > 255 || f + 1 > (1ull << m)) return false;
-        sh->tsym[j] = (uint32_t)sym;
-        sh->tfreq[j] = (uint32_t)(f + 1);
-        sh->tcum[j] = (uint32_t)sum;
+        if (sym >= alphabet || f + 1 > (1ull << m) || sum + f + 1 > (1ull << m)) return false;
+        if (dyn) {
+            uint32_t* wslots = (uint32_t*)dyn;
+            ((uint16_t*)(dyn + WIDE_SLOTS_BYTES))[sym] = (uint16_t)sum;
+            for (uint64_t q = 0; q <= f; q++) wslots[sum + q] = (uint32_t)sym | (uint32_t)(f + 1) << 11;
+        } else {
+            sh->tsym[j] = (uint32_t)sym;
+            sh->tfreq[j] = (uint32_t)(f + 1);
+            sh->tcum[j] = (uint32_t)sum;
+        }
         sum += f + 1;
         next = sym + 1;
     }
     if (sum != (1ull << m)) return false;
-    sh->tcount = (uint32_t)k;
+    sh->tcount = dyn ? 0 : (uint32_t)k;
     s->scale_bits = m;
-    s->table_off = *slot_top;
-    *slot_top += 1u << m;
-    if (*slot_top > slot_cap) return false;
+    if (!dyn) {
+        s->table_off = *slot_top;
+        *slot_top += 1u << m;
+        if (*slot_top > slot_cap) return false;
+    }
     if (*p >= end) return false;
     uint32_t lanes = *(*p)++;
     if (lanes == 0 || lanes > BLOCK) return false;
@@ -136,11 +155,35 @@ __device__ __forceinline__ void store_element(const uint32_t* sym, uint8_t* o, u
     }
 }
 
+// rans_step for a wide stream (table at `dyn`, see WIDE_REGION_BYTES).
+__device__ __forceinline__ uint32_t rans_step_wide(const uint8_t* dyn, uint32_t m, uint32_t& x, uint32_t& nxt,
+                                                   const uint8_t*& wp, const uint8_t* we, bool& bad) {
+    const uint32_t slot = x & ((1u << m) - 1);
+    const uint32_t w = ((const uint32_t*)dyn)[slot];
+    const uint32_t y = w & (WIDE_ALPHABET - 1);
+    uint32_t v = (w >> 11) * (x >> m) + slot - ((const uint16_t*)(dyn + WIDE_SLOTS_BYTES))[y];
+    if (v < RANS_L) {
+        if (wp + 2 > we) bad = true;
+        v = (v << 16) | nxt;
+        wp += 2;
+        nxt = wp + 2 <= we ? ((uint32_t)wp[0] | ((uint32_t)wp[1] << 8)) : 0;
+    }
+    x = v;
+    return y;
+}
+
+// Symbol i of a raw wide stream (2 bytes, little-endian); sets bad past the alphabet.
+__device__ __forceinline__ uint32_t raw_wide(const uint8_t* raw, uint64_t i, bool& bad) {
+    const uint32_t y = (uint32_t)raw[2 * i] | ((uint32_t)raw[2 * i + 1] << 8);
+    if (y >= WIDE_ALPHABET) bad = true;
+    return y;
+}
+
 // Decode lane t of every stream; returns true if the lane is damaged. Each lane keeps its next
 // 16-bit word preloaded, so the global load that a renormalization needs was issued symbols
 // earlier. Fused (planes == null): elements are assembled and stored at once. Unfused: symbol i
 // of stream s goes to planes[s * plane_stride + i] for saraphis_assemble to combine later.
-template <int NS>
+template <int NS, bool WIDE>
 __device__ bool decode_lane(const Shared<NS>& sh, const uint8_t* slots, uint32_t t, uint32_t lanes, uint64_t n,
                             uint32_t codec, uint32_t size, uint32_t exp_bits, uint32_t man_bits, uint32_t nplanes,
                             uint8_t* dst, uint8_t* planes, uint64_t plane_stride) {
@@ -170,7 +213,9 @@ __device__ bool decode_lane(const Shared<NS>& sh, const uint8_t* slots, uint32_t
             if (mode[s] == 0) {
                 sym[s] = S.value;
             } else if (mode[s] == 1) {
-                sym[s] = S.raw[i];
+                sym[s] = WIDE && s == 0 ? raw_wide(S.raw, i, bad) : S.raw[i];
+            } else if (WIDE && s == 0) {
+                sym[s] = rans_step_wide(slots, m[s], x[s], nxt[s], wp[s], we[s], bad);
             } else {
                 const uint32_t slot = x[s] & ((1u << m[s]) - 1);
                 const uint32_t y = slots[toff[s] + slot];
@@ -222,7 +267,7 @@ __device__ __forceinline__ uint32_t rans_step(const Stream& S, const uint8_t* sl
 // longer decodes every stream of a 32-lane chunk while the others wait. Symbols go through a
 // shared tile of SPLIT_TILE per stream; then the whole block assembles and stores the tile's
 // elements (coalesced). Called by every thread of the block; returns true if a lane is damaged.
-template <int NS>
+template <int NS, bool WIDE>
 __device__ bool decode_split(Shared<NS>& sh, const uint8_t* slots, uint32_t lanes, uint64_t n, uint32_t codec,
                              uint32_t size, uint32_t exp_bits, uint32_t man_bits, uint32_t nplanes, uint8_t* dst,
                              uint8_t* planes, uint64_t plane_stride) {
@@ -254,6 +299,12 @@ __device__ bool decode_split(Shared<NS>& sh, const uint8_t* slots, uint32_t lane
 #pragma unroll
             for (int s = 0; s < NS; s++) {
                 if (!own[s]) continue;
+                if (WIDE && s == 0) {
+                    const uint32_t y = rans_step_wide(slots, m[s], x[s], nxt[s], wp[s], we[s], bad);
+                    sh.tile[0][r * lanes + l] = (uint8_t)y;
+                    sh.tile_hi[r * lanes + l] = (uint8_t)(y >> 8);
+                    continue;
+                }
                 sh.tile[s][r * lanes + l] =
                     (uint8_t)rans_step(sh.streams[s], slots, m[s], toff[s], x[s], nxt[s], wp[s], we[s], bad);
             }
@@ -267,6 +318,12 @@ __device__ bool decode_split(Shared<NS>& sh, const uint8_t* slots, uint32_t lane
             for (int s = 0; s < NS; s++) {
                 if (s >= (int)ns) { sym[s] = 0; continue; }
                 const uint32_t md = sh.streams[s].mode;
+                if (WIDE && s == 0) {
+                    sym[0] = md == 0   ? sh.streams[0].value
+                             : md == 1 ? raw_wide(sh.streams[0].raw, i, bad)
+                                       : (uint32_t)sh.tile[0][k] | ((uint32_t)sh.tile_hi[k] << 8);
+                    continue;
+                }
                 sym[s] = md == 0 ? sh.streams[s].value : md == 1 ? sh.streams[s].raw[i] : sh.tile[s][k];
             }
             if (planes) {
@@ -324,7 +381,7 @@ __device__ Hdr parse_header(const uint8_t* c, uint64_t c_len) {
     return h;
 }
 
-template <int NS>
+template <int NS, bool WIDE>
 __device__ __forceinline__ void decode_exact(const uint8_t* __restrict__ c, uint64_t c_len, uint32_t want_dtype,
                                              uint8_t* __restrict__ out, uint64_t out_len, int32_t* status,
                                              uint64_t status_len, uint32_t slot_cap, uint32_t verify,
@@ -356,7 +413,7 @@ __device__ __forceinline__ void decode_exact(const uint8_t* __restrict__ c, uint
         int32_t st = 0;
         if (!dst_ok) st = 4;
         else if (header_len + off + clen > c_len || clen == 0 || start >= numel) st = 1;
-        else if (codec == 2 || (codec == 1 && dtype == 3)) st = 5;
+        else if (codec == 2 || (codec == 1 && dtype == 3 && !WIDE)) st = 5;
         else if (codec != 0 && nstreams > NS) st = 2;  // more streams than this variant holds
         if (verify && st == 0) {
             __shared__ int32_t crc_bad;
@@ -378,10 +435,11 @@ __device__ __forceinline__ void decode_exact(const uint8_t* __restrict__ c, uint
             if (t == 0) { sh.bad = 0; sh.lanes = 0; sh.nstreams = nstreams; }
             __syncthreads();
             const uint8_t* p = p0 + 1;
-            uint32_t slot_top = 0;
+            uint32_t slot_top = WIDE ? WIDE_REGION_BYTES : 0;
             for (uint32_t s = 0; s < nstreams; s++) {
                 if (t == 0 && !sh.bad) {
-                    if (!parse_stream<NS>(&sh, &sh.streams[s], &p, end, n, &slot_top, slot_cap)) sh.bad = 1;
+                    uint8_t* dyn = WIDE && s == 0 && codec == 1 ? slots : nullptr;
+                    if (!parse_stream<NS>(&sh, &sh.streams[s], &p, end, n, &slot_top, slot_cap, dyn)) sh.bad = 1;
                 }
                 __syncthreads();
                 if (!sh.bad) {
@@ -403,10 +461,10 @@ __device__ __forceinline__ void decode_exact(const uint8_t* __restrict__ c, uint
                 const uint32_t lanes = sh.lanes ? sh.lanes : blockDim.x;
                 bool lane_bad = false;
                 if (2 * lanes <= blockDim.x) {
-                    lane_bad = decode_split<NS>(sh, slots, lanes, n, codec, size, exp_bits, man_bits, nplanes, dst,
+                    lane_bad = decode_split<NS, WIDE>(sh, slots, lanes, n, codec, size, exp_bits, man_bits, nplanes, dst,
                                                 planes ? planes + start : nullptr, numel);
                 } else if (t < lanes) {
-                    lane_bad = decode_lane<NS>(sh, slots, t, lanes, n, codec, size, exp_bits, man_bits, nplanes, dst,
+                    lane_bad = decode_lane<NS, WIDE>(sh, slots, t, lanes, n, codec, size, exp_bits, man_bits, nplanes, dst,
                                                planes ? planes + start : nullptr, numel);
                 }
                 if (__syncthreads_or(lane_bad)) st = 3;
@@ -417,17 +475,21 @@ __device__ __forceinline__ void decode_exact(const uint8_t* __restrict__ c, uint
     }
 }
 
-#define SARAPHIS_DECODE_EXACT(NS)                                                                              \
-    extern "C" __global__ void __launch_bounds__(BLOCK, DECODE_MIN_BLOCKS(NS)) saraphis_decode_exact_##NS(                          \
-        const uint8_t* __restrict__ c, uint64_t c_len, uint32_t want_dtype, uint8_t* __restrict__ out,     \
-        uint64_t out_len, int32_t* status, uint64_t status_len, uint32_t slot_cap, uint32_t verify,         \
-        uint8_t* planes) {                                                                                  \
-        decode_exact<NS>(c, c_len, want_dtype, out, out_len, status, status_len, slot_cap, verify, planes); \
+#define SARAPHIS_DECODE_EXACT(NAME, NS, WIDE)                                                                \
+    extern "C" __global__ void __launch_bounds__(BLOCK, DECODE_MIN_BLOCKS(NS)) saraphis_decode_exact_##NAME( \
+        const uint8_t* __restrict__ c, uint64_t c_len, uint32_t want_dtype, uint8_t* __restrict__ out,      \
+        uint64_t out_len, int32_t* status, uint64_t status_len, uint32_t slot_cap, uint32_t verify,          \
+        uint8_t* planes) {                                                                                   \
+        decode_exact<NS, WIDE>(c, c_len, want_dtype, out, out_len, status, status_len, slot_cap, verify,     \
+                               planes);                                                                      \
     }
-SARAPHIS_DECODE_EXACT(2)
-SARAPHIS_DECODE_EXACT(3)
-SARAPHIS_DECODE_EXACT(4)
-SARAPHIS_DECODE_EXACT(8)
+SARAPHIS_DECODE_EXACT(2, 2, false)
+SARAPHIS_DECODE_EXACT(3, 3, false)
+SARAPHIS_DECODE_EXACT(4, 4, false)
+SARAPHIS_DECODE_EXACT(8, 8, false)
+// F64 (any codec; lossless with its wide exponent stream). Dynamic shared memory:
+// WIDE_REGION_BYTES + 7 * 4096.
+SARAPHIS_DECODE_EXACT(f64, 8, true)
 
 // Unfused second stage: assemble the elements of every coded chunk from the byte planes that
 // saraphis_decode_exact_* wrote (planes != null), one thread per element. Raw chunks were

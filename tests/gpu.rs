@@ -102,6 +102,94 @@ fn gpu_decodes_cpu_containers_of_real_weights_bit_for_bit() {
     }
 }
 
+/// F64 lossless (an 11-bit exponent stream): CPU containers decode on the GPU bit for bit.
+fn check_f64(sys: &System, data: &[u8], shape: &[u64], chunk: u32) {
+    for lanes in [0, 128, 77, 8] {
+        let o = CompressOptions {
+            codec: CodecParams::Lossless,
+            chunk_elems: chunk,
+            lanes,
+        };
+        let c = codec::compress(data, DType::F64, shape, &o).unwrap();
+        let mut out = vec![0x5Au8; data.len()];
+        sys.decompress_on_gpu(&c.bytes, DType::F64, &mut out)
+            .unwrap();
+        assert!(
+            out == data,
+            "F64 {shape:?} chunk {chunk} lanes {lanes}: GPU decode differs from the original"
+        );
+    }
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU and a build with kernels: run scripts/gpu-run.sh on the GPU host"]
+fn gpu_decodes_f64_containers_bit_for_bit() {
+    let sys = gpu();
+    for t in common::load("minilm-subset-f32.safetensors") {
+        if t.dtype != DType::F32 {
+            continue;
+        }
+        // Real weights widened to F64 (few exponents), and the same with a spread of exponents
+        // (scaled by 2^(i % 600 - 300): hundreds of distinct exponent symbols).
+        let wide: Vec<u8> = t
+            .bytes
+            .chunks_exact(4)
+            .flat_map(|c| (f32::from_le_bytes(c.try_into().unwrap()) as f64).to_le_bytes())
+            .collect();
+        let spread: Vec<u8> = t
+            .bytes
+            .chunks_exact(4)
+            .enumerate()
+            .flat_map(|(i, c)| {
+                let v = f32::from_le_bytes(c.try_into().unwrap()) as f64;
+                (v * 2f64.powi((i % 600) as i32 - 300)).to_le_bytes()
+            })
+            .collect();
+        for chunk in [1 << 18, 4096, 1000] {
+            check_f64(&sys, &wide, &t.shape, chunk);
+            check_f64(&sys, &spread, &t.shape, chunk);
+        }
+    }
+    // Special values and random bits (every exponent, NaN payloads, subnormals, signed zeros).
+    let mut s = 11u64;
+    let mut bits: Vec<u64> = vec![
+        0,
+        1 << 63,
+        0x7ff0 << 48,
+        0xfff0 << 48,
+        0x7ff8_0000_0000_0001,
+        1,
+    ];
+    for _ in 0..50_001 {
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        bits.push(s);
+    }
+    let data: Vec<u8> = bits.iter().flat_map(|v| v.to_le_bytes()).collect();
+    for chunk in [7, 4099, 1 << 18] {
+        check_f64(&sys, &data, &[bits.len() as u64], chunk);
+    }
+    check_f64(&sys, &data[..8], &[], 1 << 18);
+    check_f64(&sys, &[], &[0], 1 << 18);
+    // Corruption in an F64 container is reported, not decoded to garbage.
+    let o = CompressOptions {
+        chunk_elems: 4096,
+        ..CompressOptions::default()
+    };
+    let c = codec::compress(&data, DType::F64, &[bits.len() as u64], &o)
+        .unwrap()
+        .bytes;
+    let mut bad = c.clone();
+    let at = c.len() - 1000;
+    bad[at] ^= 0x21;
+    let mut out = vec![0u8; data.len()];
+    assert!(matches!(
+        sys.decompress_on_gpu(&bad, DType::F64, &mut out),
+        Err(Error::Checksum(_))
+    ));
+}
+
 #[test]
 #[ignore = "needs a CUDA GPU and a build with kernels: run scripts/gpu-run.sh on the GPU host"]
 fn gpu_adversarial_data_and_shapes() {
@@ -289,6 +377,14 @@ fn gpu_allocation_failure_is_an_error_and_leaks_nothing() {
         Err(Error::Device(m)) => eprintln!("allocation failure reported: {m}"),
         r => panic!("expected a device error, got {r:?}"),
     }
+    // GPU compression under the same pressure: its uploads or its temporary memory fail.
+    match sys.compress_on_gpu(&data, DType::F32, &[n], &o) {
+        Err(Error::Device(m)) => eprintln!("allocation failure reported: {m}"),
+        r => panic!(
+            "expected a device error, got {:?}",
+            r.map(|c| c.bytes.len())
+        ),
+    }
     drop(hog);
     stream.synchronize().unwrap();
     let (free1, _) = ctx.mem_get_info().unwrap();
@@ -296,9 +392,15 @@ fn gpu_allocation_failure_is_an_error_and_leaks_nothing() {
         free1 + (16 << 20) >= free0,
         "device memory leaked: {free0} free before, {free1} after"
     );
-    // And the same decode succeeds once memory is back.
+    // And the same decode and compression succeed once memory is back.
     sys.decompress_on_gpu(&c, DType::F32, &mut out).unwrap();
     assert!(out == data);
+    assert!(
+        sys.compress_on_gpu(&data, DType::F32, &[n], &o)
+            .unwrap()
+            .bytes
+            == c
+    );
 }
 
 #[test]

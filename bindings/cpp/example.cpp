@@ -77,6 +77,13 @@ int main(int argc, char** argv) {
     } catch (const saraphis::Error& e) {
       check(e.code() == SARAPHIS_ERR_DEVICE, "compress_device without a GPU");
     }
+    try {
+      float one = 1.0f;
+      saraphis::System(saraphis::Config().device("cpu")).compress_on_gpu(&one, 4, saraphis::DType::F32, {1}, lossless_p);
+      check(false, "compress_on_gpu on a CPU system throws");
+    } catch (const saraphis::Error& e) {
+      check(e.code() == SARAPHIS_ERR_DEVICE, "compress_on_gpu without a GPU");
+    }
   }
   try {
     saraphis::Params(saraphis::Codec::Padic).prime(250);

@@ -193,6 +193,18 @@ class System {
                                              dst_bytes, status_dev, status_len, cu_stream));
   }
 
+  /// Compress a host tensor on the system's GPU (synchronous); same bytes as compress().
+  /// Throws SARAPHIS_ERR_DEVICE on a CPU system.
+  std::vector<uint8_t> compress_on_gpu(const void* data, size_t bytes, DType dtype, const std::vector<uint64_t>& shape,
+                                       const Params& p) const {
+    saraphis_buffer* buf = nullptr;
+    detail::check(saraphis_compress_on_gpu(h_.get(), p.get(), data, bytes, static_cast<uint32_t>(dtype), shape.data(),
+                                           shape.size(), &buf));
+    std::vector<uint8_t> v(saraphis_buffer_data(buf), saraphis_buffer_data(buf) + saraphis_buffer_len(buf));
+    saraphis_buffer_free(buf);
+    return v;
+  }
+
   /// Enqueue GPU compression of a tensor in device memory into dst_dev (capacity from
   /// compress_device_sizes) on cu_stream (nullptr = legacy default stream); the container length
   /// goes to the device uint64_t at compressed_bytes_dev. temp_dev = nullptr: the library

@@ -83,6 +83,7 @@ namespace Saraphis
         [DllImport(Lib)] internal static extern int saraphis_decompress(SystemHandle system, byte* src, UIntPtr srcBytes, uint dtype, byte* dst, UIntPtr dstBytes);
         [DllImport(Lib)] internal static extern int saraphis_decompress_progressive(SystemHandle system, byte* src, UIntPtr srcBytes, uint dtype, uint planes, byte* dst, UIntPtr dstBytes, out double bound);
         [DllImport(Lib)] internal static extern int saraphis_decompress_device(SystemHandle system, IntPtr srcDev, UIntPtr srcBytes, uint dtype, IntPtr dstDev, UIntPtr dstBytes, IntPtr statusDev, UIntPtr statusLen, IntPtr stream);
+        [DllImport(Lib)] internal static extern int saraphis_compress_on_gpu(SystemHandle system, ParamsHandle p, byte* data, UIntPtr dataBytes, uint dtype, ulong* shape, UIntPtr ndim, out IntPtr buffer);
         [DllImport(Lib)] internal static extern int saraphis_compress_device_sizes(ParamsHandle p, uint dtype, ulong* shape, UIntPtr ndim, out UIntPtr tempBytes, out UIntPtr maxCompressedBytes);
         [DllImport(Lib)] internal static extern int saraphis_compress_device(SystemHandle system, ParamsHandle p, IntPtr srcDev, UIntPtr srcBytes, uint dtype, ulong* shape, UIntPtr ndim, IntPtr dstDev, UIntPtr dstCapacity, IntPtr tempDev, UIntPtr tempBytes, IntPtr compressedBytesDev, IntPtr stream);
         [DllImport(Lib)] internal static extern int saraphis_inspect(byte* src, UIntPtr srcBytes, out TensorInfo info);
@@ -319,6 +320,24 @@ namespace Saraphis
         public void DecompressDevice(IntPtr srcDev, long srcBytes, DType dtype, IntPtr dstDev, long dstBytes, IntPtr statusDev, long statusLen, IntPtr stream)
         {
             Native.Check(Native.saraphis_decompress_device(Live, srcDev, (UIntPtr)srcBytes, (uint)dtype, dstDev, (UIntPtr)dstBytes, statusDev, (UIntPtr)statusLen, stream));
+        }
+
+        /// <summary>Compress on the system's GPU from host memory (synchronous); the same bytes
+        /// as Compress. Throws code 4001 on a CPU system.</summary>
+        public byte[] CompressOnGpu(ReadOnlySpan<byte> data, DType dtype, ulong[] shape, Params p)
+        {
+            fixed (byte* d = &MemoryMarshal.GetReference(data))
+            fixed (ulong* s = shape)
+            {
+                Native.Check(Native.saraphis_compress_on_gpu(Live, p.Live, d, (UIntPtr)data.Length, (uint)dtype, s, (UIntPtr)shape.Length, out IntPtr buf));
+                try
+                {
+                    var r = new byte[(long)Native.saraphis_buffer_len(buf)];
+                    Marshal.Copy(Native.saraphis_buffer_data(buf), r, 0, r.Length);
+                    return r;
+                }
+                finally { Native.saraphis_buffer_free(buf); }
+            }
         }
 
         /// <summary>Enqueue GPU compression of a tensor in device memory into dstDev (capacity

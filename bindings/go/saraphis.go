@@ -375,6 +375,29 @@ func (s *System) DecompressDevice(src uintptr, srcBytes int, dtype DType, dst ui
 	return err
 }
 
+// CompressOnGPU compresses data (little-endian elements of dtype and shape) on the system's GPU
+// and returns the container, the same bytes as CompressBytes; synchronous. ErrDevice on a CPU
+// system, ErrUnsupported for p-adic and lossless F64.
+func (s *System) CompressOnGPU(data []byte, dtype DType, shape []uint64, p *Params) ([]byte, error) {
+	var buf *C.saraphis_buffer
+	var shp *C.uint64_t
+	if len(shape) > 0 {
+		shp = (*C.uint64_t)(unsafe.Pointer(&shape[0]))
+	}
+	err := call(func() uint32 {
+		return C.saraphis_compress_on_gpu(s.p, p.p, ptr(data), C.size_t(len(data)), C.uint32_t(dtype), shp, C.size_t(len(shape)), &buf)
+	})
+	runtime.KeepAlive(s)
+	runtime.KeepAlive(p)
+	runtime.KeepAlive(data)
+	runtime.KeepAlive(shape)
+	if err != nil {
+		return nil, err
+	}
+	defer C.saraphis_buffer_free(buf)
+	return C.GoBytes(unsafe.Pointer(C.saraphis_buffer_data(buf)), C.int(C.saraphis_buffer_len(buf))), nil
+}
+
 // CompressDeviceSizes gives, without a device, what CompressDevice needs for a tensor of dtype
 // and shape under p: temporary device bytes and the largest container in bytes. ErrUnsupported
 // for codecs the GPU does not encode (p-adic, lossless F64).

@@ -268,6 +268,9 @@ func TestWholeAPI(t *testing.T) {
 	if hb, _ := CompressBound(F32, big.shape, lp); mb != hb || tb <= 0 || tb*100 > len(big.data) {
 		t.Fatalf("device sizes: temp %d, max %d (host bound %d, input %d)", tb, mb, hb, len(big.data))
 	}
+	if _, err := s.CompressOnGPU(big.data, F32, big.shape, lp); !errors.As(err, &e) || e.Code != ErrDevice {
+		t.Fatalf("GPU compression on a CPU system: %v", err)
+	}
 	if err := s.CompressDevice(1, 4, F32, []uint64{1}, lp, 2, 64, 0, 0, 8, 0); !errors.As(err, &e) || e.Code != ErrDevice {
 		t.Fatalf("device compression on a CPU system: %v", err)
 	}

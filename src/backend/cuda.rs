@@ -27,6 +27,11 @@ static FATBIN: &[u8] = &[];
 const SLOTS_PER_STREAM: u32 = 4096;
 /// Most symbol streams each `saraphis_decode_exact_{2,3,4,8}` variant holds (the suffix).
 const VARIANT_STREAMS: [u32; 4] = [2, 3, 4, 8];
+/// Index of `saraphis_decode_exact_f64`: 8 streams, the exponent stream with 11-bit symbols.
+const VARIANT_F64: usize = 4;
+/// Dynamic shared memory of the F64 variant: the wide exponent table (`WIDE_REGION_BYTES`: 4096
+/// u32 slots and 2048 u16 cumulative frequencies) and 7 byte-symbol tables.
+const F64_SLOT_CAP: u32 = 4096 * 4 + 2048 * 2 + 7 * SLOTS_PER_STREAM;
 /// Threads per block of the decode kernels = most lanes per stream they decode
 /// (`crate::codec::MAX_LANES`).
 const BLOCK: u32 = 128;
@@ -69,7 +74,7 @@ pub struct CudaDevice {
     pub sms: u32,
     ctx: Arc<cudarc::driver::CudaContext>,
     /// `saraphis_decode_exact_{2,3,4,8}`: variants by the most symbol streams a chunk can have.
-    decode_exact: [cudarc::driver::CudaFunction; 4],
+    decode_exact: [cudarc::driver::CudaFunction; 5],
     /// `saraphis_assemble`: second stage of the unfused decode.
     assemble: cudarc::driver::CudaFunction,
     /// `saraphis_encode_plan_<kind>` and `saraphis_encode_write_<kind>` for each kind of
@@ -134,6 +139,7 @@ impl CudaDevice {
             f("saraphis_decode_exact_3")?,
             f("saraphis_decode_exact_4")?,
             f("saraphis_decode_exact_8")?,
+            f("saraphis_decode_exact_f64")?,
         ];
         let assemble = f("saraphis_assemble")?;
         let encode_plan = encode::ENCODE_KINDS
@@ -146,12 +152,18 @@ impl CudaDevice {
             .collect::<Result<Vec<_>>>()?;
         let encode_offsets = f("saraphis_encode_offsets")?;
         let encode_finish = f("saraphis_encode_finish")?;
-        // Variant k holds up to [2, 3, 4, 8][k] slot tables of 4 KiB in dynamic shared memory;
-        // with its static part the 8-table variant passes 48 KiB, which needs the opt-in.
-        for (f, ns) in decode_exact.iter().zip(VARIANT_STREAMS) {
+        // Variant k holds up to [2, 3, 4, 8][k] slot tables of 4 KiB in dynamic shared memory
+        // (the F64 variant: F64_SLOT_CAP); with its static part the 8-table variant passes
+        // 48 KiB, which needs the opt-in.
+        for (k, f) in decode_exact.iter().enumerate() {
+            let dyn_bytes = if k == VARIANT_F64 {
+                F64_SLOT_CAP
+            } else {
+                VARIANT_STREAMS[k] * SLOTS_PER_STREAM
+            };
             f.set_attribute(
                 cudarc::driver::sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
-                (ns * SLOTS_PER_STREAM) as i32,
+                dyn_bytes as i32,
             )
             .map_err(dev_err)?;
         }
@@ -173,6 +185,15 @@ impl CudaDevice {
     /// themselves (benchmarks, engines built on cudarc).
     pub fn context(&self) -> &Arc<cudarc::driver::CudaContext> {
         &self.ctx
+    }
+
+    /// Decode kernel variant for containers of `dtype` and its dynamic shared memory in bytes.
+    fn decode_variant(dtype: DType) -> (usize, u32) {
+        if dtype == DType::F64 {
+            return (VARIANT_F64, F64_SLOT_CAP);
+        }
+        let v = Self::variant(Self::max_streams(dtype));
+        (v, VARIANT_STREAMS[v] * SLOTS_PER_STREAM)
     }
 
     /// Index of the kernel variant that holds `ns` streams.
@@ -271,6 +292,11 @@ impl CudaDevice {
                 "unfused decode needs a planes buffer".into(),
             ));
         }
+        if dtype == DType::F64 {
+            return Err(Error::Unsupported(
+                "the unfused (benchmark) decode has byte planes only; F64 decodes fused".into(),
+            ));
+        }
         self.launch_decode(
             src,
             src_len,
@@ -346,8 +372,7 @@ impl CudaDevice {
         verify: bool,
         planes: u64,
     ) -> Result<()> {
-        let variant = Self::variant(Self::max_streams(dtype));
-        let slot_cap = VARIANT_STREAMS[variant] * SLOTS_PER_STREAM;
+        let (variant, slot_cap) = Self::decode_variant(dtype);
         let want = dtype as u32;
         let verify = verify as u32;
         let mut args: [*mut c_void; 10] = [

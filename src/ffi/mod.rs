@@ -878,7 +878,7 @@ pub unsafe extern "C" fn saraphis_decompress_progressive(
 /// tensor's bytes, aligned to the element size, not overlapping `src_dev`. `status_dev`:
 /// `status_len` int32 on the device, one per chunk (0 ok, 1 bad header, 2 bad stream, 3 rANS
 /// state mismatch, 4 destination size or dtype, 5 not decodable on the GPU yet: p-adic
-/// containers and F64 lossless, 6 CRC-32 mismatch), or NULL. Chunk CRCs are checked on the GPU
+/// containers, 6 CRC-32 mismatch), or NULL. Chunk CRCs are checked on the GPU
 /// unless the system's config set `SARAPHIS_CONFIG_VERIFY_CHECKSUMS` to 0 (trusted data).
 /// Errors (host side): `SARAPHIS_ERR_DEVICE` (the system has no CUDA device, or the launch
 /// failed), `SARAPHIS_ERR_NULL_PARAMETER`, `SARAPHIS_ERR_INVALID_ARGUMENT`. Thread-safe.
@@ -1016,6 +1016,39 @@ pub unsafe extern "C" fn saraphis_compress_device(
             compressed_bytes_dev as u64,
             stream,
         )?;
+        Ok(())
+    })
+}
+
+/// Compress a host tensor on the system's GPU (upload, compress, download; synchronous: returns
+/// when the container is in host memory) into a new library-owned buffer (`*out`, free with
+/// `saraphis_buffer_free`). The bytes equal those of `saraphis_compress` for the same tensor and
+/// parameters; arguments as `saraphis_compress`. For data already in device memory use
+/// `saraphis_compress_device`, which does not synchronize.
+/// Errors: those of `saraphis_compress`, `SARAPHIS_ERR_DEVICE` (no CUDA device in this system,
+/// device memory exhausted), `SARAPHIS_ERR_UNSUPPORTED` (p-adic, F64 lossless).
+/// Thread-safe on one system.
+#[no_mangle]
+pub unsafe extern "C" fn saraphis_compress_on_gpu(
+    system: *const saraphis_system,
+    params: *const saraphis_params,
+    data: *const c_void,
+    data_bytes: usize,
+    dtype: u32,
+    shape: *const u64,
+    ndim: usize,
+    out: *mut *mut saraphis_buffer,
+) -> saraphis_result {
+    guard(|| {
+        let out = nn_mut(out, "out")?;
+        let s = nn(system as *const System, "system")?;
+        let p = nn(params as *const Params, "params")?;
+        let dtype = dtype_of(dtype)?;
+        let shape = shape_of(shape, ndim)?;
+        let data = bytes(data, data_bytes, "data")?;
+        let opts = options(p, dtype)?;
+        let v = s.compress_on_gpu(data, dtype, shape, &opts)?.bytes;
+        *out = Box::into_raw(Box::new(v)) as *mut saraphis_buffer;
         Ok(())
     })
 }

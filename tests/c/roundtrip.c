@@ -77,6 +77,10 @@ int main(int argc, char **argv) {
     CHECK(saraphis_compress_device(sys, lossless, data, bytes, SARAPHIS_F32, shape, 2, c, bound, NULL, 0, &fake_len,
                                    NULL) == SARAPHIS_ERR_DEVICE,
           "compress_device on a CPU system");
+    saraphis_buffer *gbuf = NULL;
+    CHECK(saraphis_compress_on_gpu(sys, lossless, data, bytes, SARAPHIS_F32, shape, 2, &gbuf) == SARAPHIS_ERR_DEVICE &&
+              gbuf == NULL,
+          "compress_on_gpu on a CPU system");
     CHECK(saraphis_compress_device(sys, lossless, data, bytes, SARAPHIS_F32, shape, 2, c, bound, NULL, 0, NULL, NULL) ==
               SARAPHIS_ERR_NULL_PARAMETER,
           "compress_device without a length pointer");
