@@ -364,7 +364,7 @@ enum saraphis_result saraphis_decompress_device(const struct saraphis_system *sy
 // elements), `*max_compressed_bytes` the largest container (equal to
 // `saraphis_compress_bound`). Either output pointer may be NULL.
 // Errors: `SARAPHIS_ERR_INVALID_ARGUMENT` (bad dtype, shape or parameters),
-// `SARAPHIS_ERR_UNSUPPORTED` (p-adic or lossless F64: those compress on the CPU only),
+// `SARAPHIS_ERR_UNSUPPORTED` (p-adic: it compresses on the CPU only),
 // `SARAPHIS_ERR_NULL_PARAMETER`. Thread-safe.
 enum saraphis_result saraphis_compress_device_sizes(const struct saraphis_params *params,
                                                     uint32_t dtype,
@@ -377,8 +377,8 @@ enum saraphis_result saraphis_compress_device_sizes(const struct saraphis_params
 // system's GPU, enqueued on `stream` (a `CUstream` of the device's primary context; NULL = the
 // legacy default stream). Returns once the work is enqueued: nothing synchronizes the host.
 // The container is byte for byte the one `saraphis_compress` writes on the CPU for the same
-// tensor and parameters. Codecs: raw, lossless (F32, F16, BF16) and, for integer and bool
-// tensors, byte planes; p-adic and lossless F64 are CPU only (`SARAPHIS_ERR_UNSUPPORTED`).
+// tensor and parameters. Codecs: raw, lossless (F32, F16, BF16, F64) and, for integer and bool
+// tensors, byte planes; p-adic is CPU only (`SARAPHIS_ERR_UNSUPPORTED`).
 //
 // `src_dev`/`src_bytes`: the tensor's elements (little-endian, row-major), aligned to the
 // element size; never written. `dst_dev`/`dst_capacity`: at least `max_compressed_bytes` of
@@ -412,7 +412,7 @@ enum saraphis_result saraphis_compress_device(const struct saraphis_system *syst
 // parameters; arguments as `saraphis_compress`. For data already in device memory use
 // `saraphis_compress_device`, which does not synchronize.
 // Errors: those of `saraphis_compress`, `SARAPHIS_ERR_DEVICE` (no CUDA device in this system,
-// device memory exhausted), `SARAPHIS_ERR_UNSUPPORTED` (p-adic, F64 lossless).
+// device memory exhausted), `SARAPHIS_ERR_UNSUPPORTED` (p-adic).
 // Thread-safe on one system.
 enum saraphis_result saraphis_compress_on_gpu(const struct saraphis_system *system,
                                               const struct saraphis_params *params,

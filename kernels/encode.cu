@@ -27,6 +27,10 @@
 #define ENC_MAX_STREAMS 8
 #define ENC_TEMP_HEAD 64  // temp: u32 error flag at 0, u64 payload total at 8, then chunk plans
 #define SCALE_CAP 12      // entropy::stream codes every stream with at most 2^12 slots
+#define WIDE_ALPHABET 2048  // symbols of F64's exponent stream
+// Dynamic shared memory of the F64 kernels: the wide stream's histogram, encoder entries,
+// frequencies (u32 each) and rank order (u16).
+#define WIDE_DYN_BYTES (WIDE_ALPHABET * (4 * 4 + 2))
 #define ENC_TILE_BYTES 8192  // bytes of the chunk staged in shared memory at a time
 
 // Parameters of all four kernels, passed by value (mirrored by EncArgs in src/backend/cuda.rs).
@@ -59,7 +63,8 @@ struct ChunkPlan {
     uint32_t pad;
     StreamPlan s[ENC_MAX_STREAMS];
 };
-// After the ChunkPlan: u16 freq[nstreams][256], then u32 nwords[nstreams][max_lanes].
+// After the ChunkPlan: u16 freq[nstreams][256] (stream 0 of F64: [2048]), then
+// u32 nwords[nstreams][max_lanes].
 
 template <int NS>
 struct EncShared {
@@ -115,6 +120,7 @@ struct Kind {
     static constexpr int exp_bits = EB, man_bits = MB;
     static constexpr int nplanes = CODEC == 1 ? (MB + 1 + 7) / 8 : SIZE;
     static constexpr int ns = CODEC == 1 ? 1 + nplanes : SIZE;  // symbol streams
+    static constexpr bool wide = CODEC == 1 && EB > 8;            // stream 0 has 11-bit symbols
 };
 
 template <class K>
@@ -140,35 +146,55 @@ __device__ __forceinline__ uint32_t symbol_of(uint64_t v, int s) {
 __device__ __forceinline__ ChunkPlan* plan_at(const EncArgs& a, uint64_t ci) {
     return (ChunkPlan*)(a.temp + ENC_TEMP_HEAD + ci * a.meta_stride);
 }
+// The exponent stream of F64 (exp_bits > 8) is "wide": 11-bit symbols, 2048 frequencies.
 __device__ __forceinline__ uint16_t* freq_at(const EncArgs& a, uint64_t ci, uint32_t s) {
-    return (uint16_t*)((uint8_t*)plan_at(a, ci) + sizeof(ChunkPlan)) + 256 * s;
+    const uint32_t first = a.exp_bits > 8 ? WIDE_ALPHABET : 256;
+    return (uint16_t*)((uint8_t*)plan_at(a, ci) + sizeof(ChunkPlan)) + (s == 0 ? 0 : first + 256 * (s - 1));
 }
 __device__ __forceinline__ uint32_t* nwords_at(const EncArgs& a, uint64_t ci, uint32_t s) {
-    uint8_t* base = (uint8_t*)plan_at(a, ci) + sizeof(ChunkPlan) + 512ull * a.nstreams;
+    const uint64_t wide_extra = a.exp_bits > 8 ? 2ull * (WIDE_ALPHABET - 256) : 0;
+    uint8_t* base = (uint8_t*)plan_at(a, ci) + sizeof(ChunkPlan) + 512ull * a.nstreams + wide_extra;
     return (uint32_t*)base + (uint64_t)s * a.max_lanes;
 }
 
-// Reciprocal-encoder entries of stream s from sh.freq (entropy::rans::EncTable::new); block-wide.
-template <int NS>
-__device__ void build_enc_table(EncShared<NS>& sh, int s, uint32_t scale) {
+struct WideTables {
+    uint32_t* hist;
+    uint32_t* tab;
+    uint32_t* rcp;
+    uint32_t* freq;
+    uint16_t* order;
+};
+__device__ __forceinline__ WideTables wide_tables() {
+    extern __shared__ __align__(16) uint8_t enc_dyn[];
+    WideTables w;
+    w.hist = (uint32_t*)enc_dyn;
+    w.tab = w.hist + WIDE_ALPHABET;
+    w.rcp = w.tab + WIDE_ALPHABET;
+    w.freq = w.rcp + WIDE_ALPHABET;
+    w.order = (uint16_t*)(w.freq + WIDE_ALPHABET);
+    return w;
+}
+
+// Reciprocal-encoder entries (entropy::rans::EncTable::new) of `alphabet` frequencies into
+// tab/rcp (shared memory); block-wide, thread 0 does the work.
+__device__ void build_enc_table(const uint32_t* freq, uint32_t alphabet, uint32_t* tab, uint32_t* rcp) {
     __syncthreads();
     if (threadIdx.x == 0) {
         uint32_t c = 0;
-        for (int k = 0; k < 256; k++) {
-            const uint32_t f = sh.freq[k];
+        for (uint32_t k = 0; k < alphabet; k++) {
+            const uint32_t f = freq[k];
             uint32_t shift = 0;
             while (f > (1u << shift)) shift++;
-            uint32_t rcp = 0xFFFFFFFFu, rshift = 0;
+            uint32_t r = 0xFFFFFFFFu, rshift = 0;
             if (f >= 2) {
-                rcp = (uint32_t)(((1ull << (shift + 31)) + f - 1) / f);
+                r = (uint32_t)(((1ull << (shift + 31)) + f - 1) / f);
                 rshift = shift - 1;
             }
-            sh.tab[s][k] = f | (c << 13) | (rshift << 26);
-            sh.rcp[s][k] = rcp;
+            tab[k] = f | (c << 13) | (rshift << 26);
+            rcp[k] = r;
             c += f;
         }
     }
-    (void)scale;
     __syncthreads();
 }
 
@@ -251,8 +277,9 @@ __device__ bool encode_lanes(EncShared<K::ns>& sh, const EncArgs& a, const uint8
         const bool mine = t < lanes * G && s < NS && sh.plan[s].mode == 2;
         const int sv = mine ? s : 0;
         const uint32_t m = sh.plan[sv].scale;
-        const uint32_t* tab = sh.tab[sv];
-        const uint32_t* rcp = sh.rcp[sv];
+        const WideTables wt = wide_tables();
+        const uint32_t* tab = K::wide && sv == 0 ? wt.tab : sh.tab[sv];
+        const uint32_t* rcp = K::wide && sv == 0 ? wt.rcp : sh.rcp[sv];
         const uint32_t cnt = dst && mine ? sh.nwords[sv][l] : 0;
         uint8_t* wbase = dst && mine ? dst + sh.lane_pos[sv][l] : nullptr;
         uint32_t x = RANS_L, k = 0;
@@ -310,7 +337,9 @@ __device__ bool encode_lanes(EncShared<K::ns>& sh, const EncArgs& a, const uint8
                 if (!own[s]) continue;
                 const uint32_t y = symbol_of<K>(v, s);
                 uint32_t w;
-                if (enc_put(x[s], sh.tab[s][y], sh.rcp[s][y], sh.plan[s].scale, &w)) {
+                const uint32_t* tb = K::wide && s == 0 ? wide_tables().tab : sh.tab[s];
+                const uint32_t* rc = K::wide && s == 0 ? wide_tables().rcp : sh.rcp[s];
+                if (enc_put(x[s], tb[y], rc[y], sh.plan[s].scale, &w)) {
                     if (dst && !put_word(dst + sh.lane_pos[s][l], cnt[s], k[s], w)) bad = true;
                     k[s]++;
                 }
@@ -332,93 +361,94 @@ __device__ bool encode_lanes(EncShared<K::ns>& sh, const EncArgs& a, const uint8
 }
 
 // Frequency table and mode of stream s from sh.hist[s] (entropy::stream::encode_with_counts,
-// FreqTable::from_counts, rans_estimate). Leaves the frequencies in sh.freq. Block-wide.
+// FreqTable::from_counts, rans_estimate) from its `alphabet` counts c. Leaves the frequencies
+// in `freq` (order: scratch). `width`: bytes per raw symbol. Block-wide.
 template <int NS>
-__device__ void plan_stream(EncShared<NS>& sh, int s, uint64_t n, uint32_t lanes) {
+__device__ void plan_stream(EncShared<NS>& sh, int s, uint64_t n, uint32_t lanes, const uint32_t* c,
+                            uint32_t alphabet, uint32_t* freq, uint16_t* order, uint32_t width) {
     const uint32_t t = threadIdx.x;
-    const uint32_t* c = sh.hist[s];
     if (t == 0) sh.distinct = 0;
     __syncthreads();
-    for (uint32_t y = t; y < 256; y += blockDim.x)
+    for (uint32_t y = t; y < alphabet; y += blockDim.x)
         if (c[y]) atomicAdd(&sh.distinct, 1u);
     __syncthreads();
     const uint32_t distinct = sh.distinct;
     if (distinct <= 1) {
         if (t == 0) {
             uint32_t v = 0;
-            for (uint32_t y = 0; y < 256; y++) if (c[y]) v = y;
+            for (uint32_t y = 0; y < alphabet; y++) if (c[y]) v = y;
             sh.plan[s].mode = 0;
             sh.plan[s].value = v;
             sh.plan[s].scale = 0;
             sh.plan[s].table_len = 0;
         }
-        for (uint32_t y = t; y < 256; y += blockDim.x) sh.freq[y] = 0;
+        for (uint32_t y = t; y < alphabet; y += blockDim.x) freq[y] = 0;
         __syncthreads();
         return;
     }
     uint32_t want = ceil_log2(n);
     want = want < 8 ? 8 : (want > SCALE_CAP ? SCALE_CAP : want);
     const uint32_t need = ceil_log2(distinct) + 1;
-    const uint32_t scale = want > need ? want : need;  // <= 9 + ... <= 12 for byte symbols
+    const uint32_t scale = want > need ? want : need;  // <= 12
     const uint64_t target = 1ull << scale;
-    for (uint32_t y = t; y < 256; y += blockDim.x) {
+    for (uint32_t y = t; y < alphabet; y += blockDim.x) {
         uint64_t f = 0;
         if (c[y]) {
             f = ((uint64_t)c[y] * target + n / 2) / n;
             if (f < 1) f = 1;
         }
-        sh.freq[y] = (uint32_t)f;
+        freq[y] = (uint32_t)f;
     }
     __syncthreads();
     // Rank of each present symbol by (initial frequency descending, symbol ascending).
-    for (uint32_t y = t; y < 256; y += blockDim.x) {
-        const uint32_t f = sh.freq[y];
+    for (uint32_t y = t; y < alphabet; y += blockDim.x) {
+        const uint32_t f = freq[y];
         if (!f) continue;
         uint32_t r = 0;
-        for (uint32_t z = 0; z < 256; z++) {
-            const uint32_t g = sh.freq[z];
+        for (uint32_t z = 0; z < alphabet; z++) {
+            const uint32_t g = freq[z];
             r += g && (g > f || (g == f && z < y));
         }
-        sh.order[r] = (uint16_t)y;
+        order[r] = (uint16_t)y;
     }
     __syncthreads();
     if (t == 0) {
         uint64_t sum = 0;
-        for (uint32_t y = 0; y < 256; y++) sum += sh.freq[y];
+        for (uint32_t y = 0; y < alphabet; y++) sum += freq[y];
         bool ok = true;
         while (sum > target) {
             bool progressed = false;
             for (uint32_t k = 0; k < distinct; k++) {
                 if (sum == target) break;
-                const uint32_t y = sh.order[k];
-                const uint32_t f = sh.freq[y];
+                const uint32_t y = order[k];
+                const uint32_t f = freq[y];
                 if (f > 1) {
                     uint32_t take = (uint32_t)(sum - target);
                     if (take > f - 1) take = f - 1;
                     const uint32_t cap = f / 16 > 1 ? f / 16 : 1;
                     if (take > cap) take = cap;
-                    sh.freq[y] = f - take;
+                    freq[y] = f - take;
                     sum -= take;
                     progressed = true;
                 }
             }
             if (!progressed) { ok = false; break; }
         }
-        if (ok && sum < target) sh.freq[sh.order[0]] += (uint32_t)(target - sum);
+        if (ok && sum < target) freq[order[0]] += (uint32_t)(target - sum);
         uint32_t mode = 1;
         uint32_t tlen = 0;
         if (ok) {
             double bits = 0.0;
             tlen = 1 + varint_len(distinct);
             int64_t prev = -1;
-            for (uint32_t y = 0; y < 256; y++) {
+            for (uint32_t y = 0; y < alphabet; y++) {
                 if (!c[y]) continue;
-                bits += (double)c[y] * ((double)scale - log2((double)sh.freq[y]));
-                tlen += varint_len((uint64_t)((int64_t)y - prev - 1)) + varint_len(sh.freq[y] - 1);
+                bits += (double)c[y] * ((double)scale - log2((double)freq[y]));
+                tlen += varint_len((uint64_t)((int64_t)y - prev - 1)) + varint_len(freq[y] - 1);
                 prev = y;
             }
             const uint64_t est = (uint64_t)ceil(bits / 8.0) + tlen + 1 + 10ull * lanes;
-            if (est < n) mode = 2;
+            if (est < n * width) mode = 2;
         }
         sh.plan[s].mode = mode;
         sh.plan[s].scale = scale;
@@ -444,7 +474,10 @@ __device__ void encode_plan(const EncArgs& a) {
             continue;
         }
         const uint32_t lanes = lanes_for(n, a.max_lanes);
+        const WideTables wt = wide_tables();
         for (uint32_t i = t; i < NS * 256; i += blockDim.x) (&sh.hist[0][0])[i] = 0;
+        if (K::wide)
+            for (uint32_t i = t; i < WIDE_ALPHABET; i += blockDim.x) wt.hist[i] = 0;
         __syncthreads();
         for (uint64_t i0 = t; i0 < n; i0 += 8 * blockDim.x) {
             uint64_t vb[8];
@@ -457,16 +490,23 @@ __device__ void encode_plan(const EncArgs& a) {
             for (int q = 0; q < 8; q++) {
                 if (i0 + q * blockDim.x >= n) break;
 #pragma unroll
-                for (int s = 0; s < NS; s++)
-                    atomicAdd(&sh.hist[s][symbol_of<K>(vb[q], s)], 1u);
+                for (int s = 0; s < NS; s++) {
+                    const uint32_t y = symbol_of<K>(vb[q], s);
+                    atomicAdd(K::wide && s == 0 ? &wt.hist[y] : &sh.hist[s][y], 1u);
+                }
             }
         }
         __syncthreads();
         for (int s = 0; s < (int)a.nstreams; s++) {
-            plan_stream<NS>(sh, s, n, lanes);
+            const bool w = K::wide && s == 0;
+            const uint32_t alphabet = w ? WIDE_ALPHABET : 256;
+            uint32_t* freq = w ? wt.freq : sh.freq;
+            plan_stream<NS>(sh, s, n, lanes, w ? wt.hist : sh.hist[s], alphabet, freq, w ? wt.order : sh.order,
+                            w ? 2 : 1);
             uint16_t* fo = freq_at(a, ci, s);
-            for (uint32_t y = t; y < 256; y += blockDim.x) fo[y] = (uint16_t)sh.freq[y];
-            if (sh.plan[s].mode == 2) build_enc_table<NS>(sh, s, sh.plan[s].scale);
+            for (uint32_t y = t; y < alphabet; y += blockDim.x) fo[y] = (uint16_t)freq[y];
+            if (sh.plan[s].mode == 2)
+                build_enc_table(freq, alphabet, w ? wt.tab : sh.tab[s], w ? wt.rcp : sh.rcp[s]);
         }
         __syncthreads();
         encode_lanes<K>(sh, a, src, n, lanes, nullptr);
@@ -483,7 +523,7 @@ __device__ void encode_plan(const EncArgs& a) {
                 if (p.mode == 0) {
                     len += 1 + varint_len(p.value);
                 } else if (p.mode == 1) {
-                    len += 1 + n;
+                    len += 1 + n * (K::wide && s == 0 ? 2 : 1);
                 } else {
                     uint64_t w = 0;
                     for (uint32_t l = 0; l < lanes; l++) w += sh.nwords[s][l];
@@ -531,13 +571,14 @@ __device__ void encode_write(const EncArgs& a) {
                         p = put_varint(p, pl.value);
                     } else if (pl.mode == 1) {
                         sh.raw_pos[s] = p - out;
-                        p += n;
+                        p += n * (K::wide && s == 0 ? 2 : 1);
                     } else {
                         const uint16_t* fr = freq_at(a, ci, s);
                         *p++ = (uint8_t)pl.scale;
                         p = put_varint(p, pl.value);
                         int64_t prev = -1;
-                        for (uint32_t y = 0; y < 256; y++) {
+                        const uint32_t alphabet = K::wide && s == 0 ? WIDE_ALPHABET : 256;
+                        for (uint32_t y = 0; y < alphabet; y++) {
                             if (!fr[y]) continue;
                             p = put_varint(p, (uint64_t)((int64_t)y - prev - 1));
                             p = put_varint(p, fr[y] - 1u);
@@ -560,8 +601,12 @@ __device__ void encode_write(const EncArgs& a) {
             for (int s = 0; s < (int)a.nstreams; s++) {
                 if (sh.plan[s].mode != 2) continue;
                 const uint16_t* fr = freq_at(a, ci, s);
-                for (uint32_t y = t; y < 256; y += blockDim.x) sh.freq[y] = fr[y];
-                build_enc_table<NS>(sh, s, sh.plan[s].scale);
+                const bool w = K::wide && s == 0;
+                const WideTables wt = wide_tables();
+                const uint32_t alphabet = w ? WIDE_ALPHABET : 256;
+                uint32_t* freq = w ? wt.freq : sh.freq;
+                for (uint32_t y = t; y < alphabet; y += blockDim.x) freq[y] = fr[y];
+                build_enc_table(freq, alphabet, w ? wt.tab : sh.tab[s], w ? wt.rcp : sh.rcp[s]);
             }
             // Raw streams: the whole block, element-parallel.
             bool any_raw = false;
@@ -578,8 +623,16 @@ __device__ void encode_write(const EncArgs& a) {
                     const uint64_t i = i0 + q * blockDim.x;
                     if (i >= n) break;
 #pragma unroll
-                    for (int s = 0; s < NS; s++)
-                        if (sh.plan[s].mode == 1) out[sh.raw_pos[s] + i] = (uint8_t)symbol_of<K>(vb[q], s);
+                    for (int s = 0; s < NS; s++) {
+                        if (sh.plan[s].mode != 1) continue;
+                        const uint32_t y = symbol_of<K>(vb[q], s);
+                        if (K::wide && s == 0) {
+                            out[sh.raw_pos[0] + 2 * i] = (uint8_t)y;
+                            out[sh.raw_pos[0] + 2 * i + 1] = (uint8_t)(y >> 8);
+                        } else {
+                            out[sh.raw_pos[s] + i] = (uint8_t)y;
+                        }
+                    }
                 }
             }
             // rANS streams (positions relative to `out`).
@@ -657,6 +710,7 @@ SARAPHIS_ENCODE(b1, 3, 1, 0, 0)
 SARAPHIS_ENCODE(b2, 3, 2, 0, 0)
 SARAPHIS_ENCODE(b4, 3, 4, 0, 0)
 SARAPHIS_ENCODE(b8, 3, 8, 0, 0)
+SARAPHIS_ENCODE(f64, 1, 8, 11, 52)  // launched with WIDE_DYN_BYTES of dynamic shared memory
 
 extern "C" __global__ void __launch_bounds__(BLOCK) saraphis_encode_offsets(EncArgs a) { encode_offsets(a); }
 extern "C" __global__ void __launch_bounds__(BLOCK) saraphis_encode_finish(EncArgs a) { encode_finish(a); }

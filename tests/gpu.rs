@@ -102,7 +102,8 @@ fn gpu_decodes_cpu_containers_of_real_weights_bit_for_bit() {
     }
 }
 
-/// F64 lossless (an 11-bit exponent stream): CPU containers decode on the GPU bit for bit.
+/// F64 lossless (an 11-bit exponent stream): CPU containers decode on the GPU bit for bit, and
+/// the GPU compresses to the CPU's bytes.
 fn check_f64(sys: &System, data: &[u8], shape: &[u64], chunk: u32) {
     for lanes in [0, 128, 77, 8] {
         let o = CompressOptions {
@@ -111,6 +112,14 @@ fn check_f64(sys: &System, data: &[u8], shape: &[u64], chunk: u32) {
             lanes,
         };
         let c = codec::compress(data, DType::F64, shape, &o).unwrap();
+        let g = sys.compress_on_gpu(data, DType::F64, shape, &o).unwrap();
+        assert!(
+            g.bytes == c.bytes,
+            "F64 {shape:?} chunk {chunk} lanes {lanes}: GPU container ({} bytes) differs from the \
+             CPU's ({} bytes)",
+            g.bytes.len(),
+            c.bytes.len()
+        );
         let mut out = vec![0x5Au8; data.len()];
         sys.decompress_on_gpu(&c.bytes, DType::F64, &mut out)
             .unwrap();
@@ -123,7 +132,7 @@ fn check_f64(sys: &System, data: &[u8], shape: &[u64], chunk: u32) {
 
 #[test]
 #[ignore = "needs a CUDA GPU and a build with kernels: run scripts/gpu-run.sh on the GPU host"]
-fn gpu_decodes_f64_containers_bit_for_bit() {
+fn gpu_codes_f64_containers_bit_for_bit() {
     let sys = gpu();
     for t in common::load("minilm-subset-f32.safetensors") {
         if t.dtype != DType::F32 {
@@ -538,10 +547,16 @@ fn gpu_compresses_from_device_memory_stream_ordered() {
         .chunks_exact(4)
         .flat_map(|c| (f32::from_le_bytes(c.try_into().unwrap()) as f64).to_le_bytes())
         .collect();
-    assert!(matches!(
-        sys.compress_on_gpu(&f64s, DType::F64, &t.shape, &CompressOptions::default()),
-        Err(Error::Unsupported(_))
-    ));
+    let o64 = CompressOptions::default();
+    assert!(
+        sys.compress_on_gpu(&f64s, DType::F64, &t.shape, &o64)
+            .unwrap()
+            .bytes
+            == codec::compress(&f64s, DType::F64, &t.shape, &o64)
+                .unwrap()
+                .bytes,
+        "F64: GPU and CPU containers differ"
+    );
     let p = CompressOptions {
         codec: CodecParams::Padic(saraphis::PadicParams::new(saraphis::ErrorBound::Abs(1e-3))),
         ..CompressOptions::default()

@@ -167,6 +167,18 @@ impl CudaDevice {
             )
             .map_err(dev_err)?;
         }
+        // The F64 encode kernels add the wide exponent tables in dynamic shared memory to ~44 KiB
+        // of static: past 48 KiB, which needs the opt-in.
+        for f in [
+            &encode_plan[encode::KIND_F64],
+            &encode_write[encode::KIND_F64],
+        ] {
+            f.set_attribute(
+                cudarc::driver::sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                encode::F64_DYN_BYTES as i32,
+            )
+            .map_err(dev_err)?;
+        }
         Ok(CudaDevice {
             ordinal,
             compute_capability: cc,

@@ -177,8 +177,7 @@ impl System {
     /// Sizes for compressing a tensor of `dtype` and `shape` with `opts` on this system's GPU:
     /// temporary device bytes, the largest container, chunk count (see
     /// [`EncodeLayout`]). Pure host computation; needs no device.
-    /// Errors: `InvalidArgument` (shape, chunk size, lanes), `Unsupported` (p-adic, lossless
-    /// F64: CPU only).
+    /// Errors: `InvalidArgument` (shape, chunk size, lanes), `Unsupported` (p-adic: CPU only).
     pub fn compress_device_layout(
         dtype: DType,
         shape: &[u64],

@@ -1,5 +1,5 @@
 //! GPU compression of bit-exact containers (`kernels/encode.cu`): raw, lossless float split
-//! (F32, F16, BF16) and byte planes (integers, bool), from device memory into device memory,
+//! (F32, F16, BF16, F64) and byte planes (integers, bool), from device memory into device memory,
 //! stream-ordered. The container bytes are those the CPU encoder writes for the same tensor and
 //! options, so either side decodes what the other wrote.
 //!
@@ -26,8 +26,14 @@ const MAX_LANES: u32 = 128;
 const DEFAULT_LANES: u32 = 32;
 
 /// Kinds the encode kernels are specialised on (`SARAPHIS_ENCODE` in `kernels/encode.cu`, same
-/// order): lossless F32, F16, BF16, then byte planes of 1, 2, 4 and 8-byte elements.
-pub(super) const ENCODE_KINDS: [&str; 7] = ["f32", "f16", "bf16", "b1", "b2", "b4", "b8"];
+/// order): lossless F32, F16, BF16, then byte planes of 1, 2, 4 and 8-byte elements, then
+/// lossless F64.
+pub(super) const ENCODE_KINDS: [&str; 8] = ["f32", "f16", "bf16", "b1", "b2", "b4", "b8", "f64"];
+/// Index of the F64 kind in `ENCODE_KINDS`.
+pub(super) const KIND_F64: usize = 7;
+/// Dynamic shared memory of the F64 kernels (`WIDE_DYN_BYTES`): the 2048-symbol exponent
+/// stream's histogram, encoder entries, frequencies and rank order.
+pub(super) const F64_DYN_BYTES: u32 = 2048 * (4 * 4 + 2);
 
 /// Kernel parameters (`struct EncArgs` in `kernels/encode.cu`, same field order and layout).
 #[repr(C)]
@@ -88,12 +94,11 @@ impl std::fmt::Debug for EncodeLayout {
 
 impl EncodeLayout {
     /// Layout for a tensor of `dtype` and `shape` coded with `codec` (`Raw`, `Lossless` for
-    /// F32/F16/BF16, or `Bytes`), `chunk_elems` elements per chunk (1..=2^28) and at most
+    /// F32/F16/BF16/F64, or `Bytes`), `chunk_elems` elements per chunk (1..=2^28) and at most
     /// `lanes` rANS lanes per stream (0 = 32, at most 128).
     ///
-    /// Errors: `InvalidArgument` (bad shape, chunk size or lane count), `Unsupported` (p-adic, or
-    /// lossless F64, whose 11-bit exponent stream the GPU does not code yet: compress those on the
-    /// CPU).
+    /// Errors: `InvalidArgument` (bad shape, chunk size or lane count), `Unsupported` (p-adic:
+    /// compress it on the CPU).
     pub fn new(
         dtype: DType,
         shape: &[u64],
@@ -115,32 +120,26 @@ impl EncodeLayout {
         }
         let max_lanes = if lanes == 0 { DEFAULT_LANES } else { lanes };
         let size = dtype.size() as u32;
-        let (exp_bits, man_bits, nplanes, nstreams) =
-            match codec {
-                CodecId::Raw => (0, 0, 0, 0),
-                CodecId::Bytes => (0, 0, size, size),
-                CodecId::Lossless => match dtype.float_layout() {
-                    Some(l) if l.exp_bits <= 8 => {
-                        let planes = (l.man_bits + 1).div_ceil(8);
-                        (l.exp_bits, l.man_bits, planes, 1 + planes)
-                    }
-                    Some(_) => return Err(Error::Unsupported(
-                        "lossless F64 is compressed on the CPU only (its 11-bit exponent stream \
-                         is not coded on the GPU yet)"
-                            .into(),
-                    )),
-                    None => {
-                        return Err(Error::InvalidArgument(format!(
-                            "the lossless float codec needs a float dtype, not {dtype:?}"
-                        )))
-                    }
-                },
-                CodecId::Padic => {
-                    return Err(Error::Unsupported(
-                        "p-adic compression runs on the CPU only".into(),
-                    ))
+        let (exp_bits, man_bits, nplanes, nstreams) = match codec {
+            CodecId::Raw => (0, 0, 0, 0),
+            CodecId::Bytes => (0, 0, size, size),
+            CodecId::Lossless => match dtype.float_layout() {
+                Some(l) => {
+                    let planes = (l.man_bits + 1).div_ceil(8);
+                    (l.exp_bits, l.man_bits, planes, 1 + planes)
                 }
-            };
+                None => {
+                    return Err(Error::InvalidArgument(format!(
+                        "the lossless float codec needs a float dtype, not {dtype:?}"
+                    )))
+                }
+            },
+            CodecId::Padic => {
+                return Err(Error::Unsupported(
+                    "p-adic compression runs on the CPU only".into(),
+                ))
+            }
+        };
         let chunks = chunk_count(numel, chunk_elems);
         if chunks > u32::MAX as u64 {
             return Err(Error::InvalidArgument(format!(
@@ -149,8 +148,11 @@ impl EncodeLayout {
         }
         let hlen = header_len(shape.len(), 0, chunks as usize) as u64;
         let ns = nstreams as u64;
-        let meta_stride =
-            (CHUNK_PLAN_BYTES + 512 * ns + 4 * ns * max_lanes as u64).div_ceil(16) * 16;
+        // F64's exponent stream has 2048 frequencies instead of 256.
+        let wide_extra = if exp_bits > 8 { 2 * (2048 - 256) } else { 0 };
+        let meta_stride = (CHUNK_PLAN_BYTES + 512 * ns + wide_extra + 4 * ns * max_lanes as u64)
+            .div_ceil(16)
+            * 16;
         let temp_bytes = TEMP_HEAD + chunks * meta_stride;
         let bound = hlen + input_bytes + chunks;
         // The header up to and including the chunk count; the kernels add the table and CRC.
@@ -173,6 +175,7 @@ impl EncodeLayout {
             (CodecId::Lossless, DType::F32) => 0,
             (CodecId::Lossless, DType::F16) => 1,
             (CodecId::Lossless, DType::BF16) => 2,
+            (CodecId::Lossless, DType::F64) => KIND_F64,
             (CodecId::Bytes, _) => 3 + size.trailing_zeros() as usize,
             _ => 3, // raw: the kernels copy chunks and never use the kind
         };
@@ -283,10 +286,11 @@ impl CudaDevice {
         let grid = self.grid(Some(layout.chunks));
         let v = layout.variant;
         let mut a: [*mut c_void; 1] = [&mut args as *mut EncArgs as *mut c_void];
+        let dyn_bytes = if v == KIND_F64 { F64_DYN_BYTES } else { 0 };
         let r = self
-            .launch(&self.encode_plan[v], grid, 0, stream, &mut a)
+            .launch(&self.encode_plan[v], grid, dyn_bytes, stream, &mut a)
             .and_then(|_| self.launch(&self.encode_offsets, 1, 0, stream, &mut a))
-            .and_then(|_| self.launch(&self.encode_write[v], grid, 0, stream, &mut a))
+            .and_then(|_| self.launch(&self.encode_write[v], grid, dyn_bytes, stream, &mut a))
             .and_then(|_| self.launch(&self.encode_finish, 1, 0, stream, &mut a));
         if owned != 0 {
             let freed = guarded("free", || {
