@@ -360,7 +360,7 @@ enum saraphis_result saraphis_decompress_device(const struct saraphis_system *sy
 // Sizes for compressing a tensor of `dtype` and `shape[ndim]` under `params` on a GPU with
 // `saraphis_compress_device`, computed on the host (no device needed): `*temp_bytes` receives
 // the temporary device memory in bytes (64 plus, per chunk, 144 bytes, 512 per symbol stream
-// and 4 per rANS lane and stream: 0.25-0.45% of the input at the default chunk of 2^18
+// and 4 per rANS lane and stream, F64 3584 more: 0.25-0.6% of the input at the default chunk of 2^18
 // elements), `*max_compressed_bytes` the largest container (equal to
 // `saraphis_compress_bound`). Either output pointer may be NULL.
 // Errors: `SARAPHIS_ERR_INVALID_ARGUMENT` (bad dtype, shape or parameters),

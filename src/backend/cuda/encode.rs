@@ -65,9 +65,9 @@ struct EncArgs {
 #[derive(Clone)]
 pub struct EncodeLayout {
     /// Bytes of temporary device memory the kernels use: 64 plus, per chunk, a 144-byte plan,
-    /// 512 bytes of frequency table per symbol stream and 4 bytes per rANS lane and stream.
-    /// For the default chunk of 2^18 elements this is 0.25% (F32, 32 lanes) to 0.4% (BF16 or
-    /// 128 lanes) of the input.
+    /// 512 bytes of frequency table per symbol stream (F64's exponent stream: 4096) and 4 bytes
+    /// per rANS lane and stream. For the default chunk of 2^18 elements this is 0.25% (F32, 32
+    /// lanes) to 0.57% (F64, 128 lanes) of the input.
     pub temp_bytes: u64,
     /// Largest container this compression can write, in bytes (equals
     /// `crate::codec::compress_bound` for the same tensor and options).
