@@ -67,6 +67,22 @@ fn main() {
         ctx.new_event(Some(cudarc::driver::sys::CUevent_flags::CU_EVENT_DEFAULT))
             .unwrap()
     };
+    // Median seconds of `repeats` runs of `work` on `stream` (CUDA events) after 3 warm-ups.
+    // `work(first)` enqueues one run; on the first (a warm-up, so untimed) it also checks the output.
+    let timed = |work: &mut dyn FnMut(bool)| -> f64 {
+        let mut times = Vec::new();
+        for r in 0..repeats + 3 {
+            let (s, e) = (ev(), ev());
+            s.record(&stream).unwrap();
+            work(r == 0);
+            e.record(&stream).unwrap();
+            e.synchronize().unwrap();
+            if r >= 3 {
+                times.push(s.elapsed_ms(&e).unwrap() as f64 / 1e3);
+            }
+        }
+        median(times)
+    };
     let base = fixture_f32();
     let target = (gib * (1u64 << 30) as f64) as usize;
     let mut results = serde_json::Map::new();
@@ -74,18 +90,8 @@ fn main() {
     // Ceiling: device-to-device copy of `target` bytes.
     let a = stream.alloc_zeros::<u8>(target).unwrap();
     let mut b = stream.alloc_zeros::<u8>(target).unwrap();
-    let mut times = Vec::new();
-    for r in 0..repeats + 3 {
-        let (s, e) = (ev(), ev());
-        s.record(&stream).unwrap();
-        stream.memcpy_dtod(&a, &mut b).unwrap();
-        e.record(&stream).unwrap();
-        e.synchronize().unwrap();
-        if r >= 3 {
-            times.push(s.elapsed_ms(&e).unwrap() as f64 / 1e3);
-        }
-    }
-    let copy_gbs = 2.0 * target as f64 / 1e9 / median(times);
+    let copy_gbs =
+        2.0 * target as f64 / 1e9 / timed(&mut |_| stream.memcpy_dtod(&a, &mut b).unwrap());
     drop((a, b));
     eprintln!("device copy: {copy_gbs:.0} GB/s (read + written)");
     results.insert(
@@ -148,16 +154,13 @@ fn main() {
             saraphis::backend::cuda::CudaDevice::unfused_temp_bytes(dtype, numel) as usize
         };
         let mut planes = stream.alloc_zeros::<u8>(temp.max(1)).unwrap();
-        let mut times = Vec::new();
-        for r in 0..repeats + 3 {
-            let (s, e) = (ev(), ev());
+        let t = timed(&mut |first| {
             {
                 let (sp, _g1) = src.device_ptr(&stream);
                 let (dp, _g2) = dst.device_ptr_mut(&stream);
                 let (stp, _g3) = status.device_ptr_mut(&stream);
                 let (pp, _g4) = planes.device_ptr_mut(&stream);
                 let cs = stream.cu_stream() as *mut c_void;
-                s.record(&stream).unwrap();
                 // SAFETY: live allocations of the stated sizes, all on `stream`.
                 unsafe {
                     if fused {
@@ -191,13 +194,8 @@ fn main() {
                         .unwrap();
                     }
                 }
-                e.record(&stream).unwrap();
             }
-            e.synchronize().unwrap();
-            if r >= 3 {
-                times.push(s.elapsed_ms(&e).unwrap() as f64 / 1e3);
-            }
-            if r == 0 {
+            if first {
                 let got = stream.clone_dtoh(&dst).unwrap();
                 let st = stream.clone_dtoh(&status).unwrap();
                 assert!(
@@ -207,8 +205,7 @@ fn main() {
                 );
                 assert!(got == data, "GPU decode is not bit-exact");
             }
-        }
-        let t = median(times);
+        });
         let gbs = n_bytes as f64 / 1e9 / t;
         let moved = (n_bytes + c.len()) as f64 / 1e9 / t;
         let r = json!({
@@ -234,16 +231,13 @@ fn main() {
             .alloc_zeros::<u8>(layout.temp_bytes as usize)
             .unwrap();
         let mut csize = stream.alloc_zeros::<u64>(1).unwrap();
-        let mut times = Vec::new();
-        for r in 0..repeats + 3 {
-            let (s, e) = (ev(), ev());
+        let t = timed(&mut |first| {
             {
                 let (sp, _g1) = dst.device_ptr(&stream);
                 let (dp, _g2) = cdst.device_ptr_mut(&stream);
                 let (tp, _g3) = ctemp.device_ptr_mut(&stream);
                 let (zp, _g4) = csize.device_ptr_mut(&stream);
                 let cs = stream.cu_stream() as *mut c_void;
-                s.record(&stream).unwrap();
                 // SAFETY: live allocations of the stated sizes, all on `stream`.
                 unsafe {
                     dev.encode_exact_async(
@@ -258,13 +252,8 @@ fn main() {
                     )
                     .unwrap();
                 }
-                e.record(&stream).unwrap();
             }
-            e.synchronize().unwrap();
-            if r >= 3 {
-                times.push(s.elapsed_ms(&e).unwrap() as f64 / 1e3);
-            }
-            if r == 0 {
+            if first {
                 let len = stream.clone_dtoh(&csize).unwrap()[0] as usize;
                 let got = stream.clone_dtoh(&cdst).unwrap();
                 assert!(
@@ -272,8 +261,7 @@ fn main() {
                     "GPU container differs from the CPU's"
                 );
             }
-        }
-        let t = median(times);
+        });
         let gbs = n_bytes as f64 / 1e9 / t;
         let moved = (n_bytes + c.len()) as f64 / 1e9 / t;
         let r = json!({

@@ -5,7 +5,7 @@
 // stream-mode and raw-chunk decisions, the same rANS lanes.
 //
 // Four kernels, enqueued in order on one stream, with no host synchronisation in between:
-//  1. saraphis_encode_plan_NS (one block per chunk, grid-stride): histograms of every symbol
+//  1. saraphis_encode_plan_<kind> (one block per chunk, grid-stride): histograms of every symbol
 //     stream, frequency tables (FreqTable::from_counts), the stream mode (constant, raw or rANS by
 //     the size estimate of entropy::stream), then a counting pass of the rANS encoder that gives
 //     every lane's word count, hence the chunk's exact coded size, without storing any word.
@@ -13,10 +13,10 @@
 //     under 1% of the chunk for the default chunk size).
 //  2. saraphis_encode_offsets (one block): the exclusive scan of the chunk sizes, written into
 //     the header's chunk table, and the fixed header fields.
-//  3. saraphis_encode_write_NS (one block per chunk): the chunk at its final offset: stream
-//     headers and tables by thread 0, raw planes by the whole block, and thread l runs lane l of
-//     every rANS stream backwards, writing word k of a lane at (count - 1 - k), so that the lane's
-//     words end up in decoding order with no temporary copy. Then the block's CRC-32 of the chunk.
+//  3. saraphis_encode_write_<kind> (one block per chunk): the chunk at its final offset: stream
+//     headers and tables by thread 0, raw planes by the whole block, and the lanes of every rANS
+//     stream run backwards (see encode_lanes), writing word k of a lane at (count - 1 - k), so
+//     that the lane's words end up in decoding order with no temporary copy. Then the block's CRC-32 of the chunk.
 //  4. saraphis_encode_finish (one block): the header's CRC-32 and the container length into
 //     *out_size (0 if a consistency check failed: a bug to report, never a wrong container).
 //
@@ -315,8 +315,13 @@ __device__ bool encode_lanes(EncShared<K::ns>& sh, const EncArgs& a, const uint8
     // Several streams per thread (G < NS): the thread's streams are coded interleaved.
     uint32_t x[NS], k[NS], cnt[NS];
     bool own[NS];
+    const uint32_t* tb[NS];
+    const uint32_t* rc[NS];
+    const WideTables wt = wide_tables();
 #pragma unroll
     for (int s = 0; s < NS; s++) {
+        tb[s] = K::wide && s == 0 ? wt.tab : sh.tab[s];
+        rc[s] = K::wide && s == 0 ? wt.rcp : sh.rcp[s];
         x[s] = RANS_L;
         k[s] = 0;
         own[s] = t < lanes * G && sh.plan[s].mode == 2 && (uint32_t)s % G == g;
@@ -337,9 +342,7 @@ __device__ bool encode_lanes(EncShared<K::ns>& sh, const EncArgs& a, const uint8
                 if (!own[s]) continue;
                 const uint32_t y = symbol_of<K>(v, s);
                 uint32_t w;
-                const uint32_t* tb = K::wide && s == 0 ? wide_tables().tab : sh.tab[s];
-                const uint32_t* rc = K::wide && s == 0 ? wide_tables().rcp : sh.rcp[s];
-                if (enc_put(x[s], tb[y], rc[y], sh.plan[s].scale, &w)) {
+                if (enc_put(x[s], tb[s][y], rc[s][y], sh.plan[s].scale, &w)) {
                     if (dst && !put_word(dst + sh.lane_pos[s][l], cnt[s], k[s], w)) bad = true;
                     k[s]++;
                 }

@@ -155,6 +155,29 @@ __device__ __forceinline__ void store_element(const uint32_t* sym, uint8_t* o, u
     }
 }
 
+// One rANS decoding step of stream S for a lane with state x, next word nxt and word cursor
+// wp < we; returns the symbol. Sets bad if the lane's words run out.
+__device__ __forceinline__ uint32_t rans_step(const Stream& S, const uint8_t* slots, uint32_t m, uint32_t toff,
+                                              uint32_t& x, uint32_t& nxt, const uint8_t*& wp, const uint8_t* we,
+                                              bool& bad) {
+    const uint32_t slot = x & ((1u << m) - 1);
+    const uint32_t y = slots[toff + slot];
+    uint32_t v = (uint32_t)S.freq[y] * (x >> m) + slot - S.cum[y];
+    if (v < RANS_L) {
+        if (wp + 2 > we) bad = true;
+        v = (v << 16) | nxt;
+        wp += 2;
+        nxt = wp + 2 <= we ? ((uint32_t)wp[0] | ((uint32_t)wp[1] << 8)) : 0;
+    }
+    x = v;
+    return y;
+}
+
+// The decode for chunks with lanes <= blockDim.x / 2: the block has G = blockDim.x / lanes groups
+// of `lanes` threads, and group g decodes the rANS streams s with s % G == g, so that one warp no
+// longer decodes every stream of a 32-lane chunk while the others wait. Symbols go through a
+// shared tile of SPLIT_TILE per stream; then the whole block assembles and stores the tile's
+// elements (coalesced). Called by every thread of the block; returns true if a lane is damaged.
 // rans_step for a wide stream (table at `dyn`, see WIDE_REGION_BYTES).
 __device__ __forceinline__ uint32_t rans_step_wide(const uint8_t* dyn, uint32_t m, uint32_t& x, uint32_t& nxt,
                                                    const uint8_t*& wp, const uint8_t* we, bool& bad) {
@@ -217,17 +240,7 @@ __device__ bool decode_lane(const Shared<NS>& sh, const uint8_t* slots, uint32_t
             } else if (WIDE && s == 0) {
                 sym[s] = rans_step_wide(slots, m[s], x[s], nxt[s], wp[s], we[s], bad);
             } else {
-                const uint32_t slot = x[s] & ((1u << m[s]) - 1);
-                const uint32_t y = slots[toff[s] + slot];
-                uint32_t v = (uint32_t)S.freq[y] * (x[s] >> m[s]) + slot - S.cum[y];
-                if (v < RANS_L) {
-                    if (wp[s] + 2 > we[s]) bad = true;
-                    v = (v << 16) | nxt[s];
-                    wp[s] += 2;
-                    nxt[s] = wp[s] + 2 <= we[s] ? ((uint32_t)wp[s][0] | ((uint32_t)wp[s][1] << 8)) : 0;
-                }
-                x[s] = v;
-                sym[s] = y;
+                sym[s] = rans_step(S, slots, m[s], toff[s], x[s], nxt[s], wp[s], we[s], bad);
             }
         }
         if (planes) {
@@ -244,29 +257,6 @@ __device__ bool decode_lane(const Shared<NS>& sh, const uint8_t* slots, uint32_t
     return bad;
 }
 
-// One rANS decoding step of stream S for a lane with state x, next word nxt and word cursor
-// wp < we; returns the symbol. Sets bad if the lane's words run out.
-__device__ __forceinline__ uint32_t rans_step(const Stream& S, const uint8_t* slots, uint32_t m, uint32_t toff,
-                                              uint32_t& x, uint32_t& nxt, const uint8_t*& wp, const uint8_t* we,
-                                              bool& bad) {
-    const uint32_t slot = x & ((1u << m) - 1);
-    const uint32_t y = slots[toff + slot];
-    uint32_t v = (uint32_t)S.freq[y] * (x >> m) + slot - S.cum[y];
-    if (v < RANS_L) {
-        if (wp + 2 > we) bad = true;
-        v = (v << 16) | nxt;
-        wp += 2;
-        nxt = wp + 2 <= we ? ((uint32_t)wp[0] | ((uint32_t)wp[1] << 8)) : 0;
-    }
-    x = v;
-    return y;
-}
-
-// The decode for chunks with lanes <= blockDim.x / 2: the block has G = blockDim.x / lanes groups
-// of `lanes` threads, and group g decodes the rANS streams s with s % G == g, so that one warp no
-// longer decodes every stream of a 32-lane chunk while the others wait. Symbols go through a
-// shared tile of SPLIT_TILE per stream; then the whole block assembles and stores the tile's
-// elements (coalesced). Called by every thread of the block; returns true if a lane is damaged.
 template <int NS, bool WIDE>
 __device__ bool decode_split(Shared<NS>& sh, const uint8_t* slots, uint32_t lanes, uint64_t n, uint32_t codec,
                              uint32_t size, uint32_t exp_bits, uint32_t man_bits, uint32_t nplanes, uint8_t* dst,

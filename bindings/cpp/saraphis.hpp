@@ -147,9 +147,7 @@ class System {
     saraphis_buffer* b = nullptr;
     detail::check(saraphis_compress(h_.get(), p.get(), data, bytes, static_cast<uint32_t>(dtype), shape.data(),
                                     shape.size(), &b));
-    std::unique_ptr<saraphis_buffer, detail::BufferFree> owned(b);
-    const uint8_t* d = saraphis_buffer_data(b);
-    return std::vector<uint8_t>(d, d + saraphis_buffer_len(b));
+    return take(b);
   }
   template <class T>
   std::vector<uint8_t> compress(const std::vector<T>& v, DType dtype, const std::vector<uint64_t>& shape,
@@ -197,12 +195,10 @@ class System {
   /// Throws SARAPHIS_ERR_DEVICE on a CPU system.
   std::vector<uint8_t> compress_on_gpu(const void* data, size_t bytes, DType dtype, const std::vector<uint64_t>& shape,
                                        const Params& p) const {
-    saraphis_buffer* buf = nullptr;
+    saraphis_buffer* b = nullptr;
     detail::check(saraphis_compress_on_gpu(h_.get(), p.get(), data, bytes, static_cast<uint32_t>(dtype), shape.data(),
-                                           shape.size(), &buf));
-    std::vector<uint8_t> v(saraphis_buffer_data(buf), saraphis_buffer_data(buf) + saraphis_buffer_len(buf));
-    saraphis_buffer_free(buf);
-    return v;
+                                           shape.size(), &b));
+    return take(b);
   }
 
   /// Enqueue GPU compression of a tensor in device memory into dst_dev (capacity from
@@ -234,6 +230,13 @@ class System {
   const saraphis_system* get() const noexcept { return h_.get(); }
 
  private:
+  /// Copy a library buffer into a vector and free it.
+  static std::vector<uint8_t> take(saraphis_buffer* b) {
+    std::unique_ptr<saraphis_buffer, detail::BufferFree> owned(b);
+    const uint8_t* d = saraphis_buffer_data(b);
+    return std::vector<uint8_t>(d, d + saraphis_buffer_len(b));
+  }
+
   std::unique_ptr<saraphis_system, detail::SystemFree> h_;
 };
 

@@ -262,6 +262,12 @@ namespace Saraphis
             {
                 Native.Check(Native.saraphis_compress(Live, p.Live, d, (UIntPtr)data.Length, (uint)dtype, s, (UIntPtr)shape.Length, out buf));
             }
+            return TakeBuffer(buf);
+        }
+
+        /// <summary>Copy a library buffer into managed memory and free it.</summary>
+        static byte[] TakeBuffer(IntPtr buf)
+        {
             try
             {
                 var result = new byte[(long)Native.saraphis_buffer_len(buf)];
@@ -326,18 +332,13 @@ namespace Saraphis
         /// as Compress. Throws code 4001 on a CPU system.</summary>
         public byte[] CompressOnGpu(ReadOnlySpan<byte> data, DType dtype, ulong[] shape, Params p)
         {
+            IntPtr buf;
             fixed (byte* d = &MemoryMarshal.GetReference(data))
             fixed (ulong* s = shape)
             {
-                Native.Check(Native.saraphis_compress_on_gpu(Live, p.Live, d, (UIntPtr)data.Length, (uint)dtype, s, (UIntPtr)shape.Length, out IntPtr buf));
-                try
-                {
-                    var r = new byte[(long)Native.saraphis_buffer_len(buf)];
-                    Marshal.Copy(Native.saraphis_buffer_data(buf), r, 0, r.Length);
-                    return r;
-                }
-                finally { Native.saraphis_buffer_free(buf); }
+                Native.Check(Native.saraphis_compress_on_gpu(Live, p.Live, d, (UIntPtr)data.Length, (uint)dtype, s, (UIntPtr)shape.Length, out buf));
             }
+            return TakeBuffer(buf);
         }
 
         /// <summary>Enqueue GPU compression of a tensor in device memory into dstDev (capacity

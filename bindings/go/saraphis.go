@@ -290,13 +290,24 @@ func ptr(b []byte) unsafe.Pointer {
 	return unsafe.Pointer(&b[0])
 }
 
+// shapePtr is the C view of shape (nil when empty); the caller keeps shape alive for the call.
+func shapePtr(shape []uint64) *C.uint64_t {
+	if len(shape) == 0 {
+		return nil
+	}
+	return (*C.uint64_t)(unsafe.Pointer(&shape[0]))
+}
+
+// takeBuffer copies a library buffer into Go memory and frees it.
+func takeBuffer(buf *C.saraphis_buffer) []byte {
+	defer C.saraphis_buffer_free(buf)
+	return C.GoBytes(unsafe.Pointer(C.saraphis_buffer_data(buf)), C.int(C.saraphis_buffer_len(buf)))
+}
+
 // CompressBytes compresses raw little-endian element bytes of dtype and shape.
 func (s *System) CompressBytes(data []byte, dtype DType, shape []uint64, p *Params) ([]byte, error) {
 	var buf *C.saraphis_buffer
-	var shp *C.uint64_t
-	if len(shape) > 0 {
-		shp = (*C.uint64_t)(unsafe.Pointer(&shape[0]))
-	}
+	shp := shapePtr(shape)
 	err := call(func() uint32 {
 		return C.saraphis_compress(s.p, p.p, ptr(data), C.size_t(len(data)), C.uint32_t(dtype), shp, C.size_t(len(shape)), &buf)
 	})
@@ -307,17 +318,13 @@ func (s *System) CompressBytes(data []byte, dtype DType, shape []uint64, p *Para
 	if err != nil {
 		return nil, err
 	}
-	defer C.saraphis_buffer_free(buf)
-	return C.GoBytes(unsafe.Pointer(C.saraphis_buffer_data(buf)), C.int(C.saraphis_buffer_len(buf))), nil
+	return takeBuffer(buf), nil
 }
 
 // CompressBound is the worst-case container size for a tensor of dtype and shape under p.
 func CompressBound(dtype DType, shape []uint64, p *Params) (int, error) {
 	var n C.size_t
-	var shp *C.uint64_t
-	if len(shape) > 0 {
-		shp = (*C.uint64_t)(unsafe.Pointer(&shape[0]))
-	}
+	shp := shapePtr(shape)
 	err := call(func() uint32 {
 		return C.saraphis_compress_bound(C.uint32_t(dtype), shp, C.size_t(len(shape)), p.p, &n)
 	})
@@ -329,10 +336,7 @@ func CompressBound(dtype DType, shape []uint64, p *Params) (int, error) {
 // CompressInto compresses into dst (sized by CompressBound) and returns the container length.
 func (s *System) CompressInto(data []byte, dtype DType, shape []uint64, p *Params, dst []byte) (int, error) {
 	var written C.size_t
-	var shp *C.uint64_t
-	if len(shape) > 0 {
-		shp = (*C.uint64_t)(unsafe.Pointer(&shape[0]))
-	}
+	shp := shapePtr(shape)
 	err := call(func() uint32 {
 		return C.saraphis_compress_into(s.p, p.p, ptr(data), C.size_t(len(data)), C.uint32_t(dtype), shp,
 			C.size_t(len(shape)), ptr(dst), C.size_t(len(dst)), &written)
@@ -380,10 +384,7 @@ func (s *System) DecompressDevice(src uintptr, srcBytes int, dtype DType, dst ui
 // system, ErrUnsupported for p-adic and lossless F64.
 func (s *System) CompressOnGPU(data []byte, dtype DType, shape []uint64, p *Params) ([]byte, error) {
 	var buf *C.saraphis_buffer
-	var shp *C.uint64_t
-	if len(shape) > 0 {
-		shp = (*C.uint64_t)(unsafe.Pointer(&shape[0]))
-	}
+	shp := shapePtr(shape)
 	err := call(func() uint32 {
 		return C.saraphis_compress_on_gpu(s.p, p.p, ptr(data), C.size_t(len(data)), C.uint32_t(dtype), shp, C.size_t(len(shape)), &buf)
 	})
@@ -394,8 +395,7 @@ func (s *System) CompressOnGPU(data []byte, dtype DType, shape []uint64, p *Para
 	if err != nil {
 		return nil, err
 	}
-	defer C.saraphis_buffer_free(buf)
-	return C.GoBytes(unsafe.Pointer(C.saraphis_buffer_data(buf)), C.int(C.saraphis_buffer_len(buf))), nil
+	return takeBuffer(buf), nil
 }
 
 // CompressDeviceSizes gives, without a device, what CompressDevice needs for a tensor of dtype
@@ -403,10 +403,7 @@ func (s *System) CompressOnGPU(data []byte, dtype DType, shape []uint64, p *Para
 // for codecs the GPU does not encode (p-adic, lossless F64).
 func CompressDeviceSizes(dtype DType, shape []uint64, p *Params) (tempBytes int, maxCompressedBytes int, err error) {
 	var tb, mb C.size_t
-	var shp *C.uint64_t
-	if len(shape) > 0 {
-		shp = (*C.uint64_t)(unsafe.Pointer(&shape[0]))
-	}
+	shp := shapePtr(shape)
 	err = call(func() uint32 {
 		return C.saraphis_compress_device_sizes(p.p, C.uint32_t(dtype), shp, C.size_t(len(shape)), &tb, &mb)
 	})
@@ -423,10 +420,7 @@ func CompressDeviceSizes(dtype DType, shape []uint64, p *Params) (tempBytes int,
 // never Go memory.
 func (s *System) CompressDevice(src uintptr, srcBytes int, dtype DType, shape []uint64, p *Params, dst uintptr,
 	dstCapacity int, temp uintptr, tempBytes int, compressedBytes uintptr, stream uintptr) error {
-	var shp *C.uint64_t
-	if len(shape) > 0 {
-		shp = (*C.uint64_t)(unsafe.Pointer(&shape[0]))
-	}
+	shp := shapePtr(shape)
 	err := call(func() uint32 {
 		return C.saraphis_compress_device(s.p, p.p, C.saraphis_go_device_ptr(C.uintptr_t(src)), C.size_t(srcBytes),
 			C.uint32_t(dtype), shp, C.size_t(len(shape)), C.saraphis_go_device_ptr(C.uintptr_t(dst)),

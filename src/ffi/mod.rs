@@ -686,6 +686,8 @@ pub unsafe extern "C" fn saraphis_compress_bound(
     })
 }
 
+/// Compress on the system's CPU pool, or on its GPU when `gpu` is set.
+#[allow(clippy::too_many_arguments)]
 unsafe fn do_compress(
     system: *const saraphis_system,
     params: *const saraphis_params,
@@ -694,6 +696,7 @@ unsafe fn do_compress(
     dtype: u32,
     shape: *const u64,
     ndim: usize,
+    gpu: bool,
 ) -> Result<Vec<u8>, Fail> {
     let s = nn(system as *const System, "system")?;
     let p = nn(params as *const Params, "params")?;
@@ -701,7 +704,12 @@ unsafe fn do_compress(
     let shape = shape_of(shape, ndim)?;
     let data = bytes(data, data_bytes, "data")?;
     let opts = options(p, dtype)?;
-    Ok(s.compress(data, dtype, shape, &opts)?.bytes)
+    let c = if gpu {
+        s.compress_on_gpu(data, dtype, shape, &opts)?
+    } else {
+        s.compress(data, dtype, shape, &opts)?
+    };
+    Ok(c.bytes)
 }
 
 /// Compress a host tensor into a new library-owned buffer (`*out`, free with
@@ -724,7 +732,7 @@ pub unsafe extern "C" fn saraphis_compress(
 ) -> saraphis_result {
     guard(|| {
         let out = nn_mut(out, "out")?;
-        let v = do_compress(system, params, data, data_bytes, dtype, shape, ndim)?;
+        let v = do_compress(system, params, data, data_bytes, dtype, shape, ndim, false)?;
         *out = Box::into_raw(Box::new(v)) as *mut saraphis_buffer;
         Ok(())
     })
@@ -756,7 +764,7 @@ pub unsafe extern "C" fn saraphis_compress_into(
         if overlaps(src, dst as *const u8, dst_capacity) {
             return Err(Fail::Err(Error::Destination("dst overlaps data".into())));
         }
-        let v = do_compress(system, params, data, data_bytes, dtype, shape, ndim)?;
+        let v = do_compress(system, params, data, data_bytes, dtype, shape, ndim, false)?;
         if v.len() > dst_capacity {
             return Err(Fail::Err(Error::Destination(format!(
                 "container needs {} bytes, capacity is {dst_capacity}",
@@ -1041,13 +1049,7 @@ pub unsafe extern "C" fn saraphis_compress_on_gpu(
 ) -> saraphis_result {
     guard(|| {
         let out = nn_mut(out, "out")?;
-        let s = nn(system as *const System, "system")?;
-        let p = nn(params as *const Params, "params")?;
-        let dtype = dtype_of(dtype)?;
-        let shape = shape_of(shape, ndim)?;
-        let data = bytes(data, data_bytes, "data")?;
-        let opts = options(p, dtype)?;
-        let v = s.compress_on_gpu(data, dtype, shape, &opts)?.bytes;
+        let v = do_compress(system, params, data, data_bytes, dtype, shape, ndim, true)?;
         *out = Box::into_raw(Box::new(v)) as *mut saraphis_buffer;
         Ok(())
     })
