@@ -152,8 +152,8 @@ impl DType {
         match self {
             DType::F32 => (v as f32).to_bits() as u64,
             DType::F64 => v.to_bits(),
-            DType::F16 => half::f16::from_f64(v).to_bits() as u64,
-            DType::BF16 => half::bf16::from_f64(v).to_bits() as u64,
+            DType::F16 => f64_to_small_float(v, 5, 10) as u64,
+            DType::BF16 => f64_to_small_float(v, 8, 7) as u64,
             _ => unreachable!("round_bits on integer dtype"),
         }
     }
@@ -187,6 +187,58 @@ impl DType {
     }
 }
 
+/// Round `v` to a binary float of `exp_bits` exponent and `man_bits` mantissa bits (F16: 5, 10;
+/// BF16: 8, 7) with round to nearest, ties to even, from the exact f64 value (IEEE 754-2008
+/// `convertFormat`), and return its bits: overflow gives infinity, gradual underflow gives
+/// subnormals, NaN gives the quiet NaN of the same sign.
+///
+/// The codecs use this rather than `half::f16::from_f64` / `half::bf16::from_f64` because those
+/// drop the low 32 bits of the f64 mantissa before rounding (a tie can then round the wrong way)
+/// and, on x86 with F16C, go through f32 (double rounding): results that differ by machine would
+/// break the p-adic codec's guarantee that every machine and the GPU
+/// (`kernels/padic.cu`, `small_float`) reconstruct the same bits.
+pub fn f64_to_small_float(v: f64, exp_bits: u32, man_bits: u32) -> u16 {
+    let bits = v.to_bits();
+    let sign = ((bits >> 63) as u16) << (exp_bits + man_bits);
+    let a = bits & !(1u64 << 63);
+    let emax = (1u64 << exp_bits) - 1;
+    let inf = (emax << man_bits) as u16;
+    if a >= 0x7ff0_0000_0000_0000 {
+        let nan = if a > 0x7ff0_0000_0000_0000 {
+            1u16 << (man_bits - 1)
+        } else {
+            0
+        };
+        return sign | inf | nan;
+    }
+    let e = (a >> 52) as i64;
+    if e == 0 {
+        return sign; // f64 subnormal: far below half the smallest target subnormal
+    }
+    let bias = (1i64 << (exp_bits - 1)) - 1;
+    let te = e - 1023 + bias; // biased target exponent
+    if te >= emax as i64 {
+        return sign | inf;
+    }
+    let mant = (1u64 << 52) | (a & ((1u64 << 52) - 1));
+    let shift = (52 - man_bits as i64) + if te < 1 { 1 - te } else { 0 };
+    if shift > 53 {
+        return sign; // below a quarter of the smallest subnormal
+    }
+    let mut q = mant >> shift;
+    let rem = mant & ((1u64 << shift) - 1);
+    let half = 1u64 << (shift - 1);
+    if rem > half || (rem == half && q & 1 == 1) {
+        q += 1;
+    }
+    let r = if te < 1 {
+        q // subnormal; q == 2^man_bits is the smallest normal, already encoded right
+    } else {
+        ((te as u64) << man_bits) + q - (1u64 << man_bits)
+    };
+    sign | r.min(emax << man_bits) as u16
+}
+
 /// Product of the dimensions of `shape` as a u64, with overflow and rank checks.
 ///
 /// Errors: `InvalidArgument` when `shape.len() > MAX_DIMS` or the product overflows u64.
@@ -207,4 +259,97 @@ pub fn byte_len(dtype: DType, shape: &[u64]) -> Result<usize> {
     n.checked_mul(dtype.size() as u64)
         .and_then(|b| usize::try_from(b).ok())
         .ok_or_else(|| Error::InvalidArgument(format!("shape {shape:?} too large for memory")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Value of target bits `b` (F16 or BF16) as f64, through `half` (exact).
+    fn val(b: u16, bf: bool) -> f64 {
+        if bf {
+            half::bf16::from_bits(b).to_f64()
+        } else {
+            half::f16::from_bits(b).to_f64()
+        }
+    }
+
+    /// `f64_to_small_float` returns the nearest value, ties to the even mantissa, for normal,
+    /// subnormal, overflowing and halfway inputs of both formats.
+    #[test]
+    fn small_float_rounding_is_nearest_even() {
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for &(bf, e, m) in &[(false, 5u32, 10u32), (true, 8, 7)] {
+            let max = val(((1u16 << e) - 2) << m | ((1u16 << m) - 1), bf);
+            for k in 0..400_000 {
+                // Random sign and mantissa; exponents spanning underflow to overflow.
+                let r = next();
+                let span = if bf { 300 } else { 60 };
+                let exp = (r % span) as i64 - span as i64 / 2 - if bf { 0 } else { 10 };
+                let mut v = f64::from_bits(((exp + 1023) as u64) << 52 | (next() >> 12));
+                if k % 7 == 0 {
+                    // An exact halfway point between two neighbours.
+                    let b = (next() % ((((1u64 << e) - 1) << m) - 1)) as u16;
+                    v = (val(b, bf) + val(b + 1, bf)) / 2.0;
+                }
+                if r >> 63 == 1 {
+                    v = -v;
+                }
+                let got = f64_to_small_float(v, e, m);
+                let g = val(got, bf);
+                let a = v.abs();
+                if a >= max + (max - val(((1u16 << e) - 2) << m | ((1u16 << m) - 2), bf)) / 2.0 {
+                    assert!(g.is_infinite() && (g < 0.0) == (v < 0.0), "{v} -> {g}");
+                    continue;
+                }
+                assert_eq!((g < 0.0) || (got >> (e + m)) == 1, v < 0.0, "sign of {v}");
+                let mag = got & ((1u16 << (e + m)) - 1);
+                let err = (g - v).abs();
+                for nb in [mag.wrapping_sub(1), mag + 1] {
+                    if nb >= (((1u16 << e) - 1) << m) {
+                        continue;
+                    }
+                    let o = val(nb, bf).abs();
+                    let oe = (o - a).abs();
+                    assert!(err <= oe, "{v}: got {g}, {o} is nearer");
+                    if err == oe {
+                        assert_eq!(mag & 1, 0, "{v}: tie not to even");
+                    }
+                }
+            }
+            assert!(f64_to_small_float(f64::NAN, e, m) != f64_to_small_float(f64::INFINITY, e, m));
+            assert!(val(f64_to_small_float(f64::NAN, e, m), bf).is_nan());
+            assert_eq!(f64_to_small_float(-0.0, e, m), 1 << (e + m));
+            assert_eq!(f64_to_small_float(1e-320, e, m), 0);
+        }
+    }
+
+    /// Agrees with the IEEE conversion of `half` wherever that one is exact (inputs that are
+    /// f32 values: `from_f32` sees every mantissa bit).
+    #[test]
+    fn small_float_matches_half_on_f32_inputs() {
+        for i in (0..u32::MAX).step_by(4099) {
+            let f = f32::from_bits(i);
+            if f.is_nan() {
+                continue;
+            }
+            let v = f as f64;
+            assert_eq!(
+                f64_to_small_float(v, 5, 10),
+                half::f16::from_f32(f).to_bits(),
+                "{f}"
+            );
+            assert_eq!(
+                f64_to_small_float(v, 8, 7),
+                half::bf16::from_f32(f).to_bits(),
+                "{f}"
+            );
+        }
+    }
 }

@@ -259,7 +259,7 @@ impl PadicPlan {
         match self.bound {
             ErrorBound::Abs(_) => self.dtype.round_bits(q as f64 * self.step),
             ErrorBound::Rel(_) => {
-                let m = ((q + self.offset) as f64 * self.step).exp();
+                let m = det_exp((q + self.offset) as f64 * self.step);
                 self.dtype.round_bits(if neg { -m } else { m })
             }
         }
@@ -712,6 +712,87 @@ impl PadicPlan {
     }
 }
 
+/// `e^x` by fdlibm's `__ieee754_exp` (Sun Microsystems, 1993; argument reduction
+/// `x = k ln2 + r` with `ln2` split in two parts, then a degree-5 minimax rational
+/// approximation of `e^r` on `|r| <= ln2/2`; error below 1 ulp), evaluated with plain IEEE
+/// double additions, multiplications and one division, never fused multiply-add.
+///
+/// The p-adic codec's relative mode reconstructs every element through this function rather than
+/// the platform's `exp` (glibc, musl, macOS and CUDA's `exp` differ in the last bit now and then):
+/// the same operations in the same order give the same bits on every machine, and
+/// `kernels/padic.cu` (`det_exp`, written with `__dmul_rn`/`__dadd_rn`, which nvcc does not
+/// contract) gives them on the GPU. The encoder checks each element's bound with it.
+pub fn det_exp(x: f64) -> f64 {
+    // fdlibm's constants, by their bits.
+    const O_THRESHOLD: f64 = f64::from_bits(0x4086_2E42_FEFA_39EF);
+    const U_THRESHOLD: f64 = f64::from_bits(0xC087_4910_D52D_3051);
+    const LN2_HI: f64 = f64::from_bits(0x3FE6_2E42_FEE0_0000);
+    const LN2_LO: f64 = f64::from_bits(0x3DEA_39EF_3579_3C76);
+    const INV_LN2: f64 = f64::from_bits(0x3FF7_1547_652B_82FE);
+    const P1: f64 = f64::from_bits(0x3FC5_5555_5555_553E);
+    const P2: f64 = f64::from_bits(0xBF66_C16C_16BE_BD93);
+    const P3: f64 = f64::from_bits(0x3F11_566A_AF25_DE2C);
+    const P4: f64 = f64::from_bits(0xBEBB_BD41_C5D2_6BF1);
+    const P5: f64 = f64::from_bits(0x3E66_3769_72BE_A4D0);
+    const TWO_M1000: f64 = f64::from_bits(0x0170_0000_0000_0000); // 2^-1000
+    let bits = x.to_bits();
+    let hx = ((bits >> 32) as u32) & 0x7fff_ffff;
+    let neg = bits >> 63 == 1;
+    if hx >= 0x4086_2E42 {
+        if hx >= 0x7ff0_0000 {
+            if x.is_nan() {
+                return x + x;
+            }
+            return if neg { 0.0 } else { x };
+        }
+        if x > O_THRESHOLD {
+            return f64::INFINITY;
+        }
+        if x < U_THRESHOLD {
+            return 0.0;
+        }
+    }
+    let (mut r, hi, lo, k): (f64, f64, f64, i32);
+    if hx > 0x3fd6_2e42 {
+        if hx < 0x3FF0_A2B2 {
+            // |x| < 1.5 ln2: k = +-1
+            if neg {
+                hi = x + LN2_HI;
+                lo = -LN2_LO;
+                k = -1;
+            } else {
+                hi = x - LN2_HI;
+                lo = LN2_LO;
+                k = 1;
+            }
+        } else {
+            k = (INV_LN2 * x + if neg { -0.5 } else { 0.5 }) as i32;
+            let t = k as f64;
+            hi = x - t * LN2_HI; // exact: LN2_HI has 32 trailing zero bits
+            lo = t * LN2_LO;
+        }
+        r = hi - lo;
+    } else if hx < 0x3e30_0000 {
+        return 1.0 + x; // |x| < 2^-28
+    } else {
+        r = x;
+        hi = 0.0;
+        lo = 0.0;
+        k = 0;
+    }
+    let t = r * r;
+    let c = r - t * (P1 + t * (P2 + t * (P3 + t * (P4 + t * P5))));
+    if k == 0 {
+        return 1.0 - ((r * c) / (c - 2.0) - r);
+    }
+    r = 1.0 - ((lo - (r * c) / (2.0 - c)) - hi);
+    if k >= -1021 {
+        f64::from_bits(r.to_bits().wrapping_add((k as i64 as u64) << 52))
+    } else {
+        f64::from_bits(r.to_bits().wrapping_add(((k + 1000) as i64 as u64) << 52)) * TWO_M1000
+    }
+}
+
 /// Context of an element: own higher digits (0, 1, >=2) x bit length of the mean of the values
 /// at this plane of the two previous elements of its lane (`i - lanes`, `i - 2 lanes`), capped
 /// at `NB - 1`.
@@ -736,4 +817,50 @@ fn map_ctx(kind: u8, c: usize) -> usize {
 
 fn dummy_table() -> FreqTable {
     FreqTable::from_counts(&[1], 0).expect("one-symbol table")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::det_exp;
+
+    /// `det_exp` is within 1 ulp of the platform's `exp` over the codec's range (and exact at
+    /// the special values); the GPU's copy is checked against it bit for bit in `tests/gpu.rs`.
+    #[test]
+    fn det_exp_is_within_one_ulp() {
+        let mut s = 0x2545_F491_4F6C_DD1Du64;
+        let mut worst = 0i64;
+        for i in 0..2_000_000u64 {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            let x = match i % 4 {
+                0 => (s >> 11) as f64 / (1u64 << 53) as f64 * 1460.0 - 745.0,
+                1 => (s >> 11) as f64 / (1u64 << 53) as f64 * 4.0 - 2.0,
+                2 => ((s >> 11) as f64 / (1u64 << 53) as f64 - 0.5) * 1e-6,
+                _ => f64::from_bits(s) % 700.0,
+            };
+            if !x.is_finite() {
+                continue;
+            }
+            let (a, b) = (det_exp(x), x.exp());
+            if a == b {
+                continue;
+            }
+            if b == 0.0 || b.is_infinite() || b < f64::MIN_POSITIVE {
+                assert!((a - b).abs() <= f64::MIN_POSITIVE, "{x}: {a} vs {b}");
+                continue;
+            }
+            let d = (a.to_bits() as i64 - b.to_bits() as i64).abs();
+            worst = worst.max(d);
+            assert!(d <= 1, "exp({x}): {a} vs {b}");
+        }
+        assert!(worst <= 1);
+        assert_eq!(det_exp(0.0), 1.0);
+        assert_eq!(det_exp(f64::INFINITY), f64::INFINITY);
+        assert_eq!(det_exp(f64::NEG_INFINITY), 0.0);
+        assert!(det_exp(f64::NAN).is_nan());
+        assert_eq!(det_exp(1000.0), f64::INFINITY);
+        assert_eq!(det_exp(-1000.0), 0.0);
+        assert!((det_exp(1.0) - std::f64::consts::E).abs() <= 4.5e-16);
+    }
 }
