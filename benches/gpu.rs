@@ -1,5 +1,5 @@
 //! GPU decode benchmark (run on the GPU host by scripts/gpu-run.sh):
-//! `gpu [--out FILE.json] [--gib N] [--repeats N]`.
+//! `gpu [--out FILE.json] [--gib N] [--repeats N] [--only TEXT]`.
 //!
 //! Real weights (the MiniLM tensors of tests/data) are tiled to N GiB (default 1), compressed
 //! on the CPU, uploaded once, and decoded on the GPU into a device buffer with CUDA events
@@ -11,7 +11,7 @@ use std::ffi::c_void;
 use cudarc::driver::{DevicePtr, DevicePtrMut};
 use saraphis::codec::{self, CodecParams, CompressOptions};
 use saraphis::system::{Config, Device, System};
-use saraphis::DType;
+use saraphis::{DType, ErrorBound, PadicParams};
 use serde_json::json;
 
 fn fixture_f32() -> Vec<u8> {
@@ -55,6 +55,9 @@ fn main() {
     let out = get("--out").unwrap_or_else(|| "bench-out/gpu.json".into());
     let gib: f64 = get("--gib").and_then(|v| v.parse().ok()).unwrap_or(1.0);
     let repeats: usize = get("--repeats").and_then(|v| v.parse().ok()).unwrap_or(20);
+    // `--only TEXT`: run only the rows whose name contains TEXT (e.g. `padic`).
+    let only = get("--only");
+    let wanted = |row: &str| only.as_deref().is_none_or(|o| row.contains(o));
     let sys = System::new(Config {
         device: Device::Cuda(0),
         ..Config::default()
@@ -113,6 +116,9 @@ fn main() {
         ("f32_unfused", DType::F32, 1 << 18, 0, false),
         ("bf16_unfused", DType::BF16, 1 << 18, 0, false),
     ] {
+        if !wanted(&format!("lossless_decode_{name}")) {
+            continue;
+        }
         let fused = !name.ends_with("_unfused");
         let unit: Vec<u8> = if dtype == DType::F32 {
             base.clone()
@@ -274,6 +280,103 @@ fn main() {
         });
         eprintln!("lossless compress {name}: {r}");
         results.insert(format!("lossless_compress_{name}"), r);
+    }
+    // p-adic decode: CPU containers decoded on the GPU, checked against the CPU's decode.
+    for (name, dtype, bound, lanes) in [
+        ("f32_abs1e-3", DType::F32, ErrorBound::Abs(1e-3), 0u32),
+        ("bf16_abs1e-3", DType::BF16, ErrorBound::Abs(1e-3), 0),
+        (
+            "f32_abs1e-3_lanes128",
+            DType::F32,
+            ErrorBound::Abs(1e-3),
+            128,
+        ),
+        ("f32_rel1e-2", DType::F32, ErrorBound::Rel(1e-2), 0),
+    ] {
+        if !wanted(&format!("padic_decode_{name}")) {
+            continue;
+        }
+        let unit: Vec<u8> = if dtype == DType::F32 {
+            base.clone()
+        } else {
+            base.chunks_exact(4)
+                .flat_map(|c| {
+                    half::bf16::from_f32(f32::from_le_bytes(c.try_into().unwrap())).to_le_bytes()
+                })
+                .collect()
+        };
+        let n_bytes = target / unit.len() * unit.len();
+        let mut data = Vec::with_capacity(n_bytes);
+        while data.len() < n_bytes {
+            data.extend_from_slice(&unit);
+        }
+        let numel = (n_bytes / dtype.size()) as u64;
+        let opts = CompressOptions {
+            codec: CodecParams::Padic(PadicParams::new(bound)),
+            chunk_elems: 1 << 18,
+            lanes,
+        };
+        let t0 = std::time::Instant::now();
+        let c = sys.compress(&data, dtype, &[numel], &opts).unwrap().bytes;
+        let cpu_s = t0.elapsed().as_secs_f64();
+        let mut want = vec![0u8; n_bytes];
+        let t0 = std::time::Instant::now();
+        sys.decompress_into(&c, dtype, &mut want).unwrap();
+        let cpu_dec_s = t0.elapsed().as_secs_f64();
+        drop(data);
+        let info = codec::inspect(&c).unwrap();
+        let chunks = info.chunks as u64;
+        let src = stream.clone_htod(&c).unwrap();
+        let mut dst = stream.clone_htod(&vec![0xA5u8; n_bytes]).unwrap();
+        let mut status = stream.alloc_zeros::<i32>(chunks as usize).unwrap();
+        let t = timed(&mut |first| {
+            {
+                let (sp, _g1) = src.device_ptr(&stream);
+                let (dp, _g2) = dst.device_ptr_mut(&stream);
+                let (stp, _g3) = status.device_ptr_mut(&stream);
+                let cs = stream.cu_stream() as *mut c_void;
+                // SAFETY: live allocations of the stated sizes, all on `stream`.
+                unsafe {
+                    dev.decode_exact_async(
+                        sp,
+                        c.len() as u64,
+                        dtype,
+                        dp,
+                        n_bytes as u64,
+                        stp,
+                        chunks,
+                        cs,
+                        Some(chunks),
+                        false,
+                    )
+                    .unwrap();
+                }
+            }
+            if first {
+                let st = stream.clone_dtoh(&status).unwrap();
+                assert!(
+                    st.iter().all(|&x| x == 0),
+                    "chunk status {:?}",
+                    st.iter().find(|&&x| x != 0)
+                );
+                assert!(
+                    stream.clone_dtoh(&dst).unwrap() == want,
+                    "GPU p-adic decode differs from the CPU's"
+                );
+            }
+        });
+        let gbs = n_bytes as f64 / 1e9 / t;
+        let moved = (n_bytes + c.len()) as f64 / 1e9 / t;
+        let r = json!({
+            "original_bytes": n_bytes, "compressed_bytes": c.len(), "ratio": n_bytes as f64 / c.len() as f64,
+            "prime": info.prime, "digit_planes": info.precision, "bound": format!("{bound:?}"),
+            "chunks": chunks, "chunk_elems": 1 << 18, "lanes": if lanes == 0 { 32 } else { lanes },
+            "decompress_gb_s_of_output": gbs, "bytes_moved_gb_s": moved, "fraction_of_copy_ceiling": moved / copy_gbs,
+            "median_ms": t * 1e3, "temporary_device_bytes": 0, "same_values_as_cpu": true,
+            "cpu_compress_seconds": cpu_s, "cpu_decompress_seconds": cpu_dec_s,
+        });
+        eprintln!("padic decode {name}: {r}");
+        results.insert(format!("padic_decode_{name}"), r);
     }
     let doc = json!({"benchmark": "gpu", "device": format!("{:?}", dev), "sms": dev.sms, "repeats": repeats, "results": results});
     if let Some(d) = std::path::Path::new(&out).parent() {

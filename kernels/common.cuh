@@ -110,3 +110,39 @@ __device__ uint32_t block_crc32(CrcShared& sh, const uint8_t* p, uint64_t len) {
     return r;
 }
 
+// The fixed header fields every kernel needs (docs/FORMAT.md section 1).
+struct Hdr {
+    bool ok;
+    uint32_t dtype, codec, chunk_elems, size, exp_bits, man_bits, nplanes, nstreams;
+    uint64_t numel, nc_at, n_chunks, header_len;
+};
+
+__device__ Hdr parse_header(const uint8_t* c, uint64_t c_len) {
+    Hdr h = {};
+    if (c_len < 28 || c[0] != 'S' || c[1] != 'P' || c[2] != 'H' || c[3] != 'T' || c[4] != 1 || c[5] != 0) return h;
+    h.dtype = c[8];
+    h.codec = c[9];
+    const uint32_t ndim = c[10];
+    h.chunk_elems = rd_u32(c + 12);
+    h.numel = rd_u64(c + 16);
+    if (ndim > 8 || h.chunk_elems == 0 || 28ull + 8 * ndim > c_len) return h;
+    h.nc_at = 28ull + 8 * ndim + rd_u32(c + 24 + 8 * ndim);
+    if (h.nc_at + 4 > c_len) return h;
+    h.n_chunks = rd_u32(c + h.nc_at);
+    h.header_len = h.nc_at + 4 + 16 * h.n_chunks + 4;
+    if (h.header_len > c_len) return h;
+    switch (h.dtype) {
+        case 0: h.size = 4; h.exp_bits = 8; h.man_bits = 23; break;   // F32
+        case 1: h.size = 2; h.exp_bits = 5; h.man_bits = 10; break;   // F16
+        case 2: h.size = 2; h.exp_bits = 8; h.man_bits = 7; break;    // BF16
+        case 3: h.size = 8; h.exp_bits = 11; h.man_bits = 52; break;  // F64
+        case 4: case 8: case 12: h.size = 1; break;
+        case 5: case 9: h.size = 2; break;
+        case 6: case 10: h.size = 4; break;
+        default: h.size = 8; break;
+    }
+    h.nplanes = h.codec == 1 ? (h.man_bits + 1 + 7) / 8 : h.size;
+    h.nstreams = h.codec == 1 ? 1 + h.nplanes : h.nplanes;
+    h.ok = true;
+    return h;
+}

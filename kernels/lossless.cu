@@ -16,6 +16,7 @@
 // Status per chunk (if `status` is not null and the chunk index < status_len):
 //   0 ok, 1 bad header, 2 bad stream, 3 rANS state mismatch, 4 destination mismatch,
 //   5 unsupported by this kernel (the CPU decodes it), 6 checksum mismatch.
+// p-adic containers (codec 2) are left alone, status included: saraphis_decode_padic decodes them.
 #include "common.cuh"
 
 #define SPLIT_TILE 1024  // symbols per stream a decode_split tile holds
@@ -334,43 +335,6 @@ __device__ bool decode_split(Shared<NS>& sh, const uint8_t* slots, uint32_t lane
 
 // NS: the most streams the instantiation decodes (chosen by the host from the dtype), so that
 // each variant is compiled with only the registers and shared memory it needs.
-// The fixed header fields every kernel needs (docs/FORMAT.md section 1).
-struct Hdr {
-    bool ok;
-    uint32_t dtype, codec, chunk_elems, size, exp_bits, man_bits, nplanes, nstreams;
-    uint64_t numel, nc_at, n_chunks, header_len;
-};
-
-__device__ Hdr parse_header(const uint8_t* c, uint64_t c_len) {
-    Hdr h = {};
-    if (c_len < 28 || c[0] != 'S' || c[1] != 'P' || c[2] != 'H' || c[3] != 'T' || c[4] != 1 || c[5] != 0) return h;
-    h.dtype = c[8];
-    h.codec = c[9];
-    const uint32_t ndim = c[10];
-    h.chunk_elems = rd_u32(c + 12);
-    h.numel = rd_u64(c + 16);
-    if (ndim > 8 || h.chunk_elems == 0 || 28ull + 8 * ndim > c_len) return h;
-    h.nc_at = 28ull + 8 * ndim + rd_u32(c + 24 + 8 * ndim);
-    if (h.nc_at + 4 > c_len) return h;
-    h.n_chunks = rd_u32(c + h.nc_at);
-    h.header_len = h.nc_at + 4 + 16 * h.n_chunks + 4;
-    if (h.header_len > c_len) return h;
-    switch (h.dtype) {
-        case 0: h.size = 4; h.exp_bits = 8; h.man_bits = 23; break;   // F32
-        case 1: h.size = 2; h.exp_bits = 5; h.man_bits = 10; break;   // F16
-        case 2: h.size = 2; h.exp_bits = 8; h.man_bits = 7; break;    // BF16
-        case 3: h.size = 8; h.exp_bits = 11; h.man_bits = 52; break;  // F64
-        case 4: case 8: case 12: h.size = 1; break;
-        case 5: case 9: h.size = 2; break;
-        case 6: case 10: h.size = 4; break;
-        default: h.size = 8; break;
-    }
-    h.nplanes = h.codec == 1 ? (h.man_bits + 1 + 7) / 8 : h.size;
-    h.nstreams = h.codec == 1 ? 1 + h.nplanes : h.nplanes;
-    h.ok = true;
-    return h;
-}
-
 template <int NS, bool WIDE>
 __device__ __forceinline__ void decode_exact(const uint8_t* __restrict__ c, uint64_t c_len, uint32_t want_dtype,
                                              uint8_t* __restrict__ out, uint64_t out_len, int32_t* status,
@@ -388,6 +352,7 @@ __device__ __forceinline__ void decode_exact(const uint8_t* __restrict__ c, uint
         if (lead) status[0] = 1;
         return;
     }
+    if (h.codec == 2) return;  // p-adic: saraphis_decode_padic (kernels/padic.cu) owns these chunks
     const uint32_t dtype = h.dtype, codec = h.codec, chunk_elems = h.chunk_elems;
     const uint32_t size = h.size, exp_bits = h.exp_bits, man_bits = h.man_bits;
     const uint32_t nplanes = h.nplanes, nstreams = h.nstreams;
@@ -403,7 +368,7 @@ __device__ __forceinline__ void decode_exact(const uint8_t* __restrict__ c, uint
         int32_t st = 0;
         if (!dst_ok) st = 4;
         else if (header_len + off + clen > c_len || clen == 0 || start >= numel) st = 1;
-        else if (codec == 2 || (codec == 1 && dtype == 3 && !WIDE)) st = 5;
+        else if (codec == 1 && dtype == 3 && !WIDE) st = 5;
         else if (codec != 0 && nstreams > NS) st = 2;  // more streams than this variant holds
         if (verify && st == 0) {
             __shared__ int32_t crc_bad;
@@ -488,7 +453,7 @@ extern "C" __global__ void __launch_bounds__(BLOCK)
 saraphis_assemble(const uint8_t* __restrict__ c, uint64_t c_len, const uint8_t* __restrict__ planes,
                   uint8_t* __restrict__ out, uint64_t out_len) {
     const Hdr h = parse_header(c, c_len);
-    if (!h.ok || h.codec == 0 || h.numel * h.size != out_len || h.nstreams > 8) return;
+    if (!h.ok || h.codec == 0 || h.codec == 2 || h.numel * h.size != out_len || h.nstreams > 8) return;
     for (uint64_t ci = blockIdx.x; ci < h.n_chunks; ci += gridDim.x) {
         const uint8_t* e = c + h.nc_at + 4 + 16 * ci;
         const uint64_t off = rd_u64(e);

@@ -352,10 +352,247 @@ fn gpu_reports_the_failing_chunk() {
     let pc = codec::compress(&t.bytes, DType::F32, &t.shape, &p)
         .unwrap()
         .bytes;
+    // p-adic containers: every flip is caught by the GPU's CRC check, in the chunk it hit.
+    let pstep = (pc.len() - 200) / 32;
+    for k in 0..32 {
+        let mut bad = pc.clone();
+        bad[200 + k * pstep] ^= 0x21;
+        match strict.decompress_on_gpu(&bad, DType::F32, &mut out) {
+            Err(Error::Checksum(m)) => assert!(m.contains("chunk") || m.contains("header"), "{m}"),
+            r => panic!("p-adic flip at {} not caught: {r:?}", 200 + k * pstep),
+        }
+    }
+    // Without the CRC, damage to a p-adic chunk is reported or decodes to other values, never
+    // to an out-of-bounds access (compute-sanitizer runs this test).
+    let mut cpu = vec![0u8; t.bytes.len()];
+    codec::decompress_into(&pc, DType::F32, &mut cpu).unwrap();
+    let mut pdetected = 0;
+    for k in 0..32 {
+        let mut bad = pc.clone();
+        bad[200 + k * pstep] ^= 0x21;
+        match sys.decompress_on_gpu(&bad, DType::F32, &mut out) {
+            Err(Error::Corrupt(m)) => {
+                assert!(m.contains("chunk"), "{m}");
+                pdetected += 1;
+            }
+            Err(Error::Checksum(m)) => assert!(m.contains("header"), "{m}"),
+            Ok(()) => {}
+            Err(e) => panic!("unexpected error {e}"),
+        }
+    }
+    assert!(
+        pdetected > 0,
+        "no p-adic corruption detected without the CRC"
+    );
+    // A destination of the wrong dtype.
     assert!(matches!(
-        sys.decompress_on_gpu(&pc, DType::F32, &mut out),
-        Err(Error::Unsupported(_))
+        sys.decompress_on_gpu(&pc, DType::BF16, &mut out[..t.bytes.len() / 2]),
+        Err(Error::Destination(_))
     ));
+}
+
+/// A p-adic container of `data`: the GPU decodes it to the bytes the CPU decodes (hence within
+/// the bound, which the CPU tests check element by element), in full and progressively, into a
+/// poisoned buffer. Returns false if the GPU declined it (Unsupported), which only a container
+/// beyond the kernel's limits may do.
+fn check_padic(
+    sys: &System,
+    data: &[u8],
+    dtype: DType,
+    shape: &[u64],
+    params: saraphis::PadicParams,
+    chunk: u32,
+    lanes: u32,
+) -> bool {
+    let o = CompressOptions {
+        codec: CodecParams::Padic(params),
+        chunk_elems: chunk,
+        lanes,
+    };
+    let c = codec::compress(data, dtype, shape, &o).unwrap();
+    let info = codec::inspect(&c.bytes).unwrap();
+    let what = format!(
+        "{dtype:?} {shape:?} p {} N {} {:?} chunk {chunk} lanes {lanes}",
+        info.prime, info.precision, params.bound
+    );
+    let mut cpu = vec![0u8; data.len()];
+    codec::decompress_into(&c.bytes, dtype, &mut cpu).unwrap();
+    let mut gpu_out = vec![0xA5u8; data.len()];
+    match sys.decompress_on_gpu(&c.bytes, dtype, &mut gpu_out) {
+        Ok(()) => {}
+        Err(Error::Unsupported(m)) => {
+            let beyond = info.precision > saraphis::backend::cuda::PADIC_GPU_MAX_PLANES
+                || info.prime > 257
+                || lanes > 128;
+            assert!(
+                beyond,
+                "{what}: GPU declined a container within its limits: {m}"
+            );
+            return false;
+        }
+        Err(e) => panic!("{what}: {e}"),
+    }
+    if gpu_out != cpu {
+        let i = (0..data.len() / dtype.size())
+            .find(|&i| {
+                gpu_out[i * dtype.size()..][..dtype.size()]
+                    != cpu[i * dtype.size()..][..dtype.size()]
+            })
+            .unwrap();
+        panic!(
+            "{what}: GPU and CPU decodes differ first at element {i}: GPU {:02x?} CPU {:02x?} input {:02x?}",
+            &gpu_out[i * dtype.size()..][..dtype.size()],
+            &cpu[i * dtype.size()..][..dtype.size()],
+            &data[i * dtype.size()..][..dtype.size()]
+        );
+    }
+    let dev = sys.cuda_device().unwrap();
+    for planes in [
+        1,
+        info.precision.saturating_sub(1).max(1),
+        info.precision + 3,
+    ] {
+        let mut cp = vec![0u8; data.len()];
+        codec::decompress_progressive(&c.bytes, dtype, &mut cp, planes).unwrap();
+        let mut gp = vec![0x5Au8; data.len()];
+        dev.decode_progressive_host(&c.bytes, dtype, &mut gp, planes, true)
+            .unwrap();
+        assert!(
+            gp == cp,
+            "{what}: progressive decode of {planes} planes differs"
+        );
+    }
+    true
+}
+
+fn to_f64(f32s: &[u8]) -> Vec<u8> {
+    f32s.chunks_exact(4)
+        .flat_map(|c| (f32::from_le_bytes(c.try_into().unwrap()) as f64).to_le_bytes())
+        .collect()
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU and a build with kernels: run scripts/gpu-run.sh on the GPU host"]
+fn gpu_decodes_padic_containers_of_real_weights_like_the_cpu() {
+    use saraphis::{ErrorBound, PadicParams};
+    let sys = gpu();
+    let pp = |prime: u32, bound: ErrorBound| PadicParams {
+        prime,
+        precision: None,
+        bound,
+    };
+    let tensors = common::load("minilm-subset-f32.safetensors");
+    let mut declined = 0;
+    for t in tensors.iter().filter(|t| t.dtype == DType::F32) {
+        for d in [DType::F32, DType::BF16, DType::F16, DType::F64] {
+            let data = if d == DType::F64 {
+                to_f64(&t.bytes)
+            } else {
+                convert(&t.bytes, d)
+            };
+            for params in [
+                pp(251, ErrorBound::Abs(1e-3)),
+                pp(251, ErrorBound::Abs(1e-2)),
+                pp(251, ErrorBound::Rel(1e-2)),
+                pp(7, ErrorBound::Abs(1e-4)),
+                pp(3, ErrorBound::Rel(1e-3)),
+                pp(65521, ErrorBound::Abs(1e-5)),
+            ] {
+                for (chunk, lanes) in [(1 << 18, 0), (65536, 128), (4096, 7), (1000, 1)] {
+                    if !check_padic(&sys, &data, d, &t.shape, params, chunk, lanes) {
+                        declined += 1;
+                    }
+                }
+            }
+        }
+    }
+    eprintln!("containers beyond the GPU kernel's limits (decoded on the CPU): {declined}");
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU and a build with kernels: run scripts/gpu-run.sh on the GPU host"]
+fn gpu_padic_adversarial_data_and_shapes() {
+    use saraphis::{ErrorBound, PadicParams};
+    let sys = gpu();
+    // Special values (exceptions), subnormals, huge values, zeros, signs; dense and sparse planes.
+    let mut v: Vec<f32> = Vec::new();
+    let specials = [
+        f32::NAN,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        0.0,
+        -0.0,
+        f32::MIN_POSITIVE,
+        1e-40,
+        -1e-42,
+        f32::MAX,
+        f32::MIN,
+        1e30,
+        -3.5,
+        65504.0,
+        1e-8,
+    ];
+    let mut s = 0x1234_5678_9abc_def0u64;
+    for i in 0..300_001u64 {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        let x = match i % 97 {
+            0 => specials[(s % specials.len() as u64) as usize],
+            1..=40 => 0.0,
+            41..=60 => ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 20.0,
+            _ => ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.1,
+        };
+        v.push(x);
+    }
+    let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+    let pp = |prime: u32, bound: ErrorBound| PadicParams {
+        prime,
+        precision: None,
+        bound,
+    };
+    for d in [DType::F32, DType::BF16, DType::F16, DType::F64] {
+        let data = if d == DType::F64 {
+            to_f64(&bytes)
+        } else {
+            convert(&bytes, d)
+        };
+        let n = data.len() / d.size();
+        for params in [
+            pp(251, ErrorBound::Abs(1e-3)),
+            pp(251, ErrorBound::Rel(1e-2)),
+            pp(2, ErrorBound::Abs(0.05)),
+            pp(257, ErrorBound::Abs(1e-4)),
+        ] {
+            for (len, chunk, lanes) in [
+                (n, 1 << 18, 0),
+                (n, 65536, 128),
+                (n - 1, 5000, 8),
+                (1, 1, 0),
+                (7, 3, 0),
+                (1025, 1024, 1),
+                (3000, 2049, 0),
+            ] {
+                let part = &data[..len * d.size()];
+                check_padic(&sys, part, d, &[len as u64], params, chunk, lanes);
+            }
+        }
+        // More digit planes than the kernel holds: declined (Unsupported), never wrong.
+        let deep = PadicParams {
+            prime: 2,
+            precision: Some(20),
+            bound: ErrorBound::Abs(1e-3),
+        };
+        assert!(!check_padic(
+            &sys,
+            &data[..4096 * d.size()],
+            d,
+            &[4096],
+            deep,
+            4096,
+            0
+        ));
+    }
 }
 
 #[test]

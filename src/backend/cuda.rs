@@ -32,6 +32,13 @@ const VARIANT_F64: usize = 4;
 /// Dynamic shared memory of the F64 variant: the wide exponent table (`WIDE_REGION_BYTES`: 4096
 /// u32 slots and 2048 u16 cumulative frequencies) and 7 byte-symbol tables.
 const F64_SLOT_CAP: u32 = 4096 * 4 + 2048 * 2 + 7 * SLOTS_PER_STREAM;
+/// Digit planes `saraphis_decode_padic` holds (`PT_PLANES` in `kernels/padic.cu`): reading more is
+/// status 5. Any prime >= 211 needs at most 8 planes.
+pub const PADIC_GPU_MAX_PLANES: u32 = 8;
+/// Bytes of one plane's state in its dynamic shared memory (`PT_PLANE_BYTES`).
+const PADIC_PLANE_BYTES: u32 = 7952;
+/// Dynamic shared memory of `saraphis_decode_padic`.
+const PADIC_DYN_BYTES: u32 = PADIC_GPU_MAX_PLANES * PADIC_PLANE_BYTES;
 /// Threads per block of the decode kernels = most lanes per stream they decode
 /// (`crate::codec::MAX_LANES`).
 const BLOCK: u32 = 128;
@@ -77,6 +84,8 @@ pub struct CudaDevice {
     decode_exact: [cudarc::driver::CudaFunction; 5],
     /// `saraphis_assemble`: second stage of the unfused decode.
     assemble: cudarc::driver::CudaFunction,
+    /// `saraphis_decode_padic`: p-adic containers (the exact kernels leave them alone).
+    decode_padic: cudarc::driver::CudaFunction,
     /// `saraphis_encode_plan_<kind>` and `saraphis_encode_write_<kind>` for each kind of
     /// `encode::ENCODE_KINDS`.
     encode_plan: Vec<cudarc::driver::CudaFunction>,
@@ -142,6 +151,14 @@ impl CudaDevice {
             f("saraphis_decode_exact_f64")?,
         ];
         let assemble = f("saraphis_assemble")?;
+        let decode_padic = f("saraphis_decode_padic")?;
+        // Plane states (PADIC_DYN_BYTES) plus ~23 KiB of static shared memory: past 48 KiB.
+        decode_padic
+            .set_attribute(
+                cudarc::driver::sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                PADIC_DYN_BYTES as i32,
+            )
+            .map_err(dev_err)?;
         let encode_plan = encode::ENCODE_KINDS
             .iter()
             .map(|k| f(&format!("saraphis_encode_plan_{k}")))
@@ -186,6 +203,7 @@ impl CudaDevice {
             ctx,
             decode_exact,
             assemble,
+            decode_padic,
             encode_plan,
             encode_write,
             encode_offsets,
@@ -226,12 +244,17 @@ impl CudaDevice {
         }
     }
 
-    /// Enqueue a bit-exact decode (raw, lossless-float and byte-plane containers) on `stream`.
+    /// Enqueue the decode of a container of any codec on `stream`: raw, lossless-float and
+    /// byte-plane containers bit for bit (`saraphis_decode_exact_*`), p-adic containers to exactly
+    /// the values the CPU decoder gives (`saraphis_decode_padic`, launched second on the same
+    /// stream; each kernel leaves the other's containers alone).
     ///
     /// `src`/`src_len`: the container in device memory. `dst`/`dst_len`: the output in device
     /// memory, exactly the tensor's bytes, aligned to the element size. `status`: `status_len`
     /// int32 on the device receiving one code per chunk (0 ok; 1 bad header, 2 bad stream, 3 rANS
-    /// state mismatch, 4 destination mismatch, 5 unsupported here, 6 CRC-32 mismatch), may be 0.
+    /// state mismatch, 4 destination mismatch, 5 unsupported here (p-adic with more than
+    /// [`PADIC_GPU_MAX_PLANES`] digit planes, more than 128 lanes, or a rANS sparse digit stream
+    /// of a prime above 257: the CPU decodes those), 6 CRC-32 mismatch), may be 0.
     /// `verify`: check each chunk's CRC-32 on the GPU before decoding it (skip for trusted data). `stream`: a
     /// `CUstream` of this device's primary context, or null for the legacy default stream.
     /// Returns once the launch is enqueued: nothing synchronizes the host. Needs no temporary
@@ -266,6 +289,32 @@ impl CudaDevice {
             chunks_hint,
             verify,
             0,
+            u32::MAX,
+        )
+    }
+
+    /// As [`CudaDevice::decode_exact_async`], reading only the top `planes` digit planes of a
+    /// p-adic container (progressive decoding: the values
+    /// [`crate::codec::decompress_progressive`] gives); other codecs decode in full.
+    ///
+    /// # Safety
+    /// As [`CudaDevice::decode_exact_async`].
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn decode_progressive_async(
+        &self,
+        src: u64,
+        src_len: u64,
+        dtype: DType,
+        dst: u64,
+        dst_len: u64,
+        status: u64,
+        status_len: u64,
+        stream: *mut c_void,
+        verify: bool,
+        planes: u32,
+    ) -> Result<()> {
+        self.launch_decode(
+            src, src_len, dtype, dst, dst_len, status, status_len, stream, None, verify, 0, planes,
         )
     }
 
@@ -321,6 +370,7 @@ impl CudaDevice {
             chunks_hint,
             verify,
             planes,
+            u32::MAX,
         )?;
         let mut args: [*mut c_void; 5] = [
             &src as *const u64 as *mut c_void,
@@ -383,6 +433,7 @@ impl CudaDevice {
         chunks_hint: Option<u64>,
         verify: bool,
         planes: u64,
+        max_planes: u32,
     ) -> Result<()> {
         let (variant, slot_cap) = Self::decode_variant(dtype);
         let want = dtype as u32;
@@ -403,6 +454,24 @@ impl CudaDevice {
             &self.decode_exact[variant],
             self.grid(chunks_hint),
             slot_cap,
+            stream,
+            &mut args,
+        )?;
+        let mut args: [*mut c_void; 9] = [
+            &src as *const u64 as *mut c_void,
+            &src_len as *const u64 as *mut c_void,
+            &want as *const u32 as *mut c_void,
+            &dst as *const u64 as *mut c_void,
+            &dst_len as *const u64 as *mut c_void,
+            &status as *const u64 as *mut c_void,
+            &status_len as *const u64 as *mut c_void,
+            &verify as *const u32 as *mut c_void,
+            &max_planes as *const u32 as *mut c_void,
+        ];
+        self.launch(
+            &self.decode_padic,
+            self.grid(chunks_hint),
+            PADIC_DYN_BYTES,
             stream,
             &mut args,
         )
@@ -431,6 +500,31 @@ impl CudaDevice {
         out: &mut [u8],
         verify: bool,
         fused: bool,
+    ) -> Result<()> {
+        self.decode_host(container, dtype, out, verify, fused, u32::MAX)
+    }
+
+    /// As [`CudaDevice::decode_exact_host`], reading only the top `planes` digit planes of a
+    /// p-adic container (see [`CudaDevice::decode_progressive_async`]).
+    pub fn decode_progressive_host(
+        &self,
+        container: &[u8],
+        dtype: DType,
+        out: &mut [u8],
+        planes: u32,
+        verify: bool,
+    ) -> Result<()> {
+        self.decode_host(container, dtype, out, verify, true, planes)
+    }
+
+    fn decode_host(
+        &self,
+        container: &[u8],
+        dtype: DType,
+        out: &mut [u8],
+        verify: bool,
+        fused: bool,
+        max_planes: u32,
     ) -> Result<()> {
         let header = crate::format::container::Header::parse(container)?;
         let n_chunks = header.chunks.len();
@@ -462,7 +556,7 @@ impl CudaDevice {
                 // SAFETY: all are live allocations of the stated sizes on this stream.
                 unsafe {
                     if fused {
-                        self.decode_exact_async(
+                        self.launch_decode(
                             s_ptr,
                             container.len() as u64,
                             dtype,
@@ -473,6 +567,8 @@ impl CudaDevice {
                             cs,
                             Some(n),
                             verify,
+                            0,
+                            max_planes,
                         )?;
                     } else {
                         self.decode_exact_unfused_async(
@@ -505,7 +601,7 @@ impl CudaDevice {
                 4 => return Err(Error::Destination(what("destination size or dtype"))),
                 5 => {
                     return Err(Error::Unsupported(what(
-                        "codec or dtype not decoded on the GPU yet",
+                        "not decodable on the GPU (p-adic beyond the kernel's planes, lanes or alphabet)",
                     )))
                 }
                 1 => return Err(Error::Corrupt(what("bad header"))),

@@ -130,8 +130,9 @@ impl System {
         })
     }
 
-    /// Decode a bit-exact container (raw, lossless, byte planes) held in host memory on this
-    /// system's GPU into host memory, chunk CRCs checked on the GPU when configured.
+    /// Decode a container of any codec held in host memory on this system's GPU into host
+    /// memory (p-adic: the CPU decoder's values, bit for bit), chunk CRCs checked on the GPU
+    /// when configured.
     /// For validation against the CPU path. Errors: `Device` when the system has no GPU; as
     /// [`CudaDevice::decode_exact_host`].
     pub fn decompress_on_gpu(&self, container: &[u8], dtype: DType, dst: &mut [u8]) -> Result<()> {
@@ -142,7 +143,7 @@ impl System {
         Ok(())
     }
 
-    /// Enqueue a bit-exact decode from device memory into device memory on a caller's
+    /// Enqueue a decode (any codec) from device memory into device memory on a caller's
     /// `CUstream` (null = the legacy default stream); see [`CudaDevice::decode_exact_async`] for
     /// the arguments and the per-chunk status. Nothing synchronizes the host.
     ///
