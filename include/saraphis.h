@@ -8,6 +8,10 @@
 #include <stdint.h>
 #include <stdbool.h>
 
+// Digit planes `saraphis_decode_padic` holds (`PT_PLANES` in `kernels/padic.cu`): reading more is
+// status 5. Any prime >= 211 needs at most 8 planes.
+#define PADIC_GPU_MAX_PLANES 8
+
 // Largest `CompressOptions::lanes` (the GPU decoder's block size).
 #define MAX_LANES 128
 
@@ -334,16 +338,19 @@ enum saraphis_result saraphis_decompress_progressive(const struct saraphis_syste
                                                      size_t dst_bytes,
                                                      double *bound);
 
-// Decompress a bit-exact container (raw, lossless or byte-plane codec) that is in device
-// memory into device memory, enqueued on `stream` (a `CUstream` of the device's primary
-// context; NULL = the legacy default stream). Returns once the work is enqueued: nothing
+// Decompress a container of any codec that is in device memory into device memory, enqueued
+// on `stream` (a `CUstream` of the device's primary context; NULL = the legacy default
+// stream): raw, lossless and byte-plane containers bit for bit, p-adic containers to exactly
+// the values `saraphis_decompress` gives on the CPU (hence within their bound). Two kernels
+// are enqueued (exact codecs, then p-adic). Returns once the work is enqueued: nothing
 // synchronizes the host. Needs no temporary device memory.
 //
 // `src_dev`/`src_bytes`: the container on the device. `dst_dev`/`dst_bytes`: exactly the
 // tensor's bytes, aligned to the element size, not overlapping `src_dev`. `status_dev`:
 // `status_len` int32 on the device, one per chunk (0 ok, 1 bad header, 2 bad stream, 3 rANS
-// state mismatch, 4 destination size or dtype, 5 not decodable on the GPU yet: p-adic
-// containers, 6 CRC-32 mismatch), or NULL. Chunk CRCs are checked on the GPU
+// state mismatch, 4 destination size or dtype, 5 not decodable on the GPU: p-adic chunks with
+// more than 8 digit planes, more than 128 lanes, or a rANS-coded sparse plane of a prime
+// above 257 (decode those with `saraphis_decompress`), 6 CRC-32 mismatch), or NULL. Chunk CRCs are checked on the GPU
 // unless the system's config set `SARAPHIS_CONFIG_VERIFY_CHECKSUMS` to 0 (trusted data).
 // Errors (host side): `SARAPHIS_ERR_DEVICE` (the system has no CUDA device, or the launch
 // failed), `SARAPHIS_ERR_NULL_PARAMETER`, `SARAPHIS_ERR_INVALID_ARGUMENT`. Thread-safe.

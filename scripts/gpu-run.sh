@@ -21,6 +21,15 @@ if command -v compute-sanitizer >/dev/null; then
     compute-sanitizer --tool memcheck --error-exitcode 9 "$b/gpu-tests" --ignored --test-threads=1 gpu_codes_f64 \
         > "$out/sanitizer-memcheck-f64.log" 2>&1 || fail=1
     tail -3 "$out/sanitizer-memcheck-f64.log"
+    # p-adic decode: memcheck (about 30 s); racecheck (about 460 s on an H200) only with RACE_PADIC=1.
+    compute-sanitizer --tool memcheck --error-exitcode 9 "$b/gpu-tests" --ignored --test-threads=1 gpu_padic_adversarial \
+        > "$out/sanitizer-memcheck-padic.log" 2>&1 || fail=1
+    tail -3 "$out/sanitizer-memcheck-padic.log"
+    if [ "${RACE_PADIC:-0}" = 1 ]; then
+        compute-sanitizer --tool racecheck --error-exitcode 9 "$b/gpu-tests" --ignored --test-threads=1 gpu_padic_adversarial \
+            > "$out/sanitizer-racecheck-padic.log" 2>&1 || fail=1
+        tail -3 "$out/sanitizer-racecheck-padic.log"
+    fi
 fi
 "$b/gpu-bench" --out "$out/gpu.json" --gib "${GIB:-1}" 2>&1 | tee "$out/gpu-bench.log" || fail=1
 exit $fail

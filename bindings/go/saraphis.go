@@ -400,7 +400,7 @@ func (s *System) CompressOnGPU(data []byte, dtype DType, shape []uint64, p *Para
 
 // CompressDeviceSizes gives, without a device, what CompressDevice needs for a tensor of dtype
 // and shape under p: temporary device bytes and the largest container in bytes. ErrUnsupported
-// for codecs the GPU does not encode (p-adic, lossless F64).
+// for codecs the GPU does not encode (p-adic).
 func CompressDeviceSizes(dtype DType, shape []uint64, p *Params) (tempBytes int, maxCompressedBytes int, err error) {
 	var tb, mb C.size_t
 	shp := shapePtr(shape)
