@@ -36,6 +36,26 @@ fn fixture_f32() -> Vec<u8> {
     v
 }
 
+/// The F32 fixture `base` as `dtype` (F32, or BF16 by round to nearest even) repeated to at
+/// most `target` bytes (whole copies).
+fn tiled(base: &[u8], dtype: DType, target: usize) -> Vec<u8> {
+    let unit: Vec<u8> = if dtype == DType::F32 {
+        base.to_vec()
+    } else {
+        base.chunks_exact(4)
+            .flat_map(|c| {
+                half::bf16::from_f32(f32::from_le_bytes(c.try_into().unwrap())).to_le_bytes()
+            })
+            .collect()
+    };
+    let n_bytes = target / unit.len() * unit.len();
+    let mut data = Vec::with_capacity(n_bytes);
+    while data.len() < n_bytes {
+        data.extend_from_slice(&unit);
+    }
+    data
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v[v.len() / 2]
@@ -120,20 +140,8 @@ fn main() {
             continue;
         }
         let fused = !name.ends_with("_unfused");
-        let unit: Vec<u8> = if dtype == DType::F32 {
-            base.clone()
-        } else {
-            base.chunks_exact(4)
-                .flat_map(|c| {
-                    half::bf16::from_f32(f32::from_le_bytes(c.try_into().unwrap())).to_le_bytes()
-                })
-                .collect()
-        };
-        let n_bytes = target / unit.len() * unit.len();
-        let mut data = Vec::with_capacity(n_bytes);
-        while data.len() < n_bytes {
-            data.extend_from_slice(&unit);
-        }
+        let data = tiled(&base, dtype, target);
+        let n_bytes = data.len();
         let numel = (n_bytes / dtype.size()) as u64;
         let t0 = std::time::Instant::now();
         let c = sys
@@ -296,20 +304,8 @@ fn main() {
         if !wanted(&format!("padic_decode_{name}")) {
             continue;
         }
-        let unit: Vec<u8> = if dtype == DType::F32 {
-            base.clone()
-        } else {
-            base.chunks_exact(4)
-                .flat_map(|c| {
-                    half::bf16::from_f32(f32::from_le_bytes(c.try_into().unwrap())).to_le_bytes()
-                })
-                .collect()
-        };
-        let n_bytes = target / unit.len() * unit.len();
-        let mut data = Vec::with_capacity(n_bytes);
-        while data.len() < n_bytes {
-            data.extend_from_slice(&unit);
-        }
+        let data = tiled(&base, dtype, target);
+        let n_bytes = data.len();
         let numel = (n_bytes / dtype.size()) as u64;
         let opts = CompressOptions {
             codec: CodecParams::Padic(PadicParams::new(bound)),

@@ -146,3 +146,51 @@ __device__ Hdr parse_header(const uint8_t* c, uint64_t c_len) {
     h.ok = true;
     return h;
 }
+
+// The start of chunk `ci` for every decoder: its chunk-table entry and bounds, the destination
+// check, the kernel's own precondition `pre_st` (0 = none), the chunk's CRC-32 when `verify`
+// (block-wide; every thread calls this), and raw chunks (mode byte 0), copied here. `st` is the
+// chunk status so far; a coded chunk (mode byte 1, `coded_ok`) is left for the caller with st 0.
+struct Chunk {
+    const uint8_t* p0;   // the chunk's bytes
+    const uint8_t* end;  // one past them
+    uint8_t* dst;        // its first element in the output
+    uint64_t n;          // elements
+    int32_t st;
+    bool coded;          // st == 0 and mode byte 1: the caller decodes it
+};
+
+__device__ Chunk chunk_begin(const uint8_t* c, uint64_t c_len, const Hdr& h, uint64_t ci, bool dst_ok, int32_t pre_st,
+                             bool coded_ok, uint8_t* out, CrcShared& crc, uint32_t verify) {
+    const uint32_t t = threadIdx.x;
+    const uint8_t* e = c + h.nc_at + 4 + 16 * ci;
+    const uint64_t off = rd_u64(e);
+    const uint32_t clen = rd_u32(e + 8);
+    const uint64_t start = ci * h.chunk_elems;
+    Chunk k;
+    k.n = h.numel - start < h.chunk_elems ? h.numel - start : h.chunk_elems;
+    k.st = 0;
+    k.coded = false;
+    if (!dst_ok) k.st = 4;
+    else if (h.header_len + off + clen > c_len || clen == 0 || start >= h.numel) k.st = 1;
+    else k.st = pre_st;
+    if (verify && k.st == 0) {
+        __shared__ int32_t crc_bad;
+        const uint32_t got = block_crc32(crc, c + h.header_len + off, clen);
+        if (t == 0) crc_bad = got != rd_u32(e + 12);
+        __syncthreads();
+        if (crc_bad) k.st = 6;
+    }
+    k.p0 = c + h.header_len + off;
+    k.end = k.p0 + clen;
+    k.dst = out + start * h.size;
+    if (k.st == 0 && k.p0[0] == 0) {  // raw chunk
+        if (clen != 1 + k.n * h.size) k.st = 2;
+        else for (uint64_t b = t; b < k.n * h.size; b += blockDim.x) k.dst[b] = k.p0[1 + b];
+    } else if (k.st == 0 && (k.p0[0] != 1 || !coded_ok)) {
+        k.st = 2;  // unknown chunk mode, or a coded chunk in a raw container
+    } else if (k.st == 0) {
+        k.coded = true;
+    }
+    return k;
+}

@@ -356,36 +356,20 @@ __device__ __forceinline__ void decode_exact(const uint8_t* __restrict__ c, uint
     const uint32_t dtype = h.dtype, codec = h.codec, chunk_elems = h.chunk_elems;
     const uint32_t size = h.size, exp_bits = h.exp_bits, man_bits = h.man_bits;
     const uint32_t nplanes = h.nplanes, nstreams = h.nstreams;
-    const uint64_t numel = h.numel, nc_at = h.nc_at, n_chunks = h.n_chunks, header_len = h.header_len;
+    const uint64_t numel = h.numel, n_chunks = h.n_chunks;
     const bool dst_ok = dtype == want_dtype && numel * size == out_len;
 
     for (uint64_t ci = blockIdx.x; ci < n_chunks; ci += gridDim.x) {
-        const uint8_t* e = c + nc_at + 4 + 16 * ci;
-        const uint64_t off = rd_u64(e);
-        const uint32_t clen = rd_u32(e + 8);
+        // F64 lossless needs the wide variant; a chunk may not have more streams than NS.
+        const int32_t pre = codec == 1 && dtype == 3 && !WIDE ? 5 : codec != 0 && nstreams > NS ? 2 : 0;
+        const Chunk ck = chunk_begin(c, c_len, h, ci, dst_ok, pre, codec != 0, out, sh.crc, verify);
+        int32_t st = ck.st;
+        const uint8_t* p0 = ck.p0;
+        const uint8_t* end = ck.end;
+        uint8_t* dst = ck.dst;
+        const uint64_t n = ck.n;
         const uint64_t start = ci * chunk_elems;
-        const uint64_t n = numel - start < chunk_elems ? numel - start : chunk_elems;
-        int32_t st = 0;
-        if (!dst_ok) st = 4;
-        else if (header_len + off + clen > c_len || clen == 0 || start >= numel) st = 1;
-        else if (codec == 1 && dtype == 3 && !WIDE) st = 5;
-        else if (codec != 0 && nstreams > NS) st = 2;  // more streams than this variant holds
-        if (verify && st == 0) {
-            __shared__ int32_t crc_bad;
-            const uint32_t got = block_crc32(sh.crc, c + header_len + off, clen);
-            if (t == 0) crc_bad = got != rd_u32(e + 12);
-            __syncthreads();
-            if (crc_bad) st = 6;
-        }
-        const uint8_t* p0 = c + header_len + off;
-        const uint8_t* end = p0 + clen;
-        uint8_t* dst = out + start * size;
-        if (st == 0 && p0[0] == 0) {  // raw chunk
-            if (clen != 1 + n * size) st = 2;
-            else for (uint64_t b = t; b < n * size; b += blockDim.x) dst[b] = p0[1 + b];
-        } else if (st == 0 && (p0[0] != 1 || codec == 0)) {
-            st = 2;  // unknown chunk mode, or a coded chunk in a raw container
-        } else if (st == 0) {
+        if (ck.coded) {
             // ---- parse streams (thread 0), expand tables (block)
             if (t == 0) { sh.bad = 0; sh.lanes = 0; sh.nstreams = nstreams; }
             __syncthreads();

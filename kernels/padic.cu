@@ -512,37 +512,18 @@ saraphis_decode_padic(const uint8_t* __restrict__ c, uint64_t c_len, uint32_t wa
         if (lead) status[0] = 1;
         return;
     }
-    const uint32_t size = h.size, chunk_elems = h.chunk_elems;
-    const uint64_t numel = h.numel, n_chunks = h.n_chunks, header_len = h.header_len;
-    const bool dst_ok = h.dtype == want_dtype && numel * size == out_len;
+    const uint32_t size = h.size;
+    const bool dst_ok = h.dtype == want_dtype && h.numel * size == out_len;
     const uint32_t read = N < max_planes ? N : max_planes;
 
-    for (uint64_t ci = blockIdx.x; ci < n_chunks; ci += gridDim.x) {
-        const uint8_t* e = c + h.nc_at + 4 + 16 * ci;
-        const uint64_t off = rd_u64(e);
-        const uint32_t clen = rd_u32(e + 8);
-        const uint64_t start = ci * chunk_elems;
-        const uint64_t n = numel - start < chunk_elems ? numel - start : chunk_elems;
-        int32_t st = 0;
-        if (!dst_ok) st = 4;
-        else if (header_len + off + clen > c_len || clen == 0 || start >= numel) st = 1;
-        else if (read > PT_PLANES) st = 5;
-        if (verify && st == 0) {
-            __shared__ int32_t crc_bad;
-            const uint32_t got = block_crc32(sh.crc, c + header_len + off, clen);
-            if (t == 0) crc_bad = got != rd_u32(e + 12);
-            __syncthreads();
-            if (crc_bad) st = 6;
-        }
-        const uint8_t* p0 = c + header_len + off;
-        const uint8_t* end = p0 + clen;
-        uint8_t* dst = out + start * size;
-        if (st == 0 && p0[0] == 0) {  // raw chunk
-            if (clen != 1 + n * size) st = 2;
-            else for (uint64_t b = t; b < n * size; b += blockDim.x) dst[b] = p0[1 + b];
-        } else if (st == 0 && p0[0] != 1) {
-            st = 2;
-        } else if (st == 0) {
+    for (uint64_t ci = blockIdx.x; ci < h.n_chunks; ci += gridDim.x) {
+        const Chunk ck = chunk_begin(c, c_len, h, ci, dst_ok, read > PT_PLANES ? 5 : 0, true, out, sh.crc, verify);
+        int32_t st = ck.st;
+        const uint8_t* p0 = ck.p0;
+        const uint8_t* end = ck.end;
+        uint8_t* dst = ck.dst;
+        const uint64_t n = ck.n;
+        if (ck.coded) {
             // ---- parse: exceptions and value signs (thread 0), then the planes
             if (t == 0) {
                 sh.bad = 0;
@@ -589,7 +570,7 @@ saraphis_decode_padic(const uint8_t* __restrict__ c, uint64_t c_len, uint32_t wa
             if (sh.unsup) st = 5;
             else if (sh.bad) st = 2;
         }
-        if (st == 0 && p0[0] == 1) {
+        if (st == 0 && ck.coded) {
             // ---- decode, tile by tile
             const uint32_t L = sh.lanes;
             const uint32_t T = L ? (PT_TILE / L) * L : PT_TILE;
