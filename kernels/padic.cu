@@ -66,9 +66,8 @@ struct PSh {
     uint16_t tpos[PT_WINDOW];   // sparse: window offsets of terminator bytes, by rank
     uint8_t neg[PT_TILE];
     uint32_t wsum[BLOCK / 32];
-    uint32_t bad, unsup, found, acc, locate, read, lanes, tile;
+    uint32_t bad, unsup, found, lanes;
     uint32_t n_exc, exc_at, vneg_at, end_at;
-    uint64_t scale, mid, tmp64;
 };
 
 // Exclusive prefix sum over the block (every thread calls it; two barriers); *total = the sum.
@@ -515,6 +514,18 @@ saraphis_decode_padic(const uint8_t* __restrict__ c, uint64_t c_len, uint32_t wa
     const uint32_t size = h.size;
     const bool dst_ok = h.dtype == want_dtype && h.numel * size == out_len;
     const uint32_t read = N < max_planes ? N : max_planes;
+    // Tensor-wide: the reconstruction's scale p^(N-read) and midpoint, each plane's carry divisor.
+    uint64_t scale = 1;
+    for (uint32_t j = read; j < N; j++) scale *= prime;
+    const uint64_t mid = (scale - 1) / 2;
+    if (t == 0 && read <= PT_PLANES) {
+        uint64_t pw = 1;
+        for (uint32_t pl = read; pl-- > 0;) {
+            planes[pl].pw = pw;
+            pw *= prime;
+        }
+    }
+    __syncthreads();
 
     for (uint64_t ci = blockIdx.x; ci < h.n_chunks; ci += gridDim.x) {
         const Chunk ck = chunk_begin(c, c_len, h, ci, dst_ok, read > PT_PLANES ? 5 : 0, true, out, sh.crc, verify);
@@ -545,16 +556,6 @@ saraphis_decode_padic(const uint8_t* __restrict__ c, uint64_t c_len, uint32_t wa
                     else q += (n + 7) / 8;
                 }
                 sh.end_at = (uint32_t)(q - p0);
-                // Carry divisors p^(read-1-pl) and the reconstruction's scale p^(N-read).
-                uint64_t pw = 1;
-                for (uint32_t pl = read; pl-- > 0;) {
-                    planes[pl].pw = pw;
-                    pw *= prime;
-                }
-                uint64_t sc = 1;
-                for (uint32_t j = read; j < N; j++) sc *= prime;
-                sh.scale = sc;
-                sh.mid = (sc - 1) / 2;
             }
             __syncthreads();
             const uint8_t* q = p0 + sh.end_at;
@@ -679,7 +680,6 @@ saraphis_decode_padic(const uint8_t* __restrict__ c, uint64_t c_len, uint32_t wa
                     if (t == 0) P.sign_count += total;
                 }
                 // ---- reconstruct and store (consecutive threads, consecutive elements)
-                const uint64_t scale = sh.scale, mid = sh.mid;
                 for (uint32_t i = t; i < cnt; i += blockDim.x) {
                     const uint64_t hv = sh.hi[i];
                     const uint64_t m = hv == 0 ? 0 : hv * scale + mid;

@@ -699,73 +699,41 @@ fn gpu_compresses_from_device_memory_stream_ordered() {
                 } else {
                     (0, 0)
                 };
-                // SAFETY: live allocations of the stated sizes, used on `stream` only.
-                unsafe {
-                    sys.compress_device(
-                        s_ptr,
-                        n,
-                        DType::F32,
-                        &t.shape,
-                        &o,
-                        d_ptr,
-                        layout.bound,
-                        tp,
-                        tl,
-                        z_ptr,
-                        cs,
-                    )
-                    .unwrap();
-                    // Errors are reported before anything is enqueued.
-                    assert!(matches!(
+                // One call with the source address, output capacity and temp length varied.
+                let call = |src: u64, cap: u64, temp_len: u64| {
+                    // SAFETY: live allocations of the stated sizes, used on `stream` only; the
+                    // failing calls are rejected before anything is enqueued.
+                    unsafe {
                         sys.compress_device(
-                            s_ptr,
+                            src,
                             n,
                             DType::F32,
                             &t.shape,
                             &o,
                             d_ptr,
-                            layout.bound - 1,
+                            cap,
                             tp,
-                            tl,
+                            temp_len,
                             z_ptr,
-                            cs
-                        ),
-                        Err(Error::Destination(_))
-                    ));
+                            cs,
+                        )
+                    }
+                };
+                call(s_ptr, layout.bound, tl).unwrap();
+                // Errors are reported before anything is enqueued.
+                assert!(matches!(
+                    call(s_ptr, layout.bound - 1, tl),
+                    Err(Error::Destination(_))
+                ));
+                assert!(matches!(
+                    call(s_ptr + 2, layout.bound, tl),
+                    Err(Error::InvalidArgument(_))
+                ));
+                if own_temp {
                     assert!(matches!(
-                        sys.compress_device(
-                            s_ptr + 2,
-                            n,
-                            DType::F32,
-                            &t.shape,
-                            &o,
-                            d_ptr,
-                            layout.bound,
-                            tp,
-                            tl,
-                            z_ptr,
-                            cs
-                        ),
+                        call(s_ptr, layout.bound, tl - 1),
                         Err(Error::InvalidArgument(_))
                     ));
-                    if own_temp {
-                        assert!(matches!(
-                            sys.compress_device(
-                                s_ptr,
-                                n,
-                                DType::F32,
-                                &t.shape,
-                                &o,
-                                d_ptr,
-                                layout.bound,
-                                tp,
-                                tl - 1,
-                                z_ptr,
-                                cs
-                            ),
-                            Err(Error::InvalidArgument(_))
-                        ));
-                    }
                 }
             }
             let len = stream.clone_dtoh(&size).unwrap()[0] as usize;

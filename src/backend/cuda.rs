@@ -105,6 +105,11 @@ impl std::fmt::Debug for CudaDevice {
     }
 }
 
+/// A kernel argument for `cuLaunchKernel`: the address of a live value of the parameter's type.
+fn arg<T>(v: &T) -> *mut c_void {
+    v as *const T as *mut c_void
+}
+
 fn dev_err(e: impl std::fmt::Display) -> Error {
     Error::Device(e.to_string())
 }
@@ -373,11 +378,11 @@ impl CudaDevice {
             u32::MAX,
         )?;
         let mut args: [*mut c_void; 5] = [
-            &src as *const u64 as *mut c_void,
-            &src_len as *const u64 as *mut c_void,
-            &planes as *const u64 as *mut c_void,
-            &dst as *const u64 as *mut c_void,
-            &dst_len as *const u64 as *mut c_void,
+            arg(&src),
+            arg(&src_len),
+            arg(&planes),
+            arg(&dst),
+            arg(&dst_len),
         ];
         self.launch(&self.assemble, self.grid(chunks_hint), 0, stream, &mut args)
     }
@@ -439,16 +444,16 @@ impl CudaDevice {
         let want = dtype as u32;
         let verify = verify as u32;
         let mut args: [*mut c_void; 10] = [
-            &src as *const u64 as *mut c_void,
-            &src_len as *const u64 as *mut c_void,
-            &want as *const u32 as *mut c_void,
-            &dst as *const u64 as *mut c_void,
-            &dst_len as *const u64 as *mut c_void,
-            &status as *const u64 as *mut c_void,
-            &status_len as *const u64 as *mut c_void,
-            &slot_cap as *const u32 as *mut c_void,
-            &verify as *const u32 as *mut c_void,
-            &planes as *const u64 as *mut c_void,
+            arg(&src),
+            arg(&src_len),
+            arg(&want),
+            arg(&dst),
+            arg(&dst_len),
+            arg(&status),
+            arg(&status_len),
+            arg(&slot_cap),
+            arg(&verify),
+            arg(&planes),
         ];
         self.launch(
             &self.decode_exact[variant],
@@ -458,15 +463,15 @@ impl CudaDevice {
             &mut args,
         )?;
         let mut args: [*mut c_void; 9] = [
-            &src as *const u64 as *mut c_void,
-            &src_len as *const u64 as *mut c_void,
-            &want as *const u32 as *mut c_void,
-            &dst as *const u64 as *mut c_void,
-            &dst_len as *const u64 as *mut c_void,
-            &status as *const u64 as *mut c_void,
-            &status_len as *const u64 as *mut c_void,
-            &verify as *const u32 as *mut c_void,
-            &max_planes as *const u32 as *mut c_void,
+            arg(&src),
+            arg(&src_len),
+            arg(&want),
+            arg(&dst),
+            arg(&dst_len),
+            arg(&status),
+            arg(&status_len),
+            arg(&verify),
+            arg(&max_planes),
         ];
         self.launch(
             &self.decode_padic,
