@@ -124,7 +124,7 @@ inline size_t compress_bound(DType dtype, const std::vector<uint64_t>& shape, co
 
 /// The coordinator. Thread-safe: share one instance.
 /// Sizes for System::compress_device, known on the host: temporary device bytes and the largest
-/// container. Throws SARAPHIS_ERR_UNSUPPORTED for codecs the GPU does not encode (p-adic).
+/// container (every codec; p-adic containers meet the bound but may differ from the CPU's bytes).
 struct DeviceCompressSizes {
   size_t temp_bytes;
   size_t max_compressed_bytes;

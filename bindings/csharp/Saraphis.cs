@@ -145,7 +145,7 @@ namespace Saraphis
         }
 
         /// <summary>What System.CompressDevice needs, known without a device: temporary device
-        /// bytes and the largest container. Throws code 2006 (unsupported) for p-adic and F64 lossless.</summary>
+        /// bytes and the largest container, for every codec.</summary>
         public static (long TempBytes, long MaxCompressedBytes) CompressDeviceSizes(DType dtype, ulong[] shape, Params p)
         {
             fixed (ulong* s = shape)
@@ -328,8 +328,9 @@ namespace Saraphis
             Native.Check(Native.saraphis_decompress_device(Live, srcDev, (UIntPtr)srcBytes, (uint)dtype, dstDev, (UIntPtr)dstBytes, statusDev, (UIntPtr)statusLen, stream));
         }
 
-        /// <summary>Compress on the system's GPU from host memory (synchronous); the same bytes
-        /// as Compress. Throws code 4001 on a CPU system.</summary>
+        /// <summary>Compress on the system's GPU from host memory (synchronous); bit-exact codecs
+        /// give the same bytes as Compress, p-adic a container within the bound whose bytes may
+        /// differ. Throws code 4001 on a CPU system.</summary>
         public byte[] CompressOnGpu(ReadOnlySpan<byte> data, DType dtype, ulong[] shape, Params p)
         {
             IntPtr buf;

@@ -380,8 +380,8 @@ func (s *System) DecompressDevice(src uintptr, srcBytes int, dtype DType, dst ui
 }
 
 // CompressOnGPU compresses data (little-endian elements of dtype and shape) on the system's GPU
-// and returns the container, the same bytes as CompressBytes; synchronous. ErrDevice on a CPU
-// system, ErrUnsupported for p-adic and lossless F64.
+// and returns the container (bit-exact codecs: the same bytes as CompressBytes; p-adic: within the
+// bound, bytes may differ from the CPU's); synchronous. ErrDevice on a CPU system.
 func (s *System) CompressOnGPU(data []byte, dtype DType, shape []uint64, p *Params) ([]byte, error) {
 	var buf *C.saraphis_buffer
 	shp := shapePtr(shape)
@@ -399,8 +399,7 @@ func (s *System) CompressOnGPU(data []byte, dtype DType, shape []uint64, p *Para
 }
 
 // CompressDeviceSizes gives, without a device, what CompressDevice needs for a tensor of dtype
-// and shape under p: temporary device bytes and the largest container in bytes. ErrUnsupported
-// for codecs the GPU does not encode (p-adic).
+// and shape under p: temporary device bytes and the largest container in bytes (every codec).
 func CompressDeviceSizes(dtype DType, shape []uint64, p *Params) (tempBytes int, maxCompressedBytes int, err error) {
 	var tb, mb C.size_t
 	shp := shapePtr(shape)

@@ -15,6 +15,7 @@ use crate::dtype::DType;
 use crate::error::{Error, Result};
 
 mod encode;
+mod padic_encode;
 pub use encode::EncodeLayout;
 
 #[cfg(saraphis_cuda)]
@@ -93,6 +94,12 @@ pub struct CudaDevice {
     /// `saraphis_encode_offsets` and `saraphis_encode_finish` (one block each).
     encode_offsets: cudarc::driver::CudaFunction,
     encode_finish: cudarc::driver::CudaFunction,
+    /// `saraphis_padic_stats`, `saraphis_padic_params`, `saraphis_encode_padic` and
+    /// `saraphis_padic_finish`: p-adic compression.
+    padic_stats: cudarc::driver::CudaFunction,
+    padic_params: cudarc::driver::CudaFunction,
+    encode_padic: cudarc::driver::CudaFunction,
+    padic_finish: cudarc::driver::CudaFunction,
 }
 
 impl std::fmt::Debug for CudaDevice {
@@ -174,6 +181,10 @@ impl CudaDevice {
             .collect::<Result<Vec<_>>>()?;
         let encode_offsets = f("saraphis_encode_offsets")?;
         let encode_finish = f("saraphis_encode_finish")?;
+        let padic_stats = f("saraphis_padic_stats")?;
+        let padic_params = f("saraphis_padic_params")?;
+        let encode_padic = f("saraphis_encode_padic")?;
+        let padic_finish = f("saraphis_padic_finish")?;
         // Variant k holds up to [2, 3, 4, 8][k] slot tables of 4 KiB in dynamic shared memory
         // (the F64 variant: F64_SLOT_CAP); with its static part the 8-table variant passes
         // 48 KiB, which needs the opt-in.
@@ -213,6 +224,10 @@ impl CudaDevice {
             encode_write,
             encode_offsets,
             encode_finish,
+            padic_stats,
+            padic_params,
+            encode_padic,
+            padic_finish,
         })
     }
 

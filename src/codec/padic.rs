@@ -110,6 +110,26 @@ fn check_bound(b: ErrorBound) -> Result<()> {
     Ok(())
 }
 
+/// Check p-adic parameters without data: the prime, the bound and an explicit precision.
+/// Errors: `InvalidArgument`, as [`PadicPlan::new`].
+pub fn check_params(params: &PadicParams) -> Result<()> {
+    check_prime(params.prime)?;
+    check_bound(params.bound)?;
+    if let Some(n) = params.precision {
+        check_precision(params.prime, n)?;
+    }
+    Ok(())
+}
+
+/// Quantization step of a bound: `2 eps` (absolute) or `2 ln(1 + eps)` (relative), exactly as
+/// [`PadicPlan::new`] computes it (the GPU encoder gets it from here).
+pub fn step_for(bound: ErrorBound) -> f64 {
+    match bound {
+        ErrorBound::Abs(eps) => 2.0 * eps,
+        ErrorBound::Rel(eps) => 2.0 * eps.ln_1p(),
+    }
+}
+
 impl PadicPlan {
     /// Choose step, offset and precision for tensor `data` of `dtype` (float only).
     ///
@@ -117,11 +137,7 @@ impl PadicPlan {
     /// finite and positive (relative bounds must be < 1), or a precision out of
     /// `1..=max_precision(p)`.
     pub fn new(data: &[u8], dtype: DType, params: &PadicParams) -> Result<Self> {
-        check_prime(params.prime)?;
-        check_bound(params.bound)?;
-        if let Some(n) = params.precision {
-            check_precision(params.prime, n)?;
-        }
+        check_params(params)?;
         let p = params.prime;
         let size = dtype.size();
         let n = data.len() / size;
@@ -152,20 +168,17 @@ impl PadicPlan {
                     )
                 },
             );
-        let (step, offset, max_q) = match params.bound {
-            ErrorBound::Abs(eps) => {
-                let step = 2.0 * eps;
-                (step, 0i64, (max_abs / step).round())
-            }
-            ErrorBound::Rel(eps) => {
-                let step = 2.0 * eps.ln_1p();
+        let step = step_for(params.bound);
+        let (offset, max_q) = match params.bound {
+            ErrorBound::Abs(_) => (0i64, (max_abs / step).round()),
+            ErrorBound::Rel(_) => {
                 if count_log == 0 {
-                    (step, 0, 0.0)
+                    (0, 0.0)
                 } else {
                     let off = (sum_log / count_log as f64 / step).round();
                     let lo = (min_log / step).round() - off;
                     let hi = (max_log / step).round() - off;
-                    (step, off as i64, lo.abs().max(hi.abs()))
+                    (off as i64, lo.abs().max(hi.abs()))
                 }
             }
         };

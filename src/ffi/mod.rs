@@ -931,12 +931,15 @@ pub unsafe extern "C" fn saraphis_decompress_device(
 
 /// Sizes for compressing a tensor of `dtype` and `shape[ndim]` under `params` on a GPU with
 /// `saraphis_compress_device`, computed on the host (no device needed): `*temp_bytes` receives
-/// the temporary device memory in bytes (64 plus, per chunk, 144 bytes, 512 per symbol stream
-/// and 4 per rANS lane and stream, F64 3584 more: 0.25-0.6% of the input at the default chunk of 2^18
-/// elements), `*max_compressed_bytes` the largest container (equal to
-/// `saraphis_compress_bound`). Either output pointer may be NULL.
+/// the temporary device memory in bytes, `*max_compressed_bytes` the largest container (equal to
+/// `saraphis_compress_bound`). Either output pointer may be NULL. Temporary memory: bit-exact
+/// codecs 64 bytes plus, per chunk, 144 bytes, 512 per symbol stream and 4 per rANS lane and
+/// stream (F64 3584 more): 0.25-0.6% of the input at the default chunk of 2^18 elements.
+/// p-adic: 256 bytes, 8 per chunk, up to 10 KiB of statistics, and 3584 bytes per digit plane
+/// the precision allows (explicit, else the most for the prime: 7 for p = 251) per encode block,
+/// with as many blocks (1 to 1024) as fit in 1% of the input: about 1% of a large input, and
+/// one block's scratch (25 KiB at p = 251) at least.
 /// Errors: `SARAPHIS_ERR_INVALID_ARGUMENT` (bad dtype, shape or parameters),
-/// `SARAPHIS_ERR_UNSUPPORTED` (p-adic: it compresses on the CPU only),
 /// `SARAPHIS_ERR_NULL_PARAMETER`. Thread-safe.
 #[no_mangle]
 pub unsafe extern "C" fn saraphis_compress_device_sizes(
@@ -966,9 +969,14 @@ pub unsafe extern "C" fn saraphis_compress_device_sizes(
 /// Compress a tensor that is in device memory into a container in device memory on the
 /// system's GPU, enqueued on `stream` (a `CUstream` of the device's primary context; NULL = the
 /// legacy default stream). Returns once the work is enqueued: nothing synchronizes the host.
-/// The container is byte for byte the one `saraphis_compress` writes on the CPU for the same
-/// tensor and parameters. Codecs: raw, lossless (F32, F16, BF16, F64) and, for integer and bool
-/// tensors, byte planes; p-adic is CPU only (`SARAPHIS_ERR_UNSUPPORTED`).
+/// Every codec: raw, lossless (F32, F16, BF16, F64), byte planes for integer and bool tensors,
+/// and p-adic for float tensors. The bit-exact codecs give byte for byte the container
+/// `saraphis_compress` writes on the CPU for the same tensor and parameters. p-adic gives a
+/// container every decoder reads, with every element within the bound (checked on the GPU
+/// against the decoders' reconstruction, as the CPU encoder does); its bytes may differ from the
+/// CPU's (the GPU takes CUDA's `log` in relative mode and codes sparse digit planes' nonzero
+/// digits constant or raw), and so may a decoded value, by one quantization step, where an
+/// element sits on a rounding boundary.
 ///
 /// `src_dev`/`src_bytes`: the tensor's elements (little-endian, row-major), aligned to the
 /// element size; never written. `dst_dev`/`dst_capacity`: at least `max_compressed_bytes` of
@@ -1033,11 +1041,12 @@ pub unsafe extern "C" fn saraphis_compress_device(
 
 /// Compress a host tensor on the system's GPU (upload, compress, download; synchronous: returns
 /// when the container is in host memory) into a new library-owned buffer (`*out`, free with
-/// `saraphis_buffer_free`). The bytes equal those of `saraphis_compress` for the same tensor and
-/// parameters; arguments as `saraphis_compress`. For data already in device memory use
-/// `saraphis_compress_device`, which does not synchronize.
+/// `saraphis_buffer_free`). Bit-exact codecs: the bytes equal those of `saraphis_compress` for the
+/// same tensor and parameters; p-adic: as `saraphis_compress_device` says. Arguments as
+/// `saraphis_compress`. For data already in device memory use `saraphis_compress_device`, which
+/// does not synchronize.
 /// Errors: those of `saraphis_compress`, `SARAPHIS_ERR_DEVICE` (no CUDA device in this system,
-/// device memory exhausted), `SARAPHIS_ERR_UNSUPPORTED` (p-adic).
+/// device memory exhausted).
 /// Thread-safe on one system.
 #[no_mangle]
 pub unsafe extern "C" fn saraphis_compress_on_gpu(

@@ -178,24 +178,20 @@ impl System {
     /// Sizes for compressing a tensor of `dtype` and `shape` with `opts` on this system's GPU:
     /// temporary device bytes, the largest container, chunk count (see
     /// [`EncodeLayout`]). Pure host computation; needs no device.
-    /// Errors: `InvalidArgument` (shape, chunk size, lanes), `Unsupported` (p-adic: CPU only).
+    /// Errors: `InvalidArgument` (shape, chunk size, lanes, p-adic parameters).
     pub fn compress_device_layout(
         dtype: DType,
         shape: &[u64],
         opts: &CompressOptions,
     ) -> Result<EncodeLayout> {
-        EncodeLayout::new(
-            dtype,
-            shape,
-            codec::codec_id_for(dtype, &opts.codec),
-            opts.chunk_elems,
-            opts.lanes,
-        )
+        EncodeLayout::for_options(dtype, shape, opts)
     }
 
-    /// Compress a host tensor on this system's GPU (upload, compress, download); the container
-    /// is byte for byte the one [`System::compress`] writes. For validation and tools; engines
-    /// with data on the GPU call [`System::compress_device`].
+    /// Compress a host tensor on this system's GPU (upload, compress, download). Bit-exact
+    /// codecs give byte for byte the container [`System::compress`] writes; p-adic gives a
+    /// container that meets the bound for every element (`max_abs_error` measured on the GPU),
+    /// whose bytes may differ from the CPU's. For validation and tools; engines with data on
+    /// the GPU call [`System::compress_device`].
     /// Errors: `Device` when the system has no GPU; as [`System::compress_device_layout`].
     pub fn compress_on_gpu(
         &self,
@@ -206,14 +202,13 @@ impl System {
     ) -> Result<Compressed> {
         let dev = self.require_cuda()?;
         let codec = codec::codec_id_for(dtype, &opts.codec);
-        let bytes =
-            dev.encode_exact_host(data, dtype, shape, codec, opts.chunk_elems, opts.lanes)?;
+        let (bytes, max_abs_error) = dev.encode_host(data, dtype, shape, opts)?;
         self.count(0, 1);
         self.count(2, data.len() as u64);
         self.count(3, bytes.len() as u64);
         Ok(Compressed {
             bytes,
-            max_abs_error: 0.0,
+            max_abs_error,
             codec,
         })
     }
@@ -221,11 +216,11 @@ impl System {
     /// Enqueue the compression of a tensor in device memory into device memory on a caller's
     /// `CUstream` (null = the legacy default stream); the container length goes to the device
     /// `u64` at `out_size`. `temp` = 0 lets the library allocate its temporary memory
-    /// stream-ordered. See [`CudaDevice::encode_exact_async`] for the arguments and errors;
+    /// stream-ordered. See [`CudaDevice::encode_async`] for the arguments and errors;
     /// `src_len` must be the tensor's byte length. Nothing synchronizes the host.
     ///
     /// # Safety
-    /// As [`CudaDevice::encode_exact_async`].
+    /// As [`CudaDevice::encode_async`].
     #[allow(clippy::too_many_arguments)]
     pub unsafe fn compress_device(
         &self,
@@ -249,7 +244,7 @@ impl System {
                 layout.input_bytes
             )));
         }
-        dev.encode_exact_async(&layout, src, dst, dst_cap, temp, temp_len, out_size, stream)?;
+        dev.encode_async(&layout, src, dst, dst_cap, temp, temp_len, out_size, stream)?;
         self.count(0, 1);
         self.count(2, src_len);
         Ok(())

@@ -11,7 +11,9 @@
 
 use std::ffi::c_void;
 
+use super::padic_encode::PadicLaunch;
 use super::{dev_err, guarded, CudaDevice};
+use crate::codec::{codec_id_for, CodecParams, CompressOptions};
 use crate::dtype::{self, DType};
 use crate::error::{Error, Result};
 use crate::format::container::{chunk_count, header_len, CodecId, Header, MAX_CHUNK_ELEMS};
@@ -79,6 +81,8 @@ pub struct EncodeLayout {
     /// Index in `ENCODE_KINDS`.
     variant: usize,
     args: EncArgs,
+    /// p-adic: the kernels of `kernels/padic_encode.cu` instead.
+    padic: Option<PadicLaunch>,
 }
 
 impl std::fmt::Debug for EncodeLayout {
@@ -88,17 +92,70 @@ impl std::fmt::Debug for EncodeLayout {
             .field("bound", &self.bound)
             .field("input_bytes", &self.input_bytes)
             .field("chunks", &self.chunks)
+            .field("padic", &self.padic.is_some())
             .finish()
     }
 }
 
 impl EncodeLayout {
+    /// Layout for compressing a tensor of `dtype` and `shape` with `opts` (any codec: p-adic
+    /// goes to [`EncodeLayout::new_padic`], the others to [`EncodeLayout::new`]).
+    /// Errors: `InvalidArgument`, as those.
+    pub fn for_options(dtype: DType, shape: &[u64], opts: &CompressOptions) -> Result<Self> {
+        match (&opts.codec, codec_id_for(dtype, &opts.codec)) {
+            (CodecParams::Padic(pp), CodecId::Padic) => {
+                Self::new_padic(dtype, shape, pp, opts.chunk_elems, opts.lanes)
+            }
+            (_, id) => Self::new(dtype, shape, id, opts.chunk_elems, opts.lanes),
+        }
+    }
+
+    pub(super) fn from_padic(
+        temp_bytes: u64,
+        bound: u64,
+        input_bytes: u64,
+        chunks: u64,
+        launch: PadicLaunch,
+    ) -> Self {
+        let mut args = EncArgs {
+            src: 0,
+            numel: 0,
+            dst: 0,
+            temp: 0,
+            meta_stride: 0,
+            n_chunks: 0,
+            header_len: 0,
+            nc_at: 0,
+            out_size: 0,
+            codec: CodecId::Padic as u32,
+            size: 0,
+            exp_bits: 0,
+            man_bits: 0,
+            nplanes: 0,
+            nstreams: 0,
+            chunk_elems: 0,
+            max_lanes: 0,
+            prefix_len: 0,
+            prefix: [0; 132],
+        };
+        args.size = launch.args.size;
+        EncodeLayout {
+            temp_bytes,
+            bound,
+            input_bytes,
+            chunks,
+            variant: 0,
+            args,
+            padic: Some(launch),
+        }
+    }
+
     /// Layout for a tensor of `dtype` and `shape` coded with `codec` (`Raw`, `Lossless` for
     /// F32/F16/BF16/F64, or `Bytes`), `chunk_elems` elements per chunk (1..=2^28) and at most
     /// `lanes` rANS lanes per stream (0 = 32, at most 128).
     ///
-    /// Errors: `InvalidArgument` (bad shape, chunk size or lane count), `Unsupported` (p-adic:
-    /// compress it on the CPU).
+    /// Errors: `InvalidArgument` (bad shape, chunk size or lane count; p-adic, whose parameters
+    /// this signature lacks: see [`EncodeLayout::new_padic`]).
     pub fn new(
         dtype: DType,
         shape: &[u64],
@@ -135,8 +192,9 @@ impl EncodeLayout {
                 }
             },
             CodecId::Padic => {
-                return Err(Error::Unsupported(
-                    "p-adic compression runs on the CPU only".into(),
+                return Err(Error::InvalidArgument(
+                    "p-adic layouts need the codec's parameters: use EncodeLayout::new_padic"
+                        .into(),
                 ))
             }
         };
@@ -206,6 +264,7 @@ impl EncodeLayout {
                 prefix_len: prefix_len as u32,
                 prefix,
             },
+            padic: None,
         })
     }
 }
@@ -217,9 +276,15 @@ impl CudaDevice {
     /// written to the device `u64` at `out_size` when the stream gets there (0 would mean an
     /// internal consistency check failed: a bug, reported rather than a wrong container).
     ///
-    /// `layout`: from [`EncodeLayout::new`] for this tensor. `src`: `layout.input_bytes` bytes,
-    /// aligned to the element size, never written. `dst`: `dst_cap >= layout.bound` bytes.
-    /// `temp`: `temp_len >= layout.temp_bytes` bytes of device memory, or 0 to have the library
+    /// Raw, lossless and byte-plane layouts ([`EncodeLayout::new`]) give the CPU encoder's
+    /// bytes; p-adic layouts ([`EncodeLayout::new_padic`]) a container that meets the bound
+    /// for every element (see `padic_encode`), whose bytes may differ from the CPU's. After
+    /// a p-adic compression the temporary buffer's bytes 8..16 hold the largest absolute error
+    /// of a quantized element (an f64; exceptions are exact).
+    ///
+    /// `layout`: for this tensor. `src`: `layout.input_bytes` bytes, aligned to the element
+    /// size, never written. `dst`: `dst_cap >= layout.bound` bytes. `temp`: `temp_len >=
+    /// layout.temp_bytes` bytes of device memory aligned to 8, or 0 to have the library
     /// allocate and free it stream-ordered (`cuMemAllocAsync` / `cuMemFreeAsync`).
     ///
     /// Errors: `Destination` (dst too small), `InvalidArgument` (misaligned or null pointers,
@@ -230,7 +295,7 @@ impl CudaDevice {
     /// `dst` and `temp` must not overlap `src` or each other, and all must stay alive (and `src`
     /// unchanged) until the stream passes the compression.
     #[allow(clippy::too_many_arguments)]
-    pub unsafe fn encode_exact_async(
+    pub unsafe fn encode_async(
         &self,
         layout: &EncodeLayout,
         src: u64,
@@ -278,20 +343,40 @@ impl CudaDevice {
         } else {
             0
         };
-        let mut args = layout.args;
-        args.src = src;
-        args.dst = dst;
-        args.temp = if owned != 0 { owned } else { temp };
-        args.out_size = out_size;
-        let grid = self.grid(Some(layout.chunks));
-        let v = layout.variant;
-        let mut a: [*mut c_void; 1] = [&mut args as *mut EncArgs as *mut c_void];
-        let dyn_bytes = if v == KIND_F64 { F64_DYN_BYTES } else { 0 };
-        let r = self
-            .launch(&self.encode_plan[v], grid, dyn_bytes, stream, &mut a)
-            .and_then(|_| self.launch(&self.encode_offsets, 1, 0, stream, &mut a))
-            .and_then(|_| self.launch(&self.encode_write[v], grid, dyn_bytes, stream, &mut a))
-            .and_then(|_| self.launch(&self.encode_finish, 1, 0, stream, &mut a));
+        let tmp = if owned != 0 { owned } else { temp };
+        let r = match &layout.padic {
+            Some(pl) => {
+                let mut args = pl.args;
+                args.src = src;
+                args.dst = dst;
+                args.temp = tmp;
+                args.out_size = out_size;
+                let mut a: [*mut c_void; 1] = [&mut args as *mut _ as *mut c_void];
+                self.launch(&self.padic_stats, pl.stats_blocks, 0, stream, &mut a)
+                    .and_then(|_| self.launch(&self.padic_params, 1, 0, stream, &mut a))
+                    .and_then(|_| {
+                        self.launch(&self.encode_padic, pl.encode_blocks, 0, stream, &mut a)
+                    })
+                    .and_then(|_| self.launch(&self.padic_finish, 1, 0, stream, &mut a))
+            }
+            None => {
+                let mut args = layout.args;
+                args.src = src;
+                args.dst = dst;
+                args.temp = tmp;
+                args.out_size = out_size;
+                let grid = self.grid(Some(layout.chunks));
+                let v = layout.variant;
+                let mut a: [*mut c_void; 1] = [&mut args as *mut EncArgs as *mut c_void];
+                let dyn_bytes = if v == KIND_F64 { F64_DYN_BYTES } else { 0 };
+                self.launch(&self.encode_plan[v], grid, dyn_bytes, stream, &mut a)
+                    .and_then(|_| self.launch(&self.encode_offsets, 1, 0, stream, &mut a))
+                    .and_then(|_| {
+                        self.launch(&self.encode_write[v], grid, dyn_bytes, stream, &mut a)
+                    })
+                    .and_then(|_| self.launch(&self.encode_finish, 1, 0, stream, &mut a))
+            }
+        };
         if owned != 0 {
             let freed = guarded("free", || {
                 cudarc::driver::result::free_async(owned, stream as _).map_err(dev_err)
@@ -304,19 +389,19 @@ impl CudaDevice {
         r
     }
 
-    /// Compress a host tensor on this GPU: upload, [`CudaDevice::encode_exact_async`] on a
-    /// stream of its own, download. For tests, validation and benchmarks. Arguments and errors
-    /// as [`EncodeLayout::new`] plus `InvalidArgument` when `data` is not the tensor's size.
-    pub fn encode_exact_host(
+    /// Compress a host tensor on this GPU: upload, [`CudaDevice::encode_async`] on a stream of
+    /// its own, download. Returns the container and the largest absolute error of an element
+    /// (0 for the bit-exact codecs). For tests, validation and benchmarks. Arguments and errors
+    /// as [`EncodeLayout::for_options`] plus `InvalidArgument` when `data` is not the tensor's
+    /// size, `Device` for device failures.
+    pub fn encode_host(
         &self,
         data: &[u8],
         dtype: DType,
         shape: &[u64],
-        codec: CodecId,
-        chunk_elems: u32,
-        lanes: u32,
-    ) -> Result<Vec<u8>> {
-        let layout = EncodeLayout::new(dtype, shape, codec, chunk_elems, lanes)?;
+        opts: &CompressOptions,
+    ) -> Result<(Vec<u8>, f64)> {
+        let layout = EncodeLayout::for_options(dtype, shape, opts)?;
         if data.len() as u64 != layout.input_bytes {
             return Err(Error::InvalidArgument(format!(
                 "data is {} bytes; {dtype:?} {shape:?} needs {}",
@@ -325,7 +410,7 @@ impl CudaDevice {
             )));
         }
         let ctx = self.ctx.clone();
-        let (bytes, len) = guarded("encode", || -> Result<(Vec<u8>, u64)> {
+        let (bytes, len, err) = guarded("encode", || -> Result<(Vec<u8>, u64, f64)> {
             use cudarc::driver::{DevicePtr, DevicePtrMut};
             let stream = ctx.new_stream().map_err(dev_err)?;
             // An empty tensor still gets a valid (unused) pointer.
@@ -339,20 +424,28 @@ impl CudaDevice {
                 .clone_htod(&vec![0xA5u8; layout.bound as usize])
                 .map_err(dev_err)?;
             let mut size = stream.alloc_zeros::<u64>(1).map_err(dev_err)?;
+            // u64 elements: 8-byte aligned at least (allocations are 256-byte aligned).
+            let mut temp = stream
+                .clone_htod(&vec![
+                    0xA5A5_A5A5_A5A5_A5A5u64;
+                    layout.temp_bytes.div_ceil(8) as usize
+                ])
+                .map_err(dev_err)?;
+            let temp_len = 8 * temp.len() as u64;
             {
                 let (s_ptr, _g1) = src.device_ptr(&stream);
                 let (d_ptr, _g2) = dst.device_ptr_mut(&stream);
                 let (z_ptr, _g3) = size.device_ptr_mut(&stream);
-                // SAFETY: live allocations of the stated sizes on this stream; temp allocated by
-                // the call, stream-ordered.
+                let (t_ptr, _g4) = temp.device_ptr_mut(&stream);
+                // SAFETY: live allocations of the stated sizes on this stream.
                 unsafe {
-                    self.encode_exact_async(
+                    self.encode_async(
                         &layout,
                         s_ptr,
                         d_ptr,
                         layout.bound,
-                        0,
-                        0,
+                        t_ptr,
+                        temp_len,
                         z_ptr,
                         stream.cu_stream() as *mut c_void,
                     )?;
@@ -360,8 +453,13 @@ impl CudaDevice {
             }
             let host = stream.clone_dtoh(&dst).map_err(dev_err)?;
             let len = stream.clone_dtoh(&size).map_err(dev_err)?;
+            let err = if layout.padic.is_some() {
+                f64::from_bits(stream.clone_dtoh(&temp.slice(1..2)).map_err(dev_err)?[0])
+            } else {
+                0.0
+            };
             stream.synchronize().map_err(dev_err)?;
-            Ok((host, len[0]))
+            Ok((host, len[0], err))
         })
         .map_err(Error::Device)??;
         if len == 0 || len > layout.bound {
@@ -372,6 +470,6 @@ impl CudaDevice {
         }
         let mut bytes = bytes;
         bytes.truncate(len as usize);
-        Ok(bytes)
+        Ok((bytes, err))
     }
 }
