@@ -25,6 +25,12 @@ if command -v compute-sanitizer >/dev/null; then
     compute-sanitizer --tool memcheck --error-exitcode 9 "$b/gpu-tests" --ignored --test-threads=1 gpu_padic_adversarial \
         > "$out/sanitizer-memcheck-padic.log" 2>&1 || fail=1
     tail -3 "$out/sanitizer-memcheck-padic.log"
+    # p-adic encode (and decode of what it wrote): memcheck and racecheck on small cases.
+    for tool in memcheck racecheck; do
+        compute-sanitizer --tool "$tool" --error-exitcode 9 "$b/gpu-tests" --ignored --test-threads=1 gpu_padic_encoder_small \
+            > "$out/sanitizer-$tool-padic-encode.log" 2>&1 || fail=1
+        tail -3 "$out/sanitizer-$tool-padic-encode.log"
+    done
     if [ "${RACE_PADIC:-0}" = 1 ]; then
         compute-sanitizer --tool racecheck --error-exitcode 9 "$b/gpu-tests" --ignored --test-threads=1 gpu_padic_adversarial \
             > "$out/sanitizer-racecheck-padic.log" 2>&1 || fail=1

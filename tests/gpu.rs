@@ -748,6 +748,45 @@ fn gpu_compresses_padic_real_weights_within_the_bound() {
     );
 }
 
+/// Small enough for compute-sanitizer's racecheck (scripts/gpu-run.sh): special values, several
+/// chunks with a short last one, 1, 7 and 128 lanes, absolute and relative bounds, dense and
+/// sparse planes, many exceptions.
+#[test]
+#[ignore = "needs a CUDA GPU and a build with kernels: run scripts/gpu-run.sh on the GPU host"]
+fn gpu_padic_encoder_small_cases() {
+    use saraphis::{ErrorBound, PadicParams};
+    let sys = gpu();
+    let mut s = 0x9e37_79b9_7f4a_7c15u64;
+    let v: Vec<f32> = (0..20_011u32)
+        .map(|i| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            let u = (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
+            match i % 13 {
+                0 => [f32::NAN, f32::INFINITY, 0.0, -0.0, 1e-40, 3e38][(s % 6) as usize],
+                1..=5 => 0.0,
+                6 => u * 1000.0,
+                _ => u * 0.2,
+            }
+        })
+        .collect();
+    let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+    for d in [DType::F32, DType::BF16] {
+        let data = convert(&bytes, d);
+        for bound in [ErrorBound::Abs(1e-3), ErrorBound::Rel(1e-2)] {
+            let params = PadicParams {
+                prime: 251,
+                precision: None,
+                bound,
+            };
+            for (chunk, lanes) in [(4096, 0), (8192, 128), (3000, 7), (700, 1)] {
+                check_padic_encode(&sys, &data, d, &[v.len() as u64], params, chunk, lanes);
+            }
+        }
+    }
+}
+
 #[test]
 #[ignore = "needs a CUDA GPU and a build with kernels: run scripts/gpu-run.sh on the GPU host"]
 fn gpu_allocation_failure_is_an_error_and_leaks_nothing() {
