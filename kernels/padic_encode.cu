@@ -20,7 +20,9 @@
 //              the first pass, exceptions; the plane's mode is the smallest estimate of zero, raw,
 //              sparse and rANS (context set 0, 1 or 2, tables normalised by one warp each); for
 //              rANS a backward counting pass of the lanes gives every lane's word count, hence the
-//              exact section size. Frequencies and word counts go to the block's scratch.
+//              exact section size. Frequencies and word counts go to the block's scratch: a.slots
+//              slots for the first rANS planes, one more for deeper planes, whose tables and
+//              counts are computed again before they are written.
 //       offset decoupled look-back (Merrill & Garland, "Single-pass Parallel Prefix Scan with
 //              Decoupled Look-back", NVIDIA NVR-2016-002): the block publishes its chunk's length,
 //              then adds its predecessors' published lengths or inclusive prefix.
@@ -37,7 +39,7 @@
 // encode.cu. Uniform quantisation with verification: SZ (Di & Cappello, IPDPS 2016).
 #include "common.cuh"
 
-#define PE_TILE 2048         // elements per tile (rounded down to a multiple of the lane count)
+#define PE_TILE 1024         // elements per tile (rounded down to a multiple of the lane count)
 #define PE_HALO (2 * BLOCK)  // elements before a tile that contexts read (2 x the most lanes)
 #define PE_MAXN 64           // most digit planes (p = 2 needs 62)
 #define PE_TABLES 48         // context tables of context set 2 (3 own-value x 16 neighbour buckets)
@@ -60,7 +62,7 @@ struct PeArgs {
     double eps, step;  // the user's bound and the quantisation step (computed on the host)
     uint32_t dtype, size, chunk_elems, max_lanes;
     uint32_t prime, precision, max_n, rel;  // precision 0 = the smallest that fits the data
-    uint32_t stats_blocks, prefix_len, pad0, pad1;
+    uint32_t stats_blocks, prefix_len, slots, pad1;  // slots: rANS planes whose tables are kept
     uint8_t prefix[144];  // header bytes up to and including the chunk count
 };
 
@@ -80,6 +82,7 @@ struct PePlan {
 struct PePlane {
     uint32_t mode, kind, nnz, signs;
     uint32_t gap_bytes, dmin, dmax, table_bytes;
+    uint32_t slot, pad;  // rANS: scratch slot of the tables and word counts (a.slots: recomputed)
     uint64_t len, ebits;
 };
 
@@ -98,13 +101,13 @@ struct PeSh {
     int64_t wmax[BLOCK / 32];
     uint64_t pk[PE_MAXN + 1];
     // per-block constants
-    double step, eps, max_err;
+    double step, inv_step, eps, max_err;
     int64_t offset;
     uint64_t limit;
     uint32_t n_planes, prime, dtype, size, rel;
     // per chunk
     uint64_t ci, n, len, prefix;
-    uint32_t lanes, bad, n_exc, exc_bytes;
+    uint32_t lanes, bad, n_exc, exc_bytes, next_slot;
     uint64_t acc0, acc1, acc2;        // block accumulators of a pass
     uint32_t amin, amax;
     int64_t c_prev;                   // carries between tiles: last item index,
@@ -152,11 +155,11 @@ __device__ bool pe_quant(const PeSh& sh, double x, uint64_t& mag, bool& qneg, do
     double qf, tol;
     bool vneg = false;
     if (!sh.rel) {
-        qf = round(__ddiv_rn(x, sh.step));
+        qf = round(__dmul_rn(x, sh.inv_step));  // a candidate; the checks below decide
         tol = sh.eps;
     } else {
         if (x == 0.0) return false;
-        qf = __dsub_rn(round(__ddiv_rn(log(fabs(x)), sh.step)), (double)sh.offset);
+        qf = __dsub_rn(round(__dmul_rn(log(fabs(x)), sh.inv_step)), (double)sh.offset);
         vneg = x < 0.0;
         tol = __dmul_rn(sh.eps, fabs(x));
     }
@@ -363,15 +366,16 @@ __device__ void pe_enc_entry(PeSh& sh, uint32_t j, uint32_t f) {
     sh.rcp[j * 32 + lane] = r;
 }
 
-__device__ __forceinline__ uint8_t* pe_scratch(const PeArgs& a, uint32_t k) {
-    return a.temp + a.scratch_at + (uint64_t)blockIdx.x * a.scratch_stride + (uint64_t)k * PE_PLANE_SCRATCH;
+// Scratch slot of this block: a.slots kept slots, then one for planes whose tables are recomputed.
+__device__ __forceinline__ uint8_t* pe_scratch(const PeArgs& a, uint32_t slot) {
+    return a.temp + a.scratch_at + (uint64_t)blockIdx.x * a.scratch_stride + (uint64_t)slot * PE_PLANE_SCRATCH;
 }
 
 // ---------------------------------------------------------------- passes
 
 // Plan: statistics of plane k over the chunk (forward tiles); the first plane also counts the
 // exceptions. Results in sh.pl[k], sh.hist, sh.n_exc / sh.exc_bytes.
-__device__ void pe_stats(PeSh& sh, const PeArgs& a, const uint8_t* src, uint32_t k, bool first, double& my_err) {
+__device__ __forceinline__ void pe_stats(PeSh& sh, const PeArgs& a, const uint8_t* src, uint32_t k, bool first, double& my_err) {
     const uint32_t t = threadIdx.x, L = sh.lanes;
     const uint64_t n = sh.n;
     const uint32_t T = (PE_TILE / L) * L;
@@ -466,7 +470,7 @@ __device__ bool pe_lanes(PeSh& sh, const PeArgs& a, const uint8_t* src, uint32_t
     const uint64_t n = sh.n;
     const uint32_t T = (PE_TILE / L) * L, rows = T / L;
     const uint32_t kind = sh.pl[k].kind;
-    uint32_t* nw = (uint32_t*)(pe_scratch(a, k) + PE_FREQ_BYTES);
+    uint32_t* nw = (uint32_t*)(pe_scratch(a, sh.pl[k].slot) + PE_FREQ_BYTES);
     const bool mine = t < L;
     const uint32_t cnt_l = out && mine ? nw[t] : 0;
     uint32_t x = RANS_L, words = 0;
@@ -515,6 +519,28 @@ __device__ bool pe_lanes(PeSh& sh, const PeArgs& a, const uint8_t* src, uint32_t
     return bad;
 }
 
+// rANS plane k (mode and context set chosen, histogram in sh.hist): frequencies and word counts
+// into its scratch slot, encoder entries into shared memory, P.table_bytes. Block-wide.
+__device__ __forceinline__ void pe_build(PeSh& sh, const PeArgs& a, const uint8_t* src, uint32_t k, double& my_err) {
+    const uint32_t t = threadIdx.x, lane = t & 31, w = t >> 5;
+    PePlane& P = sh.pl[k];
+    uint16_t* fr = (uint16_t*)pe_scratch(a, P.slot);
+    const uint32_t ntab = pe_ntab(P.kind);
+    uint32_t tbytes = 0;
+    for (uint32_t j = w; j < ntab; j += blockDim.x / 32) {
+        uint32_t f;
+        double bits;
+        tbytes += pe_norm(pe_count(sh, pe_cand(P.kind, j), lane), f, &bits);
+        fr[j * 32 + lane] = (uint16_t)f;
+        pe_enc_entry(sh, j, f);
+    }
+    if (t == 0) P.table_bytes = 0;
+    __syncthreads();
+    if (lane == 0 && tbytes) atomicAdd(&P.table_bytes, tbytes);
+    pe_lanes(sh, a, src, k, nullptr, nullptr, my_err);
+    __syncthreads();
+}
+
 // Plan: choose plane k's mode from its statistics; for rANS, tables (frequencies to scratch,
 // encoder entries to shared memory) and the counting pass. Sets sh.pl[k].len (section bytes).
 __device__ void pe_decide(PeSh& sh, const PeArgs& a, const uint8_t* src, uint32_t k, double& my_err) {
@@ -558,24 +584,11 @@ __device__ void pe_decide(PeSh& sh, const PeArgs& a, const uint8_t* src, uint32_
     }
     __syncthreads();
     if (P.mode != 2) return;
-    // Tables of the chosen context set: frequencies to scratch, encoder entries to shared memory.
-    uint16_t* fr = (uint16_t*)pe_scratch(a, k);
-    const uint32_t ntab = pe_ntab(P.kind);
-    uint32_t tbytes = 0;
-    for (uint32_t j = w; j < ntab; j += blockDim.x / 32) {
-        uint32_t f;
-        double bits;
-        tbytes += pe_norm(pe_count(sh, pe_cand(P.kind, j), lane), f, &bits);
-        fr[j * 32 + lane] = (uint16_t)f;
-        pe_enc_entry(sh, j, f);
-    }
-    if (t == 0) P.table_bytes = 0;
+    if (t == 0) P.slot = sh.next_slot < a.slots ? sh.next_slot++ : a.slots;
     __syncthreads();
-    if (lane == 0 && tbytes) atomicAdd(&P.table_bytes, tbytes);
-    pe_lanes(sh, a, src, k, nullptr, nullptr, my_err);
-    __syncthreads();
+    pe_build(sh, a, src, k, my_err);
     if (t == 0) {
-        const uint32_t* nw = (const uint32_t*)(pe_scratch(a, k) + PE_FREQ_BYTES);
+        const uint32_t* nw = (const uint32_t*)(pe_scratch(a, P.slot) + PE_FREQ_BYTES);
         uint64_t words = 0;
         for (uint32_t l = 0; l < sh.lanes; l++) words += nw[l];
         const uint64_t len = 2 + P.table_bytes + 1 + 8ull * sh.lanes + 2 * words + sb;
@@ -584,6 +597,7 @@ __device__ void pe_decide(PeSh& sh, const PeArgs& a, const uint8_t* src, uint32_
         } else {
             P.mode = 3;
             P.len = raw_len;
+            if (P.slot < a.slots) sh.next_slot--;
         }
     }
     __syncthreads();
@@ -721,7 +735,7 @@ __device__ void pe_write_forward(PeSh& sh, const uint8_t* src, uint32_t k, uint8
 __device__ uint32_t pe_rans_header(PeSh& sh, const PeArgs& a, uint32_t k, uint8_t* sec) {
     const PePlane& P = sh.pl[k];
     const uint32_t lane = threadIdx.x & 31;
-    const uint16_t* fr = (const uint16_t*)pe_scratch(a, k);
+    const uint16_t* fr = (const uint16_t*)pe_scratch(a, P.slot);
     uint32_t pos = 2;
     if (threadIdx.x < 32) {
         if (lane == 0) { sec[0] = 2; sec[1] = (uint8_t)P.kind; }
@@ -856,13 +870,14 @@ extern "C" __global__ void __launch_bounds__(BLOCK) saraphis_padic_params(PeArgs
     *(uint64_t*)(a.temp + 8) = 0;         // largest error (bits of a non-negative double)
 }
 
-extern "C" __global__ void __launch_bounds__(BLOCK) saraphis_encode_padic(PeArgs a) {
+extern "C" __global__ void __launch_bounds__(BLOCK, 5) saraphis_encode_padic(PeArgs a) {
     __shared__ PeSh sh;
     const uint32_t t = threadIdx.x;
     crc_init(sh.crc);
     if (t == 0) {
         const PePlan* pl = (const PePlan*)(a.temp + PE_PLAN_AT);
         sh.step = pl->step;
+        sh.inv_step = 1.0 / pl->step;
         sh.eps = a.eps;
         sh.offset = pl->offset;
         sh.limit = pl->limit;
@@ -894,6 +909,7 @@ extern "C" __global__ void __launch_bounds__(BLOCK) saraphis_encode_padic(PeArgs
             sh.n = n;
             sh.lanes = lanes_for(n, a.max_lanes);
             sh.bad = 0;
+            sh.next_slot = 0;
         }
         __syncthreads();
         // ---- plan (errors of this chunk's elements count only if the chunk is coded)
@@ -1022,10 +1038,16 @@ extern "C" __global__ void __launch_bounds__(BLOCK) saraphis_encode_padic(PeArgs
                 } else {
                     if (t == 0) sec[0] = (uint8_t)P.mode;
                     if (P.mode == 2) {
+                        // a plane past the kept slots: histogram, tables and counts again (the
+                        // same values: the same data, the same code)
+                        if (P.slot == a.slots) {
+                            pe_stats(sh, a, src, k, false, again);
+                            pe_build(sh, a, src, k, again);
+                        }
                         // tables, lane headers, word positions, encoder entries
                         const uint32_t hdr = pe_rans_header(sh, a, k, sec);
                         if (t == 0) {
-                            const uint32_t* nw = (const uint32_t*)(pe_scratch(a, k) + PE_FREQ_BYTES);
+                            const uint32_t* nw = (const uint32_t*)(pe_scratch(a, P.slot) + PE_FREQ_BYTES);
                             uint64_t at = hdr + 8ull * sh.lanes;
                             for (uint32_t l = 0; l < sh.lanes; l++) {
                                 sh.lane_pos[l] = (uint32_t)at;
@@ -1034,7 +1056,7 @@ extern "C" __global__ void __launch_bounds__(BLOCK) saraphis_encode_padic(PeArgs
                             if (hdr != 2 + P.table_bytes + 1 || at + sb != P.len) sh.bad = 1;
                             sh.acc1 = hdr;
                         }
-                        const uint16_t* fr = (const uint16_t*)pe_scratch(a, k);
+                        const uint16_t* fr = (const uint16_t*)pe_scratch(a, P.slot);
                         for (uint32_t j = t >> 5; j < pe_ntab(P.kind); j += blockDim.x / 32)
                             pe_enc_entry(sh, j, fr[j * 32 + (t & 31)]);
                         __syncthreads();

@@ -935,10 +935,9 @@ pub unsafe extern "C" fn saraphis_decompress_device(
 /// `saraphis_compress_bound`). Either output pointer may be NULL. Temporary memory: bit-exact
 /// codecs 64 bytes plus, per chunk, 144 bytes, 512 per symbol stream and 4 per rANS lane and
 /// stream (F64 3584 more): 0.25-0.6% of the input at the default chunk of 2^18 elements.
-/// p-adic: 256 bytes, 8 per chunk, up to 10 KiB of statistics, and 3584 bytes per digit plane
-/// the precision allows (explicit, else the most for the prime: 7 for p = 251) per encode block,
-/// with as many blocks (1 to 1024) as fit in 1% of the input: about 1% of a large input, and
-/// one block's scratch (25 KiB at p = 251) at least.
+/// p-adic: 256 bytes, 8 per chunk, up to 10 KiB of statistics, and 10.5 KiB of scratch per
+/// encode block, with as many blocks (1 to 1024, at most one per chunk) as fit in 1% of the
+/// input: about 1% of a large input, and one block's scratch at least.
 /// Errors: `SARAPHIS_ERR_INVALID_ARGUMENT` (bad dtype, shape or parameters),
 /// `SARAPHIS_ERR_NULL_PARAMETER`. Thread-safe.
 #[no_mangle]

@@ -30,6 +30,9 @@ const STAT_BYTES: u64 = 40;
 /// Scratch per digit plane and block (`PE_PLANE_SCRATCH`): 48 x 32 u16 frequencies and 128 u32
 /// lane word counts.
 const PLANE_SCRATCH: u64 = 48 * 32 * 2 + 4 * 128;
+/// rANS digit planes per chunk whose tables a block keeps between planning and writing; the
+/// tables of deeper rANS planes are computed again before they are written.
+const KEPT_PLANES: u64 = 2;
 /// Most blocks of the statistics kernel.
 const MAX_STATS_BLOCKS: u64 = 256;
 /// Most persistent blocks of the encode kernel (more would wait for a multiprocessor anyway).
@@ -63,7 +66,7 @@ pub(super) struct PeArgs {
     pub rel: u32,
     pub stats_blocks: u32,
     pub prefix_len: u32,
-    pub pad0: u32,
+    pub slots: u32,
     pub pad1: u32,
     pub prefix: [u8; 144],
 }
@@ -84,11 +87,11 @@ impl EncodeLayout {
     /// digit plane (0 = 32, at most 128).
     ///
     /// Temporary memory: 256 bytes, 40 per statistics block (at most 256), 8 per chunk (the
-    /// look-back words) and, per encode block, 3584 bytes per digit plane the precision allows
-    /// (the explicit precision, else `max_precision(p)`: 7 planes, 25 KiB, for p = 251). The
-    /// encode blocks are capped so that their scratch stays within 1% of the input (at least
-    /// one block): 1 GiB of F32 at p = 251 takes 0.6 MiB of temporary memory plus 428 blocks'
-    /// scratch, 1.0% in all.
+    /// look-back words) and, per encode block, 3584 bytes per scratch slot: one per rANS digit
+    /// plane kept between planning and writing (2, or fewer if the precision is lower) and one
+    /// for deeper planes, whose tables are computed again (10.5 KiB). The encode blocks (at most
+    /// 1024) are capped so that their scratch stays within 1% of the input (at least one
+    /// block): 1 GiB of F32 takes 10.7 MiB, 1.0%, with 1019 blocks for its 1019 chunks.
     ///
     /// Errors: `InvalidArgument` (a non-float dtype, bad shape, chunk size, lane count, prime,
     /// bound or precision).
@@ -149,7 +152,9 @@ impl EncodeLayout {
         let params_at = (24 + 8 * shape.len() + 4) as u64;
         let max_n = max_precision(params.prime);
         let planes = params.precision.unwrap_or(max_n) as u64;
-        let per_block = planes * PLANE_SCRATCH;
+        let slots = planes.min(KEPT_PLANES);
+        // The kept slots and one for the planes whose tables are computed again.
+        let per_block = (slots + 1) * PLANE_SCRATCH;
         let stats_blocks = numel.div_ceil(128 * 64).clamp(1, MAX_STATS_BLOCKS);
         let encode_blocks = (input_bytes / 100 / per_block)
             .clamp(1, MAX_ENCODE_BLOCKS)
@@ -186,7 +191,7 @@ impl EncodeLayout {
             rel,
             stats_blocks: stats_blocks as u32,
             prefix_len: prefix_len as u32,
-            pad0: 0,
+            slots: slots as u32,
             pad1: 0,
             prefix,
         };
