@@ -1041,6 +1041,7 @@ extern "C" __global__ void __launch_bounds__(BLOCK, 5) saraphis_encode_padic(PeA
                         // a plane past the kept slots: histogram, tables and counts again (the
                         // same values: the same data, the same code)
                         if (P.slot == a.slots) {
+                            __syncthreads();  // every thread has read the plane record
                             pe_stats(sh, a, src, k, false, again);
                             pe_build(sh, a, src, k, again);
                         }
