@@ -338,9 +338,18 @@ enum saraphis_result saraphis_decompress_progressive(const struct saraphis_syste
                                                      size_t dst_bytes,
                                                      double *bound);
 
+// Wait until the device work the system enqueued on the library's own stream is done. Device
+// calls given a NULL `CUstream` (`saraphis_decompress_device`, `saraphis_compress_device`) run
+// on that stream: one non-blocking stream per device, created on first use, owned by the
+// library, not ordered with the caller's streams nor the legacy default stream. Blocks the
+// calling thread; returns at once if the stream was never used.
+// Errors: `SARAPHIS_ERR_DEVICE` (the system has no CUDA device, or work on the stream failed),
+// `SARAPHIS_ERR_NULL_PARAMETER`. Thread-safe.
+enum saraphis_result saraphis_device_synchronize(const struct saraphis_system *system);
+
 // Decompress a container of any codec that is in device memory into device memory, enqueued
-// on `stream` (a `CUstream` of the device's primary context; NULL = the legacy default
-// stream): raw, lossless and byte-plane containers bit for bit, p-adic containers to exactly
+// on `stream` (a `CUstream` of the device's primary context; NULL = the library's own stream,
+// see `saraphis_device_synchronize`): raw, lossless and byte-plane containers bit for bit, p-adic containers to exactly
 // the values `saraphis_decompress` gives on the CPU (hence within their bound). Two kernels
 // are enqueued (exact codecs, then p-adic). Returns once the work is enqueued: nothing
 // synchronizes the host. Needs no temporary device memory.
@@ -384,7 +393,8 @@ enum saraphis_result saraphis_compress_device_sizes(const struct saraphis_params
 
 // Compress a tensor that is in device memory into a container in device memory on the
 // system's GPU, enqueued on `stream` (a `CUstream` of the device's primary context; NULL = the
-// legacy default stream). Returns once the work is enqueued: nothing synchronizes the host.
+// library's own stream, see `saraphis_device_synchronize`). Returns once the work is enqueued:
+// nothing synchronizes the host.
 // Every codec: raw, lossless (F32, F16, BF16, F64), byte planes for integer and bool tensors,
 // and p-adic for float tensors. The bit-exact codecs give byte for byte the container
 // `saraphis_compress` writes on the CPU for the same tensor and parameters. p-adic gives a

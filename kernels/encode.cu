@@ -175,24 +175,29 @@ __device__ __forceinline__ WideTables wide_tables() {
     return w;
 }
 
-// Reciprocal-encoder entries (entropy::rans::EncTable::new) of `alphabet` frequencies into
-// tab/rcp (shared memory); block-wide, thread 0 does the work.
+// One reciprocal-encoder entry (entropy::rans::EncTable::new) of a symbol of frequency f whose
+// slots start at cum: *tab = f | cum << 13 | rshift << 26, *rcp = the reciprocal.
+__device__ __forceinline__ void enc_entry(uint32_t f, uint32_t cum, uint32_t* tab, uint32_t* rcp) {
+    uint32_t shift = 0;
+    while (f > (1u << shift)) shift++;
+    uint32_t r = 0xFFFFFFFFu, rshift = 0;
+    if (f >= 2) {
+        r = (uint32_t)(((1ull << (shift + 31)) + f - 1) / f);
+        rshift = shift - 1;
+    }
+    *tab = f | (cum << 13) | (rshift << 26);
+    *rcp = r;
+}
+
+// Reciprocal-encoder entries of `alphabet` frequencies into tab/rcp (shared memory); block-wide,
+// thread 0 does the work.
 __device__ void build_enc_table(const uint32_t* freq, uint32_t alphabet, uint32_t* tab, uint32_t* rcp) {
     __syncthreads();
     if (threadIdx.x == 0) {
         uint32_t c = 0;
         for (uint32_t k = 0; k < alphabet; k++) {
-            const uint32_t f = freq[k];
-            uint32_t shift = 0;
-            while (f > (1u << shift)) shift++;
-            uint32_t r = 0xFFFFFFFFu, rshift = 0;
-            if (f >= 2) {
-                r = (uint32_t)(((1ull << (shift + 31)) + f - 1) / f);
-                rshift = shift - 1;
-            }
-            tab[k] = f | (c << 13) | (rshift << 26);
-            rcp[k] = r;
-            c += f;
+            enc_entry(freq[k], c, &tab[k], &rcp[k]);
+            c += freq[k];
         }
     }
     __syncthreads();

@@ -215,27 +215,8 @@ __device__ void pe_tile(PeSh& sh, const uint8_t* src, uint64_t base, uint32_t cn
 
 // ---------------------------------------------------------------- block scans
 
-__device__ __forceinline__ uint64_t pe_scan(PeSh& sh, uint64_t v, uint64_t* total) {
-    const uint32_t t = threadIdx.x, lane = t & 31, w = t >> 5;
-    uint64_t inc = v;
-#pragma unroll
-    for (int d = 1; d < 32; d <<= 1) {
-        const uint64_t o = __shfl_up_sync(0xffffffffu, inc, d);
-        if (lane >= (uint32_t)d) inc += o;
-    }
-    if (lane == 31) sh.wsum[w] = inc;
-    __syncthreads();
-    uint64_t off = 0, tot = 0;
-    for (uint32_t k = 0; k < BLOCK / 32; k++) {
-        if (k < w) off += sh.wsum[k];
-        tot += sh.wsum[k];
-    }
-    __syncthreads();
-    *total = tot;
-    return off + inc - v;
-}
-
-// Exclusive max over lower threads (-1 if none) and the block's max.
+// Block sums use pt_scan (padic.cu). Exclusive max over lower threads (-1 if none) and the
+// block's max.
 __device__ __forceinline__ int64_t pe_scan_max(PeSh& sh, int64_t v, int64_t* total) {
     const uint32_t t = threadIdx.x, lane = t & 31, w = t >> 5;
     int64_t inc = v;
@@ -354,16 +335,7 @@ __device__ void pe_enc_entry(PeSh& sh, uint32_t j, uint32_t f) {
         const uint32_t o = __shfl_up_sync(0xffffffffu, cum, d);
         if (lane >= (uint32_t)d) cum += o;
     }
-    cum -= f;
-    uint32_t shift = 0;
-    while (f > (1u << shift)) shift++;
-    uint32_t r = 0xFFFFFFFFu, rshift = 0;
-    if (f >= 2) {
-        r = (uint32_t)(((1ull << (shift + 31)) + f - 1) / f);
-        rshift = shift - 1;
-    }
-    sh.tab[j * 32 + lane] = f | (cum << 13) | (rshift << 26);
-    sh.rcp[j * 32 + lane] = r;
+    enc_entry(f, cum - f, &sh.tab[j * 32 + lane], &sh.rcp[j * 32 + lane]);
 }
 
 // Scratch slot of this block: a.slots kept slots, then one for planes whose tables are recomputed.
@@ -676,11 +648,11 @@ __device__ void pe_write_forward(PeSh& sh, const uint8_t* src, uint32_t k, uint8
         if (f_nz >= 0) gapb += varint_len(pv < 0 ? (uint64_t)f_nz : (uint64_t)(f_nz - pv - 1));
         uint64_t tot;
         // nonzeros (high 22 bits... kept apart: three scans)
-        const uint64_t nz_at = sh.acc0 + pe_scan(sh, nnz, &tot);
+        const uint64_t nz_at = sh.acc0 + pt_scan<uint64_t>(nnz, sh.wsum, &tot);
         const uint64_t nz_tot = tot;
-        const uint64_t gap_at = sh.c_pos + pe_scan(sh, gapb, &tot);
+        const uint64_t gap_at = sh.c_pos + pt_scan<uint64_t>(gapb, sh.wsum, &tot);
         const uint64_t gap_tot = tot;
-        const uint32_t lead_at = (uint32_t)pe_scan(sh, leads, &tot);
+        const uint32_t lead_at = (uint32_t)pt_scan<uint64_t>(leads, sh.wsum, &tot);
         const uint32_t lead_tot = (uint32_t)tot;
         // scatter
         uint64_t g = gap_at, z = nz_at;
@@ -992,7 +964,7 @@ extern "C" __global__ void __launch_bounds__(BLOCK, 5) saraphis_encode_padic(PeA
                     if (pv < 0) pv = sh.c_prev;
                     if (f_ex >= 0) bytes += varint_len(pv < 0 ? (uint64_t)f_ex : (uint64_t)(f_ex - pv - 1));
                     uint64_t tot;
-                    uint64_t pos = sh.c_pos + pe_scan(sh, bytes, &tot);
+                    uint64_t pos = sh.c_pos + pt_scan<uint64_t>(bytes, sh.wsum, &tot);
                     int64_t prev = pv;
                     for (uint32_t e = e0; e < e1; e++) {
                         if (!(sh.fl[PE_HALO + e] & 1)) continue;

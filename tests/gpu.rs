@@ -938,7 +938,72 @@ fn gpu_compresses_from_device_memory_stream_ordered() {
             );
         }
     }
-    // Codecs the GPU does not encode say so.
+    // p-adic from device memory on the library's own stream (a null CUstream, library-allocated
+    // temporary memory), then decoded on that stream too; System::device_synchronize waits.
+    let pp = CompressOptions {
+        codec: CodecParams::Padic(saraphis::PadicParams::new(saraphis::ErrorBound::Abs(1e-3))),
+        chunk_elems: 1 << 18,
+        lanes: 0,
+    };
+    let layout = System::compress_device_layout(DType::F32, &t.shape, &pp).unwrap();
+    let src = stream.clone_htod(&t.bytes).unwrap();
+    let mut dst = stream
+        .clone_htod(&vec![0x11u8; layout.bound as usize])
+        .unwrap();
+    let mut size = stream.alloc_zeros::<u64>(1).unwrap();
+    let mut back = stream.clone_htod(&vec![0x22u8; t.bytes.len()]).unwrap();
+    stream.synchronize().unwrap(); // the uploads are done before another stream reads them
+    let null = std::ptr::null_mut();
+    {
+        let (s_ptr, _a) = src.device_ptr(&stream);
+        let (d_ptr, _b) = dst.device_ptr_mut(&stream);
+        let (z_ptr, _c) = size.device_ptr_mut(&stream);
+        // SAFETY: live allocations of the stated sizes, waited for below.
+        unsafe {
+            sys.compress_device(
+                s_ptr,
+                n,
+                DType::F32,
+                &t.shape,
+                &pp,
+                d_ptr,
+                layout.bound,
+                0,
+                0,
+                z_ptr,
+                null,
+            )
+            .unwrap();
+        }
+    }
+    sys.device_synchronize().unwrap();
+    let len = stream.clone_dtoh(&size).unwrap()[0];
+    let host = stream.clone_dtoh(&dst).unwrap();
+    stream.synchronize().unwrap();
+    let mut cpu_out = vec![0u8; t.bytes.len()];
+    codec::decompress_into(&host[..len as usize], DType::F32, &mut cpu_out).unwrap();
+    for (x, y) in t.bytes.chunks_exact(4).zip(cpu_out.chunks_exact(4)) {
+        let (x, y) = (
+            f32::from_le_bytes(x.try_into().unwrap()) as f64,
+            f32::from_le_bytes(y.try_into().unwrap()) as f64,
+        );
+        assert!((x - y).abs() <= 1e-3, "{x} decoded as {y}");
+    }
+    {
+        let (d_ptr, _b) = dst.device_ptr(&stream);
+        let (o_ptr, _c) = back.device_ptr_mut(&stream);
+        // SAFETY: as above.
+        unsafe {
+            sys.decompress_device(d_ptr, len, DType::F32, o_ptr, n, 0, 0, null)
+                .unwrap();
+        }
+    }
+    sys.device_synchronize().unwrap();
+    assert!(
+        stream.clone_dtoh(&back).unwrap() == cpu_out,
+        "decode on the library's stream differs from the CPU's"
+    );
+    // F64 lossless: the CPU's bytes.
     let f64s: Vec<u8> = t
         .bytes
         .chunks_exact(4)

@@ -145,7 +145,7 @@ fn gpu_compression_sizes_are_known_on_the_host() {
         l.bound as usize,
         saraphis::codec::compress_bound(DType::F32, &[1 << 28], &padic).unwrap()
     );
-    assert!(l.temp_bytes > 0 && l.temp_bytes * 100 <= l.input_bytes + l.input_bytes / 10);
+    assert!(l.temp_bytes > 0 && l.temp_bytes * 100 <= l.input_bytes);
     // Integer tensors under p-adic options fall back to byte planes, as on the CPU.
     assert!(System::compress_device_layout(DType::I32, &[10], &padic).is_ok());
     let bad_lanes = CompressOptions {

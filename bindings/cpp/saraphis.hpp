@@ -182,14 +182,19 @@ class System {
     return bound;
   }
 
-  /// Enqueue a bit-exact decode from device memory to device memory on a CUstream (nullptr =
-  /// legacy default stream); per-chunk codes land in status_dev (may be nullptr). Returns once
-  /// enqueued. Throws SARAPHIS_ERR_DEVICE when the system has no CUDA device.
+  /// Enqueue a decode (any codec) from device memory to device memory on a CUstream (nullptr =
+  /// the library's own stream: wait with device_synchronize()); per-chunk codes land in
+  /// status_dev (may be nullptr). Returns once enqueued. Throws SARAPHIS_ERR_DEVICE when the
+  /// system has no CUDA device.
   void decompress_device(const void* src_dev, size_t src_bytes, DType dtype, void* dst_dev, size_t dst_bytes,
                          int32_t* status_dev = nullptr, size_t status_len = 0, void* cu_stream = nullptr) const {
     detail::check(saraphis_decompress_device(h_.get(), src_dev, src_bytes, static_cast<uint32_t>(dtype), dst_dev,
                                              dst_bytes, status_dev, status_len, cu_stream));
   }
+
+  /// Wait for the work enqueued on the library's own stream (device calls given nullptr).
+  /// Throws SARAPHIS_ERR_DEVICE on a CPU system or if that work failed.
+  void device_synchronize() const { detail::check(saraphis_device_synchronize(h_.get())); }
 
   /// Compress a host tensor on the system's GPU (synchronous); same bytes as compress().
   /// Throws SARAPHIS_ERR_DEVICE on a CPU system.
@@ -202,7 +207,7 @@ class System {
   }
 
   /// Enqueue GPU compression of a tensor in device memory into dst_dev (capacity from
-  /// compress_device_sizes) on cu_stream (nullptr = legacy default stream); the container length
+  /// compress_device_sizes) on cu_stream (nullptr = the library's own stream); the container length
   /// goes to the device uint64_t at compressed_bytes_dev. temp_dev = nullptr: the library
   /// allocates its temporary memory stream-ordered. Nothing synchronizes the host.
   void compress_device(const void* src_dev, size_t src_bytes, DType dtype, const std::vector<uint64_t>& shape,

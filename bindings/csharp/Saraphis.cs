@@ -83,6 +83,7 @@ namespace Saraphis
         [DllImport(Lib)] internal static extern int saraphis_decompress(SystemHandle system, byte* src, UIntPtr srcBytes, uint dtype, byte* dst, UIntPtr dstBytes);
         [DllImport(Lib)] internal static extern int saraphis_decompress_progressive(SystemHandle system, byte* src, UIntPtr srcBytes, uint dtype, uint planes, byte* dst, UIntPtr dstBytes, out double bound);
         [DllImport(Lib)] internal static extern int saraphis_decompress_device(SystemHandle system, IntPtr srcDev, UIntPtr srcBytes, uint dtype, IntPtr dstDev, UIntPtr dstBytes, IntPtr statusDev, UIntPtr statusLen, IntPtr stream);
+        [DllImport(Lib)] internal static extern int saraphis_device_synchronize(SystemHandle system);
         [DllImport(Lib)] internal static extern int saraphis_compress_on_gpu(SystemHandle system, ParamsHandle p, byte* data, UIntPtr dataBytes, uint dtype, ulong* shape, UIntPtr ndim, out IntPtr buffer);
         [DllImport(Lib)] internal static extern int saraphis_compress_device_sizes(ParamsHandle p, uint dtype, ulong* shape, UIntPtr ndim, out UIntPtr tempBytes, out UIntPtr maxCompressedBytes);
         [DllImport(Lib)] internal static extern int saraphis_compress_device(SystemHandle system, ParamsHandle p, IntPtr srcDev, UIntPtr srcBytes, uint dtype, ulong* shape, UIntPtr ndim, IntPtr dstDev, UIntPtr dstCapacity, IntPtr tempDev, UIntPtr tempBytes, IntPtr compressedBytesDev, IntPtr stream);
@@ -320,13 +321,18 @@ namespace Saraphis
             }
         }
 
-        /// <summary>Enqueue a bit-exact decode from device memory to device memory on a CUstream
-        /// (IntPtr.Zero = legacy default stream); per-chunk codes go to statusDev (may be zero).
-        /// Returns once enqueued. Throws code 4001 when the system has no CUDA device.</summary>
+        /// <summary>Enqueue a decode (any codec) from device memory to device memory on a CUstream
+        /// (IntPtr.Zero = the library's own stream: wait with DeviceSynchronize); per-chunk codes
+        /// go to statusDev (may be zero). Returns once enqueued. Throws code 4001 when the system
+        /// has no CUDA device.</summary>
         public void DecompressDevice(IntPtr srcDev, long srcBytes, DType dtype, IntPtr dstDev, long dstBytes, IntPtr statusDev, long statusLen, IntPtr stream)
         {
             Native.Check(Native.saraphis_decompress_device(Live, srcDev, (UIntPtr)srcBytes, (uint)dtype, dstDev, (UIntPtr)dstBytes, statusDev, (UIntPtr)statusLen, stream));
         }
+
+        /// <summary>Wait for the work enqueued on the library's own stream (device calls given
+        /// IntPtr.Zero). Throws code 4001 on a CPU system or if that work failed.</summary>
+        public void DeviceSynchronize() => Native.Check(Native.saraphis_device_synchronize(Live));
 
         /// <summary>Compress on the system's GPU from host memory (synchronous); bit-exact codecs
         /// give the same bytes as Compress, p-adic a container within the bound whose bytes may
@@ -343,7 +349,7 @@ namespace Saraphis
         }
 
         /// <summary>Enqueue GPU compression of a tensor in device memory into dstDev (capacity
-        /// from Library.CompressDeviceSizes) on a CUstream (IntPtr.Zero = legacy default stream); the
+        /// from Library.CompressDeviceSizes) on a CUstream (IntPtr.Zero = the library's own stream); the
         /// container length goes to the device ulong at compressedBytesDev. tempDev = IntPtr.Zero:
         /// the library allocates its temporary memory stream-ordered. Returns once enqueued.
         /// Throws code 4001 when the system has no CUDA device.</summary>

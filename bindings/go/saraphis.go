@@ -365,7 +365,7 @@ func (s *System) DecompressProgressive(c []byte, dtype DType, planes uint32, dst
 
 // DecompressDevice enqueues a bit-exact decode of the container at device address src (srcBytes
 // long) into device address dst (dstBytes, exactly the tensor) on the CUstream stream (0 = the
-// legacy default stream). Per-chunk codes go to the int32 device array status (0 to skip).
+// library's own stream: wait with DeviceSynchronize). Per-chunk codes go to the int32 device array status (0 to skip).
 // Returns once enqueued; nothing synchronizes. The addresses are device pointers from the
 // caller's CUDA allocator, never Go memory.
 func (s *System) DecompressDevice(src uintptr, srcBytes int, dtype DType, dst uintptr, dstBytes int, status uintptr, statusLen int, stream uintptr) error {
@@ -375,6 +375,14 @@ func (s *System) DecompressDevice(src uintptr, srcBytes int, dtype DType, dst ui
 			(*C.int32_t)(C.saraphis_go_device_ptr(C.uintptr_t(status))), C.size_t(statusLen),
 			C.saraphis_go_device_ptr(C.uintptr_t(stream)))
 	})
+	runtime.KeepAlive(s)
+	return err
+}
+
+// DeviceSynchronize waits for the work enqueued on the library's own stream (device calls given
+// stream 0). ErrDevice on a CPU system or if that work failed.
+func (s *System) DeviceSynchronize() error {
+	err := call(func() uint32 { return C.saraphis_device_synchronize(s.p) })
 	runtime.KeepAlive(s)
 	return err
 }
@@ -413,7 +421,7 @@ func CompressDeviceSizes(dtype DType, shape []uint64, p *Params) (tempBytes int,
 
 // CompressDevice enqueues GPU compression of the tensor at device address src (srcBytes long)
 // into device address dst (dstCapacity from CompressDeviceSizes) on the CUstream stream (0 = the
-// legacy default stream). The container length goes to the uint64 at device address
+// library's own stream: wait with DeviceSynchronize). The container length goes to the uint64 at device address
 // compressedBytes. temp = 0 lets the library allocate its temporary memory stream-ordered.
 // Returns once enqueued; nothing synchronizes. Addresses come from the caller's CUDA allocator,
 // never Go memory.

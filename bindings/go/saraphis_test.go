@@ -256,6 +256,9 @@ func TestWholeAPI(t *testing.T) {
 	if err := s.DecompressDevice(1, 4, F32, 2, 4, 0, 0, 0); !errors.As(err, &e) || e.Code != ErrDevice {
 		t.Fatalf("device decode on a CPU system: %v", err)
 	}
+	if err := s.DeviceSynchronize(); !errors.As(err, &e) || e.Code != ErrDevice {
+		t.Fatalf("device synchronize on a CPU system: %v", err)
+	}
 	if ptb, pmb, err := CompressDeviceSizes(F32, big.shape, p); err != nil || ptb <= 0 || pmb < len(big.data) {
 		t.Fatalf("p-adic device compression sizes: temp %d, max %d: %v", ptb, pmb, err)
 	}

@@ -100,6 +100,9 @@ pub struct CudaDevice {
     padic_params: cudarc::driver::CudaFunction,
     encode_padic: cudarc::driver::CudaFunction,
     padic_finish: cudarc::driver::CudaFunction,
+    /// The library's own stream of this device (non-blocking, created on first use): where work
+    /// goes when a caller passes a null `CUstream`.
+    own_stream: OnceLock<Arc<cudarc::driver::CudaStream>>,
 }
 
 impl std::fmt::Debug for CudaDevice {
@@ -228,7 +231,39 @@ impl CudaDevice {
             padic_params,
             encode_padic,
             padic_finish,
+            own_stream: OnceLock::new(),
         })
+    }
+
+    /// The library's own stream of this device, as a `CUstream`: a non-blocking stream of the
+    /// primary context, created on first use and kept for the device's lifetime. Work enqueued
+    /// on it is not ordered with the caller's streams nor the legacy default stream; wait for it
+    /// with [`CudaDevice::synchronize_own_stream`]. Errors: `Device` (stream creation failed).
+    /// Thread-safe.
+    pub fn own_stream(&self) -> Result<*mut c_void> {
+        if let Some(s) = self.own_stream.get() {
+            return Ok(s.cu_stream() as *mut c_void);
+        }
+        let ctx = self.ctx.clone();
+        let s = guarded("stream", move || ctx.new_stream().map_err(dev_err))
+            .map_err(Error::Device)??;
+        // A racing thread may have set it first; either stream is fine, one is kept.
+        let kept = self.own_stream.get_or_init(|| s);
+        Ok(kept.cu_stream() as *mut c_void)
+    }
+
+    /// Block the calling thread until all work enqueued on the library's own stream (see
+    /// [`CudaDevice::own_stream`]) is done; returns at once if it was never used.
+    /// Errors: `Device` (a failed kernel or copy on that stream). Thread-safe.
+    pub fn synchronize_own_stream(&self) -> Result<()> {
+        match self.own_stream.get() {
+            None => Ok(()),
+            Some(s) => {
+                let s = s.clone();
+                guarded("synchronize", move || s.synchronize().map_err(dev_err))
+                    .map_err(Error::Device)?
+            }
+        }
     }
 
     /// The device's cudarc context (primary context), for callers that manage memory and streams

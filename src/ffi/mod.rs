@@ -877,9 +877,27 @@ pub unsafe extern "C" fn saraphis_decompress_progressive(
     })
 }
 
+/// Wait until the device work the system enqueued on the library's own stream is done. Device
+/// calls given a NULL `CUstream` (`saraphis_decompress_device`, `saraphis_compress_device`) run
+/// on that stream: one non-blocking stream per device, created on first use, owned by the
+/// library, not ordered with the caller's streams nor the legacy default stream. Blocks the
+/// calling thread; returns at once if the stream was never used.
+/// Errors: `SARAPHIS_ERR_DEVICE` (the system has no CUDA device, or work on the stream failed),
+/// `SARAPHIS_ERR_NULL_PARAMETER`. Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn saraphis_device_synchronize(
+    system: *const saraphis_system,
+) -> saraphis_result {
+    guard(|| {
+        let s = nn(system as *const System, "system")?;
+        s.device_synchronize()?;
+        Ok(())
+    })
+}
+
 /// Decompress a container of any codec that is in device memory into device memory, enqueued
-/// on `stream` (a `CUstream` of the device's primary context; NULL = the legacy default
-/// stream): raw, lossless and byte-plane containers bit for bit, p-adic containers to exactly
+/// on `stream` (a `CUstream` of the device's primary context; NULL = the library's own stream,
+/// see `saraphis_device_synchronize`): raw, lossless and byte-plane containers bit for bit, p-adic containers to exactly
 /// the values `saraphis_decompress` gives on the CPU (hence within their bound). Two kernels
 /// are enqueued (exact codecs, then p-adic). Returns once the work is enqueued: nothing
 /// synchronizes the host. Needs no temporary device memory.
@@ -967,7 +985,8 @@ pub unsafe extern "C" fn saraphis_compress_device_sizes(
 
 /// Compress a tensor that is in device memory into a container in device memory on the
 /// system's GPU, enqueued on `stream` (a `CUstream` of the device's primary context; NULL = the
-/// legacy default stream). Returns once the work is enqueued: nothing synchronizes the host.
+/// library's own stream, see `saraphis_device_synchronize`). Returns once the work is enqueued:
+/// nothing synchronizes the host.
 /// Every codec: raw, lossless (F32, F16, BF16, F64), byte planes for integer and bool tensors,
 /// and p-adic for float tensors. The bit-exact codecs give byte for byte the container
 /// `saraphis_compress` writes on the CPU for the same tensor and parameters. p-adic gives a

@@ -144,8 +144,9 @@ impl System {
     }
 
     /// Enqueue a decode (any codec) from device memory into device memory on a caller's
-    /// `CUstream` (null = the legacy default stream); see [`CudaDevice::decode_exact_async`] for
-    /// the arguments and the per-chunk status. Nothing synchronizes the host.
+    /// `CUstream` (null = the library's own stream, [`CudaDevice::own_stream`]; wait for it with
+    /// [`System::device_synchronize`]); see [`CudaDevice::decode_exact_async`] for the arguments
+    /// and the per-chunk status. Nothing synchronizes the host.
     ///
     /// # Safety
     /// As [`CudaDevice::decode_exact_async`].
@@ -161,7 +162,13 @@ impl System {
         status_len: u64,
         stream: *mut std::ffi::c_void,
     ) -> Result<()> {
-        self.require_cuda()?.decode_exact_async(
+        let dev = self.require_cuda()?;
+        let stream = if stream.is_null() {
+            dev.own_stream()?
+        } else {
+            stream
+        };
+        dev.decode_exact_async(
             src,
             src_len,
             dtype,
@@ -214,7 +221,8 @@ impl System {
     }
 
     /// Enqueue the compression of a tensor in device memory into device memory on a caller's
-    /// `CUstream` (null = the legacy default stream); the container length goes to the device
+    /// `CUstream` (null = the library's own stream, [`CudaDevice::own_stream`]; wait for it with
+    /// [`System::device_synchronize`]); the container length goes to the device
     /// `u64` at `out_size`. `temp` = 0 lets the library allocate its temporary memory
     /// stream-ordered. See [`CudaDevice::encode_async`] for the arguments and errors;
     /// `src_len` must be the tensor's byte length. Nothing synchronizes the host.
@@ -244,10 +252,22 @@ impl System {
                 layout.input_bytes
             )));
         }
+        let stream = if stream.is_null() {
+            dev.own_stream()?
+        } else {
+            stream
+        };
         dev.encode_async(&layout, src, dst, dst_cap, temp, temp_len, out_size, stream)?;
         self.count(0, 1);
         self.count(2, src_len);
         Ok(())
+    }
+
+    /// Wait until the work this system enqueued on the library's own stream (calls given a null
+    /// stream) is done. Errors: `Device` when the system has no GPU or that work failed.
+    /// Thread-safe.
+    pub fn device_synchronize(&self) -> Result<()> {
+        self.require_cuda()?.synchronize_own_stream()
     }
 
     /// The configuration this system was created with.

@@ -84,6 +84,8 @@ int main(int argc, char **argv) {
     CHECK(saraphis_compress_device(sys, lossless, data, bytes, SARAPHIS_F32, shape, 2, c, bound, NULL, 0, NULL, NULL) ==
               SARAPHIS_ERR_NULL_PARAMETER,
           "compress_device without a length pointer");
+    CHECK(saraphis_device_synchronize(sys) == SARAPHIS_ERR_DEVICE, "device_synchronize on a CPU system");
+    CHECK(saraphis_device_synchronize(NULL) == SARAPHIS_ERR_NULL_PARAMETER, "device_synchronize(NULL)");
     saraphis_tensor_info info;
     OK(saraphis_inspect(c, written, &info));
     CHECK(info.dtype == SARAPHIS_F32 && info.ndim == 2 && info.shape[0] == shape[0] && info.shape[1] == shape[1], "inspect shape");

@@ -140,6 +140,7 @@ static class SaraphisTests
                 Throws<SaraphisException>(() => sys.CompressDevice(new IntPtr(16), 4, DType.F32, new ulong[] { 1 }, lp, new IntPtr(32), 64, IntPtr.Zero, 0, new IntPtr(64), IntPtr.Zero), e => e.Code == 4001, "device compression on a CPU system");
             }
             Throws<SaraphisException>(() => sys.DecompressDevice(new IntPtr(16), 4, DType.F32, new IntPtr(32), 4, IntPtr.Zero, 0, IntPtr.Zero), e => e.Code == 4001, "device decode on a CPU system");
+            Throws<SaraphisException>(() => sys.DeviceSynchronize(), e => e.Code == 4001, "device synchronize on a CPU system");
             Throws<SaraphisException>(() => sys.Decompress(lossy, new float[10]), e => e.Code == 1002, "short destination");
             byte[] bad = (byte[])lossy.Clone();
             bad[bad.Length - 3] ^= 0x10;

@@ -90,8 +90,8 @@ impl EncodeLayout {
     /// look-back words) and, per encode block, 3584 bytes per scratch slot: one per rANS digit
     /// plane kept between planning and writing (2, or fewer if the precision is lower) and one
     /// for deeper planes, whose tables are computed again (10.5 KiB). The encode blocks (at most
-    /// 1024) are capped so that their scratch stays within 1% of the input (at least one
-    /// block): 1 GiB of F32 takes 10.7 MiB, 1.0%, with 1019 blocks for its 1019 chunks.
+    /// 1024, at most one per chunk) are as many as keep the whole buffer within 1% of the input,
+    /// and at least one: 1 GiB of F32 (1019 chunks of 2^18) gets 991 blocks, 0.9996%.
     ///
     /// Errors: `InvalidArgument` (a non-float dtype, bad shape, chunk size, lane count, prime,
     /// bound or precision).
@@ -156,11 +156,12 @@ impl EncodeLayout {
         // The kept slots and one for the planes whose tables are computed again.
         let per_block = (slots + 1) * PLANE_SCRATCH;
         let stats_blocks = numel.div_ceil(128 * 64).clamp(1, MAX_STATS_BLOCKS);
-        let encode_blocks = (input_bytes / 100 / per_block)
-            .clamp(1, MAX_ENCODE_BLOCKS)
-            .min(chunks.max(1));
         let status_at = STATS_AT + STAT_BYTES * stats_blocks;
         let scratch_at = (status_at + 8 * chunks).div_ceil(16) * 16;
+        // As many blocks as keep the whole buffer within 1% of the input (at least one).
+        let encode_blocks = ((input_bytes / 100).saturating_sub(scratch_at) / per_block)
+            .clamp(1, MAX_ENCODE_BLOCKS)
+            .min(chunks.max(1));
         let temp_bytes = scratch_at + encode_blocks * per_block;
         let (eps, rel) = match params.bound {
             ErrorBound::Abs(e) => (e, 0),
