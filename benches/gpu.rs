@@ -8,7 +8,10 @@
 //! figure is also given as a fraction of it, counting bytes read plus written.
 use std::ffi::c_void;
 
-use cudarc::driver::{DevicePtr, DevicePtrMut};
+use std::sync::Arc;
+
+use cudarc::driver::{CudaSlice, CudaStream, DevicePtr, DevicePtrMut};
+use saraphis::backend::cuda::{CudaDevice, EncodeLayout};
 use saraphis::codec::{self, CodecParams, CompressOptions};
 use saraphis::system::{Config, Device, System};
 use saraphis::{DType, ErrorBound, PadicParams};
@@ -54,6 +57,29 @@ fn tiled(base: &[u8], dtype: DType, target: usize) -> Vec<u8> {
         data.extend_from_slice(&unit);
     }
     data
+}
+
+/// Enqueue one GPU compression of the tensor at `src` into `dst` on `stream`, with caller
+/// temporary memory `temp` (at least `layout.temp_bytes`), the length into `size`.
+fn encode_on(
+    dev: &CudaDevice,
+    stream: &Arc<CudaStream>,
+    layout: &EncodeLayout,
+    src: &CudaSlice<u8>,
+    dst: &mut CudaSlice<u8>,
+    temp: &mut CudaSlice<u8>,
+    size: &mut CudaSlice<u64>,
+) {
+    let (sp, _g1) = src.device_ptr(stream);
+    let (dp, _g2) = dst.device_ptr_mut(stream);
+    let (tp, _g3) = temp.device_ptr_mut(stream);
+    let (zp, _g4) = size.device_ptr_mut(stream);
+    let cs = stream.cu_stream() as *mut c_void;
+    // SAFETY: live allocations of the stated sizes, all on `stream`.
+    unsafe {
+        dev.encode_async(layout, sp, dp, layout.bound, tp, layout.temp_bytes, zp, cs)
+            .unwrap();
+    }
 }
 
 /// Every element of `got` within `bound` of `want` (non-finite values bit for bit).
@@ -276,18 +302,9 @@ fn main() {
             .unwrap();
         let mut csize = stream.alloc_zeros::<u64>(1).unwrap();
         let t = timed(&mut |first| {
-            {
-                let (sp, _g1) = dst.device_ptr(&stream);
-                let (dp, _g2) = cdst.device_ptr_mut(&stream);
-                let (tp, _g3) = ctemp.device_ptr_mut(&stream);
-                let (zp, _g4) = csize.device_ptr_mut(&stream);
-                let cs = stream.cu_stream() as *mut c_void;
-                // SAFETY: live allocations of the stated sizes, all on `stream`.
-                unsafe {
-                    dev.encode_async(&layout, sp, dp, layout.bound, tp, layout.temp_bytes, zp, cs)
-                        .unwrap();
-                }
-            }
+            encode_on(
+                &dev, &stream, &layout, &dst, &mut cdst, &mut ctemp, &mut csize,
+            );
             if first {
                 let len = stream.clone_dtoh(&csize).unwrap()[0] as usize;
                 let got = stream.clone_dtoh(&cdst).unwrap();
@@ -405,18 +422,9 @@ fn main() {
         let mut csize = stream.alloc_zeros::<u64>(1).unwrap();
         let mut glen = 0usize;
         let t = timed(&mut |first| {
-            {
-                let (sp, _g1) = orig.device_ptr(&stream);
-                let (dp, _g2) = cdst.device_ptr_mut(&stream);
-                let (tp, _g3) = ctemp.device_ptr_mut(&stream);
-                let (zp, _g4) = csize.device_ptr_mut(&stream);
-                let cs = stream.cu_stream() as *mut c_void;
-                // SAFETY: live allocations of the stated sizes, all on `stream`.
-                unsafe {
-                    dev.encode_async(&layout, sp, dp, layout.bound, tp, layout.temp_bytes, zp, cs)
-                        .unwrap();
-                }
-            }
+            encode_on(
+                &dev, &stream, &layout, &orig, &mut cdst, &mut ctemp, &mut csize,
+            );
             if first {
                 glen = stream.clone_dtoh(&csize).unwrap()[0] as usize;
                 let got = stream.clone_dtoh(&cdst).unwrap();

@@ -101,16 +101,16 @@ struct PeSh {
     int64_t wmax[BLOCK / 32];
     uint64_t pk[PE_MAXN + 1];
     // per-block constants
-    double step, inv_step, eps, max_err;
+    double step, inv_step, eps;
     int64_t offset;
     uint64_t limit;
     uint32_t n_planes, prime, dtype, size, rel;
     // per chunk
     uint64_t ci, n, len, prefix;
     uint32_t lanes, bad, n_exc, exc_bytes, next_slot;
-    uint64_t acc0, acc1, acc2;        // block accumulators of a pass
+    uint64_t nz_done, hdr_at;         // write: nonzeros placed so far; rANS lane headers' offset
     uint32_t amin, amax;
-    int64_t c_prev;                   // carries between tiles: last item index,
+    int64_t c_prev, c_exc;            // carries between tiles: last nonzero / exception index,
     uint64_t c_ord, c_pos;            // items so far, bytes so far
     uint32_t pend, pend_n;            // sign bits of an unfinished byte
 };
@@ -239,6 +239,40 @@ __device__ __forceinline__ int64_t pe_scan_max(PeSh& sh, int64_t v, int64_t* tot
     return exc > off ? exc : off;
 }
 
+// Elements [e0, e1) of a tile of cnt that this thread takes: consecutive runs, in element order,
+// so that items (nonzeros, exceptions) keep their order within a thread and across threads.
+__device__ __forceinline__ void pe_run(uint32_t cnt, uint32_t& e0, uint32_t& e1) {
+    const uint32_t E = (cnt + blockDim.x - 1) / blockDim.x;
+    e0 = threadIdx.x * E < cnt ? threadIdx.x * E : cnt;
+    e1 = e0 + E < cnt ? e0 + E : cnt;
+}
+
+// CSR gap of item i after item prev (-1: i is the first item, coded as its index).
+__device__ __forceinline__ uint64_t pe_gap(uint64_t i, int64_t prev) { return prev < 0 ? i : i - prev - 1; }
+
+// One thread's items of a tile (nonzero digits, exceptions): how many, the first and last index
+// and the varint bytes of their CSR gaps; the first item's gap needs the item before it, from
+// the lower threads or earlier tiles (close).
+struct PeItems {
+    uint32_t n = 0, gap_bytes = 0;
+    int64_t first = -1, last = -1;
+    __device__ __forceinline__ void add(uint64_t i) {
+        if (last >= 0) gap_bytes += varint_len(pe_gap(i, last));
+        else first = (int64_t)i;
+        last = (int64_t)i;
+        n++;
+    }
+    // Block-wide: find the item before this thread's first (a lower thread's last, else `carry`,
+    // the last of earlier tiles), add the first gap; returns that item; *tile_last = the tile's
+    // last item (-1 if none).
+    __device__ __forceinline__ int64_t close(PeSh& sh, int64_t carry, int64_t* tile_last) {
+        int64_t prev = pe_scan_max(sh, last, tile_last);
+        if (prev < 0) prev = carry;
+        if (first >= 0) gap_bytes += varint_len(pe_gap((uint64_t)first, prev));
+        return prev;
+    }
+};
+
 // ---------------------------------------------------------------- digits and tables
 
 // codec::padic::bucket: bucket symbol of digit v, its extra bits and their count.
@@ -353,25 +387,22 @@ __device__ __forceinline__ void pe_stats(PeSh& sh, const PeArgs& a, const uint8_
     const uint32_t T = (PE_TILE / L) * L;
     for (uint32_t j = t; j < PE_TABLES * 32; j += blockDim.x) sh.hist[j] = 0;
     if (t == 0) {
-        sh.acc0 = sh.acc1 = sh.acc2 = 0;
         sh.amin = 0xFFFFFFFFu;
         sh.amax = 0;
         sh.pl[k].nnz = sh.pl[k].signs = sh.pl[k].gap_bytes = 0;
         sh.pl[k].ebits = 0;
-        sh.c_prev = -1;  // last nonzero
-        sh.c_ord = 0;
-        sh.c_pos = (uint64_t)-1;  // last exception (as int64 -1)
+        sh.c_prev = -1;
+        sh.c_exc = -1;
         if (first) sh.n_exc = sh.exc_bytes = 0;
     }
     __syncthreads();
     for (uint64_t base = 0; base < n; base += T) {
         const uint32_t cnt = n - base < T ? (uint32_t)(n - base) : T;
         pe_tile(sh, src, base, cnt, k, my_err);
-        const uint32_t E = (cnt + blockDim.x - 1) / blockDim.x;
-        const uint32_t e0 = t * E < cnt ? t * E : cnt, e1 = e0 + E < cnt ? e0 + E : cnt;
-        uint32_t nnz = 0, signs = 0, gapb = 0, dmin = 0xFFFFFFFFu, dmax = 0, ebits = 0;
-        int64_t f_nz = -1, l_nz = -1, f_ex = -1, l_ex = -1;
-        uint32_t n_ex = 0, exb = 0;
+        uint32_t e0, e1;
+        pe_run(cnt, e0, e1);
+        uint32_t signs = 0, dmin = 0xFFFFFFFFu, dmax = 0, ebits = 0;
+        PeItems nz, ex;
         for (uint32_t e = e0; e < e1; e++) {
             const uint64_t i = base + e;
             uint64_t hi;
@@ -382,47 +413,32 @@ __device__ __forceinline__ void pe_stats(PeSh& sh, const PeArgs& a, const uint8_
             atomicAdd(&sh.hist[ctx * 32 + b], 1u);
             ebits += kb;
             if (d) {
-                nnz++;
-                if (l_nz >= 0) gapb += varint_len(i - l_nz - 1);
-                else f_nz = (int64_t)i;
-                l_nz = (int64_t)i;
+                nz.add(i);
                 dmin = d < dmin ? d : dmin;
                 dmax = d > dmax ? d : dmax;
                 if (hi == 0) signs++;
             }
-            if (first && (sh.fl[PE_HALO + e] & 1)) {
-                n_ex++;
-                if (l_ex >= 0) exb += varint_len(i - l_ex - 1);
-                else f_ex = (int64_t)i;
-                l_ex = (int64_t)i;
-            }
+            if (first && (sh.fl[PE_HALO + e] & 1)) ex.add(i);
         }
-        int64_t tmax;
-        int64_t pv = pe_scan_max(sh, l_nz, &tmax);
-        if (pv < 0) pv = sh.c_prev;
-        if (f_nz >= 0) gapb += varint_len(pv < 0 ? (uint64_t)f_nz : (uint64_t)(f_nz - pv - 1));
-        int64_t emax = -1;
-        if (first) {
-            int64_t pe = pe_scan_max(sh, l_ex, &emax);
-            if (pe < 0) pe = (int64_t)sh.c_pos;
-            if (f_ex >= 0) exb += varint_len(pe < 0 ? (uint64_t)f_ex : (uint64_t)(f_ex - pe - 1));
-        }
-        if (nnz) {
-            atomicAdd(&sh.pl[k].nnz, nnz);
+        int64_t nz_last, ex_last = -1;
+        nz.close(sh, sh.c_prev, &nz_last);
+        if (first) ex.close(sh, sh.c_exc, &ex_last);
+        if (nz.n) {
+            atomicAdd(&sh.pl[k].nnz, nz.n);
             atomicAdd(&sh.pl[k].signs, signs);
-            atomicAdd(&sh.pl[k].gap_bytes, gapb);
+            atomicAdd(&sh.pl[k].gap_bytes, nz.gap_bytes);
             atomicMin(&sh.amin, dmin);
             atomicMax(&sh.amax, dmax);
         }
         if (ebits) atomicAdd((unsigned long long*)&sh.pl[k].ebits, (unsigned long long)ebits);
-        if (n_ex) {
-            atomicAdd(&sh.n_exc, n_ex);
-            atomicAdd(&sh.exc_bytes, exb + n_ex * sh.size);
+        if (ex.n) {
+            atomicAdd(&sh.n_exc, ex.n);
+            atomicAdd(&sh.exc_bytes, ex.gap_bytes + ex.n * sh.size);
         }
         __syncthreads();
         if (t == 0) {
-            if (tmax >= 0) sh.c_prev = tmax;
-            if (first && emax >= 0) sh.c_pos = (uint64_t)emax;
+            if (nz_last >= 0) sh.c_prev = nz_last;
+            if (ex_last >= 0) sh.c_exc = ex_last;
         }
         __syncthreads();
     }
@@ -615,16 +631,16 @@ __device__ void pe_write_forward(PeSh& sh, const uint8_t* src, uint32_t k, uint8
         sh.c_ord = 0;
         sh.c_pos = 0;
         sh.pend = sh.pend_n = 0;
-        sh.acc0 = 0;  // nonzeros so far
+        sh.nz_done = 0;
     }
     __syncthreads();
     for (uint64_t base = 0; base < n; base += T) {
         const uint32_t cnt = n - base < T ? (uint32_t)(n - base) : T;
         pe_tile(sh, src, base, cnt, k, my_err);
-        const uint32_t E = (cnt + blockDim.x - 1) / blockDim.x;
-        const uint32_t e0 = t * E < cnt ? t * E : cnt, e1 = e0 + E < cnt ? e0 + E : cnt;
-        uint32_t nnz = 0, leads = 0, gapb = 0;
-        int64_t f_nz = -1, l_nz = -1;
+        uint32_t e0, e1;
+        pe_run(cnt, e0, e1);
+        uint32_t leads = 0;
+        PeItems nz;
         for (uint32_t e = e0; e < e1; e++) {
             uint64_t hi;
             uint32_t ctx;
@@ -635,29 +651,23 @@ __device__ void pe_write_forward(PeSh& sh, const uint8_t* src, uint32_t k, uint8
                 else { sec[1 + 2 * i] = (uint8_t)d; sec[2 + 2 * i] = (uint8_t)(d >> 8); }
             }
             if (d) {
-                nnz++;
-                if (l_nz >= 0) gapb += varint_len(i - l_nz - 1);
-                else f_nz = (int64_t)i;
-                l_nz = (int64_t)i;
+                nz.add(i);
                 leads += hi == 0;
             }
         }
-        int64_t tmax;
-        int64_t pv = pe_scan_max(sh, l_nz, &tmax);
-        if (pv < 0) pv = sh.c_prev;
-        if (f_nz >= 0) gapb += varint_len(pv < 0 ? (uint64_t)f_nz : (uint64_t)(f_nz - pv - 1));
+        int64_t nz_last;
+        int64_t prev = nz.close(sh, sh.c_prev, &nz_last);
         uint64_t tot;
-        // nonzeros (high 22 bits... kept apart: three scans)
-        const uint64_t nz_at = sh.acc0 + pt_scan<uint64_t>(nnz, sh.wsum, &tot);
+        // positions: of the nonzero digits, of the gap varints, of the sign bits
+        const uint64_t nz_at = sh.nz_done + pt_scan<uint64_t>(nz.n, sh.wsum, &tot);
         const uint64_t nz_tot = tot;
-        const uint64_t gap_at = sh.c_pos + pt_scan<uint64_t>(gapb, sh.wsum, &tot);
+        const uint64_t gap_at = sh.c_pos + pt_scan<uint64_t>(nz.gap_bytes, sh.wsum, &tot);
         const uint64_t gap_tot = tot;
         const uint32_t lead_at = (uint32_t)pt_scan<uint64_t>(leads, sh.wsum, &tot);
         const uint32_t lead_tot = (uint32_t)tot;
         // scatter
         uint64_t g = gap_at, z = nz_at;
         uint32_t s = lead_at;
-        int64_t prev = pv;
         for (uint32_t e = e0; e < e1; e++) {
             uint64_t hi;
             uint32_t ctx;
@@ -665,8 +675,7 @@ __device__ void pe_write_forward(PeSh& sh, const uint8_t* src, uint32_t k, uint8
             const uint32_t d = pe_digit(sh, i, PE_HALO + e, hi, ctx);
             if (!d) continue;
             if (P.mode == 1) {
-                const uint64_t gv = prev < 0 ? i : i - prev - 1;
-                g = (uint64_t)(put_varint(gaps + g, gv) - gaps);
+                g = (uint64_t)(put_varint(gaps + g, pe_gap(i, prev)) - gaps);
                 if (P.dmin != P.dmax) {
                     dstream[1 + 2 * z] = (uint8_t)(d - 1);
                     dstream[2 + 2 * z] = (uint8_t)((d - 1) >> 8);
@@ -679,9 +688,9 @@ __device__ void pe_write_forward(PeSh& sh, const uint8_t* src, uint32_t k, uint8
         __syncthreads();
         pe_put_signs(sh, sign_at, lead_tot);
         if (t == 0) {
-            if (tmax >= 0) sh.c_prev = tmax;
+            if (nz_last >= 0) sh.c_prev = nz_last;
             sh.c_pos += gap_tot;
-            sh.acc0 += nz_tot;
+            sh.nz_done += nz_tot;
         }
         __syncthreads();
     }
@@ -689,7 +698,7 @@ __device__ void pe_write_forward(PeSh& sh, const uint8_t* src, uint32_t k, uint8
         if (sh.pend_n) sign_at[sh.c_ord / 8] = (uint8_t)sh.pend;
         if (P.mode == 1) {
             put_varint(sec + 1, P.nnz);
-            if (sh.c_pos != P.gap_bytes || sh.acc0 != P.nnz) sh.bad = 1;
+            if (sh.c_pos != P.gap_bytes || sh.nz_done != P.nnz) sh.bad = 1;
             if (P.dmin == P.dmax) {
                 dstream[0] = 0;
                 put_varint(dstream + 1, P.dmin - 1);
@@ -947,36 +956,26 @@ extern "C" __global__ void __launch_bounds__(BLOCK, 5) saraphis_encode_padic(PeA
                 for (uint64_t base = 0; base < n; base += T) {
                     const uint32_t cnt = n - base < T ? (uint32_t)(n - base) : T;
                     pe_tile(sh, src, base, cnt, 0, again);
-                    const uint32_t E = (cnt + blockDim.x - 1) / blockDim.x;
-                    const uint32_t e0 = t * E < cnt ? t * E : cnt, e1 = e0 + E < cnt ? e0 + E : cnt;
-                    int64_t f_ex = -1, l_ex = -1;
-                    uint32_t bytes = 0;
-                    for (uint32_t e = e0; e < e1; e++) {
-                        if (!(sh.fl[PE_HALO + e] & 1)) continue;
-                        const uint64_t i = base + e;
-                        if (l_ex >= 0) bytes += varint_len(i - l_ex - 1);
-                        else f_ex = (int64_t)i;
-                        bytes += a.size;
-                        l_ex = (int64_t)i;
-                    }
-                    int64_t tmax;
-                    int64_t pv = pe_scan_max(sh, l_ex, &tmax);
-                    if (pv < 0) pv = sh.c_prev;
-                    if (f_ex >= 0) bytes += varint_len(pv < 0 ? (uint64_t)f_ex : (uint64_t)(f_ex - pv - 1));
+                    uint32_t e0, e1;
+                    pe_run(cnt, e0, e1);
+                    PeItems ex;
+                    for (uint32_t e = e0; e < e1; e++)
+                        if (sh.fl[PE_HALO + e] & 1) ex.add(base + e);
+                    int64_t ex_last;
+                    int64_t prev = ex.close(sh, sh.c_prev, &ex_last);
                     uint64_t tot;
-                    uint64_t pos = sh.c_pos + pt_scan<uint64_t>(bytes, sh.wsum, &tot);
-                    int64_t prev = pv;
+                    uint64_t pos = sh.c_pos + pt_scan<uint64_t>(ex.gap_bytes + ex.n * a.size, sh.wsum, &tot);
                     for (uint32_t e = e0; e < e1; e++) {
                         if (!(sh.fl[PE_HALO + e] & 1)) continue;
                         const uint64_t i = base + e;
-                        uint8_t* q = put_varint(exc + pos, prev < 0 ? i : i - prev - 1);
+                        uint8_t* q = put_varint(exc + pos, pe_gap(i, prev));
                         for (uint32_t b = 0; b < a.size; b++) q[b] = src[i * a.size + b];
                         pos = (uint64_t)(q + a.size - exc);
                         prev = (int64_t)i;
                     }
                     __syncthreads();
                     if (t == 0) {
-                        if (tmax >= 0) sh.c_prev = tmax;
+                        if (ex_last >= 0) sh.c_prev = ex_last;
                         sh.c_pos += tot;
                     }
                     __syncthreads();
@@ -1027,13 +1026,13 @@ extern "C" __global__ void __launch_bounds__(BLOCK, 5) saraphis_encode_padic(PeA
                                 at += 2ull * nw[l];
                             }
                             if (hdr != 2 + P.table_bytes + 1 || at + sb != P.len) sh.bad = 1;
-                            sh.acc1 = hdr;
+                            sh.hdr_at = hdr;
                         }
                         const uint16_t* fr = (const uint16_t*)pe_scratch(a, P.slot);
                         for (uint32_t j = t >> 5; j < pe_ntab(P.kind); j += blockDim.x / 32)
                             pe_enc_entry(sh, j, fr[j * 32 + (t & 31)]);
                         __syncthreads();
-                        const bool bad = pe_lanes(sh, a, src, k, sec, sec + sh.acc1, again);
+                        const bool bad = pe_lanes(sh, a, src, k, sec, sec + sh.hdr_at, again);
                         if (__syncthreads_or(bad) && t == 0) sh.bad = 1;
                     }
                     pe_write_forward(sh, src, k, sec, sign_at, again);

@@ -465,6 +465,21 @@ fn check_padic(
     true
 }
 
+/// An F32 tensor's bytes as F32, BF16, F16 and F64.
+fn float_variants(f32s: &[u8]) -> Vec<(DType, Vec<u8>)> {
+    [DType::F32, DType::BF16, DType::F16, DType::F64]
+        .into_iter()
+        .map(|d| {
+            let data = if d == DType::F64 {
+                to_f64(f32s)
+            } else {
+                convert(f32s, d)
+            };
+            (d, data)
+        })
+        .collect()
+}
+
 fn to_f64(f32s: &[u8]) -> Vec<u8> {
     f32s.chunks_exact(4)
         .flat_map(|c| (f32::from_le_bytes(c.try_into().unwrap()) as f64).to_le_bytes())
@@ -484,12 +499,7 @@ fn gpu_decodes_padic_containers_of_real_weights_like_the_cpu() {
     let tensors = common::load("minilm-subset-f32.safetensors");
     let mut declined = 0;
     for t in tensors.iter().filter(|t| t.dtype == DType::F32) {
-        for d in [DType::F32, DType::BF16, DType::F16, DType::F64] {
-            let data = if d == DType::F64 {
-                to_f64(&t.bytes)
-            } else {
-                convert(&t.bytes, d)
-            };
+        for (d, data) in float_variants(&t.bytes) {
             for params in [
                 pp(251, ErrorBound::Abs(1e-3)),
                 pp(251, ErrorBound::Abs(1e-2)),
@@ -551,12 +561,7 @@ fn gpu_padic_adversarial_data_and_shapes() {
         precision: None,
         bound,
     };
-    for d in [DType::F32, DType::BF16, DType::F16, DType::F64] {
-        let data = if d == DType::F64 {
-            to_f64(&bytes)
-        } else {
-            convert(&bytes, d)
-        };
+    for (d, data) in float_variants(&bytes) {
         let n = data.len() / d.size();
         for params in [
             pp(251, ErrorBound::Abs(1e-3)),
@@ -719,12 +724,7 @@ fn gpu_compresses_padic_real_weights_within_the_bound() {
     let tensors = common::load("minilm-subset-f32.safetensors");
     let (mut gpu_total, mut cpu_total) = (0usize, 0usize);
     for t in tensors.iter().filter(|t| t.dtype == DType::F32) {
-        for d in [DType::F32, DType::BF16, DType::F16, DType::F64] {
-            let data = if d == DType::F64 {
-                to_f64(&t.bytes)
-            } else {
-                convert(&t.bytes, d)
-            };
+        for (d, data) in float_variants(&t.bytes) {
             for params in [
                 pp(251, ErrorBound::Abs(1e-3)),
                 pp(251, ErrorBound::Rel(1e-2)),

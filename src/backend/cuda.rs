@@ -252,6 +252,16 @@ impl CudaDevice {
         Ok(kept.cu_stream() as *mut c_void)
     }
 
+    /// `stream`, or the library's own stream ([`CudaDevice::own_stream`]) when it is null: what a
+    /// null `CUstream` means in the C API. Errors: as `own_stream`. Thread-safe.
+    pub fn stream_or_own(&self, stream: *mut c_void) -> Result<*mut c_void> {
+        if stream.is_null() {
+            self.own_stream()
+        } else {
+            Ok(stream)
+        }
+    }
+
     /// Block the calling thread until all work enqueued on the library's own stream (see
     /// [`CudaDevice::own_stream`]) is done; returns at once if it was never used.
     /// Errors: `Device` (a failed kernel or copy on that stream). Thread-safe.

@@ -163,11 +163,7 @@ impl System {
         stream: *mut std::ffi::c_void,
     ) -> Result<()> {
         let dev = self.require_cuda()?;
-        let stream = if stream.is_null() {
-            dev.own_stream()?
-        } else {
-            stream
-        };
+        let stream = dev.stream_or_own(stream)?;
         dev.decode_exact_async(
             src,
             src_len,
@@ -252,11 +248,7 @@ impl System {
                 layout.input_bytes
             )));
         }
-        let stream = if stream.is_null() {
-            dev.own_stream()?
-        } else {
-            stream
-        };
+        let stream = dev.stream_or_own(stream)?;
         dev.encode_async(&layout, src, dst, dst_cap, temp, temp_len, out_size, stream)?;
         self.count(0, 1);
         self.count(2, src_len);

@@ -97,6 +97,53 @@ impl std::fmt::Debug for EncodeLayout {
     }
 }
 
+/// Check a chunk size (1..=2^28 elements) and a lane count (0..=128, 0 = 32); returns the lanes
+/// to use. Errors: `InvalidArgument`.
+pub(super) fn check_chunk_and_lanes(chunk_elems: u32, lanes: u32) -> Result<u32> {
+    if chunk_elems == 0 || chunk_elems > MAX_CHUNK_ELEMS {
+        return Err(Error::InvalidArgument(format!(
+            "chunk size {chunk_elems} elements: must be in 1..={MAX_CHUNK_ELEMS}"
+        )));
+    }
+    if lanes > MAX_LANES {
+        return Err(Error::InvalidArgument(format!(
+            "lanes {lanes}: must be in 0..={MAX_LANES} (0 = default)"
+        )));
+    }
+    Ok(if lanes == 0 { DEFAULT_LANES } else { lanes })
+}
+
+/// The container header up to and including the chunk count (params zeroed: `params_len` bytes
+/// the kernels fill in), in an `N`-byte array for the kernel arguments, and its length. The
+/// kernels add the chunk table and the header CRC.
+pub(super) fn header_prefix<const N: usize>(
+    dtype: DType,
+    shape: &[u64],
+    codec: CodecId,
+    params_len: usize,
+    chunk_elems: u32,
+    numel: u64,
+    chunks: u64,
+) -> ([u8; N], usize) {
+    let empty = Header {
+        dtype,
+        shape: shape.to_vec(),
+        codec,
+        params: vec![0; params_len],
+        chunk_elems,
+        numel,
+        chunks: Vec::new(),
+        header_len: 0,
+    }
+    .write();
+    // Drop the CRC; `write` put the count of its empty table (0) before it: set the real count.
+    let prefix_len = empty.len() - 4;
+    let mut prefix = [0u8; N];
+    prefix[..prefix_len - 4].copy_from_slice(&empty[..prefix_len - 4]);
+    prefix[prefix_len - 4..prefix_len].copy_from_slice(&(chunks as u32).to_le_bytes());
+    (prefix, prefix_len)
+}
+
 impl EncodeLayout {
     /// Layout for compressing a tensor of `dtype` and `shape` with `opts` (any codec: p-adic
     /// goes to [`EncodeLayout::new_padic`], the others to [`EncodeLayout::new`]).
@@ -165,17 +212,7 @@ impl EncodeLayout {
     ) -> Result<EncodeLayout> {
         let input_bytes = dtype::byte_len(dtype, shape)? as u64;
         let numel = dtype::numel(shape)?;
-        if chunk_elems == 0 || chunk_elems > MAX_CHUNK_ELEMS {
-            return Err(Error::InvalidArgument(format!(
-                "chunk size {chunk_elems} elements: must be in 1..={MAX_CHUNK_ELEMS}"
-            )));
-        }
-        if lanes > MAX_LANES {
-            return Err(Error::InvalidArgument(format!(
-                "lanes {lanes}: must be in 0..={MAX_LANES} (0 = default)"
-            )));
-        }
-        let max_lanes = if lanes == 0 { DEFAULT_LANES } else { lanes };
+        let max_lanes = check_chunk_and_lanes(chunk_elems, lanes)?;
         let size = dtype.size() as u32;
         let (exp_bits, man_bits, nplanes, nstreams) = match codec {
             CodecId::Raw => (0, 0, 0, 0),
@@ -213,22 +250,8 @@ impl EncodeLayout {
             * 16;
         let temp_bytes = TEMP_HEAD + chunks * meta_stride;
         let bound = hlen + input_bytes + chunks;
-        // The header up to and including the chunk count; the kernels add the table and CRC.
-        let empty = Header {
-            dtype,
-            shape: shape.to_vec(),
-            codec,
-            params: Vec::new(),
-            chunk_elems,
-            numel,
-            chunks: Vec::new(),
-            header_len: 0,
-        }
-        .write();
-        let prefix_len = empty.len() - 4;
-        let mut prefix = [0u8; 132];
-        prefix[..prefix_len - 4].copy_from_slice(&empty[..prefix_len - 4]);
-        prefix[prefix_len - 4..prefix_len].copy_from_slice(&(chunks as u32).to_le_bytes());
+        let (prefix, prefix_len) =
+            header_prefix::<132>(dtype, shape, codec, 0, chunk_elems, numel, chunks);
         let variant = match (codec, dtype) {
             (CodecId::Lossless, DType::F32) => 0,
             (CodecId::Lossless, DType::F16) => 1,

@@ -15,12 +15,12 @@
 //! decoupled look-back for the chunk's offset, then the write pass) and finish (header, CRC-32,
 //! length).
 
-use super::encode::EncodeLayout;
+use super::encode::{check_chunk_and_lanes, header_prefix, EncodeLayout};
 use crate::codec::padic::{check_params, step_for, PARAMS_LEN};
 use crate::codec::{ErrorBound, PadicParams};
 use crate::dtype::{self, DType};
 use crate::error::{Error, Result};
-use crate::format::container::{chunk_count, header_len, CodecId, Header, MAX_CHUNK_ELEMS};
+use crate::format::container::{chunk_count, header_len, CodecId};
 use crate::padic::max_precision;
 
 /// Bytes of the temporary buffer before the per-block statistics (`PE_STATS_AT`).
@@ -116,16 +116,7 @@ impl EncodeLayout {
         };
         let input_bytes = dtype::byte_len(dtype, shape)? as u64;
         let numel = dtype::numel(shape)?;
-        if chunk_elems == 0 || chunk_elems > MAX_CHUNK_ELEMS {
-            return Err(Error::InvalidArgument(format!(
-                "chunk size {chunk_elems} elements: must be in 1..={MAX_CHUNK_ELEMS}"
-            )));
-        }
-        if lanes > 128 {
-            return Err(Error::InvalidArgument(format!(
-                "lanes {lanes}: must be in 0..=128 (0 = default)"
-            )));
-        }
+        let max_lanes = check_chunk_and_lanes(chunk_elems, lanes)?;
         let chunks = chunk_count(numel, chunk_elems);
         if chunks > (u32::MAX / 2) as u64 {
             return Err(Error::InvalidArgument(format!(
@@ -133,22 +124,16 @@ impl EncodeLayout {
             )));
         }
         let hlen = header_len(shape.len(), PARAMS_LEN, chunks as usize) as u64;
-        let header = Header {
+        // Header bytes up to and including the chunk count (the kernels add table and CRC).
+        let (prefix, prefix_len) = header_prefix::<144>(
             dtype,
-            shape: shape.to_vec(),
-            codec: CodecId::Padic,
-            params: vec![0; PARAMS_LEN],
+            shape,
+            CodecId::Padic,
+            PARAMS_LEN,
             chunk_elems,
             numel,
-            chunks: Vec::new(),
-            header_len: 0,
-        }
-        .write();
-        // Header bytes up to and including the chunk count (the kernels add table and CRC).
-        let prefix_len = header.len() - 4;
-        let mut prefix = [0u8; 144];
-        prefix[..prefix_len - 4].copy_from_slice(&header[..prefix_len - 4]);
-        prefix[prefix_len - 4..prefix_len].copy_from_slice(&(chunks as u32).to_le_bytes());
+            chunks,
+        );
         let params_at = (24 + 8 * shape.len() + 4) as u64;
         let max_n = max_precision(params.prime);
         let planes = params.precision.unwrap_or(max_n) as u64;
@@ -185,7 +170,7 @@ impl EncodeLayout {
             dtype: dcode,
             size: dtype.size() as u32,
             chunk_elems,
-            max_lanes: if lanes == 0 { 32 } else { lanes },
+            max_lanes,
             prime: params.prime,
             precision: params.precision.unwrap_or(0),
             max_n,
