@@ -29,8 +29,8 @@ pub enum Error {
         /// Major version this build reads.
         supported: u16,
     },
-    /// The container ends before a structure it declares.
-    #[error("truncated container: {0}")]
+    /// The input (container or archive, named in the message) ends before a structure it declares.
+    #[error("truncated: {0}")]
     Truncated(String),
     /// A checksum did not match: the header, the index or a chunk (named) was altered.
     #[error("checksum mismatch: {0}")]

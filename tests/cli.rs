@@ -189,7 +189,15 @@ fn failures_leave_no_output_and_say_why() {
         let mut a = vec!["compress", s(&src), "-o", s(&out)];
         a.extend(bad_args.iter());
         let o = saraphis(&a);
-        assert_eq!(o.status.code(), Some(1), "{bad_args:?}");
+        assert_eq!(
+            o.status.code(),
+            Some(2),
+            "{bad_args:?}: argument errors exit 2"
+        );
+        assert!(
+            String::from_utf8_lossy(&o.stderr).starts_with("saraphis: usage error:"),
+            "{bad_args:?}"
+        );
         only_expected_files(dir.path(), &["junk.safetensors"]);
     }
 
@@ -232,5 +240,330 @@ fn failures_leave_no_output_and_say_why() {
             assert!(msg.contains("version"), "{msg}");
         }
         only_expected_files(dir.path(), &["junk.safetensors", "m.sph"]);
+    }
+}
+
+#[test]
+fn an_output_that_is_an_input_is_refused_before_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("m.safetensors");
+    std::fs::copy(common::data("minilm-subset-f32.safetensors"), &model).unwrap();
+    let original = std::fs::read(&model).unwrap();
+    let hard = dir.path().join("hard.safetensors");
+    std::fs::hard_link(&model, &hard).unwrap();
+    let soft = dir.path().join("soft.safetensors");
+    std::os::unix::fs::symlink(&model, &soft).unwrap();
+    let spelled = dir.path().join(".").join("m.safetensors");
+    for out in [&model, &hard, &soft, &spelled] {
+        let o = saraphis(&["compress", s(&model), "-o", s(out), "--abs", "1e-2"]);
+        assert_eq!(o.status.code(), Some(2), "{out:?}");
+        assert!(String::from_utf8_lossy(&o.stderr).contains("same file"));
+        assert_eq!(
+            std::fs::read(&model).unwrap(),
+            original,
+            "{out:?}: input changed"
+        );
+    }
+    let sph = dir.path().join("m.sph");
+    saraphis(&["compress", s(&model), "-o", s(&sph)]).pipe_ok();
+    let archive = std::fs::read(&sph).unwrap();
+    let o = saraphis(&["decompress", s(&sph), "-o", s(&sph)]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(std::fs::read(&sph).unwrap(), archive, "archive destroyed");
+    only_expected_files(
+        dir.path(),
+        &[
+            "m.safetensors",
+            "hard.safetensors",
+            "soft.safetensors",
+            "m.sph",
+        ],
+    );
+}
+
+/// A real-weight model of about `mb` MB (the fixture's tensors repeated under new names).
+fn big_model(path: &Path, mb: usize) {
+    let t = common::big_f32();
+    let mut header = serde_json::Map::new();
+    let mut data = Vec::new();
+    let mut k = 0;
+    while data.len() < mb << 20 {
+        let start = data.len();
+        data.extend_from_slice(&t.bytes);
+        header.insert(
+            format!("copy{k}.{}", t.name),
+            serde_json::json!({"dtype": "F32", "shape": t.shape, "data_offsets": [start, data.len()]}),
+        );
+        k += 1;
+    }
+    let h = serde_json::to_vec(&serde_json::Value::Object(header)).unwrap();
+    let mut out = (h.len() as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(&h);
+    out.extend_from_slice(&data);
+    std::fs::write(path, out).unwrap();
+}
+
+#[test]
+fn a_signal_during_compress_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("big.safetensors");
+    big_model(&model, 48);
+    let out = dir.path().join("big.sph");
+    std::fs::write(&out, b"previous archive").unwrap();
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_saraphis"))
+            .args([
+                "compress",
+                s(&model),
+                "-o",
+                s(&out),
+                "--abs",
+                "1e-4",
+                "--threads",
+                "1",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // Wait until the temporary output exists, then interrupt.
+        let t0 = std::time::Instant::now();
+        let tmp_exists = || {
+            std::fs::read_dir(dir.path()).unwrap().any(|e| {
+                e.unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .ends_with(".saraphis-tmp")
+            })
+        };
+        while !tmp_exists() {
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "finished before the signal"
+            );
+            assert!(t0.elapsed().as_secs() < 60, "no temporary file appeared");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        // SAFETY: signalling our own child process.
+        unsafe { libc::kill(child.id() as i32, sig) };
+        let status = child.wait().unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(status.signal(), Some(sig), "ended by the signal");
+        only_expected_files(dir.path(), &["big.safetensors", "big.sph"]);
+        assert_eq!(std::fs::read(&out).unwrap(), b"previous archive");
+    }
+}
+
+#[test]
+fn long_non_ascii_names_and_closed_pipes_do_not_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = common::big_f32();
+    let name = "слой.внимание.запрос.вес.очень-длинное-имя-тензора.ß→∑";
+    assert!(name.len() > 48 && name.chars().count() <= 60);
+    let h = serde_json::json!({ name: {"dtype": "F32", "shape": t.shape, "data_offsets": [0, t.bytes.len()]} });
+    let h = serde_json::to_vec(&h).unwrap();
+    let mut file = (h.len() as u64).to_le_bytes().to_vec();
+    file.extend_from_slice(&h);
+    file.extend_from_slice(&t.bytes);
+    let model = dir.path().join("m.safetensors");
+    std::fs::write(&model, file).unwrap();
+    let sph = dir.path().join("m.sph");
+    let o = saraphis(&["compress", s(&model), "-o", s(&sph)]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let table = String::from_utf8(o.stdout).unwrap();
+    let line = table.lines().nth(1).unwrap();
+    assert!(line.starts_with('…'), "a cut name is marked: {line}");
+    assert!(line.contains("∑"), "the end of the name is kept: {line}");
+
+    // stdout is a pipe whose reader is already gone: a quiet exit 0, no panic.
+    let mut fds = [0; 2];
+    // SAFETY: pipe() fills two descriptors; we close the read end and hand over the write end.
+    let write_end = unsafe {
+        assert_eq!(libc::pipe(fds.as_mut_ptr()), 0);
+        libc::close(fds[0]);
+        <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fds[1])
+    };
+    let o = Command::new(env!("CARGO_BIN_EXE_saraphis"))
+        .args(["inspect", s(&sph)])
+        .stdout(write_end)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(o.status.code(), Some(0), "{err}");
+}
+
+#[test]
+fn honest_reports_label_every_figure() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = common::data("minilm-subset-f32.safetensors");
+    let sph = dir.path().join("m.sph");
+    let r = json(&saraphis(&[
+        "compress",
+        s(&src),
+        "-o",
+        s(&sph),
+        "--abs",
+        "1e-3",
+        "--json",
+    ]));
+    assert!(
+        r["max_rel_error"].is_null(),
+        "compress does not measure relative error"
+    );
+    let measured = r["max_abs_error"].as_f64().unwrap();
+    assert!(measured > 0.0 && measured <= 1e-3);
+    assert_eq!(r["error_source"], "measured by the encoder");
+    // Decompress and inspect report what compression recorded, not a made-up 0.
+    let back = dir.path().join("back.safetensors");
+    let d = json(&saraphis(&[
+        "decompress",
+        s(&sph),
+        "-o",
+        s(&back),
+        "--json",
+    ]));
+    assert_eq!(d["max_abs_error"].as_f64().unwrap(), measured);
+    assert_eq!(d["error_source"], "recorded at compression");
+    let text =
+        String::from_utf8(saraphis(&["decompress", s(&sph), "-o", s(&back)]).stdout).unwrap();
+    let last = text.lines().last().unwrap();
+    assert!(
+        last.starts_with("restored 9 tensors:") && last.contains("archive ->"),
+        "{last}"
+    );
+    let i = json(&saraphis(&["inspect", s(&sph), "--json"]));
+    assert!(
+        i["mb_per_s"].is_null(),
+        "inspect decodes nothing: no throughput"
+    );
+    let text = String::from_utf8(saraphis(&["inspect", s(&sph)]).stdout).unwrap();
+    assert!(!text.contains("MB/s"), "{text}");
+    // A passing verify says so; a relative bound is shown with a relative error.
+    saraphis(&["compress", s(&src), "-o", s(&sph), "--rel", "1e-2"]).pipe_ok();
+    let text =
+        String::from_utf8(saraphis(&["verify", s(&sph), "--against", s(&src)]).stdout).unwrap();
+    let last = text.lines().last().unwrap();
+    assert!(last.starts_with("verify OK"), "{last}");
+    assert!(last.contains("max rel error"), "{last}");
+    let row = text.lines().find(|l| l.contains("query.weight")).unwrap();
+    assert!(row.contains("rel 1.0e-2") && row.contains("rel "), "{row}");
+    let v = json(&saraphis(&[
+        "verify",
+        s(&sph),
+        "--against",
+        s(&src),
+        "--json",
+    ]));
+    assert!(v["max_rel_error"].as_f64().unwrap() <= 1e-2);
+}
+
+#[test]
+fn usage_errors_exit_2_and_name_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = common::data("minilm-subset-f32.safetensors");
+    let out = dir.path().join("o.sph");
+    for args in [
+        vec!["--prime", "7"],
+        vec!["--precision", "3"],
+        vec!["--lanes", "999"],
+        vec!["--chunk-elems", "0"],
+    ] {
+        let mut a = vec!["compress", s(&src), "-o", s(&out)];
+        a.extend(args.iter());
+        let o = saraphis(&a);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+    }
+    // Errors in the data name the user's file, call truncation truncation, and show no
+    // internal enum names.
+    let cut = dir.path().join("cut.safetensors");
+    let bytes = std::fs::read(&src).unwrap();
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let o = saraphis(&["compress", s(&cut), "-o", s(&out)]);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        err.contains("truncated") && !err.contains("MetadataIncompleteBuffer"),
+        "{err}"
+    );
+    let sph = dir.path().join("m.sph");
+    saraphis(&["compress", s(&src), "-o", s(&sph)]).pipe_ok();
+    let a = std::fs::read(&sph).unwrap();
+    std::fs::write(&sph, &a[..a.len() - 100]).unwrap();
+    let o = saraphis(&["decompress", s(&sph), "-o", s(&out)]);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(err.contains("truncated"), "{err}");
+    let missing = dir.path().join("nope.sph");
+    let o = saraphis(&["inspect", s(&missing)]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains(s(&missing)));
+    let words: Vec<&str> = err.split(": ").collect();
+    assert!(
+        words.windows(2).all(|w| w[0] != w[1]),
+        "repeated prefix: {err}"
+    );
+}
+
+/// Mount a tmpfs of `size` at `dir` (root only); `None` with the reason printed otherwise.
+fn tmpfs(dir: &Path, size: &str, read_only: bool) -> Option<()> {
+    let opts = format!("size={size}{}", if read_only { ",ro" } else { "" });
+    let ok = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", &opts, "tmpfs", s(dir)])
+        .status()
+        .is_ok_and(|st| st.success());
+    if !ok {
+        eprintln!(
+            "SKIPPED filesystem-fault case: mounting a tmpfs needs root (run the tests as root)"
+        );
+    }
+    ok.then_some(())
+}
+
+struct Unmount<'a>(&'a Path);
+impl Drop for Unmount<'_> {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.0).status();
+    }
+}
+
+#[test]
+fn filesystem_faults_give_clear_errors_and_keep_existing_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = common::data("minilm-subset-f32.safetensors");
+    // A missing output directory.
+    let o = saraphis(&[
+        "compress",
+        s(&src),
+        "-o",
+        s(&dir.path().join("no/such/dir/m.sph")),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("does not exist"));
+    only_expected_files(dir.path(), &[]);
+
+    // A full filesystem: 1 MiB cannot hold the 5 MB archive; the old output survives intact.
+    let full = dir.path().join("full");
+    std::fs::create_dir(&full).unwrap();
+    if tmpfs(&full, "1m", false).is_some() {
+        let _u = Unmount(&full);
+        let out = full.join("m.sph");
+        std::fs::write(&out, b"previous").unwrap();
+        let o = saraphis(&["compress", s(&src), "-o", s(&out)]);
+        assert_eq!(o.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(s(&out)) && err.contains("space"), "{err}");
+        only_expected_files(&full, &["m.sph"]);
+        assert_eq!(std::fs::read(&out).unwrap(), b"previous");
+    }
+
+    // A read-only output directory.
+    let ro = dir.path().join("ro");
+    std::fs::create_dir(&ro).unwrap();
+    if tmpfs(&ro, "4m", true).is_some() {
+        let _u = Unmount(&ro);
+        let o = saraphis(&["compress", s(&src), "-o", s(&ro.join("m.sph"))]);
+        assert_eq!(o.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("m.sph") && err.contains("Read-only"), "{err}");
+        only_expected_files(&ro, &[]);
     }
 }

@@ -1,14 +1,18 @@
 //! `saraphis`: compress, restore, inspect and verify whole safetensors models.
 //!
 //! Exit codes: 0 success, 1 error (message on stderr, no partial output left), 2 usage error
-//! (clap), 3 `verify` found a tensor outside its bound or not bit-exact.
+//! (a bad or inconsistent argument), 3 `verify` found a tensor outside its bound or not
+//! bit-exact. SIGINT, SIGTERM and SIGHUP remove the output being written, then end the
+//! process as the signal does. Output to a closed pipe (`saraphis inspect m.sph | head`) ends
+//! quietly.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgGroup, Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use saraphis::system::model::ModelReport;
+use saraphis::system::model::{ModelReport, TensorReport};
 use saraphis::system::{Config, System};
 use saraphis::{CodecParams, ErrorBound, PadicParams};
 
@@ -28,22 +32,26 @@ struct Common {
     /// Worker threads (0 = one per core).
     #[arg(long, default_value_t = 0)]
     threads: usize,
-    /// Print one JSON object instead of a table.
+    /// Print one JSON object instead of a table (no progress bar).
     #[arg(long)]
     json: bool,
+    /// No progress bar (it is shown only on a terminal anyway).
+    #[arg(long, short)]
+    quiet: bool,
 }
 
 #[derive(Subcommand)]
 enum Cmd {
     /// Compress a safetensors file into a .sph archive.
+    #[command(group(ArgGroup::new("bound").args(["abs", "rel"])))]
     Compress {
         /// Input .safetensors file.
         input: PathBuf,
-        /// Output .sph archive.
+        /// Output .sph archive (never the input: refused).
         #[arg(short, long)]
         output: PathBuf,
         /// Bit-exact (the default).
-        #[arg(long, conflicts_with_all = ["abs", "rel"])]
+        #[arg(long, conflicts_with = "bound")]
         lossless: bool,
         /// p-adic codec with absolute error bound |x - x'| <= EPS.
         #[arg(long, value_name = "EPS", conflicts_with = "rel")]
@@ -51,14 +59,14 @@ enum Cmd {
         /// p-adic codec with relative error bound |x - x'| <= EPS * |x|.
         #[arg(long, value_name = "EPS")]
         rel: Option<f64>,
-        /// Prime base of the p-adic codec.
-        #[arg(long, default_value_t = 251)]
-        prime: u32,
-        /// Digit planes of the p-adic codec (default: smallest that fits).
-        #[arg(long)]
+        /// Prime base of the p-adic codec [default: 251]; needs --abs or --rel.
+        #[arg(long, requires = "bound")]
+        prime: Option<u32>,
+        /// Digit planes of the p-adic codec (default: smallest that fits); needs --abs or --rel.
+        #[arg(long, requires = "bound")]
         precision: Option<u32>,
-        /// Elements per chunk.
-        #[arg(long, default_value_t = 1 << 18)]
+        /// Elements per chunk, 1..=2^28.
+        #[arg(long, default_value_t = saraphis::format::container::DEFAULT_CHUNK_ELEMS)]
         chunk_elems: u32,
         /// Most rANS lanes per stream, 1..=128 (0 = default 32); 128 decodes faster on GPUs.
         #[arg(long, default_value_t = 0)]
@@ -70,7 +78,7 @@ enum Cmd {
     Decompress {
         /// Input .sph archive.
         input: PathBuf,
-        /// Output .safetensors file.
+        /// Output .safetensors file (never the input: refused).
         #[arg(short, long)]
         output: PathBuf,
         #[command(flatten)]
@@ -95,6 +103,29 @@ enum Cmd {
     },
 }
 
+impl Cmd {
+    fn common(&self) -> &Common {
+        match self {
+            Cmd::Compress { common, .. }
+            | Cmd::Decompress { common, .. }
+            | Cmd::Inspect { common, .. }
+            | Cmd::Verify { common, .. } => common,
+        }
+    }
+}
+
+/// Why the command failed: a usage error (exit 2) or an error while working (exit 1).
+enum Failure {
+    Usage(String),
+    Run(saraphis::Error),
+}
+
+impl From<saraphis::Error> for Failure {
+    fn from(e: saraphis::Error) -> Self {
+        Failure::Run(e)
+    }
+}
+
 fn progress_bar(enabled: bool) -> ProgressBar {
     if !enabled {
         return ProgressBar::hidden();
@@ -107,144 +138,213 @@ fn progress_bar(enabled: bool) -> ProgressBar {
     pb
 }
 
-fn print_table(r: &ModelReport) {
-    println!(
-        "{:<48} {:>5} {:>9} {:>12} {:>12} {:>7} {:>11}",
-        "tensor", "dtype", "codec", "original", "compressed", "ratio", "max_abs_err"
+/// The last `width` characters of `name`, with a leading '…' when cut (char boundaries only).
+fn fit(name: &str, width: usize) -> String {
+    let n = name.chars().count();
+    if n <= width {
+        return name.to_string();
+    }
+    let tail: String = name.chars().skip(n - (width - 1)).collect();
+    format!("…{tail}")
+}
+
+/// A bound as "abs 1.0e-3" / "rel 1.0e-2", or "exact" for bit-exact tensors.
+fn bound_text(t: &TensorReport) -> String {
+    match &t.bound {
+        Some(b) => format!("{} {:.1e}", b.mode, b.eps),
+        None => "exact".into(),
+    }
+}
+
+/// The error in the bound's own mode: relative where it was measured for a relative bound.
+fn error_text(t: &TensorReport) -> String {
+    let rel = t.bound.as_ref().is_some_and(|b| b.mode == "rel");
+    match (rel, t.max_rel_error, t.max_abs_error) {
+        (true, Some(r), _) => format!("rel {r:.3e}"),
+        (_, _, Some(0.0)) if t.bound.is_none() => "0".into(),
+        (_, _, Some(a)) => format!("abs {a:.3e}"),
+        _ => "-".into(),
+    }
+}
+
+fn mb(bytes: u64) -> String {
+    format!("{:.2} MB", bytes as f64 / 1e6)
+}
+
+fn table(r: &ModelReport) -> String {
+    let mut s = format!(
+        "{:<48} {:>5} {:>9} {:>12} {:>12} {:>7} {:>10} {:>13}\n",
+        "tensor", "dtype", "codec", "original B", "compressed B", "ratio", "bound", "max error"
     );
     for t in &r.tensors {
-        let name = if t.name.len() > 48 {
-            &t.name[t.name.len() - 48..]
-        } else {
-            &t.name
-        };
-        println!(
-            "{:<48} {:>5} {:>9} {:>12} {:>12} {:>7.3} {:>11.3e}{}",
-            name,
+        s += &format!(
+            "{:<48} {:>5} {:>9} {:>12} {:>12} {:>7.3} {:>10} {:>13}{}\n",
+            fit(&t.name, 48),
             t.dtype,
             t.codec,
             t.original_bytes,
             t.compressed_bytes,
             t.ratio,
-            t.max_abs_error,
+            bound_text(t),
+            error_text(t),
             if t.ok { "" } else { "  EXCEEDED" }
         );
     }
-    let mbps = if r.seconds > 0.0 {
-        r.original_bytes as f64 / 1e6 / r.seconds
+    let n = r.tensors.len();
+    let exact = r.tensors.iter().all(|t| t.bound.is_none());
+    let errors = if exact {
+        "bit-exact".to_string()
     } else {
-        0.0
+        let abs = r
+            .max_abs_error
+            .map_or("-".into(), |e| format!("max abs error {e:.3e}"));
+        let any_rel = r
+            .tensors
+            .iter()
+            .any(|t| t.bound.as_ref().is_some_and(|b| b.mode == "rel"));
+        let rel = match r.max_rel_error {
+            Some(e) if any_rel => format!(", max rel error {e:.3e}"),
+            _ => String::new(),
+        };
+        format!("{abs}{rel} ({})", r.error_source)
     };
-    println!(
-        "{}: {} tensors, {:.2} MB -> {:.2} MB, ratio {:.4}, max abs error {:.3e}, {:.3} s ({:.0} MB/s)",
-        r.operation,
-        r.tensors.len(),
-        r.original_bytes as f64 / 1e6,
-        r.compressed_bytes as f64 / 1e6,
-        r.ratio,
-        r.max_abs_error,
-        r.seconds,
-        mbps
-    );
+    let speed = |dir: &str| {
+        r.mb_per_s
+            .map_or(String::new(), |v| format!(" ({v:.1} MB/s of {dir})"))
+    };
+    s += &match r.operation.as_str() {
+        "compress" => format!(
+            "compressed {n} tensors: {} -> {} archive, ratio {:.4} (original / compressed); {errors}; {:.3} s{}\n",
+            mb(r.original_bytes), mb(r.compressed_bytes), r.ratio, r.seconds, speed("input")
+        ),
+        "decompress" => format!(
+            "restored {n} tensors: {} archive -> {} of tensor data; {errors}; {:.3} s{}\n",
+            mb(r.compressed_bytes), mb(r.original_bytes), r.seconds, speed("output")
+        ),
+        "inspect" => format!(
+            "archive of {n} tensors: {} of tensor data in {}, ratio {:.4} (original / compressed); {errors}\n",
+            mb(r.original_bytes), mb(r.compressed_bytes), r.ratio
+        ),
+        _ if r.ok => format!(
+            "verify OK: all {n} tensors bit-exact or within their bounds; {errors}; {:.3} s{}\n",
+            r.seconds, speed("tensor data")
+        ),
+        _ => {
+            let bad: Vec<&str> = r.tensors.iter().filter(|t| !t.ok).map(|t| t.name.as_str()).collect();
+            format!(
+                "verify FAILED: {} of {n} tensors exceed their bound or differ ({}); {errors}\n",
+                bad.len(),
+                bad.join(", ")
+            )
+        }
+    };
+    s
 }
 
-fn run(cli: Cli) -> saraphis::Result<ModelReport> {
-    let system = |threads: usize| {
-        System::new(Config {
-            threads,
-            device: saraphis::system::Device::Cpu,
-            ..Config::default()
-        })
+/// Check the arguments that clap cannot, before any file is touched (exit 2 on failure).
+fn codec_of(cmd: &Cmd) -> Result<CodecParams, Failure> {
+    let Cmd::Compress {
+        abs,
+        rel,
+        prime,
+        precision,
+        chunk_elems,
+        lanes,
+        ..
+    } = cmd
+    else {
+        return Ok(CodecParams::Lossless);
     };
-    let show = |json: bool| !json && std::io::IsTerminal::is_terminal(&std::io::stderr());
-    match cli.cmd {
+    let usage = |e: saraphis::Error| Failure::Usage(e.to_string());
+    if !(1..=saraphis::format::container::MAX_CHUNK_ELEMS).contains(chunk_elems) {
+        return Err(Failure::Usage(format!(
+            "--chunk-elems {chunk_elems}: must be 1..={}",
+            saraphis::format::container::MAX_CHUNK_ELEMS
+        )));
+    }
+    if *lanes > saraphis::codec::MAX_LANES {
+        return Err(Failure::Usage(format!(
+            "--lanes {lanes}: must be 0 (default) or 1..={}",
+            saraphis::codec::MAX_LANES
+        )));
+    }
+    let bound = match (abs, rel) {
+        (Some(e), _) => ErrorBound::Abs(*e),
+        (_, Some(e)) => ErrorBound::Rel(*e),
+        _ => return Ok(CodecParams::Lossless),
+    };
+    let params = PadicParams {
+        prime: prime.unwrap_or(PadicParams::new(bound).prime),
+        precision: *precision,
+        bound,
+    };
+    saraphis::codec::padic::check_params(&params).map_err(usage)?;
+    Ok(CodecParams::Padic(params))
+}
+
+fn run(cli: Cli) -> Result<ModelReport, Failure> {
+    let codec = codec_of(&cli.cmd)?;
+    if let Cmd::Compress { input, output, .. } | Cmd::Decompress { input, output, .. } = &cli.cmd {
+        saraphis::system::output::check_output(output, &[input])
+            .map_err(|e| Failure::Usage(e.to_string()))?;
+    }
+    let common = cli.cmd.common().clone();
+    let chunk_lanes = match &cli.cmd {
         Cmd::Compress {
-            input,
-            output,
-            lossless: _,
-            abs,
-            rel,
-            prime,
-            precision,
-            chunk_elems,
-            lanes,
-            common,
-        } => {
-            let codec = match (abs, rel) {
-                (Some(e), _) => CodecParams::Padic(PadicParams {
-                    prime,
-                    precision,
-                    bound: ErrorBound::Abs(e),
-                }),
-                (_, Some(e)) => CodecParams::Padic(PadicParams {
-                    prime,
-                    precision,
-                    bound: ErrorBound::Rel(e),
-                }),
-                _ => CodecParams::Lossless,
-            };
-            let sys = System::new(Config {
-                threads: common.threads,
-                chunk_elems,
-                lanes,
-                device: saraphis::system::Device::Cpu,
-                ..Config::default()
-            })?;
-            let pb = progress_bar(show(common.json));
-            let r = sys.compress_model(&input, &output, codec, &|k, n, name| {
-                pb.set_length(n as u64);
-                pb.set_position(k as u64);
-                pb.set_message(name.to_string());
-            });
-            pb.finish_and_clear();
-            r
-        }
-        Cmd::Decompress {
-            input,
-            output,
-            common,
-        } => {
-            let pb = progress_bar(show(common.json));
-            let r = system(common.threads)?.decompress_model(&input, &output, &|k, n, name| {
-                pb.set_length(n as u64);
-                pb.set_position(k as u64);
-                pb.set_message(name.to_string());
-            });
-            pb.finish_and_clear();
-            r
-        }
-        Cmd::Inspect { input, common } => system(common.threads)?.inspect_model(&input),
-        Cmd::Verify {
-            input,
-            against,
-            common,
-        } => {
-            let pb = progress_bar(show(common.json));
-            let r = system(common.threads)?.verify_model(&input, &against, &|k, n, name| {
-                pb.set_length(n as u64);
-                pb.set_position(k as u64);
-                pb.set_message(name.to_string());
-            });
-            pb.finish_and_clear();
-            r
-        }
+            chunk_elems, lanes, ..
+        } => (*chunk_elems, *lanes),
+        _ => (saraphis::format::container::DEFAULT_CHUNK_ELEMS, 0),
+    };
+    let sys = System::new(Config {
+        threads: common.threads,
+        chunk_elems: chunk_lanes.0,
+        lanes: chunk_lanes.1,
+        device: saraphis::system::Device::Cpu,
+        ..Config::default()
+    })?;
+    let shown =
+        !common.json && !common.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let pb = progress_bar(shown);
+    let progress = |k: usize, n: usize, name: &str| {
+        pb.set_length(n as u64);
+        pb.set_position(k as u64);
+        pb.set_message(name.to_string());
+    };
+    let r = match &cli.cmd {
+        Cmd::Compress { input, output, .. } => sys.compress_model(input, output, codec, &progress),
+        Cmd::Decompress { input, output, .. } => sys.decompress_model(input, output, &progress),
+        Cmd::Inspect { input, .. } => sys.inspect_model(input),
+        Cmd::Verify { input, against, .. } => sys.verify_model(input, against, &progress),
+    };
+    pb.finish_and_clear();
+    Ok(r?)
+}
+
+/// Write to stdout; a closed pipe (the reader went away) is not an error.
+fn print(text: &str) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => r,
     }
 }
 
 fn main() -> ExitCode {
+    saraphis::system::output::remove_temporaries_on_signal();
     let cli = Cli::parse();
-    let json = match &cli.cmd {
-        Cmd::Compress { common, .. }
-        | Cmd::Decompress { common, .. }
-        | Cmd::Inspect { common, .. }
-        | Cmd::Verify { common, .. } => common.json,
-    };
+    let json = cli.cmd.common().json;
     match run(cli) {
         Ok(r) => {
-            if json {
-                println!("{}", serde_json::to_string(&r).expect("report serializes"));
+            let text = if json {
+                serde_json::to_string(&r)
+                    .map(|s| s + "\n")
+                    .unwrap_or_default()
             } else {
-                print_table(&r);
+                table(&r)
+            };
+            if let Err(e) = print(&text) {
+                eprintln!("saraphis: error: writing the report: {e}");
+                return ExitCode::from(1);
             }
             if r.ok {
                 ExitCode::SUCCESS
@@ -253,7 +353,11 @@ fn main() -> ExitCode {
                 ExitCode::from(3)
             }
         }
-        Err(e) => {
+        Err(Failure::Usage(m)) => {
+            eprintln!("saraphis: usage error: {m}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Run(e)) => {
             eprintln!("saraphis: error: {e}");
             ExitCode::from(1)
         }

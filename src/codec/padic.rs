@@ -73,6 +73,10 @@ fn unbucket(sym: u16) -> (u32, u32) {
     (k, (2 | ((sym as u32 - 4) & 1)) << k)
 }
 
+/// Largest |offset| (exclusive) of relative mode that a container may store: writer and reader
+/// share this limit, so the writer never produces parameters the reader refuses.
+pub(crate) const MAX_OFFSET: u64 = 1 << 62;
+
 /// Tensor-level parameters of the p-adic codec, fixed before any chunk is coded.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PadicPlan {
@@ -194,7 +198,7 @@ impl PadicPlan {
                 min_precision(p, mq).min(max_n)
             }
         };
-        Ok(PadicPlan {
+        let plan = PadicPlan {
             dtype,
             prime: p,
             precision,
@@ -202,7 +206,36 @@ impl PadicPlan {
             step,
             offset,
             max_abs,
-        })
+        };
+        // The decoder refuses parameters out of range (`from_bytes`): never write them.
+        match plan.out_of_range() {
+            Some(why) => invalid(format!(
+                "p-adic bound {:e} cannot be used here: {why}",
+                plan.eps()
+            )),
+            None => Ok(plan),
+        }
+    }
+
+    fn eps(&self) -> f64 {
+        match self.bound {
+            ErrorBound::Abs(e) | ErrorBound::Rel(e) => e,
+        }
+    }
+
+    /// Why a plan's derived fields are out of the range a container may store (`None` when
+    /// they are fine). One check for the writer ([`PadicPlan::new`]) and the reader
+    /// ([`PadicPlan::from_bytes`]).
+    fn out_of_range(&self) -> Option<&'static str> {
+        if !(self.step.is_finite() && self.step > 0.0) {
+            Some("its quantization step is not a finite positive number")
+        } else if !self.max_abs.is_finite() {
+            Some("the largest magnitude is not finite")
+        } else if self.offset.unsigned_abs() >= MAX_OFFSET {
+            Some("the relative bound is too fine for this tensor (log-domain offset beyond 2^62 steps); use a coarser bound or lossless")
+        } else {
+            None
+        }
     }
 
     /// Serialize to `PARAMS_LEN` bytes: `u32 p, u8 N, u8 mode (0 abs, 1 rel), f64 eps,
@@ -241,17 +274,7 @@ impl PadicPlan {
             1 => ErrorBound::Rel(eps),
             _ => return corrupt("p-adic bound mode"),
         };
-        let ok = check_prime(prime).is_ok()
-            && check_precision(prime, precision).is_ok()
-            && check_bound(bound).is_ok()
-            && step.is_finite()
-            && step > 0.0
-            && max_abs.is_finite()
-            && offset.unsigned_abs() < 1 << 62;
-        if !ok {
-            return corrupt("p-adic parameters out of range");
-        }
-        Ok(PadicPlan {
+        let plan = PadicPlan {
             dtype,
             prime,
             precision,
@@ -259,7 +282,15 @@ impl PadicPlan {
             step,
             offset,
             max_abs,
-        })
+        };
+        let ok = check_prime(prime).is_ok()
+            && check_precision(prime, precision).is_ok()
+            && check_bound(bound).is_ok()
+            && plan.out_of_range().is_none();
+        if !ok {
+            return corrupt("p-adic parameters out of range");
+        }
+        Ok(plan)
     }
 
     fn limit(&self) -> u64 {

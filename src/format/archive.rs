@@ -3,20 +3,29 @@
 //!
 //! Specified byte by byte in `docs/FORMAT.md`. Writing goes to a caller-chosen file that the
 //! caller renames into place once complete ([`ArchiveWriter::finish`]).
+//!
+//! Reading is in two steps: [`read_index`] checks the file header, the index and every
+//! container's *header* against its index entry (cheap: no payload is read), and
+//! [`container_bytes`] checks a container's CRC-32 recorded in the index before the container
+//! is decoded, so that a container moved, swapped or altered after writing is refused instead
+//! of decoding to another tensor's values.
 
 use std::io::{Seek, SeekFrom, Write};
 
 use serde::{Deserialize, Serialize};
 
+use crate::dtype::{self, DType};
 use crate::entropy::varint::Reader;
 use crate::error::{corrupt, Error, Result};
+use crate::format::container::{CodecId, Header};
 
 /// Magic number at the start of a `.sph` archive.
 pub const ARCHIVE_MAGIC: [u8; 8] = *b"SARAPHIS";
 /// Archive major version written and read by this build.
 pub const ARCHIVE_MAJOR: u16 = 1;
-/// Archive minor version written by this build.
-pub const ARCHIVE_MINOR: u16 = 0;
+/// Archive minor version written by this build. 1.1 adds `container_crc32` to index entries;
+/// 1.0 archives (without it) are still read, their containers bound by header checks only.
+pub const ARCHIVE_MINOR: u16 = 1;
 /// Size of the fixed file header; also the alignment of every tensor container.
 pub const ALIGN: u64 = 64;
 
@@ -52,6 +61,10 @@ pub struct TensorEntry {
     pub bound: Option<BoundEntry>,
     /// Largest |x - x'| measured at compression time (0 for bit-exact tensors).
     pub max_abs_error: f64,
+    /// CRC-32 of the container's bytes (archive 1.1 and later; absent in 1.0). Binds the
+    /// container to this entry: [`container_bytes`] refuses a container whose CRC differs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_crc32: Option<u32>,
 }
 
 /// The archive index (stored as JSON).
@@ -100,10 +113,12 @@ impl<W: Write + Seek> ArchiveWriter<W> {
         })
     }
 
-    /// Append one tensor container; `entry.offset` and `entry.length` are filled in here.
+    /// Append one tensor container; `entry.offset`, `entry.length` and
+    /// `entry.container_crc32` are filled in here.
     pub fn add(&mut self, mut entry: TensorEntry, container: &[u8]) -> Result<()> {
         entry.offset = self.pos;
         entry.length = container.len() as u64;
+        entry.container_crc32 = Some(crc32fast::hash(container));
         self.out.write_all(container)?;
         self.pos += container.len() as u64;
         let pad = (ALIGN - self.pos % ALIGN) % ALIGN;
@@ -139,13 +154,24 @@ impl<W: Write + Seek> ArchiveWriter<W> {
 
 /// Parse an archive held in memory (typically memory-mapped) and return its index.
 ///
-/// Validates magic, version, header and index checksums, and that every tensor container
-/// lies inside the file, 64-byte aligned, without overlapping the header or index. Does not
-/// decode any tensor. Errors: `BadMagic`, `UnsupportedVersion`, `Truncated`, `Checksum`,
-/// `Corrupt`.
+/// Validates magic, version, flags and reserved bytes (zero), header and index checksums; then
+/// for every entry: a known dtype, `original_bytes` equal to the shape's element count times
+/// the element size and to the length of `data_offsets`, a container inside the body (after
+/// byte 64, before the index, 64-byte aligned, overlapping no other container), whose header
+/// parses (header CRC, exact length) and agrees with the entry (dtype, shape, codec); and that
+/// the padding between containers is zero. Reads container headers only, no payload, and
+/// allocates nothing in proportion to sizes the index claims. Errors: `BadMagic`,
+/// `UnsupportedVersion`, `Truncated`, `Checksum`, `Corrupt`, `Unsupported` (a dtype this build
+/// does not know).
 pub fn read_index(buf: &[u8]) -> Result<Index> {
     if buf.len() < 8 || buf[..8] != ARCHIVE_MAGIC {
         return Err(Error::BadMagic("archive magic 'SARAPHIS' not found".into()));
+    }
+    if buf.len() < ALIGN as usize {
+        return Err(Error::Truncated(format!(
+            "archive is {} bytes, shorter than its 64-byte header",
+            buf.len()
+        )));
     }
     let mut r = Reader::new(buf, "archive header");
     r.bytes(8)?;
@@ -158,7 +184,7 @@ pub fn read_index(buf: &[u8]) -> Result<Index> {
             supported: ARCHIVE_MAJOR,
         });
     }
-    let _flags = r.u32()?;
+    let flags = r.u32()?;
     let index_offset = r.u64()?;
     let index_len = r.u64()?;
     let index_crc = r.u32()?;
@@ -166,17 +192,23 @@ pub fn read_index(buf: &[u8]) -> Result<Index> {
     if crc32fast::hash(&buf[..36]) != header_crc {
         return Err(Error::Checksum("archive header".into()));
     }
+    if flags != 0 || buf[40..ALIGN as usize].iter().any(|&b| b != 0) {
+        return corrupt("archive header: reserved bytes are not zero");
+    }
     let end = index_offset
         .checked_add(index_len)
-        .ok_or_else(|| Error::Corrupt("index range overflows".into()))?;
+        .ok_or_else(|| Error::Corrupt("archive header: index range overflows".into()))?;
     if end > buf.len() as u64 {
         return Err(Error::Truncated(format!(
-            "archive needs {end} bytes, have {}",
+            "archive needs {end} bytes, the file has {}",
             buf.len()
         )));
     }
     if end < buf.len() as u64 {
         return corrupt("trailing bytes after archive index");
+    }
+    if index_offset < ALIGN {
+        return corrupt("archive index overlaps the header");
     }
     let json = &buf[index_offset as usize..end as usize];
     if crc32fast::hash(json) != index_crc {
@@ -184,20 +216,92 @@ pub fn read_index(buf: &[u8]) -> Result<Index> {
     }
     let index: Index =
         serde_json::from_slice(json).map_err(|e| Error::Corrupt(format!("archive index: {e}")))?;
-    for t in &index.tensors {
-        let ok = t.offset >= ALIGN
-            && t.offset % ALIGN == 0
-            && t.offset
-                .checked_add(t.length)
-                .is_some_and(|e| e <= index_offset);
-        if !ok {
-            return corrupt(format!("tensor '{}' lies outside the archive body", t.name));
+    let mut order: Vec<&TensorEntry> = index.tensors.iter().collect();
+    order.sort_by_key(|t| t.offset);
+    let mut covered = ALIGN;
+    for t in order {
+        check_entry(buf, t, index_offset)?;
+        if t.offset < covered {
+            return corrupt(format!("tensor '{}' overlaps another container", t.name));
         }
+        if buf[covered as usize..t.offset as usize]
+            .iter()
+            .any(|&b| b != 0)
+        {
+            return corrupt(format!("padding before tensor '{}' is not zero", t.name));
+        }
+        covered = t.offset + t.length;
+    }
+    if buf[covered as usize..index_offset as usize]
+        .iter()
+        .any(|&b| b != 0)
+    {
+        return corrupt("padding before the archive index is not zero");
     }
     Ok(index)
 }
 
-/// The container bytes of `entry` inside the archive `buf` (validated by [`read_index`]).
-pub fn tensor_bytes<'a>(buf: &'a [u8], entry: &TensorEntry) -> &'a [u8] {
-    &buf[entry.offset as usize..(entry.offset + entry.length) as usize]
+/// Check one index entry against itself and its container's header (see [`read_index`]).
+fn check_entry(buf: &[u8], t: &TensorEntry, index_offset: u64) -> Result<()> {
+    let bad = |what: &str| Error::Corrupt(format!("tensor '{}': {what}", t.name));
+    let inside = t.offset >= ALIGN
+        && t.offset % ALIGN == 0
+        && t.offset
+            .checked_add(t.length)
+            .is_some_and(|e| e <= index_offset);
+    if !inside {
+        return Err(bad("container lies outside the archive body"));
+    }
+    let dtype = DType::from_safetensors_name(&t.dtype)?;
+    let bytes = dtype::numel(&t.shape)
+        .ok()
+        .and_then(|n| n.checked_mul(dtype.size() as u64));
+    if bytes != Some(t.original_bytes)
+        || t.data_offsets[1].checked_sub(t.data_offsets[0]) != Some(t.original_bytes)
+    {
+        return Err(bad("size does not match its shape and data offsets"));
+    }
+    let container = &buf[t.offset as usize..(t.offset + t.length) as usize];
+    let h = Header::parse(container).map_err(|e| match e {
+        Error::Checksum(m) => Error::Checksum(format!("tensor '{}': {m}", t.name)),
+        Error::Truncated(m) | Error::Corrupt(m) | Error::BadMagic(m) => {
+            bad(&format!("container: {m}"))
+        }
+        e => e,
+    })?;
+    let codec = (0..=u8::MAX)
+        .filter_map(|c| CodecId::from_code(c).ok())
+        .find(|c| c.name() == t.codec);
+    if h.dtype != dtype || h.shape != t.shape || codec != Some(h.codec) {
+        return Err(bad(
+            "container header disagrees with the index (dtype, shape or codec)",
+        ));
+    }
+    Ok(())
+}
+
+/// The container bytes of `entry` inside the archive `buf` (an index from [`read_index`]),
+/// after checking the container's CRC-32 recorded in the index (archives 1.1 and later).
+/// Costs one CRC pass over the container (crc32fast: several GB/s per core). Errors:
+/// `Checksum` naming the tensor when the container is not the one written for this entry
+/// (altered, or swapped with another tensor's); `Corrupt` when `entry` lies outside `buf`.
+pub fn container_bytes<'a>(buf: &'a [u8], entry: &TensorEntry) -> Result<&'a [u8]> {
+    let range = usize::try_from(entry.offset)
+        .ok()
+        .zip(usize::try_from(entry.length).ok())
+        .and_then(|(s, l)| Some(s..s.checked_add(l)?))
+        .filter(|r| r.end <= buf.len())
+        .ok_or_else(|| {
+            Error::Corrupt(format!("tensor '{}' lies outside the archive", entry.name))
+        })?;
+    let c = &buf[range];
+    if let Some(want) = entry.container_crc32 {
+        if crc32fast::hash(c) != want {
+            return Err(Error::Checksum(format!(
+                "tensor '{}': container does not match the index (altered or swapped)",
+                entry.name
+            )));
+        }
+    }
+    Ok(c)
 }

@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod model;
+pub mod output;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

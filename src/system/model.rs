@@ -3,21 +3,25 @@
 //!
 //! Memory: inputs are memory-mapped and one tensor is in flight at a time, so peak resident
 //! memory is about the largest tensor plus its container, whatever the model's size.
-//! Outputs are written to `<output>.tmp-<pid>` and renamed into place only when complete;
-//! on any error the temporary file is removed and nothing is left at `<output>`.
+//! Outputs go through [`super::output::write_atomically`]: an output that is an input is
+//! refused before anything is written; the file is written under a random temporary name in
+//! the output's directory and renamed into place only when complete; on any error (and on
+//! SIGINT/SIGTERM/SIGHUP in the CLI) the temporary file is removed and an existing output is
+//! left as it was.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use serde::Serialize;
 
+use super::output::{io_error, write_atomically};
 use super::System;
 use crate::codec::{CodecParams, ErrorBound};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::format::archive::{read_index, tensor_bytes, ArchiveWriter, BoundEntry, TensorEntry};
+use crate::format::archive::{container_bytes, read_index, ArchiveWriter, BoundEntry, TensorEntry};
 
 /// Per-tensor line of a report.
 #[derive(Debug, Clone, Serialize)]
@@ -36,10 +40,13 @@ pub struct TensorReport {
     pub compressed_bytes: u64,
     /// original / compressed.
     pub ratio: f64,
-    /// Largest |x - x'| (0 when bit-exact).
-    pub max_abs_error: f64,
-    /// Largest |x - x'| / |x| over nonzero finite x (verify only; 0 otherwise).
-    pub max_rel_error: f64,
+    /// Largest |x - x'| in the tensor's units (0 when bit-exact): measured by the encoder
+    /// (compress) or against the original (verify); as recorded at compression (inspect,
+    /// decompress). See [`ModelReport::error_source`].
+    pub max_abs_error: Option<f64>,
+    /// Largest |x - x'| / |x| over nonzero finite x, measured by verify; `None` (JSON null)
+    /// where it was not measured.
+    pub max_rel_error: Option<f64>,
     /// The bound, if lossy.
     pub bound: Option<BoundEntry>,
     /// Verify only: true when the tensor is bit-exact (lossless) or within its bound.
@@ -59,10 +66,17 @@ pub struct ModelReport {
     pub ratio: f64,
     /// Wall-clock seconds of the operation.
     pub seconds: f64,
-    /// Largest |x - x'| over all tensors.
-    pub max_abs_error: f64,
-    /// Largest relative error over all tensors (verify only).
-    pub max_rel_error: f64,
+    /// Throughput in MB/s (10^6 bytes) of uncompressed bytes: read by compress and verify,
+    /// written by decompress; `None` for inspect, which decodes nothing.
+    pub mb_per_s: Option<f64>,
+    /// Largest |x - x'| over all tensors (see [`ModelReport::error_source`]); `None` when no
+    /// tensor has a figure.
+    pub max_abs_error: Option<f64>,
+    /// Largest relative error over all tensors, measured by verify only (`None` otherwise).
+    pub max_rel_error: Option<f64>,
+    /// Where the error figures come from: "measured by the encoder" (compress), "measured
+    /// against the original" (verify), "recorded at compression" (inspect, decompress).
+    pub error_source: String,
     /// Verify: every tensor within its bound or bit-exact.
     pub ok: bool,
     /// Per tensor.
@@ -73,15 +87,32 @@ pub struct ModelReport {
 pub type Progress<'a> = &'a (dyn Fn(usize, usize, &str) + Sync);
 
 fn map_file(path: &Path) -> Result<memmap2::Mmap> {
-    let f = File::open(path).map_err(|e| {
-        Error::Io(std::io::Error::new(
-            e.kind(),
-            format!("{}: {e}", path.display()),
-        ))
-    })?;
+    let f = File::open(path).map_err(|e| io_error("cannot open", path, e))?;
+    if f.metadata().is_ok_and(|m| m.is_dir()) {
+        return Err(Error::InvalidArgument(format!(
+            "input '{}' is a directory",
+            path.display()
+        )));
+    }
     // SAFETY: the map is read-only; a file truncated by another process while mapped is the
     // documented hazard of memory-mapped input (SIGBUS), as for every mmap-based reader.
-    unsafe { memmap2::Mmap::map(&f) }.map_err(Error::Io)
+    unsafe { memmap2::Mmap::map(&f) }.map_err(|e| io_error("cannot map", path, e))
+}
+
+/// A zeroed buffer of `len` bytes, or an error instead of an abort when the allocation fails
+/// (a valid container may declare far more elements than its own size).
+fn zeroed(len: u64, name: &str) -> Result<Vec<u8>> {
+    let mut v = Vec::new();
+    usize::try_from(len)
+        .ok()
+        .and_then(|n| v.try_reserve_exact(n).ok().map(|_| n))
+        .map(|n| v.resize(n, 0))
+        .ok_or_else(|| {
+            Error::Unsupported(format!(
+                "tensor '{name}': cannot allocate {len} bytes to decode it into"
+            ))
+        })?;
+    Ok(v)
 }
 
 /// Drop the pages of `map[start..end]` from this process's resident set once a tensor is
@@ -108,10 +139,36 @@ struct StTensor {
     end: u64,
 }
 
+/// A user's explanation of a safetensors parse error (the crate's Debug names are internal).
+fn safetensors_why(e: &safetensors::SafeTensorError) -> String {
+    use safetensors::SafeTensorError as E;
+    match e {
+        E::HeaderTooSmall => "shorter than its 8-byte header length".into(),
+        E::HeaderTooLarge => "header length is larger than allowed (100 MB)".into(),
+        E::InvalidHeaderLength => "header length runs past the end of the file".into(),
+        E::InvalidHeader => "header is not valid UTF-8".into(),
+        E::InvalidHeaderStart => "header does not start with '{'".into(),
+        E::InvalidHeaderDeserialization => "header is not the expected JSON".into(),
+        E::MetadataIncompleteBuffer => "file is truncated: tensor data is missing".into(),
+        E::InvalidOffset(name) => format!("tensor '{name}' has invalid data offsets"),
+        E::TensorInvalidInfo | E::InvalidTensorView(..) => {
+            "a tensor's shape does not match its dtype and data size".into()
+        }
+        E::ValidationOverflow => "a tensor's size overflows".into(),
+        E::TensorNotFound(name) => format!("tensor '{name}' not found"),
+        E::IoError(e) => e.to_string(),
+        E::JsonError(e) => format!("header JSON: {e}"),
+    }
+}
+
 /// Parse and validate a safetensors file: header text and tensors in data order.
 fn parse_safetensors(buf: &[u8]) -> Result<(String, usize, Vec<StTensor>)> {
-    safetensors::SafeTensors::deserialize(buf)
-        .map_err(|e| Error::InvalidArgument(format!("not a valid safetensors file: {e:?}")))?;
+    safetensors::SafeTensors::deserialize(buf).map_err(|e| {
+        Error::InvalidArgument(format!(
+            "not a valid safetensors file: {}",
+            safetensors_why(&e)
+        ))
+    })?;
     let n = u64::from_le_bytes(buf[..8].try_into().unwrap()) as usize;
     let header = std::str::from_utf8(&buf[8..8 + n])
         .map_err(|_| Error::InvalidArgument("safetensors header is not UTF-8".into()))?
@@ -148,37 +205,6 @@ fn parse_safetensors(buf: &[u8]) -> Result<(String, usize, Vec<StTensor>)> {
     Ok((header, 8 + n, out))
 }
 
-/// Write to a temporary sibling of `dest`, rename on success, remove on failure.
-fn write_atomically<T>(dest: &Path, f: impl FnOnce(&mut File) -> Result<T>) -> Result<T> {
-    let file_name = dest
-        .file_name()
-        .ok_or_else(|| Error::InvalidArgument(format!("output path {}", dest.display())))?;
-    let mut tmp_name = file_name.to_os_string();
-    tmp_name.push(format!(".tmp-{}", std::process::id()));
-    let tmp: PathBuf = dest.with_file_name(tmp_name);
-    let result = (|| {
-        let mut file = File::create(&tmp).map_err(|e| {
-            Error::Io(std::io::Error::new(
-                e.kind(),
-                format!("{}: {e}", tmp.display()),
-            ))
-        })?;
-        let v = f(&mut file)?;
-        file.sync_all()?;
-        Ok(v)
-    })();
-    match result {
-        Ok(v) => {
-            std::fs::rename(&tmp, dest)?;
-            Ok(v)
-        }
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            Err(e)
-        }
-    }
-}
-
 fn bound_entry(codec: &CodecParams, dtype: DType) -> Option<BoundEntry> {
     match (codec, dtype.is_float()) {
         (CodecParams::Padic(p), true) => Some(match p.bound {
@@ -203,10 +229,23 @@ fn ratio(a: u64, b: u64) -> f64 {
     }
 }
 
+/// Where each operation's error figures come from ([`ModelReport::error_source`]).
+const MEASURED_BY_ENCODER: &str = "measured by the encoder";
+const MEASURED_AGAINST_ORIGINAL: &str = "measured against the original";
+const RECORDED_AT_COMPRESSION: &str = "recorded at compression";
+
 impl System {
     /// Compress every tensor of the safetensors file `input` with `codec` into the archive
-    /// `output`. Integer and bool tensors are always bit-exact. Errors: `InvalidArgument`
-    /// (not a safetensors file, bad parameters), `Unsupported` (a dtype such as F8), `Io`.
+    /// `output`. Integer and bool tensors are always bit-exact.
+    ///
+    /// Before a tensor's container is written, its header and codec parameters are read back
+    /// as a decoder would ([`crate::codec::inspect`]) and checked against the tensor, so that
+    /// an archive this call completes is one the reader accepts. `output` must not be `input`
+    /// (checked by device and inode before anything is written).
+    ///
+    /// Errors: `InvalidArgument` (not a safetensors file, bad parameters, a parameter the
+    /// data cannot use such as a relative bound too fine for its range, output = input),
+    /// `Unsupported` (a dtype such as F8), `Io` naming the user's path.
     pub fn compress_model(
         &self,
         input: &Path,
@@ -215,16 +254,30 @@ impl System {
         progress: Progress,
     ) -> Result<ModelReport> {
         let t0 = Instant::now();
+        super::output::check_output(output, &[input])?;
         let src = map_file(input)?;
         let (header, data_start, tensors) = parse_safetensors(&src)?;
         let opts = self.options(codec);
         let mut reports = Vec::with_capacity(tensors.len());
-        let total = write_atomically(output, |file| {
+        let total = write_atomically(output, &[input], |file| {
             let mut w = ArchiveWriter::new(BufWriter::with_capacity(1 << 20, file))?;
             for (k, t) in tensors.iter().enumerate() {
                 progress(k, tensors.len(), &t.name);
                 let data = &src[data_start + t.start as usize..data_start + t.end as usize];
                 let c = self.compress(data, t.dtype, &t.shape, &opts)?;
+                let info = crate::codec::inspect(&c.bytes).map_err(|e| {
+                    Error::Corrupt(format!(
+                        "tensor '{}': the encoder wrote a container its reader refuses ({e}); \
+                         nothing was written",
+                        t.name
+                    ))
+                })?;
+                if info.dtype != t.dtype || info.shape != t.shape {
+                    return Err(Error::Corrupt(format!(
+                        "tensor '{}': container header disagrees with the tensor",
+                        t.name
+                    )));
+                }
                 let bound = if c.codec == crate::format::container::CodecId::Padic {
                     bound_entry(&codec, t.dtype)
                 } else {
@@ -241,6 +294,7 @@ impl System {
                     data_offsets: [t.start, t.end],
                     bound: bound.clone(),
                     max_abs_error: c.max_abs_error,
+                    container_crc32: None,
                 };
                 reports.push(TensorReport {
                     name: t.name.clone(),
@@ -250,8 +304,8 @@ impl System {
                     original_bytes: data.len() as u64,
                     compressed_bytes: c.bytes.len() as u64,
                     ratio: ratio(data.len() as u64, c.bytes.len() as u64),
-                    max_abs_error: c.max_abs_error,
-                    max_rel_error: 0.0,
+                    max_abs_error: Some(c.max_abs_error),
+                    max_rel_error: None,
                     bound,
                     ok: true,
                 });
@@ -267,23 +321,18 @@ impl System {
             bw.flush()?;
             Ok(total)
         })?;
-        let original: u64 = reports.iter().map(|r| r.original_bytes).sum();
-        Ok(ModelReport {
-            operation: "compress".into(),
-            original_bytes: original,
-            compressed_bytes: total,
-            ratio: ratio(original, total),
-            seconds: t0.elapsed().as_secs_f64(),
-            max_abs_error: reports.iter().map(|r| r.max_abs_error).fold(0.0, f64::max),
-            max_rel_error: 0.0,
-            ok: true,
-            tensors: reports,
-        })
+        let mut r = summary("compress", total, reports, t0, MEASURED_BY_ENCODER);
+        r.mb_per_s = Some(mb_per_s(r.original_bytes, r.seconds));
+        Ok(r)
     }
 
     /// Restore the safetensors file from archive `input` into `output`. For a lossless
-    /// archive the output is byte-identical to the original file. Errors: as
-    /// [`crate::format::archive::read_index`] and [`crate::codec::decompress_into`], `Io`.
+    /// archive the output is byte-identical to the original file; for a lossy one every
+    /// element is within the bound recorded in the index. Each container is checked against
+    /// its index entry (header, and the CRC-32 recorded by archive 1.1+) before it is decoded.
+    /// `output` must not be `input`. Errors: as [`crate::format::archive::read_index`],
+    /// [`crate::format::archive::container_bytes`] and [`crate::codec::decompress_into`];
+    /// `InvalidArgument` (output = input), `Io` naming the user's path.
     pub fn decompress_model(
         &self,
         input: &Path,
@@ -291,10 +340,11 @@ impl System {
         progress: Progress,
     ) -> Result<ModelReport> {
         let t0 = Instant::now();
+        super::output::check_output(output, &[input])?;
         let src = map_file(input)?;
         let index = read_index(&src)?;
         let mut reports = Vec::with_capacity(index.tensors.len());
-        write_atomically(output, |file| {
+        write_atomically(output, &[input], |file| {
             let mut w = BufWriter::with_capacity(1 << 20, file);
             let hb = index.source_header.as_bytes();
             w.write_all(&(hb.len() as u64).to_le_bytes())?;
@@ -302,9 +352,7 @@ impl System {
             let mut pos = 0u64;
             for (k, t) in index.tensors.iter().enumerate() {
                 progress(k, index.tensors.len(), &t.name);
-                if t.data_offsets[0] != pos
-                    || t.data_offsets[1] - t.data_offsets[0] != t.original_bytes
-                {
+                if t.data_offsets[0] != pos {
                     return Err(Error::Corrupt(format!(
                         "tensor '{}' data offsets are not contiguous",
                         t.name
@@ -315,62 +363,34 @@ impl System {
                 w.write_all(&buf)?;
                 release(&src, t.offset as usize, (t.offset + t.length) as usize);
                 pos = t.data_offsets[1];
-                reports.push(self.entry_report(t, 0.0, 0.0, true));
+                reports.push(entry_report(t, Some(t.max_abs_error), None, true));
             }
             progress(index.tensors.len(), index.tensors.len(), "");
             w.flush()?;
             Ok(())
         })?;
-        Ok(self.summary("decompress", src.len() as u64, reports, t0))
+        let mut r = summary(
+            "decompress",
+            src.len() as u64,
+            reports,
+            t0,
+            RECORDED_AT_COMPRESSION,
+        );
+        r.mb_per_s = Some(mb_per_s(r.original_bytes, r.seconds));
+        Ok(r)
     }
 
+    /// Decode one archive entry (already cross-checked by `read_index`) into a new buffer.
     fn decode_entry(&self, archive: &[u8], t: &TensorEntry, dtype: DType) -> Result<Vec<u8>> {
-        let len = usize::try_from(t.original_bytes)
-            .map_err(|_| Error::Corrupt("tensor too large".into()))?;
-        let mut buf = vec![0u8; len];
-        self.decompress_into(tensor_bytes(archive, t), dtype, &mut buf)
+        let container = container_bytes(archive, t)?;
+        let mut buf = zeroed(t.original_bytes, &t.name)?;
+        self.decompress_into(container, dtype, &mut buf)
             .map_err(|e| prefix(e, &t.name))?;
         Ok(buf)
     }
 
-    fn entry_report(&self, t: &TensorEntry, max_abs: f64, max_rel: f64, ok: bool) -> TensorReport {
-        TensorReport {
-            name: t.name.clone(),
-            dtype: t.dtype.clone(),
-            shape: t.shape.clone(),
-            codec: t.codec.clone(),
-            original_bytes: t.original_bytes,
-            compressed_bytes: t.length,
-            ratio: ratio(t.original_bytes, t.length),
-            max_abs_error: max_abs,
-            max_rel_error: max_rel,
-            bound: t.bound.clone(),
-            ok,
-        }
-    }
-
-    fn summary(
-        &self,
-        op: &str,
-        archive_len: u64,
-        tensors: Vec<TensorReport>,
-        t0: Instant,
-    ) -> ModelReport {
-        let original: u64 = tensors.iter().map(|r| r.original_bytes).sum();
-        ModelReport {
-            operation: op.into(),
-            original_bytes: original,
-            compressed_bytes: archive_len,
-            ratio: ratio(original, archive_len),
-            seconds: t0.elapsed().as_secs_f64(),
-            max_abs_error: tensors.iter().map(|r| r.max_abs_error).fold(0.0, f64::max),
-            max_rel_error: tensors.iter().map(|r| r.max_rel_error).fold(0.0, f64::max),
-            ok: tensors.iter().all(|r| r.ok),
-            tensors,
-        }
-    }
-
-    /// Read an archive's index (no decoding) and report sizes and ratios per tensor.
+    /// Read an archive's index (no decoding) and report sizes and ratios per tensor, with the
+    /// errors recorded at compression. Errors: as [`crate::format::archive::read_index`].
     pub fn inspect_model(&self, input: &Path) -> Result<ModelReport> {
         let t0 = Instant::now();
         let src = map_file(input)?;
@@ -378,9 +398,15 @@ impl System {
         let reports = index
             .tensors
             .iter()
-            .map(|t| self.entry_report(t, t.max_abs_error, 0.0, true))
+            .map(|t| entry_report(t, Some(t.max_abs_error), None, true))
             .collect();
-        Ok(self.summary("inspect", src.len() as u64, reports, t0))
+        Ok(summary(
+            "inspect",
+            src.len() as u64,
+            reports,
+            t0,
+            RECORDED_AT_COMPRESSION,
+        ))
     }
 
     /// Decode every tensor of `archive` and compare with `original` (a safetensors file):
@@ -418,8 +444,17 @@ impl System {
             }
             let want = &orig[data_start + o.start as usize..data_start + o.end as usize];
             let got = self.decode_entry(&src, t, dtype)?;
+            if want.len() != got.len() {
+                return Err(Error::InvalidArgument(format!(
+                    "tensor '{}': {} bytes in the archive, {} in the original",
+                    t.name,
+                    got.len(),
+                    want.len()
+                )));
+            }
             let (max_abs, max_rel, ok) = compare(dtype, want, &got, t.bound.as_ref());
-            reports.push(self.entry_report(t, max_abs, max_rel, ok));
+            let rel = dtype.is_float().then_some(max_rel);
+            reports.push(entry_report(t, Some(max_abs), rel, ok));
             release(&src, t.offset as usize, (t.offset + t.length) as usize);
             release(
                 &orig,
@@ -428,7 +463,71 @@ impl System {
             );
         }
         progress(tensors.len(), tensors.len(), "");
-        Ok(self.summary("verify", src.len() as u64, reports, t0))
+        let mut r = summary(
+            "verify",
+            src.len() as u64,
+            reports,
+            t0,
+            MEASURED_AGAINST_ORIGINAL,
+        );
+        r.mb_per_s = Some(mb_per_s(r.original_bytes, r.seconds));
+        Ok(r)
+    }
+}
+
+fn mb_per_s(bytes: u64, seconds: f64) -> f64 {
+    if seconds > 0.0 {
+        bytes as f64 / 1e6 / seconds
+    } else {
+        0.0
+    }
+}
+
+fn entry_report(
+    t: &TensorEntry,
+    max_abs: Option<f64>,
+    max_rel: Option<f64>,
+    ok: bool,
+) -> TensorReport {
+    TensorReport {
+        name: t.name.clone(),
+        dtype: t.dtype.clone(),
+        shape: t.shape.clone(),
+        codec: t.codec.clone(),
+        original_bytes: t.original_bytes,
+        compressed_bytes: t.length,
+        ratio: ratio(t.original_bytes, t.length),
+        max_abs_error: max_abs,
+        max_rel_error: max_rel,
+        bound: t.bound.clone(),
+        ok,
+    }
+}
+
+fn max_of(v: impl Iterator<Item = Option<f64>>) -> Option<f64> {
+    v.flatten().reduce(f64::max)
+}
+
+fn summary(
+    op: &str,
+    archive_len: u64,
+    tensors: Vec<TensorReport>,
+    t0: Instant,
+    error_source: &str,
+) -> ModelReport {
+    let original: u64 = tensors.iter().map(|r| r.original_bytes).sum();
+    ModelReport {
+        operation: op.into(),
+        original_bytes: original,
+        compressed_bytes: archive_len,
+        ratio: ratio(original, archive_len),
+        seconds: t0.elapsed().as_secs_f64(),
+        mb_per_s: None,
+        max_abs_error: max_of(tensors.iter().map(|r| r.max_abs_error)),
+        max_rel_error: max_of(tensors.iter().map(|r| r.max_rel_error)),
+        error_source: error_source.into(),
+        ok: tensors.iter().all(|r| r.ok),
+        tensors,
     }
 }
 
