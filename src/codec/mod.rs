@@ -17,6 +17,7 @@
 
 pub mod lossless;
 pub mod padic;
+pub mod segmented;
 
 use rayon::prelude::*;
 
@@ -28,6 +29,7 @@ use crate::format::container::{
 };
 use lossless::{BytePlanes, FloatSplit};
 use padic::PadicPlan;
+use segmented::SegmentedPlan;
 
 /// An error bound for lossy compression.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -150,6 +152,7 @@ enum Plan {
     Float(FloatSplit),
     Bytes(BytePlanes),
     Padic(PadicPlan),
+    Segmented(SegmentedPlan),
 }
 
 const CHUNK_RAW: u8 = 0;
@@ -162,6 +165,7 @@ impl Plan {
             Plan::Float(_) => CodecId::Lossless,
             Plan::Bytes(_) => CodecId::Bytes,
             Plan::Padic(_) => CodecId::Padic,
+            Plan::Segmented(_) => CodecId::LosslessV2,
         }
     }
 
@@ -175,18 +179,25 @@ impl Plan {
             },
             CodecId::Bytes => Plan::Bytes(BytePlanes { width: size }),
             CodecId::Padic => Plan::Padic(PadicPlan::from_bytes(&h.params, h.dtype)?),
+            CodecId::LosslessV2 => {
+                Plan::Segmented(SegmentedPlan::from_bytes(&h.params, h.dtype)?)
+            }
         })
     }
 
-    fn params(&self) -> Vec<u8> {
+    fn params(&self, ndim: usize, n_chunks: usize) -> Vec<u8> {
         match self {
             Plan::Padic(p) => p.to_bytes(),
+            Plan::Segmented(s) => s.to_bytes(ndim, n_chunks),
             _ => Vec::new(),
         }
     }
 
     /// Encode one chunk: mode byte + codec stream, or raw if coding does not pay.
     fn encode_chunk(&self, src: &[u8], lanes: usize) -> Result<(Vec<u8>, f64)> {
+        if let Plan::Segmented(s) = self {
+            return Ok((s.encode_segment(src), 0.0));
+        }
         let mut out = Vec::with_capacity(src.len() / 2 + 16);
         out.push(CHUNK_CODED);
         let err = match self {
@@ -203,6 +214,7 @@ impl Plan {
                 0.0
             }
             Plan::Padic(p) => p.encode_chunk(src, lanes, &mut out)?,
+            Plan::Segmented(_) => unreachable!("handled above"),
         };
         if out.is_empty() || out.len() > src.len() {
             out.clear();
@@ -214,6 +226,9 @@ impl Plan {
     }
 
     fn decode_chunk(&self, payload: &[u8], out: &mut [u8], planes: u32) -> Result<()> {
+        if let Plan::Segmented(s) = self {
+            return s.decode_segment(payload, out);
+        }
         let (&mode, body) = payload
             .split_first()
             .ok_or_else(|| Error::Truncated("empty chunk".into()))?;
@@ -234,6 +249,7 @@ impl Plan {
             Plan::Float(f) => f.decode(&mut r, out)?,
             Plan::Bytes(b) => b.decode(&mut r, out)?,
             Plan::Padic(p) => return p.decode_chunk(body, out, planes),
+            Plan::Segmented(_) => unreachable!("handled above"),
         }
         if r.remaining() != 0 {
             return corrupt("trailing bytes in chunk");
@@ -271,12 +287,34 @@ pub fn codec_id_for(dtype: DType, codec: &CodecParams) -> CodecId {
     }
 }
 
-fn plan_for(data: &[u8], dtype: DType, opts: &CompressOptions) -> Result<Plan> {
+/// Stream layout of the lossless float codec (docs/FORMAT.md §3 and §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StreamLayout {
+    /// Layout v1 (codec `lossless`): per-chunk tables, round-robin lanes with their own word
+    /// streams; what the GPU encoder writes. The default until the v2 GPU decoder lands.
+    #[default]
+    Lanes,
+    /// Layout v2 (codec `lossless-v2`): per-tensor tables, warp-interleaved rANS segments
+    /// ([`segmented`]); F32, F16 and BF16 (F64 stays on v1).
+    Segments,
+}
+
+fn plan_for(
+    data: &[u8],
+    dtype: DType,
+    opts: &CompressOptions,
+    layout: StreamLayout,
+) -> Result<Plan> {
     Ok(match (opts.codec, dtype.float_layout()) {
         (CodecParams::Raw, _) => Plan::Raw,
         (_, None) => Plan::Bytes(BytePlanes {
             width: dtype.size(),
         }),
+        (CodecParams::Lossless, Some(_))
+            if layout == StreamLayout::Segments && segmented::supports(dtype) =>
+        {
+            Plan::Segmented(SegmentedPlan::new(data, dtype, opts.chunk_elems)?)
+        }
         (CodecParams::Lossless, Some(l)) => Plan::Float(FloatSplit::new(l, dtype.size())),
         (CodecParams::Padic(pp), Some(_)) => Plan::Padic(PadicPlan::new(data, dtype, &pp)?),
     })
@@ -296,6 +334,18 @@ pub fn compress(
     shape: &[u64],
     opts: &CompressOptions,
 ) -> Result<Compressed> {
+    compress_with_layout(data, dtype, shape, opts, StreamLayout::default())
+}
+
+/// As [`compress`], with the lossless float codec's stream layout chosen explicitly (other
+/// codecs ignore `layout`). Errors: as [`compress`].
+pub fn compress_with_layout(
+    data: &[u8],
+    dtype: DType,
+    shape: &[u64],
+    opts: &CompressOptions,
+    layout: StreamLayout,
+) -> Result<Compressed> {
     let len = dtype::byte_len(dtype, shape)?;
     if data.len() != len {
         return invalid(format!(
@@ -306,7 +356,7 @@ pub fn compress(
     check_chunk_elems(opts.chunk_elems)?;
     check_lanes(opts.lanes)?;
     let lanes = opts.max_lanes();
-    let plan = plan_for(data, dtype, opts)?;
+    let plan = plan_for(data, dtype, opts, layout)?;
     let numel = dtype::numel(shape)?;
     let chunk_bytes = opts.chunk_elems as usize * dtype.size();
     let coded: Vec<(Vec<u8>, f64)> = data
@@ -320,7 +370,7 @@ pub fn compress(
         chunks.push(ChunkEntry {
             offset: off,
             len: c.len() as u32,
-            crc: crc32fast::hash(c),
+            crc: plan.id().chunk_checksum(c),
         });
         off += c.len() as u64;
         max_err = max_err.max(*e);
@@ -329,7 +379,7 @@ pub fn compress(
         dtype,
         shape: shape.to_vec(),
         codec: plan.id(),
-        params: plan.params(),
+        params: plan.params(shape.len(), coded.len()),
         chunk_elems: opts.chunk_elems,
         numel,
         chunks,

@@ -259,7 +259,7 @@ impl EncTable {
     }
 
     #[inline(always)]
-    fn put(&self, x: &mut u32, words: &mut Vec<u16>, sym: usize) {
+    pub(crate) fn put(&self, x: &mut u32, words: &mut Vec<u16>, sym: usize) {
         let e = &self.syms[sym];
         debug_assert!(e.x_max != 0, "symbol {sym} has zero frequency");
         if *x >= e.x_max {

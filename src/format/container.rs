@@ -33,6 +33,9 @@ pub enum CodecId {
     Padic = 2,
     /// Generic byte-plane codec for integer and bool tensors (bit-exact).
     Bytes = 3,
+    /// Lossless float codec, stream layout v2: shared tables, warp-interleaved rANS segments
+    /// (bit-exact; F32, F16, BF16).
+    LosslessV2 = 4,
 }
 
 impl CodecId {
@@ -43,16 +46,28 @@ impl CodecId {
             1 => CodecId::Lossless,
             2 => CodecId::Padic,
             3 => CodecId::Bytes,
+            4 => CodecId::LosslessV2,
             _ => return corrupt(format!("unknown codec id {c}")),
         })
     }
-    /// Lower-case name: "raw", "lossless", "padic", "bytes".
+    /// Lower-case name: "raw", "lossless", "padic", "bytes", "lossless-v2".
     pub fn name(self) -> &'static str {
         match self {
             CodecId::Raw => "raw",
             CodecId::Lossless => "lossless",
             CodecId::Padic => "padic",
             CodecId::Bytes => "bytes",
+            CodecId::LosslessV2 => "lossless-v2",
+        }
+    }
+
+    /// Checksum of one chunk's bytes as the chunk table records it: the segment checksum of
+    /// layout v2 ([`crate::codec::segmented::segment_checksum`], parallel on a GPU warp) for
+    /// `LosslessV2`, CRC-32 for every other codec.
+    pub fn chunk_checksum(self, chunk: &[u8]) -> u32 {
+        match self {
+            CodecId::LosslessV2 => crate::codec::segmented::segment_checksum(chunk),
+            _ => crc32fast::hash(chunk),
         }
     }
 }
@@ -265,7 +280,7 @@ impl Header {
         let c = self.chunks[i];
         let s = self.header_len + c.offset as usize;
         let b = &buf[s..s + c.len as usize];
-        if verify && crc32fast::hash(b) != c.crc {
+        if verify && self.codec.chunk_checksum(b) != c.crc {
             return Err(Error::Checksum(format!(
                 "chunk {i} of {}",
                 self.chunks.len()

@@ -228,6 +228,13 @@ impl EncodeLayout {
                     )))
                 }
             },
+            CodecId::LosslessV2 => {
+                return Err(Error::Unsupported(
+                    "GPU compression writes stream layout v1 (codec lossless); layout v2 is \
+                     written on the CPU"
+                        .into(),
+                ))
+            }
             CodecId::Padic => {
                 return Err(Error::InvalidArgument(
                     "p-adic layouts need the codec's parameters: use EncodeLayout::new_padic"

@@ -1,0 +1,411 @@
+//! Stream layout v2 of the lossless float codec (codec 4, `lossless-v2`): one frequency table
+//! per plane for the whole tensor, and chunks ("segments") coded as 32 interleaved rANS states
+//! sharing one word stream, so that one GPU warp decodes one segment with one state per lane.
+//!
+//! Why (measured in docs/BENCHMARKS.md, designed in docs/FORMAT.md §6): layout v1 gives each
+//! 2^18-element chunk its own tables and 32 lanes with separate word streams, so a GPU block
+//! decodes a chunk serially and a tensor of a few chunks leaves the GPU idle. Here a segment
+//! (default 2^16 elements) is decoded by one warp: lane `l` owns elements `l, l+32, ...`, and
+//! the lanes that renormalise after a step read consecutive 16-bit words (a ballot and a
+//! popcount on the GPU; DietGPU's warp-interleaved ANS, facebookresearch/dietgpu
+//! `dietgpu/ans/GpuANSDecode.cuh`). Tables live once in the container's parameters, so small
+//! segments cost 16 bytes of chunk table, a 32-byte prologue and 132 bytes per coded plane.
+//!
+//! Planes are those of [`super::lossless::FloatSplit`]: the biased exponent (symbols
+//! `0..2^E`), then the bytes of `r = sign << M | mantissa`, most significant first. Each plane
+//! is either rANS-coded with the tensor's table (12-bit probabilities) or stored raw, chosen
+//! per tensor by size. Every section is 16-byte aligned within the container (the parameters
+//! are zero-padded so that the header length is a multiple of 16, and every segment's length
+//! is), so a GPU reads words and raw planes with aligned loads.
+//!
+//! Integrity: the chunk table's checksum field holds [`segment_checksum`], a 32-bit sum of the
+//! segment's little-endian words times odd weights, computed by a warp as it reads the words
+//! (any single changed word, hence any single-byte flip, changes it); rANS states must end at
+//! their initial value with every word consumed.
+
+use rayon::prelude::*;
+
+use crate::dtype::{DType, FloatLayout};
+use crate::entropy::rans::{DecTable, EncTable, FreqTable, RANS_L};
+use crate::entropy::varint::Reader;
+use crate::error::{corrupt, Error, Result};
+
+/// rANS states (GPU lanes) per segment.
+pub const LANES: usize = 32;
+/// Probability resolution of the shared tables (the GPU's slot table is `2^SCALE_BITS` bytes).
+pub const SCALE_BITS: u32 = 12;
+/// Default segment length in elements (the container's `chunk_elems`): 2048 symbols per lane.
+pub const DEFAULT_SEGMENT_ELEMS: u32 = 1 << 16;
+/// Alignment of every section inside the container, in bytes.
+pub const ALIGN: usize = 16;
+/// Bytes before a coded segment's plane sections: `u8 mode, 3 zero, u32 word count per plane`
+/// (at most 4 planes), zero-padded.
+pub const PROLOGUE: usize = 32;
+/// Most planes a tensor has (F32: exponent + 3 bytes).
+pub const MAX_PLANES: usize = 4;
+
+const MODE_RAW: u8 = 0;
+const MODE_CODED: u8 = 1;
+const PLANE_RAW: u8 = 0;
+const PLANE_RANS: u8 = 1;
+
+/// Does layout v2 handle `dtype`? F32, F16 and BF16 (exponents of at most 8 bits).
+pub fn supports(dtype: DType) -> bool {
+    matches!(dtype, DType::F32 | DType::F16 | DType::BF16)
+}
+
+/// Checksum of a segment's bytes (a multiple of 4 long): `sum_i w_i * (2i + 1) mod 2^32` over
+/// its little-endian 32-bit words `w_i`. Odd weights are invertible mod 2^32, so any change of
+/// one word changes the sum; it splits into per-lane partial sums for parallel verification.
+pub fn segment_checksum(bytes: &[u8]) -> u32 {
+    bytes
+        .chunks_exact(4)
+        .enumerate()
+        .fold(0u32, |acc, (i, w)| {
+            let w = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
+            acc.wrapping_add(w.wrapping_mul(2 * i as u32 + 1))
+        })
+}
+
+/// How one plane is stored.
+#[derive(Debug, Clone)]
+enum Plane {
+    Raw,
+    Rans {
+        table: FreqTable,
+        enc: EncTable,
+        dec: DecTable,
+    },
+}
+
+/// Tensor-level plan of layout v2: the float split and each plane's coding.
+#[derive(Debug, Clone)]
+pub struct SegmentedPlan {
+    exp_bits: u32,
+    man_bits: u32,
+    size: usize,
+    planes: Vec<Plane>,
+}
+
+fn pad(n: usize) -> usize {
+    n.next_multiple_of(ALIGN)
+}
+
+impl SegmentedPlan {
+    fn split(layout: FloatLayout, size: usize) -> (u32, u32, usize) {
+        (layout.exp_bits, layout.man_bits, size)
+    }
+
+    fn byte_planes(&self) -> usize {
+        (self.man_bits as usize + 1).div_ceil(8)
+    }
+
+    /// Plane symbols of element `v` (raw bits): exponent, then bytes of `r` MSB first.
+    #[inline(always)]
+    fn symbols(&self, v: u64, out: &mut [u8; MAX_PLANES]) {
+        let (m, e) = (self.man_bits, self.exp_bits);
+        out[0] = ((v >> m) & ((1 << e) - 1)) as u8;
+        let r = ((v >> (m + e)) << m) | (v & ((1 << m) - 1));
+        let bp = self.byte_planes();
+        for b in 0..bp {
+            out[1 + b] = (r >> (8 * (bp - 1 - b))) as u8;
+        }
+    }
+
+    #[inline(always)]
+    fn element(&self, s: &[u8; MAX_PLANES]) -> u64 {
+        let (m, e) = (self.man_bits, self.exp_bits);
+        let mut r = 0u64;
+        for &b in &s[1..1 + self.byte_planes()] {
+            r = (r << 8) | b as u64;
+        }
+        ((r >> m) << (m + e)) | ((s[0] as u64) << m) | (r & ((1 << m) - 1))
+    }
+
+    #[inline(always)]
+    fn load(&self, src: &[u8], i: usize) -> u64 {
+        let mut b = [0u8; 8];
+        b[..self.size].copy_from_slice(&src[i * self.size..(i + 1) * self.size]);
+        u64::from_le_bytes(b)
+    }
+
+    /// Plan a tensor: histogram every plane (in parallel) and code a plane with a shared
+    /// 12-bit table when that is smaller than storing it raw, segment overheads included.
+    /// `data`: whole elements of `dtype` (F32, F16 or BF16; see [`supports`]).
+    pub fn new(data: &[u8], dtype: DType, segment_elems: u32) -> Result<Self> {
+        let layout = dtype
+            .float_layout()
+            .filter(|_| supports(dtype))
+            .ok_or_else(|| Error::InvalidArgument(format!("layout v2 does not code {dtype:?}")))?;
+        let (exp_bits, man_bits, size) = Self::split(layout, dtype.size());
+        let mut plan = SegmentedPlan {
+            exp_bits,
+            man_bits,
+            size,
+            planes: Vec::new(),
+        };
+        let np = 1 + plan.byte_planes();
+        let n = data.len() / size;
+        let counts = (0..n)
+            .into_par_iter()
+            .with_min_len(1 << 16)
+            .fold(
+                || vec![[0u64; 256]; np],
+                |mut h, i| {
+                    let mut s = [0u8; MAX_PLANES];
+                    plan.symbols(plan.load(data, i), &mut s);
+                    for p in 0..np {
+                        h[p][s[p] as usize] += 1;
+                    }
+                    h
+                },
+            )
+            .reduce(
+                || vec![[0u64; 256]; np],
+                |mut a, b| {
+                    for (x, y) in a.iter_mut().zip(&b) {
+                        for (u, v) in x.iter_mut().zip(y) {
+                            *u += v;
+                        }
+                    }
+                    a
+                },
+            );
+        let segments = (n as u64).div_ceil(segment_elems.max(1) as u64);
+        for h in &counts {
+            let plane = match FreqTable::from_counts(h, SCALE_BITS) {
+                Ok(table) if n > 0 => {
+                    let bits = table.cost_bits(h);
+                    let coded = bits / 8.0
+                        + table.serialized_len() as f64
+                        + segments as f64 * (4 * LANES + 2 * ALIGN) as f64;
+                    if coded < n as f64 {
+                        Plane::Rans {
+                            enc: EncTable::new(&table),
+                            dec: DecTable::new(&table),
+                            table,
+                        }
+                    } else {
+                        Plane::Raw
+                    }
+                }
+                _ => Plane::Raw,
+            };
+            plan.planes.push(plane);
+        }
+        Ok(plan)
+    }
+
+    /// Serialized parameters: `u8 plane count`, per plane `u8 mode` (0 raw, 1 rANS) and for
+    /// rANS planes the frequency table ([`FreqTable::write`]), then zero padding so that a
+    /// container header of `ndim` dimensions and `n_chunks` chunks is a multiple of 16 bytes.
+    pub fn to_bytes(&self, ndim: usize, n_chunks: usize) -> Vec<u8> {
+        let mut v = vec![self.planes.len() as u8];
+        for p in &self.planes {
+            match p {
+                Plane::Raw => v.push(PLANE_RAW),
+                Plane::Rans { table, .. } => {
+                    v.push(PLANE_RANS);
+                    table.write(&mut v);
+                }
+            }
+        }
+        let header = crate::format::container::header_len(ndim, v.len(), n_chunks);
+        v.resize(v.len() + (ALIGN - header % ALIGN) % ALIGN, 0);
+        v
+    }
+
+    /// Parse parameters written by [`SegmentedPlan::to_bytes`] for `dtype`. Errors: `Corrupt`.
+    pub fn from_bytes(b: &[u8], dtype: DType) -> Result<Self> {
+        let layout = dtype
+            .float_layout()
+            .filter(|_| supports(dtype))
+            .ok_or_else(|| Error::Corrupt(format!("lossless-v2 container of {dtype:?}")))?;
+        let (exp_bits, man_bits, size) = Self::split(layout, dtype.size());
+        let mut plan = SegmentedPlan {
+            exp_bits,
+            man_bits,
+            size,
+            planes: Vec::new(),
+        };
+        let mut r = Reader::new(b, "lossless-v2 parameters");
+        let np = r.u8()? as usize;
+        if np != 1 + plan.byte_planes() {
+            return corrupt(format!("lossless-v2: {np} planes"));
+        }
+        for p in 0..np {
+            let alphabet = if p == 0 { 1 << exp_bits } else { 256 };
+            plan.planes.push(match r.u8()? {
+                PLANE_RAW => Plane::Raw,
+                PLANE_RANS => {
+                    let table = FreqTable::read(&mut r, alphabet)?;
+                    if table.scale_bits() > SCALE_BITS {
+                        return corrupt("lossless-v2 table resolution");
+                    }
+                    Plane::Rans {
+                        enc: EncTable::new(&table),
+                        dec: DecTable::new(&table),
+                        table,
+                    }
+                }
+                m => return corrupt(format!("lossless-v2 plane mode {m}")),
+            });
+        }
+        if r.bytes(r.remaining())?.iter().any(|&z| z != 0) {
+            return corrupt("lossless-v2 parameter padding is not zero");
+        }
+        Ok(plan)
+    }
+
+    /// Code one segment of whole elements (`src`); the result's length is a multiple of 16.
+    /// Falls back to a raw segment when coding does not make it smaller.
+    pub fn encode_segment(&self, src: &[u8]) -> Vec<u8> {
+        let n = src.len() / self.size;
+        let np = self.planes.len();
+        let mut syms = vec![vec![0u8; n]; np];
+        let mut s = [0u8; MAX_PLANES];
+        for i in 0..n {
+            self.symbols(self.load(src, i), &mut s);
+            for p in 0..np {
+                syms[p][i] = s[p];
+            }
+        }
+        let mut out = vec![0u8; PROLOGUE];
+        out[0] = MODE_CODED;
+        for (p, plane) in self.planes.iter().enumerate() {
+            let Plane::Rans { enc, .. } = plane else {
+                continue;
+            };
+            let mut x = [RANS_L; LANES];
+            let mut words: Vec<u16> = Vec::with_capacity(n / 2);
+            for i in (0..n).rev() {
+                enc.put(&mut x[i % LANES], &mut words, syms[p][i] as usize);
+            }
+            words.reverse();
+            out[4 + 4 * p..8 + 4 * p].copy_from_slice(&(words.len() as u32).to_le_bytes());
+            for st in x {
+                out.extend_from_slice(&st.to_le_bytes());
+            }
+            for w in words {
+                out.extend_from_slice(&w.to_le_bytes());
+            }
+            out.resize(pad(out.len()), 0);
+        }
+        for (p, plane) in self.planes.iter().enumerate() {
+            if matches!(plane, Plane::Raw) {
+                out.extend_from_slice(&syms[p]);
+                out.resize(pad(out.len()), 0);
+            }
+        }
+        if out.len() >= pad(ALIGN + src.len()) {
+            out.clear();
+            out.resize(ALIGN, 0);
+            out[0] = MODE_RAW;
+            out.extend_from_slice(src);
+            out.resize(pad(out.len()), 0);
+        }
+        out
+    }
+
+    /// Decode one segment into `out` (whole elements; its length fixes the element count).
+    /// Errors: `Corrupt`/`Truncated` for a damaged segment (bad mode, lengths, padding, a rANS
+    /// state that does not return to its start, unread words).
+    pub fn decode_segment(&self, seg: &[u8], out: &mut [u8]) -> Result<()> {
+        let n = out.len() / self.size;
+        if seg.len() % ALIGN != 0 || seg.len() < ALIGN {
+            return corrupt("lossless-v2 segment length");
+        }
+        match seg[0] {
+            MODE_RAW => {
+                let body = &seg[ALIGN..];
+                if pad(out.len()) != body.len()
+                    || seg[1..ALIGN].iter().chain(&body[out.len()..]).any(|&z| z != 0)
+                {
+                    return corrupt("lossless-v2 raw segment");
+                }
+                out.copy_from_slice(&body[..out.len()]);
+                return Ok(());
+            }
+            MODE_CODED => {}
+            m => return corrupt(format!("lossless-v2 segment mode {m}")),
+        }
+        if seg.len() < PROLOGUE || seg[1..4].iter().any(|&z| z != 0) {
+            return corrupt("lossless-v2 segment prologue");
+        }
+        let np = self.planes.len();
+        let mut syms = vec![vec![0u8; n]; np];
+        let mut pos = PROLOGUE;
+        for (p, plane) in self.planes.iter().enumerate() {
+            let w = u32::from_le_bytes(seg[4 + 4 * p..8 + 4 * p].try_into().unwrap()) as usize;
+            let Plane::Rans { dec, .. } = plane else {
+                if w != 0 {
+                    return corrupt("lossless-v2 word count of a raw plane");
+                }
+                continue;
+            };
+            let end = w
+                .checked_mul(2)
+                .and_then(|b| b.checked_add(pos + 4 * LANES))
+                .filter(|&e| e <= seg.len())
+                .ok_or_else(|| Error::Truncated("lossless-v2 plane words".into()))?;
+            let mut x = [0u32; LANES];
+            for (l, st) in x.iter_mut().enumerate() {
+                *st = u32::from_le_bytes(seg[pos + 4 * l..pos + 4 * l + 4].try_into().unwrap());
+                if !(RANS_L..RANS_L << 16).contains(st) {
+                    return corrupt("lossless-v2 rANS state out of range");
+                }
+            }
+            let words = &seg[pos + 4 * LANES..end];
+            let mut k = 0usize;
+            let mask = (1u32 << dec.scale_bits) - 1;
+            for (i, sym) in syms[p].iter_mut().enumerate() {
+                let st = &mut x[i % LANES];
+                let slot = dec.slots[(*st & mask) as usize];
+                *sym = slot.sym as u8;
+                *st = slot.freq as u32 * (*st >> dec.scale_bits) + slot.bias as u32;
+                if *st < RANS_L {
+                    if k >= w {
+                        return corrupt("lossless-v2 words exhausted");
+                    }
+                    *st = (*st << 16) | u16::from_le_bytes([words[2 * k], words[2 * k + 1]]) as u32;
+                    k += 1;
+                }
+            }
+            if k != w || x.iter().any(|&st| st != RANS_L) {
+                return corrupt("lossless-v2 rANS state mismatch");
+            }
+            let next = pad(end);
+            if next > seg.len() || seg[end..next].iter().any(|&z| z != 0) {
+                return corrupt("lossless-v2 plane padding");
+            }
+            pos = next;
+        }
+        if seg[4 + 4 * np..PROLOGUE].iter().any(|&z| z != 0) {
+            return corrupt("lossless-v2 segment prologue");
+        }
+        for (p, plane) in self.planes.iter().enumerate() {
+            if matches!(plane, Plane::Raw) {
+                let next = pad(pos + n);
+                if next > seg.len() {
+                    return Err(Error::Truncated("lossless-v2 raw plane".into()));
+                }
+                syms[p].copy_from_slice(&seg[pos..pos + n]);
+                if seg[pos + n..next].iter().any(|&z| z != 0) {
+                    return corrupt("lossless-v2 raw plane padding");
+                }
+                pos = next;
+            }
+        }
+        if pos != seg.len() {
+            return corrupt("trailing bytes in lossless-v2 segment");
+        }
+        let mut s = [0u8; MAX_PLANES];
+        for (i, o) in out.chunks_exact_mut(self.size).enumerate() {
+            for p in 0..np {
+                s[p] = syms[p][i];
+            }
+            o.copy_from_slice(&self.element(&s).to_le_bytes()[..self.size]);
+        }
+        Ok(())
+    }
+}
