@@ -31,7 +31,7 @@ use crate::entropy::rans::{
 };
 use crate::entropy::stream::{decode_u16, encode_u16, rans_estimate};
 use crate::entropy::varint::{put_section, put_varint, Reader};
-use crate::error::{corrupt, invalid, Result};
+use crate::error::{corrupt, Result};
 use crate::padic::{check_precision, check_prime, max_precision, min_precision, pow};
 
 /// Bytes of the serialized tensor-level parameters.
@@ -93,21 +93,7 @@ pub struct PadicPlan {
 }
 
 fn check_bound(b: ErrorBound) -> Result<()> {
-    let (e, rel) = match b {
-        ErrorBound::Abs(e) => (e, false),
-        ErrorBound::Rel(e) => (e, true),
-    };
-    if !(e.is_finite() && e > 0.0) || (rel && e >= 1.0) {
-        return invalid(format!(
-            "error bound {e}: must be finite and > 0{}",
-            if rel {
-                " and < 1 for a relative bound"
-            } else {
-                ""
-            }
-        ));
-    }
-    Ok(())
+    b.validate()
 }
 
 /// Check p-adic parameters without data: the prime, the bound and an explicit precision.
