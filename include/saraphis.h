@@ -349,7 +349,8 @@ enum saraphis_result saraphis_device_synchronize(const struct saraphis_system *s
 // set `SARAPHIS_CONFIG_VERIFY_CHECKSUMS` to 0 (trusted data).
 // Errors (host side, before anything is enqueued): `SARAPHIS_ERR_DEVICE` (the system has no
 // CUDA device, or the launch failed), `SARAPHIS_ERR_NULL_PARAMETER`,
-// `SARAPHIS_ERR_INVALID_ARGUMENT`. Thread-safe.
+// `SARAPHIS_ERR_INVALID_ARGUMENT` (bad dtype, `dst_dev` not aligned to the element size,
+// `status_dev` not aligned to 4). Thread-safe.
 enum saraphis_result saraphis_decompress_device(const struct saraphis_system *system,
                                                 const void *src_dev,
                                                 size_t src_bytes,

@@ -51,7 +51,8 @@ pub unsafe extern "C" fn saraphis_device_synchronize(
 /// set `SARAPHIS_CONFIG_VERIFY_CHECKSUMS` to 0 (trusted data).
 /// Errors (host side, before anything is enqueued): `SARAPHIS_ERR_DEVICE` (the system has no
 /// CUDA device, or the launch failed), `SARAPHIS_ERR_NULL_PARAMETER`,
-/// `SARAPHIS_ERR_INVALID_ARGUMENT`. Thread-safe.
+/// `SARAPHIS_ERR_INVALID_ARGUMENT` (bad dtype, `dst_dev` not aligned to the element size,
+/// `status_dev` not aligned to 4). Thread-safe.
 #[no_mangle]
 pub unsafe extern "C" fn saraphis_decompress_device(
     system: *const saraphis_system,
@@ -72,9 +73,10 @@ pub unsafe extern "C" fn saraphis_decompress_device(
         if dst_dev.is_null() && dst_bytes > 0 {
             return Err(Fail::Null("dst_dev"));
         }
+        let dtype = dtype_arg(dtype)?;
         let args = DeviceDecode {
             src: DeviceSlice::new(DevicePtr::from_ptr(src_dev), src_bytes as u64),
-            dtype: dtype_arg(dtype)?,
+            dtype,
             dst: DeviceSlice::new(DevicePtr::from_ptr(dst_dev), dst_bytes as u64),
             status: DeviceSlice::new(DevicePtr::from_ptr(status_dev), status_len as u64),
             stream,

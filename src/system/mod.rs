@@ -148,13 +148,21 @@ impl System {
     /// `CUstream` (null = the library's own stream, [`CudaDevice::own_stream`]; wait for it with
     /// [`System::device_synchronize`]); see [`DeviceDecode`] for the arguments and
     /// [`CudaDevice::decode_exact_async`] for the per-chunk status. Nothing synchronizes the
-    /// host. Errors: `Device` (no GPU in this system, launch failure), `InvalidArgument`.
+    /// host. Errors: `Device` (no GPU in this system, launch failure), `InvalidArgument`
+    /// (`dst` not aligned to the element size, `status` not aligned to 4).
     ///
     /// # Safety
     /// As [`CudaDevice::decode_exact_async`]: the buffers are live device allocations of at
     /// least the stated lengths and stay alive until the stream has passed this work.
     pub unsafe fn decompress_device(&self, a: &DeviceDecode) -> Result<()> {
         let dev = self.require_cuda()?;
+        // Checked before anything is enqueued: the kernels store whole elements and i32s.
+        if a.dst.ptr.addr() % a.dtype.size() as u64 != 0 || a.status.ptr.addr() % 4 != 0 {
+            return Err(Error::InvalidArgument(format!(
+                "dst must be aligned to the element size ({} bytes), status to 4",
+                a.dtype.size()
+            )));
+        }
         let stream = dev.stream_or_own(a.stream)?;
         dev.decode_exact_async(
             a.src.ptr.addr(),
