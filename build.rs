@@ -5,7 +5,9 @@
 //!   `NVCC`, then `CUDA_HOME`/`CUDA_PATH`, then `PATH`. No GPU is probed here: builds run on
 //!   machines without one. Without nvcc the build succeeds CPU-only with a warning, unless the
 //!   `cuda-required` feature is on. A kernel that fails to compile fails the build.
-//! * Gives the shared library a SONAME carrying the major version (`libsaraphis.so.0`).
+//! * Gives the shared library a SONAME carrying its ABI version: `libsaraphis.so.MAJOR`, and
+//!   while the major version is 0 `libsaraphis.so.0.MINOR` (a 0.x minor release may break the
+//!   ABI, as Cargo's semver rules say).
 //! * Sets `SARAPHIS_CUDA_KERNELS` (1/0) for `saraphis_build_has_cuda()` and the cfg
 //!   `saraphis_cuda` when kernels are embedded.
 use std::path::{Path, PathBuf};
@@ -38,8 +40,15 @@ fn main() {
     }
     println!("cargo:rustc-check-cfg=cfg(saraphis_cuda)");
     let major = std::env::var("CARGO_PKG_VERSION_MAJOR").unwrap_or_else(|_| "0".into());
+    let minor = std::env::var("CARGO_PKG_VERSION_MINOR").unwrap_or_else(|_| "0".into());
+    // The same rule as scripts/install.sh and cmake/SaraphisConfigVersion.cmake.in.
+    let soversion = if major == "0" {
+        format!("0.{minor}")
+    } else {
+        major
+    };
     if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
-        println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libsaraphis.so.{major}");
+        println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libsaraphis.so.{soversion}");
     }
 
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap());

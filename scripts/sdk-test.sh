@@ -11,6 +11,11 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/saraphis-sdk.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 prefix=$work/prefix
 fixture=$root/tests/data/minilm-subset-f32.safetensors
+version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -1)
+major=${version%%.*}
+minor=${version#*.}; minor=${minor%%.*}
+# The SONAME's version: MAJOR, or 0.MINOR while MAJOR is 0 (a 0.x minor release may break the ABI).
+if [ "$major" = 0 ]; then soversion=0.$minor; else soversion=$major; fi
 passed=0
 failed=0
 step() { # name command...
@@ -25,7 +30,9 @@ step "installed files" bash -c "
     test -f '$prefix/lib/libsaraphis.a' && test -L '$prefix/lib/libsaraphis.so' &&
     test -f '$prefix/lib/cmake/Saraphis/SaraphisConfig.cmake' && test -f '$prefix/lib/cmake/Saraphis/SaraphisConfigVersion.cmake' &&
     test -f '$prefix/lib/pkgconfig/saraphis.pc' &&
-    objdump -p '$prefix/lib/libsaraphis.so' | grep -q 'SONAME *libsaraphis.so.0$'"
+    test -f '$prefix/lib/pkgconfig/saraphis-static.pc' && test -f '$prefix/share/saraphis/go/saraphis.go' &&
+    objdump -p '$prefix/lib/libsaraphis.so' | grep -q "SONAME *libsaraphis.so.$soversion\$" &&
+    test -L '$prefix/lib/libsaraphis.so.$soversion'"
 
 # Every public header on its own (first and only include of a unit), as C99 and as C++17,
 # with warnings as errors.
@@ -43,14 +50,27 @@ step "saraphis.hpp included twice" c++ -std=c++17 -Wall -Wextra -Werror -pedanti
 step "cmake configure (find_package)" cmake -S tests/cmake-consumer -B "$work/cmake" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_TYPE=Release
 step "cmake build" cmake --build "$work/cmake" -j 2
 step "ctest" ctest --test-dir "$work/cmake" --output-on-failure
-step "find_package rejects another major" bash -c "
-    mkdir -p '$work/major' && printf 'cmake_minimum_required(VERSION 3.16)\nproject(m C)\nfind_package(Saraphis 1.0 CONFIG REQUIRED)\n' > '$work/major/CMakeLists.txt' &&
-    ! cmake -S '$work/major' -B '$work/major/b' -DCMAKE_PREFIX_PATH='$prefix' >/dev/null 2>&1"
+find_version() { # VERSION: configure a project that asks for Saraphis VERSION
+    local d=$work/find-$1
+    mkdir -p "$d" && printf 'cmake_minimum_required(VERSION 3.16)\nproject(m C)\nfind_package(Saraphis %s CONFIG REQUIRED)\n' "$1" > "$d/CMakeLists.txt" &&
+    cmake -S "$d" -B "$d/b" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null 2>&1
+}
+step "find_package rejects another major" bash -c "$(declare -f find_version); work='$work' prefix='$prefix'; ! find_version $((major + 1)).0"
+step "find_package accepts $major.$minor" bash -c "$(declare -f find_version); work='$work' prefix='$prefix'; find_version $major.$minor"
+if [ "$major" = 0 ]; then
+    step "find_package rejects 0.$((minor + 1)) and 0.$((minor - 1)) (0.x minors break the ABI)" bash -c "
+        $(declare -f find_version); work='$work' prefix='$prefix'
+        ! find_version 0.$((minor + 1)) && { [ $minor = 0 ] || ! find_version 0.$((minor - 1)); }"
+fi
 
 # pkg-config consumer.
 export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
 step "pkg-config build" bash -c "cc -std=c99 -Wall -Wextra -Werror tests/cmake-consumer/consumer.c -Itests/cmake-consumer \$(pkg-config --cflags --libs saraphis) -lm -o '$work/pc-consumer'"
 step "pkg-config run" env LD_LIBRARY_PATH="$prefix/lib" "$work/pc-consumer" "$fixture"
+# pkg-config --static: the archive itself is linked (no libsaraphis.so needed at run time).
+step "pkg-config --static build" bash -c "cc -std=c99 -Wall -Wextra -Werror tests/cmake-consumer/consumer.c -Itests/cmake-consumer \$(pkg-config --static --cflags --libs saraphis-static) -lm -o '$work/pc-static'"
+step "pkg-config --static links libsaraphis.a" bash -c "! objdump -p '$work/pc-static' | grep -q 'NEEDED *libsaraphis' && nm '$work/pc-static' | grep -q ' T saraphis_compress$'"
+step "pkg-config --static run (no library path)" env -u LD_LIBRARY_PATH "$work/pc-static" "$fixture"
 
 # The C API test program under valgrind: no leaks, no invalid access, every error path.
 python3 - "$fixture" "$work/tensor.f32" <<'PY'
@@ -81,6 +101,12 @@ if [ -d bindings/go ]; then
     step "go vet" bash -c "cd bindings/go && go vet ./..."
     step "go test" bash -c "cd bindings/go && go test -count=1 ./..."
     step "go test GOGC=1" bash -c "cd bindings/go && GOGC=1 go test -count=1 ./..."
+    # A module outside the repository, as bindings/go/README.md tells a user to write it: the
+    # installed sources under PREFIX/share/saraphis/go and a replace directive.
+    mkdir -p "$work/gouser"
+    printf 'module example.com/gouser\n\ngo 1.21\n\nrequire saraphis/bindings/go v0.0.0\n\nreplace saraphis/bindings/go => %s/share/saraphis/go\n' "$prefix" > "$work/gouser/go.mod"
+    cp bindings/go/testdata/outside/main.go "$work/gouser/main.go"
+    step "go: a module outside the repository (replace => PREFIX/share/saraphis/go)" bash -c "cd '$work/gouser' && go run . | grep -q 'outside module: ok'"
     if [ -d bindings/csharp ]; then
         step "C# reads Go's containers" mono "$work/SaraphisTests.exe" "$fixture" --read-go
     fi

@@ -1,8 +1,9 @@
 //! Error type shared by every layer.
 //!
-//! Each variant maps to one stable numeric code (see [`Error::code`]) that the C ABI
-//! returns as `saraphis_result`. Codes are grouped in ranges (rustls-ffi style):
-//! 1xxx arguments, 2xxx container/data, 3xxx I/O and system, 4xxx device.
+//! Each variant maps to one stable numeric code of the C ABI's `saraphis_result`; the mapping
+//! lives in one place, `crate::ffi::result` (`From<&Error> for saraphis_result`). Codes are
+//! grouped in ranges (rustls-ffi style): 1xxx arguments, 2xxx container/data, 3xxx I/O and
+//! system, 4xxx device.
 
 /// Result alias used throughout the crate.
 pub type Result<T> = std::result::Result<T, Error>;
@@ -50,25 +51,6 @@ pub enum Error {
     /// A lossy result exceeded its error bound (reported by `verify`).
     #[error("error bound exceeded: {0}")]
     BoundExceeded(String),
-}
-
-impl Error {
-    /// The stable numeric code of this error, equal to the C enum `saraphis_result`.
-    pub fn code(&self) -> u32 {
-        match self {
-            Error::InvalidArgument(_) => 1001,
-            Error::Destination(_) => 1002,
-            Error::BadMagic(_) => 2001,
-            Error::UnsupportedVersion { .. } => 2002,
-            Error::Truncated(_) => 2003,
-            Error::Checksum(_) => 2004,
-            Error::Corrupt(_) => 2005,
-            Error::Unsupported(_) => 2006,
-            Error::BoundExceeded(_) => 2007,
-            Error::Io(_) => 3001,
-            Error::Device(_) => 4001,
-        }
-    }
 }
 
 /// Shorthand for `Err(Error::InvalidArgument(..))`.

@@ -33,20 +33,29 @@ fn c_program_round_trips_real_weights() {
         dir.display()
     );
     let tmp = tempfile::tempdir().unwrap();
-    // The library's SONAME is libsaraphis.so.MAJOR (as installed); cargo writes only
-    // libsaraphis.so, so link through a folder that has both names.
+    // The library's SONAME is libsaraphis.so.0.MINOR while the major version is 0, else
+    // libsaraphis.so.MAJOR (as installed); cargo writes only libsaraphis.so, so link through a
+    // folder that has both names.
     let libdir = tmp.path().join("lib");
     std::fs::create_dir(&libdir).unwrap();
     let so = dir.join("libsaraphis.so");
     std::os::unix::fs::symlink(&so, libdir.join("libsaraphis.so")).unwrap();
-    std::os::unix::fs::symlink(
-        &so,
-        libdir.join(format!(
-            "libsaraphis.so.{}",
-            env!("CARGO_PKG_VERSION_MAJOR")
-        )),
-    )
-    .unwrap();
+    let soversion = match env!("CARGO_PKG_VERSION_MAJOR") {
+        "0" => format!("0.{}", env!("CARGO_PKG_VERSION_MINOR")),
+        major => major.to_string(),
+    };
+    let soname = format!("libsaraphis.so.{soversion}");
+    std::os::unix::fs::symlink(&so, libdir.join(&soname)).unwrap();
+    // The SONAME the build gave the library is that name.
+    if let Ok(o) = Command::new("objdump").arg("-p").arg(&so).output() {
+        let dump = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            dump.lines()
+                .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["SONAME", soname.as_str()]),
+            "SONAME of {} is not {soname}",
+            so.display()
+        );
+    }
     let dir = libdir;
     let exe = tmp.path().join("roundtrip");
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());

@@ -5,7 +5,9 @@
 mod common;
 
 use saraphis::codec::{self, CodecParams, CompressOptions};
-use saraphis::system::{Config, Device, System};
+use saraphis::system::{
+    Config, Device, DeviceCompress, DeviceDecode, DevicePtr, DeviceSlice, System,
+};
 use saraphis::{DType, Error};
 
 const NEEDS_GPU: &str =
@@ -896,19 +898,16 @@ fn gpu_compresses_from_device_memory_stream_ordered() {
                     // SAFETY: live allocations of the stated sizes, used on `stream` only; the
                     // failing calls are rejected before anything is enqueued.
                     unsafe {
-                        sys.compress_device(
-                            src,
-                            n,
-                            DType::F32,
-                            &t.shape,
-                            &o,
-                            d_ptr,
-                            cap,
-                            tp,
-                            temp_len,
-                            z_ptr,
-                            cs,
-                        )
+                        sys.compress_device(&DeviceCompress {
+                            src: DeviceSlice::new(DevicePtr(src), n),
+                            dtype: DType::F32,
+                            shape: &t.shape,
+                            opts: &o,
+                            dst: DeviceSlice::new(DevicePtr(d_ptr), cap),
+                            temp: DeviceSlice::new(DevicePtr(tp), temp_len),
+                            compressed_len: DevicePtr(z_ptr),
+                            stream: cs,
+                        })
                     }
                 };
                 call(s_ptr, layout.bound, tl).unwrap();
@@ -960,19 +959,16 @@ fn gpu_compresses_from_device_memory_stream_ordered() {
         let (z_ptr, _c) = size.device_ptr_mut(&stream);
         // SAFETY: live allocations of the stated sizes, waited for below.
         unsafe {
-            sys.compress_device(
-                s_ptr,
-                n,
-                DType::F32,
-                &t.shape,
-                &pp,
-                d_ptr,
-                layout.bound,
-                0,
-                0,
-                z_ptr,
-                null,
-            )
+            sys.compress_device(&DeviceCompress {
+                src: DeviceSlice::new(DevicePtr(s_ptr), n),
+                dtype: DType::F32,
+                shape: &t.shape,
+                opts: &pp,
+                dst: DeviceSlice::new(DevicePtr(d_ptr), layout.bound),
+                temp: DeviceSlice::NONE,
+                compressed_len: DevicePtr(z_ptr),
+                stream: null,
+            })
             .unwrap();
         }
     }
@@ -994,8 +990,14 @@ fn gpu_compresses_from_device_memory_stream_ordered() {
         let (o_ptr, _c) = back.device_ptr_mut(&stream);
         // SAFETY: as above.
         unsafe {
-            sys.decompress_device(d_ptr, len, DType::F32, o_ptr, n, 0, 0, null)
-                .unwrap();
+            sys.decompress_device(&DeviceDecode {
+                src: DeviceSlice::new(DevicePtr(d_ptr), len),
+                dtype: DType::F32,
+                dst: DeviceSlice::new(DevicePtr(o_ptr), n),
+                status: DeviceSlice::NONE,
+                stream: null,
+            })
+            .unwrap();
         }
     }
     sys.device_synchronize().unwrap();

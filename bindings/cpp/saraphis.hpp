@@ -221,13 +221,9 @@ class System {
   /// The device in use and why it was chosen.
   std::string device() const {
     size_t need = 0;
-    std::string s(128, '\0');
-    saraphis_result r = saraphis_system_device(h_.get(), &s[0], s.size(), &need);
-    if (r == SARAPHIS_ERR_DESTINATION) {
-      s.assign(need, '\0');
-      r = saraphis_system_device(h_.get(), &s[0], s.size(), &need);
-    }
-    detail::check(r);
+    detail::check(saraphis_system_device(h_.get(), nullptr, 0, &need));  // size query
+    std::string s(need, '\0');
+    detail::check(saraphis_system_device(h_.get(), &s[0], s.size(), &need));
     s.resize(need - 1);
     return s;
   }

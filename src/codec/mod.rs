@@ -55,10 +55,41 @@ impl PadicParams {
     /// Default prime 251, automatic precision.
     pub fn new(bound: ErrorBound) -> Self {
         PadicParams {
-            prime: 251,
+            prime: crate::padic::DEFAULT_PRIME,
             precision: None,
             bound,
         }
+    }
+}
+
+impl ErrorBound {
+    /// Check the bound: absolute `eps` finite and > 0; relative `eps` in (0, 1).
+    /// Errors: `InvalidArgument`.
+    pub fn validate(&self) -> Result<()> {
+        let (e, rel) = match *self {
+            ErrorBound::Abs(e) => (e, false),
+            ErrorBound::Rel(e) => (e, true),
+        };
+        if !(e.is_finite() && e > 0.0) || (rel && e >= 1.0) {
+            return invalid(format!(
+                "error bound {e}: must be finite and > 0{}",
+                if rel {
+                    " and < 1 for a relative bound"
+                } else {
+                    ""
+                }
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl PadicParams {
+    /// Check the prime ([`crate::padic::check_prime`]: a prime <= [`crate::padic::MAX_PRIME`]),
+    /// the precision (`None`, or 1..=[`crate::padic::max_precision`] of the prime) and the
+    /// bound ([`ErrorBound::validate`]). Errors: `InvalidArgument`.
+    pub fn validate(&self) -> Result<()> {
+        padic::check_params(self)
     }
 }
 
@@ -106,6 +137,22 @@ impl CompressOptions {
         } else {
             self.lanes as usize
         }
+    }
+}
+
+impl CompressOptions {
+    /// The one check of compression options, for a tensor of `dtype`: chunk size
+    /// ([`check_chunk_elems`]), lane count ([`check_lanes`]) and, for p-adic on a float dtype,
+    /// [`PadicParams::validate`] (integer and bool tensors are coded bit-exactly, so their
+    /// p-adic parameters are not used). Every compression path (CPU, GPU, size queries, the C
+    /// API) calls it. Errors: `InvalidArgument`.
+    pub fn validate(&self, dtype: DType) -> Result<()> {
+        check_chunk_elems(self.chunk_elems)?;
+        check_lanes(self.lanes)?;
+        if let (CodecParams::Padic(pp), true) = (&self.codec, dtype.is_float()) {
+            pp.validate()?;
+        }
+        Ok(())
     }
 }
 
@@ -258,7 +305,9 @@ impl Plan {
     }
 }
 
-fn check_lanes(l: u32) -> Result<()> {
+/// Check a rANS lane count: 0 (the default) or 1..=[`MAX_LANES`]. The one lane check of the
+/// crate (options, configuration, GPU layouts). Errors: `InvalidArgument`.
+pub fn check_lanes(l: u32) -> Result<()> {
     if l > MAX_LANES {
         return invalid(format!(
             "lanes {l}: must be in 0..={MAX_LANES} (0 = default)"
@@ -267,7 +316,9 @@ fn check_lanes(l: u32) -> Result<()> {
     Ok(())
 }
 
-fn check_chunk_elems(c: u32) -> Result<()> {
+/// Check a chunk size in elements: 1..=[`MAX_CHUNK_ELEMS`]. The one chunk-size check of the
+/// crate (options, configuration, GPU layouts). Errors: `InvalidArgument`.
+pub fn check_chunk_elems(c: u32) -> Result<()> {
     if c == 0 || c > MAX_CHUNK_ELEMS {
         return invalid(format!(
             "chunk size {c} elements: must be in 1..={MAX_CHUNK_ELEMS}"
@@ -320,14 +371,85 @@ fn plan_for(
     })
 }
 
+/// A tensor's chunks coded in memory, before they are laid out after the header.
+struct Coded {
+    header: Vec<u8>,
+    chunks: Vec<Vec<u8>>,
+    max_abs_error: f64,
+    codec: CodecId,
+}
+
+impl Coded {
+    fn len(&self) -> usize {
+        self.header.len() + self.chunks.iter().map(Vec::len).sum::<usize>()
+    }
+}
+
+/// Plan the tensor and code its chunks in parallel (the part of [`compress`] and
+/// [`compress_into`] before the container is laid out).
+fn encode(
+    data: &[u8],
+    dtype: DType,
+    shape: &[u64],
+    opts: &CompressOptions,
+    layout: StreamLayout,
+) -> Result<Coded> {
+    let len = dtype::byte_len(dtype, shape)?;
+    if data.len() != len {
+        return invalid(format!(
+            "data is {} bytes; {dtype:?} {shape:?} needs {len}",
+            data.len()
+        ));
+    }
+    opts.validate(dtype)?;
+    let lanes = opts.max_lanes();
+    let plan = plan_for(data, dtype, opts, layout)?;
+    let numel = dtype::numel(shape)?;
+    let chunk_bytes = opts.chunk_elems as usize * dtype.size();
+    let coded: Vec<(Vec<u8>, f64)> = data
+        .par_chunks(chunk_bytes.max(1))
+        .map(|c| plan.encode_chunk(c, lanes))
+        .collect::<Result<_>>()?;
+    let mut entries = Vec::with_capacity(coded.len());
+    let mut chunks = Vec::with_capacity(coded.len());
+    let mut off = 0u64;
+    let mut max_abs_error = 0f64;
+    for (c, e) in coded {
+        entries.push(ChunkEntry {
+            offset: off,
+            len: c.len() as u32,
+            crc: plan.id().chunk_checksum(&c),
+        });
+        off += c.len() as u64;
+        max_abs_error = max_abs_error.max(e);
+        chunks.push(c);
+    }
+    let header = Header {
+        dtype,
+        shape: shape.to_vec(),
+        codec: plan.id(),
+        params: plan.params(shape.len(), entries.len()),
+        chunk_elems: opts.chunk_elems,
+        numel,
+        chunks: entries,
+        header_len: 0,
+    };
+    Ok(Coded {
+        header: header.write(),
+        chunks,
+        max_abs_error,
+        codec: header.codec,
+    })
+}
+
 /// Compress a host tensor.
 ///
 /// `data`: the tensor's elements, little-endian, row-major, exactly
 /// `numel(shape) * dtype.size()` bytes; never modified. `shape`: at most 8 dims (empty =
 /// scalar; zero dims allowed). Chunks are coded in parallel on the current rayon pool.
 ///
-/// Errors: `InvalidArgument` (length/shape mismatch, bad chunk size, bad codec parameters).
-/// Thread-safe: a pure function of its inputs.
+/// Errors: `InvalidArgument` (length/shape mismatch, options rejected by
+/// [`CompressOptions::validate`]). Thread-safe: a pure function of its inputs.
 pub fn compress(
     data: &[u8],
     dtype: DType,
@@ -346,54 +468,63 @@ pub fn compress_with_layout(
     opts: &CompressOptions,
     layout: StreamLayout,
 ) -> Result<Compressed> {
-    let len = dtype::byte_len(dtype, shape)?;
-    if data.len() != len {
-        return invalid(format!(
-            "data is {} bytes; {dtype:?} {shape:?} needs {len}",
-            data.len()
-        ));
-    }
-    check_chunk_elems(opts.chunk_elems)?;
-    check_lanes(opts.lanes)?;
-    let lanes = opts.max_lanes();
-    let plan = plan_for(data, dtype, opts, layout)?;
-    let numel = dtype::numel(shape)?;
-    let chunk_bytes = opts.chunk_elems as usize * dtype.size();
-    let coded: Vec<(Vec<u8>, f64)> = data
-        .par_chunks(chunk_bytes.max(1))
-        .map(|c| plan.encode_chunk(c, lanes))
-        .collect::<Result<_>>()?;
-    let mut chunks = Vec::with_capacity(coded.len());
-    let mut off = 0u64;
-    let mut max_err = 0f64;
-    for (c, e) in &coded {
-        chunks.push(ChunkEntry {
-            offset: off,
-            len: c.len() as u32,
-            crc: plan.id().chunk_checksum(c),
-        });
-        off += c.len() as u64;
-        max_err = max_err.max(*e);
-    }
-    let header = Header {
-        dtype,
-        shape: shape.to_vec(),
-        codec: plan.id(),
-        params: plan.params(shape.len(), coded.len()),
-        chunk_elems: opts.chunk_elems,
-        numel,
-        chunks,
-        header_len: 0,
-    };
-    let mut bytes = header.write();
-    bytes.reserve(off as usize);
-    for (c, _) in coded {
-        bytes.extend_from_slice(&c);
+    let coded = encode(data, dtype, shape, opts, layout)?;
+    let mut bytes = Vec::with_capacity(coded.len());
+    bytes.extend_from_slice(&coded.header);
+    for c in &coded.chunks {
+        bytes.extend_from_slice(c);
     }
     Ok(Compressed {
         bytes,
-        max_abs_error: max_err,
-        codec: header.codec,
+        max_abs_error: coded.max_abs_error,
+        codec: coded.codec,
+    })
+}
+
+/// What [`compress_into`] wrote.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Written {
+    /// Container bytes written at the start of the destination.
+    pub len: usize,
+    /// Largest |x - x'| over the tensor (0 for bit-exact codecs).
+    pub max_abs_error: f64,
+    /// The codec that wrote it.
+    pub codec: CodecId,
+}
+
+/// Compress a host tensor straight into `dst` (size it with [`compress_bound`]): the same
+/// container bytes as [`compress`], with no container-sized temporary (only each chunk's coded
+/// bytes are held until the chunk table is known). Arguments as [`compress`].
+///
+/// `dst` is written only on success, and only its first `Written::len` bytes.
+/// Errors: those of [`compress`]; `Destination` when the container is longer than `dst`
+/// (the message gives the length needed). Thread-safe.
+pub fn compress_into(
+    data: &[u8],
+    dtype: DType,
+    shape: &[u64],
+    opts: &CompressOptions,
+    dst: &mut [u8],
+) -> Result<Written> {
+    let coded = encode(data, dtype, shape, opts, StreamLayout::default())?;
+    let len = coded.len();
+    if len > dst.len() {
+        return Err(Error::Destination(format!(
+            "container needs {len} bytes, capacity is {}",
+            dst.len()
+        )));
+    }
+    let (head, mut rest) = dst.split_at_mut(coded.header.len());
+    head.copy_from_slice(&coded.header);
+    for c in &coded.chunks {
+        let (here, tail) = rest.split_at_mut(c.len());
+        here.copy_from_slice(c);
+        rest = tail;
+    }
+    Ok(Written {
+        len,
+        max_abs_error: coded.max_abs_error,
+        codec: coded.codec,
     })
 }
 
@@ -401,7 +532,7 @@ pub fn compress_with_layout(
 /// Errors: `InvalidArgument` for a bad shape or chunk size.
 pub fn compress_bound(dtype: DType, shape: &[u64], opts: &CompressOptions) -> Result<usize> {
     let len = dtype::byte_len(dtype, shape)?;
-    check_chunk_elems(opts.chunk_elems)?;
+    opts.validate(dtype)?;
     let n_chunks = chunk_count(dtype::numel(shape)?, opts.chunk_elems) as usize;
     let params = match (opts.codec, dtype.is_float()) {
         (CodecParams::Padic(_), true) => padic::PARAMS_LEN,

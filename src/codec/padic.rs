@@ -97,21 +97,7 @@ pub struct PadicPlan {
 }
 
 fn check_bound(b: ErrorBound) -> Result<()> {
-    let (e, rel) = match b {
-        ErrorBound::Abs(e) => (e, false),
-        ErrorBound::Rel(e) => (e, true),
-    };
-    if !(e.is_finite() && e > 0.0) || (rel && e >= 1.0) {
-        return invalid(format!(
-            "error bound {e}: must be finite and > 0{}",
-            if rel {
-                " and < 1 for a relative bound"
-            } else {
-                ""
-            }
-        ));
-    }
-    Ok(())
+    b.validate()
 }
 
 /// Check p-adic parameters without data: the prime, the bound and an explicit precision.

@@ -13,6 +13,10 @@ use crate::error::{invalid, Result};
 
 /// Largest prime accepted as a p-adic base.
 pub const MAX_PRIME: u32 = 65521;
+/// The prime used when none is given.
+pub const DEFAULT_PRIME: u32 = 251;
+/// Largest precision of any prime: `max_precision(2)`, the digits of `2^62` (checked by a test).
+pub const MAX_PRECISION: u32 = 62;
 
 /// Deterministic primality test (trial division; inputs are at most `MAX_PRIME`... or any u32).
 pub fn is_prime(n: u32) -> bool {
@@ -196,6 +200,12 @@ pub fn check_precision(p: u32, precision: u32) -> Result<()> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn max_precision_constant() {
+        assert_eq!(max_precision(2), MAX_PRECISION);
+        assert!(is_prime(DEFAULT_PRIME));
+    }
 
     #[test]
     fn primes_and_precision() {

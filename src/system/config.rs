@@ -3,7 +3,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{invalid, Error, Result};
-use crate::format::container::{DEFAULT_CHUNK_ELEMS, MAX_CHUNK_ELEMS};
+use crate::format::container::DEFAULT_CHUNK_ELEMS;
+
+/// Largest `Config::threads` (a guard against a mistyped count).
+pub const MAX_THREADS: usize = 4096;
 
 /// Where work runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,23 +90,11 @@ impl Default for Config {
 impl Config {
     /// Check ranges. Errors: `InvalidArgument`.
     pub fn validate(&self) -> Result<()> {
-        if self.chunk_elems == 0 || self.chunk_elems > MAX_CHUNK_ELEMS {
-            return invalid(format!(
-                "chunk_elems {}: must be in 1..={MAX_CHUNK_ELEMS}",
-                self.chunk_elems
-            ));
+        crate::codec::check_chunk_elems(self.chunk_elems)?;
+        if self.threads > MAX_THREADS {
+            return invalid(format!("threads {}: at most {MAX_THREADS}", self.threads));
         }
-        if self.threads > 4096 {
-            return invalid(format!("threads {}: at most 4096", self.threads));
-        }
-        if self.lanes > crate::codec::MAX_LANES {
-            return invalid(format!(
-                "lanes {}: at most {}",
-                self.lanes,
-                crate::codec::MAX_LANES
-            ));
-        }
-        Ok(())
+        crate::codec::check_lanes(self.lanes)
     }
 
     /// Parse JSON such as `{"device": "cpu", "threads": 4}`; absent fields keep defaults,

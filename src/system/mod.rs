@@ -15,6 +15,7 @@ use std::sync::Arc;
 pub use config::{Config, Device};
 
 use crate::backend::cuda::{CudaDevice, EncodeLayout};
+pub use crate::backend::{DevicePtr, DeviceSlice};
 use crate::codec::{self, CodecParams, CompressOptions, Compressed, TensorInfo};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
@@ -146,33 +147,32 @@ impl System {
 
     /// Enqueue a decode (any codec) from device memory into device memory on a caller's
     /// `CUstream` (null = the library's own stream, [`CudaDevice::own_stream`]; wait for it with
-    /// [`System::device_synchronize`]); see [`CudaDevice::decode_exact_async`] for the arguments
-    /// and the per-chunk status. Nothing synchronizes the host.
+    /// [`System::device_synchronize`]); see [`DeviceDecode`] for the arguments and
+    /// [`CudaDevice::decode_exact_async`] for the per-chunk status. Nothing synchronizes the
+    /// host. Errors: `Device` (no GPU in this system, launch failure), `InvalidArgument`
+    /// (`dst` not aligned to the element size, `status` not aligned to 4).
     ///
     /// # Safety
-    /// As [`CudaDevice::decode_exact_async`].
-    #[allow(clippy::too_many_arguments)]
-    pub unsafe fn decompress_device(
-        &self,
-        src: u64,
-        src_len: u64,
-        dtype: DType,
-        dst: u64,
-        dst_len: u64,
-        status: u64,
-        status_len: u64,
-        stream: *mut std::ffi::c_void,
-    ) -> Result<()> {
+    /// As [`CudaDevice::decode_exact_async`]: the buffers are live device allocations of at
+    /// least the stated lengths and stay alive until the stream has passed this work.
+    pub unsafe fn decompress_device(&self, a: &DeviceDecode) -> Result<()> {
         let dev = self.require_cuda()?;
-        let stream = dev.stream_or_own(stream)?;
+        // Checked before anything is enqueued: the kernels store whole elements and i32s.
+        if a.dst.ptr.addr() % a.dtype.size() as u64 != 0 || a.status.ptr.addr() % 4 != 0 {
+            return Err(Error::InvalidArgument(format!(
+                "dst must be aligned to the element size ({} bytes), status to 4",
+                a.dtype.size()
+            )));
+        }
+        let stream = dev.stream_or_own(a.stream)?;
         dev.decode_exact_async(
-            src,
-            src_len,
-            dtype,
-            dst,
-            dst_len,
-            status,
-            status_len,
+            a.src.ptr.addr(),
+            a.src.len,
+            a.dtype,
+            a.dst.ptr.addr(),
+            a.dst.len,
+            a.status.ptr.addr(),
+            a.status.len,
             stream,
             None,
             self.config.verify_checksums,
@@ -219,40 +219,36 @@ impl System {
 
     /// Enqueue the compression of a tensor in device memory into device memory on a caller's
     /// `CUstream` (null = the library's own stream, [`CudaDevice::own_stream`]; wait for it with
-    /// [`System::device_synchronize`]); the container length goes to the device
-    /// `u64` at `out_size`. `temp` = 0 lets the library allocate its temporary memory
-    /// stream-ordered. See [`CudaDevice::encode_async`] for the arguments and errors;
-    /// `src_len` must be the tensor's byte length. Nothing synchronizes the host.
+    /// [`System::device_synchronize`]); the container length goes to the device `u64` at
+    /// `a.compressed_len`. A null `a.temp` lets the library allocate its temporary memory
+    /// stream-ordered. See [`DeviceCompress`] for the arguments and
+    /// [`CudaDevice::encode_async`] for the errors; `a.src.len` must be the tensor's byte
+    /// length. Nothing synchronizes the host.
     ///
     /// # Safety
     /// As [`CudaDevice::encode_async`].
-    #[allow(clippy::too_many_arguments)]
-    pub unsafe fn compress_device(
-        &self,
-        src: u64,
-        src_len: u64,
-        dtype: DType,
-        shape: &[u64],
-        opts: &CompressOptions,
-        dst: u64,
-        dst_cap: u64,
-        temp: u64,
-        temp_len: u64,
-        out_size: u64,
-        stream: *mut std::ffi::c_void,
-    ) -> Result<()> {
+    pub unsafe fn compress_device(&self, a: &DeviceCompress<'_>) -> Result<()> {
         let dev = self.require_cuda()?;
-        let layout = Self::compress_device_layout(dtype, shape, opts)?;
-        if src_len != layout.input_bytes {
+        let layout = Self::compress_device_layout(a.dtype, a.shape, a.opts)?;
+        if a.src.len != layout.input_bytes {
             return Err(Error::InvalidArgument(format!(
-                "src is {src_len} bytes; {dtype:?} {shape:?} needs {}",
-                layout.input_bytes
+                "src is {} bytes; {:?} {:?} needs {}",
+                a.src.len, a.dtype, a.shape, layout.input_bytes
             )));
         }
-        let stream = dev.stream_or_own(stream)?;
-        dev.encode_async(&layout, src, dst, dst_cap, temp, temp_len, out_size, stream)?;
+        let stream = dev.stream_or_own(a.stream)?;
+        dev.encode_async(
+            &layout,
+            a.src.ptr.addr(),
+            a.dst.ptr.addr(),
+            a.dst.len,
+            a.temp.ptr.addr(),
+            a.temp.len,
+            a.compressed_len.addr(),
+            stream,
+        )?;
         self.count(0, 1);
-        self.count(2, src_len);
+        self.count(2, a.src.len);
         Ok(())
     }
 
@@ -320,6 +316,25 @@ impl System {
         Ok(c)
     }
 
+    /// Compress a host tensor straight into the caller's `dst` (see [`codec::compress_into`]
+    /// for shapes, dtypes, errors, and `dst` being written only on success).
+    pub fn compress_into(
+        &self,
+        data: &[u8],
+        dtype: DType,
+        shape: &[u64],
+        opts: &CompressOptions,
+        dst: &mut [u8],
+    ) -> Result<codec::Written> {
+        let w = self
+            .pool
+            .install(|| codec::compress_into(data, dtype, shape, opts, dst))?;
+        self.count(0, 1);
+        self.count(2, data.len() as u64);
+        self.count(3, w.len as u64);
+        Ok(w)
+    }
+
     /// Decompress into `dst` (see [`codec::decompress_into`]).
     pub fn decompress_into(&self, container: &[u8], dtype: DType, dst: &mut [u8]) -> Result<()> {
         if self.config.verify_checksums {
@@ -355,4 +370,46 @@ impl System {
     pub fn inspect(&self, container: &[u8]) -> Result<TensorInfo> {
         codec::inspect(container)
     }
+}
+
+/// Arguments of [`System::decompress_device`]: a container in device memory decoded into
+/// device memory. Plain data; owns nothing.
+#[derive(Debug, Clone, Copy)]
+pub struct DeviceDecode {
+    /// The container (bytes).
+    pub src: DeviceSlice,
+    /// The tensor's dtype (must equal the container's).
+    pub dtype: DType,
+    /// The output: exactly the tensor's bytes, aligned to the element size, not overlapping
+    /// `src`.
+    pub dst: DeviceSlice,
+    /// One `i32` status per chunk (`len` counts entries, not bytes), or
+    /// [`DeviceSlice::NONE`].
+    pub status: DeviceSlice,
+    /// A `CUstream` of the device's primary context, or null for the library's own stream.
+    pub stream: *mut std::ffi::c_void,
+}
+
+/// Arguments of [`System::compress_device`]: a tensor in device memory compressed into a
+/// container in device memory. Plain data; owns nothing.
+#[derive(Debug, Clone, Copy)]
+pub struct DeviceCompress<'a> {
+    /// The tensor's elements (bytes), aligned to the element size; never written.
+    pub src: DeviceSlice,
+    /// The tensor's dtype.
+    pub dtype: DType,
+    /// The tensor's shape (at most 8 dimensions).
+    pub shape: &'a [u64],
+    /// Codec, chunk size and lanes.
+    pub opts: &'a CompressOptions,
+    /// The container's destination; `len` is its capacity (at least
+    /// [`EncodeLayout::bound`]).
+    pub dst: DeviceSlice,
+    /// Temporary memory (at least [`EncodeLayout::temp_bytes`], aligned to 8), or
+    /// [`DeviceSlice::NONE`] for library-allocated stream-ordered memory.
+    pub temp: DeviceSlice,
+    /// A device `u64`, aligned to 8, that receives the container's length.
+    pub compressed_len: DevicePtr,
+    /// A `CUstream` of the device's primary context, or null for the library's own stream.
+    pub stream: *mut std::ffi::c_void,
 }

@@ -56,7 +56,19 @@ int main(int argc, char **argv) {
 
     char dev[256];
     size_t need = 0;
+    OK(saraphis_system_device(sys, NULL, 0, &need));
+    CHECK(need > 4 && need <= sizeof dev, "device text size query");
+    size_t need_full = need;
+    /* Too small: an error, and neither *needed nor the buffer is written. */
+    need = 12345;
+    memset(dev, 'z', sizeof dev);
+    CHECK(saraphis_system_device(sys, dev, 3, &need) == SARAPHIS_ERR_DESTINATION, "device text: small buffer");
+    CHECK(need == 12345, "*needed untouched on failure");
+    CHECK(dev[0] == 'z' && dev[2] == 'z', "buffer untouched on failure");
+    CHECK(saraphis_system_device(sys, NULL, 8, &need) == SARAPHIS_ERR_NULL_PARAMETER && need == 12345,
+          "NULL buffer with a capacity");
     OK(saraphis_system_device(sys, dev, sizeof dev, &need));
+    CHECK(need == need_full && strlen(dev) + 1 == need, "device text length");
     CHECK(strncmp(dev, "cpu", 3) == 0, "device is cpu");
 
     /* Lossless into a caller buffer sized by the bound. */
@@ -109,7 +121,42 @@ int main(int argc, char **argv) {
     c[0] = 'X';
     CHECK(saraphis_decompress(sys, c, written, SARAPHIS_F32, out, bytes) == SARAPHIS_ERR_BAD_MAGIC, "bad magic");
     c[0] = 'S';
-    CHECK(saraphis_compress_into(sys, lossless, data, bytes, SARAPHIS_F32, shape, 2, c, 10, &written) == SARAPHIS_ERR_DESTINATION, "small dst");
+    {
+        /* Too small a destination: an error, and neither dst nor *written is written. */
+        unsigned char small[64];
+        size_t w = 777;
+        memset(small, 0xA5, sizeof small);
+        CHECK(saraphis_compress_into(sys, lossless, data, bytes, SARAPHIS_F32, shape, 2, small, sizeof small, &w) ==
+                  SARAPHIS_ERR_DESTINATION, "small dst");
+        int untouched = w == 777;
+        for (size_t i = 0; i < sizeof small; i++) untouched &= small[i] == 0xA5;
+        CHECK(untouched, "dst and *written untouched on failure");
+        CHECK(strstr(saraphis_last_error_message(), "needs") != NULL, "message gives the size needed");
+    }
+    {
+        /* BYTES: accepted for integer tensors (same container as LOSSLESS), refused for floats. */
+        saraphis_params *byte_planes = NULL;
+        OK(saraphis_params_new(SARAPHIS_CODEC_BYTES, &byte_planes));
+        CHECK(saraphis_params_new(4, &byte_planes) == SARAPHIS_ERR_INVALID_ARGUMENT && byte_planes != NULL, "codec 4");
+        int32_t ints[256];
+        for (int i = 0; i < 256; i++) ints[i] = (i * 37) % 11 - 5;
+        uint64_t ishape[1] = {256};
+        saraphis_buffer *ib = NULL, *lb = NULL;
+        OK(saraphis_compress(sys, byte_planes, ints, sizeof ints, SARAPHIS_I32, ishape, 1, &ib));
+        OK(saraphis_compress(sys, lossless, ints, sizeof ints, SARAPHIS_I32, ishape, 1, &lb));
+        CHECK(saraphis_buffer_len(ib) == saraphis_buffer_len(lb) &&
+                  memcmp(saraphis_buffer_data(ib), saraphis_buffer_data(lb), saraphis_buffer_len(ib)) == 0,
+              "BYTES equals LOSSLESS on integers");
+        saraphis_tensor_info ii;
+        OK(saraphis_inspect(saraphis_buffer_data(ib), saraphis_buffer_len(ib), &ii));
+        CHECK(ii.codec == SARAPHIS_CODEC_BYTES, "inspect reports BYTES");
+        saraphis_buffer *fb = NULL;
+        CHECK(saraphis_compress(sys, byte_planes, data, bytes, SARAPHIS_F32, shape, 2, &fb) == SARAPHIS_ERR_UNSUPPORTED &&
+                  fb == NULL, "BYTES refuses floats");
+        saraphis_buffer_free(ib);
+        saraphis_buffer_free(lb);
+        saraphis_params_free(byte_planes);
+    }
     CHECK(saraphis_compress_into(sys, lossless, data, bytes - 1, SARAPHIS_F32, shape, 2, c, bound, &written) == SARAPHIS_ERR_INVALID_ARGUMENT, "size mismatch");
     uint64_t big[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1};
     CHECK(saraphis_compress_bound(SARAPHIS_F32, big, 9, lossless, &bound) == SARAPHIS_ERR_INVALID_ARGUMENT, "9 dims");

@@ -16,16 +16,15 @@ use super::{dev_err, guarded, CudaDevice};
 use crate::codec::{codec_id_for, CodecParams, CompressOptions};
 use crate::dtype::{self, DType};
 use crate::error::{Error, Result};
-use crate::format::container::{chunk_count, header_len, CodecId, Header, MAX_CHUNK_ELEMS};
+use crate::format::container::{chunk_count, header_len, CodecId, Header};
 
 /// Bytes before the per-chunk plans in the temporary buffer (`ENC_TEMP_HEAD`).
 const TEMP_HEAD: u64 = 64;
 /// `sizeof(ChunkPlan)` in `kernels/encode.cu`: 16 bytes plus 8 stream plans of 16.
 const CHUNK_PLAN_BYTES: u64 = 16 + 8 * 16;
-/// Most rANS lanes the encoder writes (`crate::codec::MAX_LANES`, the kernels' block size).
-const MAX_LANES: u32 = 128;
 /// Lanes when the caller passes 0 (`crate::entropy::rans::DEFAULT_MAX_LANES`).
 const DEFAULT_LANES: u32 = 32;
+const _: () = assert!(DEFAULT_LANES as usize == crate::entropy::rans::DEFAULT_MAX_LANES);
 
 /// Kinds the encode kernels are specialised on (`SARAPHIS_ENCODE` in `kernels/encode.cu`, same
 /// order): lossless F32, F16, BF16, then byte planes of 1, 2, 4 and 8-byte elements, then
@@ -100,16 +99,8 @@ impl std::fmt::Debug for EncodeLayout {
 /// Check a chunk size (1..=2^28 elements) and a lane count (0..=128, 0 = 32); returns the lanes
 /// to use. Errors: `InvalidArgument`.
 pub(super) fn check_chunk_and_lanes(chunk_elems: u32, lanes: u32) -> Result<u32> {
-    if chunk_elems == 0 || chunk_elems > MAX_CHUNK_ELEMS {
-        return Err(Error::InvalidArgument(format!(
-            "chunk size {chunk_elems} elements: must be in 1..={MAX_CHUNK_ELEMS}"
-        )));
-    }
-    if lanes > MAX_LANES {
-        return Err(Error::InvalidArgument(format!(
-            "lanes {lanes}: must be in 0..={MAX_LANES} (0 = default)"
-        )));
-    }
+    crate::codec::check_chunk_elems(chunk_elems)?;
+    crate::codec::check_lanes(lanes)?;
     Ok(if lanes == 0 { DEFAULT_LANES } else { lanes })
 }
 
@@ -149,6 +140,7 @@ impl EncodeLayout {
     /// goes to [`EncodeLayout::new_padic`], the others to [`EncodeLayout::new`]).
     /// Errors: `InvalidArgument`, as those.
     pub fn for_options(dtype: DType, shape: &[u64], opts: &CompressOptions) -> Result<Self> {
+        opts.validate(dtype)?;
         match (&opts.codec, codec_id_for(dtype, &opts.codec)) {
             (CodecParams::Padic(pp), CodecId::Padic) => {
                 Self::new_padic(dtype, shape, pp, opts.chunk_elems, opts.lanes)

@@ -1,0 +1,130 @@
+//! `saraphis_config`: a boxed [`Config`] (device, threads, chunk size, checksum checks), owned
+//! by the caller from `saraphis_config_new` / `_from_env` / `_from_json` to
+//! `saraphis_config_free`. Readable from several threads; not to be modified while in use.
+
+use std::ffi::{c_char, CStr};
+
+use super::boundary::{guard, guard_value, input, invalid, out_ptr, BoxHandle};
+use super::result::saraphis_result;
+use super::types::saraphis_config_key;
+use crate::system::Config;
+
+/// Opaque configuration handle (a boxed Rust `Config`).
+pub struct saraphis_config {
+    _private: [u8; 0],
+}
+
+impl BoxHandle for saraphis_config {
+    type Rust = Config;
+}
+
+/// Create a configuration with defaults (device auto, threads 0 = all cores, chunk 2^18
+/// elements, checksums verified) into `*out`. Free it with `saraphis_config_free`.
+/// Errors: `SARAPHIS_ERR_NULL_PARAMETER` if `out` is NULL. Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn saraphis_config_new(out: *mut *mut saraphis_config) -> saraphis_result {
+    guard(|| {
+        let o = out_ptr(out, "out")?;
+        *o = saraphis_config::into_handle(Config::default());
+        Ok(())
+    })
+}
+
+/// Create a configuration from `SARAPHIS_DEVICE`, `SARAPHIS_THREADS`, `SARAPHIS_CHUNK_ELEMS`
+/// and `SARAPHIS_VERIFY_CHECKSUMS` (unset variables keep the defaults) into `*out`.
+/// Errors: `SARAPHIS_ERR_INVALID_ARGUMENT` for a variable that does not parse or is out of
+/// range, `SARAPHIS_ERR_NULL_PARAMETER`. Thread-safe (reads the environment).
+#[no_mangle]
+pub unsafe extern "C" fn saraphis_config_from_env(
+    out: *mut *mut saraphis_config,
+) -> saraphis_result {
+    guard(|| {
+        let o = out_ptr(out, "out")?;
+        *o = saraphis_config::into_handle(Config::from_env()?);
+        Ok(())
+    })
+}
+
+/// Create a configuration from JSON (UTF-8, NUL-terminated), e.g.
+/// `{"device":"cpu","threads":4,"chunk_elems":262144,"verify_checksums":true}`, into `*out`.
+/// Absent keys keep their defaults. Errors: `SARAPHIS_ERR_INVALID_ARGUMENT` for bad JSON,
+/// unknown keys or out-of-range values, `SARAPHIS_ERR_NULL_PARAMETER`. Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn saraphis_config_from_json(
+    json: *const c_char,
+    out: *mut *mut saraphis_config,
+) -> saraphis_result {
+    guard(|| {
+        let json = input(json, "json")?;
+        let o = out_ptr(out, "out")?;
+        let s = CStr::from_ptr(json)
+            .to_str()
+            .map_err(|_| invalid("config JSON is not UTF-8"))?;
+        *o = saraphis_config::into_handle(Config::from_json(s)?);
+        Ok(())
+    })
+}
+
+/// Set an integer option: `key` is a `saraphis_config_key`; `value` threads (0..=4096, 0 = one
+/// per core), chunk elements (1..=2^28) or verify checksums (0 or 1).
+/// Errors: `SARAPHIS_ERR_INVALID_ARGUMENT` for an unknown key or an out-of-range value (the
+/// config is then unchanged), `SARAPHIS_ERR_NULL_PARAMETER`. Not thread-safe on one config.
+#[no_mangle]
+pub unsafe extern "C" fn saraphis_config_set(
+    config: *mut saraphis_config,
+    key: u32,
+    value: i64,
+) -> saraphis_result {
+    use saraphis_config_key::*;
+    guard(|| {
+        let c = saraphis_config::try_mut(config, "config")?;
+        let mut next = c.clone();
+        match key {
+            k if k == SARAPHIS_CONFIG_THREADS as u32 => {
+                next.threads =
+                    usize::try_from(value).map_err(|_| invalid(format!("threads {value}")))?
+            }
+            k if k == SARAPHIS_CONFIG_CHUNK_ELEMS as u32 => {
+                next.chunk_elems =
+                    u32::try_from(value).map_err(|_| invalid(format!("chunk_elems {value}")))?
+            }
+            k if k == SARAPHIS_CONFIG_VERIFY_CHECKSUMS as u32 => {
+                next.verify_checksums = match value {
+                    0 => false,
+                    1 => true,
+                    _ => return Err(invalid(format!("verify_checksums {value}: 0 or 1"))),
+                }
+            }
+            k => return Err(invalid(format!("config key {k}"))),
+        }
+        next.validate()?;
+        *c = next;
+        Ok(())
+    })
+}
+
+/// Set the device: "auto", "cpu" or "cuda:N" (NUL-terminated). Errors:
+/// `SARAPHIS_ERR_INVALID_ARGUMENT` for another string (the config is then unchanged),
+/// `SARAPHIS_ERR_NULL_PARAMETER`. Not thread-safe on one config.
+#[no_mangle]
+pub unsafe extern "C" fn saraphis_config_set_device(
+    config: *mut saraphis_config,
+    device: *const c_char,
+) -> saraphis_result {
+    guard(|| {
+        let c = saraphis_config::try_mut(config, "config")?;
+        let d = input(device, "device")?;
+        let s = CStr::from_ptr(d)
+            .to_str()
+            .map_err(|_| invalid("device is not UTF-8"))?;
+        c.device = s.parse()?;
+        Ok(())
+    })
+}
+
+/// Free a configuration (NULL is a no-op). Each config is freed once; it may be freed as soon
+/// as `saraphis_system_new` has returned (the system keeps a copy).
+#[no_mangle]
+pub unsafe extern "C" fn saraphis_config_free(config: *mut saraphis_config) {
+    guard_value((), || saraphis_config::free(config))
+}

@@ -1,0 +1,199 @@
+//! GPU calls on device memory (nvCOMP's low-level model): `saraphis_decompress_device`,
+//! `saraphis_compress_device_sizes`, `saraphis_compress_device` and
+//! `saraphis_device_synchronize`. The caller owns every buffer and passes its `CUstream`;
+//! nothing synchronizes the host. Device pointers become [`DevicePtr`]s here and travel down
+//! in the argument structs [`DeviceDecode`] and [`DeviceCompress`].
+
+use std::ffi::c_void;
+
+use super::boundary::{guard, shape_arg, BoxHandle, Fail};
+use super::params::saraphis_params;
+use super::result::saraphis_result;
+use super::system::saraphis_system;
+use super::types::dtype_arg;
+use crate::system::{DeviceCompress, DeviceDecode, DevicePtr, DeviceSlice, System};
+
+/// Wait until the device work the system enqueued on the library's own stream is done. Device
+/// calls given a NULL `CUstream` (`saraphis_decompress_device`, `saraphis_compress_device`) run
+/// on that stream: one non-blocking stream per device, created on first use, owned by the
+/// library, not ordered with the caller's streams nor the legacy default stream. Blocks the
+/// calling thread; returns at once if the stream was never used.
+/// Errors: `SARAPHIS_ERR_DEVICE` (the system has no CUDA device, or work on the stream failed),
+/// `SARAPHIS_ERR_NULL_PARAMETER`. Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn saraphis_device_synchronize(
+    system: *const saraphis_system,
+) -> saraphis_result {
+    guard(|| {
+        let s = saraphis_system::try_ref(system, "system")?;
+        s.device_synchronize()?;
+        Ok(())
+    })
+}
+
+/// Decompress a container of any codec that is in device memory into device memory, enqueued
+/// on `stream` (a `CUstream`/`cudaStream_t` of the device's primary context; NULL = the
+/// library's own stream, see `saraphis_device_synchronize`): raw, lossless and byte-plane
+/// containers bit for bit, p-adic containers to exactly the values `saraphis_decompress` gives
+/// on the CPU (hence within their bound). Two kernels are enqueued (exact codecs, then
+/// p-adic). Returns once the work is enqueued: nothing synchronizes the host. Needs no
+/// temporary device memory.
+///
+/// `src_dev`/`src_bytes`: the container on the device (any alignment). `dst_dev`/`dst_bytes`:
+/// exactly the tensor's bytes, aligned to the element size, not overlapping `src_dev`.
+/// `status_dev`: `status_len` int32 on the device (aligned to 4), one per chunk (0 ok, 1 bad
+/// header, 2 bad stream, 3 rANS state mismatch, 4 destination size or dtype, 5 not decodable
+/// on the GPU: p-adic chunks with more than 8 digit planes, more than 128 lanes, or a
+/// rANS-coded sparse plane of a prime above 257 (decode those with `saraphis_decompress`), 6
+/// CRC-32 mismatch), or NULL: then a chunk that fails is reported nowhere (its part of `dst`
+/// is left unspecified and the call still returned `SARAPHIS_OK`), so untrusted data wants a
+/// status array or a CPU decode. Chunk CRCs are checked on the GPU unless the system's config
+/// set `SARAPHIS_CONFIG_VERIFY_CHECKSUMS` to 0 (trusted data).
+/// Errors (host side, before anything is enqueued): `SARAPHIS_ERR_DEVICE` (the system has no
+/// CUDA device, or the launch failed), `SARAPHIS_ERR_NULL_PARAMETER`,
+/// `SARAPHIS_ERR_INVALID_ARGUMENT` (bad dtype, `dst_dev` not aligned to the element size,
+/// `status_dev` not aligned to 4). Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn saraphis_decompress_device(
+    system: *const saraphis_system,
+    src_dev: *const c_void,
+    src_bytes: usize,
+    dtype: u32,
+    dst_dev: *mut c_void,
+    dst_bytes: usize,
+    status_dev: *mut i32,
+    status_len: usize,
+    stream: *mut c_void,
+) -> saraphis_result {
+    guard(|| {
+        let s = saraphis_system::try_ref(system, "system")?;
+        if src_dev.is_null() {
+            return Err(Fail::Null("src_dev"));
+        }
+        if dst_dev.is_null() && dst_bytes > 0 {
+            return Err(Fail::Null("dst_dev"));
+        }
+        let dtype = dtype_arg(dtype)?;
+        let args = DeviceDecode {
+            src: DeviceSlice::new(DevicePtr::from_ptr(src_dev), src_bytes as u64),
+            dtype,
+            dst: DeviceSlice::new(DevicePtr::from_ptr(dst_dev), dst_bytes as u64),
+            status: DeviceSlice::new(DevicePtr::from_ptr(status_dev), status_len as u64),
+            stream,
+        };
+        s.decompress_device(&args)?;
+        Ok(())
+    })
+}
+
+/// Sizes for compressing a tensor of `dtype` and `shape[ndim]` under `params` on a GPU with
+/// `saraphis_compress_device`, computed on the host (no device needed): `*temp_bytes` receives
+/// the temporary device memory in bytes, `*max_compressed_bytes` the largest container (equal to
+/// `saraphis_compress_bound`). Either output pointer may be NULL; both are written only on
+/// success. Temporary memory: bit-exact codecs 64 bytes plus, per chunk, 144 bytes, 512 per
+/// symbol stream and 4 per rANS lane and stream (F64 3584 more): 0.25-0.6% of the input at the
+/// default chunk of 2^18 elements. p-adic: 256 bytes, 8 per chunk, up to 10 KiB of statistics,
+/// and 10.5 KiB of scratch per encode block, with as many blocks (1 to 1024, at most one per
+/// chunk) as fit in 1% of the input: about 1% of a large input, and one block's scratch at
+/// least.
+/// Errors: `SARAPHIS_ERR_INVALID_ARGUMENT` (bad dtype, shape or parameters),
+/// `SARAPHIS_ERR_UNSUPPORTED`, `SARAPHIS_ERR_NULL_PARAMETER`. Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn saraphis_compress_device_sizes(
+    params: *const saraphis_params,
+    dtype: u32,
+    shape: *const u64,
+    ndim: usize,
+    temp_bytes: *mut usize,
+    max_compressed_bytes: *mut usize,
+) -> saraphis_result {
+    guard(|| {
+        let p = saraphis_params::try_ref(params, "params")?;
+        let dtype = dtype_arg(dtype)?;
+        let shape = shape_arg(shape, ndim)?;
+        let opts = p.options(dtype)?;
+        let l = System::compress_device_layout(dtype, shape, &opts)?;
+        let (temp, max) = (usize::try_from(l.temp_bytes), usize::try_from(l.bound));
+        let (Ok(temp), Ok(max)) = (temp, max) else {
+            return Err(super::boundary::invalid("sizes do not fit size_t"));
+        };
+        if let Some(t) = temp_bytes.as_mut() {
+            *t = temp;
+        }
+        if let Some(m) = max_compressed_bytes.as_mut() {
+            *m = max;
+        }
+        Ok(())
+    })
+}
+
+/// Compress a tensor that is in device memory into a container in device memory on the
+/// system's GPU, enqueued on `stream` (a `CUstream`/`cudaStream_t` of the device's primary
+/// context; NULL = the library's own stream, see `saraphis_device_synchronize`). Returns once
+/// the work is enqueued: nothing synchronizes the host.
+/// Every codec: raw, lossless (F32, F16, BF16, F64), byte planes for integer and bool tensors,
+/// and p-adic for float tensors. The bit-exact codecs give byte for byte the container
+/// `saraphis_compress` writes on the CPU for the same tensor and parameters. p-adic gives a
+/// container every decoder reads, with every element within the bound (checked on the GPU
+/// against the decoders' reconstruction, as the CPU encoder does); its bytes may differ from the
+/// CPU's (the GPU takes CUDA's `log` in relative mode and codes sparse digit planes' nonzero
+/// digits constant or raw), and so may a decoded value, by one quantization step, where an
+/// element sits on a rounding boundary.
+///
+/// `src_dev`/`src_bytes`: the tensor's elements (little-endian, row-major), aligned to the
+/// element size; never written. `dst_dev`/`dst_capacity`: at least `max_compressed_bytes` of
+/// `saraphis_compress_device_sizes`. `temp_dev`/`temp_bytes`: at least its `temp_bytes`, aligned
+/// to 8 (any contents), or NULL to let the library allocate and free it stream-ordered
+/// (cuMemAllocAsync / cuMemFreeAsync). `compressed_bytes_dev`: a device `uint64_t`, aligned to 8,
+/// that receives the container's length when the stream reaches the end of the compression
+/// (0 would mean an internal consistency check failed: please report it). None of the buffers
+/// may overlap, and all must stay alive until the stream has passed this work.
+/// Errors (host side, before anything is enqueued): `SARAPHIS_ERR_DEVICE` (no CUDA device in
+/// this system, allocation or launch failure), `SARAPHIS_ERR_DESTINATION` (`dst_capacity` too
+/// small), `SARAPHIS_ERR_INVALID_ARGUMENT` (size or shape mismatch, misaligned pointer, temp too
+/// small), `SARAPHIS_ERR_UNSUPPORTED`, `SARAPHIS_ERR_NULL_PARAMETER`. Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn saraphis_compress_device(
+    system: *const saraphis_system,
+    params: *const saraphis_params,
+    src_dev: *const c_void,
+    src_bytes: usize,
+    dtype: u32,
+    shape: *const u64,
+    ndim: usize,
+    dst_dev: *mut c_void,
+    dst_capacity: usize,
+    temp_dev: *mut c_void,
+    temp_bytes: usize,
+    compressed_bytes_dev: *mut u64,
+    stream: *mut c_void,
+) -> saraphis_result {
+    guard(|| {
+        let s = saraphis_system::try_ref(system, "system")?;
+        let p = saraphis_params::try_ref(params, "params")?;
+        if src_dev.is_null() && src_bytes > 0 {
+            return Err(Fail::Null("src_dev"));
+        }
+        if dst_dev.is_null() {
+            return Err(Fail::Null("dst_dev"));
+        }
+        if compressed_bytes_dev.is_null() {
+            return Err(Fail::Null("compressed_bytes_dev"));
+        }
+        let dtype = dtype_arg(dtype)?;
+        let shape = shape_arg(shape, ndim)?;
+        let opts = p.options(dtype)?;
+        let args = DeviceCompress {
+            src: DeviceSlice::new(DevicePtr::from_ptr(src_dev), src_bytes as u64),
+            dtype,
+            shape,
+            opts: &opts,
+            dst: DeviceSlice::new(DevicePtr::from_ptr(dst_dev), dst_capacity as u64),
+            temp: DeviceSlice::new(DevicePtr::from_ptr(temp_dev), temp_bytes as u64),
+            compressed_len: DevicePtr::from_ptr(compressed_bytes_dev),
+            stream,
+        };
+        s.compress_device(&args)?;
+        Ok(())
+    })
+}

@@ -1,0 +1,172 @@
+//! `saraphis_params`: a boxed codec choice and its parameters, owned by the caller from
+//! `saraphis_params_new` to `saraphis_params_free`. Readable from several threads; not to be
+//! modified while in use. Each value is checked when set (against the named limits of the
+//! layers below) and the whole set once more by [`CompressOptions::validate`] when used.
+
+use super::boundary::{guard, guard_value, invalid, out_ptr, BoxHandle, Fail};
+use super::result::saraphis_result;
+use super::types::{codec_arg, saraphis_codec, saraphis_param};
+use crate::codec::{self, CodecParams, CompressOptions, ErrorBound, PadicParams};
+use crate::dtype::DType;
+use crate::error::Error;
+use crate::format::container::DEFAULT_CHUNK_ELEMS;
+use crate::padic::{self as padic_math, DEFAULT_PRIME, MAX_PRECISION};
+
+/// Opaque codec-parameters handle.
+pub struct saraphis_params {
+    _private: [u8; 0],
+}
+
+/// The Rust value behind a `saraphis_params`.
+#[derive(Debug, Clone)]
+pub(super) struct Params {
+    codec: saraphis_codec,
+    prime: u32,
+    /// 0 = automatic.
+    precision: u32,
+    bound: Option<ErrorBound>,
+    chunk_elems: u32,
+    /// 0 = default.
+    lanes: u32,
+}
+
+impl BoxHandle for saraphis_params {
+    type Rust = Params;
+}
+
+impl Params {
+    /// The compression options for a tensor of `dtype`, checked by
+    /// [`CompressOptions::validate`]. Errors: `SARAPHIS_ERR_INVALID_ARGUMENT` (p-adic without a
+    /// bound, an invalid combination), `SARAPHIS_ERR_UNSUPPORTED` (BYTES for a float tensor).
+    pub(super) fn options(&self, dtype: DType) -> Result<CompressOptions, Fail> {
+        let codec = match self.codec {
+            saraphis_codec::SARAPHIS_CODEC_RAW => CodecParams::Raw,
+            saraphis_codec::SARAPHIS_CODEC_LOSSLESS => CodecParams::Lossless,
+            // Byte planes are what LOSSLESS writes for integer and bool tensors.
+            saraphis_codec::SARAPHIS_CODEC_BYTES if !dtype.is_float() => CodecParams::Lossless,
+            saraphis_codec::SARAPHIS_CODEC_BYTES => {
+                return Err(Fail::Err(Error::Unsupported(format!(
+                    "SARAPHIS_CODEC_BYTES codes integer and bool tensors, not {dtype:?}: use \
+                     SARAPHIS_CODEC_LOSSLESS"
+                ))))
+            }
+            saraphis_codec::SARAPHIS_CODEC_PADIC => {
+                let bound = self.bound.ok_or_else(|| {
+                    invalid(
+                        "p-adic codec needs SARAPHIS_PARAM_ABS_BOUND or SARAPHIS_PARAM_REL_BOUND",
+                    )
+                })?;
+                CodecParams::Padic(PadicParams {
+                    prime: self.prime,
+                    precision: (self.precision != 0).then_some(self.precision),
+                    bound,
+                })
+            }
+        };
+        let opts = CompressOptions {
+            codec,
+            chunk_elems: self.chunk_elems,
+            lanes: self.lanes,
+        };
+        opts.validate(dtype)?;
+        Ok(opts)
+    }
+}
+
+/// Create codec parameters for `codec` (a `saraphis_codec`: RAW, LOSSLESS, PADIC or BYTES) into
+/// `*out`. Defaults: prime 251, automatic precision, no bound (PADIC then needs one), chunk 2^18
+/// elements, 32 lanes. BYTES is accepted for integer and bool tensors (the same container as
+/// LOSSLESS gives them); compressing a float tensor with it gives `SARAPHIS_ERR_UNSUPPORTED`.
+/// Free with `saraphis_params_free`.
+/// Errors: `SARAPHIS_ERR_INVALID_ARGUMENT` for another codec value, `SARAPHIS_ERR_NULL_PARAMETER`.
+/// Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn saraphis_params_new(
+    codec: u32,
+    out: *mut *mut saraphis_params,
+) -> saraphis_result {
+    guard(|| {
+        let o = out_ptr(out, "out")?;
+        let p = Params {
+            codec: codec_arg(codec)?,
+            prime: DEFAULT_PRIME,
+            precision: 0,
+            bound: None,
+            chunk_elems: DEFAULT_CHUNK_ELEMS,
+            lanes: 0,
+        };
+        *o = saraphis_params::into_handle(p);
+        Ok(())
+    })
+}
+
+/// Set a parameter: `key` is a `saraphis_param`, `value` a double (integers exactly).
+/// PRIME: a prime <= 65521. PRECISION: 0 (automatic) to 62 (at compression also p^N <= 2^62).
+/// ABS_BOUND: finite, > 0. REL_BOUND: in (0, 1). CHUNK_ELEMS: 1..=2^28. LANES: 0..=128.
+/// Errors: `SARAPHIS_ERR_INVALID_ARGUMENT` for an unknown key, a non-integer where an integer is
+/// needed, or a value out of range (the params are then unchanged),
+/// `SARAPHIS_ERR_NULL_PARAMETER`. Not thread-safe on one params handle.
+#[no_mangle]
+pub unsafe extern "C" fn saraphis_params_set(
+    params: *mut saraphis_params,
+    key: u32,
+    value: f64,
+) -> saraphis_result {
+    use saraphis_param::*;
+    guard(|| {
+        let p = saraphis_params::try_mut(params, "params")?;
+        let int = || -> Result<u32, Fail> {
+            if value.fract() == 0.0 && (0.0..=u32::MAX as f64).contains(&value) {
+                Ok(value as u32)
+            } else {
+                Err(invalid(format!(
+                    "parameter {key}: {value} is not a non-negative integer"
+                )))
+            }
+        };
+        match key {
+            k if k == SARAPHIS_PARAM_PRIME as u32 => {
+                let v = int()?;
+                padic_math::check_prime(v)?;
+                p.prime = v;
+            }
+            k if k == SARAPHIS_PARAM_PRECISION as u32 => {
+                let v = int()?;
+                if v > MAX_PRECISION {
+                    return Err(invalid(format!(
+                        "precision {v}: at most {MAX_PRECISION} (0 = automatic)"
+                    )));
+                }
+                p.precision = v;
+            }
+            k if k == SARAPHIS_PARAM_ABS_BOUND as u32 => {
+                let b = ErrorBound::Abs(value);
+                b.validate()?;
+                p.bound = Some(b);
+            }
+            k if k == SARAPHIS_PARAM_REL_BOUND as u32 => {
+                let b = ErrorBound::Rel(value);
+                b.validate()?;
+                p.bound = Some(b);
+            }
+            k if k == SARAPHIS_PARAM_CHUNK_ELEMS as u32 => {
+                let v = int()?;
+                codec::check_chunk_elems(v)?;
+                p.chunk_elems = v;
+            }
+            k if k == SARAPHIS_PARAM_LANES as u32 => {
+                let v = int()?;
+                codec::check_lanes(v)?;
+                p.lanes = v;
+            }
+            k => return Err(invalid(format!("parameter key {k}"))),
+        }
+        Ok(())
+    })
+}
+
+/// Free parameters (NULL is a no-op). Each params handle is freed once, after its last use.
+#[no_mangle]
+pub unsafe extern "C" fn saraphis_params_free(params: *mut saraphis_params) {
+    guard_value((), || saraphis_params::free(params))
+}

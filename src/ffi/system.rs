@@ -1,0 +1,97 @@
+//! `saraphis_system`: a boxed [`System`] (device choice, thread pool, statistics), owned by the
+//! caller from `saraphis_system_new` to `saraphis_system_free`. One system may be used from
+//! many threads at once.
+
+use std::ffi::c_char;
+
+use super::boundary::{guard, guard_value, out_ptr, BoxHandle, Fail};
+use super::config::saraphis_config;
+use super::result::saraphis_result;
+use crate::error::Error;
+use crate::system::{Config, System};
+
+/// Opaque system handle (a boxed Rust `System`). Thread-safe.
+pub struct saraphis_system {
+    _private: [u8; 0],
+}
+
+impl BoxHandle for saraphis_system {
+    type Rust = System;
+}
+
+/// Create a system from `config` (NULL = defaults) into `*out`. The config is copied and may be
+/// freed afterwards. Free the system with `saraphis_system_free`.
+/// Errors: `SARAPHIS_ERR_INVALID_ARGUMENT`, `SARAPHIS_ERR_DEVICE` (an explicit `cuda:N` that
+/// this build or machine cannot serve), `SARAPHIS_ERR_IO` (the thread pool could not start),
+/// `SARAPHIS_ERR_NULL_PARAMETER`. Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn saraphis_system_new(
+    config: *const saraphis_config,
+    out: *mut *mut saraphis_system,
+) -> saraphis_result {
+    guard(|| {
+        let o = out_ptr(out, "out")?;
+        let cfg = if config.is_null() {
+            Config::default()
+        } else {
+            saraphis_config::try_ref(config, "config")?.clone()
+        };
+        *o = saraphis_system::into_handle(System::new(cfg)?);
+        Ok(())
+    })
+}
+
+/// Free a system (NULL is a no-op). No call on it may be running or follow. Work it enqueued on
+/// a GPU stream must be finished first (`saraphis_device_synchronize` for its own stream).
+#[no_mangle]
+pub unsafe extern "C" fn saraphis_system_free(system: *mut saraphis_system) {
+    guard_value((), || saraphis_system::free(system))
+}
+
+/// The device in use ("cpu", "cuda:N") and why it was chosen, e.g.
+/// `cpu (auto: this build has no CUDA kernels, using the CPU)`, as NUL-terminated UTF-8.
+///
+/// With `buf` NULL and `capacity` 0 this is a size query: `*needed` receives the length
+/// including the NUL and nothing else is written. Otherwise the text is copied into
+/// `buf[capacity]` and `*needed` receives its length including the NUL.
+/// Errors: `SARAPHIS_ERR_DESTINATION` when `capacity` is smaller than the text (nothing is
+/// written, `*needed` included: query the size first), `SARAPHIS_ERR_NULL_PARAMETER`
+/// (`system`, `needed`, or `buf` with a nonzero capacity). Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn saraphis_system_device(
+    system: *const saraphis_system,
+    buf: *mut c_char,
+    capacity: usize,
+    needed: *mut usize,
+) -> saraphis_result {
+    guard(|| {
+        let s = saraphis_system::try_ref(system, "system")?;
+        let needed = out_ptr(needed, "needed")?;
+        let (d, why) = s.device_status();
+        let text = format!("{d} ({why})");
+        let n = text.len() + 1;
+        if buf.is_null() && capacity == 0 {
+            *needed = n;
+            return Ok(());
+        }
+        if buf.is_null() {
+            return Err(Fail::Null("buf"));
+        }
+        if capacity < n {
+            return Err(Fail::Err(Error::Destination(format!(
+                "device text needs {n} bytes, capacity is {capacity}"
+            ))));
+        }
+        std::ptr::copy_nonoverlapping(text.as_ptr(), buf as *mut u8, text.len());
+        *buf.add(text.len()) = 0;
+        *needed = n;
+        Ok(())
+    })
+}
+
+/// 1 if this build embeds CUDA kernels, else 0 (the install script writes it into
+/// `saraphis_config.h` as `SARAPHIS_HAS_CUDA`). Thread-safe.
+#[no_mangle]
+pub extern "C" fn saraphis_build_has_cuda() -> u32 {
+    (env!("SARAPHIS_CUDA_KERNELS") == "1") as u32
+}

@@ -1,0 +1,221 @@
+//! The value enums of the C API (`saraphis_dtype`, `saraphis_codec`, `saraphis_param`,
+//! `saraphis_config_key`) and `saraphis_tensor_info`. Enum-valued arguments travel as `uint32_t`
+//! and are converted here, so no bit pattern from C is undefined behaviour. `const` asserts tie
+//! `saraphis_dtype` and `saraphis_codec` to the Rust enums they mirror: a renumbering on either
+//! side fails to compile.
+
+use super::boundary::{invalid, Fail};
+use crate::dtype::DType;
+use crate::format::container::CodecId;
+
+/// Element types (values of `uint32_t dtype` arguments). Data are little-endian.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum saraphis_dtype {
+    /// IEEE binary32.
+    SARAPHIS_F32 = 0,
+    /// IEEE binary16.
+    SARAPHIS_F16 = 1,
+    /// bfloat16.
+    SARAPHIS_BF16 = 2,
+    /// IEEE binary64.
+    SARAPHIS_F64 = 3,
+    /// int8.
+    SARAPHIS_I8 = 4,
+    /// int16.
+    SARAPHIS_I16 = 5,
+    /// int32.
+    SARAPHIS_I32 = 6,
+    /// int64.
+    SARAPHIS_I64 = 7,
+    /// uint8.
+    SARAPHIS_U8 = 8,
+    /// uint16.
+    SARAPHIS_U16 = 9,
+    /// uint32.
+    SARAPHIS_U32 = 10,
+    /// uint64.
+    SARAPHIS_U64 = 11,
+    /// bool, one byte each (0 or 1).
+    SARAPHIS_BOOL = 12,
+}
+
+/// The Rust dtype of each C dtype; exhaustive, so a new C value needs its Rust twin.
+const fn dtype_to_rust(d: saraphis_dtype) -> DType {
+    use saraphis_dtype::*;
+    match d {
+        SARAPHIS_F32 => DType::F32,
+        SARAPHIS_F16 => DType::F16,
+        SARAPHIS_BF16 => DType::BF16,
+        SARAPHIS_F64 => DType::F64,
+        SARAPHIS_I8 => DType::I8,
+        SARAPHIS_I16 => DType::I16,
+        SARAPHIS_I32 => DType::I32,
+        SARAPHIS_I64 => DType::I64,
+        SARAPHIS_U8 => DType::U8,
+        SARAPHIS_U16 => DType::U16,
+        SARAPHIS_U32 => DType::U32,
+        SARAPHIS_U64 => DType::U64,
+        SARAPHIS_BOOL => DType::Bool,
+    }
+}
+
+const DTYPES: [saraphis_dtype; 13] = {
+    use saraphis_dtype::*;
+    [
+        SARAPHIS_F32,
+        SARAPHIS_F16,
+        SARAPHIS_BF16,
+        SARAPHIS_F64,
+        SARAPHIS_I8,
+        SARAPHIS_I16,
+        SARAPHIS_I32,
+        SARAPHIS_I64,
+        SARAPHIS_U8,
+        SARAPHIS_U16,
+        SARAPHIS_U32,
+        SARAPHIS_U64,
+        SARAPHIS_BOOL,
+    ]
+};
+
+// Every C dtype has the Rust dtype's number, and the two lists have the same length.
+const _: () = {
+    assert!(DTYPES.len() == DType::ALL.len());
+    let mut i = 0;
+    while i < DTYPES.len() {
+        assert!(DTYPES[i] as u32 == i as u32);
+        assert!(dtype_to_rust(DTYPES[i]) as u32 == DTYPES[i] as u32);
+        assert!(DType::ALL[i] as u32 == i as u32);
+        i += 1;
+    }
+};
+
+/// Codecs (values of `uint32_t codec` arguments and of `saraphis_tensor_info::codec`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum saraphis_codec {
+    /// Stored as is.
+    SARAPHIS_CODEC_RAW = 0,
+    /// Bit-exact: sign/exponent/mantissa split for floats, byte planes for integers and bool.
+    SARAPHIS_CODEC_LOSSLESS = 1,
+    /// p-adic error-bounded (needs an absolute or relative bound); integer and bool tensors are
+    /// coded bit-exactly (byte planes).
+    SARAPHIS_CODEC_PADIC = 2,
+    /// Byte planes: bit-exact, for integer and bool tensors only (a float tensor gives
+    /// `SARAPHIS_ERR_UNSUPPORTED`; use LOSSLESS). What `saraphis_inspect` reports for integer
+    /// and bool containers.
+    SARAPHIS_CODEC_BYTES = 3,
+}
+
+/// The container codec id of each C codec; exhaustive.
+const fn codec_to_rust(c: saraphis_codec) -> CodecId {
+    use saraphis_codec::*;
+    match c {
+        SARAPHIS_CODEC_RAW => CodecId::Raw,
+        SARAPHIS_CODEC_LOSSLESS => CodecId::Lossless,
+        SARAPHIS_CODEC_PADIC => CodecId::Padic,
+        SARAPHIS_CODEC_BYTES => CodecId::Bytes,
+    }
+}
+
+const CODECS: [saraphis_codec; 4] = {
+    use saraphis_codec::*;
+    [
+        SARAPHIS_CODEC_RAW,
+        SARAPHIS_CODEC_LOSSLESS,
+        SARAPHIS_CODEC_PADIC,
+        SARAPHIS_CODEC_BYTES,
+    ]
+};
+
+const _: () = {
+    let mut i = 0;
+    while i < CODECS.len() {
+        assert!(CODECS[i] as u32 == i as u32);
+        assert!(codec_to_rust(CODECS[i]) as u32 == CODECS[i] as u32);
+        i += 1;
+    }
+};
+
+/// Keys of `saraphis_params_set`; values are doubles, integers exactly representable.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum saraphis_param {
+    /// Prime base, a prime <= 65521 (default 251).
+    SARAPHIS_PARAM_PRIME = 1,
+    /// Digit planes N; 0 = automatic (default); at most 62, and at compression at most what the
+    /// prime allows (p^N <= 2^62).
+    SARAPHIS_PARAM_PRECISION = 2,
+    /// Absolute error bound eps > 0, finite (selects the abs mode).
+    SARAPHIS_PARAM_ABS_BOUND = 3,
+    /// Relative error bound 0 < eps < 1 (selects the rel mode).
+    SARAPHIS_PARAM_REL_BOUND = 4,
+    /// Elements per chunk, 1..=2^28 (default 2^18).
+    SARAPHIS_PARAM_CHUNK_ELEMS = 5,
+    /// Most rANS lanes per stream, 1..=128; 0 = default (32). 128 lets four GPU warps share one
+    /// chunk (faster GPU decoding) for about 0.3% of ratio on 2^18-element chunks.
+    SARAPHIS_PARAM_LANES = 6,
+}
+
+/// Keys of `saraphis_config_set`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum saraphis_config_key {
+    /// Worker threads, 0 = one per core (default), at most 4096.
+    SARAPHIS_CONFIG_THREADS = 1,
+    /// Default chunk size in elements, 1..=2^28.
+    SARAPHIS_CONFIG_CHUNK_ELEMS = 2,
+    /// 1 = verify chunk checksums when decoding (default), 0 = skip (trusted data).
+    SARAPHIS_CONFIG_VERIFY_CHECKSUMS = 3,
+}
+
+/// Header information of a container, filled by `saraphis_inspect`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct saraphis_tensor_info {
+    /// `saraphis_dtype` value.
+    pub dtype: u32,
+    /// `saraphis_codec` value.
+    pub codec: u32,
+    /// Number of dimensions (0..=8).
+    pub ndim: u32,
+    /// Dimensions; entries past `ndim` are 0.
+    pub shape: [u64; 8],
+    /// Elements.
+    pub numel: u64,
+    /// Uncompressed bytes.
+    pub original_bytes: u64,
+    /// Container bytes.
+    pub compressed_bytes: u64,
+    /// Elements per chunk.
+    pub chunk_elems: u32,
+    /// Number of chunks.
+    pub chunks: u64,
+    /// 0 = exact, 1 = absolute bound, 2 = relative bound.
+    pub bound_mode: u32,
+    /// The bound (0 when exact).
+    pub error_bound: f64,
+    /// Prime (p-adic) or 0.
+    pub prime: u32,
+    /// Digit planes (p-adic) or 0.
+    pub precision: u32,
+}
+
+/// The Rust dtype of a `uint32_t dtype` argument. Errors: `SARAPHIS_ERR_INVALID_ARGUMENT`.
+pub(super) fn dtype_arg(d: u32) -> Result<DType, Fail> {
+    DTYPES
+        .iter()
+        .find(|&&c| c as u32 == d)
+        .map(|&c| dtype_to_rust(c))
+        .ok_or_else(|| invalid(format!("dtype {d}")))
+}
+
+/// The C codec of a `uint32_t codec` argument. Errors: `SARAPHIS_ERR_INVALID_ARGUMENT`.
+pub(super) fn codec_arg(c: u32) -> Result<saraphis_codec, Fail> {
+    CODECS
+        .iter()
+        .copied()
+        .find(|&k| k as u32 == c)
+        .ok_or_else(|| invalid(format!("codec {c}: RAW, LOSSLESS, PADIC or BYTES")))
+}
