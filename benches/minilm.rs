@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use saraphis::codec::{CodecParams, CompressOptions, ErrorBound, PadicParams};
+use saraphis::codec::{self, CodecParams, CompressOptions, ErrorBound, PadicParams, StreamLayout};
 use saraphis::system::{Config, System};
 use saraphis::DType;
 use serde_json::{json, Value};
@@ -65,8 +65,15 @@ fn max_abs_err(t: &Tensor, out: &[u8]) -> f64 {
         .fold(0.0, f64::max)
 }
 
-/// Ratio, compress and decompress MB/s on `threads` threads, and measured max error.
-fn measure(ts: &[Tensor], codec: CodecParams, threads: usize, repeats: usize) -> Value {
+/// Ratio, compress and decompress MB/s on `threads` threads, and measured max error, with the
+/// lossless codec's stream `layout` (v2 segments of 2^16 elements).
+fn measure(
+    ts: &[Tensor],
+    codec: CodecParams,
+    threads: usize,
+    repeats: usize,
+    layout: StreamLayout,
+) -> Value {
     let sys = System::new(Config {
         threads,
         ..Config::default()
@@ -74,8 +81,16 @@ fn measure(ts: &[Tensor], codec: CodecParams, threads: usize, repeats: usize) ->
     .unwrap();
     let opts = CompressOptions {
         codec,
+        chunk_elems: match layout {
+            StreamLayout::Segments => codec::segmented::DEFAULT_SEGMENT_ELEMS,
+            StreamLayout::Lanes => CompressOptions::default().chunk_elems,
+        },
         ..CompressOptions::default()
     };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(sys.threads())
+        .build()
+        .unwrap();
     let orig: usize = ts.iter().map(|t| t.bytes.len()).sum();
     let mut containers = Vec::new();
     let mut ctimes = Vec::new();
@@ -84,9 +99,11 @@ fn measure(ts: &[Tensor], codec: CodecParams, threads: usize, repeats: usize) ->
         let cs: Vec<Vec<u8>> = ts
             .iter()
             .map(|t| {
-                sys.compress(&t.bytes, t.dtype, &t.shape, &opts)
-                    .unwrap()
-                    .bytes
+                pool.install(|| {
+                    codec::compress_with_layout(&t.bytes, t.dtype, &t.shape, &opts, layout)
+                })
+                .unwrap()
+                .bytes
             })
             .collect();
         ctimes.push(t0.elapsed().as_secs_f64());
@@ -262,9 +279,14 @@ fn main() {
     results.insert("memory".into(), memory);
     for (name, ts) in [("f32", &f32s), ("bf16", &bf16s)] {
         for threads in [1, cores].into_iter().filter(|_| want("lossless")) {
-            let r = measure(ts, CodecParams::Lossless, threads, repeats);
+            let r = measure(ts, CodecParams::Lossless, threads, repeats, StreamLayout::Lanes);
             eprintln!("lossless {name} threads={threads}: {r}");
             results.insert(format!("lossless_{name}_t{threads}"), r);
+        }
+        for threads in [1, cores].into_iter().filter(|_| want("lossless-v2")) {
+            let r = measure(ts, CodecParams::Lossless, threads, repeats, StreamLayout::Segments);
+            eprintln!("lossless-v2 {name} threads={threads}: {r}");
+            results.insert(format!("lossless_v2_{name}_t{threads}"), r);
         }
         if want("zstd") {
             let z = zstd_measure(ts, 3, repeats);
@@ -279,6 +301,7 @@ fn main() {
                 CodecParams::Padic(PadicParams::new(ErrorBound::Abs(eps))),
                 threads,
                 repeats,
+                StreamLayout::Lanes,
             );
             eprintln!("padic abs {eps:e} threads={threads}: {r}");
             results.insert(format!("padic_abs{eps:e}_f32_t{threads}"), r);
