@@ -279,12 +279,24 @@ fn main() {
     results.insert("memory".into(), memory);
     for (name, ts) in [("f32", &f32s), ("bf16", &bf16s)] {
         for threads in [1, cores].into_iter().filter(|_| want("lossless")) {
-            let r = measure(ts, CodecParams::Lossless, threads, repeats, StreamLayout::Lanes);
+            let r = measure(
+                ts,
+                CodecParams::Lossless,
+                threads,
+                repeats,
+                StreamLayout::Lanes,
+            );
             eprintln!("lossless {name} threads={threads}: {r}");
             results.insert(format!("lossless_{name}_t{threads}"), r);
         }
         for threads in [1, cores].into_iter().filter(|_| want("lossless-v2")) {
-            let r = measure(ts, CodecParams::Lossless, threads, repeats, StreamLayout::Segments);
+            let r = measure(
+                ts,
+                CodecParams::Lossless,
+                threads,
+                repeats,
+                StreamLayout::Segments,
+            );
             eprintln!("lossless-v2 {name} threads={threads}: {r}");
             results.insert(format!("lossless_v2_{name}_t{threads}"), r);
         }

@@ -27,10 +27,16 @@ fn round_trip(data: &[u8], dtype: DType, shape: &[u64], chunk: u32) -> Vec<u8> {
     let c = v2(data, dtype, shape, chunk);
     let h = Header::parse(&c).unwrap();
     assert_eq!(h.header_len % 16, 0, "header is 16-byte aligned");
-    assert!(h.chunks.iter().all(|k| k.len % 16 == 0 && k.offset % 16 == 0));
+    assert!(h
+        .chunks
+        .iter()
+        .all(|k| k.len % 16 == 0 && k.offset % 16 == 0));
     let mut out = vec![0xA5u8; data.len()];
     codec::decompress_into(&c, dtype, &mut out).unwrap();
-    assert!(out == data, "{dtype:?} {shape:?} chunk {chunk}: not bit-exact");
+    assert!(
+        out == data,
+        "{dtype:?} {shape:?} chunk {chunk}: not bit-exact"
+    );
     c
 }
 
@@ -41,8 +47,12 @@ fn as_dtype(f32_bytes: &[u8], dtype: DType) -> Vec<u8> {
         .map(|c| f32::from_le_bytes(c.try_into().unwrap()));
     match dtype {
         DType::F32 => f32_bytes.to_vec(),
-        DType::BF16 => vals.flat_map(|v| half::bf16::from_f32(v).to_le_bytes()).collect(),
-        DType::F16 => vals.flat_map(|v| half::f16::from_f32(v).to_le_bytes()).collect(),
+        DType::BF16 => vals
+            .flat_map(|v| half::bf16::from_f32(v).to_le_bytes())
+            .collect(),
+        DType::F16 => vals
+            .flat_map(|v| half::f16::from_f32(v).to_le_bytes())
+            .collect(),
         _ => unreachable!(),
     }
 }
@@ -133,7 +143,10 @@ fn ratio_is_no_worse_than_layout_v1_on_real_weights() {
         }
         let (r1, r2) = (orig as f64 / v1 as f64, orig as f64 / v2b as f64);
         eprintln!("{dtype:?}: ratio v1 {r1:.4}, v2 {r2:.4}");
-        assert!(r2 >= r1 * 0.999, "{dtype:?}: v2 ratio {r2:.4} vs v1 {r1:.4}");
+        assert!(
+            r2 >= r1 * 0.999,
+            "{dtype:?}: v2 ratio {r2:.4} vs v1 {r1:.4}"
+        );
     }
 }
 

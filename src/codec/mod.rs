@@ -226,9 +226,7 @@ impl Plan {
             },
             CodecId::Bytes => Plan::Bytes(BytePlanes { width: size }),
             CodecId::Padic => Plan::Padic(PadicPlan::from_bytes(&h.params, h.dtype)?),
-            CodecId::LosslessV2 => {
-                Plan::Segmented(SegmentedPlan::from_bytes(&h.params, h.dtype)?)
-            }
+            CodecId::LosslessV2 => Plan::Segmented(SegmentedPlan::from_bytes(&h.params, h.dtype)?),
         })
     }
 

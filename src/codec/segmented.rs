@@ -58,13 +58,10 @@ pub fn supports(dtype: DType) -> bool {
 /// its little-endian 32-bit words `w_i`. Odd weights are invertible mod 2^32, so any change of
 /// one word changes the sum; it splits into per-lane partial sums for parallel verification.
 pub fn segment_checksum(bytes: &[u8]) -> u32 {
-    bytes
-        .chunks_exact(4)
-        .enumerate()
-        .fold(0u32, |acc, (i, w)| {
-            let w = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
-            acc.wrapping_add(w.wrapping_mul(2 * i as u32 + 1))
-        })
+    bytes.chunks_exact(4).enumerate().fold(0u32, |acc, (i, w)| {
+        let w = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
+        acc.wrapping_add(w.wrapping_mul(2 * i as u32 + 1))
+    })
 }
 
 /// How one plane is stored.
@@ -266,8 +263,8 @@ impl SegmentedPlan {
         let mut s = [0u8; MAX_PLANES];
         for i in 0..n {
             self.symbols(self.load(src, i), &mut s);
-            for p in 0..np {
-                syms[p][i] = s[p];
+            for (plane, &sym) in syms.iter_mut().zip(&s) {
+                plane[i] = sym;
             }
         }
         let mut out = vec![0u8; PROLOGUE];
@@ -319,7 +316,10 @@ impl SegmentedPlan {
             MODE_RAW => {
                 let body = &seg[ALIGN..];
                 if pad(out.len()) != body.len()
-                    || seg[1..ALIGN].iter().chain(&body[out.len()..]).any(|&z| z != 0)
+                    || seg[1..ALIGN]
+                        .iter()
+                        .chain(&body[out.len()..])
+                        .any(|&z| z != 0)
                 {
                     return corrupt("lossless-v2 raw segment");
                 }
