@@ -16,7 +16,9 @@ use crate::error::{Error, Result};
 
 mod encode;
 mod padic_encode;
+mod segmented;
 pub use encode::EncodeLayout;
+pub use segmented::{SegmentedItem, NOMINAL_SEGMENT_ELEMS, SEG_BATCH};
 
 #[cfg(saraphis_cuda)]
 static FATBIN: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/saraphis.fatbin"));
@@ -87,6 +89,8 @@ pub struct CudaDevice {
     assemble: cudarc::driver::CudaFunction,
     /// `saraphis_decode_padic`: p-adic containers (the exact kernels leave them alone).
     decode_padic: cudarc::driver::CudaFunction,
+    /// `saraphis_decode_segmented_{2,4}`: lossless-v2 containers, many tensors per launch.
+    decode_segmented: [cudarc::driver::CudaFunction; 2],
     /// `saraphis_encode_plan_<kind>` and `saraphis_encode_write_<kind>` for each kind of
     /// `encode::ENCODE_KINDS`.
     encode_plan: Vec<cudarc::driver::CudaFunction>,
@@ -174,6 +178,17 @@ impl CudaDevice {
                 PADIC_DYN_BYTES as i32,
             )
             .map_err(dev_err)?;
+        let decode_segmented = [
+            f("saraphis_decode_segmented_2")?,
+            f("saraphis_decode_segmented_4")?,
+        ];
+        for (v, f) in decode_segmented.iter().enumerate() {
+            f.set_attribute(
+                cudarc::driver::sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                segmented::dyn_bytes(v) as i32,
+            )
+            .map_err(dev_err)?;
+        }
         let encode_plan = encode::ENCODE_KINDS
             .iter()
             .map(|k| f(&format!("saraphis_encode_plan_{k}")))
@@ -223,6 +238,7 @@ impl CudaDevice {
             decode_exact,
             assemble,
             decode_padic,
+            decode_segmented,
             encode_plan,
             encode_write,
             encode_offsets,
@@ -539,7 +555,21 @@ impl CudaDevice {
             PADIC_DYN_BYTES,
             stream,
             &mut args,
-        )
+        )?;
+        // Third: lossless-v2 (layout v2) containers, left alone by the two kernels above.
+        let item = SegmentedItem {
+            src,
+            src_len,
+            dst,
+            dst_len,
+            dtype,
+            status,
+            status_len,
+        };
+        if crate::codec::segmented::supports(dtype) {
+            self.decode_segmented_async(&[item], false, verify != 0, stream)?;
+        }
+        Ok(())
     }
 
     /// Decode a host container on this GPU into a host buffer: upload, decode on a stream of

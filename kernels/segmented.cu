@@ -1,0 +1,397 @@
+// Saraphis GPU decoder for lossless-v2 containers (codec 4, stream layout v2: docs/FORMAT.md
+// section 6, src/codec/segmented.rs), many tensors per launch.
+//
+// Layout v2 codes a float tensor as segments of `chunk_elems` elements; a coded segment holds,
+// per rANS-coded plane, 32 final encoder states and one 16-bit word stream that the 32 states
+// share (warp-interleaved rANS, as DietGPU: facebookresearch/dietgpu dietgpu/ans/GpuANSDecode.cuh),
+// and raw planes as bytes. The planes' frequency tables live once in the container's parameters.
+//
+// One warp decodes one segment: lane l owns elements l, l + 32, ...; all planes advance in the
+// same step (independent dependency chains: instruction-level parallelism), and at each step the
+// lanes that renormalise take consecutive words in lane order (ballot + popcount). Words come from
+// a four-window register ring (lane l holds word base + 32 j + l of window j), refilled one window
+// ahead of use, so no decode step waits on a global load of its own; a lane takes its word from
+// the right window by two shuffles.
+//
+// One block of 128 threads (4 warps) serves one tensor: it parses the header, expands the
+// planes' frequency tables into slot tables in dynamic shared memory (u32 per slot: symbol,
+// frequency - 1 << 8, bias << 20; 4096 slots per plane), then its warps take the tensor's
+// segments grid-stride within the blocks the host gave the tensor (`block_start`).
+//
+// Integrity (`verify`): a warp checks its segment's checksum (sum of little-endian 32-bit words
+// times odd weights 2i + 1, mod 2^32: src/codec/segmented.rs `segment_checksum`) before decoding.
+// Everything is bounds-checked: lengths, word counts, rANS state ranges, table sums; every state
+// must end at RANS_L with every word consumed.
+//
+// Status (status.h / saraphis.h: 0 ok, 1 bad header, 2 bad stream, 3 rANS state mismatch,
+// 4 destination mismatch, 6 checksum mismatch, 7 codec not decoded by the batched call): with
+// `per_tensor` zero, one int32 per segment (status[s], s < status_len; the single-tensor call:
+// containers of other codecs are left alone, status included, for the other kernels); with
+// `per_tensor` set, one int32 per tensor that the host zeroed and that failing warps raise with
+// atomicMax.
+#include "common.cuh"
+
+#define SEG_BATCH 64             // tensors per launch (kernel parameters stay under 4 KiB)
+#define SEG_LANES 32             // rANS states per plane and segment (one warp)
+#define SEG_SCALE_BITS 12        // largest table resolution of layout v2
+#define SEG_SLOTS (1 << SEG_SCALE_BITS)
+#define SEG_PARAM_CAP 5120       // largest parameter block a block stages (4 full tables fit)
+#define SEG_WARPS (BLOCK / 32)
+
+struct SegTensor {  // src/backend/cuda/segmented.rs SegTensor: 48 bytes
+    uint64_t src, src_len, dst, dst_len, status, status_len;
+};
+struct SegBatch {  // src/backend/cuda/segmented.rs SegBatch
+    SegTensor t[SEG_BATCH];
+    uint32_t block_start[SEG_BATCH + 1];  // blocks of tensor i: [block_start[i], block_start[i + 1])
+    uint32_t dtype[SEG_BATCH];
+    uint32_t n, verify, per_tensor, pad;
+};
+static_assert(sizeof(SegTensor) == 48, "SegTensor layout");
+static_assert(sizeof(SegBatch) == 48 * SEG_BATCH + 4 * (SEG_BATCH + 1) + 4 * SEG_BATCH + 16 + 4, "SegBatch layout");
+static_assert(sizeof(SegBatch) <= 4096, "kernel parameters");
+
+namespace seg {
+
+__device__ __forceinline__ uint32_t pad16(uint32_t n) { return (n + 15) & ~15u; }
+
+// Little-endian 16- and 32-bit reads at even / multiple-of-4 offsets of a container whose base
+// may be unaligned (`aligned`: the base is 16-byte aligned, as cudaMalloc gives).
+__device__ __forceinline__ uint32_t ld16(const uint8_t* p, bool aligned) {
+    return aligned ? (uint32_t)__ldg((const uint16_t*)p) : (uint32_t)p[0] | ((uint32_t)p[1] << 8);
+}
+__device__ __forceinline__ uint32_t ld32(const uint8_t* p, bool aligned) {
+    return aligned ? __ldg((const uint32_t*)p) : rd_u32(p);
+}
+
+struct Shared {
+    uint8_t params[SEG_PARAM_CAP];
+    uint16_t freq[4][256];
+    uint16_t cum[4][256];
+    uint8_t sym[4][256];
+    uint32_t count[4], sb[4], coded[4];
+    uint32_t np, ok;
+};
+
+// Thread 0: parse the staged parameters (src/codec/segmented.rs SegmentedPlan::to_bytes and
+// FreqTable::write: a plane-count byte, per plane a mode byte and for rANS planes a scale-bits
+// byte, then varints: symbol count and (symbol gap, frequency - 1) pairs), checking what
+// SegmentedPlan::from_bytes and FreqTable::read check, so both sides refuse the same tables.
+__device__ __forceinline__ bool rd_byte(const uint8_t** p, const uint8_t* end, uint64_t* v) {
+    if (*p >= end) return false;
+    *v = *(*p)++;
+    return true;
+}
+
+__device__ bool parse_params(Shared& sh, uint32_t len, uint32_t np, uint32_t exp_bits) {
+    const uint8_t* p = sh.params;
+    const uint8_t* end = p + len;
+    uint64_t v;
+    if (!rd_byte(&p, end, &v) || v != np) return false;
+    for (uint32_t k = 0; k < np; k++) {
+        if (!rd_byte(&p, end, &v) || v > 1) return false;
+        sh.coded[k] = (uint32_t)v;
+        if (!v) continue;
+        uint64_t sb, n;
+        if (!rd_byte(&p, end, &sb) || sb > SEG_SCALE_BITS) return false;
+        const uint32_t alphabet = k == 0 ? 1u << exp_bits : 256u;
+        const uint64_t target = 1ull << sb;
+        if (!rd_varint(&p, end, &n) || n == 0 || n > alphabet || n > target) return false;
+        uint64_t next = 0, sum = 0;
+        for (uint32_t e = 0; e < n; e++) {
+            uint64_t gap, f1;
+            if (!rd_varint(&p, end, &gap) || !rd_varint(&p, end, &f1)) return false;
+            const uint64_t s = next + gap;
+            if (gap >= alphabet || s >= alphabet || f1 >= target) return false;
+            sh.sym[k][e] = (uint8_t)s;
+            sh.freq[k][e] = (uint16_t)(f1 + 1);
+            sh.cum[k][e] = (uint16_t)sum;
+            sum += f1 + 1;
+            if (sum > target) return false;
+            next = s + 1;
+        }
+        if (sum != target) return false;
+        sh.count[k] = (uint32_t)n;
+        sh.sb[k] = (uint32_t)sb;
+    }
+    while (p < end)
+        if (*p++) return false;  // zero padding
+    return true;
+}
+
+// ---- cp.async (sm_80+): global -> shared copies that do not stall the issuing warp.
+__device__ __forceinline__ void cp_async4(void* smem, const void* gmem, uint32_t src_size) {
+    const uint32_t s = (uint32_t)__cvta_generic_to_shared(smem);
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(s), "l"(gmem), "r"(src_size));
+}
+__device__ __forceinline__ void cp_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N>
+__device__ __forceinline__ void cp_wait() {
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+
+#define RING 1024   // bytes of a plane's ring buffer in shared memory, per warp
+#define CHUNK 128   // bytes one warp-wide cp.async brings (32 lanes x 4)
+#define AHEAD 768   // bytes kept in flight ahead of the consumption point
+#define WAIT 7      // steps a copy may stay pending: a chunk is issued >= 9 steps before use
+
+// One plane's byte stream (coded: its 16-bit words; raw: its bytes) flowing through a ring in
+// shared memory: `pos` bytes consumed, `iss` bytes requested (a multiple of CHUNK).
+struct Stream {
+    const uint8_t* src;
+    uint8_t* ring;
+    uint32_t len, pos, iss;
+};
+
+// Request chunks until AHEAD bytes past the consumption point are in flight (warp-uniform).
+__device__ __forceinline__ void refill(Stream& st, bool aligned) {
+    const uint32_t lane = threadIdx.x & 31;
+    while (st.iss < st.pos + AHEAD && st.iss < st.len) {
+        const uint32_t b = st.iss + 4 * lane;
+        uint8_t* d = st.ring + (b & (RING - 1));
+        if (aligned) {
+            // Sections are padded to 16 bytes, so a word that starts inside the stream is
+            // readable whole; words past the stream are zero-filled, not read.
+            cp_async4(d, st.src + b, b < st.len ? 4 : 0);
+        } else {
+            for (int k = 0; k < 4; k++) d[k] = b + k < st.len ? st.src[b + k] : 0;
+        }
+        st.iss += CHUNK;
+    }
+}
+
+// Decode one segment of n elements (1 <= n) whose bytes are [s, s + len) into dst, with the
+// warp's rings (NP x RING bytes). Returns the segment's status.
+template <int NP>
+__device__ int32_t decode_segment(const Shared& sh, const uint32_t* slots, const uint8_t* s, uint32_t len, uint32_t n,
+                                  uint32_t np, uint32_t size, uint32_t exp_bits, uint32_t man_bits, bool aligned,
+                                  uint8_t* rings, uint8_t* dst) {
+    const uint32_t lane = threadIdx.x & 31;
+    if (s[0] == 0) {  // raw segment: 16-byte prologue, the elements, zero padding
+        if (len != pad16(16 + n * size)) return 2;
+        for (uint32_t b = lane; b < n * size; b += 32) dst[b] = s[16 + b];
+        return 0;
+    }
+    if (s[0] != 1 || len < 32) return 2;
+    Stream st[NP];
+    uint32_t x[NP], wc[NP];
+    bool coded[NP];
+    uint32_t pos = 32;
+#pragma unroll
+    for (int p = 0; p < NP; p++) {
+        wc[p] = 0;
+        x[p] = RANS_L;
+        coded[p] = p < (int)np && sh.coded[p];
+        st[p] = Stream{nullptr, rings + p * RING, 0, 0, 0};
+        if (p >= (int)np) continue;
+        const uint32_t w = rd_u32(s + 4 + 4 * p);
+        if (!coded[p]) {
+            if (w != 0) return 2;
+            continue;
+        }
+        if (w > (len - pos) / 2 || pos + 4 * SEG_LANES + 2 * w > len) return 2;
+        x[p] = ld32(s + pos + 4 * lane, aligned);
+        if (__any_sync(0xffffffffu, x[p] < RANS_L || x[p] >= (RANS_L << 16))) return 2;  // warp-uniform exit
+        wc[p] = w;
+        st[p].src = s + pos + 4 * SEG_LANES;
+        st[p].len = 2 * w;
+        pos = pad16(pos + 4 * SEG_LANES + 2 * w);
+        if (pos > len) return 2;
+    }
+#pragma unroll
+    for (int p = 0; p < NP; p++) {
+        if (p >= (int)np || coded[p]) continue;
+        st[p].src = s + pos;
+        st[p].len = n;
+        pos = pad16(pos + n);
+        if (pos > len) return 2;
+    }
+    if (pos != len) return 2;
+#pragma unroll
+    for (int p = 0; p < NP; p++)
+        if (p < (int)np) refill(st[p], aligned);
+    cp_commit();
+    cp_wait<0>();
+    __syncwarp();
+    uint32_t sb[NP], mask[NP];
+#pragma unroll
+    for (int p = 0; p < NP; p++) {
+        sb[p] = coded[p] ? sh.sb[p] : 0;
+        mask[p] = (1u << sb[p]) - 1;
+    }
+    const uint32_t lt = (1u << lane) - 1;
+    bool bad = false;
+    const uint32_t bp = (man_bits + 8) / 8;  // byte planes: (man_bits + 1) bits, rounded up
+    const uint32_t steps = (n + 31) / 32;
+    for (uint32_t j = 0; j < steps; j++) {
+        const uint32_t i = 32 * j + lane;
+        const bool active = i < n;
+        uint32_t sym[NP];
+#pragma unroll
+        for (int p = 0; p < NP; p++) {
+            sym[p] = 0;
+            if (p >= (int)np) continue;
+            if (!coded[p]) {
+                sym[p] = active ? st[p].ring[(st[p].pos + lane) & (RING - 1)] : 0;
+                st[p].pos += 32;
+                continue;
+            }
+            const uint32_t slot = slots[p * SEG_SLOTS + (x[p] & mask[p])];
+            uint32_t y = x[p];
+            if (active) {
+                sym[p] = slot & 0xff;
+                y = (((slot >> 8) & 0xfff) + 1) * (y >> sb[p]) + (slot >> 20);
+            }
+            const bool need = active && y < RANS_L;
+            const uint32_t m = __ballot_sync(0xffffffffu, need);
+            const uint32_t o = (st[p].pos >> 1) + __popc(m & lt);  // this lane's word index
+            if (need) {
+                if (o >= wc[p]) bad = true;
+                y = (y << 16) | ((const uint16_t*)st[p].ring)[o & (RING / 2 - 1)];
+            }
+            x[p] = y;
+            st[p].pos += 2 * __popc(m);
+        }
+        if (active) {
+            // element: r = byte planes big-endian (sign << man_bits | mantissa); the exponent between
+            uint32_t r = 0;
+#pragma unroll
+            for (int p = 1; p < NP; p++)
+                if (p <= (int)bp) r = (r << 8) | sym[p];
+            const uint32_t v = ((r >> man_bits) << (man_bits + exp_bits)) | (sym[0] << man_bits) |
+                               (r & ((1u << man_bits) - 1));
+            if (size == 4) ((uint32_t*)dst)[i] = v;
+            else ((uint16_t*)dst)[i] = (uint16_t)v;
+        }
+#pragma unroll
+        for (int p = 0; p < NP; p++)
+            if (p < (int)np) refill(st[p], aligned);
+        cp_commit();
+        cp_wait<WAIT>();
+        __syncwarp();
+    }
+    cp_wait<0>();  // nothing may land in the rings after the warp moves on
+    __syncwarp();
+#pragma unroll
+    for (int p = 0; p < NP; p++) {
+        if (!coded[p]) continue;
+        const bool end_ok = x[p] == RANS_L && st[p].pos == 2 * wc[p];
+        if (__any_sync(0xffffffffu, !end_ok)) return 3;
+    }
+    return __any_sync(0xffffffffu, bad) ? 3 : 0;
+}
+
+__device__ __forceinline__ void report(const SegBatch& b, uint32_t ti, uint64_t idx, int32_t st) {
+    int32_t* status = (int32_t*)b.t[ti].status;
+    if (!status) return;
+    if (b.per_tensor) {
+        if (st) atomicMax(status, st);
+    } else if (idx < b.t[ti].status_len) {
+        status[idx] = st;
+    }
+}
+
+}  // namespace seg
+
+// NP: the most planes a tensor of the batch has (2: BF16 only; 4: F32 and F16). Dynamic shared
+// memory: NP slot tables of SEG_SLOTS u32.
+template <int NP>
+__device__ void decode_segmented(const SegBatch& b) {
+    extern __shared__ __align__(16) uint32_t seg_slots[];
+    uint32_t* slots = seg_slots;
+    __shared__ seg::Shared sh;
+    __shared__ __align__(16) uint8_t rings[SEG_WARPS][NP][RING];
+    const uint32_t t = threadIdx.x, lane = t & 31, warp = t / 32;
+    uint32_t ti = 0;
+    while (ti + 1 < b.n && b.block_start[ti + 1] <= blockIdx.x) ti++;
+    const uint32_t first = b.block_start[ti], nblocks = b.block_start[ti + 1] - first;
+    const bool lead = blockIdx.x == first && t == 0;
+    const uint8_t* c = (const uint8_t*)b.t[ti].src;
+    const uint64_t c_len = b.t[ti].src_len;
+    const Hdr h = parse_header(c, c_len);
+    if (!h.ok) {
+        if (b.per_tensor && lead) seg::report(b, ti, 0, 1);  // alone: the other kernels report it
+        return;
+    }
+    if (h.codec != 4) {
+        if (b.per_tensor && lead) seg::report(b, ti, 0, 7);
+        return;
+    }
+    const uint32_t dtype = h.dtype;
+    const uint32_t np = 1 + (h.man_bits + 8) / 8;
+    if (dtype > 2 || np > NP) {
+        if (lead) seg::report(b, ti, 0, dtype > 2 ? 1 : 4);
+        return;
+    }
+    if (h.n_chunks != (h.numel + h.chunk_elems - 1) / h.chunk_elems) {
+        if (lead) seg::report(b, ti, 0, 1);
+        return;
+    }
+    if (dtype != b.dtype[ti] || h.numel * h.size != b.t[ti].dst_len) {
+        if (lead) seg::report(b, ti, 0, 4);
+        return;
+    }
+    // Stage the parameters, parse them (thread 0), expand the slot tables (one warp per symbol run).
+    const uint32_t ndim = c[10];
+    const uint32_t plen = rd_u32(c + 24 + 8 * ndim);
+    if (plen > SEG_PARAM_CAP) {
+        if (lead) seg::report(b, ti, 0, 1);
+        return;
+    }
+    for (uint32_t i = t; i < plen; i += blockDim.x) sh.params[i] = c[28 + 8 * ndim + i];
+    __syncthreads();
+    if (t == 0) sh.ok = seg::parse_params(sh, plen, np, h.exp_bits);
+    __syncthreads();
+    if (!sh.ok) {
+        if (lead) seg::report(b, ti, 0, 1);
+        return;
+    }
+    for (uint32_t p = 0; p < np; p++) {
+        if (!sh.coded[p]) continue;
+        for (uint32_t e = warp; e < sh.count[p]; e += SEG_WARPS) {
+            const uint32_t f = sh.freq[p][e], c0 = sh.cum[p][e], sy = sh.sym[p][e];
+            for (uint32_t k = lane; k < f; k += 32) slots[p * SEG_SLOTS + c0 + k] = sy | ((f - 1) << 8) | (k << 20);
+        }
+    }
+    __syncthreads();
+    const bool aligned = ((uintptr_t)c & 15) == 0;
+    uint8_t* out = (uint8_t*)b.t[ti].dst;
+    for (uint64_t s = (uint64_t)(blockIdx.x - first) * SEG_WARPS + warp; s < h.n_chunks;
+         s += (uint64_t)nblocks * SEG_WARPS) {
+        const uint8_t* e = c + h.nc_at + 4 + 16 * s;
+        const uint64_t off = rd_u64(e);
+        const uint32_t len = rd_u32(e + 8);
+        const uint64_t start = s * h.chunk_elems;
+        int32_t st = 0;
+        if (start >= h.numel || off > c_len || h.header_len + off + len > c_len || len < 16 || len % 16 ||
+            (h.header_len + off) % 16)
+            st = 1;
+        const uint32_t n = (uint32_t)(h.numel - start < h.chunk_elems ? h.numel - start : h.chunk_elems);
+        const uint8_t* sp = c + h.header_len + off;
+        if (st == 0 && b.verify) {
+            uint32_t acc = 0;
+            if (aligned) {  // 16-byte loads: words 4q .. 4q + 3 (len is a multiple of 16)
+#pragma unroll 4
+                for (uint32_t q = lane; q < len / 16; q += 32) {
+                    const uint4 v = __ldg((const uint4*)sp + q);
+                    acc += v.x * (8 * q + 1) + v.y * (8 * q + 3) + v.z * (8 * q + 5) + v.w * (8 * q + 7);
+                }
+            } else {
+                for (uint32_t i = lane; i < len / 4; i += 32) acc += rd_u32(sp + 4 * i) * (2 * i + 1);
+            }
+            for (int d = 16; d; d >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, d);
+            if (acc != rd_u32(e + 12)) st = 6;
+        }
+        if (st == 0)
+            st = seg::decode_segment<NP>(sh, slots, sp, len, n, np, h.size, h.exp_bits, h.man_bits, aligned,
+                                         &rings[warp][0][0], out + start * h.size);
+        if (lane == 0) seg::report(b, ti, s, st);
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(BLOCK) saraphis_decode_segmented_2(const SegBatch b) {
+    decode_segmented<2>(b);
+}
+extern "C" __global__ void __launch_bounds__(BLOCK) saraphis_decode_segmented_4(const SegBatch b) {
+    decode_segmented<4>(b);
+}

@@ -1,0 +1,183 @@
+//! GPU decoding of lossless-v2 containers (`kernels/segmented.cu`, codec 4, stream layout v2 of
+//! [`crate::codec::segmented`]): one warp per segment, one block of 4 warps per group of a
+//! tensor's segments, many tensors per launch (nvCOMP's batched shape, with the descriptors
+//! passed as kernel parameters so that nothing is uploaded first).
+//!
+//! The host knows each tensor's output size, hence its element count; it gives tensor `i` the
+//! blocks `block_start[i]..block_start[i + 1]`, one per [`NOMINAL_SEGMENT_ELEMS`] x 4 elements
+//! (at least one). Those blocks parse the container's header, build the planes' slot tables in
+//! shared memory and take the container's segments grid-stride, so a container written with
+//! another segment length still decodes, only with more or fewer warps.
+
+use std::ffi::c_void;
+
+use super::{arg, CudaDevice};
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+
+/// Tensors per launch (`SEG_BATCH` in `kernels/segmented.cu`): the descriptors travel as kernel
+/// parameters, which stay under 4 KiB; larger batches take several launches.
+pub const SEG_BATCH: usize = 64;
+/// Warps per block (`SEG_WARPS`): each decodes one segment at a time.
+const SEG_WARPS: u64 = 4;
+/// Segment length the host plans blocks for: the encoder's default
+/// ([`crate::codec::segmented::DEFAULT_SEGMENT_ELEMS`]).
+pub const NOMINAL_SEGMENT_ELEMS: u64 = crate::codec::segmented::DEFAULT_SEGMENT_ELEMS as u64;
+/// Bytes of one plane's slot table in dynamic shared memory (4096 u32 slots).
+const SLOT_TABLE_BYTES: u32 = 4096 * 4;
+
+/// `SegTensor` of `kernels/segmented.cu`: one tensor of a launch (device addresses and lengths).
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct SegTensor {
+    src: u64,
+    src_len: u64,
+    dst: u64,
+    dst_len: u64,
+    status: u64,
+    status_len: u64,
+}
+
+/// `SegBatch` of `kernels/segmented.cu`, passed by value as the kernel's only parameter.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct SegBatch {
+    t: [SegTensor; SEG_BATCH],
+    block_start: [u32; SEG_BATCH + 1],
+    dtype: [u32; SEG_BATCH],
+    n: u32,
+    verify: u32,
+    per_tensor: u32,
+    pad: u32,
+}
+
+const _: () = assert!(std::mem::size_of::<SegTensor>() == 48);
+const _: () = assert!(
+    std::mem::size_of::<SegBatch>() == 48 * SEG_BATCH + 4 * (SEG_BATCH + 1) + 4 * SEG_BATCH + 20
+);
+const _: () = assert!(std::mem::size_of::<SegBatch>() <= 4096);
+const _: () = assert!(std::mem::offset_of!(SegBatch, block_start) == 48 * SEG_BATCH);
+const _: () = assert!(std::mem::offset_of!(SegBatch, n) == 48 * SEG_BATCH + 8 * SEG_BATCH + 4);
+
+/// One tensor of a segmented decode: device addresses and byte lengths.
+#[derive(Debug, Clone, Copy)]
+pub struct SegmentedItem {
+    /// The container.
+    pub src: u64,
+    /// Its length in bytes.
+    pub src_len: u64,
+    /// The output: exactly the tensor's bytes, aligned to the element size.
+    pub dst: u64,
+    /// Its length in bytes.
+    pub dst_len: u64,
+    /// The tensor's dtype (F32, F16 or BF16 decode; others get status 4).
+    pub dtype: DType,
+    /// Status: one i32 per segment (`status_len` entries) or, in per-tensor mode, one i32 the
+    /// caller zeroed. 0 = none.
+    pub status: u64,
+    /// Entries at `status` (per-segment mode).
+    pub status_len: u64,
+}
+
+/// Index of the kernel variant for a batch: 0 (`_2`, BF16 only: two planes) or 1 (`_4`).
+fn variant(items: &[SegmentedItem]) -> usize {
+    if items.iter().all(|i| i.dtype == DType::BF16) {
+        0
+    } else {
+        1
+    }
+}
+
+/// Dynamic shared memory of variant `v`: a slot table per plane.
+pub(super) fn dyn_bytes(v: usize) -> u32 {
+    [2, 4][v] * SLOT_TABLE_BYTES
+}
+
+impl CudaDevice {
+    /// Enqueue the decode of lossless-v2 containers on `stream`, [`SEG_BATCH`] tensors per
+    /// launch. `per_tensor`: each item's `status` is one i32 that the caller zeroed on this
+    /// stream and that a failing segment raises (atomicMax) to its code, and containers of
+    /// another codec get 7; otherwise `status` holds one i32 per segment, and containers of
+    /// other codecs are left alone for [`CudaDevice::decode_exact_async`]'s kernels. Codes: 0
+    /// ok, 1 bad header, 2 bad stream, 3 rANS state mismatch, 4 destination mismatch, 6
+    /// checksum mismatch, 7 not a lossless-v2 container. `verify`: check each segment's
+    /// checksum first. Returns once enqueued. Errors: `Device` (launch failure).
+    ///
+    /// # Safety
+    /// Every address must be a live device allocation of at least its stated length, outputs
+    /// must not overlap inputs, and all must stay alive until the stream passes this work.
+    pub unsafe fn decode_segmented_async(
+        &self,
+        items: &[SegmentedItem],
+        per_tensor: bool,
+        verify: bool,
+        stream: *mut c_void,
+    ) -> Result<()> {
+        for group in items.chunks(SEG_BATCH) {
+            let mut b = SegBatch {
+                t: [SegTensor::default(); SEG_BATCH],
+                block_start: [0; SEG_BATCH + 1],
+                dtype: [0; SEG_BATCH],
+                n: group.len() as u32,
+                verify: verify as u32,
+                per_tensor: per_tensor as u32,
+                pad: 0,
+            };
+            let mut blocks: u64 = 0;
+            for (k, it) in group.iter().enumerate() {
+                b.t[k] = SegTensor {
+                    src: it.src,
+                    src_len: it.src_len,
+                    dst: it.dst,
+                    dst_len: it.dst_len,
+                    status: it.status,
+                    status_len: it.status_len,
+                };
+                b.dtype[k] = it.dtype as u32;
+                b.block_start[k] = blocks as u32;
+                let numel = it.dst_len / it.dtype.size() as u64;
+                blocks += numel.div_ceil(NOMINAL_SEGMENT_ELEMS * SEG_WARPS).max(1);
+                if blocks > u32::MAX as u64 / 2 {
+                    return Err(Error::InvalidArgument(
+                        "segmented decode: too many blocks in one launch".into(),
+                    ));
+                }
+            }
+            for k in group.len()..=SEG_BATCH {
+                b.block_start[k] = blocks as u32;
+            }
+            let v = variant(group);
+            let mut args: [*mut c_void; 1] = [arg(&b)];
+            self.launch(
+                &self.decode_segmented[v],
+                blocks as u32,
+                dyn_bytes(v),
+                stream,
+                &mut args,
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl CudaDevice {
+    /// Enqueue a zeroing of `count` i32 statuses at `status` on `stream` (before a per-tensor
+    /// [`CudaDevice::decode_segmented_async`]). Errors: `Device`.
+    ///
+    /// # Safety
+    /// `status` must be a live device allocation of at least `4 * count` bytes.
+    pub unsafe fn zero_statuses_async(
+        &self,
+        status: u64,
+        count: u64,
+        stream: *mut c_void,
+    ) -> Result<()> {
+        let ctx = self.ctx.clone();
+        super::guarded("memset", move || -> Result<()> {
+            ctx.bind_to_thread().map_err(super::dev_err)?;
+            cudarc::driver::result::memset_d8_async(status, 0, 4 * count as usize, stream as _)
+                .map_err(super::dev_err)
+        })
+        .map_err(Error::Device)?
+    }
+}
