@@ -49,6 +49,29 @@ typedef enum saraphis_config_key {
   SARAPHIS_CONFIG_VERIFY_CHECKSUMS = 3,
 } saraphis_config_key;
 
+// Per-tensor (batched call) and per-chunk (single call) status codes the GPU decoders write
+// into a caller's status array on the device (`int32_t`). The kernels (`kernels/*.cu`) write
+// these same numbers.
+typedef enum saraphis_device_status {
+  // Decoded.
+  SARAPHIS_DEVICE_OK = 0,
+  // The container's header is malformed (or, batched, the tensor's parameters are).
+  SARAPHIS_DEVICE_BAD_HEADER = 1,
+  // A chunk's or segment's stream is malformed (lengths, modes, word counts).
+  SARAPHIS_DEVICE_BAD_STREAM = 2,
+  // rANS states did not return to their initial value with every word consumed.
+  SARAPHIS_DEVICE_STATE_MISMATCH = 3,
+  // The destination's size or dtype does not match the container.
+  SARAPHIS_DEVICE_DESTINATION = 4,
+  // Not decodable on the GPU (single call; decode it with `saraphis_decompress`).
+  SARAPHIS_DEVICE_UNSUPPORTED = 5,
+  // Checksum mismatch (CRC-32 of a layout-v1 chunk, word checksum of a layout-v2 segment).
+  SARAPHIS_DEVICE_CHECKSUM = 6,
+  // Batched call only: not a lossless-v2 container; decode it with
+  // `saraphis_decompress_device`.
+  SARAPHIS_DEVICE_NOT_BATCHED = 7,
+} saraphis_device_status;
+
 // Element types (values of `uint32_t dtype` arguments). Data are little-endian.
 typedef enum saraphis_dtype {
   // IEEE binary32.
@@ -141,6 +164,23 @@ typedef struct saraphis_params saraphis_params;
 
 // Opaque system handle (a boxed Rust `System`). Thread-safe.
 typedef struct saraphis_system saraphis_system;
+
+// One tensor of `saraphis_decompress_device_batch`: a container in device memory and the
+// device buffer it decodes into. Plain data, filled by the caller in host memory.
+typedef struct saraphis_device_tensor {
+  // The container on the device (any alignment; 16 bytes, as cudaMalloc gives, reads
+  // fastest). Never written.
+  const void *src_dev;
+  // Its length in bytes.
+  size_t src_bytes;
+  // The output on the device: exactly the tensor's bytes, aligned to the element size, not
+  // overlapping any container of the batch.
+  void *dst_dev;
+  // Its length in bytes.
+  size_t dst_bytes;
+  // The tensor's dtype (a `saraphis_dtype`; must equal the container's).
+  uint32_t dtype;
+} saraphis_device_tensor;
 
 // Header information of a container, filled by `saraphis_inspect`.
 typedef struct saraphis_tensor_info {
@@ -360,6 +400,31 @@ enum saraphis_result saraphis_decompress_device(const struct saraphis_system *sy
                                                 int32_t *status_dev,
                                                 size_t status_len,
                                                 void *stream);
+
+// Decompress `count` tensors from device memory into device memory in one launch per 64
+// tensors (nvCOMP's batched shape), enqueued on `stream` (a `CUstream`/`cudaStream_t` of the
+// device's primary context; NULL = the library's own stream, see
+// `saraphis_device_synchronize`). Decodes lossless-v2 containers (what `saraphis_compress`
+// writes by default for F32, F16 and BF16 tensors) bit for bit: one warp per segment of 2^16
+// elements, so a whole model of small tensors fills the GPU at once. Returns once the work is
+// enqueued: nothing synchronizes the host. Needs no temporary device memory.
+//
+// `tensors`: `count` descriptors in host memory (read during the call only). `statuses_dev`:
+// `count` int32 on the device (aligned to 4), zeroed on the stream and then set per tensor to
+// a `saraphis_device_status` (`SARAPHIS_DEVICE_NOT_BATCHED` for a container of another codec:
+// decode it with `saraphis_decompress_device`), or NULL: failures are then reported nowhere
+// (the tensor's output is unspecified). Segment checksums are checked on the GPU unless the
+// system's config set `SARAPHIS_CONFIG_VERIFY_CHECKSUMS` to 0.
+// Errors (host side, before anything is enqueued): `SARAPHIS_ERR_DEVICE` (no CUDA device, or
+// the launch failed), `SARAPHIS_ERR_NULL_PARAMETER` (`system`, or `tensors` with `count` > 0),
+// `SARAPHIS_ERR_INVALID_ARGUMENT` (bad dtype, a null `src_dev`, a null `dst_dev` with
+// `dst_bytes` > 0, a `dst_dev` not aligned to its element size, `statuses_dev` not aligned to
+// 4). Thread-safe.
+enum saraphis_result saraphis_decompress_device_batch(const struct saraphis_system *system,
+                                                      const struct saraphis_device_tensor *tensors,
+                                                      size_t count,
+                                                      int32_t *statuses_dev,
+                                                      void *stream);
 
 // Sizes for compressing a tensor of `dtype` and `shape[ndim]` under `params` on a GPU with
 // `saraphis_compress_device`, computed on the host (no device needed): `*temp_bytes` receives

@@ -11,7 +11,7 @@ use super::params::saraphis_params;
 use super::result::saraphis_result;
 use super::system::saraphis_system;
 use super::types::dtype_arg;
-use crate::system::{DeviceCompress, DeviceDecode, DevicePtr, DeviceSlice, System};
+use crate::system::{DeviceCompress, DeviceDecode, DevicePtr, DeviceSlice, DeviceTensor, System};
 
 /// Wait until the device work the system enqueued on the library's own stream is done. Device
 /// calls given a NULL `CUstream` (`saraphis_decompress_device`, `saraphis_compress_device`) run
@@ -82,6 +82,99 @@ pub unsafe extern "C" fn saraphis_decompress_device(
             stream,
         };
         s.decompress_device(&args)?;
+        Ok(())
+    })
+}
+
+/// Per-tensor (batched call) and per-chunk (single call) status codes the GPU decoders write
+/// into a caller's status array on the device (`int32_t`). The kernels (`kernels/*.cu`) write
+/// these same numbers.
+#[repr(C)]
+#[allow(non_camel_case_types, dead_code)]
+pub enum saraphis_device_status {
+    /// Decoded.
+    SARAPHIS_DEVICE_OK = 0,
+    /// The container's header is malformed (or, batched, the tensor's parameters are).
+    SARAPHIS_DEVICE_BAD_HEADER = 1,
+    /// A chunk's or segment's stream is malformed (lengths, modes, word counts).
+    SARAPHIS_DEVICE_BAD_STREAM = 2,
+    /// rANS states did not return to their initial value with every word consumed.
+    SARAPHIS_DEVICE_STATE_MISMATCH = 3,
+    /// The destination's size or dtype does not match the container.
+    SARAPHIS_DEVICE_DESTINATION = 4,
+    /// Not decodable on the GPU (single call; decode it with `saraphis_decompress`).
+    SARAPHIS_DEVICE_UNSUPPORTED = 5,
+    /// Checksum mismatch (CRC-32 of a layout-v1 chunk, word checksum of a layout-v2 segment).
+    SARAPHIS_DEVICE_CHECKSUM = 6,
+    /// Batched call only: not a lossless-v2 container; decode it with
+    /// `saraphis_decompress_device`.
+    SARAPHIS_DEVICE_NOT_BATCHED = 7,
+}
+
+/// One tensor of `saraphis_decompress_device_batch`: a container in device memory and the
+/// device buffer it decodes into. Plain data, filled by the caller in host memory.
+#[repr(C)]
+#[allow(non_camel_case_types)]
+pub struct saraphis_device_tensor {
+    /// The container on the device (any alignment; 16 bytes, as cudaMalloc gives, reads
+    /// fastest). Never written.
+    pub src_dev: *const c_void,
+    /// Its length in bytes.
+    pub src_bytes: usize,
+    /// The output on the device: exactly the tensor's bytes, aligned to the element size, not
+    /// overlapping any container of the batch.
+    pub dst_dev: *mut c_void,
+    /// Its length in bytes.
+    pub dst_bytes: usize,
+    /// The tensor's dtype (a `saraphis_dtype`; must equal the container's).
+    pub dtype: u32,
+}
+
+/// Decompress `count` tensors from device memory into device memory in one launch per 64
+/// tensors (nvCOMP's batched shape), enqueued on `stream` (a `CUstream`/`cudaStream_t` of the
+/// device's primary context; NULL = the library's own stream, see
+/// `saraphis_device_synchronize`). Decodes lossless-v2 containers (what `saraphis_compress`
+/// writes by default for F32, F16 and BF16 tensors) bit for bit: one warp per segment of 2^16
+/// elements, so a whole model of small tensors fills the GPU at once. Returns once the work is
+/// enqueued: nothing synchronizes the host. Needs no temporary device memory.
+///
+/// `tensors`: `count` descriptors in host memory (read during the call only). `statuses_dev`:
+/// `count` int32 on the device (aligned to 4), zeroed on the stream and then set per tensor to
+/// a `saraphis_device_status` (`SARAPHIS_DEVICE_NOT_BATCHED` for a container of another codec:
+/// decode it with `saraphis_decompress_device`), or NULL: failures are then reported nowhere
+/// (the tensor's output is unspecified). Segment checksums are checked on the GPU unless the
+/// system's config set `SARAPHIS_CONFIG_VERIFY_CHECKSUMS` to 0.
+/// Errors (host side, before anything is enqueued): `SARAPHIS_ERR_DEVICE` (no CUDA device, or
+/// the launch failed), `SARAPHIS_ERR_NULL_PARAMETER` (`system`, or `tensors` with `count` > 0),
+/// `SARAPHIS_ERR_INVALID_ARGUMENT` (bad dtype, a null `src_dev`, a null `dst_dev` with
+/// `dst_bytes` > 0, a `dst_dev` not aligned to its element size, `statuses_dev` not aligned to
+/// 4). Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn saraphis_decompress_device_batch(
+    system: *const saraphis_system,
+    tensors: *const saraphis_device_tensor,
+    count: usize,
+    statuses_dev: *mut i32,
+    stream: *mut c_void,
+) -> saraphis_result {
+    guard(|| {
+        let s = saraphis_system::try_ref(system, "system")?;
+        if count == 0 {
+            return Ok(());
+        }
+        if tensors.is_null() {
+            return Err(Fail::Null("tensors"));
+        }
+        let descs = std::slice::from_raw_parts(tensors, count);
+        let mut list = Vec::with_capacity(count);
+        for d in descs {
+            list.push(DeviceTensor {
+                src: DeviceSlice::new(DevicePtr::from_ptr(d.src_dev), d.src_bytes as u64),
+                dtype: dtype_arg(d.dtype)?,
+                dst: DeviceSlice::new(DevicePtr::from_ptr(d.dst_dev), d.dst_bytes as u64),
+            });
+        }
+        s.decompress_device_batch(&list, DevicePtr::from_ptr(statuses_dev), stream)?;
         Ok(())
     })
 }

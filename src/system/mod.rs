@@ -174,9 +174,74 @@ impl System {
             a.status.ptr.addr(),
             a.status.len,
             stream,
-            None,
+            // Blocks for the layout-v1 and p-adic kernels (they loop over chunks): one per 4096
+            // elements up to their cap, so a small tensor costs one block, not a full grid.
+            Some((a.dst.len / a.dtype.size() as u64).div_ceil(4096).max(1)),
             self.config.verify_checksums,
         )
+    }
+
+    /// Enqueue the decode of many tensors in device memory into device memory, with one status
+    /// per tensor (nvCOMP's batched shape): lossless-v2 containers (the default codec of F32,
+    /// F16 and BF16 tensors), all in one launch per [`crate::backend::cuda::SEG_BATCH`]
+    /// tensors, on a caller's `CUstream` (null = the library's own stream). `statuses`: one i32
+    /// per tensor on the device (aligned to 4), zeroed on the stream first, then 0 ok, 1 bad
+    /// header, 2 bad stream, 3 rANS state mismatch, 4 destination mismatch, 6 checksum
+    /// mismatch, 7 not a lossless-v2 container (decode it with [`System::decompress_device`]);
+    /// or [`DevicePtr::NULL`]: failures are then reported nowhere. Segment checksums are
+    /// checked unless the config says the data is trusted. Nothing synchronizes the host.
+    /// Errors: `Device` (no GPU, launch failure), `InvalidArgument` (a `dst` not aligned to its
+    /// element size, `statuses` not aligned to 4, a null `src` or `dst` of nonzero length).
+    ///
+    /// # Safety
+    /// As [`System::decompress_device`], for every tensor and for `statuses` (`4 * len` bytes).
+    pub unsafe fn decompress_device_batch(
+        &self,
+        tensors: &[DeviceTensor],
+        statuses: DevicePtr,
+        stream: *mut std::ffi::c_void,
+    ) -> Result<()> {
+        let dev = self.require_cuda()?;
+        if statuses.addr() % 4 != 0 {
+            return Err(Error::InvalidArgument(
+                "statuses must be aligned to 4".into(),
+            ));
+        }
+        let mut items = Vec::with_capacity(tensors.len());
+        for (i, t) in tensors.iter().enumerate() {
+            if t.src.ptr.is_null() || (t.dst.ptr.is_null() && t.dst.len > 0) {
+                return Err(Error::InvalidArgument(format!(
+                    "tensor {i}: null src or dst"
+                )));
+            }
+            if t.dst.ptr.addr() % t.dtype.size() as u64 != 0 {
+                return Err(Error::InvalidArgument(format!(
+                    "tensor {i}: dst must be aligned to the element size ({} bytes)",
+                    t.dtype.size()
+                )));
+            }
+            items.push(crate::backend::cuda::SegmentedItem {
+                src: t.src.ptr.addr(),
+                src_len: t.src.len,
+                dst: t.dst.ptr.addr(),
+                dst_len: t.dst.len,
+                dtype: t.dtype,
+                status: if statuses.is_null() {
+                    0
+                } else {
+                    statuses.addr() + 4 * i as u64
+                },
+                status_len: 1,
+            });
+        }
+        if items.is_empty() {
+            return Ok(());
+        }
+        let stream = dev.stream_or_own(stream)?;
+        if !statuses.is_null() {
+            dev.zero_statuses_async(statuses.addr(), items.len() as u64, stream)?;
+        }
+        dev.decode_segmented_async(&items, true, self.config.verify_checksums, stream)
     }
 
     /// Sizes for compressing a tensor of `dtype` and `shape` with `opts` on this system's GPU:
@@ -388,6 +453,19 @@ pub struct DeviceDecode {
     pub status: DeviceSlice,
     /// A `CUstream` of the device's primary context, or null for the library's own stream.
     pub stream: *mut std::ffi::c_void,
+}
+
+/// One tensor of [`System::decompress_device_batch`]: a container in device memory and the
+/// device buffer it decodes into. Plain data; owns nothing.
+#[derive(Debug, Clone, Copy)]
+pub struct DeviceTensor {
+    /// The container (bytes).
+    pub src: DeviceSlice,
+    /// The tensor's dtype (must equal the container's).
+    pub dtype: DType,
+    /// The output: exactly the tensor's bytes, aligned to the element size, not overlapping
+    /// any input.
+    pub dst: DeviceSlice,
 }
 
 /// Arguments of [`System::compress_device`]: a tensor in device memory compressed into a
