@@ -1042,3 +1042,176 @@ fn gpu_tests_say_why_they_are_ignored() {
         }
     }
 }
+
+fn v2(data: &[u8], dtype: DType, shape: &[u64], segment: u32) -> Vec<u8> {
+    let o = CompressOptions {
+        codec: CodecParams::Lossless,
+        chunk_elems: segment,
+        lanes: 0,
+    };
+    codec::compress_with_layout(data, dtype, shape, &o, codec::StreamLayout::Segments)
+        .unwrap()
+        .bytes
+}
+
+/// Layout v2 (lossless-v2) containers written on the CPU decode on the GPU bit for bit through
+/// the single-tensor call, for real weights in F32, BF16 and F16, segment lengths that end
+/// mid-warp, single-element segments, special values, and raw segments of random bits.
+#[test]
+#[ignore = "needs a CUDA GPU and a build with kernels: run scripts/gpu-run.sh on the GPU host"]
+fn gpu_decodes_layout_v2_bit_for_bit() {
+    let sys = gpu();
+    let mut cases: Vec<(DType, Vec<u8>, Vec<u64>)> = Vec::new();
+    for t in common::load("minilm-subset-f32.safetensors") {
+        if t.dtype == DType::F32 {
+            for d in [DType::F32, DType::BF16, DType::F16] {
+                cases.push((d, convert(&t.bytes, d), t.shape.clone()));
+            }
+        }
+    }
+    // Specials (NaN payloads, infinities, signed zeros, subnormals) and random bits.
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let mut special = Vec::new();
+    for i in 0..70_001u32 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let v = match i % 7 {
+            0 => f32::NAN.to_bits() | (x as u32 & 0x3f_ffff),
+            1 => f32::INFINITY.to_bits() | ((i & 1) << 31),
+            2 => (i & 1) << 31,
+            3 => x as u32 & 0x807f_ffff,
+            _ => (i as f32 * 1e-3).to_bits(),
+        };
+        special.extend_from_slice(&v.to_le_bytes());
+    }
+    let random: Vec<u8> = (0..40_000u32)
+        .flat_map(|i| (i.wrapping_mul(2_654_435_761) ^ (i >> 3)).to_le_bytes())
+        .collect();
+    for d in [DType::F32, DType::BF16, DType::F16] {
+        cases.push((d, convert(&special, d), vec![70_001]));
+        cases.push((d, convert(&random, d), vec![40_000]));
+    }
+    for (dtype, data, shape) in &cases {
+        for segment in [1 << 16, 1 << 14, 1000, 33, 1] {
+            let numel = data.len() / dtype.size();
+            if segment == 1 && numel > 5000 {
+                continue;
+            }
+            let c = v2(data, *dtype, shape, segment);
+            let mut out = vec![0x5Au8; data.len()];
+            sys.decompress_on_gpu(&c, *dtype, &mut out).unwrap();
+            assert!(
+                out == *data,
+                "{dtype:?} {shape:?} segment {segment}: GPU decode of a v2 container differs"
+            );
+        }
+    }
+}
+
+/// The batched call decodes a whole model's worth of tensors (more than one launch of 64) with
+/// one status per tensor: real weights bit for bit; a layout-v1 container gets 7 (decode it
+/// with the single call); a flipped byte in a segment gets 6 (checksum); a truncated container
+/// and a wrong dtype are reported, never decoded silently.
+#[test]
+#[ignore = "needs a CUDA GPU and a build with kernels: run scripts/gpu-run.sh on the GPU host"]
+fn gpu_batched_decode_with_one_status_per_tensor() {
+    use cudarc::driver::{DevicePtr as _, DevicePtrMut as _};
+    use saraphis::system::DeviceTensor;
+    let sys = gpu();
+    let ctx = sys.cuda_device().unwrap().context().clone();
+    let stream = ctx.new_stream().unwrap();
+    let cs = stream.cu_stream() as *mut std::ffi::c_void;
+    let mut items: Vec<(DType, Vec<u8>, Vec<u8>, i32)> = Vec::new(); // dtype, data, container, expected status
+    let tensors = common::load("minilm-subset-f32.safetensors");
+    for round in 0..10 {
+        for t in &tensors {
+            if t.dtype != DType::F32 {
+                continue;
+            }
+            let d = [DType::BF16, DType::F32, DType::F16, DType::BF16][round % 4];
+            let data = convert(&t.bytes, d);
+            let c = v2(
+                &data,
+                d,
+                &t.shape,
+                [1 << 16, 1 << 14, 4096, 1000][round % 4],
+            );
+            items.push((d, data, c, 0));
+        }
+    }
+    assert!(
+        items.len() > 64,
+        "{} tensors: want more than one launch",
+        items.len()
+    );
+    // A layout-v1 container: not for the batched call.
+    let (d, data) = (items[0].0, items[0].1.clone());
+    let v1 = codec::compress(
+        &data,
+        d,
+        &[(data.len() / d.size()) as u64],
+        &CompressOptions::default(),
+    )
+    .unwrap()
+    .bytes;
+    items.push((d, data.clone(), v1, 7));
+    // A flipped byte in the last segment's words: the checksum catches it.
+    let mut bad = items[1].2.clone();
+    let at = bad.len() - 40;
+    bad[at] ^= 0x10;
+    items.push((items[1].0, items[1].1.clone(), bad, 6));
+    // Truncated: the container is shorter than its chunk table says.
+    let mut short = items[2].2.clone();
+    short.truncate(short.len() - 16);
+    items.push((items[2].0, items[2].1.clone(), short, -1));
+    let n = items.len();
+    let srcs: Vec<_> = items
+        .iter()
+        .map(|i| stream.clone_htod(&i.2).unwrap())
+        .collect();
+    let mut dsts: Vec<_> = items
+        .iter()
+        .map(|i| stream.clone_htod(&vec![0xA5u8; i.1.len()]).unwrap())
+        .collect();
+    let mut status = stream.clone_htod(&vec![-9i32; n]).unwrap();
+    {
+        let mut guards = Vec::new();
+        let mut list = Vec::new();
+        for (k, (s, d)) in srcs.iter().zip(dsts.iter_mut()).enumerate() {
+            let (sp, g1) = s.device_ptr(&stream);
+            let (dp, g2) = d.device_ptr_mut(&stream);
+            guards.push((g1, g2));
+            list.push(DeviceTensor {
+                src: DeviceSlice::new(DevicePtr(sp), items[k].2.len() as u64),
+                dtype: items[k].0,
+                dst: DeviceSlice::new(DevicePtr(dp), items[k].1.len() as u64),
+            });
+        }
+        let (st, _g) = status.device_ptr_mut(&stream);
+        // SAFETY: live allocations of the stated sizes, used on `stream` only.
+        unsafe { sys.decompress_device_batch(&list, DevicePtr(st), cs) }.unwrap();
+        // Misaligned statuses and a misaligned dst are refused before anything is enqueued.
+        assert!(matches!(
+            unsafe { sys.decompress_device_batch(&list, DevicePtr(st + 2), cs) },
+            Err(Error::InvalidArgument(_))
+        ));
+    }
+    let got = stream.clone_dtoh(&status).unwrap();
+    stream.synchronize().unwrap();
+    for (k, item) in items.iter().enumerate() {
+        let out = stream.clone_dtoh(&dsts[k]).unwrap();
+        match item.3 {
+            0 => {
+                assert_eq!(got[k], 0, "tensor {k} ({:?}): status", item.0);
+                assert!(
+                    out == item.1,
+                    "tensor {k} ({:?}): batched decode differs",
+                    item.0
+                );
+            }
+            -1 => assert!(got[k] != 0, "tensor {k}: truncated container reported ok"),
+            want => assert_eq!(got[k], want, "tensor {k}: status"),
+        }
+    }
+}
