@@ -1,5 +1,11 @@
 //! GPU decode benchmark (run on the GPU host by scripts/gpu-run.sh):
-//! `gpu [--out FILE.json] [--gib N] [--repeats N] [--only TEXT]`.
+//! `gpu [--out FILE.json] [--gib N] [--repeats N] [--only TEXT] [--model MODEL.safetensors]`.
+//!
+//! `--model`: every F32 tensor of a real model (BF16 by round to nearest even, and F32),
+//! compressed with the default lossless codec (layout v2), uploaded tensor by tensor as an
+//! engine would, then decoded through the C API on one stream: tensor by tensor (one
+//! `saraphis_decompress_device` call each) and batched (one `saraphis_decompress_device_batch`
+//! call), checksums verified (the default). Rows `model_{bf16,f32}`.
 //!
 //! Real weights (the MiniLM tensors of tests/data) are tiled to N GiB (default 1), compressed
 //! on the CPU, uploaded once, and decoded on the GPU into a device buffer with CUDA events
@@ -11,8 +17,9 @@ use std::ffi::c_void;
 use std::sync::Arc;
 
 use cudarc::driver::{CudaSlice, CudaStream, DevicePtr, DevicePtrMut};
-use saraphis::backend::cuda::{CudaDevice, EncodeLayout};
+use saraphis::backend::cuda::{CudaDevice, EncodeLayout, NOMINAL_SEGMENT_ELEMS};
 use saraphis::codec::{self, CodecParams, CompressOptions};
+use saraphis::system::DeviceSlice;
 use saraphis::system::{Config, Device, System};
 use saraphis::{DType, ErrorBound, PadicParams};
 use serde_json::json;
@@ -178,6 +185,96 @@ fn main() {
         json!({"bytes": target, "gb_s_read_plus_written": copy_gbs}),
     );
 
+    if let Some(model) = get("--model").filter(|_| wanted("model")) {
+        for (name, r) in model_rows(&model, &sys, &stream, &timed) {
+            eprintln!("{name}: {r}");
+            results.insert(name, r);
+        }
+    }
+    for (name, dtype) in [("bf16", DType::BF16), ("f32", DType::F32)] {
+        if !wanted(&format!("lossless_v2_decode_{name}")) {
+            continue;
+        }
+        let data = tiled(&base, dtype, target);
+        let n_bytes = data.len();
+        let numel = (n_bytes / dtype.size()) as u64;
+        let t0 = std::time::Instant::now();
+        let c = v2_container(&data, dtype, &[numel]);
+        let cpu_s = t0.elapsed().as_secs_f64();
+        let segments = codec::inspect(&c).unwrap().chunks as u64;
+        let src = stream.clone_htod(&c).unwrap();
+        let mut dst = stream.clone_htod(&vec![0xA5u8; n_bytes]).unwrap();
+        let mut status = stream.alloc_zeros::<i32>(segments as usize).unwrap();
+        let (sp, dp, stp) = {
+            let (sp, _a) = src.device_ptr(&stream);
+            let (dp, _b) = dst.device_ptr_mut(&stream);
+            let (stp, _c) = status.device_ptr_mut(&stream);
+            (sp, dp, stp)
+        };
+        let cs = stream.cu_stream() as *mut c_void;
+        // "api": System::decompress_device, the C call's path (all decode kernels, each leaving
+        // the others' containers alone; segment checksums on); "kernel": the layout-v2 kernel
+        // alone, with and without checksums.
+        for (variant, verify, api) in [
+            ("api", true, true),
+            ("kernel", true, false),
+            ("kernel_nocheck", false, false),
+        ] {
+            let t = timed(&mut |first| {
+                // SAFETY: live allocations of the stated sizes, all on `stream`.
+                unsafe {
+                    if api {
+                        sys.decompress_device(&saraphis::system::DeviceDecode {
+                            src: DeviceSlice::new(saraphis::system::DevicePtr(sp), c.len() as u64),
+                            dtype,
+                            dst: DeviceSlice::new(saraphis::system::DevicePtr(dp), n_bytes as u64),
+                            status: DeviceSlice::new(saraphis::system::DevicePtr(stp), segments),
+                            stream: cs,
+                        })
+                        .unwrap();
+                    } else {
+                        dev.decode_segmented_async(
+                            &[saraphis::backend::cuda::SegmentedItem {
+                                src: sp,
+                                src_len: c.len() as u64,
+                                dst: dp,
+                                dst_len: n_bytes as u64,
+                                dtype,
+                                status: stp,
+                                status_len: segments,
+                            }],
+                            false,
+                            verify,
+                            cs,
+                        )
+                        .unwrap();
+                    }
+                }
+                if first {
+                    let st = stream.clone_dtoh(&status).unwrap();
+                    assert!(
+                        st.iter().all(|&x| x == 0),
+                        "segment status {:?}",
+                        st.iter().find(|&&x| x != 0)
+                    );
+                    assert!(
+                        stream.clone_dtoh(&dst).unwrap() == data,
+                        "v2 GPU decode is not bit-exact"
+                    );
+                }
+            });
+            let gbs = n_bytes as f64 / 1e9 / t;
+            let moved = (n_bytes + c.len()) as f64 / 1e9 / t;
+            let r = json!({
+                "original_bytes": n_bytes, "compressed_bytes": c.len(), "ratio": n_bytes as f64 / c.len() as f64,
+                "segments": segments, "segment_elems": NOMINAL_SEGMENT_ELEMS, "checksum_verified_on_gpu": verify,
+                "path": variant, "decompress_gb_s_of_output": gbs, "bytes_moved_gb_s": moved,
+                "fraction_of_copy_ceiling": moved / copy_gbs, "median_ms": t * 1e3, "cpu_compress_seconds": cpu_s,
+            });
+            eprintln!("lossless-v2 {name} {variant}: {r}");
+            results.insert(format!("lossless_v2_decode_{name}_{variant}"), r);
+        }
+    }
     for (name, dtype, chunk_elems, lanes, verify) in [
         ("f32", DType::F32, 1u32 << 18, 0u32, false),
         ("bf16", DType::BF16, 1 << 18, 0, false),
@@ -453,4 +550,172 @@ fn main() {
     }
     std::fs::write(&out, serde_json::to_string_pretty(&doc).unwrap()).unwrap();
     println!("wrote {out}");
+}
+
+/// A lossless-v2 container of `data` (the default layout, segments of the default length).
+fn v2_container(data: &[u8], dtype: DType, shape: &[u64]) -> Vec<u8> {
+    let o = CompressOptions {
+        codec: CodecParams::Lossless,
+        chunk_elems: NOMINAL_SEGMENT_ELEMS as u32,
+        lanes: 0,
+    };
+    codec::compress_with_layout(data, dtype, shape, &o, codec::StreamLayout::Segments)
+        .unwrap()
+        .bytes
+}
+
+/// Whole-model rows: every F32 tensor of `model` (file order by name) as BF16 and as F32,
+/// decoded through the C API tensor by tensor and batched, on one stream.
+fn model_rows(
+    model: &str,
+    sys: &System,
+    stream: &Arc<CudaStream>,
+    timed: &dyn Fn(&mut dyn FnMut(bool)) -> f64,
+) -> Vec<(String, serde_json::Value)> {
+    use saraphis::ffi;
+    let buf = std::fs::read(model).expect("read --model");
+    let st = safetensors::SafeTensors::deserialize(&buf).expect("safetensors");
+    let mut views = st.tensors();
+    views.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut csys: *mut ffi::saraphis_system = std::ptr::null_mut();
+    // SAFETY: a valid out pointer; the handle is freed below.
+    assert_eq!(
+        unsafe { ffi::saraphis_system_new(std::ptr::null(), &mut csys) } as u32,
+        0
+    );
+    let _ = sys;
+    let cs = stream.cu_stream() as *mut c_void;
+    let mut rows = Vec::new();
+    for (name, dtype) in [("bf16", DType::BF16), ("f32", DType::F32)] {
+        let mut originals = Vec::new();
+        let mut containers = Vec::new();
+        for (_, v) in &views {
+            // F32 tensors (BF16 rows: rounded to nearest even), or U16 tensors holding BF16 bits
+            // (a BF16 copy of the model readable without ml_dtypes, as the peer script reads it).
+            let data = match (format!("{:?}", v.dtype()).as_str(), dtype) {
+                ("F32", DType::F32) => v.data().to_vec(),
+                ("F32", _) => tiled(v.data(), DType::BF16, v.data().len() / 2),
+                ("U16" | "BF16", DType::BF16) => v.data().to_vec(),
+                _ => continue,
+            };
+            let shape: Vec<u64> = v.shape().iter().map(|&d| d as u64).collect();
+            containers.push(v2_container(&data, dtype, &shape));
+            originals.push(data);
+        }
+        let n = originals.len();
+        if n == 0 {
+            continue;
+        }
+        let srcs: Vec<CudaSlice<u8>> = containers
+            .iter()
+            .map(|c| stream.clone_htod(c).unwrap())
+            .collect();
+        let mut dsts: Vec<CudaSlice<u8>> = originals
+            .iter()
+            .map(|o| stream.clone_htod(&vec![0xA5u8; o.len()]).unwrap())
+            .collect();
+        let seg_counts: Vec<u64> = containers
+            .iter()
+            .map(|c| codec::inspect(c).unwrap().chunks as u64)
+            .collect();
+        let mut seg_status: Vec<CudaSlice<i32>> = seg_counts
+            .iter()
+            .map(|&k| stream.alloc_zeros::<i32>(k.max(1) as usize).unwrap())
+            .collect();
+        let mut statuses = stream.alloc_zeros::<i32>(n).unwrap();
+        let mut descs = Vec::with_capacity(n);
+        let mut seg_ptrs = Vec::with_capacity(n);
+        for k in 0..n {
+            let (sp, _a) = srcs[k].device_ptr(stream);
+            let (dp, _b) = dsts[k].device_ptr_mut(stream);
+            let (stp, _c) = seg_status[k].device_ptr_mut(stream);
+            seg_ptrs.push(stp);
+            descs.push(ffi::saraphis_device_tensor {
+                src_dev: sp as usize as *const c_void,
+                src_bytes: containers[k].len(),
+                dst_dev: dp as usize as *mut c_void,
+                dst_bytes: originals[k].len(),
+                dtype: dtype as u32,
+            });
+        }
+        let st_ptr = {
+            let (p, _g) = statuses.device_ptr_mut(stream);
+            p
+        };
+        let check = |dsts: &[CudaSlice<u8>]| {
+            for (k, d) in dsts.iter().enumerate() {
+                assert!(
+                    stream.clone_dtoh(d).unwrap() == originals[k],
+                    "{name} tensor {k}: not bit-exact"
+                );
+            }
+        };
+        let per_tensor = timed(&mut |first| {
+            for (k, d) in descs.iter().enumerate() {
+                // SAFETY: live device allocations of the stated sizes, all used on `stream`.
+                let r = unsafe {
+                    ffi::saraphis_decompress_device(
+                        csys,
+                        d.src_dev,
+                        d.src_bytes,
+                        d.dtype,
+                        d.dst_dev,
+                        d.dst_bytes,
+                        seg_ptrs[k] as usize as *mut i32,
+                        seg_counts[k] as usize,
+                        cs,
+                    )
+                };
+                assert_eq!(r as u32, 0);
+            }
+            if first {
+                for (k, s) in seg_status.iter().enumerate() {
+                    assert!(
+                        stream.clone_dtoh(s).unwrap().iter().all(|&x| x == 0),
+                        "{name} tensor {k}: status"
+                    );
+                }
+            }
+        });
+        if per_tensor > 0.0 {
+            check(&dsts);
+        }
+        for d in dsts.iter_mut() {
+            stream.memset_zeros(d).unwrap();
+        }
+        let batched = timed(&mut |first| {
+            // SAFETY: as above; `descs` is read during the call only.
+            let r = unsafe {
+                ffi::saraphis_decompress_device_batch(
+                    csys,
+                    descs.as_ptr(),
+                    n,
+                    st_ptr as usize as *mut i32,
+                    cs,
+                )
+            };
+            assert_eq!(r as u32, 0);
+            if first {
+                let st = stream.clone_dtoh(&statuses).unwrap();
+                assert!(
+                    st.iter().all(|&x| x == 0),
+                    "{name}: batched statuses {st:?}"
+                );
+            }
+        });
+        check(&dsts);
+        let orig: usize = originals.iter().map(|o| o.len()).sum();
+        let comp: usize = containers.iter().map(|c| c.len()).sum();
+        rows.push((format!("model_{name}"), json!({
+            "model": model, "tensors": n, "original_bytes": orig, "compressed_bytes": comp,
+            "ratio": orig as f64 / comp as f64, "segments": seg_counts.iter().sum::<u64>(),
+            "checksums_verified_on_gpu": true,
+            "tensor_by_tensor_ms": per_tensor * 1e3, "tensor_by_tensor_gb_s_of_output": orig as f64 / 1e9 / per_tensor,
+            "batched_ms": batched * 1e3, "batched_gb_s_of_output": orig as f64 / 1e9 / batched,
+            "calls_tensor_by_tensor": n, "calls_batched": 1,
+        })));
+    }
+    // SAFETY: the handle from saraphis_system_new, freed once.
+    unsafe { ffi::saraphis_system_free(csys) };
+    rows
 }
