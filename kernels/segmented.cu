@@ -9,11 +9,12 @@
 // One warp decodes one segment: lane l owns elements l, l + 32, ...; all planes advance in the
 // same step (independent dependency chains: instruction-level parallelism), and at each step the
 // lanes that renormalise take consecutive words in lane order (ballot + popcount). Words come from
-// a four-window register ring (lane l holds word base + 32 j + l of window j), refilled one window
-// ahead of use, so no decode step waits on a global load of its own; a lane takes its word from
-// the right window by two shuffles.
+// a per-warp, per-plane ring in shared memory that cp.async keeps AHEAD bytes ahead of the
+// consumption point (one CHUNK request per plane and step, waited for WAIT + 1 steps later), so
+// no decode step waits on a global load of its own. The step is specialised per dtype (planes,
+// element assembly) and tests element bounds only in a segment's last step.
 //
-// One block of 128 threads (4 warps) serves one tensor: it parses the header, expands the
+// One block of SEG_THREADS threads (8 warps) serves one tensor: it parses the header, expands the
 // planes' frequency tables into slot tables in dynamic shared memory (u32 per slot: symbol,
 // frequency - 1 << 8, bias << 20; 4096 slots per plane), then its warps take the tensor's
 // segments grid-stride within the blocks the host gave the tensor (`block_start`).
@@ -31,12 +32,13 @@
 // atomicMax.
 #include "common.cuh"
 
-#define SEG_BATCH 64             // tensors per launch (kernel parameters stay under 4 KiB)
+#define SEG_BATCH 256            // tensors per launch (kernel parameters: 14,360 bytes; CUDA 12.1+ allow 32,764)
 #define SEG_LANES 32             // rANS states per plane and segment (one warp)
 #define SEG_SCALE_BITS 12        // largest table resolution of layout v2
 #define SEG_SLOTS (1 << SEG_SCALE_BITS)
 #define SEG_PARAM_CAP 5120       // largest parameter block a block stages (4 full tables fit)
-#define SEG_WARPS (BLOCK / 32)
+#define SEG_THREADS 256          // threads per block: 8 warps share one block's slot tables
+#define SEG_WARPS (SEG_THREADS / 32)
 
 struct SegTensor {  // src/backend/cuda/segmented.rs SegTensor: 48 bytes
     uint64_t src, src_len, dst, dst_len, status, status_len;
@@ -49,7 +51,7 @@ struct SegBatch {  // src/backend/cuda/segmented.rs SegBatch
 };
 static_assert(sizeof(SegTensor) == 48, "SegTensor layout");
 static_assert(sizeof(SegBatch) == 48 * SEG_BATCH + 4 * (SEG_BATCH + 1) + 4 * SEG_BATCH + 16 + 4, "SegBatch layout");
-static_assert(sizeof(SegBatch) <= 4096, "kernel parameters");
+static_assert(sizeof(SegBatch) <= 32764, "kernel parameters");
 
 namespace seg {
 
@@ -65,7 +67,6 @@ __device__ __forceinline__ uint32_t ld32(const uint8_t* p, bool aligned) {
 }
 
 struct Shared {
-    uint8_t params[SEG_PARAM_CAP];
     uint16_t freq[4][256];
     uint16_t cum[4][256];
     uint8_t sym[4][256];
@@ -83,8 +84,8 @@ __device__ __forceinline__ bool rd_byte(const uint8_t** p, const uint8_t* end, u
     return true;
 }
 
-__device__ bool parse_params(Shared& sh, uint32_t len, uint32_t np, uint32_t exp_bits) {
-    const uint8_t* p = sh.params;
+__device__ bool parse_params(Shared& sh, const uint8_t* params, uint32_t len, uint32_t np, uint32_t exp_bits) {
+    const uint8_t* p = params;
     const uint8_t* end = p + len;
     uint64_t v;
     if (!rd_byte(&p, end, &v) || v != np) return false;
@@ -143,142 +144,159 @@ struct Stream {
     uint32_t len, pos, iss;
 };
 
-// Request chunks until AHEAD bytes past the consumption point are in flight (warp-uniform).
-__device__ __forceinline__ void refill(Stream& st, bool aligned) {
+// Request one chunk if fewer than AHEAD bytes past the consumption point are in flight
+// (warp-uniform). A decode step consumes at most 64 bytes of a plane (32 lanes x one 16-bit
+// word, or 32 raw bytes) and CHUNK is 128, so one request per step keeps the ring ahead; the
+// prologue calls it until full.
+__device__ __forceinline__ bool refill_one(Stream& st, bool aligned) {
+    if (st.iss >= st.pos + AHEAD || st.iss >= st.len) return false;
     const uint32_t lane = threadIdx.x & 31;
-    while (st.iss < st.pos + AHEAD && st.iss < st.len) {
-        const uint32_t b = st.iss + 4 * lane;
-        uint8_t* d = st.ring + (b & (RING - 1));
-        if (aligned) {
-            // Sections are padded to 16 bytes, so a word that starts inside the stream is
-            // readable whole; words past the stream are zero-filled, not read.
-            cp_async4(d, st.src + b, b < st.len ? 4 : 0);
-        } else {
-            for (int k = 0; k < 4; k++) d[k] = b + k < st.len ? st.src[b + k] : 0;
-        }
-        st.iss += CHUNK;
+    const uint32_t b = st.iss + 4 * lane;
+    uint8_t* d = st.ring + (b & (RING - 1));
+    if (aligned) {
+        // Sections are padded to 16 bytes, so a word that starts inside the stream is
+        // readable whole; words past the stream are zero-filled, not read.
+        cp_async4(d, st.src + b, b < st.len ? 4 : 0);
+    } else {
+        for (int k = 0; k < 4; k++) d[k] = b + k < st.len ? st.src[b + k] : 0;
     }
+    st.iss += CHUNK;
+    return true;
 }
 
-// Decode one segment of n elements (1 <= n) whose bytes are [s, s + len) into dst, with the
-// warp's rings (NP x RING bytes). Returns the segment's status.
-template <int NP>
-__device__ int32_t decode_segment(const Shared& sh, const uint32_t* slots, const uint8_t* s, uint32_t len, uint32_t n,
-                                  uint32_t np, uint32_t size, uint32_t exp_bits, uint32_t man_bits, bool aligned,
-                                  uint8_t* rings, uint8_t* dst) {
-    const uint32_t lane = threadIdx.x & 31;
-    if (s[0] == 0) {  // raw segment: 16-byte prologue, the elements, zero padding
-        if (len != pad16(16 + n * size)) return 2;
-        for (uint32_t b = lane; b < n * size; b += 32) dst[b] = s[16 + b];
-        return 0;
-    }
-    if (s[0] != 1 || len < 32) return 2;
+// Element format of dtype DT (0 F32, 1 F16, 2 BF16: src/dtype.rs): planes (exponent, then the
+// sign + mantissa bits as big-endian byte planes), bytes, exponent and mantissa bits.
+template <int DT> struct Fmt;
+template <> struct Fmt<0> { static constexpr int NP = 4, SIZE = 4, EXP = 8, MAN = 23; };
+template <> struct Fmt<1> { static constexpr int NP = 3, SIZE = 2, EXP = 5, MAN = 10; };
+template <> struct Fmt<2> { static constexpr int NP = 2, SIZE = 2, EXP = 8, MAN = 7; };
+
+// One warp's decoder of one segment of dtype DT: per plane a ring stream and, for coded planes,
+// the lane's rANS state.
+template <int DT>
+struct SegDecoder {
+    static constexpr int NP = Fmt<DT>::NP;
     Stream st[NP];
-    uint32_t x[NP], wc[NP];
+    uint32_t x[NP], sb[NP], mask[NP];
     bool coded[NP];
-    uint32_t pos = 32;
-#pragma unroll
-    for (int p = 0; p < NP; p++) {
-        wc[p] = 0;
-        x[p] = RANS_L;
-        coded[p] = p < (int)np && sh.coded[p];
-        st[p] = Stream{nullptr, rings + p * RING, 0, 0, 0};
-        if (p >= (int)np) continue;
-        const uint32_t w = rd_u32(s + 4 + 4 * p);
-        if (!coded[p]) {
-            if (w != 0) return 2;
-            continue;
-        }
-        if (w > (len - pos) / 2 || pos + 4 * SEG_LANES + 2 * w > len) return 2;
-        x[p] = ld32(s + pos + 4 * lane, aligned);
-        if (__any_sync(0xffffffffu, x[p] < RANS_L || x[p] >= (RANS_L << 16))) return 2;  // warp-uniform exit
-        wc[p] = w;
-        st[p].src = s + pos + 4 * SEG_LANES;
-        st[p].len = 2 * w;
-        pos = pad16(pos + 4 * SEG_LANES + 2 * w);
-        if (pos > len) return 2;
-    }
-#pragma unroll
-    for (int p = 0; p < NP; p++) {
-        if (p >= (int)np || coded[p]) continue;
-        st[p].src = s + pos;
-        st[p].len = n;
-        pos = pad16(pos + n);
-        if (pos > len) return 2;
-    }
-    if (pos != len) return 2;
-#pragma unroll
-    for (int p = 0; p < NP; p++)
-        if (p < (int)np) refill(st[p], aligned);
-    cp_commit();
-    cp_wait<0>();
-    __syncwarp();
-    uint32_t sb[NP], mask[NP];
-#pragma unroll
-    for (int p = 0; p < NP; p++) {
-        sb[p] = coded[p] ? sh.sb[p] : 0;
-        mask[p] = (1u << sb[p]) - 1;
-    }
-    const uint32_t lt = (1u << lane) - 1;
-    bool bad = false;
-    const uint32_t bp = (man_bits + 8) / 8;  // byte planes: (man_bits + 1) bits, rounded up
-    const uint32_t steps = (n + 31) / 32;
-    for (uint32_t j = 0; j < steps; j++) {
+    const uint32_t* slots;
+
+    // Decode step j (elements 32 j .. 32 j + 31; lane l: element 32 j + l) into dst. TAIL: the
+    // last step, where lanes at or past n sit out (their state is kept, they take no word).
+    template <bool TAIL>
+    __device__ __forceinline__ void step(uint32_t j, uint32_t n, uint8_t* dst, uint32_t lane, uint32_t lt,
+                                         bool aligned) {
         const uint32_t i = 32 * j + lane;
-        const bool active = i < n;
+        const bool active = !TAIL || i < n;
         uint32_t sym[NP];
 #pragma unroll
         for (int p = 0; p < NP; p++) {
-            sym[p] = 0;
-            if (p >= (int)np) continue;
             if (!coded[p]) {
-                sym[p] = active ? st[p].ring[(st[p].pos + lane) & (RING - 1)] : 0;
+                sym[p] = st[p].ring[(st[p].pos + lane) & (RING - 1)];
                 st[p].pos += 32;
                 continue;
             }
             const uint32_t slot = slots[p * SEG_SLOTS + (x[p] & mask[p])];
-            uint32_t y = x[p];
-            if (active) {
-                sym[p] = slot & 0xff;
-                y = (((slot >> 8) & 0xfff) + 1) * (y >> sb[p]) + (slot >> 20);
-            }
-            const bool need = active && y < RANS_L;
+            uint32_t y = (((slot >> 8) & 0xfff) + 1) * (x[p] >> sb[p]) + (slot >> 20);
+            sym[p] = slot & 0xff;
+            if (TAIL && !active) y = x[p];
+            const bool need = (!TAIL || active) && y < RANS_L;
             const uint32_t m = __ballot_sync(0xffffffffu, need);
-            const uint32_t o = (st[p].pos >> 1) + __popc(m & lt);  // this lane's word index
             if (need) {
-                if (o >= wc[p]) bad = true;
+                // Words past the stream read stale ring bytes; the end check (every word
+                // consumed, no more) refuses such a segment.
+                const uint32_t o = (st[p].pos >> 1) + __popc(m & lt);
                 y = (y << 16) | ((const uint16_t*)st[p].ring)[o & (RING / 2 - 1)];
             }
             x[p] = y;
             st[p].pos += 2 * __popc(m);
         }
         if (active) {
-            // element: r = byte planes big-endian (sign << man_bits | mantissa); the exponent between
+            // element: r = byte planes big-endian (sign << MAN | mantissa); the exponent between
+            constexpr int MAN = Fmt<DT>::MAN, EXP = Fmt<DT>::EXP;
             uint32_t r = 0;
 #pragma unroll
-            for (int p = 1; p < NP; p++)
-                if (p <= (int)bp) r = (r << 8) | sym[p];
-            const uint32_t v = ((r >> man_bits) << (man_bits + exp_bits)) | (sym[0] << man_bits) |
-                               (r & ((1u << man_bits) - 1));
-            if (size == 4) ((uint32_t*)dst)[i] = v;
+            for (int p = 1; p < NP; p++) r = (r << 8) | sym[p];
+            const uint32_t v = ((r >> MAN) << (MAN + EXP)) | (sym[0] << MAN) | (r & ((1u << MAN) - 1));
+            if (Fmt<DT>::SIZE == 4) ((uint32_t*)dst)[i] = v;
             else ((uint16_t*)dst)[i] = (uint16_t)v;
         }
 #pragma unroll
-        for (int p = 0; p < NP; p++)
-            if (p < (int)np) refill(st[p], aligned);
+        for (int p = 0; p < NP; p++) refill_one(st[p], aligned);
         cp_commit();
         cp_wait<WAIT>();
         __syncwarp();
     }
+};
+
+// Decode one segment of n elements (1 <= n) of dtype DT whose bytes are [s, s + len) into dst,
+// with the warp's rings (NP x RING bytes). Returns the segment's status.
+template <int DT>
+__device__ int32_t decode_segment(const Shared& sh, const uint32_t* slots, const uint8_t* s, uint32_t len, uint32_t n,
+                                  bool aligned, uint8_t* rings, uint8_t* dst) {
+    constexpr int NP = Fmt<DT>::NP;
+    const uint32_t lane = threadIdx.x & 31;
+    if (s[0] == 0) {  // raw segment: 16-byte prologue, the elements, zero padding
+        if (len != pad16(16 + n * Fmt<DT>::SIZE)) return 2;
+        for (uint32_t b = lane; b < n * Fmt<DT>::SIZE; b += 32) dst[b] = s[16 + b];
+        return 0;
+    }
+    if (s[0] != 1 || len < 32) return 2;
+    SegDecoder<DT> d;
+    d.slots = slots;
+    uint32_t wc[NP];
+    uint32_t pos = 32;
+#pragma unroll
+    for (int p = 0; p < NP; p++) {
+        wc[p] = 0;
+        d.x[p] = RANS_L;
+        d.coded[p] = sh.coded[p];
+        d.sb[p] = d.coded[p] ? sh.sb[p] : 0;
+        d.mask[p] = (1u << d.sb[p]) - 1;
+        d.st[p] = Stream{nullptr, rings + p * RING, 0, 0, 0};
+        const uint32_t w = rd_u32(s + 4 + 4 * p);
+        if (!d.coded[p]) {
+            if (w != 0) return 2;
+            continue;
+        }
+        if (w > (len - pos) / 2 || pos + 4 * SEG_LANES + 2 * w > len) return 2;
+        d.x[p] = ld32(s + pos + 4 * lane, aligned);
+        if (__any_sync(0xffffffffu, d.x[p] < RANS_L || d.x[p] >= (RANS_L << 16))) return 2;  // warp-uniform
+        wc[p] = w;
+        d.st[p].src = s + pos + 4 * SEG_LANES;
+        d.st[p].len = 2 * w;
+        pos = pad16(pos + 4 * SEG_LANES + 2 * w);
+        if (pos > len) return 2;
+    }
+#pragma unroll
+    for (int p = 0; p < NP; p++) {
+        if (d.coded[p]) continue;
+        d.st[p].src = s + pos;
+        d.st[p].len = n;
+        pos = pad16(pos + n);
+        if (pos > len) return 2;
+    }
+    if (pos != len) return 2;
+#pragma unroll
+    for (int p = 0; p < NP; p++)
+        while (refill_one(d.st[p], aligned)) {
+        }
+    cp_commit();
+    cp_wait<0>();
+    __syncwarp();
+    const uint32_t lt = (1u << lane) - 1;
+    const uint32_t full = n / 32;
+    for (uint32_t j = 0; j < full; j++) d.template step<false>(j, n, dst, lane, lt, aligned);
+    if (n % 32) d.template step<true>(full, n, dst, lane, lt, aligned);
     cp_wait<0>();  // nothing may land in the rings after the warp moves on
     __syncwarp();
 #pragma unroll
     for (int p = 0; p < NP; p++) {
-        if (!coded[p]) continue;
-        const bool end_ok = x[p] == RANS_L && st[p].pos == 2 * wc[p];
+        if (!d.coded[p]) continue;
+        const bool end_ok = d.x[p] == RANS_L && d.st[p].pos == 2 * wc[p];
         if (__any_sync(0xffffffffu, !end_ok)) return 3;
     }
-    return __any_sync(0xffffffffu, bad) ? 3 : 0;
+    return 0;
 }
 
 __device__ __forceinline__ void report(const SegBatch& b, uint32_t ti, uint64_t idx, int32_t st) {
@@ -300,10 +318,18 @@ __device__ void decode_segmented(const SegBatch& b) {
     extern __shared__ __align__(16) uint32_t seg_slots[];
     uint32_t* slots = seg_slots;
     __shared__ seg::Shared sh;
-    __shared__ __align__(16) uint8_t rings[SEG_WARPS][NP][RING];
+    // The parameters are staged only until they are parsed; the rings are used only after.
+    __shared__ __align__(16) union {
+        uint8_t params[SEG_PARAM_CAP];
+        uint8_t rings[SEG_WARPS][NP][RING];
+    } u;
     const uint32_t t = threadIdx.x, lane = t & 31, warp = t / 32;
-    uint32_t ti = 0;
-    while (ti + 1 < b.n && b.block_start[ti + 1] <= blockIdx.x) ti++;
+    uint32_t ti = 0, hi = b.n - 1;  // the last tensor whose first block is at most this one
+    while (ti < hi) {
+        const uint32_t mid = (ti + hi + 1) / 2;
+        if (b.block_start[mid] <= blockIdx.x) ti = mid;
+        else hi = mid - 1;
+    }
     const uint32_t first = b.block_start[ti], nblocks = b.block_start[ti + 1] - first;
     const bool lead = blockIdx.x == first && t == 0;
     const uint8_t* c = (const uint8_t*)b.t[ti].src;
@@ -338,9 +364,9 @@ __device__ void decode_segmented(const SegBatch& b) {
         if (lead) seg::report(b, ti, 0, 1);
         return;
     }
-    for (uint32_t i = t; i < plen; i += blockDim.x) sh.params[i] = c[28 + 8 * ndim + i];
+    for (uint32_t i = t; i < plen; i += blockDim.x) u.params[i] = c[28 + 8 * ndim + i];
     __syncthreads();
-    if (t == 0) sh.ok = seg::parse_params(sh, plen, np, h.exp_bits);
+    if (t == 0) sh.ok = seg::parse_params(sh, u.params, plen, np, h.exp_bits);
     __syncthreads();
     if (!sh.ok) {
         if (lead) seg::report(b, ti, 0, 1);
@@ -382,16 +408,20 @@ __device__ void decode_segmented(const SegBatch& b) {
             for (int d = 16; d; d >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, d);
             if (acc != rd_u32(e + 12)) st = 6;
         }
-        if (st == 0)
-            st = seg::decode_segment<NP>(sh, slots, sp, len, n, np, h.size, h.exp_bits, h.man_bits, aligned,
-                                         &rings[warp][0][0], out + start * h.size);
+        if (st == 0) {
+            uint8_t* rings = &u.rings[warp][0][0];
+            uint8_t* dst = out + start * h.size;
+            if (dtype == 2) st = seg::decode_segment<2>(sh, slots, sp, len, n, aligned, rings, dst);
+            else if (NP >= 4 && dtype == 1) st = seg::decode_segment<NP >= 4 ? 1 : 2>(sh, slots, sp, len, n, aligned, rings, dst);
+            else if (NP >= 4) st = seg::decode_segment<NP >= 4 ? 0 : 2>(sh, slots, sp, len, n, aligned, rings, dst);
+        }
         if (lane == 0) seg::report(b, ti, s, st);
     }
 }
 
-extern "C" __global__ void __launch_bounds__(BLOCK) saraphis_decode_segmented_2(const SegBatch b) {
+extern "C" __global__ void __launch_bounds__(SEG_THREADS, 4) saraphis_decode_segmented_2(const SegBatch b) {
     decode_segmented<2>(b);
 }
-extern "C" __global__ void __launch_bounds__(BLOCK) saraphis_decode_segmented_4(const SegBatch b) {
+extern "C" __global__ void __launch_bounds__(SEG_THREADS, 2) saraphis_decode_segmented_4(const SegBatch b) {
     decode_segmented<4>(b);
 }

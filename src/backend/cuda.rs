@@ -483,6 +483,22 @@ impl CudaDevice {
         stream: *mut c_void,
         args: &mut [*mut c_void],
     ) -> Result<()> {
+        self.launch_block(f, grid, BLOCK, shared_bytes, stream, args)
+    }
+
+    /// Launch `f` with `block` threads per block on `stream`, inside the panic guard.
+    ///
+    /// # Safety
+    /// `args` must match the kernel's parameters and point at live values.
+    unsafe fn launch_block(
+        &self,
+        f: &cudarc::driver::CudaFunction,
+        grid: u32,
+        block: u32,
+        shared_bytes: u32,
+        stream: *mut c_void,
+        args: &mut [*mut c_void],
+    ) -> Result<()> {
         let f = f.cu_function();
         let ctx = self.ctx.clone();
         guarded("launch", move || -> Result<()> {
@@ -490,7 +506,7 @@ impl CudaDevice {
             cudarc::driver::result::launch_kernel(
                 f,
                 (grid, 1, 1),
-                (BLOCK, 1, 1),
+                (block, 1, 1),
                 shared_bytes,
                 stream as _,
                 args,

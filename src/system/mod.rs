@@ -182,8 +182,8 @@ impl System {
     }
 
     /// Enqueue the decode of many tensors in device memory into device memory, with one status
-    /// per tensor (nvCOMP's batched shape): lossless-v2 containers (the default codec of F32,
-    /// F16 and BF16 tensors), all in one launch per [`crate::backend::cuda::SEG_BATCH`]
+    /// per tensor (nvCOMP's batched shape): lossless-v2 containers (codec 4, layout v2 of the
+    /// lossless float codec for F32, F16 and BF16 tensors), all in one launch per [`crate::backend::cuda::SEG_BATCH`]
     /// tensors, on a caller's `CUstream` (null = the library's own stream). `statuses`: one i32
     /// per tensor on the device (aligned to 4), zeroed on the stream first, then 0 ok, 1 bad
     /// header, 2 bad stream, 3 rANS state mismatch, 4 destination mismatch, 6 checksum

@@ -1,10 +1,10 @@
 //! GPU decoding of lossless-v2 containers (`kernels/segmented.cu`, codec 4, stream layout v2 of
-//! [`crate::codec::segmented`]): one warp per segment, one block of 4 warps per group of a
+//! [`crate::codec::segmented`]): one warp per segment, one block of 8 warps per group of a
 //! tensor's segments, many tensors per launch (nvCOMP's batched shape, with the descriptors
 //! passed as kernel parameters so that nothing is uploaded first).
 //!
 //! The host knows each tensor's output size, hence its element count; it gives tensor `i` the
-//! blocks `block_start[i]..block_start[i + 1]`, one per [`NOMINAL_SEGMENT_ELEMS`] x 4 elements
+//! blocks `block_start[i]..block_start[i + 1]`, one per [`NOMINAL_SEGMENT_ELEMS`] x 8 elements
 //! (at least one). Those blocks parse the container's header, build the planes' slot tables in
 //! shared memory and take the container's segments grid-stride, so a container written with
 //! another segment length still decodes, only with more or fewer warps.
@@ -16,10 +16,13 @@ use crate::dtype::DType;
 use crate::error::{Error, Result};
 
 /// Tensors per launch (`SEG_BATCH` in `kernels/segmented.cu`): the descriptors travel as kernel
-/// parameters, which stay under 4 KiB; larger batches take several launches.
-pub const SEG_BATCH: usize = 64;
+/// parameters (14,360 bytes; CUDA 12.1 and later take up to 32,764 on sm_70 and newer); larger
+/// batches take several launches.
+pub const SEG_BATCH: usize = 256;
+/// Threads per block (`SEG_THREADS`): 8 warps that share the block's slot tables.
+const SEG_THREADS: u32 = 256;
 /// Warps per block (`SEG_WARPS`): each decodes one segment at a time.
-const SEG_WARPS: u64 = 4;
+const SEG_WARPS: u64 = SEG_THREADS as u64 / 32;
 /// Segment length the host plans blocks for: the encoder's default
 /// ([`crate::codec::segmented::DEFAULT_SEGMENT_ELEMS`]).
 pub const NOMINAL_SEGMENT_ELEMS: u64 = crate::codec::segmented::DEFAULT_SEGMENT_ELEMS as u64;
@@ -55,7 +58,8 @@ const _: () = assert!(std::mem::size_of::<SegTensor>() == 48);
 const _: () = assert!(
     std::mem::size_of::<SegBatch>() == 48 * SEG_BATCH + 4 * (SEG_BATCH + 1) + 4 * SEG_BATCH + 20
 );
-const _: () = assert!(std::mem::size_of::<SegBatch>() <= 4096);
+const _: () = assert!(std::mem::size_of::<SegBatch>() == 14_360);
+const _: () = assert!(std::mem::size_of::<SegBatch>() <= 32_764);
 const _: () = assert!(std::mem::offset_of!(SegBatch, block_start) == 48 * SEG_BATCH);
 const _: () = assert!(std::mem::offset_of!(SegBatch, n) == 48 * SEG_BATCH + 8 * SEG_BATCH + 4);
 
@@ -148,9 +152,10 @@ impl CudaDevice {
             }
             let v = variant(group);
             let mut args: [*mut c_void; 1] = [arg(&b)];
-            self.launch(
+            self.launch_block(
                 &self.decode_segmented[v],
                 blocks as u32,
+                SEG_THREADS,
                 dyn_bytes(v),
                 stream,
                 &mut args,
