@@ -133,26 +133,33 @@ __device__ __forceinline__ void cp_wait() {
 
 #define RING 1024   // bytes of a plane's ring buffer in shared memory, per warp
 #define CHUNK 128   // bytes one warp-wide cp.async brings (32 lanes x 4)
-#define AHEAD 768   // bytes kept in flight ahead of the consumption point
-#define WAIT 7      // steps a copy may stay pending: a chunk is issued >= 9 steps before use
+#define AHEAD 896   // bytes kept in flight ahead of the consumption point (at most RING - CHUNK)
+#define WAIT 7      // refills a copy may stay pending (a refill follows every two steps; a chunk
+                    // is requested at least AHEAD - CHUNK bytes, so >= 7 pairs of steps, before use)
+
+// Dynamic shared memory: the planes' slot tables (NP x SEG_SLOTS u32), then the warps' rings
+// (SEG_WARPS x NP x RING bytes), which first stage the container's parameters. Indexing this
+// symbol (not a generic pointer) keeps every access a plain shared-memory load.
+extern __shared__ __align__(16) uint8_t seg_smem[];
+__device__ __forceinline__ const uint32_t* seg_slot_table() { return reinterpret_cast<const uint32_t*>(seg_smem); }
 
 // One plane's byte stream (coded: its 16-bit words; raw: its bytes) flowing through a ring in
 // shared memory: `pos` bytes consumed, `iss` bytes requested (a multiple of CHUNK).
 struct Stream {
     const uint8_t* src;
-    uint8_t* ring;
+    uint32_t ring;  // byte offset of the ring in seg_smem
     uint32_t len, pos, iss;
 };
 
 // Request one chunk if fewer than AHEAD bytes past the consumption point are in flight
 // (warp-uniform). A decode step consumes at most 64 bytes of a plane (32 lanes x one 16-bit
 // word, or 32 raw bytes) and CHUNK is 128, so one request per step keeps the ring ahead; the
-// prologue calls it until full.
+// prologue calls it until full. (Between refills the decoder takes at most two steps: 128 bytes.)
 __device__ __forceinline__ bool refill_one(Stream& st, bool aligned) {
     if (st.iss >= st.pos + AHEAD || st.iss >= st.len) return false;
     const uint32_t lane = threadIdx.x & 31;
     const uint32_t b = st.iss + 4 * lane;
-    uint8_t* d = st.ring + (b & (RING - 1));
+    uint8_t* d = seg_smem + st.ring + (b & (RING - 1));
     if (aligned) {
         // Sections are padded to 16 bytes, so a word that starts inside the stream is
         // readable whole; words past the stream are zero-filled, not read.
@@ -179,36 +186,33 @@ struct SegDecoder {
     Stream st[NP];
     uint32_t x[NP], sb[NP], mask[NP];
     bool coded[NP];
-    const uint32_t* slots;
 
     // Decode step j (elements 32 j .. 32 j + 31; lane l: element 32 j + l) into dst. TAIL: the
     // last step, where lanes at or past n sit out (their state is kept, they take no word).
     template <bool TAIL>
-    __device__ __forceinline__ void step(uint32_t j, uint32_t n, uint8_t* dst, uint32_t lane, uint32_t lt,
-                                         bool aligned) {
+    __device__ __forceinline__ void step(uint32_t j, uint32_t n, uint8_t* dst, uint32_t lane, uint32_t lt) {
         const uint32_t i = 32 * j + lane;
         const bool active = !TAIL || i < n;
         uint32_t sym[NP];
 #pragma unroll
         for (int p = 0; p < NP; p++) {
             if (!coded[p]) {
-                sym[p] = st[p].ring[(st[p].pos + lane) & (RING - 1)];
+                sym[p] = seg_smem[st[p].ring + ((st[p].pos + lane) & (RING - 1))];
                 st[p].pos += 32;
                 continue;
             }
-            const uint32_t slot = slots[p * SEG_SLOTS + (x[p] & mask[p])];
+            const uint32_t slot = seg_slot_table()[p * SEG_SLOTS + (x[p] & mask[p])];
             uint32_t y = (((slot >> 8) & 0xfff) + 1) * (x[p] >> sb[p]) + (slot >> 20);
             sym[p] = slot & 0xff;
             if (TAIL && !active) y = x[p];
             const bool need = (!TAIL || active) && y < RANS_L;
             const uint32_t m = __ballot_sync(0xffffffffu, need);
-            if (need) {
-                // Words past the stream read stale ring bytes; the end check (every word
-                // consumed, no more) refuses such a segment.
-                const uint32_t o = (st[p].pos >> 1) + __popc(m & lt);
-                y = (y << 16) | ((const uint16_t*)st[p].ring)[o & (RING / 2 - 1)];
-            }
-            x[p] = y;
+            // Every lane reads its would-be word (no branch); lanes that renormalise take it.
+            // Words past the stream read stale ring bytes; the end check (every word consumed,
+            // no more) refuses such a segment.
+            const uint32_t o = (st[p].pos >> 1) + __popc(m & lt);
+            const uint32_t w = reinterpret_cast<const uint16_t*>(seg_smem + st[p].ring)[o & (RING / 2 - 1)];
+            x[p] = need ? (y << 16) | w : y;
             st[p].pos += 2 * __popc(m);
         }
         if (active) {
@@ -221,6 +225,11 @@ struct SegDecoder {
             if (Fmt<DT>::SIZE == 4) ((uint32_t*)dst)[i] = v;
             else ((uint16_t*)dst)[i] = (uint16_t)v;
         }
+    }
+
+    // Keep every ring ahead (at most two steps since the last refill), then wait until the
+    // copies requested WAIT refills ago have landed and are visible to the whole warp.
+    __device__ __forceinline__ void refill(bool aligned) {
 #pragma unroll
         for (int p = 0; p < NP; p++) refill_one(st[p], aligned);
         cp_commit();
@@ -232,8 +241,8 @@ struct SegDecoder {
 // Decode one segment of n elements (1 <= n) of dtype DT whose bytes are [s, s + len) into dst,
 // with the warp's rings (NP x RING bytes). Returns the segment's status.
 template <int DT>
-__device__ int32_t decode_segment(const Shared& sh, const uint32_t* slots, const uint8_t* s, uint32_t len, uint32_t n,
-                                  bool aligned, uint8_t* rings, uint8_t* dst) {
+__device__ int32_t decode_segment(const Shared& sh, const uint8_t* s, uint32_t len, uint32_t n, bool aligned,
+                                  uint32_t rings, uint8_t* dst) {
     constexpr int NP = Fmt<DT>::NP;
     const uint32_t lane = threadIdx.x & 31;
     if (s[0] == 0) {  // raw segment: 16-byte prologue, the elements, zero padding
@@ -243,7 +252,6 @@ __device__ int32_t decode_segment(const Shared& sh, const uint32_t* slots, const
     }
     if (s[0] != 1 || len < 32) return 2;
     SegDecoder<DT> d;
-    d.slots = slots;
     uint32_t wc[NP];
     uint32_t pos = 32;
 #pragma unroll
@@ -286,8 +294,17 @@ __device__ int32_t decode_segment(const Shared& sh, const uint32_t* slots, const
     __syncwarp();
     const uint32_t lt = (1u << lane) - 1;
     const uint32_t full = n / 32;
-    for (uint32_t j = 0; j < full; j++) d.template step<false>(j, n, dst, lane, lt, aligned);
-    if (n % 32) d.template step<true>(full, n, dst, lane, lt, aligned);
+    uint32_t j = 0;
+    for (; j + 2 <= full; j += 2) {
+        d.template step<false>(j, n, dst, lane, lt);
+        d.template step<false>(j + 1, n, dst, lane, lt);
+        d.refill(aligned);
+    }
+    if (j < full) d.template step<false>(j, n, dst, lane, lt);
+    if (n % 32) {
+        d.refill(aligned);
+        d.template step<true>(full, n, dst, lane, lt);
+    }
     cp_wait<0>();  // nothing may land in the rings after the warp moves on
     __syncwarp();
 #pragma unroll
@@ -315,14 +332,10 @@ __device__ __forceinline__ void report(const SegBatch& b, uint32_t ti, uint64_t 
 // memory: NP slot tables of SEG_SLOTS u32.
 template <int NP>
 __device__ void decode_segmented(const SegBatch& b) {
-    extern __shared__ __align__(16) uint32_t seg_slots[];
-    uint32_t* slots = seg_slots;
+    uint32_t* slots = reinterpret_cast<uint32_t*>(seg::seg_smem);
+    uint8_t* stage = seg::seg_smem + NP * SEG_SLOTS * 4;  // parameters, then the rings
+    static_assert(SEG_WARPS * 2 * RING >= SEG_PARAM_CAP, "the rings' space stages the parameters");
     __shared__ seg::Shared sh;
-    // The parameters are staged only until they are parsed; the rings are used only after.
-    __shared__ __align__(16) union {
-        uint8_t params[SEG_PARAM_CAP];
-        uint8_t rings[SEG_WARPS][NP][RING];
-    } u;
     const uint32_t t = threadIdx.x, lane = t & 31, warp = t / 32;
     uint32_t ti = 0, hi = b.n - 1;  // the last tensor whose first block is at most this one
     while (ti < hi) {
@@ -364,9 +377,9 @@ __device__ void decode_segmented(const SegBatch& b) {
         if (lead) seg::report(b, ti, 0, 1);
         return;
     }
-    for (uint32_t i = t; i < plen; i += blockDim.x) u.params[i] = c[28 + 8 * ndim + i];
+    for (uint32_t i = t; i < plen; i += blockDim.x) stage[i] = c[28 + 8 * ndim + i];
     __syncthreads();
-    if (t == 0) sh.ok = seg::parse_params(sh, u.params, plen, np, h.exp_bits);
+    if (t == 0) sh.ok = seg::parse_params(sh, stage, plen, np, h.exp_bits);
     __syncthreads();
     if (!sh.ok) {
         if (lead) seg::report(b, ti, 0, 1);
@@ -409,11 +422,11 @@ __device__ void decode_segmented(const SegBatch& b) {
             if (acc != rd_u32(e + 12)) st = 6;
         }
         if (st == 0) {
-            uint8_t* rings = &u.rings[warp][0][0];
+            const uint32_t rings = NP * SEG_SLOTS * 4 + warp * NP * RING;
             uint8_t* dst = out + start * h.size;
-            if (dtype == 2) st = seg::decode_segment<2>(sh, slots, sp, len, n, aligned, rings, dst);
-            else if (NP >= 4 && dtype == 1) st = seg::decode_segment<NP >= 4 ? 1 : 2>(sh, slots, sp, len, n, aligned, rings, dst);
-            else if (NP >= 4) st = seg::decode_segment<NP >= 4 ? 0 : 2>(sh, slots, sp, len, n, aligned, rings, dst);
+            if (dtype == 2) st = seg::decode_segment<2>(sh, sp, len, n, aligned, rings, dst);
+            else if (NP >= 4 && dtype == 1) st = seg::decode_segment<NP >= 4 ? 1 : 2>(sh, sp, len, n, aligned, rings, dst);
+            else if (NP >= 4) st = seg::decode_segment<NP >= 4 ? 0 : 2>(sh, sp, len, n, aligned, rings, dst);
         }
         if (lane == 0) seg::report(b, ti, s, st);
     }

@@ -92,9 +92,14 @@ fn variant(items: &[SegmentedItem]) -> usize {
     }
 }
 
-/// Dynamic shared memory of variant `v`: a slot table per plane.
+/// Bytes of one warp's ring for one plane (`RING`): words staged by cp.async ahead of decoding.
+const RING_BYTES: u32 = 1024;
+
+/// Dynamic shared memory of variant `v` (`seg_smem` in the kernel): a slot table per plane,
+/// then one ring per warp and plane (which first stage the container's parameters).
 pub(super) fn dyn_bytes(v: usize) -> u32 {
-    [2, 4][v] * SLOT_TABLE_BYTES
+    let planes = [2, 4][v];
+    planes * SLOT_TABLE_BYTES + SEG_WARPS as u32 * planes * RING_BYTES
 }
 
 impl CudaDevice {
