@@ -564,13 +564,16 @@ fn v2_container(data: &[u8], dtype: DType, shape: &[u64]) -> Vec<u8> {
         .bytes
 }
 
+/// Times one enqueued piece of work (median ms over the repeats; `work(first)` as in `main`).
+type Timer<'a> = &'a dyn Fn(&mut dyn FnMut(bool)) -> f64;
+
 /// Whole-model rows: every F32 tensor of `model` (file order by name) as BF16 and as F32,
 /// decoded through the C API tensor by tensor and batched, on one stream.
 fn model_rows(
     model: &str,
     sys: &System,
     stream: &Arc<CudaStream>,
-    timed: &dyn Fn(&mut dyn FnMut(bool)) -> f64,
+    timed: Timer,
 ) -> Vec<(String, serde_json::Value)> {
     use saraphis::ffi;
     let buf = std::fs::read(model).expect("read --model");

@@ -37,6 +37,11 @@ typedef enum saraphis_codec {
   // `SARAPHIS_ERR_UNSUPPORTED`; use LOSSLESS). What `saraphis_inspect` reports for integer
   // and bool containers.
   SARAPHIS_CODEC_BYTES = 3,
+  // Bit-exact, F32/F16/BF16 in stream layout v2 (docs/FORMAT.md §6): per-tensor tables,
+  // segments of `SARAPHIS_PARAM_CHUNK_ELEMS` elements (default 2^16 for this codec) that one
+  // GPU warp decodes each; what `saraphis_decompress_device_batch` decodes. F64 tensors get
+  // LOSSLESS containers, integer and bool tensors byte planes.
+  SARAPHIS_CODEC_LOSSLESS_V2 = 4,
 } saraphis_codec;
 
 // Keys of `saraphis_config_set`.
@@ -401,12 +406,13 @@ enum saraphis_result saraphis_decompress_device(const struct saraphis_system *sy
                                                 size_t status_len,
                                                 void *stream);
 
-// Decompress `count` tensors from device memory into device memory in one launch per 64
+// Decompress `count` tensors from device memory into device memory in one launch per 256
 // tensors (nvCOMP's batched shape), enqueued on `stream` (a `CUstream`/`cudaStream_t` of the
 // device's primary context; NULL = the library's own stream, see
-// `saraphis_device_synchronize`). Decodes lossless-v2 containers (what `saraphis_compress`
-// writes by default for F32, F16 and BF16 tensors) bit for bit: one warp per segment of 2^16
-// elements, so a whole model of small tensors fills the GPU at once. Returns once the work is
+// `saraphis_device_synchronize`). Decodes lossless-v2 containers (F32, F16 and BF16 tensors
+// compressed with `SARAPHIS_CODEC_LOSSLESS_V2`, or `saraphis compress --lossless-v2`) bit for
+// bit: one GPU warp per segment (2^16 elements by default), so a whole model of small tensors
+// is one launch (all-MiniLM-L6-v2 in BF16: 0.645 ms on an H200, docs/BENCHMARKS.md). Returns once the work is
 // enqueued: nothing synchronizes the host. Needs no temporary device memory.
 //
 // `tensors`: `count` descriptors in host memory (read during the call only). `statuses_dev`:
@@ -492,14 +498,15 @@ enum saraphis_result saraphis_inspect(const void *src,
                                       size_t src_bytes,
                                       struct saraphis_tensor_info *info);
 
-// Create codec parameters for `codec` (a `saraphis_codec`: RAW, LOSSLESS, PADIC or BYTES) into
-// `*out`. Defaults: prime 251, automatic precision, no bound (PADIC then needs one), chunk 2^18
-// elements, 32 lanes. BYTES is accepted for integer and bool tensors (the same container as
+// Create codec parameters for `codec` (a `saraphis_codec`: RAW, LOSSLESS, PADIC, BYTES or
+// LOSSLESS_V2) into `*out`. Defaults: prime 251, automatic precision, no bound (PADIC then needs
+// one), chunk 2^18 elements (LOSSLESS_V2: segments of 2^16), 32 lanes. BYTES is accepted for integer and bool tensors (the same container as
 // LOSSLESS gives them); compressing a float tensor with it gives `SARAPHIS_ERR_UNSUPPORTED`.
 // Free with `saraphis_params_free`.
 // Errors: `SARAPHIS_ERR_INVALID_ARGUMENT` for another codec value, `SARAPHIS_ERR_NULL_PARAMETER`.
 // Thread-safe.
-enum saraphis_result saraphis_params_new(uint32_t codec, struct saraphis_params **out);
+enum saraphis_result saraphis_params_new(uint32_t codec,
+                                         struct saraphis_params **out);
 
 // Set a parameter: `key` is a `saraphis_param`, `value` a double (integers exactly).
 // PRIME: a prime <= 65521. PRECISION: 0 (automatic) to 62 (at compression also p^N <= 2^62).

@@ -36,14 +36,18 @@ fn only_expected_files(dir: &Path, expected: &[&str]) {
 #[test]
 fn lossless_round_trip_is_byte_identical() {
     let dir = tempfile::tempdir().unwrap();
-    for fixture in [
-        "minilm-subset-f32.safetensors",
-        "minilm-subset-bf16.safetensors",
+    for (fixture, layout) in [
+        ("minilm-subset-f32.safetensors", None),
+        ("minilm-subset-bf16.safetensors", None),
+        ("minilm-subset-f32.safetensors", Some("--lossless-v2")),
+        ("minilm-subset-bf16.safetensors", Some("--lossless-v2")),
     ] {
         let src = common::data(fixture);
         let sph = dir.path().join("m.sph");
         let back = dir.path().join("back.safetensors");
-        let r = json(&saraphis(&["compress", s(&src), "-o", s(&sph), "--json"]));
+        let mut args = vec!["compress", s(&src), "-o", s(&sph), "--json"];
+        args.extend(layout);
+        let r = json(&saraphis(&args));
         for k in [
             "original_bytes",
             "compressed_bytes",
@@ -78,6 +82,16 @@ fn lossless_round_trip_is_byte_identical() {
         ]));
         assert_eq!(v["ok"], true);
         let i = json(&saraphis(&["inspect", s(&sph), "--json"]));
+        let want = if layout.is_some() {
+            "lossless-v2"
+        } else {
+            "lossless"
+        };
+        for t in i["tensors"].as_array().unwrap() {
+            if t["dtype"] != "I64" {
+                assert_eq!(t["codec"], want, "{fixture} {layout:?}: {t}");
+            }
+        }
         let t = &i["tensors"][0];
         for k in [
             "name",

@@ -171,3 +171,55 @@ fn every_single_byte_flip_and_truncation_is_refused() {
     let mut dst = vec![0u8; data.len() - 4];
     assert!(codec::decompress_into(&c, DType::F32, &mut dst).is_err());
 }
+
+/// `CodecParams::LosslessV2` (what `SARAPHIS_CODEC_LOSSLESS_V2` and `saraphis compress
+/// --lossless-v2` ask for): layout v2 for F32/F16/BF16, layout v1 for F64, byte planes for
+/// integers; every container within `compress_bound`, raw-fallback segments included.
+#[test]
+fn lossless_v2_codec_choice_bound_and_round_trip() {
+    let o = CompressOptions {
+        codec: CodecParams::LosslessV2,
+        chunk_elems: codec::segmented::DEFAULT_SEGMENT_ELEMS,
+        lanes: 0,
+    };
+    let check = |data: &[u8], dtype: DType, shape: &[u64], want: CodecId| {
+        let c = codec::compress(data, dtype, shape, &o).unwrap();
+        assert_eq!(c.codec, want, "{dtype:?}");
+        let bound = codec::compress_bound(dtype, shape, &o).unwrap();
+        assert!(
+            c.bytes.len() <= bound,
+            "{dtype:?} {shape:?}: {} > bound {bound}",
+            c.bytes.len()
+        );
+        let mut out = vec![0u8; data.len()];
+        codec::decompress_into(&c.bytes, dtype, &mut out).unwrap();
+        assert!(out == data, "{dtype:?} {shape:?}: not bit-exact");
+    };
+    let big = common::big_f32();
+    for dtype in [DType::F32, DType::BF16, DType::F16] {
+        let data = as_dtype(&big.bytes, dtype);
+        let n = (data.len() / dtype.size()) as u64;
+        check(&data, dtype, &[n], CodecId::LosslessV2);
+    }
+    // Incompressible bits (every segment falls back to raw) and a tiny tensor: the bound holds.
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let noise: Vec<u8> = (0..4 * 200_003)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    check(&noise, DType::F32, &[200_003], CodecId::LosslessV2);
+    check(&noise[..6], DType::BF16, &[3], CodecId::LosslessV2);
+    let f64s: Vec<u8> = big.bytes[..4096]
+        .chunks_exact(4)
+        .flat_map(|c| (f32::from_le_bytes(c.try_into().unwrap()) as f64).to_le_bytes())
+        .collect();
+    check(&f64s, DType::F64, &[1024], CodecId::Lossless);
+    let ints: Vec<u8> = (0..1000i32)
+        .flat_map(|i| (i % 17 - 8).to_le_bytes())
+        .collect();
+    check(&ints, DType::I32, &[1000], CodecId::Bytes);
+}

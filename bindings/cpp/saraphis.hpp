@@ -39,6 +39,8 @@ enum class DType : uint32_t {
 enum class Codec : uint32_t {
   Raw = SARAPHIS_CODEC_RAW, Lossless = SARAPHIS_CODEC_LOSSLESS, Padic = SARAPHIS_CODEC_PADIC,
   Bytes = SARAPHIS_CODEC_BYTES,
+  /// Bit-exact, stream layout v2 (F32/F16/BF16): what saraphis_decompress_device_batch decodes.
+  LosslessV2 = SARAPHIS_CODEC_LOSSLESS_V2,
 };
 
 namespace detail {

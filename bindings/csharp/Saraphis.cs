@@ -15,7 +15,8 @@ namespace Saraphis
     public enum DType : uint { F32 = 0, F16 = 1, BF16 = 2, F64 = 3, I8 = 4, I16 = 5, I32 = 6, I64 = 7, U8 = 8, U16 = 9, U32 = 10, U64 = 11, Bool = 12 }
 
     /// <summary>Codecs (saraphis_codec).</summary>
-    public enum Codec : uint { Raw = 0, Lossless = 1, Padic = 2, Bytes = 3 }
+    /// <remarks>LosslessV2: bit-exact, stream layout v2 (F32/F16/BF16), decoded by the batched GPU call.</remarks>
+    public enum Codec : uint { Raw = 0, Lossless = 1, Padic = 2, Bytes = 3, LosslessV2 = 4 }
 
     /// <summary>A failed call: Code is the C saraphis_result (1001 invalid argument, 1002
     /// destination, 2001 bad magic, 2003 truncated, 2004 checksum, 2005 corrupt, ...).</summary>

@@ -57,6 +57,8 @@ const (
 	Lossless Codec = C.SARAPHIS_CODEC_LOSSLESS
 	Padic    Codec = C.SARAPHIS_CODEC_PADIC
 	Bytes    Codec = C.SARAPHIS_CODEC_BYTES
+	// LosslessV2: bit-exact, stream layout v2 (F32/F16/BF16), decoded by the batched GPU call.
+	LosslessV2 Codec = C.SARAPHIS_CODEC_LOSSLESS_V2
 )
 
 // Error is a failed call: Code is the C saraphis_result, Message the detailed text.

@@ -53,6 +53,10 @@ enum Cmd {
         /// Bit-exact (the default).
         #[arg(long, conflicts_with = "bound")]
         lossless: bool,
+        /// Bit-exact in stream layout v2 (F32/F16/BF16; segments of --chunk-elems, default
+        /// 2^16): the containers the batched GPU call (saraphis_decompress_device_batch) decodes.
+        #[arg(long, conflicts_with_all = ["bound", "lossless", "lanes"])]
+        lossless_v2: bool,
         /// p-adic codec with absolute error bound |x - x'| <= EPS.
         #[arg(long, value_name = "EPS", conflicts_with = "rel")]
         abs: Option<f64>,
@@ -65,9 +69,9 @@ enum Cmd {
         /// Digit planes of the p-adic codec (default: smallest that fits); needs --abs or --rel.
         #[arg(long, requires = "bound")]
         precision: Option<u32>,
-        /// Elements per chunk, 1..=2^28.
-        #[arg(long, default_value_t = saraphis::format::container::DEFAULT_CHUNK_ELEMS)]
-        chunk_elems: u32,
+        /// Elements per chunk, 1..=2^28 [default: 2^18; 2^16 with --lossless-v2].
+        #[arg(long)]
+        chunk_elems: Option<u32>,
         /// Most rANS lanes per stream, 1..=128 (0 = default 32); 128 decodes faster on GPUs.
         #[arg(long, default_value_t = 0)]
         lanes: u32,
@@ -250,12 +254,14 @@ fn codec_of(cmd: &Cmd) -> Result<CodecParams, Failure> {
         precision,
         chunk_elems,
         lanes,
+        lossless_v2,
         ..
     } = cmd
     else {
         return Ok(CodecParams::Lossless);
     };
     let usage = |e: saraphis::Error| Failure::Usage(e.to_string());
+    let chunk_elems = &chunk_elems_of(*chunk_elems, *lossless_v2);
     if !(1..=saraphis::format::container::MAX_CHUNK_ELEMS).contains(chunk_elems) {
         return Err(Failure::Usage(format!(
             "--chunk-elems {chunk_elems}: must be 1..={}",
@@ -271,6 +277,7 @@ fn codec_of(cmd: &Cmd) -> Result<CodecParams, Failure> {
     let bound = match (abs, rel) {
         (Some(e), _) => ErrorBound::Abs(*e),
         (_, Some(e)) => ErrorBound::Rel(*e),
+        _ if *lossless_v2 => return Ok(CodecParams::LosslessV2),
         _ => return Ok(CodecParams::Lossless),
     };
     let params = PadicParams {
@@ -282,6 +289,15 @@ fn codec_of(cmd: &Cmd) -> Result<CodecParams, Failure> {
     Ok(CodecParams::Padic(params))
 }
 
+/// Elements per chunk (segment) of `compress`: the user's, else the layout's default.
+fn chunk_elems_of(chunk_elems: Option<u32>, lossless_v2: bool) -> u32 {
+    chunk_elems.unwrap_or(if lossless_v2 {
+        saraphis::codec::segmented::DEFAULT_SEGMENT_ELEMS
+    } else {
+        saraphis::format::container::DEFAULT_CHUNK_ELEMS
+    })
+}
+
 fn run(cli: Cli) -> Result<ModelReport, Failure> {
     let codec = codec_of(&cli.cmd)?;
     if let Cmd::Compress { input, output, .. } | Cmd::Decompress { input, output, .. } = &cli.cmd {
@@ -291,8 +307,11 @@ fn run(cli: Cli) -> Result<ModelReport, Failure> {
     let common = cli.cmd.common().clone();
     let chunk_lanes = match &cli.cmd {
         Cmd::Compress {
-            chunk_elems, lanes, ..
-        } => (*chunk_elems, *lanes),
+            chunk_elems,
+            lanes,
+            lossless_v2,
+            ..
+        } => (chunk_elems_of(*chunk_elems, *lossless_v2), *lanes),
         _ => (saraphis::format::container::DEFAULT_CHUNK_ELEMS, 0),
     };
     let sys = System::new(Config {

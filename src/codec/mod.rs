@@ -100,6 +100,12 @@ pub enum CodecParams {
     Raw,
     /// Bit-exact: float split for floats, byte planes for integers and bool.
     Lossless,
+    /// Bit-exact, F32/F16/BF16 in stream layout v2 (container codec `lossless-v2`,
+    /// [`segmented`]: per-tensor tables, one GPU warp per segment of `chunk_elems` elements,
+    /// [`segmented::DEFAULT_SEGMENT_ELEMS`] recommended), which the batched GPU decoder
+    /// (`System::decompress_device_batch`) decodes; F64 as `Lossless`, integers and bool as
+    /// byte planes.
+    LosslessV2,
     /// Error-bounded p-adic codec for floats (integers and bool fall back to bit-exact).
     Padic(PadicParams),
 }
@@ -332,6 +338,8 @@ pub fn codec_id_for(dtype: DType, codec: &CodecParams) -> CodecId {
         (CodecParams::Raw, _) => CodecId::Raw,
         (_, false) => CodecId::Bytes,
         (CodecParams::Lossless, true) => CodecId::Lossless,
+        (CodecParams::LosslessV2, true) if segmented::supports(dtype) => CodecId::LosslessV2,
+        (CodecParams::LosslessV2, true) => CodecId::Lossless,
         (CodecParams::Padic(_), true) => CodecId::Padic,
     }
 }
@@ -364,7 +372,12 @@ fn plan_for(
         {
             Plan::Segmented(SegmentedPlan::new(data, dtype, opts.chunk_elems)?)
         }
-        (CodecParams::Lossless, Some(l)) => Plan::Float(FloatSplit::new(l, dtype.size())),
+        (CodecParams::LosslessV2, Some(_)) if segmented::supports(dtype) => {
+            Plan::Segmented(SegmentedPlan::new(data, dtype, opts.chunk_elems)?)
+        }
+        (CodecParams::Lossless | CodecParams::LosslessV2, Some(l)) => {
+            Plan::Float(FloatSplit::new(l, dtype.size()))
+        }
         (CodecParams::Padic(pp), Some(_)) => Plan::Padic(PadicPlan::new(data, dtype, &pp)?),
     })
 }
@@ -534,6 +547,12 @@ pub fn compress_bound(dtype: DType, shape: &[u64], opts: &CompressOptions) -> Re
     let n_chunks = chunk_count(dtype::numel(shape)?, opts.chunk_elems) as usize;
     let params = match (opts.codec, dtype.is_float()) {
         (CodecParams::Padic(_), true) => padic::PARAMS_LEN,
+        (CodecParams::LosslessV2, true) if segmented::supports(dtype) => {
+            return Ok(header_len(shape.len(), segmented::MAX_PARAMS_LEN, n_chunks)
+                + len
+                + n_chunks * (2 * segmented::ALIGN - 1)
+                + 2 * segmented::ALIGN);
+        }
         _ => 0,
     };
     Ok(header_len(shape.len(), params, n_chunks) + len + n_chunks)

@@ -43,6 +43,11 @@ pub const ALIGN: usize = 16;
 pub const PROLOGUE: usize = 32;
 /// Most planes a tensor has (F32: exponent + 3 bytes).
 pub const MAX_PLANES: usize = 4;
+/// Most bytes of a lossless-v2 parameter block: the plane count, per plane a mode byte, a
+/// scale-bits byte, a symbol count (at most 2 varint bytes) and at most 256 (gap, frequency - 1)
+/// varint pairs of at most 2 bytes each, then up to `ALIGN - 1` bytes of padding (4,128; the GPU
+/// decoder stages up to 5,120).
+pub const MAX_PARAMS_LEN: usize = 1 + MAX_PLANES * (1 + 1 + 2 + 256 * 4) + ALIGN - 1;
 
 const MODE_RAW: u8 = 0;
 const MODE_CODED: u8 = 1;

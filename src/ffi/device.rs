@@ -130,12 +130,13 @@ pub struct saraphis_device_tensor {
     pub dtype: u32,
 }
 
-/// Decompress `count` tensors from device memory into device memory in one launch per 64
+/// Decompress `count` tensors from device memory into device memory in one launch per 256
 /// tensors (nvCOMP's batched shape), enqueued on `stream` (a `CUstream`/`cudaStream_t` of the
 /// device's primary context; NULL = the library's own stream, see
-/// `saraphis_device_synchronize`). Decodes lossless-v2 containers (what `saraphis_compress`
-/// writes by default for F32, F16 and BF16 tensors) bit for bit: one warp per segment of 2^16
-/// elements, so a whole model of small tensors fills the GPU at once. Returns once the work is
+/// `saraphis_device_synchronize`). Decodes lossless-v2 containers (F32, F16 and BF16 tensors
+/// compressed with `SARAPHIS_CODEC_LOSSLESS_V2`, or `saraphis compress --lossless-v2`) bit for
+/// bit: one GPU warp per segment (2^16 elements by default), so a whole model of small tensors
+/// is one launch (all-MiniLM-L6-v2 in BF16: 0.645 ms on an H200, docs/BENCHMARKS.md). Returns once the work is
 /// enqueued: nothing synchronizes the host. Needs no temporary device memory.
 ///
 /// `tensors`: `count` descriptors in host memory (read during the call only). `statuses_dev`:

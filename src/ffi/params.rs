@@ -42,6 +42,7 @@ impl Params {
         let codec = match self.codec {
             saraphis_codec::SARAPHIS_CODEC_RAW => CodecParams::Raw,
             saraphis_codec::SARAPHIS_CODEC_LOSSLESS => CodecParams::Lossless,
+            saraphis_codec::SARAPHIS_CODEC_LOSSLESS_V2 => CodecParams::LosslessV2,
             // Byte planes are what LOSSLESS writes for integer and bool tensors.
             saraphis_codec::SARAPHIS_CODEC_BYTES if !dtype.is_float() => CodecParams::Lossless,
             saraphis_codec::SARAPHIS_CODEC_BYTES => {
@@ -73,9 +74,9 @@ impl Params {
     }
 }
 
-/// Create codec parameters for `codec` (a `saraphis_codec`: RAW, LOSSLESS, PADIC or BYTES) into
-/// `*out`. Defaults: prime 251, automatic precision, no bound (PADIC then needs one), chunk 2^18
-/// elements, 32 lanes. BYTES is accepted for integer and bool tensors (the same container as
+/// Create codec parameters for `codec` (a `saraphis_codec`: RAW, LOSSLESS, PADIC, BYTES or
+/// LOSSLESS_V2) into `*out`. Defaults: prime 251, automatic precision, no bound (PADIC then needs
+/// one), chunk 2^18 elements (LOSSLESS_V2: segments of 2^16), 32 lanes. BYTES is accepted for integer and bool tensors (the same container as
 /// LOSSLESS gives them); compressing a float tensor with it gives `SARAPHIS_ERR_UNSUPPORTED`.
 /// Free with `saraphis_params_free`.
 /// Errors: `SARAPHIS_ERR_INVALID_ARGUMENT` for another codec value, `SARAPHIS_ERR_NULL_PARAMETER`.
@@ -87,12 +88,17 @@ pub unsafe extern "C" fn saraphis_params_new(
 ) -> saraphis_result {
     guard(|| {
         let o = out_ptr(out, "out")?;
+        let codec = codec_arg(codec)?;
         let p = Params {
-            codec: codec_arg(codec)?,
+            codec,
             prime: DEFAULT_PRIME,
             precision: 0,
             bound: None,
-            chunk_elems: DEFAULT_CHUNK_ELEMS,
+            chunk_elems: if codec == saraphis_codec::SARAPHIS_CODEC_LOSSLESS_V2 {
+                crate::codec::segmented::DEFAULT_SEGMENT_ELEMS
+            } else {
+                DEFAULT_CHUNK_ELEMS
+            },
             lanes: 0,
         };
         *o = saraphis_params::into_handle(p);

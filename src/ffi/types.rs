@@ -106,6 +106,11 @@ pub enum saraphis_codec {
     /// `SARAPHIS_ERR_UNSUPPORTED`; use LOSSLESS). What `saraphis_inspect` reports for integer
     /// and bool containers.
     SARAPHIS_CODEC_BYTES = 3,
+    /// Bit-exact, F32/F16/BF16 in stream layout v2 (docs/FORMAT.md §6): per-tensor tables,
+    /// segments of `SARAPHIS_PARAM_CHUNK_ELEMS` elements (default 2^16 for this codec) that one
+    /// GPU warp decodes each; what `saraphis_decompress_device_batch` decodes. F64 tensors get
+    /// LOSSLESS containers, integer and bool tensors byte planes.
+    SARAPHIS_CODEC_LOSSLESS_V2 = 4,
 }
 
 /// The container codec id of each C codec; exhaustive.
@@ -116,16 +121,18 @@ const fn codec_to_rust(c: saraphis_codec) -> CodecId {
         SARAPHIS_CODEC_LOSSLESS => CodecId::Lossless,
         SARAPHIS_CODEC_PADIC => CodecId::Padic,
         SARAPHIS_CODEC_BYTES => CodecId::Bytes,
+        SARAPHIS_CODEC_LOSSLESS_V2 => CodecId::LosslessV2,
     }
 }
 
-const CODECS: [saraphis_codec; 4] = {
+const CODECS: [saraphis_codec; 5] = {
     use saraphis_codec::*;
     [
         SARAPHIS_CODEC_RAW,
         SARAPHIS_CODEC_LOSSLESS,
         SARAPHIS_CODEC_PADIC,
         SARAPHIS_CODEC_BYTES,
+        SARAPHIS_CODEC_LOSSLESS_V2,
     ]
 };
 
@@ -217,5 +224,9 @@ pub(super) fn codec_arg(c: u32) -> Result<saraphis_codec, Fail> {
         .iter()
         .copied()
         .find(|&k| k as u32 == c)
-        .ok_or_else(|| invalid(format!("codec {c}: RAW, LOSSLESS, PADIC or BYTES")))
+        .ok_or_else(|| {
+            invalid(format!(
+                "codec {c}: RAW, LOSSLESS, PADIC, BYTES or LOSSLESS_V2"
+            ))
+        })
 }

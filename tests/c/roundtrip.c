@@ -137,7 +137,7 @@ int main(int argc, char **argv) {
         /* BYTES: accepted for integer tensors (same container as LOSSLESS), refused for floats. */
         saraphis_params *byte_planes = NULL;
         OK(saraphis_params_new(SARAPHIS_CODEC_BYTES, &byte_planes));
-        CHECK(saraphis_params_new(4, &byte_planes) == SARAPHIS_ERR_INVALID_ARGUMENT && byte_planes != NULL, "codec 4");
+        CHECK(saraphis_params_new(5, &byte_planes) == SARAPHIS_ERR_INVALID_ARGUMENT && byte_planes != NULL, "codec 5");
         int32_t ints[256];
         for (int i = 0; i < 256; i++) ints[i] = (i * 37) % 11 - 5;
         uint64_t ishape[1] = {256};
@@ -156,6 +156,27 @@ int main(int argc, char **argv) {
         saraphis_buffer_free(ib);
         saraphis_buffer_free(lb);
         saraphis_params_free(byte_planes);
+    }
+    {
+        /* LOSSLESS_V2 (stream layout v2, what the batched GPU call decodes): sized by its own
+         * bound, reported as such by inspect, bit-exact, and a flipped byte is refused. */
+        saraphis_params *v2 = NULL;
+        OK(saraphis_params_new(SARAPHIS_CODEC_LOSSLESS_V2, &v2));
+        size_t b2 = 0, w2 = 0;
+        OK(saraphis_compress_bound(SARAPHIS_F32, shape, 2, v2, &b2));
+        unsigned char *c2 = malloc(b2);
+        OK(saraphis_compress_into(sys, v2, data, bytes, SARAPHIS_F32, shape, 2, c2, b2, &w2));
+        CHECK(w2 > 0 && w2 < bytes && w2 <= b2, "LOSSLESS_V2 compresses real weights within its bound");
+        saraphis_tensor_info i2;
+        OK(saraphis_inspect(c2, w2, &i2));
+        CHECK(i2.codec == SARAPHIS_CODEC_LOSSLESS_V2 && i2.compressed_bytes == w2, "inspect reports LOSSLESS_V2");
+        memset(out, 0xAB, bytes);
+        OK(saraphis_decompress(sys, c2, w2, SARAPHIS_F32, out, bytes));
+        CHECK(memcmp(out, data, bytes) == 0, "LOSSLESS_V2 round trip is bit-exact");
+        c2[w2 - 40] ^= 0x01;
+        CHECK(saraphis_decompress(sys, c2, w2, SARAPHIS_F32, out, bytes) != SARAPHIS_OK, "LOSSLESS_V2 flipped byte refused");
+        free(c2);
+        saraphis_params_free(v2);
     }
     CHECK(saraphis_compress_into(sys, lossless, data, bytes - 1, SARAPHIS_F32, shape, 2, c, bound, &written) == SARAPHIS_ERR_INVALID_ARGUMENT, "size mismatch");
     uint64_t big[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1};
