@@ -10,8 +10,8 @@
 // same step (independent dependency chains: instruction-level parallelism), and at each step the
 // lanes that renormalise take consecutive words in lane order (ballot + popcount). Words come from
 // a per-warp, per-plane ring in shared memory that cp.async keeps AHEAD bytes ahead of the
-// consumption point (one CHUNK request per plane and step, waited for WAIT + 1 steps later), so
-// no decode step waits on a global load of its own. The step is specialised per dtype (planes,
+// consumption point (one CHUNK request per plane every two steps, waited for WAIT pairs of steps
+// later), so no decode step waits on a global load of its own. The step is specialised per dtype (planes,
 // element assembly) and tests element bounds only in a segment's last step.
 //
 // One block of SEG_THREADS threads (8 warps) serves one tensor: it parses the header, expands the
@@ -134,8 +134,11 @@ __device__ __forceinline__ void cp_wait() {
 #define RING 1024   // bytes of a plane's ring buffer in shared memory, per warp
 #define CHUNK 128   // bytes one warp-wide cp.async brings (32 lanes x 4)
 #define AHEAD 896   // bytes kept in flight ahead of the consumption point (at most RING - CHUNK)
-#define WAIT 7      // refills a copy may stay pending (a refill follows every two steps; a chunk
-                    // is requested at least AHEAD - CHUNK bytes, so >= 7 pairs of steps, before use)
+#define WAIT 6      // refills a copy may stay pending. A refill follows every two steps (<= 128
+                    // bytes of a plane). After a refill the ring leads by >= AHEAD bytes, so the
+                    // chunk it requested starts >= AHEAD - CHUNK = 768 bytes ahead and is first
+                    // read in the 7th pair of steps after it; the wait after the 6th pair
+                    // (WAIT = 6 younger groups may still pend) has made it land.
 
 // Dynamic shared memory: the planes' slot tables (NP x SEG_SLOTS u32), then the warps' rings
 // (SEG_WARPS x NP x RING bytes), which first stage the container's parameters. Indexing this
