@@ -1215,3 +1215,68 @@ fn gpu_batched_decode_with_one_status_per_tensor() {
         }
     }
 }
+
+/// Library calls leave the caller's current CUDA context as they found it (the effect of
+/// cuCtxPushCurrent / cuCtxPopCurrent around each call): a thread with none keeps none, and a
+/// thread with a context of its own (a non-primary one it created) keeps that one.
+#[test]
+#[ignore = "needs a CUDA GPU and a build with kernels: run scripts/gpu-run.sh on the GPU host"]
+fn gpu_calls_leave_the_callers_context_current() {
+    use cudarc::driver::result::{ctx, device};
+    let data = common::load("minilm-subset-f32.safetensors")
+        .into_iter()
+        .find(|t| t.dtype == DType::F32)
+        .unwrap();
+    std::thread::spawn(move || {
+        let sys_before = ctx::get_current().unwrap();
+        assert!(
+            sys_before.is_none(),
+            "a fresh thread has no current context"
+        );
+        let sys = gpu(); // opens the device: creates and binds the primary context internally
+        assert_eq!(
+            ctx::get_current().unwrap(),
+            None,
+            "System::new left a context current"
+        );
+        let o = CompressOptions::default();
+        let c = codec::compress(&data.bytes, DType::F32, &data.shape, &o).unwrap();
+        let mut out = vec![0u8; data.bytes.len()];
+        sys.decompress_on_gpu(&c.bytes, DType::F32, &mut out)
+            .unwrap();
+        assert!(out == data.bytes, "decoded bit for bit");
+        assert_eq!(
+            ctx::get_current().unwrap(),
+            None,
+            "decompress_on_gpu left a context current"
+        );
+        sys.device_synchronize().unwrap();
+        assert_eq!(
+            ctx::get_current().unwrap(),
+            None,
+            "device_synchronize left a context current"
+        );
+        // A caller's own (non-primary) context stays current across calls.
+        // SAFETY: device 0 exists (the system opened it); the context is destroyed below,
+        // after the last call that could use it.
+        let mine = unsafe { ctx::create_v4(std::ptr::null_mut(), 0, device::get(0).unwrap()) }
+            .expect("a non-primary context");
+        assert_eq!(
+            ctx::get_current().unwrap(),
+            Some(mine),
+            "cuCtxCreate makes it current"
+        );
+        sys.decompress_on_gpu(&c.bytes, DType::F32, &mut out)
+            .unwrap();
+        sys.device_synchronize().unwrap();
+        assert_eq!(
+            ctx::get_current().unwrap(),
+            Some(mine),
+            "the caller's context was replaced"
+        );
+        // SAFETY: `mine` is ours, current on this thread only, and unused from here on.
+        unsafe { cudarc::driver::sys::cuCtxDestroy_v2(mine).result().unwrap() };
+    })
+    .join()
+    .unwrap();
+}

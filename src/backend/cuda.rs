@@ -55,6 +55,37 @@ fn guarded<T>(what: &str, f: impl FnOnce() -> T) -> std::result::Result<T, Strin
     catch_unwind(AssertUnwindSafe(f)).map_err(|_| format!("the CUDA driver panicked in {what}"))
 }
 
+/// The calling thread's current CUDA context, saved on creation and made current again on drop,
+/// so that no library call leaves its own (primary) context bound to the caller's thread: the
+/// effect of `cuCtxPushCurrent` / `cuCtxPopCurrent` around every call, also across cudarc's
+/// own internal binds. A thread that had no current context has none again afterwards. Create
+/// one only once the driver is known to be loaded. Not `Send`: it belongs to its thread.
+pub struct ContextRestore(Option<cudarc::driver::sys::CUcontext>);
+
+impl ContextRestore {
+    /// Save the calling thread's current context (none if the query fails).
+    pub fn save() -> ContextRestore {
+        ContextRestore(
+            guarded("cuCtxGetCurrent", cudarc::driver::result::ctx::get_current)
+                .ok()
+                .and_then(|r| r.ok())
+                .flatten(),
+        )
+    }
+}
+
+impl Drop for ContextRestore {
+    fn drop(&mut self) {
+        let prev = self.0.unwrap_or(std::ptr::null_mut());
+        // SAFETY: `prev` was current on this thread when saved (or null, which unbinds); the
+        // library keeps its own contexts alive, and a caller's context outliving its own call
+        // is the caller's contract, as with cuCtxPopCurrent.
+        let _ = guarded("cuCtxSetCurrent", || unsafe {
+            cudarc::driver::result::ctx::set_current(prev)
+        });
+    }
+}
+
 /// Number of CUDA devices usable by this build, or why none is.
 pub fn availability() -> std::result::Result<usize, String> {
     if !kernels_built() {
@@ -145,6 +176,7 @@ impl CudaDevice {
         if let Some(d) = map.get(&ordinal) {
             return Ok(d.clone());
         }
+        let _restore = ContextRestore::save();
         let dev = guarded("open", || Self::load(ordinal)).map_err(Error::Device)??;
         let dev = Arc::new(dev);
         map.insert(ordinal, dev.clone());

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 pub use config::{Config, Device};
 
-use crate::backend::cuda::{CudaDevice, EncodeLayout};
+use crate::backend::cuda::{ContextRestore, CudaDevice, EncodeLayout};
 pub use crate::backend::{DevicePtr, DeviceSlice};
 use crate::codec::{self, CodecParams, CompressOptions, Compressed, TensorInfo};
 use crate::dtype::DType;
@@ -123,13 +123,16 @@ impl System {
         self.cuda.as_ref()
     }
 
-    fn require_cuda(&self) -> Result<&Arc<CudaDevice>> {
-        self.cuda.as_ref().ok_or_else(|| {
+    /// This system's GPU, with the calling thread's current CUDA context saved: keep the
+    /// guard until the call returns, so the caller's context is current again afterwards.
+    fn require_cuda(&self) -> Result<(ContextRestore, &Arc<CudaDevice>)> {
+        let dev = self.cuda.as_ref().ok_or_else(|| {
             Error::Device(format!(
                 "this system runs on the CPU ({})",
                 self.device_reason
             ))
-        })
+        })?;
+        Ok((ContextRestore::save(), dev))
     }
 
     /// Decode a container of any codec held in host memory on this system's GPU into host
@@ -138,7 +141,7 @@ impl System {
     /// For validation against the CPU path. Errors: `Device` when the system has no GPU; as
     /// [`CudaDevice::decode_exact_host`].
     pub fn decompress_on_gpu(&self, container: &[u8], dtype: DType, dst: &mut [u8]) -> Result<()> {
-        let dev = self.require_cuda()?;
+        let (_restore, dev) = self.require_cuda()?;
         dev.decode_exact_host(container, dtype, dst, self.config.verify_checksums)?;
         self.count(1, 1);
         self.count(4, dst.len() as u64);
@@ -156,7 +159,7 @@ impl System {
     /// As [`CudaDevice::decode_exact_async`]: the buffers are live device allocations of at
     /// least the stated lengths and stay alive until the stream has passed this work.
     pub unsafe fn decompress_device(&self, a: &DeviceDecode) -> Result<()> {
-        let dev = self.require_cuda()?;
+        let (_restore, dev) = self.require_cuda()?;
         // Checked before anything is enqueued: the kernels store whole elements and i32s.
         if a.dst.ptr.addr() % a.dtype.size() as u64 != 0 || a.status.ptr.addr() % 4 != 0 {
             return Err(Error::InvalidArgument(format!(
@@ -201,7 +204,7 @@ impl System {
         statuses: DevicePtr,
         stream: *mut std::ffi::c_void,
     ) -> Result<()> {
-        let dev = self.require_cuda()?;
+        let (_restore, dev) = self.require_cuda()?;
         if statuses.addr() % 4 != 0 {
             return Err(Error::InvalidArgument(
                 "statuses must be aligned to 4".into(),
@@ -269,7 +272,7 @@ impl System {
         shape: &[u64],
         opts: &CompressOptions,
     ) -> Result<Compressed> {
-        let dev = self.require_cuda()?;
+        let (_restore, dev) = self.require_cuda()?;
         let codec = codec::codec_id_for(dtype, &opts.codec);
         let (bytes, max_abs_error) = dev.encode_host(data, dtype, shape, opts)?;
         self.count(0, 1);
@@ -293,7 +296,7 @@ impl System {
     /// # Safety
     /// As [`CudaDevice::encode_async`].
     pub unsafe fn compress_device(&self, a: &DeviceCompress<'_>) -> Result<()> {
-        let dev = self.require_cuda()?;
+        let (_restore, dev) = self.require_cuda()?;
         let layout = Self::compress_device_layout(a.dtype, a.shape, a.opts)?;
         if a.src.len != layout.input_bytes {
             return Err(Error::InvalidArgument(format!(
@@ -321,7 +324,8 @@ impl System {
     /// stream) is done. Errors: `Device` when the system has no GPU or that work failed.
     /// Thread-safe.
     pub fn device_synchronize(&self) -> Result<()> {
-        self.require_cuda()?.synchronize_own_stream()
+        let (_restore, dev) = self.require_cuda()?;
+        dev.synchronize_own_stream()
     }
 
     /// The configuration this system was created with.
