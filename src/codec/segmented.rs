@@ -27,6 +27,7 @@ use rayon::prelude::*;
 
 use crate::dtype::{DType, FloatLayout};
 use crate::entropy::rans::{DecTable, EncTable, FreqTable, RANS_L};
+use crate::entropy::rans32::{self, PackedSlots};
 use crate::entropy::varint::Reader;
 use crate::error::{corrupt, Error, Result};
 
@@ -76,7 +77,8 @@ enum Plane {
     Rans {
         table: FreqTable,
         enc: EncTable,
-        dec: DecTable,
+        /// The decode table, packed for the 32-state decoder (AVX2 gathers).
+        packed: PackedSlots,
     },
 }
 
@@ -122,6 +124,48 @@ impl SegmentedPlan {
             r = (r << 8) | b as u64;
         }
         ((r >> m) << (m + e)) | ((s[0] as u64) << m) | (r & ((1 << m) - 1))
+    }
+
+    /// Write the elements of the decoded planes `syms` (exponent, then big-endian byte planes of
+    /// sign and mantissa) into `out`, little-endian; straight loops per element size that the
+    /// compiler vectorises.
+    fn assemble(&self, syms: &[Vec<u8>], out: &mut [u8]) {
+        let (m, e) = (self.man_bits, self.exp_bits);
+        let low = (1u32 << m) - 1;
+        match (self.size, syms) {
+            (2, [s0, s1]) => {
+                for ((o, &a), &b) in out.chunks_exact_mut(2).zip(s0).zip(s1) {
+                    let r = b as u32;
+                    let v = ((r >> m) << (m + e)) | ((a as u32) << m) | (r & low);
+                    o.copy_from_slice(&(v as u16).to_le_bytes());
+                }
+            }
+            (2, [s0, s1, s2]) => {
+                for (((o, &a), &b), &c) in out.chunks_exact_mut(2).zip(s0).zip(s1).zip(s2) {
+                    let r = (b as u32) << 8 | c as u32;
+                    let v = ((r >> m) << (m + e)) | ((a as u32) << m) | (r & low);
+                    o.copy_from_slice(&(v as u16).to_le_bytes());
+                }
+            }
+            (4, [s0, s1, s2, s3]) => {
+                for ((((o, &a), &b), &c), &d) in
+                    out.chunks_exact_mut(4).zip(s0).zip(s1).zip(s2).zip(s3)
+                {
+                    let r = (b as u32) << 16 | (c as u32) << 8 | d as u32;
+                    let v = ((r >> m) << (m + e)) | ((a as u32) << m) | (r & low);
+                    o.copy_from_slice(&v.to_le_bytes());
+                }
+            }
+            _ => {
+                let mut s = [0u8; MAX_PLANES];
+                for (i, o) in out.chunks_exact_mut(self.size).enumerate() {
+                    for (p, plane) in syms.iter().enumerate() {
+                        s[p] = plane[i];
+                    }
+                    o.copy_from_slice(&self.element(&s).to_le_bytes()[..self.size]);
+                }
+            }
+        }
     }
 
     #[inline(always)]
@@ -184,7 +228,7 @@ impl SegmentedPlan {
                     if coded < n as f64 {
                         Plane::Rans {
                             enc: EncTable::new(&table),
-                            dec: DecTable::new(&table),
+                            packed: PackedSlots::new(&DecTable::new(&table))?,
                             table,
                         }
                     } else {
@@ -246,7 +290,7 @@ impl SegmentedPlan {
                     }
                     Plane::Rans {
                         enc: EncTable::new(&table),
-                        dec: DecTable::new(&table),
+                        packed: PackedSlots::new(&DecTable::new(&table))?,
                         table,
                     }
                 }
@@ -342,7 +386,7 @@ impl SegmentedPlan {
         let mut pos = PROLOGUE;
         for (p, plane) in self.planes.iter().enumerate() {
             let w = u32::from_le_bytes(seg[4 + 4 * p..8 + 4 * p].try_into().unwrap()) as usize;
-            let Plane::Rans { dec, .. } = plane else {
+            let Plane::Rans { packed, .. } = plane else {
                 if w != 0 {
                     return corrupt("lossless-v2 word count of a raw plane");
                 }
@@ -361,21 +405,7 @@ impl SegmentedPlan {
                 }
             }
             let words = &seg[pos + 4 * LANES..end];
-            let mut k = 0usize;
-            let mask = (1u32 << dec.scale_bits) - 1;
-            for (i, sym) in syms[p].iter_mut().enumerate() {
-                let st = &mut x[i % LANES];
-                let slot = dec.slots[(*st & mask) as usize];
-                *sym = slot.sym as u8;
-                *st = slot.freq as u32 * (*st >> dec.scale_bits) + slot.bias as u32;
-                if *st < RANS_L {
-                    if k >= w {
-                        return corrupt("lossless-v2 words exhausted");
-                    }
-                    *st = (*st << 16) | u16::from_le_bytes([words[2 * k], words[2 * k + 1]]) as u32;
-                    k += 1;
-                }
-            }
+            let k = rans32::decode(&mut x, packed, words, &mut syms[p])?;
             if k != w || x.iter().any(|&st| st != RANS_L) {
                 return corrupt("lossless-v2 rANS state mismatch");
             }
@@ -404,13 +434,7 @@ impl SegmentedPlan {
         if pos != seg.len() {
             return corrupt("trailing bytes in lossless-v2 segment");
         }
-        let mut s = [0u8; MAX_PLANES];
-        for (i, o) in out.chunks_exact_mut(self.size).enumerate() {
-            for p in 0..np {
-                s[p] = syms[p][i];
-            }
-            o.copy_from_slice(&self.element(&s).to_le_bytes()[..self.size]);
-        }
+        self.assemble(&syms, out);
         Ok(())
     }
 }

@@ -3,5 +3,6 @@
 //! Layer: bottom. Depends on nothing but `error`.
 
 pub mod rans;
+pub mod rans32;
 pub mod stream;
 pub mod varint;
