@@ -23,6 +23,7 @@
 // rANS: J. Duda, arXiv:1311.2540 (2013), 32-bit state, 16-bit words, reciprocal encoder of
 // F. Giesen's rans_word_sse41.h (2014), exactly as src/entropy/rans.rs.
 #include "common.cuh"
+#include "encode.cuh"
 
 #define ENC_MAX_STREAMS 8
 #define ENC_TEMP_HEAD 64  // temp: u32 error flag at 0, u64 payload total at 8, then chunk plans
@@ -84,32 +85,8 @@ struct EncShared {
     uint64_t raw_pos[NS];  // write: offset in the chunk of a raw stream's bytes
 };
 
-__device__ __forceinline__ void wr_u32(uint8_t* p, uint32_t v) {
-    p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); p[2] = (uint8_t)(v >> 16); p[3] = (uint8_t)(v >> 24);
-}
-__device__ __forceinline__ void wr_u64(uint8_t* p, uint64_t v) {
-    wr_u32(p, (uint32_t)v);
-    wr_u32(p + 4, (uint32_t)(v >> 32));
-}
-__device__ __forceinline__ uint32_t varint_len(uint64_t v) {
-    uint32_t n = 1;
-    while (v >= 0x80) { v >>= 7; n++; }
-    return n;
-}
-__device__ __forceinline__ uint8_t* put_varint(uint8_t* p, uint64_t v) {
-    while (v >= 0x80) { *p++ = (uint8_t)v | 0x80; v >>= 7; }
-    *p++ = (uint8_t)v;
-    return p;
-}
 __device__ __forceinline__ uint32_t ceil_log2(uint64_t v) { return v <= 1 ? 0 : 64 - __clzll(v - 1); }
 
-// entropy::rans::lanes_for
-__device__ __forceinline__ uint32_t lanes_for(uint64_t n, uint32_t max_lanes) {
-    const uint32_t m = max_lanes == 0 ? 32 : (max_lanes > 255 ? 255 : max_lanes);
-    if (n >= (1u << 15)) return m;
-    if (n >= (1u << 11)) return m < 8 ? m : 8;
-    return 1;
-}
 
 // What the kernels are specialised on: the codec and the element layout, so that the per-element
 // work (loading, splitting into stream symbols) compiles to a few instructions.
@@ -175,19 +152,6 @@ __device__ __forceinline__ WideTables wide_tables() {
     return w;
 }
 
-// One reciprocal-encoder entry (entropy::rans::EncTable::new) of a symbol of frequency f whose
-// slots start at cum: *tab = f | cum << 13 | rshift << 26, *rcp = the reciprocal.
-__device__ __forceinline__ void enc_entry(uint32_t f, uint32_t cum, uint32_t* tab, uint32_t* rcp) {
-    uint32_t shift = 0;
-    while (f > (1u << shift)) shift++;
-    uint32_t r = 0xFFFFFFFFu, rshift = 0;
-    if (f >= 2) {
-        r = (uint32_t)(((1ull << (shift + 31)) + f - 1) / f);
-        rshift = shift - 1;
-    }
-    *tab = f | (cum << 13) | (rshift << 26);
-    *rcp = r;
-}
 
 // Reciprocal-encoder entries of `alphabet` frequencies into tab/rcp (shared memory); block-wide,
 // thread 0 does the work.
@@ -203,21 +167,6 @@ __device__ void build_enc_table(const uint32_t* freq, uint32_t alphabet, uint32_
     __syncthreads();
 }
 
-// One rANS step (entropy::rans::EncTable::put); returns true if a word was emitted into *w.
-__device__ __forceinline__ bool enc_put(uint32_t& x, uint32_t packed, uint32_t rcp, uint32_t m, uint32_t* w) {
-    const uint32_t f = packed & 0x1FFF, cum = (packed >> 13) & 0x1FFF, rshift = packed >> 26;
-    const uint32_t x_max = ((RANS_L >> m) << 16) * f;
-    bool out = false;
-    if (x >= x_max) {
-        *w = x & 0xFFFF;
-        x >>= 16;
-        out = true;
-    }
-    const uint32_t bias = f < 2 ? cum + (1u << m) - 1 : cum;
-    const uint32_t q = __umulhi(x, rcp) >> rshift;
-    x = x + bias + q * ((1u << m) - f);
-    return out;
-}
 
 // The rANS lanes of a chunk, coded backwards (rANS encodes in reverse). Called by every thread of
 // the block. Thread t runs lane l = t % lanes of the streams it owns: when lanes < blockDim.x the
@@ -255,14 +204,6 @@ __device__ __forceinline__ void load_tile(EncShared<K::ns>& sh, const uint8_t* f
     for (uint32_t b = done + t; b < bytes; b += bd) sh.etile[b] = from[b];
 }
 
-// Store word k of a lane whose count is cnt at base (back to front); false if k >= cnt.
-__device__ __forceinline__ bool put_word(uint8_t* base, uint32_t cnt, uint32_t k, uint32_t w) {
-    if (k >= cnt) return false;
-    uint8_t* p = base + 2ull * (cnt - 1 - k);
-    p[0] = (uint8_t)w;
-    p[1] = (uint8_t)(w >> 8);
-    return true;
-}
 
 template <class K>
 __device__ bool encode_lanes(EncShared<K::ns>& sh, const EncArgs& a, const uint8_t* src, uint64_t n, uint32_t lanes,

@@ -38,6 +38,8 @@
 // rANS: J. Duda, arXiv:1311.2540; reciprocal encoder of F. Giesen's rans_word_sse41.h, as
 // encode.cu. Uniform quantisation with verification: SZ (Di & Cappello, IPDPS 2016).
 #include "common.cuh"
+#include "encode.cuh"
+#include "padic.cuh"
 
 #define PE_TILE 1024         // elements per tile (rounded down to a multiple of the lane count)
 #define PE_HALO (2 * BLOCK)  // elements before a tile that contexts read (2 x the most lanes)
