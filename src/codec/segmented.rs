@@ -126,6 +126,54 @@ impl SegmentedPlan {
         ((r >> m) << (m + e)) | ((s[0] as u64) << m) | (r & ((1 << m) - 1))
     }
 
+    /// Split the elements of `src` into their planes (the inverse of [`Self::assemble`]):
+    /// `syms[p][i]` = plane `p`'s symbol of element `i`; straight loops per element size.
+    fn split_planes(&self, src: &[u8], syms: &mut [Vec<u8>]) {
+        let (m, e) = (self.man_bits, self.exp_bits);
+        let (low, emask) = ((1u32 << m) - 1, (1u32 << e) - 1);
+        let parts = |v: u32| ((v >> m) & emask, ((v >> (m + e)) << m) | (v & low));
+        match (self.size, syms) {
+            (2, [s0, s1]) => {
+                for ((c, a), b) in src.chunks_exact(2).zip(s0.iter_mut()).zip(s1.iter_mut()) {
+                    let (x, r) = parts(u16::from_le_bytes([c[0], c[1]]) as u32);
+                    (*a, *b) = (x as u8, r as u8);
+                }
+            }
+            (2, [s0, s1, s2]) => {
+                for (((c, a), b), d) in src
+                    .chunks_exact(2)
+                    .zip(s0.iter_mut())
+                    .zip(s1.iter_mut())
+                    .zip(s2.iter_mut())
+                {
+                    let (x, r) = parts(u16::from_le_bytes([c[0], c[1]]) as u32);
+                    (*a, *b, *d) = (x as u8, (r >> 8) as u8, r as u8);
+                }
+            }
+            (4, [s0, s1, s2, s3]) => {
+                for ((((c, a), b), d), f) in src
+                    .chunks_exact(4)
+                    .zip(s0.iter_mut())
+                    .zip(s1.iter_mut())
+                    .zip(s2.iter_mut())
+                    .zip(s3.iter_mut())
+                {
+                    let (x, r) = parts(u32::from_le_bytes([c[0], c[1], c[2], c[3]]));
+                    (*a, *b, *d, *f) = (x as u8, (r >> 16) as u8, (r >> 8) as u8, r as u8);
+                }
+            }
+            (_, syms) => {
+                let mut s = [0u8; MAX_PLANES];
+                for i in 0..src.len() / self.size {
+                    self.symbols(self.load(src, i), &mut s);
+                    for (plane, &sym) in syms.iter_mut().zip(&s) {
+                        plane[i] = sym;
+                    }
+                }
+            }
+        }
+    }
+
     /// Write the elements of the decoded planes `syms` (exponent, then big-endian byte planes of
     /// sign and mantissa) into `out`, little-endian; straight loops per element size that the
     /// compiler vectorises.
@@ -192,20 +240,29 @@ impl SegmentedPlan {
         };
         let np = 1 + plan.byte_planes();
         let n = data.len() / size;
-        let counts = (0..n)
-            .into_par_iter()
-            .with_min_len(1 << 16)
+        const BLOCK: usize = 1 << 16; // elements split per step of the histogram
+        let counts = data[..n * size]
+            .par_chunks(BLOCK * size)
             .fold(
-                || vec![[0u64; 256]; np],
-                |mut h, i| {
-                    let mut s = [0u8; MAX_PLANES];
-                    plan.symbols(plan.load(data, i), &mut s);
-                    for p in 0..np {
-                        h[p][s[p] as usize] += 1;
+                || (vec![[0u64; 256]; np], vec![vec![0u8; BLOCK]; np]),
+                |(mut h, mut syms), c| {
+                    let k = c.len() / size;
+                    for plane in syms.iter_mut() {
+                        plane.truncate(k);
                     }
-                    h
+                    plan.split_planes(c, &mut syms);
+                    for (hp, sp) in h.iter_mut().zip(&syms) {
+                        for &v in sp {
+                            hp[v as usize] += 1;
+                        }
+                    }
+                    for plane in syms.iter_mut() {
+                        plane.resize(BLOCK, 0);
+                    }
+                    (h, syms)
                 },
             )
+            .map(|(h, _)| h)
             .reduce(
                 || vec![[0u64; 256]; np],
                 |mut a, b| {
@@ -309,31 +366,37 @@ impl SegmentedPlan {
         let n = src.len() / self.size;
         let np = self.planes.len();
         let mut syms = vec![vec![0u8; n]; np];
-        let mut s = [0u8; MAX_PLANES];
-        for i in 0..n {
-            self.symbols(self.load(src, i), &mut s);
-            for (plane, &sym) in syms.iter_mut().zip(&s) {
-                plane[i] = sym;
-            }
-        }
+        self.split_planes(src, &mut syms);
         let mut out = vec![0u8; PROLOGUE];
         out[0] = MODE_CODED;
+        let mut buf = vec![0u16; n + 1];
         for (p, plane) in self.planes.iter().enumerate() {
             let Plane::Rans { enc, .. } = plane else {
                 continue;
             };
+            // Symbols in reverse (state i % 32), words written backwards into `buf`.
             let mut x = [RANS_L; LANES];
-            let mut words: Vec<u16> = Vec::with_capacity(n / 2);
-            for i in (0..n).rev() {
-                enc.put(&mut x[i % LANES], &mut words, syms[p][i] as usize);
+            let mut pos = n + 1;
+            let sp = &syms[p];
+            let groups = n / LANES;
+            for i in (groups * LANES..n).rev() {
+                enc.put_back(&mut x[i % LANES], &mut buf, &mut pos, sp[i] as usize);
             }
-            words.reverse();
+            for g in (0..groups).rev() {
+                let s = &sp[g * LANES..(g + 1) * LANES];
+                for l in (0..LANES).rev() {
+                    enc.put_back(&mut x[l], &mut buf, &mut pos, s[l] as usize);
+                }
+            }
+            let words = &buf[pos..];
             out[4 + 4 * p..8 + 4 * p].copy_from_slice(&(words.len() as u32).to_le_bytes());
             for st in x {
                 out.extend_from_slice(&st.to_le_bytes());
             }
-            for w in words {
-                out.extend_from_slice(&w.to_le_bytes());
+            let at = out.len();
+            out.resize(at + 2 * words.len(), 0);
+            for (o, w) in out[at..].chunks_exact_mut(2).zip(words) {
+                o.copy_from_slice(&w.to_le_bytes());
             }
             out.resize(pad(out.len()), 0);
         }

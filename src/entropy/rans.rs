@@ -273,6 +273,26 @@ impl EncTable {
     }
 }
 
+impl EncTable {
+    /// As `put`, without a branch on the renormalisation and writing the word backwards:
+    /// `buf[*pos - 1]` is always written and `*pos` steps back only when a word is emitted, so
+    /// after encoding in reverse the emitted words are `buf[*pos..]` in decoding order.
+    /// `*pos` must be at least 1 (a symbol emits at most one word).
+    #[inline(always)]
+    pub(crate) fn put_back(&self, x: &mut u32, buf: &mut [u16], pos: &mut usize, sym: usize) {
+        let e = &self.syms[sym];
+        debug_assert!(e.x_max != 0, "symbol {sym} has zero frequency");
+        let emit = *x >= e.x_max;
+        buf[*pos - 1] = *x as u16;
+        *pos -= emit as usize;
+        let y = if emit { *x >> 16 } else { *x };
+        let q = ((y as u64 * e.rcp_freq as u64) >> 32) as u32 >> e.rcp_shift;
+        *x = y
+            .wrapping_add(e.bias)
+            .wrapping_add(q.wrapping_mul(e.cmpl_freq));
+    }
+}
+
 /// Push `k <= 15` uniformly distributed bits `v` into a lane state (probability
 /// `2^-k` each value: a rANS step with frequency 1 at resolution `k`).
 #[inline(always)]
