@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Fuzzing with cargo-fuzz (libFuzzer); targets in fuzz/fuzz_targets/, docs/FUZZING.md.
+#
+#   scripts/fuzz.sh seeds                 seed corpora (fuzz/corpus/<target>/seed-*) made from
+#                                         real containers of tests/data/minilm-subset-f32.safetensors
+#   scripts/fuzz.sh build                 build every target
+#   scripts/fuzz.sh run TARGET [ARGS...]  fuzz one target (ARGS go to libFuzzer, e.g. -runs=10000000
+#                                         or -max_total_time=600); crashes land in fuzz/artifacts/
+#   scripts/fuzz.sh ci [SECONDS]          seeds, build, then each target for SECONDS (default 45)
+#   scripts/fuzz.sh list                  the targets
+#
+# Installs what it needs: the nightly toolchain (rustup) and cargo-fuzz (cargo install --locked)
+# when absent. One libFuzzer worker at a time, niced, one rayon thread
+# (FUZZ_NICE=0 to run at normal priority). Targets are built without a sanitizer
+# (--sanitizer none): the codecs are safe Rust and run about twice as fast that way, and
+# debug assertions (overflow checks) stay on; the unsafe C boundary runs under ASan/UBSan in
+# scripts/sanitize.sh. FUZZ_SANITIZER=address builds with AddressSanitizer instead.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+targets=(container_decode archive_decode safetensors_compress padic_roundtrip layout_agreement)
+nice_cmd=(nice -n "${FUZZ_NICE:-10}")
+sanitizer=${FUZZ_SANITIZER:-none}
+export RAYON_NUM_THREADS=1 CARGO_TERM_COLOR=never
+
+need_tools() {
+    if ! rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+        echo "fuzz.sh: installing the nightly toolchain (rustup)"
+        rustup toolchain install nightly --profile minimal
+    fi
+    if ! cargo fuzz --version >/dev/null 2>&1; then
+        echo "fuzz.sh: installing cargo-fuzz (cargo install --locked)"
+        "${nice_cmd[@]}" cargo install cargo-fuzz --locked
+    fi
+}
+
+seeds() {
+    "${nice_cmd[@]}" cargo +nightly run -q --manifest-path fuzz/Cargo.toml --example seeds -- \
+        "$root/tests/data/minilm-subset-f32.safetensors" "$root/fuzz/corpus"
+}
+
+build() {
+    "${nice_cmd[@]}" cargo +nightly fuzz build -O -s "$sanitizer" "$@"
+}
+
+# Longest input per target: inputs of a few KiB reach every code path (chunk, segment and lane
+# counts are fuzzed) at a useful speed.
+max_len() {
+    case $1 in
+        container_decode | archive_decode) echo 8192 ;;
+        safetensors_compress) echo 4096 ;;
+        *) echo 2064 ;;
+    esac
+}
+
+run() { # TARGET [libFuzzer args...]
+    local t=$1; shift
+    mkdir -p "fuzz/corpus/$t" "fuzz/artifacts/$t"
+    # -rss_limit_mb: a decode is bounded to 16 MiB of output (saraphis_fuzz::MAX_DECODE_BYTES).
+    "${nice_cmd[@]}" cargo +nightly fuzz run -O -s "$sanitizer" "$t" "fuzz/corpus/$t" -- \
+        -rss_limit_mb=2048 -max_len="$(max_len "$t")" -print_final_stats=1 "$@"
+}
+
+case "${1:-}" in
+    seeds) need_tools; seeds ;;
+    build) need_tools; build ;;
+    list) printf '%s\n' "${targets[@]}" ;;
+    run)
+        [ $# -ge 2 ] || { echo "usage: scripts/fuzz.sh run TARGET [LIBFUZZER ARGS...]" >&2; exit 2; }
+        shift; need_tools; run "$@" ;;
+    ci)
+        secs=${2:-45}
+        need_tools
+        seeds
+        build
+        for t in "${targets[@]}"; do
+            echo "=== fuzz $t for ${secs}s"
+            log=fuzz/artifacts/$t/ci.log
+            mkdir -p "fuzz/artifacts/$t"
+            if ! run "$t" -max_total_time="$secs" >"$log" 2>&1; then
+                tail -n 60 "$log"
+                echo "fuzz.sh: $t FAILED (the input is in fuzz/artifacts/$t)" >&2
+                exit 1
+            fi
+            grep -E '^(stat::number_of_executed_units|Done )' "$log" || tail -n 5 "$log"
+        done
+        echo "fuzz: ${#targets[@]} targets ran ${secs}s each without a failure"
+        ;;
+    *) sed -n '2,17p' "$0" >&2; exit 2 ;;
+esac
