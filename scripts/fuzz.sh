@@ -24,6 +24,12 @@ sanitizer=${FUZZ_SANITIZER:-none}
 export RAYON_NUM_THREADS=1 CARGO_TERM_COLOR=never
 
 need_tools() {
+    if ! command -v rustup >/dev/null; then
+        # cargo from a distribution package has no rustup (needed for nightly): install it.
+        echo "$(basename "$0"): installing rustup (https://sh.rustup.rs) for the nightly toolchain"
+        curl -sSf https://sh.rustup.rs | sh -s -- -y -q --profile minimal --default-toolchain stable --no-modify-path
+        export PATH=$HOME/.cargo/bin:$PATH
+    fi
     if ! rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
         echo "fuzz.sh: installing the nightly toolchain (rustup)"
         rustup toolchain install nightly --profile minimal
