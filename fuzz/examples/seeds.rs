@@ -87,7 +87,7 @@ fn safetensors(tensors: &[(&str, DType, Vec<u64>, &[u8])]) -> Vec<u8> {
         off = end;
     }
     let mut h = serde_json::to_vec(&map).unwrap();
-    while h.len() % 8 != 0 {
+    while !h.len().is_multiple_of(8) {
         h.push(b' ');
     }
     let mut out = (h.len() as u64).to_le_bytes().to_vec();
