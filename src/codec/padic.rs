@@ -336,7 +336,8 @@ impl PadicPlan {
     ///
     /// Absolute mode: `eps + (p^j - 1) * step` plus twice the dtype's rounding at the largest
     /// magnitude, with `j = N - planes`; exactly `eps` when `planes == N`. Relative mode: the
-    /// relative bound `exp(step/2 + (p^j - 1) step) - 1` plus dtype rounding, `eps` at
+    /// relative bound `exp(g) - 1 + 2 u exp(g)` with `g = step/2 + (p^j - 1) step + u` and `u`
+    /// the dtype's relative rounding `2^-mantissa bits`, `eps` at
     /// `planes == N`. Elements stored as exceptions are exact. Infinite when a reconstruction
     /// from the top planes may exceed the dtype's largest finite value (it then decodes to
     /// infinity: an F16 above 65504, say), since no finite bound holds for such an element.
@@ -352,10 +353,14 @@ impl PadicPlan {
         let dq = (pow(self.prime, j).unwrap_or(u64::MAX) - 1) as f64;
         // The largest magnitude a reconstruction from the top planes may take.
         let (bound, top) = if rel {
-            let man = self.dtype.float_layout().unwrap().man_bits as i32;
-            let grow = self.step / 2.0 + dq * self.step;
+            // u: relative rounding of the dtype (generous by 2x). The full decode is within
+            // `step / 2 + u` of x in the log domain; unknown digits add `dq * step`; rounding
+            // the reconstruction x' adds u relative to x', that is u e^grow relative to x
+            // (fuzzing found the bound too small where x' is far from x: 146x, BF16).
+            let u = 2f64.powi(-(self.dtype.float_layout().unwrap().man_bits as i32));
+            let grow = self.step / 2.0 + dq * self.step + u;
             (
-                grow.exp_m1() + 2.0 * 2f64.powi(-man),
+                grow.exp_m1() + 2.0 * u * grow.exp(),
                 // A margin for det_exp's last bit against exp's.
                 self.max_abs * grow.exp() * (1.0 + f64::EPSILON * 16.0),
             )
