@@ -97,8 +97,9 @@ case "${1:-}" in
         build
         for t in "${targets[@]}"; do
             echo "=== fuzz $t for ${secs}s"
-            log=fuzz/artifacts/$t/ci.log
-            mkdir -p "fuzz/artifacts/$t"
+            # Not under fuzz/artifacts: cargo-fuzz shows the newest file there as the failing input.
+            log=fuzz/logs/$t-ci.log
+            mkdir -p fuzz/logs
             if ! run "$t" -max_total_time="$secs" >"$log" 2>&1; then
                 tail -n 60 "$log"
                 echo "fuzz.sh: $t FAILED (the input is in fuzz/artifacts/$t)" >&2
