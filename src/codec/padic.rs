@@ -336,8 +336,11 @@ impl PadicPlan {
     ///
     /// Absolute mode: `eps + (p^j - 1) * step` plus twice the dtype's rounding at the largest
     /// magnitude, with `j = N - planes`; exactly `eps` when `planes == N`. Relative mode: the
-    /// relative bound `exp(step/2 + (p^j - 1) step) - 1` plus dtype rounding, `eps` at
-    /// `planes == N`. Elements stored as exceptions are exact.
+    /// relative bound `exp(g) - 1 + 2 u exp(g)` with `g = step/2 + (p^j - 1) step + u` and `u`
+    /// the dtype's relative rounding `2^-mantissa bits`, `eps` at
+    /// `planes == N`. Elements stored as exceptions are exact. Infinite when a reconstruction
+    /// from the top planes may exceed the dtype's largest finite value (it then decodes to
+    /// infinity: an F16 above 65504, say), since no finite bound holds for such an element.
     pub fn bound_for_planes(&self, planes: u32) -> f64 {
         let j = self.precision - planes.min(self.precision);
         let (eps, rel) = match self.bound {
@@ -348,14 +351,28 @@ impl PadicPlan {
             return eps;
         }
         let dq = (pow(self.prime, j).unwrap_or(u64::MAX) - 1) as f64;
-        if rel {
-            let man = self.dtype.float_layout().unwrap().man_bits as i32;
-            (self.step / 2.0 + dq * self.step).exp_m1() + 2.0 * 2f64.powi(-man)
+        // The largest magnitude a reconstruction from the top planes may take.
+        let (bound, top) = if rel {
+            // u: relative rounding of the dtype (generous by 2x). The full decode is within
+            // `step / 2 + u` of x in the log domain; unknown digits add `dq * step`; rounding
+            // the reconstruction x' adds u relative to x', that is u e^grow relative to x
+            // (fuzzing found the bound too small where x' is far from x: 146x, BF16).
+            let u = 2f64.powi(-(self.dtype.float_layout().unwrap().man_bits as i32));
+            let grow = self.step / 2.0 + dq * self.step + u;
+            (
+                grow.exp_m1() + 2.0 * u * grow.exp(),
+                // A margin for det_exp's last bit against exp's.
+                self.max_abs * grow.exp() * (1.0 + f64::EPSILON * 16.0),
+            )
         } else {
-            let ulp = self
-                .dtype
-                .half_ulp(self.max_abs + (dq + 1.0) * self.step + eps);
-            eps + dq * self.step + 2.0 * ulp
+            let top = self.max_abs + (dq + 1.0) * self.step + eps;
+            let ulp = self.dtype.half_ulp(top);
+            (eps + dq * self.step + 2.0 * ulp, top)
+        };
+        if top.is_finite() && top <= max_finite(self.dtype) {
+            bound
+        } else {
+            f64::INFINITY
         }
     }
 
@@ -739,6 +756,16 @@ impl PadicPlan {
             m => return corrupt(format!("digit-plane mode {m}")),
         }
         Ok(())
+    }
+}
+
+/// The largest finite value of a float dtype.
+fn max_finite(dtype: DType) -> f64 {
+    match dtype {
+        DType::F16 => half::f16::MAX.to_f64(),
+        DType::BF16 => half::bf16::MAX.to_f64(),
+        DType::F32 => f32::MAX as f64,
+        _ => f64::MAX,
     }
 }
 

@@ -3,7 +3,7 @@
 //! slice borrowing with NULL checks, and the per-thread last-error message.
 
 use std::cell::RefCell;
-use std::ffi::{c_char, c_void, CString};
+use std::ffi::{c_char, c_void, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use super::result::saraphis_result;
@@ -115,12 +115,17 @@ pub(super) unsafe fn out_ptr<'a, T>(p: *mut T, what: &'static str) -> Result<&'a
     p.as_mut().ok_or(Fail::Null(what))
 }
 
-/// A required input pointer: NULL gives `Fail::Null(what)`.
+/// A required NUL-terminated string: NULL gives `Fail::Null(what)`. The string is read from
+/// the raw pointer itself (a `&c_char` made first would cover one byte only, and reading the
+/// rest through it is undefined behaviour: Miri's finding).
 ///
 /// # Safety
-/// `p` is NULL or valid for reads of a `T`.
-pub(super) unsafe fn input<'a, T>(p: *const T, what: &'static str) -> Result<&'a T, Fail> {
-    p.as_ref().ok_or(Fail::Null(what))
+/// `p` is NULL or points to a NUL-terminated string, unchanged for the borrow's life.
+pub(super) unsafe fn c_str<'a>(p: *const c_char, what: &'static str) -> Result<&'a CStr, Fail> {
+    if p.is_null() {
+        return Err(Fail::Null(what));
+    }
+    Ok(CStr::from_ptr(p))
 }
 
 /// Borrow `len` bytes at `p`; NULL is allowed only for `len == 0`.

@@ -2,9 +2,9 @@
 //! by the caller from `saraphis_config_new` / `_from_env` / `_from_json` to
 //! `saraphis_config_free`. Readable from several threads; not to be modified while in use.
 
-use std::ffi::{c_char, CStr};
+use std::ffi::c_char;
 
-use super::boundary::{guard, guard_value, input, invalid, out_ptr, BoxHandle};
+use super::boundary::{c_str, guard, guard_value, invalid, out_ptr, BoxHandle};
 use super::result::saraphis_result;
 use super::types::saraphis_config_key;
 use crate::system::Config;
@@ -55,9 +55,9 @@ pub unsafe extern "C" fn saraphis_config_from_json(
     out: *mut *mut saraphis_config,
 ) -> saraphis_result {
     guard(|| {
-        let json = input(json, "json")?;
+        let json = c_str(json, "json")?;
         let o = out_ptr(out, "out")?;
-        let s = CStr::from_ptr(json)
+        let s = json
             .to_str()
             .map_err(|_| invalid("config JSON is not UTF-8"))?;
         *o = saraphis_config::into_handle(Config::from_json(s)?);
@@ -113,8 +113,7 @@ pub unsafe extern "C" fn saraphis_config_set_device(
 ) -> saraphis_result {
     guard(|| {
         let c = saraphis_config::try_mut(config, "config")?;
-        let d = input(device, "device")?;
-        let s = CStr::from_ptr(d)
+        let s = c_str(device, "device")?
             .to_str()
             .map_err(|_| invalid("device is not UTF-8"))?;
         c.device = s.parse()?;

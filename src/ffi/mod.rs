@@ -77,3 +77,6 @@ pub extern "C" fn saraphis_version() -> *const c_char {
 pub extern "C" fn saraphis_version_number() -> u32 {
     SARAPHIS_VERSION_NUMBER
 }
+
+#[cfg(test)]
+mod tests;

@@ -10,7 +10,7 @@
 //! left as it was.
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, Seek, Write};
 use std::path::Path;
 use std::time::Instant;
 
@@ -256,74 +256,161 @@ impl System {
         let t0 = Instant::now();
         super::output::check_output(output, &[input])?;
         let src = map_file(input)?;
-        let (header, data_start, tensors) = parse_safetensors(&src)?;
-        let opts = self.options(codec);
-        let mut reports = Vec::with_capacity(tensors.len());
-        let total = write_atomically(output, &[input], |file| {
-            let mut w = ArchiveWriter::new(BufWriter::with_capacity(1 << 20, file))?;
-            for (k, t) in tensors.iter().enumerate() {
-                progress(k, tensors.len(), &t.name);
-                let data = &src[data_start + t.start as usize..data_start + t.end as usize];
-                let c = self.compress(data, t.dtype, &t.shape, &opts)?;
-                let info = crate::codec::inspect(&c.bytes).map_err(|e| {
-                    Error::Corrupt(format!(
-                        "tensor '{}': the encoder wrote a container its reader refuses ({e}); \
-                         nothing was written",
-                        t.name
-                    ))
-                })?;
-                if info.dtype != t.dtype || info.shape != t.shape {
-                    return Err(Error::Corrupt(format!(
-                        "tensor '{}': container header disagrees with the tensor",
-                        t.name
-                    )));
-                }
-                let bound = if c.codec == crate::format::container::CodecId::Padic {
-                    bound_entry(&codec, t.dtype)
-                } else {
-                    None
-                };
-                let entry = TensorEntry {
-                    name: t.name.clone(),
-                    dtype: t.dtype.safetensors_name().into(),
-                    shape: t.shape.clone(),
-                    codec: c.codec.name().into(),
-                    offset: 0,
-                    length: 0,
-                    original_bytes: data.len() as u64,
-                    data_offsets: [t.start, t.end],
-                    bound: bound.clone(),
-                    max_abs_error: c.max_abs_error,
-                    container_crc32: None,
-                };
-                reports.push(TensorReport {
-                    name: t.name.clone(),
-                    dtype: entry.dtype.clone(),
-                    shape: t.shape.clone(),
-                    codec: entry.codec.clone(),
-                    original_bytes: data.len() as u64,
-                    compressed_bytes: c.bytes.len() as u64,
-                    ratio: ratio(data.len() as u64, c.bytes.len() as u64),
-                    max_abs_error: Some(c.max_abs_error),
-                    max_rel_error: None,
-                    bound,
-                    ok: true,
-                });
-                w.add(entry, &c.bytes)?;
-                release(
-                    &src,
-                    data_start + t.start as usize,
-                    data_start + t.end as usize,
-                );
-            }
-            progress(tensors.len(), tensors.len(), "");
-            let (mut bw, total) = w.finish(header.clone())?;
-            bw.flush()?;
-            Ok(total)
+        let (total, reports) = write_atomically(output, &[input], |file| {
+            let w = BufWriter::with_capacity(1 << 20, file);
+            let (mut w, total, reports) =
+                self.compress_mapped(&src, Some(&src), w, codec, progress)?;
+            w.flush()?;
+            Ok((total, reports))
         })?;
         let mut r = summary("compress", total, reports, t0, MEASURED_BY_ENCODER);
         r.mb_per_s = Some(mb_per_s(r.original_bytes, r.seconds));
         Ok(r)
+    }
+
+    /// Compress the safetensors file held in `src` (typically memory-mapped) into a `.sph`
+    /// archive written to `out` from its start; returns `out`, the archive's length and one
+    /// report per tensor. [`System::compress_model`] is this on files; the same checks apply
+    /// (every container read back as the decoder will before it is written). On an error
+    /// `out` holds a partial archive: discard it. Errors: as [`System::compress_model`]
+    /// (`InvalidArgument` for input that is not a valid safetensors file), `Io` from `out`.
+    pub fn compress_safetensors<W: Write + Seek>(
+        &self,
+        src: &[u8],
+        out: W,
+        codec: CodecParams,
+        progress: Progress,
+    ) -> Result<(W, u64, Vec<TensorReport>)> {
+        self.compress_mapped(src, None, out, codec, progress)
+    }
+
+    /// [`System::compress_safetensors`]; `map`, when `src` is that memory map, has each
+    /// tensor's pages released once it is done.
+    fn compress_mapped<W: Write + Seek>(
+        &self,
+        src: &[u8],
+        map: Option<&memmap2::Mmap>,
+        out: W,
+        codec: CodecParams,
+        progress: Progress,
+    ) -> Result<(W, u64, Vec<TensorReport>)> {
+        let (header, data_start, tensors) = parse_safetensors(src)?;
+        let opts = self.options(codec);
+        let mut reports = Vec::with_capacity(tensors.len());
+        let mut w = ArchiveWriter::new(out)?;
+        for (k, t) in tensors.iter().enumerate() {
+            progress(k, tensors.len(), &t.name);
+            let data = &src[data_start + t.start as usize..data_start + t.end as usize];
+            let c = self.compress(data, t.dtype, &t.shape, &opts)?;
+            let info = crate::codec::inspect(&c.bytes).map_err(|e| {
+                Error::Corrupt(format!(
+                    "tensor '{}': the encoder wrote a container its reader refuses ({e}); \
+                     nothing was written",
+                    t.name
+                ))
+            })?;
+            if info.dtype != t.dtype || info.shape != t.shape {
+                return Err(Error::Corrupt(format!(
+                    "tensor '{}': container header disagrees with the tensor",
+                    t.name
+                )));
+            }
+            let bound = if c.codec == crate::format::container::CodecId::Padic {
+                bound_entry(&codec, t.dtype)
+            } else {
+                None
+            };
+            let entry = TensorEntry {
+                name: t.name.clone(),
+                dtype: t.dtype.safetensors_name().into(),
+                shape: t.shape.clone(),
+                codec: c.codec.name().into(),
+                offset: 0,
+                length: 0,
+                original_bytes: data.len() as u64,
+                data_offsets: [t.start, t.end],
+                bound: bound.clone(),
+                max_abs_error: c.max_abs_error,
+                container_crc32: None,
+            };
+            reports.push(TensorReport {
+                name: t.name.clone(),
+                dtype: entry.dtype.clone(),
+                shape: t.shape.clone(),
+                codec: entry.codec.clone(),
+                original_bytes: data.len() as u64,
+                compressed_bytes: c.bytes.len() as u64,
+                ratio: ratio(data.len() as u64, c.bytes.len() as u64),
+                max_abs_error: Some(c.max_abs_error),
+                max_rel_error: None,
+                bound,
+                ok: true,
+            });
+            w.add(entry, &c.bytes)?;
+            if let Some(map) = map {
+                release(
+                    map,
+                    data_start + t.start as usize,
+                    data_start + t.end as usize,
+                );
+            }
+        }
+        progress(tensors.len(), tensors.len(), "");
+        let (out, total) = w.finish(header)?;
+        Ok((out, total, reports))
+    }
+
+    /// Restore the safetensors file from the `.sph` archive held in `src` (typically
+    /// memory-mapped), writing it to `out`; returns one report per tensor.
+    /// [`System::decompress_model`] is this on files; the same checks apply (every container
+    /// checked against its index entry before it is decoded). Memory: one decoded tensor at a
+    /// time, as large as its index entry says (an archive may legitimately expand far beyond
+    /// its own size: check [`crate::format::archive::read_index`] first when that matters).
+    /// On an error `out` holds a partial file: discard it. Errors: as
+    /// [`System::decompress_model`], `Io` from `out`.
+    pub fn decompress_archive<W: Write>(
+        &self,
+        src: &[u8],
+        out: &mut W,
+        progress: Progress,
+    ) -> Result<Vec<TensorReport>> {
+        self.decompress_mapped(src, None, out, progress)
+    }
+
+    /// [`System::decompress_archive`]; `map`, when `src` is that memory map, has each
+    /// container's pages released once it is decoded.
+    fn decompress_mapped<W: Write>(
+        &self,
+        src: &[u8],
+        map: Option<&memmap2::Mmap>,
+        out: &mut W,
+        progress: Progress,
+    ) -> Result<Vec<TensorReport>> {
+        let index = read_index(src)?;
+        let mut reports = Vec::with_capacity(index.tensors.len());
+        let hb = index.source_header.as_bytes();
+        out.write_all(&(hb.len() as u64).to_le_bytes())?;
+        out.write_all(hb)?;
+        let mut pos = 0u64;
+        for (k, t) in index.tensors.iter().enumerate() {
+            progress(k, index.tensors.len(), &t.name);
+            if t.data_offsets[0] != pos {
+                return Err(Error::Corrupt(format!(
+                    "tensor '{}' data offsets are not contiguous",
+                    t.name
+                )));
+            }
+            let dtype = DType::from_safetensors_name(&t.dtype)?;
+            let buf = self.decode_entry(src, t, dtype)?;
+            out.write_all(&buf)?;
+            if let Some(map) = map {
+                release(map, t.offset as usize, (t.offset + t.length) as usize);
+            }
+            pos = t.data_offsets[1];
+            reports.push(entry_report(t, Some(t.max_abs_error), None, true));
+        }
+        progress(index.tensors.len(), index.tensors.len(), "");
+        Ok(reports)
     }
 
     /// Restore the safetensors file from archive `input` into `output`. For a lossless
@@ -342,32 +429,11 @@ impl System {
         let t0 = Instant::now();
         super::output::check_output(output, &[input])?;
         let src = map_file(input)?;
-        let index = read_index(&src)?;
-        let mut reports = Vec::with_capacity(index.tensors.len());
-        write_atomically(output, &[input], |file| {
+        let reports = write_atomically(output, &[input], |file| {
             let mut w = BufWriter::with_capacity(1 << 20, file);
-            let hb = index.source_header.as_bytes();
-            w.write_all(&(hb.len() as u64).to_le_bytes())?;
-            w.write_all(hb)?;
-            let mut pos = 0u64;
-            for (k, t) in index.tensors.iter().enumerate() {
-                progress(k, index.tensors.len(), &t.name);
-                if t.data_offsets[0] != pos {
-                    return Err(Error::Corrupt(format!(
-                        "tensor '{}' data offsets are not contiguous",
-                        t.name
-                    )));
-                }
-                let dtype = DType::from_safetensors_name(&t.dtype)?;
-                let buf = self.decode_entry(&src, t, dtype)?;
-                w.write_all(&buf)?;
-                release(&src, t.offset as usize, (t.offset + t.length) as usize);
-                pos = t.data_offsets[1];
-                reports.push(entry_report(t, Some(t.max_abs_error), None, true));
-            }
-            progress(index.tensors.len(), index.tensors.len(), "");
+            let reports = self.decompress_mapped(&src, Some(&src), &mut w, progress)?;
             w.flush()?;
-            Ok(())
+            Ok(reports)
         })?;
         let mut r = summary(
             "decompress",
