@@ -13,16 +13,23 @@
 
 // Minor version of the library. While the major version is 0, a new minor version may break
 // the ABI: the shared library's SONAME is `libsaraphis.so.0.MINOR`.
-#define SARAPHIS_VERSION_MINOR 1
+#define SARAPHIS_VERSION_MINOR 2
 
 // Patch version of the library.
 #define SARAPHIS_VERSION_PATCH 0
 
 // `MAJOR * 10000 + MINOR * 100 + PATCH`, as `saraphis_version_number()` returns.
-#define SARAPHIS_VERSION_NUMBER 100
+#define SARAPHIS_VERSION_NUMBER 200
 
 // Largest number of tensor dimensions.
 #define SARAPHIS_MAX_DIMS 8
+
+// A prefix this long (8192 bytes) holds enough of every container this build writes for
+// `saraphis_header_bytes` to give the header's exact length (the fixed fields, 8 dimensions and
+// codec parameters up to 8,000 bytes), and the whole header of most: read this many bytes of a
+// file (or all of it, if shorter), ask `saraphis_header_bytes`, read more if it says so, then
+// `saraphis_inspect`.
+#define SARAPHIS_HEADER_MAX_BYTES 8192
 
 // Codecs (values of `uint32_t codec` arguments and of `saraphis_tensor_info::codec`).
 typedef enum saraphis_codec {
@@ -136,6 +143,8 @@ typedef enum saraphis_result {
   SARAPHIS_ERR_INVALID_ARGUMENT = 1001,
   // The destination has the wrong size or dtype, or is too small.
   SARAPHIS_ERR_DESTINATION = 1002,
+  // No tensor of that name (`saraphis_archive_find`).
+  SARAPHIS_ERR_NOT_FOUND = 1003,
   // The bytes are not a Saraphis container.
   SARAPHIS_ERR_BAD_MAGIC = 2001,
   // The container has a newer major format version.
@@ -158,6 +167,9 @@ typedef enum saraphis_result {
   SARAPHIS_ERR_PANIC = 5000,
 } saraphis_result;
 
+// Opaque archive handle. Thread-safe.
+typedef struct saraphis_archive saraphis_archive;
+
 // Opaque library-owned byte buffer (a compressed container).
 typedef struct saraphis_buffer saraphis_buffer;
 
@@ -170,24 +182,9 @@ typedef struct saraphis_params saraphis_params;
 // Opaque system handle (a boxed Rust `System`). Thread-safe.
 typedef struct saraphis_system saraphis_system;
 
-// One tensor of `saraphis_decompress_device_batch`: a container in device memory and the
-// device buffer it decodes into. Plain data, filled by the caller in host memory.
-typedef struct saraphis_device_tensor {
-  // The container on the device (any alignment; 16 bytes, as cudaMalloc gives, reads
-  // fastest). Never written.
-  const void *src_dev;
-  // Its length in bytes.
-  size_t src_bytes;
-  // The output on the device: exactly the tensor's bytes, aligned to the element size, not
-  // overlapping any container of the batch.
-  void *dst_dev;
-  // Its length in bytes.
-  size_t dst_bytes;
-  // The tensor's dtype (a `saraphis_dtype`; must equal the container's).
-  uint32_t dtype;
-} saraphis_device_tensor;
-
-// Header information of a container, filled by `saraphis_inspect`.
+// Header information of a container, filled by `saraphis_inspect` and
+// `saraphis_archive_tensor_info`. 208 bytes; `reserved` keeps room for fields added in later
+// versions without changing the size (they will be 0 where this version writes 0).
 typedef struct saraphis_tensor_info {
   // `saraphis_dtype` value.
   uint32_t dtype;
@@ -215,17 +212,145 @@ typedef struct saraphis_tensor_info {
   uint32_t prime;
   // Digit planes (p-adic) or 0.
   uint32_t precision;
+  // Written as 0; later versions may give these words meanings.
+  uint64_t reserved[8];
 } saraphis_tensor_info;
+
+// One output of `saraphis_archive_decompress_device_batch`: a tensor of the archive and the
+// device buffer it decodes into. Plain data, filled by the caller in host memory.
+typedef struct saraphis_archive_output {
+  // Index of the tensor in the archive.
+  size_t index;
+  // The output on the device: exactly the tensor's bytes, aligned to its element size.
+  void *dst_dev;
+  // Its length in bytes.
+  size_t dst_bytes;
+} saraphis_archive_output;
+
+// One tensor of `saraphis_decompress_device_batch`: a container in device memory and the
+// device buffer it decodes into. Plain data, filled by the caller in host memory.
+typedef struct saraphis_device_tensor {
+  // The container on the device (any alignment; 16 bytes, as cudaMalloc gives, reads
+  // fastest). Never written.
+  const void *src_dev;
+  // Its length in bytes.
+  size_t src_bytes;
+  // The output on the device: exactly the tensor's bytes, aligned to the element size, not
+  // overlapping any container of the batch.
+  void *dst_dev;
+  // Its length in bytes.
+  size_t dst_bytes;
+  // The tensor's dtype (a `saraphis_dtype`; must equal the container's).
+  uint32_t dtype;
+} saraphis_device_tensor;
 
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
 
-// Run-time version string, e.g. "0.1.0" (static; do not free). Thread-safe.
+// Run-time version string, e.g. "0.2.0" (static; do not free). Thread-safe.
 const char *saraphis_version(void);
 
 // Run-time version number, `MAJOR * 10000 + MINOR * 100 + PATCH`. Thread-safe.
 uint32_t saraphis_version_number(void);
+
+// Open the `.sph` archive file at `path` (UTF-8, NUL-terminated) on `system`, memory-mapped
+// read-only, into `*out`. Checks the file header, the index and every container's header against
+// its index entry (no payload is read: opening is fast and costs no memory in proportion to the
+// model). The archive keeps a reference to `system`. Free it with `saraphis_archive_free`.
+// Errors: `SARAPHIS_ERR_IO` (the message names the path), `SARAPHIS_ERR_BAD_MAGIC`,
+// `SARAPHIS_ERR_UNSUPPORTED_VERSION`, `SARAPHIS_ERR_TRUNCATED`, `SARAPHIS_ERR_CHECKSUM`,
+// `SARAPHIS_ERR_CORRUPT`, `SARAPHIS_ERR_UNSUPPORTED` (a dtype this build does not know),
+// `SARAPHIS_ERR_INVALID_ARGUMENT` (a directory, a path that is not UTF-8),
+// `SARAPHIS_ERR_NULL_PARAMETER`; `*out` is written only on success. Another process truncating
+// the file while it is mapped is the hazard of every memory-mapped reader (SIGBUS).
+// Thread-safe.
+enum saraphis_result saraphis_archive_open(const struct saraphis_system *system,
+                                           const char *path,
+                                           struct saraphis_archive **out);
+
+// Open an archive held in memory, `data[len]`, without copying it: the bytes must stay valid
+// and unchanged until `saraphis_archive_free`. Checks and errors as `saraphis_archive_open`
+// (no `SARAPHIS_ERR_IO`); `*out` is written only on success. Thread-safe.
+enum saraphis_result saraphis_archive_open_memory(const struct saraphis_system *system,
+                                                  const void *data,
+                                                  size_t len,
+                                                  struct saraphis_archive **out);
+
+// Free an archive (NULL is a no-op): its map or its reference to the caller's bytes, and the
+// containers it keeps in device memory. No call on it may be running or follow, and device work
+// enqueued through it must be finished (its containers are read by that work).
+void saraphis_archive_free(struct saraphis_archive *archive);
+
+// Number of tensors into `*n`. Errors: `SARAPHIS_ERR_NULL_PARAMETER`. Thread-safe.
+enum saraphis_result saraphis_archive_tensor_count(const struct saraphis_archive *archive,
+                                                   size_t *n);
+
+// Name of tensor `i` (UTF-8, NUL-terminated, as in the original safetensors file), owned by the
+// archive and valid until `saraphis_archive_free`; NULL when `archive` is NULL or `i` is out of
+// range. Thread-safe.
+const char *saraphis_archive_tensor_name(const struct saraphis_archive *archive, size_t i);
+
+// Index of the tensor called `name` (UTF-8, NUL-terminated) into `*i`. Errors:
+// `SARAPHIS_ERR_NOT_FOUND` (no such tensor), `SARAPHIS_ERR_NULL_PARAMETER`; `*i` is written
+// only on success. Thread-safe.
+enum saraphis_result saraphis_archive_find(const struct saraphis_archive *archive,
+                                           const char *name,
+                                           size_t *i);
+
+// Header information of tensor `i` into `*info`: dtype, codec, shape, element count, original
+// and compressed (container) bytes, chunk size and count, and for p-adic tensors the bound
+// (mode and value), prime and digit planes. Nothing is decoded. Errors:
+// `SARAPHIS_ERR_INVALID_ARGUMENT` (`i` out of range), `SARAPHIS_ERR_NULL_PARAMETER`; `*info` is
+// written only on success. Thread-safe.
+enum saraphis_result saraphis_archive_tensor_info(const struct saraphis_archive *archive,
+                                                  size_t i,
+                                                  struct saraphis_tensor_info *info);
+
+// Decode tensor `i` on the CPU (the system's worker threads) into host memory `dst[dst_bytes]`,
+// exactly the tensor's `original_bytes`: bit for bit for exact codecs, within the recorded bound
+// for p-adic ones. The container's CRC-32 recorded in the index and its chunks' checksums (unless
+// the config says the data is trusted) are checked first. Errors: `SARAPHIS_ERR_INVALID_ARGUMENT`
+// (`i` out of range), `SARAPHIS_ERR_DESTINATION` (wrong size; nothing written),
+// `SARAPHIS_ERR_CHECKSUM` (the container or a chunk was altered; the message names the tensor),
+// `SARAPHIS_ERR_CORRUPT`, `SARAPHIS_ERR_NULL_PARAMETER`. On a data error `dst` holds unspecified
+// bytes. Thread-safe.
+enum saraphis_result saraphis_archive_decompress(const struct saraphis_archive *archive,
+                                                 size_t i,
+                                                 void *dst,
+                                                 size_t dst_bytes);
+
+// Decode tensor `i` into device memory `dst_dev[dst_bytes]` (exactly the tensor's
+// `original_bytes`, aligned to its element size) on `stream` (a `CUstream`/`cudaStream_t` of the
+// system GPU's primary context; NULL = the library's own stream, see
+// `saraphis_device_synchronize`). The tensor's container is uploaded to the GPU once, after its
+// CRC-32 check, and kept there until `saraphis_archive_free`. The first device decode of each
+// tensor waits for `stream` and checks every chunk's status on the host: a tensor the GPU kernels
+// cannot decode (p-adic with more than 8 digit planes) is then decoded on the CPU and copied, on
+// this and every later call; any other failure is returned. Later calls only enqueue (nothing
+// synchronizes the host). Errors: `SARAPHIS_ERR_DEVICE` (no CUDA device in this system, out of
+// device memory, launch failure, an earlier failure on `stream`), `SARAPHIS_ERR_INVALID_ARGUMENT`
+// (`i` out of range, NULL or misaligned `dst_dev`), `SARAPHIS_ERR_DESTINATION` (wrong size),
+// `SARAPHIS_ERR_CHECKSUM`, `SARAPHIS_ERR_CORRUPT` (a chunk failed on the GPU, named),
+// `SARAPHIS_ERR_NULL_PARAMETER`. Thread-safe.
+enum saraphis_result saraphis_archive_decompress_device(const struct saraphis_archive *archive,
+                                                        size_t i,
+                                                        void *dst_dev,
+                                                        size_t dst_bytes,
+                                                        void *stream);
+
+// Decode `count` tensors of the archive into device memory on `stream` (as
+// `saraphis_archive_decompress_device` for each; destinations must not overlap). Every
+// descriptor is checked before anything is enqueued. Lossless-v2 tensors already decoded once
+// on the GPU share one launch per 256 tensors (`saraphis_decompress_device_batch`); the others
+// take one launch each, and the first device decode of a tensor waits for `stream`. Warm, a
+// whole model is one launch. `outputs`: `count` descriptors in host memory, read during the call
+// only. Errors: as `saraphis_archive_decompress_device`, naming the failing tensor;
+// `SARAPHIS_ERR_NULL_PARAMETER` (`outputs` with `count` > 0). Thread-safe.
+enum saraphis_result saraphis_archive_decompress_device_batch(const struct saraphis_archive *archive,
+                                                              const struct saraphis_archive_output *outputs,
+                                                              size_t count,
+                                                              void *stream);
 
 // Pointer to a buffer's bytes (NULL for a NULL buffer; may be NULL or dangling-but-unused for
 // an empty buffer). Valid until the buffer is freed. Thread-safe.
@@ -490,13 +615,29 @@ enum saraphis_result saraphis_compress_device(const struct saraphis_system *syst
                                               uint64_t *compressed_bytes_dev,
                                               void *stream);
 
-// Read a container's header (validated and checksummed) without decoding any chunk into
-// `*info`. Errors: as the header checks of `saraphis_decompress` (`SARAPHIS_ERR_BAD_MAGIC`,
-// `_UNSUPPORTED_VERSION`, `_TRUNCATED`, `_CHECKSUM`, `_CORRUPT`), `SARAPHIS_ERR_NULL_PARAMETER`;
-// `*info` is written only on success. Thread-safe.
+// Read a container's header (validated and checksummed) into `*info` without decoding any
+// chunk. `src[src_bytes]` is the whole container or any prefix of it that holds the header
+// (`saraphis_header_bytes` says how long that is): the payload is not read, and its length is
+// checked only when the container is decoded, so a container cut short after its header
+// inspects fine. Errors: `SARAPHIS_ERR_TRUNCATED` (`src` ends inside the header; the message
+// says how many bytes it needs), `SARAPHIS_ERR_BAD_MAGIC`, `_UNSUPPORTED_VERSION`,
+// `_CHECKSUM`, `_CORRUPT`, `SARAPHIS_ERR_NULL_PARAMETER`; `*info` is written only on success.
+// Thread-safe.
 enum saraphis_result saraphis_inspect(const void *src,
                                       size_t src_bytes,
                                       struct saraphis_tensor_info *info);
+
+// How many bytes from the start of a container `saraphis_inspect` needs, judged from its first
+// `src_bytes` bytes (any number, 0 included): `*needed` receives the header's exact length once
+// `src` reaches the header's chunk count (always the case from `SARAPHIS_HEADER_MAX_BYTES`
+// bytes on, for containers this build writes), otherwise a longer prefix to call again with (at
+// most four rounds from 0 bytes). When `*needed <= src_bytes`, `src` holds the whole header. Only the magic
+// is checked here. Errors: `SARAPHIS_ERR_BAD_MAGIC` (4 or more bytes that are not a container's
+// start), `SARAPHIS_ERR_NULL_PARAMETER` (`needed`, or `src` with `src_bytes` > 0); `*needed` is
+// written only on success. Thread-safe.
+enum saraphis_result saraphis_header_bytes(const void *src,
+                                           size_t src_bytes,
+                                           size_t *needed);
 
 // Create codec parameters for `codec` (a `saraphis_codec`: RAW, LOSSLESS, PADIC, BYTES or
 // LOSSLESS_V2) into `*out`. Defaults: prime 251, automatic precision, no bound (PADIC then needs
@@ -540,6 +681,8 @@ enum saraphis_result saraphis_system_new(const struct saraphis_config *config,
 
 // Free a system (NULL is a no-op). No call on it may be running or follow. Work it enqueued on
 // a GPU stream must be finished first (`saraphis_device_synchronize` for its own stream).
+// Archives opened on it stay usable: each holds a reference, and the system's resources go
+// when the last of them is freed.
 void saraphis_system_free(struct saraphis_system *system);
 
 // The device in use ("cpu", "cuda:N") and why it was chosen, e.g.

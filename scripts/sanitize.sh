@@ -41,7 +41,7 @@ nightly() { # COMPONENT...
 
 asan() {
     echo "=== C tests under AddressSanitizer + UndefinedBehaviorSanitizer"
-    CARGO_TARGET_DIR=$root/target/sanitize-c "${nice_cmd[@]}" cargo build -q --lib
+    CARGO_TARGET_DIR=$root/target/sanitize-c "${nice_cmd[@]}" cargo build -q --lib --bin saraphis
     local lib=$work/lib so=$root/target/sanitize-c/debug/libsaraphis.so
     local version major minor
     version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -1)
@@ -59,15 +59,22 @@ h = json.loads(buf[8:8 + n])
 s, e = h["encoder.layer.0.attention.self.query.weight"]["data_offsets"]
 open(sys.argv[2], "wb").write(buf[8 + n + s:8 + n + e])
 PY
-    local c exe
+    # A lossless archive of the fixture for tests/c/archive.c.
+    "$root/target/sanitize-c/debug/saraphis" compress tests/data/minilm-subset-f32.safetensors \
+        -o "$work/m.sph" --lossless-v2 >/dev/null
+    local c exe args
     for c in tests/c/*.c; do
         exe=$work/$(basename "$c" .c)
+        case $(basename "$c") in
+            archive.c) args=("$work/m.sph" tests/data/minilm-subset-f32.safetensors) ;;
+            *) args=("$work/tensor.f32" 384 384) ;;
+        esac
         "${nice_cmd[@]}" cc -std=c99 -Wall -Wextra -Werror -pedantic -g -O1 -fno-omit-frame-pointer \
             -fsanitize=address,undefined -fno-sanitize-recover=all \
             "$c" -Iinclude -L"$lib" -Wl,-rpath,"$lib" -lsaraphis -lm -pthread -o "$exe"
         ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1 \
             UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-            "$exe" "$work/tensor.f32" 384 384 | tail -n 1
+            "$exe" "${args[@]}" | tail -n 1
         echo "--- ok: $c (ASan, UBSan, LSan: no report)"
     done
 }

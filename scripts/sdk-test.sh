@@ -61,9 +61,13 @@ done
 printf '#include <saraphis.hpp>\n#include <saraphis.hpp>\n#include <saraphis.h>\nint main() { return saraphis::version().empty(); }\n' > "$work/twice.cpp"
 step "saraphis.hpp included twice" c++ -std=c++17 -Wall -Wextra -Werror -pedantic -I"$prefix/include" "$work/twice.cpp" -o "$work/twice" -L"$prefix/lib" -lsaraphis
 
+# A lossless archive of the fixture (the CLI of this checkout writes it) for the archive tests
+# of C (tests/c/archive.c, below) and C++ (ctest's cpp_archive).
+step "archive of the fixture" bash -c "cargo build --quiet --bin saraphis && target/debug/saraphis compress '$fixture' -o '$work/m.sph' --lossless-v2 >/dev/null"
+
 # CMake consumer through find_package, built and run by ctest.
 if have cmake; then
-step "cmake configure (find_package)" cmake -S tests/cmake-consumer -B "$work/cmake" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_TYPE=Release
+step "cmake configure (find_package)" cmake -S tests/cmake-consumer -B "$work/cmake" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_TYPE=Release -DSARAPHIS_TEST_ARCHIVE="$work/m.sph"
 step "cmake build" cmake --build "$work/cmake" -j 2
 step "ctest" ctest --test-dir "$work/cmake" --output-on-failure
 find_version() { # VERSION: configure a project that asks for Saraphis VERSION
@@ -104,6 +108,10 @@ step "C test build" cc -std=c99 -Wall -Wextra -Werror -pedantic -g tests/c/round
 have valgrind &&
 step "C test under valgrind" env LD_LIBRARY_PATH="$prefix/lib" valgrind -q --error-exitcode=9 --leak-check=full \
     --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect "$work/roundtrip" "$work/tensor.f32" 384 384
+step "C archive test build" cc -std=c99 -Wall -Wextra -Werror -pedantic -g tests/c/archive.c -I"$prefix/include" -L"$prefix/lib" -lsaraphis -o "$work/archive"
+have valgrind &&
+step "C archive test under valgrind" env LD_LIBRARY_PATH="$prefix/lib" valgrind -q --error-exitcode=9 --leak-check=full \
+    --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect "$work/archive" "$work/m.sph" "$fixture"
 
 # Go binding: cgo through pkg-config, real weights, also with GOGC=1.
 export LD_LIBRARY_PATH=$prefix/lib

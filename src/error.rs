@@ -17,6 +17,9 @@ pub enum Error {
     /// The destination buffer has the wrong size or dtype for the tensor being decoded.
     #[error("destination mismatch: {0}")]
     Destination(String),
+    /// A named item (a tensor of an archive) does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
     /// The bytes do not start with a Saraphis magic number.
     #[error("not a Saraphis container: {0}")]
     BadMagic(String),

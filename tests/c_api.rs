@@ -1,9 +1,9 @@
-//! Compiles tests/c/roundtrip.c against include/saraphis.h and the cdylib that cargo built,
-//! and runs it on a real weight tensor.
+//! Compiles the C tests (tests/c/*.c) against include/saraphis.h and the cdylib that cargo
+//! built, and runs them on real weights: roundtrip.c on one tensor, archive.c on an archive.
 
 mod common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn lib_dir() -> PathBuf {
@@ -12,8 +12,9 @@ fn lib_dir() -> PathBuf {
     exe.parent().unwrap().parent().unwrap().to_path_buf()
 }
 
-#[test]
-fn c_program_round_trips_real_weights() {
+/// Build the cdylib of this profile and compile `tests/c/NAME.c` against it and
+/// include/saraphis.h into `tmp`; the executable's path.
+fn compile_c(name: &str, tmp: &Path) -> PathBuf {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let dir = lib_dir();
     // `cargo test` builds the rlib only; build the cdylib of the same profile.
@@ -32,11 +33,10 @@ fn c_program_round_trips_real_weights() {
         "cdylib not built in {}",
         dir.display()
     );
-    let tmp = tempfile::tempdir().unwrap();
     // The library's SONAME is libsaraphis.so.0.MINOR while the major version is 0, else
     // libsaraphis.so.MAJOR (as installed); cargo writes only libsaraphis.so, so link through a
     // folder that has both names.
-    let libdir = tmp.path().join("lib");
+    let libdir = tmp.join("lib");
     std::fs::create_dir(&libdir).unwrap();
     let so = dir.join("libsaraphis.so");
     std::os::unix::fs::symlink(&so, libdir.join("libsaraphis.so")).unwrap();
@@ -57,7 +57,7 @@ fn c_program_round_trips_real_weights() {
         );
     }
     let dir = libdir;
-    let exe = tmp.path().join("roundtrip");
+    let exe = tmp.join(name);
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
     let st = Command::new(&cc)
         .args([
@@ -69,14 +69,21 @@ fn c_program_round_trips_real_weights() {
             "-O1",
         ])
         .arg(format!("-I{}", root.join("include").display()))
-        .arg(root.join("tests/c/roundtrip.c"))
+        .arg(root.join(format!("tests/c/{name}.c")))
         .arg(format!("-L{}", dir.display()))
         .arg(format!("-Wl,-rpath,{}", dir.display()))
         .args(["-lsaraphis", "-lm", "-o"])
         .arg(&exe)
         .status()
         .expect("a C compiler (cc) is installed");
-    assert!(st.success(), "C test failed to compile");
+    assert!(st.success(), "tests/c/{name}.c failed to compile");
+    exe
+}
+
+#[test]
+fn c_program_round_trips_real_weights() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = compile_c("roundtrip", tmp.path());
     let t = common::big_f32();
     let raw = tmp.path().join("tensor.f32");
     std::fs::write(&raw, &t.bytes).unwrap();
@@ -91,6 +98,44 @@ fn c_program_round_trips_real_weights() {
     assert!(
         out.status.success(),
         "C round trip failed:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
+}
+
+/// tests/c/archive.c on a real archive (lossless v2) of the MiniLM subset: every tensor by
+/// index and name, from the file and from memory, a flipped payload byte, header prefixes.
+/// The program takes the archive and the safetensors file it was made from.
+#[test]
+fn c_program_reads_a_real_archive() {
+    use saraphis::system::{Config, Device, System};
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = compile_c("archive", tmp.path());
+    let src = std::fs::read(common::data("minilm-subset-f32.safetensors")).unwrap();
+    let sys = System::new(Config {
+        device: Device::Cpu,
+        ..Config::default()
+    })
+    .unwrap();
+    let (cur, _, _) = sys
+        .compress_safetensors(
+            &src,
+            std::io::Cursor::new(Vec::new()),
+            saraphis::CodecParams::LosslessV2,
+            &|_, _, _| {},
+        )
+        .unwrap();
+    let sph = tmp.path().join("m.sph");
+    std::fs::write(&sph, cur.into_inner()).unwrap();
+    let out = Command::new(&exe)
+        .arg(&sph)
+        .arg(common::data("minilm-subset-f32.safetensors"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "C archive test failed:\n{stdout}\n{stderr}"
     );
     assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
 }

@@ -525,3 +525,70 @@ proptest! {
         check_bound(DType::F32, &data, &out, b, 0.0);
     }
 }
+
+/// `header_bytes_needed` finds the exact header length of real containers of every codec from
+/// any prefix in at most four rounds (as a reader of a file would use it), and the header
+/// parses from exactly that prefix (`inspect_prefix` equals `inspect` of the whole container)
+/// but not from one byte less; bytes that are not a container are refused.
+#[test]
+fn header_is_read_from_a_prefix_of_its_exact_length() {
+    use saraphis::format::container::{header_bytes_needed, Header, HEADER_PREFIX_BYTES};
+    let t = &common::load("minilm-subset-f32.safetensors")[0];
+    let n = t.bytes.len() / 4;
+    let codecs = [
+        CodecParams::Raw,
+        CodecParams::Lossless,
+        CodecParams::LosslessV2,
+        padic(ErrorBound::Abs(1e-3)),
+    ];
+    for dtype in [DType::F32, DType::BF16] {
+        let data = convert(&t.bytes, dtype);
+        for codec in codecs {
+            for chunk in [64u32, 1 << 18] {
+                let what = format!("{dtype:?} {codec:?} chunk {chunk}");
+                let c = codec::compress(&data, dtype, &[n as u64], &opts(codec, chunk))
+                    .unwrap()
+                    .bytes;
+                let header_len = Header::parse(&c).unwrap().header_len;
+                // A reader's rounds: start from nothing, read what is asked for.
+                let mut have = 0usize;
+                let mut rounds = 0;
+                loop {
+                    let need = header_bytes_needed(&c[..have]).unwrap();
+                    if need <= have {
+                        break;
+                    }
+                    have = need.min(c.len());
+                    rounds += 1;
+                    assert!(rounds <= 4, "{what}: too many rounds");
+                }
+                assert_eq!(
+                    header_bytes_needed(&c[..have]).unwrap(),
+                    header_len,
+                    "{what}"
+                );
+                let from_max = header_bytes_needed(&c[..HEADER_PREFIX_BYTES.min(c.len())]);
+                assert_eq!(from_max.unwrap(), header_len, "{what}: from 8 KiB");
+                let whole = codec::inspect(&c).unwrap();
+                let prefix = codec::inspect_prefix(&c[..header_len]).unwrap();
+                assert_eq!(format!("{whole:?}"), format!("{prefix:?}"), "{what}");
+                assert!(
+                    matches!(
+                        codec::inspect_prefix(&c[..header_len - 1]),
+                        Err(Error::Truncated(_))
+                    ),
+                    "{what}: one byte short"
+                );
+                // The whole-container reader still wants the payload.
+                if c.len() > header_len {
+                    assert!(codec::inspect(&c[..header_len]).is_err(), "{what}");
+                }
+            }
+        }
+    }
+    assert!(matches!(
+        header_bytes_needed(b"PK\x03\x04 not a container"),
+        Err(Error::BadMagic(_))
+    ));
+    assert_eq!(header_bytes_needed(b"SP").unwrap(), 24);
+}

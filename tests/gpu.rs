@@ -1280,3 +1280,153 @@ fn gpu_calls_leave_the_callers_context_current() {
     .join()
     .unwrap();
 }
+
+/// A whole archive decoded into device memory through `Archive`: every tensor of the MiniLM
+/// subset, lossless v1 and v2, p-adic within the kernels' limits and past them (more than 8
+/// digit planes: the CPU-fallback path), one by one (first decodes: upload, status check) and
+/// then in one batch (warm): each equal, byte for byte, to the archive's CPU decode (the
+/// original itself for lossless). An altered container is refused before upload; a wrong size
+/// or a misaligned destination is refused before anything is enqueued.
+#[test]
+#[ignore = "needs a CUDA GPU and a build with kernels: run scripts/gpu-run.sh on the GPU host"]
+fn gpu_archive_decodes_every_tensor_into_device_memory() {
+    use cudarc::driver::{DevicePtr as _, DevicePtrMut as _};
+    use saraphis::system::Archive;
+    use saraphis::{ErrorBound, PadicParams};
+    use std::sync::Arc;
+    let sys = Arc::new(gpu());
+    let ctx = sys.cuda_device().unwrap().context().clone();
+    let stream = ctx.new_stream().unwrap();
+    let cs = stream.cu_stream() as *mut std::ffi::c_void;
+    let src = std::fs::read(common::data("minilm-subset-f32.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&src).unwrap();
+    let mut fine = PadicParams::new(ErrorBound::Abs(1e-6));
+    fine.prime = 2;
+    let codecs = [
+        ("lossless-v2", CodecParams::LosslessV2, true),
+        ("lossless", CodecParams::Lossless, true),
+        (
+            "padic abs 1e-3",
+            CodecParams::Padic(PadicParams::new(ErrorBound::Abs(1e-3))),
+            false,
+        ),
+        (
+            "padic abs 1e-6 p=2 (CPU fallback)",
+            CodecParams::Padic(fine),
+            false,
+        ),
+    ];
+    for (what, codec, exact) in codecs {
+        let (cur, _, _) = sys
+            .compress_safetensors(&src, std::io::Cursor::new(Vec::new()), codec, &|_, _, _| {})
+            .unwrap();
+        let sph = cur.into_inner();
+        let a = Archive::from_vec(sys.clone(), sph.clone()).unwrap();
+        let n = a.len();
+        let want: Vec<Vec<u8>> = (0..n).map(|i| a.decompress(i).unwrap()).collect();
+        if exact {
+            for (i, w) in want.iter().enumerate() {
+                let name = &a.entry(i).unwrap().name;
+                assert!(
+                    w.as_slice() == st.tensor(name).unwrap().data(),
+                    "{what}: {name} CPU decode"
+                );
+            }
+        }
+        let mut dsts: Vec<_> = want
+            .iter()
+            .map(|w| stream.clone_htod(&vec![0xA5u8; w.len()]).unwrap())
+            .collect();
+        let check = |dsts: &Vec<cudarc::driver::CudaSlice<u8>>, pass: &str| {
+            for (i, d) in dsts.iter().enumerate() {
+                let got = stream.clone_dtoh(d).unwrap();
+                assert!(
+                    got == want[i],
+                    "{what} {pass}: tensor {i} ({}) differs from the CPU decode",
+                    a.entry(i).unwrap().name
+                );
+            }
+        };
+        // First decodes, one by one.
+        for (i, d) in dsts.iter_mut().enumerate() {
+            let len = want[i].len() as u64;
+            let (p, _g) = d.device_ptr_mut(&stream);
+            // SAFETY: a live allocation of `len` bytes used on `stream` only.
+            unsafe { a.decompress_device(i, DeviceSlice::new(DevicePtr(p), len), cs) }
+                .unwrap_or_else(|e| panic!("{what}: tensor {i}: {e}"));
+        }
+        stream.synchronize().unwrap();
+        check(&dsts, "first decodes");
+        let containers: u64 = (0..n).map(|i| a.entry(i).unwrap().length).sum();
+        assert_eq!(
+            a.device_resident_bytes(),
+            containers,
+            "{what}: resident bytes"
+        );
+        // Warm, all in one batch, after poisoning the outputs again.
+        for (i, d) in dsts.iter_mut().enumerate() {
+            stream.memcpy_htod(&vec![0x5Au8; want[i].len()], d).unwrap();
+        }
+        {
+            let mut guards = Vec::new();
+            let mut items = Vec::new();
+            for (i, d) in dsts.iter_mut().enumerate() {
+                let (p, g) = d.device_ptr_mut(&stream);
+                guards.push(g);
+                items.push((i, DeviceSlice::new(DevicePtr(p), want[i].len() as u64)));
+            }
+            // Arguments are checked before anything is enqueued: a wrong size, out of range.
+            let mut bad = items.clone();
+            bad[0].1.len += 1;
+            assert!(matches!(
+                unsafe { a.decompress_device_batch(&bad, cs) },
+                Err(Error::Destination(_))
+            ));
+            bad = items.clone();
+            bad[1].0 = n;
+            assert!(matches!(
+                unsafe { a.decompress_device_batch(&bad, cs) },
+                Err(Error::InvalidArgument(_))
+            ));
+            // SAFETY: live allocations of the stated sizes, not overlapping, on `stream` only.
+            unsafe { a.decompress_device_batch(&items, cs) }
+                .unwrap_or_else(|e| panic!("{what}: batch: {e}"));
+        }
+        stream.synchronize().unwrap();
+        check(&dsts, "batch");
+        // A misaligned destination (F32 tensors need 4-byte alignment).
+        let f = (0..n)
+            .find(|&i| a.info(i).unwrap().dtype == DType::F32)
+            .unwrap();
+        {
+            let (p, _g) = dsts[f].device_ptr(&stream);
+            let r = unsafe {
+                a.decompress_device(
+                    f,
+                    DeviceSlice::new(DevicePtr(p + 2), want[f].len() as u64),
+                    cs,
+                )
+            };
+            assert!(matches!(r, Err(Error::InvalidArgument(_))), "{r:?}");
+        }
+        // One flipped payload byte: refused by the container CRC, before any upload.
+        let k = (0..n).max_by_key(|&i| a.entry(i).unwrap().length).unwrap();
+        let e = a.entry(k).unwrap();
+        let mut altered = sph.clone();
+        altered[(e.offset + e.length - 1) as usize] ^= 0x10;
+        let b = Archive::from_vec(sys.clone(), altered).unwrap();
+        let (p, _g) = dsts[k].device_ptr(&stream);
+        let r = unsafe {
+            b.decompress_device(k, DeviceSlice::new(DevicePtr(p), want[k].len() as u64), cs)
+        };
+        assert!(matches!(r, Err(Error::Checksum(_))), "{what}: {r:?}");
+        assert_eq!(
+            b.device_resident_bytes(),
+            0,
+            "nothing uploaded for an altered container"
+        );
+        eprintln!(
+            "{what}: {n} tensors, {containers} container bytes resident, device decodes equal the CPU's"
+        );
+    }
+}

@@ -1,5 +1,7 @@
 // Example and test of the C++ binding: round-trips a real MiniLM weight matrix bit-exactly and
-// within an error bound, and shows errors as exceptions. Usage: example FIXTURE.safetensors
+// within an error bound, and shows errors as exceptions; with an archive of the fixture
+// (`saraphis compress FIXTURE -o M.sph`), reads every matrix of it through saraphis::Archive.
+// Usage: example FIXTURE.safetensors [M.sph]
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -20,7 +22,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "FAILED: %s\n", what);
     }
   };
-  if (argc != 2) return 2;
+  if (argc != 2 && argc != 3) return 2;
   uint64_t rows = 0, cols = 0;
   size_t bytes = 0;
   unsigned char* raw = fixture_tensor(argv[1], "encoder.layer.0.intermediate.dense.weight", &rows, &cols, &bytes);
@@ -90,6 +92,41 @@ int main(int argc, char** argv) {
     check(false, "non-prime throws");
   } catch (const saraphis::Error& e) {
     check(e.code() == SARAPHIS_ERR_INVALID_ARGUMENT, "non-prime code");
+  }
+  if (argc == 3) {
+    // The archive: every 2-D tensor, looked up by name, equals the fixture's bytes.
+    saraphis::Archive a(saraphis::System(saraphis::Config().device("cpu")), argv[2]);  // keeps its system
+    size_t matrices = 0;
+    for (size_t i = 0; i < a.size(); i++) {
+      std::string name = a.name(i);
+      check(a.find(name) == i, "find(name(i)) == i");
+      uint64_t r = 0, c = 0;
+      size_t nb = 0;
+      unsigned char* want = fixture_tensor(argv[1], name.c_str(), &r, &c, &nb);
+      if (!want) continue;
+      auto info = a.info(i);
+      check(info.ndim == 2 && info.shape[0] == r && info.shape[1] == c, "archive info shape");
+      auto got = a.decompress(i);
+      check(got.size() == nb && std::memcmp(got.data(), want, nb) == 0, "archive tensor bit-exact");
+      std::free(want);
+      matrices++;
+    }
+    check(matrices > 0, "the archive holds the fixture's matrices");
+    try {
+      a.find("no.such.tensor");
+      check(false, "find of an unknown name throws");
+    } catch (const saraphis::Error& e) {
+      check(e.code() == SARAPHIS_ERR_NOT_FOUND, "unknown name: SARAPHIS_ERR_NOT_FOUND");
+    }
+    try {
+      std::vector<uint8_t> host(static_cast<size_t>(a.info(0).original_bytes));
+      a.decompress_device(0, host.data(), host.size());
+      check(false, "archive device decode on a CPU system throws");
+    } catch (const saraphis::Error& e) {
+      check(e.code() == SARAPHIS_ERR_DEVICE, "archive device decode without a GPU: SARAPHIS_ERR_DEVICE");
+    }
+    check(saraphis::header_bytes(lossless.data(), lossless.size()) < lossless.size(), "header_bytes");
+    std::printf("C++ archive: %zu tensors, %zu matrices bit-exact\n", a.size(), matrices);
   }
   std::printf("C++ binding %s: lossless %.3fx, p-adic 1e-3 %.3fx\n", saraphis::version().c_str(),
               (double)bytes / lossless.size(), (double)bytes / lossy.size());

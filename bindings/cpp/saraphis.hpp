@@ -1,6 +1,7 @@
 // saraphis.hpp: header-only C++17 wrapper of the Saraphis C API (include/saraphis.h).
 //
-// One move-only RAII class per handle (Config, Params, System, Buffer); every failure throws
+// One move-only RAII class per handle (Config, Params, System, Archive; buffers are copied into
+// std::vector and freed at once); every failure throws
 // saraphis::Error carrying the C result code and the detailed message. Thread safety follows
 // the C API: a System may be used from many threads at once; Config and Params must not be
 // modified while another thread uses them.
@@ -54,9 +55,10 @@ struct ConfigFree { void operator()(saraphis_config* p) const noexcept { saraphi
 struct ParamsFree { void operator()(saraphis_params* p) const noexcept { saraphis_params_free(p); } };
 struct SystemFree { void operator()(saraphis_system* p) const noexcept { saraphis_system_free(p); } };
 struct BufferFree { void operator()(saraphis_buffer* p) const noexcept { saraphis_buffer_free(p); } };
+struct ArchiveFree { void operator()(saraphis_archive* p) const noexcept { saraphis_archive_free(p); } };
 }  // namespace detail
 
-/// Run-time library version, e.g. "0.1.0".
+/// Run-time library version, e.g. "0.2.0".
 inline std::string version() { return saraphis_version(); }
 
 /// System configuration (device, threads, chunk size, checksum verification).
@@ -116,6 +118,14 @@ inline saraphis_tensor_info inspect(const void* src, size_t bytes) {
   return info;
 }
 inline saraphis_tensor_info inspect(const std::vector<uint8_t>& c) { return inspect(c.data(), c.size()); }
+
+/// How many bytes from a container's start inspect() needs, judged from its first `bytes`
+/// bytes (SARAPHIS_HEADER_MAX_BYTES always suffice for the exact answer).
+inline size_t header_bytes(const void* src, size_t bytes) {
+  size_t n = 0;
+  detail::check(saraphis_header_bytes(src, bytes, &n));
+  return n;
+}
 
 /// Worst-case container size for a tensor.
 inline size_t compress_bound(DType dtype, const std::vector<uint64_t>& shape, const Params& p) {
@@ -241,6 +251,67 @@ class System {
   }
 
   std::unique_ptr<saraphis_system, detail::SystemFree> h_;
+};
+
+/// An opened .sph archive (a whole model): tensors by name or index, decoded into host or
+/// device memory. Holds a reference to its System (which may be destroyed first). Thread-safe.
+class Archive {
+ public:
+  /// Open (memory-map) the archive file at `path`; checks every index entry, reads no payload.
+  Archive(const System& sys, const std::string& path) {
+    saraphis_archive* a = nullptr;
+    detail::check(saraphis_archive_open(sys.get(), path.c_str(), &a));
+    h_.reset(a);
+  }
+  /// Open an archive in memory that the caller keeps valid and unchanged for the Archive's life.
+  Archive(const System& sys, const void* data, size_t bytes) {
+    saraphis_archive* a = nullptr;
+    detail::check(saraphis_archive_open_memory(sys.get(), data, bytes, &a));
+    h_.reset(a);
+  }
+  /// Number of tensors.
+  size_t size() const { size_t n = 0; detail::check(saraphis_archive_tensor_count(h_.get(), &n)); return n; }
+  /// Name of tensor i; throws SARAPHIS_ERR_INVALID_ARGUMENT when out of range.
+  std::string name(size_t i) const {
+    const char* n = saraphis_archive_tensor_name(h_.get(), i);
+    if (!n) throw Error(SARAPHIS_ERR_INVALID_ARGUMENT, "tensor index out of range");
+    return n;
+  }
+  /// Index of the tensor called `name`; throws SARAPHIS_ERR_NOT_FOUND.
+  size_t find(const std::string& name) const {
+    size_t i = 0;
+    detail::check(saraphis_archive_find(h_.get(), name.c_str(), &i));
+    return i;
+  }
+  /// Header information of tensor i (nothing decoded).
+  saraphis_tensor_info info(size_t i) const {
+    saraphis_tensor_info t{};
+    detail::check(saraphis_archive_tensor_info(h_.get(), i, &t));
+    return t;
+  }
+  /// Decode tensor i on the CPU into dst (exactly its original_bytes).
+  void decompress(size_t i, void* dst, size_t dst_bytes) const {
+    detail::check(saraphis_archive_decompress(h_.get(), i, dst, dst_bytes));
+  }
+  /// Decode tensor i on the CPU into a new byte vector.
+  std::vector<uint8_t> decompress(size_t i) const {
+    std::vector<uint8_t> v(static_cast<size_t>(info(i).original_bytes));
+    decompress(i, v.data(), v.size());
+    return v;
+  }
+  /// Decode tensor i into device memory on cu_stream (nullptr = the library's own stream). The
+  /// first device decode of a tensor uploads its container and synchronizes the stream.
+  void decompress_device(size_t i, void* dst_dev, size_t dst_bytes, void* cu_stream = nullptr) const {
+    detail::check(saraphis_archive_decompress_device(h_.get(), i, dst_dev, dst_bytes, cu_stream));
+  }
+  /// Decode many tensors into device memory on cu_stream (see saraphis_archive_decompress_device_batch).
+  void decompress_device_batch(const std::vector<saraphis_archive_output>& outputs, void* cu_stream = nullptr) const {
+    detail::check(saraphis_archive_decompress_device_batch(h_.get(), outputs.data(), outputs.size(), cu_stream));
+  }
+  const saraphis_archive* get() const noexcept { return h_.get(); }
+
+ private:
+  std::unique_ptr<saraphis_archive, detail::ArchiveFree> h_;
 };
 
 }  // namespace saraphis

@@ -15,9 +15,11 @@ use crate::dtype::DType;
 use crate::error::{Error, Result};
 
 mod encode;
+mod memory;
 mod padic_encode;
 mod segmented;
 pub use encode::EncodeLayout;
+pub use memory::DeviceBuffer;
 pub use segmented::{SegmentedItem, NOMINAL_SEGMENT_ELEMS, SEG_BATCH};
 
 #[cfg(saraphis_cuda)]
@@ -289,15 +291,19 @@ impl CudaDevice {
     /// with [`CudaDevice::synchronize_own_stream`]. Errors: `Device` (stream creation failed).
     /// Thread-safe.
     pub fn own_stream(&self) -> Result<*mut c_void> {
+        Ok(self.own_stream_arc()?.cu_stream() as *mut c_void)
+    }
+
+    /// The library's own stream as cudarc's handle (see [`CudaDevice::own_stream`]).
+    fn own_stream_arc(&self) -> Result<Arc<cudarc::driver::CudaStream>> {
         if let Some(s) = self.own_stream.get() {
-            return Ok(s.cu_stream() as *mut c_void);
+            return Ok(s.clone());
         }
         let ctx = self.ctx.clone();
         let s = guarded("stream", move || ctx.new_stream().map_err(dev_err))
             .map_err(Error::Device)??;
         // A racing thread may have set it first; either stream is fine, one is kept.
-        let kept = self.own_stream.get_or_init(|| s);
-        Ok(kept.cu_stream() as *mut c_void)
+        Ok(self.own_stream.get_or_init(|| s).clone())
     }
 
     /// `stream`, or the library's own stream ([`CudaDevice::own_stream`]) when it is null: what a

@@ -561,7 +561,18 @@ pub fn compress_bound(dtype: DType, shape: &[u64], opts: &CompressOptions) -> Re
 /// Read a container's header (validated, checksummed) without decoding any chunk.
 /// Errors: as [`Header::parse`].
 pub fn inspect(container: &[u8]) -> Result<TensorInfo> {
-    let h = Header::parse(container)?;
+    info_of(Header::parse(container)?)
+}
+
+/// [`inspect`] from the first bytes of a container: `prefix` holds at least the header
+/// ([`crate::format::container::header_bytes_needed`]), the payload need not be there (its
+/// length is checked when the container is decoded). Errors: as
+/// [`Header::parse_prefix`] (`Truncated` when `prefix` ends inside the header).
+pub fn inspect_prefix(prefix: &[u8]) -> Result<TensorInfo> {
+    info_of(Header::parse_prefix(prefix)?)
+}
+
+fn info_of(h: Header) -> Result<TensorInfo> {
     let plan = Plan::from_header(&h)?;
     let (bound, prime, precision) = match &plan {
         Plan::Padic(p) => (Some(p.bound), p.prime, p.precision),

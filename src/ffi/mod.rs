@@ -12,7 +12,7 @@
 //! One file per handle or group of calls: [`result`] (result codes, text, last error),
 //! [`types`] (value enums, `saraphis_tensor_info`), [`config`], [`system`], [`params`],
 //! [`buffer`], [`compress`], [`decompress`], [`device`] (GPU calls on device memory),
-//! [`inspect`]; `boundary` holds the panic guard and the pointer checks.
+//! [`inspect`], [`archive`] (opened `.sph` archives); `boundary` holds the panic guard and the pointer checks.
 //!
 //! Thread safety: a `saraphis_system` may be used from many threads at once. Config and
 //! params handles may be shared read-only across threads but not mutated concurrently.
@@ -24,6 +24,7 @@
 #![allow(non_camel_case_types)]
 #![allow(clippy::missing_safety_doc)]
 
+pub mod archive;
 mod boundary;
 pub mod buffer;
 pub mod compress;
@@ -38,6 +39,7 @@ pub mod types;
 
 use std::ffi::c_char;
 
+pub use archive::*;
 pub use buffer::*;
 pub use compress::*;
 pub use config::*;
@@ -53,11 +55,11 @@ pub use types::*;
 pub const SARAPHIS_VERSION_MAJOR: u32 = 0;
 /// Minor version of the library. While the major version is 0, a new minor version may break
 /// the ABI: the shared library's SONAME is `libsaraphis.so.0.MINOR`.
-pub const SARAPHIS_VERSION_MINOR: u32 = 1;
+pub const SARAPHIS_VERSION_MINOR: u32 = 2;
 /// Patch version of the library.
 pub const SARAPHIS_VERSION_PATCH: u32 = 0;
 /// `MAJOR * 10000 + MINOR * 100 + PATCH`, as `saraphis_version_number()` returns.
-pub const SARAPHIS_VERSION_NUMBER: u32 = 100;
+pub const SARAPHIS_VERSION_NUMBER: u32 = 200;
 const _: () = assert!(
     SARAPHIS_VERSION_NUMBER
         == SARAPHIS_VERSION_MAJOR * 10000 + SARAPHIS_VERSION_MINOR * 100 + SARAPHIS_VERSION_PATCH
@@ -66,7 +68,7 @@ const _: () = assert!(
 pub const SARAPHIS_MAX_DIMS: u32 = 8;
 const _: () = assert!(SARAPHIS_MAX_DIMS as usize == crate::dtype::MAX_DIMS);
 
-/// Run-time version string, e.g. "0.1.0" (static; do not free). Thread-safe.
+/// Run-time version string, e.g. "0.2.0" (static; do not free). Thread-safe.
 #[no_mangle]
 pub extern "C" fn saraphis_version() -> *const c_char {
     concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr() as *const c_char

@@ -24,6 +24,8 @@ pub enum saraphis_result {
     SARAPHIS_ERR_INVALID_ARGUMENT = 1001,
     /// The destination has the wrong size or dtype, or is too small.
     SARAPHIS_ERR_DESTINATION = 1002,
+    /// No tensor of that name (`saraphis_archive_find`).
+    SARAPHIS_ERR_NOT_FOUND = 1003,
     /// The bytes are not a Saraphis container.
     SARAPHIS_ERR_BAD_MAGIC = 2001,
     /// The container has a newer major format version.
@@ -68,6 +70,7 @@ result_codes! {
     SARAPHIS_ERR_NULL_PARAMETER => c"a required pointer argument was NULL",
     SARAPHIS_ERR_INVALID_ARGUMENT => c"invalid argument",
     SARAPHIS_ERR_DESTINATION => c"destination has the wrong size or dtype",
+    SARAPHIS_ERR_NOT_FOUND => c"not found",
     SARAPHIS_ERR_BAD_MAGIC => c"not a Saraphis container",
     SARAPHIS_ERR_UNSUPPORTED_VERSION => c"unsupported (newer) format version",
     SARAPHIS_ERR_TRUNCATED => c"truncated container",
@@ -94,6 +97,7 @@ impl From<&Error> for saraphis_result {
         match e {
             Error::InvalidArgument(_) => SARAPHIS_ERR_INVALID_ARGUMENT,
             Error::Destination(_) => SARAPHIS_ERR_DESTINATION,
+            Error::NotFound(_) => SARAPHIS_ERR_NOT_FOUND,
             Error::BadMagic(_) => SARAPHIS_ERR_BAD_MAGIC,
             Error::UnsupportedVersion { .. } => SARAPHIS_ERR_UNSUPPORTED_VERSION,
             Error::Truncated(_) => SARAPHIS_ERR_TRUNCATED,

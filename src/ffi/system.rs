@@ -3,6 +3,7 @@
 //! many threads at once.
 
 use std::ffi::c_char;
+use std::sync::Arc;
 
 use super::boundary::{guard, guard_value, out_ptr, BoxHandle, Fail};
 use super::config::saraphis_config;
@@ -16,7 +17,8 @@ pub struct saraphis_system {
 }
 
 impl BoxHandle for saraphis_system {
-    type Rust = System;
+    /// Shared, so that archives opened on the system keep it alive (`saraphis_archive_open`).
+    type Rust = Arc<System>;
 }
 
 /// Create a system from `config` (NULL = defaults) into `*out`. The config is copied and may be
@@ -36,13 +38,15 @@ pub unsafe extern "C" fn saraphis_system_new(
         } else {
             saraphis_config::try_ref(config, "config")?.clone()
         };
-        *o = saraphis_system::into_handle(System::new(cfg)?);
+        *o = saraphis_system::into_handle(Arc::new(System::new(cfg)?));
         Ok(())
     })
 }
 
 /// Free a system (NULL is a no-op). No call on it may be running or follow. Work it enqueued on
 /// a GPU stream must be finished first (`saraphis_device_synchronize` for its own stream).
+/// Archives opened on it stay usable: each holds a reference, and the system's resources go
+/// when the last of them is freed.
 #[no_mangle]
 pub unsafe extern "C" fn saraphis_system_free(system: *mut saraphis_system) {
     guard_value((), || saraphis_system::free(system))

@@ -177,7 +177,9 @@ pub enum saraphis_config_key {
     SARAPHIS_CONFIG_VERIFY_CHECKSUMS = 3,
 }
 
-/// Header information of a container, filled by `saraphis_inspect`.
+/// Header information of a container, filled by `saraphis_inspect` and
+/// `saraphis_archive_tensor_info`. 208 bytes; `reserved` keeps room for fields added in later
+/// versions without changing the size (they will be 0 where this version writes 0).
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct saraphis_tensor_info {
@@ -207,6 +209,40 @@ pub struct saraphis_tensor_info {
     pub prime: u32,
     /// Digit planes (p-adic) or 0.
     pub precision: u32,
+    /// Written as 0; later versions may give these words meanings.
+    pub reserved: [u64; 8],
+}
+
+const _: () = assert!(std::mem::size_of::<saraphis_tensor_info>() == 208);
+
+impl saraphis_tensor_info {
+    /// The C form of a container's header information.
+    pub(super) fn from_info(t: &crate::codec::TensorInfo) -> saraphis_tensor_info {
+        use crate::codec::ErrorBound;
+        let mut shape = [0u64; 8];
+        shape[..t.shape.len()].copy_from_slice(&t.shape);
+        let (bound_mode, error_bound) = match t.bound {
+            None => (0, 0.0),
+            Some(ErrorBound::Abs(e)) => (1, e),
+            Some(ErrorBound::Rel(e)) => (2, e),
+        };
+        saraphis_tensor_info {
+            dtype: t.dtype as u32,
+            codec: t.codec as u32,
+            ndim: t.shape.len() as u32,
+            shape,
+            numel: t.numel,
+            original_bytes: t.original_bytes,
+            compressed_bytes: t.compressed_bytes,
+            chunk_elems: t.chunk_elems,
+            chunks: t.chunks as u64,
+            bound_mode,
+            error_bound,
+            prime: t.prime,
+            precision: t.precision,
+            reserved: [0; 8],
+        }
+    }
 }
 
 /// The Rust dtype of a `uint32_t dtype` argument. Errors: `SARAPHIS_ERR_INVALID_ARGUMENT`.

@@ -110,6 +110,42 @@ pub fn chunk_count(numel: u64, chunk_elems: u32) -> u64 {
     numel.div_ceil(chunk_elems as u64)
 }
 
+/// How many bytes from the start of a container its header needs, judged from `prefix` (the
+/// first bytes of the container, any length): the header's exact length once `prefix` reaches
+/// its chunk count, otherwise the length of the prefix that reaches the next field needed to
+/// tell (call again with that many bytes; at most four rounds from 0 bytes, one from `HEADER_PREFIX_BYTES`). A prefix of
+/// [`HEADER_PREFIX_BYTES`] gives the exact length for every container. Checks the magic only.
+/// Errors: `BadMagic`.
+pub fn header_bytes_needed(prefix: &[u8]) -> Result<usize> {
+    let n = prefix.len();
+    if n >= 4 && prefix[..4] != MAGIC {
+        return Err(Error::BadMagic(
+            "tensor container magic 'SPHT' not found".into(),
+        ));
+    }
+    if n < 24 {
+        return Ok(24);
+    }
+    let ndim = (prefix[10] as usize).min(MAX_DIMS);
+    let p_at = 24 + 8 * ndim;
+    if n < p_at + 4 {
+        return Ok(p_at + 4);
+    }
+    let p = u32::from_le_bytes(prefix[p_at..p_at + 4].try_into().unwrap()) as usize;
+    let c_at = p_at + 4 + p;
+    if n < c_at + 4 {
+        return Ok(c_at + 4);
+    }
+    let c = u32::from_le_bytes(prefix[c_at..c_at + 4].try_into().unwrap()) as usize;
+    Ok(c_at + 4 + CHUNK_ENTRY_BYTES * c + 4)
+}
+
+/// A prefix length that reaches the chunk count of every container this build writes, so that
+/// [`header_bytes_needed`] on it gives the header's exact length: the fixed fields (24 bytes),
+/// 8 dimensions, and parameters of up to 8,000 bytes (the largest written: a lossless-v2 F32
+/// tensor's plane count, modes and four frequency tables of at most 256 symbols, 4.2 KB).
+pub const HEADER_PREFIX_BYTES: usize = 8192;
+
 /// Header length in bytes for a tensor of `ndim` dims, `params_len` parameter bytes and
 /// `n_chunks` chunks.
 pub fn header_len(ndim: usize, params_len: usize, n_chunks: usize) -> usize {
@@ -174,6 +210,19 @@ impl Header {
     /// (buffer shorter than the header or payload it declares), `Checksum` (header altered),
     /// `Corrupt` (inconsistent fields or trailing bytes).
     pub fn parse(buf: &[u8]) -> Result<Header> {
+        Header::parse_impl(buf, true)
+    }
+
+    /// Parse and validate the header at the start of `buf`, which holds at least the header
+    /// ([`header_bytes_needed`] says how much that is) and possibly some or all of the payload.
+    /// The same checks as [`Header::parse`] except the container's total length, which needs
+    /// the whole container. Errors: as [`Header::parse`]; `Truncated` when `buf` ends inside
+    /// the header.
+    pub fn parse_prefix(buf: &[u8]) -> Result<Header> {
+        Header::parse_impl(buf, false)
+    }
+
+    fn parse_impl(buf: &[u8], whole: bool) -> Result<Header> {
         if buf.len() < 4 || buf[..4] != MAGIC {
             return Err(Error::BadMagic(
                 "tensor container magic 'SPHT' not found".into(),
@@ -205,6 +254,13 @@ impl Header {
         }
         let params_len = r.u32()? as usize;
         if params_len > r.remaining() {
+            if !whole {
+                return Err(Error::Truncated(format!(
+                    "container header needs at least {} bytes, have {}",
+                    r.pos() + params_len + 8,
+                    buf.len()
+                )));
+            }
             return corrupt("container header: parameter length");
         }
         let params = r.bytes(params_len)?.to_vec();
@@ -213,6 +269,13 @@ impl Header {
             .checked_mul(CHUNK_ENTRY_BYTES)
             .is_none_or(|b| b + 4 > r.remaining())
         {
+            if !whole {
+                return Err(Error::Truncated(format!(
+                    "container header needs {} bytes, have {}",
+                    r.pos() as u64 + CHUNK_ENTRY_BYTES as u64 * n_chunks as u64 + 4,
+                    buf.len()
+                )));
+            }
             return corrupt("container header: chunk count");
         }
         let mut chunks = Vec::with_capacity(n_chunks);
@@ -238,11 +301,11 @@ impl Header {
             chunks,
             header_len: r.pos(),
         };
-        h.validate(buf.len())?;
+        h.validate(if whole { Some(buf.len()) } else { None })?;
         Ok(h)
     }
 
-    fn validate(&self, buf_len: usize) -> Result<()> {
+    fn validate(&self, buf_len: Option<usize>) -> Result<()> {
         if dtype::numel(&self.shape)? != self.numel {
             return corrupt("shape does not match element count");
         }
@@ -260,6 +323,9 @@ impl Header {
             expect += c.len as u64;
         }
         let total = self.header_len as u64 + expect;
+        let Some(buf_len) = buf_len else {
+            return Ok(());
+        };
         if (buf_len as u64) < total {
             return Err(Error::Truncated(format!(
                 "container needs {total} bytes, have {buf_len}"

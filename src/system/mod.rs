@@ -5,6 +5,7 @@
 //! be used from many threads at once; each call runs its chunk-parallel work on the
 //! system's own rayon pool, and GPU calls go to its CUDA device (`crate::backend::cuda`).
 
+pub mod archive;
 pub mod config;
 pub mod model;
 pub mod output;
@@ -12,6 +13,7 @@ pub mod output;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+pub use archive::Archive;
 pub use config::{Config, Device};
 
 use crate::backend::cuda::{ContextRestore, CudaDevice, EncodeLayout};

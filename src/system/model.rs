@@ -86,7 +86,7 @@ pub struct ModelReport {
 /// Progress callback: `(tensors done, tensors total, current tensor name)`.
 pub type Progress<'a> = &'a (dyn Fn(usize, usize, &str) + Sync);
 
-fn map_file(path: &Path) -> Result<memmap2::Mmap> {
+pub(crate) fn map_file(path: &Path) -> Result<memmap2::Mmap> {
     let f = File::open(path).map_err(|e| io_error("cannot open", path, e))?;
     if f.metadata().is_ok_and(|m| m.is_dir()) {
         return Err(Error::InvalidArgument(format!(

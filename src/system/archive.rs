@@ -1,0 +1,559 @@
+//! An opened `.sph` archive (docs/FORMAT.md §5): the model, not the single tensor, as the unit an
+//! engine works with. Tensors are found by name or position, described without decoding, and
+//! decoded on the CPU into host memory or on the GPU into device memory, one at a time or many
+//! per call.
+//!
+//! Opening maps the file (or borrows the caller's bytes) and checks the file header, the index
+//! and every container's header against its index entry ([`crate::format::archive::read_index`]);
+//! no payload is read. Each decode first checks the container's CRC-32 recorded in the index
+//! ([`crate::format::archive::container_bytes`]), so a container altered after writing is refused
+//! rather than decoded.
+//!
+//! GPU residency: the first device decode of a tensor uploads its container once (after the CRC
+//! check) and keeps it in device memory until the archive is dropped; that first decode also
+//! waits for the stream and reads every chunk's status, so that a container the GPU cannot decode
+//! (p-adic with more than 8 digit planes, see `saraphis_decompress_device`) is decoded on the CPU
+//! and copied to the device instead, and anything else that fails is reported. Later decodes of
+//! the tensor are enqueued without synchronizing the host; lossless-v2 tensors of a batch share
+//! one launch ([`System::decompress_device_batch`]).
+//!
+//! Thread safety: `Archive` is `Send + Sync`; many threads may decode at once. A tensor is
+//! uploaded once however many threads ask for it at the same time.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+
+use super::{DeviceDecode, DevicePtr, DeviceSlice, DeviceTensor, System};
+use crate::backend::cuda::DeviceBuffer;
+use crate::codec::{self, TensorInfo};
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::format::archive::{container_bytes, read_index, Index, TensorEntry};
+use crate::format::container::CodecId;
+
+/// Bytes the caller lent (`saraphis_archive_open_memory`): valid and unchanged until the
+/// archive is dropped, by the caller's promise.
+struct Lent {
+    ptr: *const u8,
+    len: usize,
+}
+
+// SAFETY: the bytes are only read, and the lender keeps them valid and unchanged for the
+// archive's life (the contract of `Archive::from_raw`).
+unsafe impl Send for Lent {}
+// SAFETY: as above: shared reads of immutable memory.
+unsafe impl Sync for Lent {}
+
+/// Where the archive's bytes live.
+enum Bytes {
+    Mapped(memmap2::Mmap),
+    Owned(Vec<u8>),
+    Lent(Lent),
+}
+
+impl Bytes {
+    fn get(&self) -> &[u8] {
+        match self {
+            Bytes::Mapped(m) => m,
+            Bytes::Owned(v) => v,
+            // SAFETY: `Archive::from_raw`'s contract (valid, unchanged, `len` bytes).
+            Bytes::Lent(l) if l.len > 0 => unsafe { std::slice::from_raw_parts(l.ptr, l.len) },
+            Bytes::Lent(_) => &[],
+        }
+    }
+}
+
+/// Device residency of one tensor's container: not verified yet, decoded on the GPU, or
+/// decoded on the CPU and copied (chunks the GPU kernels cannot decode).
+const UNVERIFIED: u8 = 0;
+const ON_GPU: u8 = 1;
+const ON_CPU: u8 = 2;
+
+/// One tensor's container in device memory, with the status array of its first decode.
+struct Resident {
+    container: DeviceBuffer,
+    status: DeviceBuffer,
+    state: AtomicU8,
+}
+
+/// One tensor: its dtype, its header information and its device residency.
+struct Tensor {
+    dtype: DType,
+    info: TensorInfo,
+    resident: Mutex<Option<Arc<Resident>>>,
+}
+
+/// An opened `.sph` archive bound to a [`System`] (its thread pool for CPU decodes, its GPU for
+/// device decodes). `Send + Sync`.
+pub struct Archive {
+    system: Arc<System>,
+    bytes: Bytes,
+    index: Index,
+    tensors: Vec<Tensor>,
+    by_name: HashMap<String, usize>,
+}
+
+impl std::fmt::Debug for Archive {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Archive")
+            .field("bytes", &self.bytes.get().len())
+            .field("tensors", &self.tensors.len())
+            .finish()
+    }
+}
+
+impl Archive {
+    /// Open the archive file at `path` (memory-mapped, read-only). Errors: `Io` naming the
+    /// path, `InvalidArgument` (a directory), and as [`Archive::from_vec`]. A file truncated by
+    /// another process while mapped is the documented hazard of every mmap reader (SIGBUS).
+    pub fn open(system: Arc<System>, path: &Path) -> Result<Archive> {
+        let map = super::model::map_file(path)?;
+        Archive::with_bytes(system, Bytes::Mapped(map))
+    }
+
+    /// Open an archive held in `bytes` (taken over). Errors: as
+    /// [`crate::format::archive::read_index`] (`BadMagic`, `UnsupportedVersion`, `Truncated`,
+    /// `Checksum`, `Corrupt`, `Unsupported`), and `Corrupt` for two tensors of one name.
+    pub fn from_vec(system: Arc<System>, bytes: Vec<u8>) -> Result<Archive> {
+        Archive::with_bytes(system, Bytes::Owned(bytes))
+    }
+
+    /// Open an archive in memory the caller keeps (no copy). Errors: as [`Archive::from_vec`].
+    ///
+    /// # Safety
+    /// `ptr` is valid for reads of `len` bytes (or `len` is 0), and those bytes stay valid and
+    /// unchanged until the archive is dropped.
+    pub unsafe fn from_raw(system: Arc<System>, ptr: *const u8, len: usize) -> Result<Archive> {
+        Archive::with_bytes(system, Bytes::Lent(Lent { ptr, len }))
+    }
+
+    fn with_bytes(system: Arc<System>, bytes: Bytes) -> Result<Archive> {
+        let buf = bytes.get();
+        let index = read_index(buf)?;
+        let mut tensors = Vec::with_capacity(index.tensors.len());
+        let mut by_name = HashMap::with_capacity(index.tensors.len());
+        for (i, t) in index.tensors.iter().enumerate() {
+            if by_name.insert(t.name.clone(), i).is_some() {
+                return Err(Error::Corrupt(format!(
+                    "archive index: tensor name '{}' appears twice",
+                    t.name
+                )));
+            }
+            // read_index checked the header of this container against the entry; `inspect`
+            // reads the same header (no payload).
+            let c = &buf[t.offset as usize..(t.offset + t.length) as usize];
+            let info = codec::inspect(c).map_err(|e| named(e, &t.name))?;
+            tensors.push(Tensor {
+                dtype: info.dtype,
+                info,
+                resident: Mutex::new(None),
+            });
+        }
+        Ok(Archive {
+            system,
+            bytes,
+            index,
+            tensors,
+            by_name,
+        })
+    }
+
+    /// Number of tensors.
+    pub fn len(&self) -> usize {
+        self.tensors.len()
+    }
+
+    /// True when the archive holds no tensor.
+    pub fn is_empty(&self) -> bool {
+        self.tensors.is_empty()
+    }
+
+    /// The index entry of tensor `i` (name, safetensors dtype, shape, codec, sizes, bound,
+    /// measured error), or `None` out of range. Tensors are in the order of their data in the
+    /// original safetensors file.
+    pub fn entry(&self, i: usize) -> Option<&TensorEntry> {
+        self.index.tensors.get(i)
+    }
+
+    /// The archive's bytes (the map, or the memory it was opened on).
+    pub fn bytes(&self) -> &[u8] {
+        self.bytes.get()
+    }
+
+    /// The whole index (including the original safetensors header).
+    pub fn index(&self) -> &Index {
+        &self.index
+    }
+
+    /// Position of the tensor called `name`, or `None`.
+    pub fn find(&self, name: &str) -> Option<usize> {
+        self.by_name.get(name).copied()
+    }
+
+    /// Header information of tensor `i` (dtype, shape, codec, sizes, chunks, bound), read from
+    /// its container's header at open. Errors: `InvalidArgument` (out of range).
+    pub fn info(&self, i: usize) -> Result<&TensorInfo> {
+        Ok(&self.tensor(i)?.info)
+    }
+
+    fn tensor(&self, i: usize) -> Result<&Tensor> {
+        self.tensors.get(i).ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "tensor {i} out of range (the archive holds {})",
+                self.tensors.len()
+            ))
+        })
+    }
+
+    /// The container of tensor `i`, after its CRC-32 check.
+    fn container(&self, i: usize) -> Result<&[u8]> {
+        let e = &self.index.tensors[i];
+        container_bytes(self.bytes.get(), e)
+    }
+
+    fn check_size(&self, i: usize, dst_bytes: u64) -> Result<()> {
+        let t = self.tensor(i)?;
+        if dst_bytes != t.info.original_bytes {
+            return Err(Error::Destination(format!(
+                "tensor '{}' ({:?} {:?}) is {} bytes, the destination {dst_bytes}",
+                self.index.tensors[i].name, t.dtype, t.info.shape, t.info.original_bytes
+            )));
+        }
+        Ok(())
+    }
+
+    /// Decode tensor `i` on the CPU (the system's thread pool) into `dst`, exactly its
+    /// `original_bytes`: bit for bit for exact codecs, within the recorded bound for p-adic.
+    /// Errors: `InvalidArgument` (out of range), `Destination` (wrong size), `Checksum` (the
+    /// container or a chunk was altered), and as [`crate::codec::decompress_into`]; messages
+    /// name the tensor.
+    pub fn decompress_into(&self, i: usize, dst: &mut [u8]) -> Result<()> {
+        self.check_size(i, dst.len() as u64)?;
+        let name = &self.index.tensors[i].name;
+        let c = self.container(i)?;
+        self.system
+            .decompress_into(c, self.tensors[i].dtype, dst)
+            .map_err(|e| named(e, name))
+    }
+
+    /// [`Archive::decompress_into`] into a new buffer. Errors: as it, and `Unsupported` when
+    /// the buffer cannot be allocated.
+    pub fn decompress(&self, i: usize) -> Result<Vec<u8>> {
+        let n = self.tensor(i)?.info.original_bytes;
+        let mut v = Vec::new();
+        usize::try_from(n)
+            .ok()
+            .and_then(|n| v.try_reserve_exact(n).ok().map(|_| n))
+            .map(|n| v.resize(n, 0))
+            .ok_or_else(|| Error::Unsupported(format!("cannot allocate {n} bytes")))?;
+        self.decompress_into(i, &mut v)?;
+        Ok(v)
+    }
+
+    /// Bytes of this archive's containers held in device memory (uploaded by device decodes).
+    pub fn device_resident_bytes(&self) -> u64 {
+        self.tensors
+            .iter()
+            .filter_map(|t| t.resident.lock().ok()?.as_ref().map(|r| r.container.len()))
+            .sum()
+    }
+
+    /// Tensor `i`'s container in device memory, uploaded on first use (after the host CRC
+    /// check). The tensor's lock is held by the caller while the container is unverified.
+    fn resident(&self, i: usize) -> Result<Arc<Resident>> {
+        let t = &self.tensors[i];
+        let mut slot = t.resident.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(r) = slot.as_ref() {
+            return Ok(r.clone());
+        }
+        let (_restore, dev) = self.system.require_cuda()?;
+        let c = self.container(i)?;
+        let r = Arc::new(Resident {
+            container: dev.upload(c)?,
+            status: dev.alloc_zeroed(4 * t.info.chunks.max(1) as u64)?,
+            state: AtomicU8::new(UNVERIFIED),
+        });
+        *slot = Some(r.clone());
+        Ok(r)
+    }
+
+    fn check_device_dst(&self, i: usize, dst: DeviceSlice) -> Result<()> {
+        self.check_size(i, dst.len)?;
+        if dst.ptr.is_null() && dst.len > 0 {
+            return Err(Error::InvalidArgument("dst_dev is null".into()));
+        }
+        let size = self.tensors[i].dtype.size() as u64;
+        if dst.ptr.addr() % size != 0 {
+            return Err(Error::InvalidArgument(format!(
+                "dst_dev must be aligned to the element size ({size} bytes)"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Decode tensor `i` into device memory `dst` (exactly its `original_bytes`, aligned to the
+    /// element size) on `stream` (a `CUstream` of the system GPU's primary context; null = the
+    /// library's own stream). See the module documentation for residency: the first call for a
+    /// tensor uploads its container and synchronizes `stream`; later calls only enqueue.
+    /// Errors: `Device` (no GPU, out of device memory, a failed launch or an earlier failure on
+    /// `stream`), `InvalidArgument` (out of range, null or misaligned `dst`), `Destination`
+    /// (wrong size), `Checksum` (the container was altered), `Corrupt` (a chunk failed on the
+    /// GPU, named).
+    ///
+    /// # Safety
+    /// `dst` is a live device allocation of the system's GPU of at least `dst.len` bytes, not
+    /// used by other work until `stream` has passed this decode; `stream` is null or a live
+    /// stream of that GPU's primary context. Device work enqueued for this archive must be
+    /// finished before the archive is dropped.
+    pub unsafe fn decompress_device(
+        &self,
+        i: usize,
+        dst: DeviceSlice,
+        stream: *mut std::ffi::c_void,
+    ) -> Result<()> {
+        self.check_device_dst(i, dst)?;
+        let (_restore, dev) = self.system.require_cuda()?;
+        let stream = dev.stream_or_own(stream)?;
+        let r = self.resident(i)?;
+        self.decode_resident(i, &r, dst, stream)
+    }
+
+    unsafe fn decode_resident(
+        &self,
+        i: usize,
+        r: &Resident,
+        dst: DeviceSlice,
+        stream: *mut std::ffi::c_void,
+    ) -> Result<()> {
+        let t = &self.tensors[i];
+        let name = &self.index.tensors[i].name;
+        let args = |status: DeviceSlice| DeviceDecode {
+            src: DeviceSlice::new(DevicePtr(r.container.addr()), r.container.len()),
+            dtype: t.dtype,
+            dst,
+            status,
+            stream,
+        };
+        match r.state.load(Ordering::Acquire) {
+            ON_GPU => return self.system.decompress_device(&args(DeviceSlice::NONE)),
+            ON_CPU => return self.cpu_to_device(i, dst, stream),
+            _ => {}
+        }
+        // First decode: serialised per tensor (the status array is shared), synchronized.
+        let _first = t.resident.lock().unwrap_or_else(|p| p.into_inner());
+        match r.state.load(Ordering::Acquire) {
+            ON_GPU => return self.system.decompress_device(&args(DeviceSlice::NONE)),
+            ON_CPU => return self.cpu_to_device(i, dst, stream),
+            _ => {}
+        }
+        let (_restore, dev) = self.system.require_cuda()?;
+        let chunks = t.info.chunks.max(1) as u64;
+        let status = DeviceSlice::new(DevicePtr(r.status.addr()), chunks);
+        self.system.decompress_device(&args(status))?;
+        let raw = dev.download_after(&r.status, stream)?;
+        let codes: Vec<i32> = raw
+            .chunks_exact(4)
+            .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        const UNSUPPORTED: i32 = 5;
+        if codes.iter().all(|&c| c == 0) {
+            r.state.store(ON_GPU, Ordering::Release);
+            return Ok(());
+        }
+        if codes.iter().all(|&c| c == 0 || c == UNSUPPORTED) {
+            r.state.store(ON_CPU, Ordering::Release);
+            return self.cpu_to_device(i, dst, stream);
+        }
+        // Reset for a later attempt (the container was CRC-checked: this is not expected).
+        let (k, c) = codes
+            .iter()
+            .enumerate()
+            .find(|(_, &c)| c != 0 && c != UNSUPPORTED)
+            .map(|(k, &c)| (k, c))
+            .unwrap_or((0, -1));
+        let _ = dev.copy_to_device_and_wait(r.status.addr(), &vec![0u8; raw.len()], stream);
+        Err(Error::Corrupt(format!(
+            "tensor '{name}': chunk {k} of {chunks} failed on the GPU (status {c})"
+        )))
+    }
+
+    /// Decode tensor `i` on the CPU and copy it to `dst` on `stream`, waiting for the copy.
+    unsafe fn cpu_to_device(
+        &self,
+        i: usize,
+        dst: DeviceSlice,
+        stream: *mut std::ffi::c_void,
+    ) -> Result<()> {
+        let host = self.decompress(i)?;
+        let (_restore, dev) = self.system.require_cuda()?;
+        dev.copy_to_device_and_wait(dst.ptr.addr(), &host, stream)
+    }
+
+    /// Decode many tensors into device memory on `stream`: `items` pairs a tensor index with its
+    /// destination (as [`Archive::decompress_device`]). Every argument is checked before
+    /// anything is enqueued. Tensors decoded on the GPU before whose containers are lossless-v2
+    /// share one launch per [`crate::backend::cuda::SEG_BATCH`]; the others take one call each
+    /// (a tensor's first device decode synchronizes `stream`, see the module documentation).
+    /// Errors: as [`Archive::decompress_device`], naming the tensor.
+    ///
+    /// # Safety
+    /// As [`Archive::decompress_device`] for every item; destinations do not overlap.
+    pub unsafe fn decompress_device_batch(
+        &self,
+        items: &[(usize, DeviceSlice)],
+        stream: *mut std::ffi::c_void,
+    ) -> Result<()> {
+        for &(i, dst) in items {
+            self.check_device_dst(i, dst)?;
+        }
+        if items.is_empty() {
+            return Ok(());
+        }
+        let (_restore, dev) = self.system.require_cuda()?;
+        let stream = dev.stream_or_own(stream)?;
+        let mut batch = Vec::with_capacity(items.len());
+        for &(i, dst) in items {
+            let r = self.resident(i)?;
+            let t = &self.tensors[i];
+            if t.info.codec == CodecId::LosslessV2 && r.state.load(Ordering::Acquire) == ON_GPU {
+                batch.push(DeviceTensor {
+                    src: DeviceSlice::new(DevicePtr(r.container.addr()), r.container.len()),
+                    dtype: t.dtype,
+                    dst,
+                });
+            } else {
+                self.decode_resident(i, &r, dst, stream)?;
+            }
+        }
+        // Kept alive by `self.tensors` (residents are never removed while the archive lives).
+        self.system
+            .decompress_device_batch(&batch, DevicePtr::NULL, stream)
+    }
+}
+
+/// `e` with the tensor's name in its message.
+fn named(e: Error, name: &str) -> Error {
+    match e {
+        Error::Corrupt(m) => Error::Corrupt(format!("tensor '{name}': {m}")),
+        Error::Checksum(m) => Error::Checksum(format!("tensor '{name}': {m}")),
+        Error::Truncated(m) => Error::Truncated(format!("tensor '{name}': {m}")),
+        Error::Destination(m) => Error::Destination(format!("tensor '{name}': {m}")),
+        Error::Unsupported(m) => Error::Unsupported(format!("tensor '{name}': {m}")),
+        e => e,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::CodecParams;
+    use crate::system::Config;
+
+    fn subset() -> Vec<u8> {
+        std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/minilm-subset-f32.safetensors"
+        ))
+        .unwrap()
+    }
+
+    fn archive_of(sys: &System, src: &[u8], codec: CodecParams) -> Vec<u8> {
+        let (cur, _, _) = sys
+            .compress_safetensors(src, std::io::Cursor::new(Vec::new()), codec, &|_, _, _| {})
+            .unwrap();
+        cur.into_inner()
+    }
+
+    fn cpu() -> Arc<System> {
+        Arc::new(
+            System::new(Config {
+                device: crate::system::Device::Cpu,
+                ..Config::default()
+            })
+            .unwrap(),
+        )
+    }
+
+    #[test]
+    fn every_tensor_decodes_bit_exact_by_index_and_name() {
+        let sys = cpu();
+        let src = subset();
+        let st = safetensors::SafeTensors::deserialize(&src).unwrap();
+        for codec in [CodecParams::Lossless, CodecParams::LosslessV2] {
+            let a = Archive::from_vec(sys.clone(), archive_of(&sys, &src, codec)).unwrap();
+            assert_eq!(a.len(), st.len());
+            for i in 0..a.len() {
+                let name = a.entry(i).unwrap().name.clone();
+                assert_eq!(a.find(&name), Some(i));
+                let want = st.tensor(&name).unwrap();
+                let info = a.info(i).unwrap();
+                assert_eq!(info.original_bytes as usize, want.data().len());
+                let shape: Vec<u64> = want.shape().iter().map(|&d| d as u64).collect();
+                assert_eq!(info.shape, shape);
+                assert_eq!(a.decompress(i).unwrap(), want.data(), "{name}");
+            }
+            assert_eq!(a.find("no such tensor"), None);
+            assert!(matches!(a.info(a.len()), Err(Error::InvalidArgument(_))));
+            assert!(matches!(
+                a.decompress(a.len()),
+                Err(Error::InvalidArgument(_))
+            ));
+            let mut small = vec![0u8; 3];
+            assert!(matches!(
+                a.decompress_into(0, &mut small),
+                Err(Error::Destination(_))
+            ));
+            // No GPU in this system: device calls are refused before anything happens.
+            let r = unsafe { a.decompress_device(0, DeviceSlice::NONE, std::ptr::null_mut()) };
+            assert!(r.is_err());
+        }
+    }
+
+    #[test]
+    fn altered_container_is_refused_naming_the_tensor() {
+        let sys = cpu();
+        let bytes = archive_of(&sys, &subset(), CodecParams::Lossless);
+        let a = Archive::from_vec(sys.clone(), bytes.clone()).unwrap();
+        let e = a.entry(1).unwrap().clone();
+        let mut bad = bytes;
+        // A payload byte (past the container's header, which open checks).
+        let at = (e.offset + e.length - 1) as usize;
+        bad[at] ^= 0x40;
+        let a = Archive::from_vec(sys, bad).unwrap();
+        match a.decompress(1) {
+            Err(Error::Checksum(m)) => assert!(m.contains(&e.name), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(a.decompress(0).is_ok());
+    }
+
+    #[test]
+    fn truncated_or_foreign_bytes_are_refused_at_open() {
+        let sys = cpu();
+        let bytes = archive_of(&sys, &subset(), CodecParams::Lossless);
+        for cut in [0, 10, 63, 64, bytes.len() / 2, bytes.len() - 1] {
+            assert!(
+                Archive::from_vec(sys.clone(), bytes[..cut].to_vec()).is_err(),
+                "cut {cut}"
+            );
+        }
+        assert!(matches!(
+            Archive::from_vec(sys.clone(), b"not an archive at all".to_vec()),
+            Err(Error::BadMagic(_))
+        ));
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.sph");
+        std::fs::write(&p, &bytes).unwrap();
+        let a = Archive::open(sys.clone(), &p).unwrap();
+        assert_eq!(
+            a.decompress(0).unwrap().len() as u64,
+            a.info(0).unwrap().original_bytes
+        );
+        assert!(matches!(
+            Archive::open(sys, &dir.path().join("missing.sph")),
+            Err(Error::Io(_))
+        ));
+    }
+}
