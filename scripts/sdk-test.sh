@@ -64,6 +64,8 @@ step "saraphis.hpp included twice" c++ -std=c++17 -Wall -Wextra -Werror -pedanti
 # A lossless archive of the fixture (the CLI of this checkout writes it) for the archive tests
 # of C (tests/c/archive.c, below) and C++ (ctest's cpp_archive).
 step "archive of the fixture" bash -c "cargo build --quiet --bin saraphis && target/debug/saraphis compress '$fixture' -o '$work/m.sph' --lossless-v2 >/dev/null"
+# The Go and C# archive tests read it too (without it they build one with cargo themselves).
+export SARAPHIS_TEST_ARCHIVE=$work/m.sph
 
 # CMake consumer through find_package, built and run by ctest.
 if have cmake; then

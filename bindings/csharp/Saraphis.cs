@@ -2,8 +2,9 @@
 //
 // One SafeHandle subclass per C handle (freed exactly once, also by the finalizer), all
 // imports in the internal Native class, failures as SaraphisException carrying the C result
-// code, ObjectDisposedException after Dispose. A SaraphisSystem may be used from many threads at
-// once; Config and Params must not be modified concurrently. Compile with `unsafe` enabled
+// code, ObjectDisposedException after Dispose. A SaraphisSystem and an Archive (an opened .sph
+// file: a whole model) may be used from many threads at once; Config and Params must not be
+// modified concurrently. Compile with `unsafe` enabled
 // (mcs -unsafe, or AllowUnsafeBlocks in Saraphis.csproj). The native library is found as
 // "saraphis" (libsaraphis.so on Linux: set LD_LIBRARY_PATH to the install prefix's lib/).
 using System;
@@ -19,14 +20,17 @@ namespace Saraphis
     public enum Codec : uint { Raw = 0, Lossless = 1, Padic = 2, Bytes = 3, LosslessV2 = 4 }
 
     /// <summary>A failed call: Code is the C saraphis_result (1001 invalid argument, 1002
-    /// destination, 2001 bad magic, 2003 truncated, 2004 checksum, 2005 corrupt, ...).</summary>
+    /// destination, 1003 not found, 2001 bad magic, 2003 truncated, 2004 checksum, 2005 corrupt,
+    /// 3001 I/O, 4001 device, ...).</summary>
     public sealed class SaraphisException : Exception
     {
         public int Code { get; }
         public SaraphisException(int code, string message) : base(message) { Code = code; }
     }
 
-    /// <summary>Header information of a container (saraphis_tensor_info).</summary>
+    /// <summary>Header information of a container (saraphis_tensor_info, 208 bytes), from
+    /// Library.Inspect or Archive.Info. Sizes are in bytes; DType and Codec hold DType and Codec
+    /// values; Shape has NDim valid entries (GetShape copies them).</summary>
     [StructLayout(LayoutKind.Sequential)]
     public unsafe struct TensorInfo
     {
@@ -43,6 +47,8 @@ namespace Saraphis
         public double ErrorBound;
         public uint Prime;
         public uint Precision;
+        /// <summary>Written as 0; later library versions may give these words meanings.</summary>
+        public fixed ulong Reserved[8];
 
         public ulong[] GetShape()
         {
@@ -52,6 +58,26 @@ namespace Saraphis
                 for (int i = 0; i < NDim; i++) s[i] = p[i];
             }
             return s;
+        }
+    }
+
+    /// <summary>One output of Archive.DecompressDeviceBatch (saraphis_archive_output): tensor
+    /// Index of the archive and the device buffer DstDev (DstBytes long, exactly the tensor's
+    /// OriginalBytes, aligned to its element size) it decodes into.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct ArchiveOutput
+    {
+        public UIntPtr Index;
+        public IntPtr DstDev;
+        public UIntPtr DstBytes;
+
+        public ArchiveOutput(int index, IntPtr dstDev, long dstBytes)
+        {
+            if (index < 0) throw new ArgumentOutOfRangeException(nameof(index));
+            if (dstBytes < 0) throw new ArgumentOutOfRangeException(nameof(dstBytes));
+            Index = (UIntPtr)(uint)index;
+            DstDev = dstDev;
+            DstBytes = (UIntPtr)(ulong)dstBytes;
         }
     }
 
@@ -89,6 +115,17 @@ namespace Saraphis
         [DllImport(Lib)] internal static extern int saraphis_compress_device_sizes(ParamsHandle p, uint dtype, ulong* shape, UIntPtr ndim, out UIntPtr tempBytes, out UIntPtr maxCompressedBytes);
         [DllImport(Lib)] internal static extern int saraphis_compress_device(SystemHandle system, ParamsHandle p, IntPtr srcDev, UIntPtr srcBytes, uint dtype, ulong* shape, UIntPtr ndim, IntPtr dstDev, UIntPtr dstCapacity, IntPtr tempDev, UIntPtr tempBytes, IntPtr compressedBytesDev, IntPtr stream);
         [DllImport(Lib)] internal static extern int saraphis_inspect(byte* src, UIntPtr srcBytes, out TensorInfo info);
+        [DllImport(Lib)] internal static extern int saraphis_header_bytes(byte* src, UIntPtr srcBytes, out UIntPtr needed);
+        [DllImport(Lib)] internal static extern int saraphis_archive_open(SystemHandle system, [MarshalAs(UnmanagedType.LPUTF8Str)] string path, out IntPtr archive);
+        [DllImport(Lib)] internal static extern int saraphis_archive_open_memory(SystemHandle system, IntPtr data, UIntPtr len, out IntPtr archive);
+        [DllImport(Lib)] internal static extern void saraphis_archive_free(IntPtr archive);
+        [DllImport(Lib)] internal static extern int saraphis_archive_tensor_count(ArchiveHandle archive, out UIntPtr n);
+        [DllImport(Lib)] internal static extern IntPtr saraphis_archive_tensor_name(ArchiveHandle archive, UIntPtr i);
+        [DllImport(Lib)] internal static extern int saraphis_archive_find(ArchiveHandle archive, [MarshalAs(UnmanagedType.LPUTF8Str)] string name, out UIntPtr i);
+        [DllImport(Lib)] internal static extern int saraphis_archive_tensor_info(ArchiveHandle archive, UIntPtr i, out TensorInfo info);
+        [DllImport(Lib)] internal static extern int saraphis_archive_decompress(ArchiveHandle archive, UIntPtr i, byte* dst, UIntPtr dstBytes);
+        [DllImport(Lib)] internal static extern int saraphis_archive_decompress_device(ArchiveHandle archive, UIntPtr i, IntPtr dstDev, UIntPtr dstBytes, IntPtr stream);
+        [DllImport(Lib)] internal static extern int saraphis_archive_decompress_device_batch(ArchiveHandle archive, ArchiveOutput* outputs, UIntPtr count, IntPtr stream);
 
         /// <summary>Throw for a failed result. Called on the thread that made the call, so the
         /// per-thread last-error message belongs to it.</summary>
@@ -123,10 +160,25 @@ namespace Saraphis
         protected override bool ReleaseHandle() { Native.saraphis_params_free(handle); return true; }
     }
 
+    /// <summary>An archive handle and the unmanaged copy of the bytes it was opened on
+    /// (Archive.FromMemory; IntPtr.Zero for a file), freed in that order, exactly once.</summary>
+    internal sealed class ArchiveHandle : SafeHandle
+    {
+        IntPtr memory;
+        internal ArchiveHandle(IntPtr h, IntPtr memory) : base(IntPtr.Zero, true) { SetHandle(h); this.memory = memory; }
+        public override bool IsInvalid => handle == IntPtr.Zero;
+        protected override bool ReleaseHandle()
+        {
+            Native.saraphis_archive_free(handle);
+            if (memory != IntPtr.Zero) { Marshal.FreeHGlobal(memory); memory = IntPtr.Zero; }
+            return true;
+        }
+    }
+
     /// <summary>Library-wide functions.</summary>
     public static unsafe class Library
     {
-        /// <summary>Run-time version, e.g. "0.1.0".</summary>
+        /// <summary>Run-time version, e.g. "0.2.0".</summary>
         public static string Version => Marshal.PtrToStringAnsi(Native.saraphis_version());
         /// <summary>MAJOR * 10000 + MINOR * 100 + PATCH.</summary>
         public static uint VersionNumber => Native.saraphis_version_number();
@@ -157,7 +209,30 @@ namespace Saraphis
             }
         }
 
-        /// <summary>Read a container's header without decoding.</summary>
+        /// <summary>A prefix this long (8192 bytes) always lets HeaderBytes give the exact
+        /// header length of a container this build writes: read this many bytes of a file (or
+        /// all of it, if shorter), ask HeaderBytes, read more if it says so, then Inspect.</summary>
+        public const int HeaderMaxBytes = 8192;
+
+        /// <summary>How many bytes from the start of a container Inspect needs, judged from its
+        /// first prefix.Length bytes (any number, 0 included): once the prefix reaches the
+        /// header's chunk count (always from HeaderMaxBytes bytes on) the header's exact length,
+        /// otherwise a longer prefix length to call again with (at most four rounds from 0
+        /// bytes). A result &lt;= prefix.Length means the prefix holds the whole header. Only the
+        /// magic is checked: throws code 2001 (bad magic) for 4 or more bytes that are not a
+        /// container's start. Thread-safe.</summary>
+        public static long HeaderBytes(ReadOnlySpan<byte> prefix)
+        {
+            fixed (byte* p = &MemoryMarshal.GetReference(prefix))
+            {
+                Native.Check(Native.saraphis_header_bytes(p, (UIntPtr)prefix.Length, out UIntPtr n));
+                return (long)n;
+            }
+        }
+
+        /// <summary>Read a container's header without decoding. The span is the whole container
+        /// or any prefix that holds the header (HeaderBytes says how long that is); throws code
+        /// 2003 (truncated) when it ends inside the header, 2001, 2004, 2005.</summary>
         public static TensorInfo Inspect(ReadOnlySpan<byte> container)
         {
             fixed (byte* p = &MemoryMarshal.GetReference(container))
@@ -239,7 +314,7 @@ namespace Saraphis
             handle = new SystemHandle(h);
         }
 
-        SystemHandle Live { get { if (handle.IsClosed) throw new ObjectDisposedException(nameof(SaraphisSystem)); return handle; } }
+        internal SystemHandle Live { get { if (handle.IsClosed) throw new ObjectDisposedException(nameof(SaraphisSystem)); return handle; } }
 
         /// <summary>The device in use and why.</summary>
         public string Device
@@ -362,6 +437,191 @@ namespace Saraphis
             }
         }
 
+        public void Dispose() { handle.Dispose(); }
+    }
+    /// <summary>An opened .sph archive (a whole model, as `saraphis compress model.safetensors
+    /// -o model.sph` writes it): its tensors by index (0 .. Count-1, the order of their data in
+    /// the original safetensors file) or by name, described without decoding (Info) and decoded
+    /// into host memory (Decompress) or, on a CUDA system, into device memory
+    /// (DecompressDevice, DecompressDeviceBatch). Thread-safe, decodes included; Dispose must
+    /// not run concurrently with another call, and every call after it throws
+    /// ObjectDisposedException. The native archive holds its own reference to the system, so the
+    /// SaraphisSystem may be disposed first.</summary>
+    public sealed unsafe class Archive : IDisposable
+    {
+        readonly ArchiveHandle handle;
+
+        // No reference to the SaraphisSystem is needed: the native archive holds the native system.
+        Archive(ArchiveHandle handle) { this.handle = handle; }
+
+        /// <summary>Open (memory-map read-only) the .sph archive file at path. Checks the file
+        /// header, the index and every container's header against its index entry; no payload
+        /// is read, so opening costs neither time nor memory in proportion to the model. Throws
+        /// code 3001 (I/O: a missing or unreadable file, named in the message), 2001, 2002,
+        /// 2003, 2004, 2005, 2006 (a dtype this build does not know), 1001 (a directory, a path
+        /// with a NUL character). Another process truncating the file while it is mapped is the
+        /// hazard of every memory-mapped reader (SIGBUS).</summary>
+        public static Archive Open(SaraphisSystem system, string path)
+        {
+            if (system == null) throw new ArgumentNullException(nameof(system));
+            if (path == null) throw new ArgumentNullException(nameof(path));
+            if (path.IndexOf('\0') >= 0) throw new SaraphisException(1001, Library.ResultText(1001) + ": path contains a NUL character");
+            Native.Check(Native.saraphis_archive_open(system.Live, path, out IntPtr h));
+            return new Archive(new ArchiveHandle(h, IntPtr.Zero));
+        }
+
+        /// <summary>Open an archive held in memory (a whole .sph file's bytes). The bytes are
+        /// copied into unmanaged memory that the Archive owns and frees on Dispose (after the
+        /// native archive), so data may be reused at once. Checks and errors as Open, without
+        /// 3001.</summary>
+        public static Archive FromMemory(SaraphisSystem system, ReadOnlySpan<byte> data)
+        {
+            if (system == null) throw new ArgumentNullException(nameof(system));
+            var live = system.Live;
+            IntPtr mem = IntPtr.Zero;
+            try
+            {
+                if (data.Length > 0)
+                {
+                    mem = Marshal.AllocHGlobal(data.Length);
+                    data.CopyTo(new Span<byte>((void*)mem, data.Length));
+                }
+                Native.Check(Native.saraphis_archive_open_memory(live, mem, (UIntPtr)data.Length, out IntPtr h));
+                var a = new Archive(new ArchiveHandle(h, mem));
+                mem = IntPtr.Zero; // owned by the handle now
+                return a;
+            }
+            finally
+            {
+                if (mem != IntPtr.Zero) Marshal.FreeHGlobal(mem);
+            }
+        }
+
+        /// <summary>As FromMemory(system, ReadOnlySpan), from an array.</summary>
+        public static Archive FromMemory(SaraphisSystem system, byte[] data)
+        {
+            if (data == null) throw new ArgumentNullException(nameof(data));
+            return FromMemory(system, new ReadOnlySpan<byte>(data));
+        }
+
+        ArchiveHandle Live { get { if (handle.IsClosed) throw new ObjectDisposedException(nameof(Archive)); return handle; } }
+
+        static UIntPtr Index(int i)
+        {
+            if (i < 0) throw new SaraphisException(1001, Library.ResultText(1001) + ": tensor index " + i + " out of range");
+            return (UIntPtr)(uint)i;
+        }
+
+        /// <summary>Number of tensors.</summary>
+        public int Count
+        {
+            get
+            {
+                Native.Check(Native.saraphis_archive_tensor_count(Live, out UIntPtr n));
+                return (int)(ulong)n;
+            }
+        }
+
+        /// <summary>Name of tensor i (as in the original safetensors file). Throws code 1001
+        /// when i is out of range.</summary>
+        public string Name(int i)
+        {
+            var h = Live;
+            bool added = false;
+            try
+            {
+                h.DangerousAddRef(ref added); // the name lives until the archive is freed
+                byte* p = (byte*)Native.saraphis_archive_tensor_name(h, Index(i));
+                if (p == null) throw new SaraphisException(1001, Library.ResultText(1001) + ": tensor index " + i + " out of range");
+                int n = 0;
+                while (p[n] != 0) n++;
+                return System.Text.Encoding.UTF8.GetString(p, n);
+            }
+            finally
+            {
+                if (added) h.DangerousRelease();
+            }
+        }
+
+        /// <summary>Index of the tensor called name. Throws code 1003 (not found).</summary>
+        public int Find(string name)
+        {
+            if (name == null) throw new ArgumentNullException(nameof(name));
+            // No tensor name holds a NUL; the native side would see only the part before it.
+            if (name.IndexOf('\0') >= 0) throw new SaraphisException(1003, Library.ResultText(1003) + ": the name contains a NUL character");
+            Native.Check(Native.saraphis_archive_find(Live, name, out UIntPtr i));
+            return (int)(ulong)i;
+        }
+
+        /// <summary>Header information of tensor i, read at open (nothing is decoded): dtype,
+        /// codec, shape, OriginalBytes (the decoded tensor's bytes), CompressedBytes (its
+        /// container in the archive), chunks, and for p-adic tensors the bound, prime and digit
+        /// planes. Throws code 1001 when i is out of range.</summary>
+        public TensorInfo Info(int i)
+        {
+            Native.Check(Native.saraphis_archive_tensor_info(Live, Index(i), out TensorInfo info));
+            return info;
+        }
+
+        /// <summary>Decode tensor i on the CPU (the system's worker threads) into a new array of
+        /// its OriginalBytes: little-endian elements of its dtype, row-major; bit for bit for
+        /// exact codecs, within the recorded bound for p-adic ones. The container's CRC-32 from
+        /// the index and its chunks' checksums (unless the config says the data is trusted) are
+        /// checked first. Throws code 1001 (i out of range), 2004 (the container or a chunk was
+        /// altered; the message names the tensor), 2005.</summary>
+        public byte[] Decompress(int i)
+        {
+            var dst = new byte[checked((long)Info(i).OriginalBytes)];
+            Decompress(i, dst);
+            return dst;
+        }
+
+        /// <summary>Decode tensor i on the CPU into dst, exactly the tensor's OriginalBytes long
+        /// (else code 1002, nothing written). Errors as Decompress(int); on a data error dst holds
+        /// unspecified bytes.</summary>
+        public void Decompress(int i, Span<byte> dst)
+        {
+            var ix = Index(i);
+            fixed (byte* d = &MemoryMarshal.GetReference(dst))
+            {
+                Native.Check(Native.saraphis_archive_decompress(Live, ix, d, (UIntPtr)dst.Length));
+            }
+        }
+
+        /// <summary>Enqueue a decode of tensor i into device memory dstDev (bytes long: exactly
+        /// the tensor's OriginalBytes, aligned to its element size) on a CUstream / cudaStream_t
+        /// of the system GPU's primary context (IntPtr.Zero = the library's own stream: wait with
+        /// SaraphisSystem.DeviceSynchronize). The tensor's container is uploaded once, after its
+        /// CRC-32 check, and kept in device memory until Dispose. The first device decode of
+        /// each tensor waits for the stream and checks every chunk on the host (a tensor the GPU
+        /// kernels cannot decode is then decoded on the CPU and copied, from then on); later
+        /// calls only enqueue. Throws code 4001 (no CUDA device in this system, out of device
+        /// memory, launch failure), 1001 (i out of range, zero or misaligned dstDev), 1002 (wrong
+        /// size), 2004, 2005 (a chunk failed on the GPU, named).</summary>
+        public void DecompressDevice(int i, IntPtr dstDev, long bytes, IntPtr stream)
+        {
+            if (bytes < 0) throw new SaraphisException(1001, Library.ResultText(1001) + ": negative destination length");
+            Native.Check(Native.saraphis_archive_decompress_device(Live, Index(i), dstDev, (UIntPtr)(ulong)bytes, stream));
+        }
+
+        /// <summary>Enqueue the decode of several tensors into device memory on a CUstream
+        /// (IntPtr.Zero = the library's own stream), as DecompressDevice for each; destinations
+        /// must not overlap. Every output is checked before anything is enqueued. Lossless-v2
+        /// tensors already decoded once on the GPU share one launch per 256 tensors (warm, a
+        /// whole model is one launch); the others take one launch each. outputs is read during
+        /// the call only. Errors as DecompressDevice, naming the failing tensor.</summary>
+        public void DecompressDeviceBatch(ArchiveOutput[] outputs, IntPtr stream)
+        {
+            if (outputs == null) throw new ArgumentNullException(nameof(outputs));
+            fixed (ArchiveOutput* o = outputs)
+            {
+                Native.Check(Native.saraphis_archive_decompress_device_batch(Live, o, (UIntPtr)outputs.Length, stream));
+            }
+        }
+
+        /// <summary>Free the archive (its map or its copy of the bytes, and the containers it
+        /// keeps in device memory); later calls are no-ops. Device work enqueued through the
+        /// archive must be finished first.</summary>
         public void Dispose() { handle.Dispose(); }
     }
 }

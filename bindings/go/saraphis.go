@@ -5,8 +5,10 @@
 //
 // Handles are Go structs holding the C pointer; each has an idempotent Close and a finalizer
 // as a safety net. No Go pointer is kept by C: buffers are passed for the duration of a call
-// only, and runtime.KeepAlive follows every call. A *System may be used from many goroutines
-// at once; Config and Params must not be modified concurrently.
+// only (OpenArchiveMemory copies its bytes into C memory that the Archive owns), and
+// runtime.KeepAlive follows every call. A *System and an *Archive (an opened .sph file: a whole
+// model) may be used from many goroutines at once; Config and Params must not be modified
+// concurrently.
 package saraphis
 
 /*
@@ -24,6 +26,7 @@ import "C"
 import (
 	"fmt"
 	"runtime"
+	"strings"
 	"sync"
 	"unsafe"
 )
@@ -79,6 +82,11 @@ const (
 	ErrChecksum        = int(C.SARAPHIS_ERR_CHECKSUM)
 	ErrCorrupt         = int(C.SARAPHIS_ERR_CORRUPT)
 	ErrUnsupported     = int(C.SARAPHIS_ERR_UNSUPPORTED)
+	// ErrNotFound: no tensor of that name in an archive (Archive.Find).
+	ErrNotFound = int(C.SARAPHIS_ERR_NOT_FOUND)
+	// ErrIO: an operating-system I/O error, e.g. OpenArchive of a missing file (the message
+	// names the path).
+	ErrIO = int(C.SARAPHIS_ERR_IO)
 )
 
 // check turns a result into an error. The detailed message is per OS thread in C, so the
@@ -98,7 +106,7 @@ func call(f func() uint32) error {
 	return check(f())
 }
 
-// Version is the run-time library version, e.g. "0.1.0".
+// Version is the run-time library version, e.g. "0.2.0".
 func Version() string { return C.GoString(C.saraphis_version()) }
 
 // VersionNumber is MAJOR*10000 + MINOR*100 + PATCH.
@@ -491,7 +499,7 @@ func (s *System) DecompressUint16(c []byte, dtype DType, dst []uint16) error {
 	return s.DecompressBytes(c, dtype, u16bytes(dst))
 }
 
-// Info is what Inspect reads from a container header.
+// Info is what Inspect reads from a container header, and Archive.Info from an archive's.
 type Info struct {
 	DType           DType
 	Codec           Codec
@@ -505,7 +513,9 @@ type Info struct {
 	Precision       uint32
 }
 
-// Inspect reads a container's header without decoding.
+// Inspect reads a container's header without decoding. c is the whole container or any prefix
+// of it that holds the header (HeaderBytes says how long that is). Errors: ErrTruncated (c ends
+// inside the header), ErrBadMagic, ErrChecksum, ErrCorrupt.
 func Inspect(c []byte) (*Info, error) {
 	var info C.saraphis_tensor_info
 	err := call(func() uint32 { return C.saraphis_inspect(ptr(c), C.size_t(len(c)), &info) })
@@ -513,12 +523,292 @@ func Inspect(c []byte) (*Info, error) {
 	if err != nil {
 		return nil, err
 	}
+	return infoOf(&info), nil
+}
+
+// infoOf copies a C saraphis_tensor_info into an Info.
+func infoOf(info *C.saraphis_tensor_info) *Info {
 	shape := make([]uint64, int(info.ndim))
 	for i := range shape {
 		shape[i] = uint64(info.shape[i])
 	}
 	return &Info{DType(info.dtype), Codec(info.codec), shape, uint64(info.original_bytes), uint64(info.compressed_bytes),
-		uint64(info.chunks), uint32(info.bound_mode), float64(info.error_bound), uint32(info.prime), uint32(info.precision)}, nil
+		uint64(info.chunks), uint32(info.bound_mode), float64(info.error_bound), uint32(info.prime), uint32(info.precision)}
+}
+
+// HeaderMaxBytes (8192) is a prefix length that always lets HeaderBytes give a container's exact
+// header length for containers this build writes: read this many bytes of a file (or all of it,
+// if shorter), ask HeaderBytes, read more if it says so, then Inspect.
+const HeaderMaxBytes = int(C.SARAPHIS_HEADER_MAX_BYTES)
+
+// HeaderBytes says how many bytes from the start of a container Inspect needs, judged from
+// prefix, the container's first len(prefix) bytes (any number, 0 included). Once prefix reaches
+// the header's chunk count (always from HeaderMaxBytes bytes on) it returns the header's exact
+// length; otherwise a longer prefix length to call again with (at most four rounds from 0
+// bytes). A result <= len(prefix) means prefix holds the whole header. Only the magic is
+// checked: ErrBadMagic for 4 or more bytes that are not a container's start. prefix is read
+// during the call only. Safe for concurrent use.
+func HeaderBytes(prefix []byte) (int, error) {
+	var n C.size_t
+	err := call(func() uint32 { return C.saraphis_header_bytes(ptr(prefix), C.size_t(len(prefix)), &n) })
+	runtime.KeepAlive(prefix)
+	if err != nil {
+		return 0, err
+	}
+	return int(n), nil
+}
+
+// ---------------------------------------------------------------- Archive
+
+// Archive is an opened .sph archive (a whole model, as `saraphis compress model.safetensors -o
+// model.sph` writes it): its tensors by index (0 .. Len()-1, the order of their data in the
+// original safetensors file) or by name, described without decoding (Info) and decoded into
+// host memory (Decompress, DecompressInto) or, on a CUDA system, into device memory
+// (DecompressDevice, DecompressDeviceBatch).
+//
+// An Archive is safe for concurrent use by many goroutines, decodes included; Close must not run
+// concurrently with another call, and after Close every method fails with ErrNullParameter (Len
+// returns 0). The C
+// archive holds its own reference to the system, so the System may be closed first; the Archive
+// also keeps a Go reference to it. Close is idempotent; a finalizer is the safety net.
+type Archive struct {
+	once sync.Once
+	p    *C.saraphis_archive
+	sys  *System
+	// mem is the C copy of the bytes given to OpenArchiveMemory (nil for a file), freed by
+	// Close after the C archive.
+	mem unsafe.Pointer
+}
+
+func newArchive(s *System, p *C.saraphis_archive, mem unsafe.Pointer) *Archive {
+	a := &Archive{p: p, sys: s, mem: mem}
+	runtime.SetFinalizer(a, (*Archive).Close)
+	return a
+}
+
+// OpenArchive opens the .sph archive file at path on s, memory-mapped read-only. It checks the
+// file header, the index and every container's header against its index entry; no payload is
+// read, so opening costs neither time nor memory in proportion to the model. Errors: ErrIO (a
+// missing or unreadable file; the message names the path), ErrBadMagic, ErrTruncated,
+// ErrChecksum, ErrCorrupt, ErrUnsupported (a dtype this build does not know), ErrInvalidArgument
+// (a directory, a path with a NUL byte). Another process truncating the file while it is mapped
+// is the hazard of every memory-mapped reader (SIGBUS). Safe for concurrent use.
+func OpenArchive(s *System, path string) (*Archive, error) {
+	if strings.IndexByte(path, 0) >= 0 {
+		return nil, &Error{Code: ErrInvalidArgument, Message: ResultText(ErrInvalidArgument) + ": path contains a NUL byte"}
+	}
+	cs := C.CString(path)
+	defer C.free(unsafe.Pointer(cs))
+	var p *C.saraphis_archive
+	err := call(func() uint32 { return C.saraphis_archive_open(s.p, cs, &p) })
+	runtime.KeepAlive(s)
+	if err != nil {
+		return nil, err
+	}
+	return newArchive(s, p, nil), nil
+}
+
+// OpenArchiveMemory opens an archive held in data (a whole .sph file's bytes) on s. The bytes are
+// copied into C memory owned by the Archive (Go memory may not be kept by C past a call) and
+// freed by Close, so data may be reused or modified at once. Checks and errors as OpenArchive,
+// without ErrIO. Safe for concurrent use.
+func OpenArchiveMemory(s *System, data []byte) (*Archive, error) {
+	var mem unsafe.Pointer
+	if len(data) > 0 {
+		mem = C.CBytes(data)
+	}
+	var p *C.saraphis_archive
+	err := call(func() uint32 { return C.saraphis_archive_open_memory(s.p, mem, C.size_t(len(data)), &p) })
+	runtime.KeepAlive(s)
+	if err != nil {
+		C.free(mem)
+		return nil, err
+	}
+	return newArchive(s, p, mem), nil
+}
+
+// Close frees the archive (its map, or its copy of the bytes of OpenArchiveMemory, and the
+// containers it keeps in device memory); later calls are no-ops. Device work enqueued through the
+// archive must be finished first: it reads those containers.
+func (a *Archive) Close() {
+	a.once.Do(func() {
+		C.saraphis_archive_free(a.p)
+		a.p = nil
+		if a.mem != nil {
+			C.free(a.mem)
+			a.mem = nil
+		}
+		a.sys = nil
+		runtime.SetFinalizer(a, nil)
+	})
+}
+
+// Len is the number of tensors (0 after Close).
+func (a *Archive) Len() int {
+	var n C.size_t
+	err := call(func() uint32 { return C.saraphis_archive_tensor_count(a.p, &n) })
+	runtime.KeepAlive(a)
+	if err != nil {
+		return 0
+	}
+	return int(n)
+}
+
+// Name is the name of tensor i (UTF-8), as in the original safetensors file. Errors:
+// ErrInvalidArgument (i out of range).
+func (a *Archive) Name(i int) (string, error) {
+	if a.p == nil {
+		return "", &Error{Code: ErrNullParameter, Message: ResultText(ErrNullParameter) + ": the archive is closed"}
+	}
+	if i < 0 {
+		return "", indexError(i)
+	}
+	n := C.saraphis_archive_tensor_name(a.p, C.size_t(i))
+	if n == nil {
+		runtime.KeepAlive(a)
+		return "", indexError(i)
+	}
+	name := C.GoString(n) // the C string lives until the archive is freed: copy it first
+	runtime.KeepAlive(a)
+	return name, nil
+}
+
+func indexError(i int) error {
+	return &Error{Code: ErrInvalidArgument, Message: fmt.Sprintf("%s: tensor index %d out of range", ResultText(ErrInvalidArgument), i)}
+}
+
+// Find is the index of the tensor called name. Errors: ErrNotFound (no such tensor).
+func (a *Archive) Find(name string) (int, error) {
+	if strings.IndexByte(name, 0) >= 0 { // no tensor name holds a NUL byte; C would see a prefix
+		return 0, &Error{Code: ErrNotFound, Message: ResultText(ErrNotFound) + ": the name contains a NUL byte"}
+	}
+	cs := C.CString(name)
+	defer C.free(unsafe.Pointer(cs))
+	var i C.size_t
+	err := call(func() uint32 { return C.saraphis_archive_find(a.p, cs, &i) })
+	runtime.KeepAlive(a)
+	if err != nil {
+		return 0, err
+	}
+	return int(i), nil
+}
+
+// Info is the header information of tensor i, read at open (nothing is decoded): dtype, codec,
+// shape, OriginalBytes (the decoded tensor's size in bytes, what Decompress returns),
+// CompressedBytes (its container's size in the archive), chunks and, for p-adic tensors, the
+// bound, prime and digit planes. Errors: ErrInvalidArgument (i out of range).
+func (a *Archive) Info(i int) (*Info, error) {
+	if i < 0 {
+		return nil, indexError(i)
+	}
+	var info C.saraphis_tensor_info
+	err := call(func() uint32 { return C.saraphis_archive_tensor_info(a.p, C.size_t(i), &info) })
+	runtime.KeepAlive(a)
+	if err != nil {
+		return nil, err
+	}
+	return infoOf(&info), nil
+}
+
+// Decompress decodes tensor i on the CPU (the system's worker threads) into a new slice of its
+// OriginalBytes: little-endian elements of its dtype, row-major, bit for bit for exact codecs and
+// within the recorded bound for p-adic ones. The container's CRC-32 recorded in the index and its
+// chunks' checksums (unless the config says the data is trusted) are checked first. Errors:
+// ErrInvalidArgument (i out of range), ErrChecksum (the container or a chunk was altered; the
+// message names the tensor), ErrCorrupt.
+func (a *Archive) Decompress(i int) ([]byte, error) {
+	info, err := a.Info(i)
+	if err != nil {
+		return nil, err
+	}
+	dst := make([]byte, info.OriginalBytes)
+	if err := a.DecompressInto(i, dst); err != nil {
+		return nil, err
+	}
+	return dst, nil
+}
+
+// DecompressInto decodes tensor i on the CPU into dst, which must be exactly the tensor's
+// OriginalBytes long (see Decompress). Errors as Decompress, and ErrDestination (wrong length;
+// nothing written). On a data error dst holds unspecified bytes. dst is written during the call
+// only.
+func (a *Archive) DecompressInto(i int, dst []byte) error {
+	if i < 0 {
+		return indexError(i)
+	}
+	err := call(func() uint32 {
+		return C.saraphis_archive_decompress(a.p, C.size_t(i), ptr(dst), C.size_t(len(dst)))
+	})
+	runtime.KeepAlive(a)
+	runtime.KeepAlive(dst)
+	return err
+}
+
+// DecompressDevice enqueues a decode of tensor i into the device address dstDev (dstBytes long:
+// exactly the tensor's OriginalBytes, aligned to its element size) on the CUstream stream (a
+// cudaStream_t of the system GPU's primary context; 0 = the library's own stream: wait with
+// DeviceSynchronize). The tensor's container is uploaded once, after its CRC-32 check, and kept
+// in device memory until Close. The first device decode of each tensor waits for stream and
+// checks every chunk on the host (a tensor the GPU kernels cannot decode is then decoded on the
+// CPU and copied, from then on); later calls only enqueue. dstDev comes from the caller's CUDA
+// allocator, never Go memory. Errors: ErrDevice (no CUDA device in this system, out of device
+// memory, launch failure), ErrInvalidArgument (i out of range, a zero or misaligned dstDev),
+// ErrDestination (wrong size), ErrChecksum, ErrCorrupt (a chunk failed on the GPU, named).
+func (a *Archive) DecompressDevice(i int, dstDev uintptr, dstBytes int, stream uintptr) error {
+	if i < 0 {
+		return indexError(i)
+	}
+	err := call(func() uint32 {
+		return C.saraphis_archive_decompress_device(a.p, C.size_t(i), C.saraphis_go_device_ptr(C.uintptr_t(dstDev)),
+			C.size_t(dstBytes), C.saraphis_go_device_ptr(C.uintptr_t(stream)))
+	})
+	runtime.KeepAlive(a)
+	return err
+}
+
+// ArchiveOutput is one output of DecompressDeviceBatch: tensor Index of the archive and the
+// device buffer Dst (DstBytes long, exactly the tensor's OriginalBytes, aligned to its element
+// size) it decodes into.
+type ArchiveOutput struct {
+	Index    int
+	Dst      uintptr
+	DstBytes int
+}
+
+// DecompressDeviceBatch enqueues the decode of several tensors into device memory on the CUstream
+// stream (0 = the library's own stream), as DecompressDevice for each; destinations must not
+// overlap. Every output is checked before anything is enqueued. Lossless-v2 tensors already
+// decoded once on the GPU share one launch per 256 tensors (warm, a whole model is one launch);
+// the others take one launch each, and the first device decode of a tensor waits for stream.
+// outputs is read during the call only. Errors as DecompressDevice, naming the failing tensor.
+func (a *Archive) DecompressDeviceBatch(outputs []ArchiveOutput, stream uintptr) error {
+	var arr *C.saraphis_archive_output
+	if len(outputs) > 0 {
+		for _, o := range outputs {
+			if o.Index < 0 {
+				return indexError(o.Index)
+			}
+		}
+		// C memory: the descriptors hold device addresses as pointers.
+		mem := C.malloc(C.size_t(len(outputs)) * C.size_t(C.sizeof_saraphis_archive_output))
+		if mem == nil {
+			panic("saraphis: out of memory")
+		}
+		defer C.free(mem)
+		arr = (*C.saraphis_archive_output)(mem)
+		cs := unsafe.Slice(arr, len(outputs))
+		for k, o := range outputs {
+			cs[k].index = C.size_t(o.Index)
+			cs[k].dst_dev = C.saraphis_go_device_ptr(C.uintptr_t(o.Dst))
+			cs[k].dst_bytes = C.size_t(o.DstBytes)
+		}
+	}
+	err := call(func() uint32 {
+		return C.saraphis_archive_decompress_device_batch(a.p, arr, C.size_t(len(outputs)),
+			C.saraphis_go_device_ptr(C.uintptr_t(stream)))
+	})
+	runtime.KeepAlive(a)
+	return err
 }
 
 func f32bytes(v []float32) []byte {

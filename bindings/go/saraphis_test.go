@@ -5,9 +5,12 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"sync"
 	"testing"
@@ -350,4 +353,303 @@ func TestCrossLanguage(t *testing.T) {
 		t.Fatal("no containers from C# found")
 	}
 	t.Logf("read %d containers written by C#", read)
+}
+
+// testArchive gives the path of a .sph archive of tests/data/minilm-subset-f32.safetensors:
+// $SARAPHIS_TEST_ARCHIVE if set, otherwise one written into dir by the CLI of this checkout
+// (cargo build --bin saraphis, then saraphis compress --lossless-v2). Skips without cargo.
+func testArchive(t *testing.T, dir string) string {
+	t.Helper()
+	if p := os.Getenv("SARAPHIS_TEST_ARCHIVE"); p != "" {
+		return p
+	}
+	if _, err := exec.LookPath("cargo"); err != nil {
+		t.Skip("archive tests need a .sph archive of the fixture: set SARAPHIS_TEST_ARCHIVE, or put cargo on PATH to build one with the CLI")
+	}
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	build := exec.Command("cargo", "build", "--quiet", "--bin", "saraphis")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("cargo build --bin saraphis: %v\n%s", err, out)
+	}
+	target := os.Getenv("CARGO_TARGET_DIR")
+	if target == "" {
+		target = filepath.Join(root, "target")
+	} else if !filepath.IsAbs(target) {
+		target = filepath.Join(root, target)
+	}
+	path := filepath.Join(dir, "m.sph")
+	cli := exec.Command(filepath.Join(target, "debug", "saraphis"), "compress",
+		filepath.Join(root, "tests", "data", "minilm-subset-f32.safetensors"), "-o", path, "--lossless-v2")
+	if out, err := cli.CombinedOutput(); err != nil {
+		t.Fatalf("saraphis compress: %v\n%s", err, out)
+	}
+	return path
+}
+
+func wantCode(t *testing.T, err error, code int, what string) {
+	t.Helper()
+	var e *Error
+	if !errors.As(err, &e) || e.Code != code {
+		t.Fatalf("%s: want code %d (%s), got %v", what, code, ResultText(code), err)
+	}
+}
+
+// checkArchive asserts that a holds exactly the fixture's tensors, bit for bit.
+func checkArchive(t *testing.T, a *Archive, fixture map[string][]byte) {
+	t.Helper()
+	n := a.Len()
+	if n <= 1 || n != len(fixture) {
+		t.Fatalf("archive has %d tensors, the fixture %d", n, len(fixture))
+	}
+	for i := 0; i < n; i++ {
+		name, err := a.Name(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if j, err := a.Find(name); err != nil || j != i {
+			t.Fatalf("Find(%q) = %d, %v; want %d", name, j, err, i)
+		}
+		want, ok := fixture[name]
+		if !ok {
+			t.Fatalf("tensor %q is not in the fixture", name)
+		}
+		info, err := a.Info(i)
+		if err != nil || info.OriginalBytes != uint64(len(want)) {
+			t.Fatalf("%s: info %+v, %v", name, info, err)
+		}
+		got, err := a.Decompress(i)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("%s: decoded bytes differ from the fixture's", name)
+		}
+	}
+}
+
+func TestArchive(t *testing.T) {
+	dir := t.TempDir()
+	path := testArchive(t, dir)
+	fixture := map[string][]byte{}
+	for _, x := range loadFixture(t, "minilm-subset-f32.safetensors") {
+		fixture[x.name] = x.data
+	}
+	cfg, err := ConfigFromJSON(`{"device":"cpu","threads":2}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewSystem(cfg)
+	cfg.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	a, err := OpenArchive(s, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+
+	t.Run("tensors", func(t *testing.T) {
+		checkArchive(t, a, fixture)
+		// DecompressInto, and its destination check.
+		info, _ := a.Info(0)
+		dst := make([]byte, info.OriginalBytes)
+		name, _ := a.Name(0)
+		if err := a.DecompressInto(0, dst); err != nil || !bytes.Equal(dst, fixture[name]) {
+			t.Fatalf("DecompressInto: %v", err)
+		}
+		wantCode(t, a.DecompressInto(0, dst[:len(dst)-1]), ErrDestination, "short destination")
+	})
+
+	t.Run("errors", func(t *testing.T) {
+		n := a.Len()
+		_, err := a.Find("no.such.tensor")
+		wantCode(t, err, ErrNotFound, "Find of an unknown name")
+		name, _ := a.Name(0)
+		_, err = a.Find(name + "\x00x")
+		wantCode(t, err, ErrNotFound, "Find of a name with a NUL byte")
+		_, err = a.Decompress(n)
+		wantCode(t, err, ErrInvalidArgument, "Decompress out of range")
+		wantCode(t, a.DecompressInto(n, make([]byte, 4)), ErrInvalidArgument, "DecompressInto out of range")
+		_, err = a.Decompress(-1)
+		wantCode(t, err, ErrInvalidArgument, "Decompress(-1)")
+		_, err = a.Name(n)
+		wantCode(t, err, ErrInvalidArgument, "Name out of range")
+		_, err = a.Info(n)
+		wantCode(t, err, ErrInvalidArgument, "Info out of range")
+		_, err = OpenArchive(s, filepath.Join(dir, "missing.sph"))
+		wantCode(t, err, ErrIO, "OpenArchive of a missing file")
+		_, err = OpenArchiveMemory(s, []byte("not an archive at all, but long enough to have a header......................"))
+		wantCode(t, err, ErrBadMagic, "OpenArchiveMemory of other bytes")
+		// A CPU system has no device to decode into.
+		info, _ := a.Info(0)
+		wantCode(t, a.DecompressDevice(0, 256, int(info.OriginalBytes), 0), ErrDevice, "DecompressDevice on a CPU system")
+		wantCode(t, a.DecompressDeviceBatch([]ArchiveOutput{{0, 256, int(info.OriginalBytes)}}, 0), ErrDevice,
+			"DecompressDeviceBatch on a CPU system")
+	})
+
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("memory", func(t *testing.T) {
+		data := append([]byte(nil), raw...)
+		m, err := OpenArchiveMemory(s, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		// The archive owns a copy: the caller's slice may change at once.
+		for i := range data {
+			data[i] = 0
+		}
+		runtime.GC()
+		checkArchive(t, m, fixture)
+		for i := 0; i < a.Len(); i++ {
+			x, _ := a.Name(i)
+			y, _ := m.Name(i)
+			ia, _ := a.Info(i)
+			im, _ := m.Info(i)
+			if x != y || ia.CompressedBytes != im.CompressedBytes {
+				t.Fatalf("tensor %d: file %q (%d bytes), memory %q (%d bytes)", i, x, ia.CompressedBytes, y, im.CompressedBytes)
+			}
+		}
+	})
+
+	t.Run("corrupt container", func(t *testing.T) {
+		// Containers follow the 64-byte file header in archive order, each at a multiple of 64.
+		n := a.Len()
+		offsets := make([]uint64, n)
+		sizes := make([]uint64, n)
+		largest := 0
+		off := uint64(64)
+		for i := 0; i < n; i++ {
+			info, err := a.Info(i)
+			if err != nil {
+				t.Fatal(err)
+			}
+			offsets[i], sizes[i] = off, info.CompressedBytes
+			if string(raw[off:off+4]) != "SPHT" {
+				t.Fatalf("tensor %d: no container magic at byte %d", i, off)
+			}
+			if sizes[i] > sizes[largest] {
+				largest = i
+			}
+			off = (off + sizes[i] + 63) / 64 * 64
+		}
+		bad := append([]byte(nil), raw...)
+		bad[offsets[largest]+sizes[largest]-1] ^= 0x01
+		m, err := OpenArchiveMemory(s, bad)
+		if err != nil {
+			t.Fatalf("open (headers are intact): %v", err)
+		}
+		defer m.Close()
+		name, _ := m.Name(largest)
+		_, err = m.Decompress(largest)
+		wantCode(t, err, ErrChecksum, "Decompress of "+name+" with its last byte flipped")
+		neighbour := largest + 1
+		if neighbour == n {
+			neighbour = largest - 1
+		}
+		nn, _ := m.Name(neighbour)
+		if got, err := m.Decompress(neighbour); err != nil || !bytes.Equal(got, fixture[nn]) {
+			t.Fatalf("neighbour %s: %v", nn, err)
+		}
+	})
+
+	t.Run("concurrent", func(t *testing.T) {
+		var wg sync.WaitGroup
+		errs := make(chan error, 4*a.Len())
+		for g := 0; g < 4; g++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < a.Len(); i++ {
+					name, _ := a.Name(i)
+					got, err := a.Decompress(i)
+					if err != nil || !bytes.Equal(got, fixture[name]) {
+						errs <- fmt.Errorf("%s: %v", name, err)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("close", func(t *testing.T) {
+		// The C archive holds the system: closing the system first is allowed.
+		s2 := newSystem(t)
+		b, err := OpenArchive(s2, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s2.Close()
+		checkArchive(t, b, fixture)
+		b.Close()
+		b.Close()
+		if b.Len() != 0 {
+			t.Fatal("Len after Close")
+		}
+		_, err = b.Decompress(0)
+		wantCode(t, err, ErrNullParameter, "Decompress after Close")
+		_, err = b.Find("x")
+		wantCode(t, err, ErrNullParameter, "Find after Close")
+		_, err = b.Name(0)
+		wantCode(t, err, ErrNullParameter, "Name after Close")
+	})
+}
+
+func TestHeaderBytes(t *testing.T) {
+	s := newSystem(t)
+	defer s.Close()
+	p, _ := NewParams(Lossless)
+	defer p.Close()
+	var big tensor
+	for _, x := range loadFixture(t, "minilm-subset-f32.safetensors") {
+		if len(x.data) > len(big.data) {
+			big = x
+		}
+	}
+	c, err := s.CompressBytes(big.data, dtypes[big.dtype], big.shape, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix := c[:min(len(c), HeaderMaxBytes)]
+	n, err := HeaderBytes(prefix)
+	if err != nil || n <= 0 || n >= len(c) || n > len(prefix) {
+		t.Fatalf("HeaderBytes = %d, %v (container %d bytes, prefix %d)", n, err, len(c), len(prefix))
+	}
+	info, err := Inspect(c[:n])
+	if err != nil || info.OriginalBytes != uint64(len(big.data)) || info.CompressedBytes != uint64(len(c)) {
+		t.Fatalf("Inspect of the header: %+v, %v", info, err)
+	}
+	_, err = Inspect(c[:n-1])
+	wantCode(t, err, ErrTruncated, "Inspect of one byte less than the header")
+	// From nothing, a few rounds reach the exact length.
+	k := 0
+	for r := 0; r < 4; r++ {
+		m, err := HeaderBytes(c[:k])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m <= k {
+			break
+		}
+		k = m
+	}
+	if k != n {
+		t.Fatalf("rounds from 0 bytes end at %d, want %d", k, n)
+	}
+	_, err = HeaderBytes([]byte("NOPE, not a container"))
+	wantCode(t, err, ErrBadMagic, "HeaderBytes of other bytes")
 }

@@ -2,9 +2,13 @@
 // with mono by scripts/sdk-test.sh:
 //   SaraphisTests.exe FIXTURE.safetensors [--read-go]
 // Writes cs-<tensor>.spht into $SARAPHIS_CROSS_DIR for the Go tests; with --read-go, checks the
-// go-<tensor>.spht files that Go wrote. Prints "N passed, N failed".
+// go-<tensor>.spht files that Go wrote. The archive tests read $SARAPHIS_TEST_ARCHIVE (a .sph
+// archive of the fixture) or write one with the CLI of this checkout (cargo build --bin saraphis
+// in the repository the fixture is in, then saraphis compress --lossless-v2); without either
+// they print "SKIPPED: archive tests". Prints "N passed, N failed".
 using System;
 using System.Collections.Generic;
+using System.Diagnostics;
 using System.IO;
 using System.Linq;
 using System.Runtime.InteropServices;
@@ -47,6 +51,162 @@ static class SaraphisTests
     }
 
     static byte[] c0(SaraphisSystem s, Tensor t, Params p) => s.Compress(t.Data, DType.F32, t.Shape, p);
+
+    /// <summary>Run a program to its end; its output if it failed, null if it succeeded.</summary>
+    static string Run(string file, string args, string dir)
+    {
+        var psi = new ProcessStartInfo(file, args) { WorkingDirectory = dir, UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        using (var p = Process.Start(psi))
+        {
+            var err = p.StandardError.ReadToEndAsync();
+            string output = p.StandardOutput.ReadToEnd();
+            p.WaitForExit();
+            return p.ExitCode == 0 ? null : file + " " + args + " exited " + p.ExitCode + ": " + output + err.Result;
+        }
+    }
+
+    static bool OnPath(string tool) =>
+        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator).Any(d => d.Length > 0 && File.Exists(Path.Combine(d, tool)));
+
+    /// <summary>A .sph archive of the fixture: $SARAPHIS_TEST_ARCHIVE, or one the CLI writes into
+    /// dir; null (tests skipped) without cargo.</summary>
+    static string TestArchive(string fixture, string dir)
+    {
+        string env = Environment.GetEnvironmentVariable("SARAPHIS_TEST_ARCHIVE");
+        if (!string.IsNullOrEmpty(env)) return env;
+        if (!OnPath("cargo")) return null;
+        string root = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(fixture)), "..", ".."));
+        string failure = Run("cargo", "build --quiet --bin saraphis", root);
+        if (failure != null) throw new Exception(failure);
+        string target = Environment.GetEnvironmentVariable("CARGO_TARGET_DIR");
+        target = string.IsNullOrEmpty(target) ? Path.Combine(root, "target") : Path.Combine(root, target);
+        string path = Path.Combine(dir, "m.sph");
+        failure = Run(Path.Combine(target, "debug", "saraphis"), "compress \"" + Path.GetFullPath(fixture) + "\" -o \"" + path + "\" --lossless-v2", root);
+        if (failure != null) throw new Exception(failure);
+        return path;
+    }
+
+    /// <summary>The archive holds exactly the fixture's tensors, bit for bit.</summary>
+    static void CheckArchive(Archive a, List<Tensor> tensors, string what)
+    {
+        int n = a.Count;
+        Check(n > 1 && n == tensors.Count, what + ": " + n + " tensors, the fixture " + tensors.Count);
+        for (int i = 0; i < n; i++)
+        {
+            string name = a.Name(i);
+            Check(a.Find(name) == i, what + ": Find(Name(" + i + ")) == " + i);
+            var t = tensors.FirstOrDefault(x => x.Name == name);
+            if (t == null) { Check(false, what + ": " + name + " is in the fixture"); continue; }
+            var info = a.Info(i);
+            Check(info.OriginalBytes == (ulong)t.Data.Length && info.GetShape().SequenceEqual(t.Shape), what + ": " + name + " info");
+            Check(a.Decompress(i).SequenceEqual(t.Data), what + ": " + name + " decodes bit for bit");
+        }
+    }
+
+    static unsafe void ArchiveTests(SaraphisSystem sys, List<Tensor> tensors, string fixture, Params lossless)
+    {
+        Check(Marshal.SizeOf(typeof(TensorInfo)) == 208 && sizeof(TensorInfo) == 208, "TensorInfo is 208 bytes (saraphis_tensor_info)");
+        Check(Marshal.SizeOf(typeof(ArchiveOutput)) == 3 * IntPtr.Size, "ArchiveOutput is saraphis_archive_output's size");
+
+        // HeaderBytes: the header of a container from Compress, then Inspect on just that prefix.
+        var big = tensors.OrderByDescending(t => t.Data.Length).First();
+        byte[] c = sys.Compress(big.Data, Of(big.DType), big.Shape, lossless);
+        var prefix = c.Take(Math.Min(c.Length, Library.HeaderMaxBytes)).ToArray();
+        long hb = Library.HeaderBytes(prefix);
+        Check(hb > 0 && hb < c.Length && hb <= prefix.Length, "HeaderBytes " + hb + " of a " + c.Length + "-byte container");
+        var hinfo = Library.Inspect(c.AsSpan(0, (int)hb));
+        Check(hinfo.OriginalBytes == (ulong)big.Data.Length && hinfo.CompressedBytes == (ulong)c.Length, "Inspect of the header alone");
+        bool zero = true;
+        for (int k = 0; k < 8; k++) zero &= hinfo.Reserved[k] == 0;
+        Check(zero, "reserved words are 0");
+        Throws<SaraphisException>(() => Library.Inspect(c.AsSpan(0, (int)hb - 1)), e => e.Code == 2003, "Inspect one byte short of the header");
+        Throws<SaraphisException>(() => Library.HeaderBytes(Encoding.ASCII.GetBytes("NOPE, not a container")), e => e.Code == 2001, "HeaderBytes of other bytes");
+
+        string dir = Path.Combine(Path.GetTempPath(), "saraphis-cs-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        try
+        {
+            string path = TestArchive(fixture, dir);
+            if (path == null)
+            {
+                Console.WriteLine("SKIPPED: archive tests (set SARAPHIS_TEST_ARCHIVE to a .sph archive of the fixture, or put cargo on PATH to build one)");
+                return;
+            }
+            byte[] raw = File.ReadAllBytes(path);
+            using (var a = Archive.Open(sys, path))
+            {
+                CheckArchive(a, tensors, "file archive");
+                int n = a.Count;
+                Throws<SaraphisException>(() => a.Find("no.such.tensor"), e => e.Code == 1003, "Find of an unknown name");
+                Throws<SaraphisException>(() => a.Find(a.Name(0) + "\0x"), e => e.Code == 1003, "Find of a name with a NUL");
+                Throws<SaraphisException>(() => a.Decompress(n), e => e.Code == 1001, "Decompress out of range");
+                Throws<SaraphisException>(() => a.Decompress(-1), e => e.Code == 1001, "Decompress(-1)");
+                Throws<SaraphisException>(() => a.Name(n), e => e.Code == 1001, "Name out of range");
+                Throws<SaraphisException>(() => a.Info(n), e => e.Code == 1001, "Info out of range");
+                var info0 = a.Info(0);
+                Throws<SaraphisException>(() => a.Decompress(0, new byte[info0.OriginalBytes - 1]), e => e.Code == 1002, "short destination");
+                Throws<SaraphisException>(() => a.DecompressDevice(0, new IntPtr(256), (long)info0.OriginalBytes, IntPtr.Zero), e => e.Code == 4001, "DecompressDevice on a CPU system");
+                Throws<SaraphisException>(() => a.DecompressDeviceBatch(new[] { new ArchiveOutput(0, new IntPtr(256), (long)info0.OriginalBytes) }, IntPtr.Zero), e => e.Code == 4001, "DecompressDeviceBatch on a CPU system");
+                Throws<SaraphisException>(() => Archive.Open(sys, Path.Combine(dir, "missing.sph")), e => e.Code == 3001, "Open of a missing file");
+                Throws<SaraphisException>(() => Archive.FromMemory(sys, Encoding.ASCII.GetBytes("not an archive at all, but long enough to have a header..................")), e => e.Code == 2001, "FromMemory of other bytes");
+
+                // From memory: the same tensors, and the archive owns its copy of the bytes.
+                var copy = (byte[])raw.Clone();
+                using (var m = Archive.FromMemory(sys, copy))
+                {
+                    Array.Clear(copy, 0, copy.Length);
+                    GC.Collect();
+                    CheckArchive(m, tensors, "memory archive");
+                    bool same = m.Count == n;
+                    for (int i = 0; i < n && same; i++) same = m.Name(i) == a.Name(i) && m.Info(i).CompressedBytes == a.Info(i).CompressedBytes;
+                    Check(same, "memory archive lists the file's tensors");
+                }
+
+                // Containers follow the 64-byte file header in archive order, each at a multiple
+                // of 64. Flip the last byte of the largest: its decode fails, a neighbour's not.
+                var offsets = new long[n];
+                var sizes = new long[n];
+                int largest = 0;
+                long off = 64;
+                bool magic = true;
+                for (int i = 0; i < n; i++)
+                {
+                    offsets[i] = off;
+                    sizes[i] = (long)a.Info(i).CompressedBytes;
+                    magic &= Encoding.ASCII.GetString(raw, (int)off, 4) == "SPHT";
+                    if (sizes[i] > sizes[largest]) largest = i;
+                    off = (off + sizes[i] + 63) / 64 * 64;
+                }
+                Check(magic, "every computed container offset holds SPHT");
+                var bad = (byte[])raw.Clone();
+                bad[offsets[largest] + sizes[largest] - 1] ^= 0x01;
+                using (var m = Archive.FromMemory(sys, bad))
+                {
+                    string name = m.Name(largest);
+                    Throws<SaraphisException>(() => m.Decompress(largest), e => e.Code == 2004 && e.Message.Contains(name), "altered container " + name + " fails its checksum");
+                    int nb = largest + 1 < n ? largest + 1 : largest - 1;
+                    string nn = m.Name(nb);
+                    Check(m.Decompress(nb).SequenceEqual(tensors.First(t => t.Name == nn).Data), "neighbour " + nn + " still decodes");
+                }
+            }
+
+            // The native archive holds its system: disposing the system first is allowed.
+            Archive b;
+            using (var cfg = new Config().Threads(1).Device("cpu"))
+            using (var s2 = new SaraphisSystem(cfg))
+            {
+                b = Archive.Open(s2, path);
+            }
+            CheckArchive(b, tensors, "archive outliving its system");
+            b.Dispose();
+            b.Dispose();
+            Throws<ObjectDisposedException>(() => { var x = b.Count; }, e => true, "disposed archive throws");
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
 
     static DType Of(string d) => d == "F32" ? DType.F32 : d == "BF16" ? DType.BF16 : DType.I64;
 
@@ -148,6 +308,7 @@ static class SaraphisTests
             Throws<SaraphisException>(() => sys.Decompress(lossy.Take(lossy.Length / 2).ToArray(), back), e => e.Code == 2003, "truncated");
             Throws<SaraphisException>(() => new Params(Codec.Padic).Prime(250), e => e.Code == 1001, "non-prime");
             Throws<SaraphisException>(() => Config.FromJson("{\"device\":\"tpu\"}"), e => e.Code == 1001, "bad device");
+            ArchiveTests(sys, tensors, args[0], lossless);
         }
         var disposed = new SaraphisSystem();
         disposed.Dispose();
