@@ -352,6 +352,36 @@ enum saraphis_result saraphis_archive_decompress_device_batch(const struct sarap
                                                               size_t count,
                                                               void *stream);
 
+// Compress a whole safetensors file held in memory, `safetensors[len]` (never written), into a
+// new `.sph` archive in a library-owned buffer (`*out`, free with `saraphis_buffer_free`; open
+// it with `saraphis_archive_open_memory` or write it to a file). Every tensor is compressed
+// with `params` (codec, bound, chunk size, lanes; `SARAPHIS_CODEC_BYTES` is taken as LOSSLESS,
+// which gives integer and bool tensors byte planes; p-adic codes float tensors within the
+// bound and integer ones bit-exactly), on the system's threads, and read back as a decoder
+// will before it is added. Tensors keep their names, dtypes, shapes, order and the file's
+// metadata (restoring a bit-exact archive gives the file back byte for byte: `saraphis
+// decompress`). Errors: `SARAPHIS_ERR_INVALID_ARGUMENT` (not a safetensors file, parameters
+// a tensor cannot use), `SARAPHIS_ERR_UNSUPPORTED` (a dtype such as F8),
+// `SARAPHIS_ERR_NULL_PARAMETER`; `*out` is written only on success. Thread-safe.
+enum saraphis_result saraphis_archive_compress(const struct saraphis_system *system,
+                                               const struct saraphis_params *params,
+                                               const void *safetensors,
+                                               size_t len,
+                                               struct saraphis_buffer **out);
+
+// Compress the safetensors file at `input_path` into a `.sph` archive at `output_path` (both
+// UTF-8, NUL-terminated), as `saraphis compress` does: the input is memory-mapped, the output
+// written to a new temporary file in its directory and renamed into place only when complete
+// (an error or a signal leaves nothing behind), and an output that is the input (same file by
+// device and inode, links included) is refused before anything is written. Parameters as
+// `saraphis_archive_compress`. Errors: `SARAPHIS_ERR_IO` (naming the path),
+// `SARAPHIS_ERR_INVALID_ARGUMENT` (output = input, not a safetensors file, bad parameters),
+// `SARAPHIS_ERR_UNSUPPORTED`, `SARAPHIS_ERR_NULL_PARAMETER`. Thread-safe (distinct outputs).
+enum saraphis_result saraphis_archive_compress_file(const struct saraphis_system *system,
+                                                    const struct saraphis_params *params,
+                                                    const char *input_path,
+                                                    const char *output_path);
+
 // Pointer to a buffer's bytes (NULL for a NULL buffer; may be NULL or dangling-but-unused for
 // an empty buffer). Valid until the buffer is freed. Thread-safe.
 const uint8_t *saraphis_buffer_data(const struct saraphis_buffer *buffer);

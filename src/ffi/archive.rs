@@ -11,6 +11,8 @@ use std::ffi::{c_char, c_void, CString};
 use std::path::Path;
 
 use super::boundary::{bytes, c_str, guard, guard_value, out_ptr, BoxHandle, Fail};
+use super::buffer::saraphis_buffer;
+use super::params::saraphis_params;
 use super::result::saraphis_result;
 use super::system::saraphis_system;
 use super::types::saraphis_tensor_info;
@@ -273,6 +275,73 @@ pub unsafe extern "C" fn saraphis_archive_decompress_device_batch(
             })
             .collect();
         a.archive.decompress_device_batch(&items, stream)?;
+        Ok(())
+    })
+}
+
+/// Compress a whole safetensors file held in memory, `safetensors[len]` (never written), into a
+/// new `.sph` archive in a library-owned buffer (`*out`, free with `saraphis_buffer_free`; open
+/// it with `saraphis_archive_open_memory` or write it to a file). Every tensor is compressed
+/// with `params` (codec, bound, chunk size, lanes; `SARAPHIS_CODEC_BYTES` is taken as LOSSLESS,
+/// which gives integer and bool tensors byte planes; p-adic codes float tensors within the
+/// bound and integer ones bit-exactly), on the system's threads, and read back as a decoder
+/// will before it is added. Tensors keep their names, dtypes, shapes, order and the file's
+/// metadata (restoring a bit-exact archive gives the file back byte for byte: `saraphis
+/// decompress`). Errors: `SARAPHIS_ERR_INVALID_ARGUMENT` (not a safetensors file, parameters
+/// a tensor cannot use), `SARAPHIS_ERR_UNSUPPORTED` (a dtype such as F8),
+/// `SARAPHIS_ERR_NULL_PARAMETER`; `*out` is written only on success. Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn saraphis_archive_compress(
+    system: *const saraphis_system,
+    params: *const saraphis_params,
+    safetensors: *const c_void,
+    len: usize,
+    out: *mut *mut saraphis_buffer,
+) -> saraphis_result {
+    guard(|| {
+        let s = saraphis_system::try_ref(system, "system")?;
+        let p = saraphis_params::try_ref(params, "params")?;
+        let o = out_ptr(out, "out")?;
+        let src = bytes(safetensors, len, "safetensors")?;
+        let opts = p.model_options()?;
+        let (cur, _, _) = s.compress_safetensors_with(
+            src,
+            std::io::Cursor::new(Vec::new()),
+            opts,
+            &|_, _, _| {},
+        )?;
+        *o = saraphis_buffer::into_handle(cur.into_inner());
+        Ok(())
+    })
+}
+
+/// Compress the safetensors file at `input_path` into a `.sph` archive at `output_path` (both
+/// UTF-8, NUL-terminated), as `saraphis compress` does: the input is memory-mapped, the output
+/// written to a new temporary file in its directory and renamed into place only when complete
+/// (an error or a signal leaves nothing behind), and an output that is the input (same file by
+/// device and inode, links included) is refused before anything is written. Parameters as
+/// `saraphis_archive_compress`. Errors: `SARAPHIS_ERR_IO` (naming the path),
+/// `SARAPHIS_ERR_INVALID_ARGUMENT` (output = input, not a safetensors file, bad parameters),
+/// `SARAPHIS_ERR_UNSUPPORTED`, `SARAPHIS_ERR_NULL_PARAMETER`. Thread-safe (distinct outputs).
+#[no_mangle]
+pub unsafe extern "C" fn saraphis_archive_compress_file(
+    system: *const saraphis_system,
+    params: *const saraphis_params,
+    input_path: *const c_char,
+    output_path: *const c_char,
+) -> saraphis_result {
+    guard(|| {
+        let s = saraphis_system::try_ref(system, "system")?;
+        let p = saraphis_params::try_ref(params, "params")?;
+        let utf8 = |c: &std::ffi::CStr, what: &str| {
+            c.to_str()
+                .map(|s| s.to_owned())
+                .map_err(|_| super::boundary::invalid(format!("{what} is not UTF-8")))
+        };
+        let input = utf8(c_str(input_path, "input_path")?, "input_path")?;
+        let output = utf8(c_str(output_path, "output_path")?, "output_path")?;
+        let opts = p.model_options()?;
+        s.compress_model_with(Path::new(&input), Path::new(&output), opts, &|_, _, _| {})?;
         Ok(())
     })
 }

@@ -39,18 +39,28 @@ impl Params {
     /// [`CompressOptions::validate`]. Errors: `SARAPHIS_ERR_INVALID_ARGUMENT` (p-adic without a
     /// bound, an invalid combination), `SARAPHIS_ERR_UNSUPPORTED` (BYTES for a float tensor).
     pub(super) fn options(&self, dtype: DType) -> Result<CompressOptions, Fail> {
+        if self.codec == saraphis_codec::SARAPHIS_CODEC_BYTES && dtype.is_float() {
+            return Err(Fail::Err(Error::Unsupported(format!(
+                "SARAPHIS_CODEC_BYTES codes integer and bool tensors, not {dtype:?}: use \
+                 SARAPHIS_CODEC_LOSSLESS"
+            ))));
+        }
+        let opts = self.model_options()?;
+        opts.validate(dtype)?;
+        Ok(opts)
+    }
+
+    /// The compression options for a whole model (every dtype): as [`Params::options`]
+    /// without the per-dtype check (done per tensor when compressing), and BYTES taken as
+    /// LOSSLESS (which gives integer and bool tensors byte planes, floats the float codec).
+    /// Errors: `SARAPHIS_ERR_INVALID_ARGUMENT` (p-adic without a bound).
+    pub(super) fn model_options(&self) -> Result<CompressOptions, Fail> {
         let codec = match self.codec {
             saraphis_codec::SARAPHIS_CODEC_RAW => CodecParams::Raw,
             saraphis_codec::SARAPHIS_CODEC_LOSSLESS => CodecParams::Lossless,
             saraphis_codec::SARAPHIS_CODEC_LOSSLESS_V2 => CodecParams::LosslessV2,
             // Byte planes are what LOSSLESS writes for integer and bool tensors.
-            saraphis_codec::SARAPHIS_CODEC_BYTES if !dtype.is_float() => CodecParams::Lossless,
-            saraphis_codec::SARAPHIS_CODEC_BYTES => {
-                return Err(Fail::Err(Error::Unsupported(format!(
-                    "SARAPHIS_CODEC_BYTES codes integer and bool tensors, not {dtype:?}: use \
-                     SARAPHIS_CODEC_LOSSLESS"
-                ))))
-            }
+            saraphis_codec::SARAPHIS_CODEC_BYTES => CodecParams::Lossless,
             saraphis_codec::SARAPHIS_CODEC_PADIC => {
                 let bound = self.bound.ok_or_else(|| {
                     invalid(
@@ -64,13 +74,11 @@ impl Params {
                 })
             }
         };
-        let opts = CompressOptions {
+        Ok(CompressOptions {
             codec,
             chunk_elems: self.chunk_elems,
             lanes: self.lanes,
-        };
-        opts.validate(dtype)?;
-        Ok(opts)
+        })
     }
 }
 

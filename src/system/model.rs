@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use super::output::{io_error, write_atomically};
 use super::System;
-use crate::codec::{CodecParams, ErrorBound};
+use crate::codec::{CodecParams, CompressOptions, ErrorBound};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::format::archive::{container_bytes, read_index, ArchiveWriter, BoundEntry, TensorEntry};
@@ -253,13 +253,25 @@ impl System {
         codec: CodecParams,
         progress: Progress,
     ) -> Result<ModelReport> {
+        self.compress_model_with(input, output, self.options(codec), progress)
+    }
+
+    /// [`System::compress_model`] with explicit compression options (codec, chunk size, lanes)
+    /// instead of the system's defaults. Errors: as [`System::compress_model`].
+    pub fn compress_model_with(
+        &self,
+        input: &Path,
+        output: &Path,
+        opts: CompressOptions,
+        progress: Progress,
+    ) -> Result<ModelReport> {
         let t0 = Instant::now();
         super::output::check_output(output, &[input])?;
         let src = map_file(input)?;
         let (total, reports) = write_atomically(output, &[input], |file| {
             let w = BufWriter::with_capacity(1 << 20, file);
             let (mut w, total, reports) =
-                self.compress_mapped(&src, Some(&src), w, codec, progress)?;
+                self.compress_mapped(&src, Some(&src), w, opts, progress)?;
             w.flush()?;
             Ok((total, reports))
         })?;
@@ -281,7 +293,21 @@ impl System {
         codec: CodecParams,
         progress: Progress,
     ) -> Result<(W, u64, Vec<TensorReport>)> {
-        self.compress_mapped(src, None, out, codec, progress)
+        self.compress_mapped(src, None, out, self.options(codec), progress)
+    }
+
+    /// [`System::compress_safetensors`] with explicit compression options (codec, chunk size
+    /// and lanes, e.g. from the C API's `saraphis_params`) instead of the system's defaults.
+    /// The options are checked per tensor against its dtype. Errors: as
+    /// [`System::compress_safetensors`].
+    pub fn compress_safetensors_with<W: Write + Seek>(
+        &self,
+        src: &[u8],
+        out: W,
+        opts: CompressOptions,
+        progress: Progress,
+    ) -> Result<(W, u64, Vec<TensorReport>)> {
+        self.compress_mapped(src, None, out, opts, progress)
     }
 
     /// [`System::compress_safetensors`]; `map`, when `src` is that memory map, has each
@@ -291,11 +317,11 @@ impl System {
         src: &[u8],
         map: Option<&memmap2::Mmap>,
         out: W,
-        codec: CodecParams,
+        opts: CompressOptions,
         progress: Progress,
     ) -> Result<(W, u64, Vec<TensorReport>)> {
         let (header, data_start, tensors) = parse_safetensors(src)?;
-        let opts = self.options(codec);
+        let codec = opts.codec;
         let mut reports = Vec::with_capacity(tensors.len());
         let mut w = ArchiveWriter::new(out)?;
         for (k, t) in tensors.iter().enumerate() {

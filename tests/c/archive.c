@@ -265,6 +265,39 @@ int main(int argc, char **argv) {
     CHECK(saraphis_header_bytes(NULL, 0, &need) == SARAPHIS_OK && need > 0, "from zero bytes");
     CHECK(saraphis_header_bytes(c, clen, NULL) == SARAPHIS_ERR_NULL_PARAMETER, "NULL needed");
     saraphis_buffer_free(buf);
+
+    /* Writing archives: the safetensors bytes in memory to an archive buffer, and file to file;
+     * both read back bit-exact. The input is not modified; output = input is refused. */
+    unsigned char *st_copy = malloc(st_len);
+    memcpy(st_copy, st, st_len);
+    saraphis_buffer *ab = NULL;
+    OK(saraphis_archive_compress(sys, params, st, st_len, &ab));
+    CHECK(memcmp(st_copy, st, st_len) == 0, "archive_compress leaves its input alone");
+    CHECK(ab != NULL && saraphis_buffer_len(ab) < st_len, "the archive is smaller than the file");
+    saraphis_archive *w = NULL;
+    OK(saraphis_archive_open_memory(sys, saraphis_buffer_data(ab), saraphis_buffer_len(ab), &w));
+    check_all(w, expected, expected_len, "archive_compress");
+    saraphis_archive_free(w);
+    saraphis_buffer_free(ab);
+    saraphis_buffer *nb = NULL;
+    CHECK(saraphis_archive_compress(sys, params, file, 64, &nb) == SARAPHIS_ERR_INVALID_ARGUMENT && nb == NULL,
+          "archive_compress of bytes that are not safetensors");
+    char out_path[4096];
+    snprintf(out_path, sizeof out_path, "%s.c-test.sph", argv[1]);
+    remove(out_path);
+    OK(saraphis_archive_compress_file(sys, params, argv[2], out_path));
+    OK(saraphis_archive_open(sys, out_path, &w));
+    check_all(w, expected, expected_len, "archive_compress_file");
+    saraphis_archive_free(w);
+    CHECK(saraphis_archive_compress_file(sys, params, out_path, out_path) == SARAPHIS_ERR_INVALID_ARGUMENT,
+          "output = input refused");
+    OK(saraphis_archive_open(sys, out_path, &w));
+    check_all(w, expected, expected_len, "the archive survives output = input");
+    saraphis_archive_free(w);
+    CHECK(saraphis_archive_compress_file(sys, params, "/nonexistent/in.safetensors", out_path) == SARAPHIS_ERR_IO,
+          "missing input");
+    remove(out_path);
+    free(st_copy);
     saraphis_params_free(params);
     saraphis_system_free(sys);
 
