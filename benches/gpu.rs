@@ -5,7 +5,11 @@
 //! compressed with the default lossless codec (layout v2), uploaded tensor by tensor as an
 //! engine would, then decoded through the C API on one stream: tensor by tensor (one
 //! `saraphis_decompress_device` call each) and batched (one `saraphis_decompress_device_batch`
-//! call), checksums verified (the default). Rows `model_{bf16,f32}`.
+//! call), checksums verified (the default). Rows `model_{bf16,f32}`. The same tensors are also
+//! written as a `.sph` archive and decoded through the archive C API
+//! (`saraphis_archive_decompress_device_batch`): the first batch (containers uploaded, first
+//! decodes checked one by one: the load) once, wall clock, then warm batches timed as above
+//! (`archive_first_batch_ms`, `archive_batched_ms`).
 //!
 //! Real weights (the MiniLM tensors of tests/data) are tiled to N GiB (default 1), compressed
 //! on the CPU, uploaded once, and decoded on the GPU into a device buffer with CUDA events
@@ -592,7 +596,9 @@ fn model_rows(
     for (name, dtype) in [("bf16", DType::BF16), ("f32", DType::F32)] {
         let mut originals = Vec::new();
         let mut containers = Vec::new();
-        for (_, v) in &views {
+        let mut names: Vec<String> = Vec::new();
+        let mut shapes: Vec<Vec<u64>> = Vec::new();
+        for (tname, v) in &views {
             // F32 tensors (BF16 rows: rounded to nearest even), or U16 tensors holding BF16 bits
             // (a BF16 copy of the model readable without ml_dtypes, as the peer script reads it).
             let data = match (format!("{:?}", v.dtype()).as_str(), dtype) {
@@ -604,6 +610,8 @@ fn model_rows(
             let shape: Vec<u64> = v.shape().iter().map(|&d| d as u64).collect();
             containers.push(v2_container(&data, dtype, &shape));
             originals.push(data);
+            names.push(tname.clone());
+            shapes.push(shape);
         }
         let n = originals.len();
         if n == 0 {
@@ -707,6 +715,10 @@ fn model_rows(
             }
         });
         check(&dsts);
+        let (archive_cold, archive_warm) = archive_timing(
+            csys, sys, stream, timed, dtype, &names, &shapes, &originals, &mut dsts,
+        );
+        check(&dsts);
         let orig: usize = originals.iter().map(|o| o.len()).sum();
         let comp: usize = containers.iter().map(|c| c.len()).sum();
         rows.push((format!("model_{name}"), json!({
@@ -716,9 +728,96 @@ fn model_rows(
             "tensor_by_tensor_ms": per_tensor * 1e3, "tensor_by_tensor_gb_s_of_output": orig as f64 / 1e9 / per_tensor,
             "batched_ms": batched * 1e3, "batched_gb_s_of_output": orig as f64 / 1e9 / batched,
             "calls_tensor_by_tensor": n, "calls_batched": 1,
+            "archive_first_batch_ms": archive_cold * 1e3,
+            "archive_batched_ms": archive_warm * 1e3,
+            "archive_batched_gb_s_of_output": orig as f64 / 1e9 / archive_warm,
         })));
     }
     // SAFETY: the handle from saraphis_system_new, freed once.
     unsafe { ffi::saraphis_system_free(csys) };
     rows
+}
+
+/// The model's tensors as a lossless-v2 `.sph` archive (written from a safetensors file of
+/// `dtype` made in memory), opened through the C API on `csys` and decoded into `dsts` with
+/// `saraphis_archive_decompress_device_batch`: the first call (uploads and first-decode checks;
+/// wall clock, seconds) and the median of warm calls (seconds, as `timed`).
+#[allow(clippy::too_many_arguments)]
+fn archive_timing(
+    csys: *mut saraphis::ffi::saraphis_system,
+    sys: &System,
+    stream: &Arc<CudaStream>,
+    timed: Timer,
+    dtype: DType,
+    names: &[String],
+    shapes: &[Vec<u64>],
+    originals: &[Vec<u8>],
+    dsts: &mut [CudaSlice<u8>],
+) -> (f64, f64) {
+    use saraphis::ffi;
+    let st_dtype = match dtype {
+        DType::BF16 => safetensors::Dtype::BF16,
+        _ => safetensors::Dtype::F32,
+    };
+    let views: Vec<(String, safetensors::tensor::TensorView)> = (0..names.len())
+        .map(|k| {
+            let shape: Vec<usize> = shapes[k].iter().map(|&d| d as usize).collect();
+            let v = safetensors::tensor::TensorView::new(st_dtype, shape, &originals[k]).unwrap();
+            (names[k].clone(), v)
+        })
+        .collect();
+    let st = safetensors::serialize(views, &None).unwrap();
+    let (cur, _, _) = sys
+        .compress_safetensors(
+            &st,
+            std::io::Cursor::new(Vec::new()),
+            CodecParams::LosslessV2,
+            &|_, _, _| {},
+        )
+        .unwrap();
+    let sph = cur.into_inner();
+    let mut a: *mut ffi::saraphis_archive = std::ptr::null_mut();
+    // SAFETY: `sph` outlives the archive (freed below); valid out pointer.
+    let r = unsafe {
+        ffi::saraphis_archive_open_memory(csys, sph.as_ptr() as *const c_void, sph.len(), &mut a)
+    };
+    assert_eq!(r as u32, 0);
+    let cs = stream.cu_stream() as *mut c_void;
+    let mut outputs = Vec::with_capacity(names.len());
+    for (k, d) in dsts.iter_mut().enumerate() {
+        let c = std::ffi::CString::new(names[k].as_str()).unwrap();
+        let mut index = usize::MAX;
+        // SAFETY: a live archive, a NUL-terminated name, a valid out pointer.
+        assert_eq!(
+            unsafe { ffi::saraphis_archive_find(a, c.as_ptr(), &mut index) } as u32,
+            0
+        );
+        let (p, _g) = d.device_ptr_mut(stream);
+        outputs.push(ffi::saraphis_archive_output {
+            index,
+            dst_dev: p as usize as *mut c_void,
+            dst_bytes: originals[k].len(),
+        });
+    }
+    for d in dsts.iter_mut() {
+        stream.memset_zeros(d).unwrap();
+    }
+    stream.synchronize().unwrap();
+    let run = || {
+        // SAFETY: live device buffers of the stated sizes on `stream`; `outputs` read during
+        // the call only.
+        let r = unsafe {
+            ffi::saraphis_archive_decompress_device_batch(a, outputs.as_ptr(), outputs.len(), cs)
+        };
+        assert_eq!(r as u32, 0);
+    };
+    let t0 = std::time::Instant::now();
+    run();
+    stream.synchronize().unwrap();
+    let cold = t0.elapsed().as_secs_f64();
+    let warm = timed(&mut |_| run());
+    stream.synchronize().unwrap();
+    // SAFETY: the handle from saraphis_archive_open_memory, freed once, its work finished.
+    unsafe { ffi::saraphis_archive_free(a) };
+    (cold, warm)
 }
