@@ -3,7 +3,9 @@
 #  1. cargo test: unit, integration (real MiniLM weights in tests/data/), C API
 #     (tests/c/roundtrip.c compiled with cc), CLI, header and doc tests;
 #  2. scripts/sdk-test.sh: install to a prefix, CMake and pkg-config consumers, headers alone,
-#     valgrind, Go and C# bindings, cross-language round trips.
+#     valgrind, Go and C# bindings, cross-language round trips;
+#  3. scripts/python-test.sh: the Python package's wheel, installed in a virtual environment,
+#     and its tests.
 # On a fresh machine it installs what the tests need: run as root with apt-get, it installs the
 # missing Debian packages (saying which first); otherwise it names what is missing, and the SDK
 # steps that need a missing tool are SKIPPED with a line saying why and how to enable them.
@@ -21,6 +23,7 @@ for tool in cc:gcc c++:g++ cmake:cmake pkg-config:pkg-config valgrind:valgrind o
     command -v "${tool%%:*}" >/dev/null || missing+=("${tool#*:}")
 done
 [ -e /usr/lib/mono/4.5/System.Core.dll ] || missing+=(libmono-system-core4.0-cil)
+python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         echo "scripts/test.sh: installing the test tools this machine lacks, with apt-get (running as root): ${missing[*]}"
@@ -39,3 +42,4 @@ fi
 
 cargo test
 scripts/sdk-test.sh
+scripts/python-test.sh

@@ -361,11 +361,22 @@ impl System {
         self.counters[i].fetch_add(v, Ordering::Relaxed);
     }
 
-    /// Options for `codec` with this system's chunk size.
+    /// Options for `codec` with this system's chunk size and lanes. Lossless v2 takes segments
+    /// of [`codec::segmented::DEFAULT_SEGMENT_ELEMS`] (2^16) while the config keeps the default
+    /// chunk size (2^18, the layout-v1 default: segments that long leave a GPU a quarter of the
+    /// warps, each with a four times longer serial rANS chain), else the config's size.
     pub fn options(&self, codec: CodecParams) -> CompressOptions {
+        let chunk_elems = match codec {
+            CodecParams::LosslessV2
+                if self.config.chunk_elems == crate::format::container::DEFAULT_CHUNK_ELEMS =>
+            {
+                codec::segmented::DEFAULT_SEGMENT_ELEMS
+            }
+            _ => self.config.chunk_elems,
+        };
         CompressOptions {
             codec,
-            chunk_elems: self.config.chunk_elems,
+            chunk_elems,
             lanes: self.config.lanes,
         }
     }

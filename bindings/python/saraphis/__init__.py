@@ -1,0 +1,395 @@
+"""Saraphis: tensor compression, bit-exact or within an error bound that holds for every element.
+
+A thin layer (ctypes) over the library's C ABI (``include/saraphis.h``): the same format, codecs,
+speed and checks as the C, C++, Go and C# bindings. The GIL is released during every library
+call.
+
+    import numpy as np, saraphis
+    blob = saraphis.compress(weights)                  # bit-exact
+    back = saraphis.decompress(blob)                   # numpy array, same dtype and shape
+    lossy = saraphis.compress(weights, abs=1e-3)       # every |x' - x| <= 1e-3
+    saraphis.numpy.save_file({"w": weights}, "m.sph")  # a whole model: saraphis.numpy / .torch
+    arch = saraphis.Archive("m.sph"); w = arch["w"]    # lazy: decodes one tensor
+
+Torch tensors work too, on the CPU and on CUDA (decoded on the GPU, on torch's current stream,
+when the library was built with CUDA kernels).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from typing import Any, Dict, Iterator, List, Optional, Union
+
+import numpy as np
+
+from . import _ffi
+from ._core import (
+    Buffer,
+    Info,
+    Params,
+    SaraphisError,
+    System,
+    _bytes_of,
+    _check,
+    _is_torch,
+    _torch_code,
+    default_system,
+    host_view,
+    info_of,
+    numpy_dtype,
+    shape_array,
+    take_buffer,
+    torch_dtype,
+)
+from ._ffi import (  # noqa: F401  (result codes, re-exported)
+    ERR_BAD_MAGIC,
+    ERR_BOUND_EXCEEDED,
+    ERR_CHECKSUM,
+    ERR_CORRUPT,
+    ERR_DESTINATION,
+    ERR_DEVICE,
+    ERR_INVALID_ARGUMENT,
+    ERR_IO,
+    ERR_NOT_FOUND,
+    ERR_NULL_PARAMETER,
+    ERR_TRUNCATED,
+    ERR_UNSUPPORTED,
+    ERR_UNSUPPORTED_VERSION,
+    HEADER_MAX_BYTES,
+)
+
+__all__ = [
+    "Archive",
+    "Info",
+    "SaraphisError",
+    "System",
+    "build_has_cuda",
+    "compress",
+    "decompress",
+    "header_bytes",
+    "inspect",
+    "version",
+]
+__version__ = _ffi.lib.saraphis_version().decode()
+
+
+def version() -> str:
+    """The native library's version, e.g. ``"0.2.0"``."""
+    return _ffi.lib.saraphis_version().decode()
+
+
+def build_has_cuda() -> bool:
+    """True when the native library embeds CUDA kernels."""
+    return _ffi.lib.saraphis_build_has_cuda() == 1
+
+
+def _stream_of(t: Any) -> ctypes.c_void_p:
+    """torch's current CUDA stream on ``t``'s device as a ``cudaStream_t``. torch reports its
+    default stream as 0, the legacy default stream; the library reads NULL as its own stream,
+    so 0 becomes ``CU_STREAM_LEGACY`` (1), which orders the work with torch's."""
+    import torch
+
+    s = torch.cuda.current_stream(t.device).cuda_stream
+    return ctypes.c_void_p(s if s else 1)
+
+
+def compress(
+    array: Any,
+    *,
+    lossless: bool = True,
+    abs: Optional[float] = None,
+    rel: Optional[float] = None,
+    codec: Optional[str] = None,
+    prime: Optional[int] = None,
+    precision: Optional[int] = None,
+    chunk_elems: Optional[int] = None,
+    lanes: Optional[int] = None,
+    system: Optional[System] = None,
+) -> bytes:
+    """Compress a tensor into a self-describing container (dtype and shape kept).
+
+    ``array``: a numpy array or a torch tensor of any supported dtype and 0 to 8 dimensions
+    (row-major; a non-contiguous input is copied first; never modified). A CUDA tensor is
+    compressed on its GPU from device memory, on torch's current stream (no host copy of the
+    tensor; the container is then copied to the host), and needs a CUDA build of the library.
+    Codec choice as :class:`saraphis._core.Params`: bit-exact by default, ``abs=EPS`` or
+    ``rel=EPS`` for the error-bounded p-adic codec (integer and bool tensors always
+    bit-exact). Returns the container as ``bytes``. Raises :class:`SaraphisError`
+    (``ERR_INVALID_ARGUMENT`` for parameters the data cannot use, ``ERR_UNSUPPORTED``,
+    ``ERR_DEVICE``) or ``ValueError`` for a contradictory codec choice. Thread-safe."""
+    p = Params(lossless, abs, rel, codec, prime, precision, chunk_elems, lanes)
+    sys_ = system or default_system()
+    if _is_torch(array) and array.is_cuda:
+        return _compress_cuda(sys_, p, array)
+    v = host_view(array)
+    out = ctypes.c_void_p()
+    shp = shape_array(v.shape)
+    _check(_ffi.lib.saraphis_compress(sys_.handle, p.handle, ctypes.c_void_p(v.ptr), v.nbytes, v.dtype,
+                                      shp, len(v.shape), ctypes.byref(out)))
+    return take_buffer(out)
+
+
+def _compress_cuda(sys_: System, p: Params, t: Any) -> bytes:
+    import torch
+
+    t = t.detach().contiguous()
+    code = _torch_code(t)
+    shape = tuple(t.shape)
+    shp = shape_array(shape)
+    temp = ctypes.c_size_t()
+    cap = ctypes.c_size_t()
+    _check(_ffi.lib.saraphis_compress_device_sizes(p.handle, code, shp, len(shape), ctypes.byref(temp),
+                                                   ctypes.byref(cap)))
+    dst = torch.empty(cap.value, dtype=torch.uint8, device=t.device)
+    tmp = torch.empty(max(temp.value, 1), dtype=torch.uint8, device=t.device)
+    length = torch.zeros(1, dtype=torch.int64, device=t.device)
+    _check(_ffi.lib.saraphis_compress_device(
+        sys_.handle, p.handle, ctypes.c_void_p(t.data_ptr()), t.numel() * t.element_size(), code, shp,
+        len(shape), ctypes.c_void_p(dst.data_ptr()), cap.value, ctypes.c_void_p(tmp.data_ptr()), temp.value,
+        ctypes.c_void_p(length.data_ptr()), _stream_of(t)))
+    n = int(length.item())  # synchronizes torch's stream
+    return bytes(dst[:n].cpu().numpy().tobytes())
+
+
+def inspect(blob: Buffer) -> Info:
+    """Header information of a container, without decoding: ``blob`` is the whole container or
+    any prefix holding its header (see :func:`header_bytes`). Raises :class:`SaraphisError`
+    (``ERR_TRUNCATED`` when the prefix ends inside the header, ``ERR_BAD_MAGIC``,
+    ``ERR_CHECKSUM``, ``ERR_CORRUPT``)."""
+    ptr, n, keep = _bytes_of(blob)
+    t = _ffi.TensorInfo()
+    _check(_ffi.lib.saraphis_inspect(ctypes.c_void_p(ptr), n, ctypes.byref(t)))
+    del keep
+    return info_of(t)
+
+
+def header_bytes(prefix: Buffer) -> int:
+    """How many bytes from a container's start :func:`inspect` needs, judged from its first
+    bytes (``HEADER_MAX_BYTES`` = 8192 always give the exact answer; fewer may give a longer
+    prefix to try again with). Raises :class:`SaraphisError` (``ERR_BAD_MAGIC``)."""
+    ptr, n, keep = _bytes_of(prefix)
+    need = ctypes.c_size_t()
+    _check(_ffi.lib.saraphis_header_bytes(ctypes.c_void_p(ptr) if n else None, n, ctypes.byref(need)))
+    del keep
+    return need.value
+
+
+def _check_out(out: Any, info: Info, code: int, nbytes: int) -> None:
+    if code != info.dtype_code or nbytes != info.original_bytes:
+        raise SaraphisError(
+            _ffi.ERR_DESTINATION,
+            f"out is {nbytes} bytes of dtype code {code}; the tensor is {info.original_bytes} bytes "
+            f"of {info.dtype} {list(info.shape)}",
+        )
+
+
+def _decode_status(status: Any, what: str) -> None:
+    """Raise for the first nonzero per-chunk status (read after torch's stream)."""
+    codes = status.cpu().tolist()
+    for k, c in enumerate(codes):
+        if c != 0:
+            raise SaraphisError(_ffi.ERR_CORRUPT, f"{what}: chunk {k} of {len(codes)} failed on the GPU "
+                                                  f"(status {c})")
+
+
+def decompress(blob: Any, out: Any = None, *, system: Optional[System] = None) -> Any:
+    """Decode a container made by :func:`compress` (or any Saraphis binding).
+
+    ``blob``: the container as bytes-like or a numpy uint8 array, or a torch uint8 CUDA tensor
+    (a container in device memory). ``out``: ``None`` (a new numpy array of the container's
+    dtype and shape; BF16 needs ``ml_dtypes``), a numpy array or a CPU torch tensor
+    (C-contiguous, exactly the tensor's dtype and size), or a CUDA torch tensor, decoded on the
+    GPU on torch's current stream with every chunk's status checked afterwards (which waits for
+    the stream). Bit-exact containers give the original bits; p-adic ones the same values as
+    every other decoder, within the recorded bound. Returns ``out`` or the new array. Raises
+    :class:`SaraphisError`: ``ERR_CHECKSUM`` (a corrupted chunk, named), ``ERR_TRUNCATED``,
+    ``ERR_CORRUPT``, ``ERR_BAD_MAGIC``, ``ERR_DESTINATION`` (wrong ``out``), ``ERR_DEVICE``."""
+    sys_ = system or default_system()
+    blob_on_gpu = _is_torch(blob) and blob.is_cuda
+    if blob_on_gpu:
+        head = blob[: min(blob.numel(), HEADER_MAX_BYTES)].cpu().numpy()
+        need = header_bytes(head)
+        if need > head.size:
+            head = blob[:need].cpu().numpy()
+        info = inspect(head)
+    else:
+        info = inspect(blob)
+    if out is not None and _is_torch(out) and out.is_cuda:
+        import torch
+
+        if not out.is_contiguous():
+            raise SaraphisError(_ffi.ERR_DESTINATION, "out must be contiguous")
+        _check_out(out, info, _torch_code(out), out.numel() * out.element_size())
+        src = blob if blob_on_gpu else torch.frombuffer(bytearray(_as_bytes(blob)), dtype=torch.uint8).to(out.device)
+        status = torch.zeros(max(info.chunks, 1), dtype=torch.int32, device=out.device)
+        _check(_ffi.lib.saraphis_decompress_device(
+            sys_.handle, ctypes.c_void_p(src.data_ptr()), src.numel(), info.dtype_code,
+            ctypes.c_void_p(out.data_ptr()), info.original_bytes,
+            ctypes.cast(ctypes.c_void_p(status.data_ptr()), ctypes.POINTER(ctypes.c_int32)), status.numel(),
+            _stream_of(out)))
+        _decode_status(status, "decompress")
+        return out
+    if blob_on_gpu:
+        blob = blob.cpu().numpy()
+    if out is None:
+        out = np.empty(info.shape, dtype=numpy_dtype(info.dtype_code))
+    if _is_torch(out):
+        if not out.is_contiguous():
+            raise SaraphisError(_ffi.ERR_DESTINATION, "out must be contiguous")
+        code, ptr, nbytes = _torch_code(out), out.data_ptr(), out.numel() * out.element_size()
+    else:
+        if not (isinstance(out, np.ndarray) and out.flags.c_contiguous and out.flags.writeable):
+            raise SaraphisError(_ffi.ERR_DESTINATION, "out must be a writeable C-contiguous array")
+        code = host_view(out).dtype
+        ptr, nbytes = out.ctypes.data, out.nbytes
+    _check_out(out, info, code, nbytes)
+    sptr, sn, keep = _bytes_of(blob)
+    _check(_ffi.lib.saraphis_decompress(sys_.handle, ctypes.c_void_p(sptr), sn, info.dtype_code,
+                                        ctypes.c_void_p(ptr), nbytes))
+    del keep
+    return out
+
+
+def _as_bytes(blob: Buffer) -> bytes:
+    if isinstance(blob, np.ndarray):
+        return np.ascontiguousarray(blob).view(np.uint8).tobytes()
+    return bytes(blob)
+
+
+class Archive:
+    """An opened ``.sph`` archive (a whole model), read lazily: opening checks the file header,
+    the index and every container's header (no payload is read); each tensor is decoded when
+    asked for. ``source``: a path (memory-mapped) or the archive's bytes (kept by the
+    archive). Mapping-like: ``len(a)``, ``a.keys()`` (names in the file's data order),
+    ``name in a``, ``a[name]`` (a numpy array). Thread-safe.
+
+    Raises :class:`SaraphisError`: ``ERR_IO`` (naming the path), ``ERR_BAD_MAGIC``,
+    ``ERR_TRUNCATED``, ``ERR_CHECKSUM``, ``ERR_CORRUPT``, ``ERR_UNSUPPORTED_VERSION``."""
+
+    def __init__(self, source: Union[str, os.PathLike, Buffer], system: Optional[System] = None):
+        self._system = system or default_system()
+        h = ctypes.c_void_p()
+        self._keep: Any = None
+        if isinstance(source, (str, os.PathLike)):
+            _check(_ffi.lib.saraphis_archive_open(self._system.handle, os.fsencode(source), ctypes.byref(h)))
+        else:
+            data = _as_bytes(source) if not isinstance(source, bytes) else source
+            self._keep = data  # the library reads these bytes until the archive is freed
+            ptr, n, _ = _bytes_of(data)
+            _check(_ffi.lib.saraphis_archive_open_memory(self._system.handle, ctypes.c_void_p(ptr), n,
+                                                         ctypes.byref(h)))
+        self._h = h
+        n = ctypes.c_size_t()
+        _check(_ffi.lib.saraphis_archive_tensor_count(h, ctypes.byref(n)))
+        self._names: List[str] = [
+            _ffi.lib.saraphis_archive_tensor_name(h, i).decode("utf-8", "replace") for i in range(n.value)
+        ]
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def keys(self) -> List[str]:
+        """Tensor names, in the order of their data in the original file."""
+        return list(self._names)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self._find(name, missing_ok=True) is not None
+
+    def _find(self, name: str, missing_ok: bool = False) -> Optional[int]:
+        i = ctypes.c_size_t()
+        r = _ffi.lib.saraphis_archive_find(self._h, name.encode(), ctypes.byref(i))
+        if r == _ffi.ERR_NOT_FOUND and missing_ok:
+            return None
+        _check(r)
+        return i.value
+
+    def _index(self, key: Union[str, int]) -> int:
+        if isinstance(key, int):
+            if not 0 <= key < len(self._names):
+                raise SaraphisError(_ffi.ERR_INVALID_ARGUMENT, f"tensor {key} out of range ({len(self)})")
+            return key
+        i = self._find(key)
+        assert i is not None
+        return i
+
+    def info(self, key: Union[str, int]) -> Info:
+        """Header information of a tensor (by name or index), nothing decoded."""
+        t = _ffi.TensorInfo()
+        _check(_ffi.lib.saraphis_archive_tensor_info(self._h, self._index(key), ctypes.byref(t)))
+        return info_of(t)
+
+    def __getitem__(self, key: Union[str, int]) -> np.ndarray:
+        return self.read(key)
+
+    def read(self, key: Union[str, int], out: Any = None) -> Any:
+        """Decode one tensor (by name or index) into ``out`` or a new numpy array.
+
+        ``out`` as in :func:`decompress`: a numpy array, a CPU torch tensor, or a CUDA torch
+        tensor (decoded on the GPU on torch's current stream; the tensor's container is
+        uploaded once and kept in device memory while the archive lives; the first device decode
+        of each tensor waits for the stream and checks every chunk). The container's CRC-32
+        recorded in the index is checked before decoding. Raises :class:`SaraphisError`
+        (``ERR_NOT_FOUND``, ``ERR_CHECKSUM`` naming the tensor, ``ERR_DESTINATION``,
+        ``ERR_DEVICE``)."""
+        i = self._index(key)
+        info = self.info(i)
+        if out is None:
+            out = np.empty(info.shape, dtype=numpy_dtype(info.dtype_code))
+        if _is_torch(out):
+            if not out.is_contiguous():
+                raise SaraphisError(_ffi.ERR_DESTINATION, "out must be contiguous")
+            _check_out(out, info, _torch_code(out), out.numel() * out.element_size())
+            if out.is_cuda:
+                _check(_ffi.lib.saraphis_archive_decompress_device(
+                    self._h, i, ctypes.c_void_p(out.data_ptr()), info.original_bytes, _stream_of(out)))
+                return out
+            _check(_ffi.lib.saraphis_archive_decompress(self._h, i, ctypes.c_void_p(out.data_ptr()),
+                                                        info.original_bytes))
+            return out
+        if not (isinstance(out, np.ndarray) and out.flags.c_contiguous and out.flags.writeable):
+            raise SaraphisError(_ffi.ERR_DESTINATION, "out must be a writeable C-contiguous array")
+        _check_out(out, info, host_view(out).dtype, out.nbytes)
+        _check(_ffi.lib.saraphis_archive_decompress(self._h, i, ctypes.c_void_p(out.ctypes.data), out.nbytes))
+        return out
+
+    def read_many_cuda(self, outputs: Dict[str, Any]) -> None:
+        """Decode many tensors into CUDA torch tensors in one call (``{name: out}``; all on one
+        device, on its current stream): warm lossless-v2 tensors share one launch
+        (``saraphis_archive_decompress_device_batch``). Every output is checked before
+        anything is enqueued."""
+        if not outputs:
+            return
+        items = (_ffi.ArchiveOutput * len(outputs))()
+        dev = None
+        for k, (name, out) in enumerate(outputs.items()):
+            i = self._index(name)
+            info = self.info(i)
+            if not (_is_torch(out) and out.is_cuda and out.is_contiguous()):
+                raise SaraphisError(_ffi.ERR_DESTINATION, f"{name}: out must be a contiguous CUDA tensor")
+            _check_out(out, info, _torch_code(out), out.numel() * out.element_size())
+            dev = out
+            items[k] = _ffi.ArchiveOutput(i, out.data_ptr(), info.original_bytes)
+        _check(_ffi.lib.saraphis_archive_decompress_device_batch(self._h, items, len(outputs), _stream_of(dev)))
+
+    def close(self) -> None:
+        """Free the archive (device work enqueued through it must be finished). Idempotent."""
+        h, self._h = getattr(self, "_h", None), None
+        if h:
+            _ffi.lib.saraphis_archive_free(h)
+        self._keep = None
+
+    def __enter__(self) -> "Archive":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        self.close()
+
+
+from . import numpy  # noqa: E402,F401  (saraphis.numpy.save_file / load_file)

@@ -1,0 +1,228 @@
+"""The Python binding on real MiniLM weights (tests/data): round trips bit for bit, bounds
+element by element, corrupted and truncated inputs rejected, archives by name."""
+
+import os
+import threading
+
+import numpy as np
+import pytest
+
+import saraphis
+from saraphis import SaraphisError
+
+try:
+    import ml_dtypes
+
+    BF16 = np.dtype(ml_dtypes.bfloat16)
+except ImportError:  # pragma: no cover
+    BF16 = None
+
+
+def float_variants(a):
+    out = [a, a.astype(np.float16), a.astype(np.float64)]
+    if BF16 is not None:
+        out.append(a.astype(BF16))
+    return out
+
+
+def test_version_and_build():
+    assert saraphis.version() == saraphis.__version__
+    assert saraphis.version().count(".") == 2
+    assert isinstance(saraphis.build_has_cuda(), bool)
+
+
+def test_lossless_round_trip_every_tensor_and_dtype(minilm):
+    assert BF16 is not None, "ml_dtypes is a test dependency"
+    for name, a in minilm.items():
+        arrays = float_variants(a) if a.dtype == np.float32 else [a]
+        for x in arrays:
+            before = x.copy()
+            blob = saraphis.compress(x)
+            assert np.array_equal(x.view(np.uint8), before.view(np.uint8)), "input modified"
+            y = saraphis.decompress(blob)
+            assert y.dtype == x.dtype and y.shape == x.shape, name
+            assert y.tobytes() == x.tobytes(), f"{name} {x.dtype}: not bit-exact"
+            info = saraphis.inspect(blob)
+            assert info.original_bytes == x.nbytes and info.compressed_bytes == len(blob)
+            assert info.shape == x.shape and info.bound is None
+    big = max(minilm.values(), key=lambda a: a.size)
+    assert saraphis.inspect(saraphis.compress(big)).ratio > 1.1
+
+
+@pytest.mark.parametrize("codec", ["lossless", "lossless-v2", "raw"])
+def test_codecs_by_name(minilm, codec):
+    a = minilm["encoder.layer.0.attention.self.query.weight"]
+    blob = saraphis.compress(a, codec=codec)
+    assert saraphis.inspect(blob).codec == codec
+    assert saraphis.decompress(blob).tobytes() == a.tobytes()
+
+
+@pytest.mark.parametrize("mode,eps", [("abs", 1e-2), ("abs", 1e-4), ("rel", 1e-2), ("rel", 1e-3)])
+def test_error_bound_holds_for_every_element(minilm, mode, eps):
+    for name, a in minilm.items():
+        if a.dtype != np.float32:
+            continue
+        for x in (a, a.astype(np.float64)):
+            blob = saraphis.compress(x, **{mode: eps})
+            info = saraphis.inspect(blob)
+            assert info.codec == "padic" and info.bound == (mode, eps)
+            y = saraphis.decompress(blob)
+            err = np.abs(y.astype(np.float64) - x.astype(np.float64))
+            lim = eps if mode == "abs" else eps * np.abs(x.astype(np.float64))
+            bad = np.flatnonzero(err > lim)
+            assert bad.size == 0, f"{name} {x.dtype} {mode} {eps}: {bad.size} elements out of bound"
+    # Integer tensors stay bit-exact under a lossy setting.
+    ids = np.arange(512, dtype=np.int64).reshape(1, 512)
+    assert saraphis.decompress(saraphis.compress(ids, abs=1.0)).tobytes() == ids.tobytes()
+
+
+def test_corrupted_truncated_and_foreign_blobs_raise(minilm):
+    a = minilm["encoder.layer.0.attention.self.query.weight"]
+    blob = saraphis.compress(a)
+    bad = bytearray(blob)
+    bad[len(bad) // 2] ^= 0x20
+    with pytest.raises(SaraphisError) as e:
+        saraphis.decompress(bytes(bad))
+    assert e.value.code == saraphis.ERR_CHECKSUM and "chunk" in e.value.message
+    for cut in (len(blob) - 1, len(blob) // 2, 10):
+        with pytest.raises(SaraphisError) as e:
+            saraphis.decompress(blob[:cut])
+        assert e.value.code in (saraphis.ERR_TRUNCATED, saraphis.ERR_CORRUPT)
+    with pytest.raises(SaraphisError) as e:
+        saraphis.decompress(b"PK\x03\x04" + bytes(100))
+    assert e.value.code == saraphis.ERR_BAD_MAGIC
+
+
+def test_out_arrays_and_non_contiguous_input(minilm):
+    a = minilm["encoder.layer.0.attention.self.query.weight"]
+    t = a.T  # not C-contiguous: compressed as its C-order copy
+    blob = saraphis.compress(t)
+    out = np.empty(t.shape, dtype=np.float32)
+    assert saraphis.decompress(blob, out=out) is out
+    assert np.array_equal(out, t)
+    with pytest.raises(SaraphisError) as e:
+        saraphis.decompress(blob, out=np.empty(t.size - 1, dtype=np.float32))
+    assert e.value.code == saraphis.ERR_DESTINATION
+    with pytest.raises(SaraphisError) as e:
+        saraphis.decompress(blob, out=np.empty(t.shape, dtype=np.int32))
+    assert e.value.code == saraphis.ERR_DESTINATION
+
+
+def test_header_prefix(minilm):
+    blob = saraphis.compress(minilm["encoder.layer.0.attention.self.query.weight"], codec="lossless-v2")
+    need = saraphis.header_bytes(blob[: saraphis.HEADER_MAX_BYTES])
+    assert 0 < need < len(blob)
+    assert saraphis.inspect(blob[:need]) == saraphis.inspect(blob)
+    with pytest.raises(SaraphisError) as e:
+        saraphis.inspect(blob[: need - 1])
+    assert e.value.code == saraphis.ERR_TRUNCATED
+
+
+def test_bad_parameters():
+    x = np.ones(16, dtype=np.float32)
+    with pytest.raises(ValueError):
+        saraphis.compress(x, abs=1e-3, rel=1e-3)
+    with pytest.raises(SaraphisError) as e:
+        saraphis.compress(x, abs=-1.0)
+    assert e.value.code == saraphis.ERR_INVALID_ARGUMENT
+    with pytest.raises(SaraphisError) as e:
+        saraphis.compress(x, abs=1e-3, prime=250)
+    assert e.value.code == saraphis.ERR_INVALID_ARGUMENT
+    with pytest.raises(SaraphisError) as e:
+        saraphis.compress(np.ones(4, dtype=np.complex64))
+    assert e.value.code == saraphis.ERR_UNSUPPORTED
+
+
+def test_threads_share_the_default_system(minilm):
+    arrays = [a for a in minilm.values() if a.dtype == np.float32]
+    errors = []
+
+    def work(k):
+        try:
+            for a in arrays[k % len(arrays):] + arrays[: k % len(arrays)]:
+                assert saraphis.decompress(saraphis.compress(a, rel=1e-2 if k % 2 else None) if k % 2
+                                           else saraphis.compress(a)).shape == a.shape
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    ts = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert not errors, errors
+
+
+def test_numpy_save_and_load_file(minilm, tmp_path):
+    path = tmp_path / "m.sph"
+    saraphis.numpy.save_file(minilm, path, metadata={"format": "pt"})
+    assert not [p for p in os.listdir(tmp_path) if p != "m.sph"], "temporary file left behind"
+    back = saraphis.numpy.load_file(path)
+    assert list(back) == sorted(minilm)
+    for k, a in minilm.items():
+        assert back[k].dtype == a.dtype and back[k].tobytes() == a.tobytes(), k
+    assert os.path.getsize(path) < sum(a.nbytes for a in minilm.values())
+    # In memory, lossy, v2.
+    blob = saraphis.numpy.save(minilm, abs=1e-3)
+    lossy = saraphis.numpy.load(blob)
+    for k, a in minilm.items():
+        if a.dtype == np.float32:
+            assert np.max(np.abs(lossy[k].astype(np.float64) - a)) <= 1e-3, k
+        else:
+            assert lossy[k].tobytes() == a.tobytes(), k
+    v2 = saraphis.numpy.load(saraphis.numpy.save(minilm, codec="lossless-v2"))
+    assert all(v2[k].tobytes() == a.tobytes() for k, a in minilm.items())
+
+
+def test_archive_is_lazy_and_checked(minilm, tmp_path):
+    path = tmp_path / "m.sph"
+    saraphis.numpy.save_file(minilm, path)
+    with saraphis.Archive(path) as a:
+        assert len(a) == len(minilm) and set(a.keys()) == set(minilm)
+        name = "encoder.layer.0.attention.self.query.weight"
+        assert name in a and "nope" not in a
+        info = a.info(name)
+        assert info.shape == minilm[name].shape and info.codec == "lossless"
+        assert a[name].tobytes() == minilm[name].tobytes()
+        out = np.empty_like(minilm[name])
+        assert a.read(name, out=out) is out and np.array_equal(out, minilm[name])
+        with pytest.raises(SaraphisError) as e:
+            a["nope"]
+        assert e.value.code == saraphis.ERR_NOT_FOUND
+        with pytest.raises(SaraphisError) as e:
+            a.read(name, out=np.empty(3, dtype=np.float32))
+        assert e.value.code == saraphis.ERR_DESTINATION
+        order = a.keys()
+        offsets = []
+        at = 64
+        for k in order:
+            offsets.append(at)
+            at += (a.info(k).compressed_bytes + 63) // 64 * 64
+    # Flip the last payload byte of the largest container: that tensor is refused by name.
+    data = bytearray(path.read_bytes())
+    k = max(range(len(order)), key=lambda i: saraphis.Archive(path).info(order[i]).compressed_bytes)
+    assert data[offsets[k]:offsets[k] + 4] == b"SPHT"
+    end = offsets[k] + saraphis.Archive(path).info(order[k]).compressed_bytes
+    data[end - 1] ^= 0x10
+    b = saraphis.Archive(bytes(data))
+    with pytest.raises(SaraphisError) as e:
+        b[order[k]]
+    assert e.value.code == saraphis.ERR_CHECKSUM and order[k] in e.value.message
+    other = order[k - 1]
+    assert b[other].tobytes() == minilm[other].tobytes()
+    with pytest.raises(SaraphisError) as e:
+        saraphis.Archive(tmp_path / "missing.sph")
+    assert e.value.code == saraphis.ERR_IO
+    with pytest.raises(SaraphisError) as e:
+        saraphis.Archive(bytes(data[: len(data) // 2]))
+    assert e.value.code in (saraphis.ERR_TRUNCATED, saraphis.ERR_CORRUPT, saraphis.ERR_CHECKSUM)
+
+
+def test_device_calls_on_a_cpu_system(minilm, tmp_path):
+    cpu = saraphis.System(device="cpu", threads=2)
+    assert cpu.device.startswith("cpu") and not cpu.has_gpu
+    a = minilm["encoder.layer.0.attention.self.query.weight"]
+    assert saraphis.decompress(saraphis.compress(a, system=cpu), system=cpu).tobytes() == a.tobytes()
+    with pytest.raises(SaraphisError) as e:
+        saraphis.System(device="tpu")
+    assert e.value.code == saraphis.ERR_INVALID_ARGUMENT
