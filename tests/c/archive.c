@@ -42,6 +42,18 @@ static unsigned char *read_file(const char *path, size_t *len) {
     return b;
 }
 
+/* Field by field: the struct's padding bytes are not part of its value. */
+static int info_eq(const saraphis_tensor_info *a, const saraphis_tensor_info *b) {
+    if (a->dtype != b->dtype || a->codec != b->codec || a->ndim != b->ndim || a->numel != b->numel ||
+        a->original_bytes != b->original_bytes || a->compressed_bytes != b->compressed_bytes ||
+        a->chunk_elems != b->chunk_elems || a->chunks != b->chunks || a->bound_mode != b->bound_mode ||
+        a->error_bound != b->error_bound || a->prime != b->prime || a->precision != b->precision)
+        return 0;
+    for (int d = 0; d < 8; d++)
+        if (a->shape[d] != b->shape[d] || a->reserved[d] != b->reserved[d]) return 0;
+    return 1;
+}
+
 /* Every tensor of `a` decodes on the CPU to exactly its bytes in `expected`. */
 static void check_all(const saraphis_archive *a, const unsigned char *expected, size_t expected_len,
                       const char *what) {
@@ -258,7 +270,7 @@ int main(int argc, char **argv) {
     saraphis_tensor_info ip, iw;
     OK(saraphis_inspect(c, need, &ip));
     OK(saraphis_inspect(c, clen, &iw));
-    CHECK(memcmp(&ip, &iw, sizeof ip) == 0, "inspect of the header prefix equals inspect of the whole");
+    CHECK(info_eq(&ip, &iw), "inspect of the header prefix equals inspect of the whole");
     CHECK(ip.codec == SARAPHIS_CODEC_LOSSLESS_V2 && ip.original_bytes == fb, "prefix inspect fields");
     CHECK(saraphis_inspect(c, need - 1, &ip) == SARAPHIS_ERR_TRUNCATED, "one byte short of the header");
     CHECK(saraphis_header_bytes(expected, 16, &need) == SARAPHIS_ERR_BAD_MAGIC, "not a container");
