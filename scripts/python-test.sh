@@ -18,7 +18,7 @@ venv=$root/target/python-venv
 wheels=$root/target/python-wheels
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/pip" install -q --upgrade pip >/dev/null
-"$venv/bin/pip" install -q numpy ml_dtypes pytest
+"$venv/bin/pip" install -q numpy ml_dtypes pytest matplotlib
 if [ "${SARAPHIS_PYTHON_TORCH:-0}" = 1 ]; then
     "$venv/bin/pip" install -q torch --index-url https://download.pytorch.org/whl/cpu
 fi
@@ -30,3 +30,5 @@ echo "=== pytest bindings/python/tests (installed wheel)"
 # From outside the source tree, so that the installed package (not bindings/python) is tested.
 cd "$root/target"
 "$venv/bin/python" -m pytest -q -p no:cacheprovider "$root/bindings/python/tests"
+echo "=== scripts/plot-bench.py (the pictures of docs/BENCHMARKS.md, from docs/bench) into target/plots"
+"$venv/bin/python" "$root/scripts/plot-bench.py" --out "$root/target/plots"
