@@ -163,9 +163,22 @@ typedef enum saraphis_result {
   SARAPHIS_ERR_IO = 3001,
   // The requested device cannot be used.
   SARAPHIS_ERR_DEVICE = 4001,
+  // A memory budget has no room (a residency manager whose pinned tensors fill it, or a
+  // tensor larger than the whole budget).
+  SARAPHIS_ERR_BUDGET = 4002,
   // An internal error (a caught panic): please report it.
   SARAPHIS_ERR_PANIC = 5000,
 } saraphis_result;
+
+// Eviction policies of `saraphis_residency_new` (seed 003's `swap_policy`).
+typedef enum saraphis_swap_policy {
+  // Evict only what the new tensor needs.
+  SARAPHIS_SWAP_CONSERVATIVE = 0,
+  // Evict down to 90% of the budget.
+  SARAPHIS_SWAP_BALANCED = 1,
+  // Evict down to 75% of the budget.
+  SARAPHIS_SWAP_AGGRESSIVE = 2,
+} saraphis_swap_policy;
 
 // Opaque archive handle. Thread-safe.
 typedef struct saraphis_archive saraphis_archive;
@@ -178,6 +191,9 @@ typedef struct saraphis_config saraphis_config;
 
 // Opaque codec-parameters handle.
 typedef struct saraphis_params saraphis_params;
+
+// Opaque residency-manager handle. Thread-safe.
+typedef struct saraphis_residency saraphis_residency;
 
 // Opaque system handle (a boxed Rust `System`). Thread-safe.
 typedef struct saraphis_system saraphis_system;
@@ -691,6 +707,72 @@ enum saraphis_result saraphis_params_set(struct saraphis_params *params,
 
 // Free parameters (NULL is a no-op). Each params handle is freed once, after its last use.
 void saraphis_params_free(struct saraphis_params *params);
+
+// A residency manager for `archive` into `*out`: decoded tensors are kept in host memory, at
+// most `budget_bytes` of them (bytes of decoded tensors, counted from the moment a decode is
+// decided), evicted by priority then least recent use under `policy` (a
+// `saraphis_swap_policy`). It holds a reference to the archive (which may be freed first).
+// Free with `saraphis_residency_free`. Errors: `SARAPHIS_ERR_INVALID_ARGUMENT` (budget 0, an
+// unknown policy), `SARAPHIS_ERR_NULL_PARAMETER`; `*out` is written only on success.
+// Thread-safe.
+enum saraphis_result saraphis_residency_new(const struct saraphis_archive *archive,
+                                            uint64_t budget_bytes,
+                                            uint32_t policy,
+                                            struct saraphis_residency **out);
+
+// Free a residency manager and every decoded tensor it holds (NULL is a no-op). No call on it
+// may be running or follow, and pointers from `saraphis_residency_acquire` become invalid;
+// prefetches still decoding finish in the background and are then dropped.
+void saraphis_residency_free(struct saraphis_residency *residency);
+
+// Tensor `i`, decoded, into `*data` (its `original_bytes` bytes, into `*bytes`; 64-byte
+// aligned is not promised: 8 is), pinned: the memory stays valid and unchanged until the
+// matching `saraphis_residency_release` (one release per acquire). Served from the cache, from
+// a decode in flight (waits for it), or decoded now on the system's threads after evicting
+// unpinned tensors as the budget requires. Errors: `SARAPHIS_ERR_INVALID_ARGUMENT` (`i` out of
+// range), `SARAPHIS_ERR_BUDGET` (pinned tensors leave no room, or the tensor alone exceeds the
+// budget: release some, or use a larger budget), the archive's data errors
+// (`SARAPHIS_ERR_CHECKSUM` naming the tensor, ...), `SARAPHIS_ERR_NULL_PARAMETER`; the outputs
+// are written only on success. Thread-safe.
+enum saraphis_result saraphis_residency_acquire(const struct saraphis_residency *residency,
+                                                size_t i,
+                                                const void **data,
+                                                size_t *bytes);
+
+// Release one acquire of tensor `i`: once none is outstanding the tensor may be evicted (the
+// pointer of its acquire must not be used after). Errors: `SARAPHIS_ERR_INVALID_ARGUMENT`
+// (`i` not acquired), `SARAPHIS_ERR_NULL_PARAMETER`. Thread-safe.
+enum saraphis_result saraphis_residency_release(const struct saraphis_residency *residency,
+                                                size_t i);
+
+// Start decoding `indices[count]` in the background (the system's threads) so that their
+// acquires find them ready; stops at the first that does not fit the budget without evicting
+// pinned tensors. `*started` (may be NULL) receives how many decodes began. Errors:
+// `SARAPHIS_ERR_INVALID_ARGUMENT` (an index out of range: nothing started),
+// `SARAPHIS_ERR_NULL_PARAMETER` (`indices` with `count` > 0). Thread-safe.
+enum saraphis_result saraphis_residency_prefetch(const struct saraphis_residency *residency,
+                                                 const size_t *indices,
+                                                 size_t count,
+                                                 size_t *started);
+
+// Eviction priority of tensor `i` (higher stays longer; default 0). Errors:
+// `SARAPHIS_ERR_INVALID_ARGUMENT` (`i` out of range), `SARAPHIS_ERR_NULL_PARAMETER`.
+// Thread-safe.
+enum saraphis_result saraphis_residency_set_priority(const struct saraphis_residency *residency,
+                                                     size_t i,
+                                                     int32_t priority);
+
+// State and counters as a JSON object (NUL-terminated UTF-8): `tier`, `budget_bytes`,
+// `resident_bytes`, `peak_resident_bytes`, `pinned_bytes`, `resident_tensors`, `acquires`,
+// `hits`, `misses`, `waits`, `evictions`, `evicted_bytes`, `decodes`, `decoded_bytes`,
+// `decode_seconds`, `prefetches`, `prefetch_hits`, `failures`, `hit_rate`, `memory_state`
+// (`none`, `low` >= 0.5, `moderate` >= 0.75, `high` >= 0.9, `critical` >= 0.95 of the budget).
+// Size query and errors as `saraphis_system_device` (`buf` NULL and `capacity` 0: only
+// `*needed`; the text may grow between two calls, so leave room). Thread-safe.
+enum saraphis_result saraphis_residency_stats_json(const struct saraphis_residency *residency,
+                                                   char *buf,
+                                                   size_t capacity,
+                                                   size_t *needed);
 
 // Static text for a result code: never NULL, never to be freed, valid for the life of the
 // process; an unknown code gives "unknown result code". No allocation. Thread-safe.

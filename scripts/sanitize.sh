@@ -84,7 +84,7 @@ tsan() {
     nightly rust-src
     # -Zbuild-std: std instrumented too, else TSan reports races inside uninstrumented std.
     CARGO_TARGET_DIR=$root/target/sanitize-tsan RUSTFLAGS="-Zsanitizer=thread" RUSTDOCFLAGS="-Zsanitizer=thread" \
-        TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+        TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" SARAPHIS_STRESS_SECONDS=5 \
         "${nice_cmd[@]}" cargo +nightly test -q -Zbuild-std --target "$host" --test stress
     echo "--- ok: ThreadSanitizer reported nothing"
 }

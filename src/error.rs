@@ -54,6 +54,9 @@ pub enum Error {
     /// A lossy result exceeded its error bound (reported by `verify`).
     #[error("error bound exceeded: {0}")]
     BoundExceeded(String),
+    /// A memory budget has no room (residency manager).
+    #[error("memory budget exceeded: {0}")]
+    Budget(String),
 }
 
 /// Shorthand for `Err(Error::InvalidArgument(..))`.

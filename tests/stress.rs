@@ -207,3 +207,131 @@ fn one_system_shared_by_16_threads_is_bit_exact() {
         saraphis_system_free(sys.0);
     }
 }
+
+/// The residency manager under 16 threads through the C ABI: each thread acquires random
+/// tensors of a real archive (MiniLM subset, lossless) under a tight budget (the largest tensor
+/// plus a quarter of the rest), checks every acquired tensor bit for bit against the safetensors
+/// file, sometimes prefetches, releases; for `SARAPHIS_STRESS_SECONDS` seconds (default 30;
+/// `scripts/sanitize.sh` sets 5 under ThreadSanitizer). A `SARAPHIS_ERR_BUDGET` refusal (the
+/// pinned tensors of the other threads fill the budget) is allowed and counted; any other error
+/// fails. At the end the statistics add up: acquires = successful acquires, failures = budget
+/// refusals, hits + misses = acquires, nothing pinned, never over budget.
+#[test]
+fn residency_shared_by_16_threads_under_a_tight_budget() {
+    use saraphis::system::{Config, Device, System};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let src = std::fs::read(common::data("minilm-subset-f32.safetensors")).unwrap();
+    let sys = System::new(Config {
+        device: Device::Cpu,
+        ..Config::default()
+    })
+    .unwrap();
+    let (cur, _, _) = sys
+        .compress_safetensors(
+            &src,
+            std::io::Cursor::new(Vec::new()),
+            saraphis::CodecParams::Lossless,
+            &|_, _, _| {},
+        )
+        .unwrap();
+    let sph = cur.into_inner();
+    let st = safetensors::SafeTensors::deserialize(&src).unwrap();
+    // SAFETY: C-ABI calls with valid pointers; handles freed once at the end.
+    unsafe {
+        let mut csys = null_mut();
+        assert_eq!(saraphis_system_new(null_mut(), &mut csys), SARAPHIS_OK);
+        let mut a = null_mut();
+        assert_eq!(
+            saraphis_archive_open_memory(csys, sph.as_ptr() as *const c_void, sph.len(), &mut a),
+            SARAPHIS_OK
+        );
+        let mut n = 0usize;
+        assert_eq!(saraphis_archive_tensor_count(a, &mut n), SARAPHIS_OK);
+        let want: Vec<Vec<u8>> = (0..n)
+            .map(|i| {
+                let name = CStr::from_ptr(saraphis_archive_tensor_name(a, i))
+                    .to_str()
+                    .unwrap();
+                st.tensor(name).unwrap().data().to_vec()
+            })
+            .collect();
+        let largest = want.iter().map(|w| w.len() as u64).max().unwrap();
+        let total: u64 = want.iter().map(|w| w.len() as u64).sum();
+        let budget = largest + (total - largest) / 4;
+        let mut r = null_mut();
+        assert_eq!(saraphis_residency_new(a, budget, 1, &mut r), SARAPHIS_OK);
+        saraphis_archive_free(a);
+        let secs: u64 = std::env::var("SARAPHIS_STRESS_SECONDS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(30);
+        struct Res(*mut saraphis_residency);
+        // SAFETY: a residency manager may be used from many threads at once.
+        unsafe impl Send for Res {}
+        unsafe impl Sync for Res {}
+        let res = Res(r);
+        let (ok, refused) = (AtomicU64::new(0), AtomicU64::new(0));
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        std::thread::scope(|s| {
+            for t in 0..THREADS {
+                let (res, want, ok, refused) = (&res, &want, &ok, &refused);
+                s.spawn(move || {
+                    let mut x = 0x9E3779B97F4A7C15u64 ^ t as u64;
+                    while std::time::Instant::now() < end {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        let i = (x % n as u64) as usize;
+                        if x % 5 == 0 {
+                            let next = [(i + 1) % n, (i + 2) % n];
+                            assert_eq!(
+                                saraphis_residency_prefetch(res.0, next.as_ptr(), 2, null_mut()),
+                                SARAPHIS_OK
+                            );
+                        }
+                        let (mut p, mut len) = (std::ptr::null(), 0usize);
+                        match saraphis_residency_acquire(res.0, i, &mut p, &mut len) {
+                            SARAPHIS_OK => {
+                                let got = std::slice::from_raw_parts(p as *const u8, len);
+                                assert!(got == want[i].as_slice(), "thread {t}: tensor {i}");
+                                assert_eq!(saraphis_residency_release(res.0, i), SARAPHIS_OK);
+                                ok.fetch_add(1, Ordering::Relaxed);
+                            }
+                            saraphis_result::SARAPHIS_ERR_BUDGET => {
+                                refused.fetch_add(1, Ordering::Relaxed);
+                            }
+                            e => panic!(
+                                "thread {t}: acquire {i}: {e:?} {}",
+                                CStr::from_ptr(saraphis_last_error_message()).to_string_lossy()
+                            ),
+                        }
+                    }
+                });
+            }
+        });
+        let mut need = 0usize;
+        assert_eq!(
+            saraphis_residency_stats_json(r, null_mut(), 0, &mut need),
+            SARAPHIS_OK
+        );
+        let mut buf = vec![0 as std::ffi::c_char; need + 64];
+        assert_eq!(
+            saraphis_residency_stats_json(r, buf.as_mut_ptr(), buf.len(), &mut need),
+            SARAPHIS_OK
+        );
+        let json: serde_json::Value =
+            serde_json::from_str(CStr::from_ptr(buf.as_ptr()).to_str().unwrap()).unwrap();
+        let get = |k: &str| json[k].as_u64().unwrap_or_else(|| panic!("{k} in {json}"));
+        let (ok, refused) = (ok.into_inner(), refused.into_inner());
+        assert!(ok > 100, "{ok} acquires in {secs} s");
+        assert_eq!(get("acquires"), ok, "{json}");
+        assert_eq!(get("failures"), refused, "{json}");
+        assert_eq!(get("hits") + get("misses"), ok, "{json}");
+        assert_eq!(get("pinned_bytes"), 0, "{json}");
+        assert!(get("peak_resident_bytes") <= budget, "{json}");
+        assert!(get("evictions") > 0, "{json}");
+        eprintln!("residency stress: {ok} acquires, {refused} budget refusals: {json}");
+        saraphis_residency_free(r);
+        saraphis_system_free(csys);
+    }
+}

@@ -1,6 +1,6 @@
 // saraphis.hpp: header-only C++17 wrapper of the Saraphis C API (include/saraphis.h).
 //
-// One move-only RAII class per handle (Config, Params, System, Archive; buffers are copied into
+// One move-only RAII class per handle (Config, Params, System, Archive, Residency; buffers are copied into
 // std::vector and freed at once); every failure throws
 // saraphis::Error carrying the C result code and the detailed message. Thread safety follows
 // the C API: a System may be used from many threads at once; Config and Params must not be
@@ -13,6 +13,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "saraphis.h"
@@ -56,6 +57,7 @@ struct ParamsFree { void operator()(saraphis_params* p) const noexcept { saraphi
 struct SystemFree { void operator()(saraphis_system* p) const noexcept { saraphis_system_free(p); } };
 struct BufferFree { void operator()(saraphis_buffer* p) const noexcept { saraphis_buffer_free(p); } };
 struct ArchiveFree { void operator()(saraphis_archive* p) const noexcept { saraphis_archive_free(p); } };
+struct ResidencyFree { void operator()(saraphis_residency* p) const noexcept { saraphis_residency_free(p); } };
 }  // namespace detail
 
 /// Run-time library version, e.g. "0.2.0".
@@ -312,6 +314,50 @@ class Archive {
 
  private:
   std::unique_ptr<saraphis_archive, detail::ArchiveFree> h_;
+};
+
+/// Decoded tensors of an Archive cached in host memory under a budget (bytes), evicted by
+/// priority then recency: prefetch the next layers, acquire a layer's weights, release them.
+/// Holds a reference to the archive. Thread-safe.
+class Residency {
+ public:
+  enum class Policy : uint32_t { Conservative = SARAPHIS_SWAP_CONSERVATIVE, Balanced = SARAPHIS_SWAP_BALANCED,
+                                 Aggressive = SARAPHIS_SWAP_AGGRESSIVE };
+  Residency(const Archive& a, uint64_t budget_bytes, Policy p = Policy::Balanced) {
+    saraphis_residency* r = nullptr;
+    detail::check(saraphis_residency_new(a.get(), budget_bytes, static_cast<uint32_t>(p), &r));
+    h_.reset(r);
+  }
+  /// Tensor i, decoded and pinned: the bytes stay valid until release(i). Throws
+  /// SARAPHIS_ERR_BUDGET when pinned tensors leave no room.
+  std::pair<const void*, size_t> acquire(size_t i) const {
+    const void* p = nullptr;
+    size_t n = 0;
+    detail::check(saraphis_residency_acquire(h_.get(), i, &p, &n));
+    return {p, n};
+  }
+  void release(size_t i) const { detail::check(saraphis_residency_release(h_.get(), i)); }
+  /// Start decoding these tensors in the background; returns how many decodes began.
+  size_t prefetch(const std::vector<size_t>& indices) const {
+    size_t started = 0;
+    detail::check(saraphis_residency_prefetch(h_.get(), indices.data(), indices.size(), &started));
+    return started;
+  }
+  void set_priority(size_t i, int32_t priority) const {
+    detail::check(saraphis_residency_set_priority(h_.get(), i, priority));
+  }
+  /// State and counters as JSON (see saraphis_residency_stats_json).
+  std::string stats_json() const {
+    size_t need = 0;
+    detail::check(saraphis_residency_stats_json(h_.get(), nullptr, 0, &need));
+    std::string s(need + 256, '\0');
+    detail::check(saraphis_residency_stats_json(h_.get(), &s[0], s.size(), &need));
+    s.resize(need - 1);
+    return s;
+  }
+
+ private:
+  std::unique_ptr<saraphis_residency, detail::ResidencyFree> h_;
 };
 
 }  // namespace saraphis

@@ -26,7 +26,7 @@ pub struct saraphis_archive {
 
 /// The Rust value behind `saraphis_archive`.
 pub struct ArchiveHandle {
-    archive: Archive,
+    pub(super) archive: std::sync::Arc<Archive>,
     names: Vec<CString>,
 }
 
@@ -41,7 +41,10 @@ fn handle(archive: Archive) -> ArchiveHandle {
             CString::new(n.replace('\0', " ")).unwrap_or_default()
         })
         .collect();
-    ArchiveHandle { archive, names }
+    ArchiveHandle {
+        archive: std::sync::Arc::new(archive),
+        names,
+    }
 }
 
 /// Open the `.sph` archive file at `path` (UTF-8, NUL-terminated) on `system`, memory-mapped

@@ -199,3 +199,36 @@ pub(super) unsafe fn shape_arg<'a>(shape: *const u64, ndim: usize) -> Result<&'a
     }
     Ok(std::slice::from_raw_parts(shape, ndim))
 }
+
+/// Copy `text` and a NUL into `buf[capacity]` and its length with the NUL into `*needed`, or,
+/// with `buf` NULL and `capacity` 0, only the length (a size query). Errors: `Destination`
+/// when `capacity` is too small (nothing written, `*needed` included), `Null("buf")` for a NULL
+/// `buf` with a nonzero capacity.
+///
+/// # Safety
+/// `buf` is NULL or valid for writes of `capacity` bytes.
+pub(super) unsafe fn write_text(
+    text: &str,
+    what: &str,
+    buf: *mut std::ffi::c_char,
+    capacity: usize,
+    needed: &mut usize,
+) -> Result<(), Fail> {
+    let n = text.len() + 1;
+    if buf.is_null() && capacity == 0 {
+        *needed = n;
+        return Ok(());
+    }
+    if buf.is_null() {
+        return Err(Fail::Null("buf"));
+    }
+    if capacity < n {
+        return Err(Fail::Err(Error::Destination(format!(
+            "{what} needs {n} bytes, capacity is {capacity}"
+        ))));
+    }
+    std::ptr::copy_nonoverlapping(text.as_ptr(), buf as *mut u8, text.len());
+    *buf.add(text.len()) = 0;
+    *needed = n;
+    Ok(())
+}

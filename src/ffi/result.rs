@@ -44,6 +44,9 @@ pub enum saraphis_result {
     SARAPHIS_ERR_IO = 3001,
     /// The requested device cannot be used.
     SARAPHIS_ERR_DEVICE = 4001,
+    /// A memory budget has no room (a residency manager whose pinned tensors fill it, or a
+    /// tensor larger than the whole budget).
+    SARAPHIS_ERR_BUDGET = 4002,
     /// An internal error (a caught panic): please report it.
     SARAPHIS_ERR_PANIC = 5000,
 }
@@ -80,6 +83,7 @@ result_codes! {
     SARAPHIS_ERR_BOUND_EXCEEDED => c"error bound exceeded",
     SARAPHIS_ERR_IO => c"I/O error",
     SARAPHIS_ERR_DEVICE => c"device unavailable",
+    SARAPHIS_ERR_BUDGET => c"memory budget exceeded",
     SARAPHIS_ERR_PANIC => c"internal error (panic)",
 }
 
@@ -107,6 +111,7 @@ impl From<&Error> for saraphis_result {
             Error::BoundExceeded(_) => SARAPHIS_ERR_BOUND_EXCEEDED,
             Error::Io(_) => SARAPHIS_ERR_IO,
             Error::Device(_) => SARAPHIS_ERR_DEVICE,
+            Error::Budget(_) => SARAPHIS_ERR_BUDGET,
         }
     }
 }

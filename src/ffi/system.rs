@@ -5,10 +5,9 @@
 use std::ffi::c_char;
 use std::sync::Arc;
 
-use super::boundary::{guard, guard_value, out_ptr, BoxHandle, Fail};
+use super::boundary::{guard, guard_value, out_ptr, BoxHandle};
 use super::config::saraphis_config;
 use super::result::saraphis_result;
-use crate::error::Error;
 use crate::system::{Config, System};
 
 /// Opaque system handle (a boxed Rust `System`). Thread-safe.
@@ -72,24 +71,13 @@ pub unsafe extern "C" fn saraphis_system_device(
         let s = saraphis_system::try_ref(system, "system")?;
         let needed = out_ptr(needed, "needed")?;
         let (d, why) = s.device_status();
-        let text = format!("{d} ({why})");
-        let n = text.len() + 1;
-        if buf.is_null() && capacity == 0 {
-            *needed = n;
-            return Ok(());
-        }
-        if buf.is_null() {
-            return Err(Fail::Null("buf"));
-        }
-        if capacity < n {
-            return Err(Fail::Err(Error::Destination(format!(
-                "device text needs {n} bytes, capacity is {capacity}"
-            ))));
-        }
-        std::ptr::copy_nonoverlapping(text.as_ptr(), buf as *mut u8, text.len());
-        *buf.add(text.len()) = 0;
-        *needed = n;
-        Ok(())
+        super::boundary::write_text(
+            &format!("{d} ({why})"),
+            "device text",
+            buf,
+            capacity,
+            needed,
+        )
     })
 }
 

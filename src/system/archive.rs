@@ -160,6 +160,11 @@ impl Archive {
         })
     }
 
+    /// The system the archive decodes with.
+    pub fn system(&self) -> &Arc<System> {
+        &self.system
+    }
+
     /// Number of tensors.
     pub fn len(&self) -> usize {
         self.tensors.len()

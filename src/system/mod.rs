@@ -9,12 +9,14 @@ pub mod archive;
 pub mod config;
 pub mod model;
 pub mod output;
+pub mod residency;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 pub use archive::Archive;
 pub use config::{Config, Device};
+pub use residency::{Lease, Residency, ResidencyStats, SwapPolicy};
 
 use crate::backend::cuda::{ContextRestore, CudaDevice, EncodeLayout};
 pub use crate::backend::{DevicePtr, DeviceSlice};
@@ -338,6 +340,11 @@ impl System {
     /// The device in use and why it was chosen.
     pub fn device_status(&self) -> (Device, &str) {
         (self.device, &self.device_reason)
+    }
+
+    /// Run `f` in the background on the system's thread pool (fire and forget).
+    pub fn spawn(&self, f: impl FnOnce() + Send + 'static) {
+        self.pool.spawn(f)
     }
 
     /// Worker threads in the pool.

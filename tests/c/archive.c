@@ -278,6 +278,72 @@ int main(int argc, char **argv) {
     CHECK(saraphis_header_bytes(c, clen, NULL) == SARAPHIS_ERR_NULL_PARAMETER, "NULL needed");
     saraphis_buffer_free(buf);
 
+    /* The residency manager: an engine's loop over every tensor, twice, under a quarter of
+     * the decoded model (at least the largest tensor), prefetching the next two. */
+    {
+        saraphis_archive *ra = NULL;
+        OK(saraphis_archive_open(sys, argv[1], &ra));
+        size_t largest = 0;
+        for (size_t i = 0; i < n; i++) {
+            saraphis_tensor_info ti;
+            OK(saraphis_archive_tensor_info(ra, i, &ti));
+            if ((size_t)ti.original_bytes > largest) largest = (size_t)ti.original_bytes;
+        }
+        uint64_t budget = expected_len / 4 > largest ? expected_len / 4 : largest;
+        saraphis_residency *r = NULL;
+        CHECK(saraphis_residency_new(ra, budget, 7, &r) == SARAPHIS_ERR_INVALID_ARGUMENT && r == NULL, "bad policy");
+        CHECK(saraphis_residency_new(ra, 0, SARAPHIS_SWAP_BALANCED, &r) == SARAPHIS_ERR_INVALID_ARGUMENT, "zero budget");
+        OK(saraphis_residency_new(ra, budget, SARAPHIS_SWAP_BALANCED, &r));
+        saraphis_archive_free(ra); /* the residency manager keeps the archive */
+        for (int pass = 0; pass < 2; pass++) {
+            size_t off = 0;
+            for (size_t i = 0; i < n; i++) {
+                size_t next[2] = {i + 1, i + 2}, count = i + 2 < n ? 2 : (i + 1 < n ? 1 : 0), started = 99;
+                OK(saraphis_residency_prefetch(r, next, count, &started));
+                CHECK(started <= count, "prefetch count");
+                const void *p = NULL;
+                size_t pb = 0;
+                OK(saraphis_residency_acquire(r, i, &p, &pb));
+                CHECK(p != NULL && off + pb <= expected_len && memcmp(p, expected + off, pb) == 0,
+                      "acquired tensor bit-exact");
+                OK(saraphis_residency_release(r, i));
+                off += pb;
+            }
+            CHECK(off == expected_len, "every tensor acquired");
+        }
+        CHECK(saraphis_residency_release(r, 0) == SARAPHIS_ERR_INVALID_ARGUMENT, "release without acquire");
+        const void *p = NULL;
+        size_t pb = 0;
+        CHECK(saraphis_residency_acquire(r, n, &p, &pb) == SARAPHIS_ERR_INVALID_ARGUMENT, "acquire out of range");
+        size_t bad_index = n;
+        CHECK(saraphis_residency_prefetch(r, &bad_index, 1, NULL) == SARAPHIS_ERR_INVALID_ARGUMENT,
+              "prefetch out of range");
+        OK(saraphis_residency_set_priority(r, 0, 3));
+        size_t need = 0;
+        OK(saraphis_residency_stats_json(r, NULL, 0, &need));
+        char *json = malloc(need + 256);
+        OK(saraphis_residency_stats_json(r, json, need + 256, &need));
+        CHECK(strstr(json, "\"tier\":\"host\"") != NULL && strstr(json, "\"evictions\":0,") == NULL &&
+                  strstr(json, "\"failures\":0,") != NULL && strstr(json, "\"pinned_bytes\":0,") != NULL,
+              "stats: evictions happened, no failure, nothing pinned");
+        CHECK(saraphis_residency_stats_json(r, json, 4, &need) == SARAPHIS_ERR_DESTINATION, "stats: small buffer");
+        free(json);
+        saraphis_residency_free(r);
+        saraphis_residency_free(NULL);
+        /* A budget one byte short of the largest tensor: BUDGET, not a crash or an overshoot. */
+        OK(saraphis_archive_open(sys, argv[1], &ra));
+        OK(saraphis_residency_new(ra, largest - 1, SARAPHIS_SWAP_CONSERVATIVE, &r));
+        size_t big = 0;
+        for (size_t i = 0; i < n; i++) {
+            saraphis_tensor_info ti;
+            OK(saraphis_archive_tensor_info(ra, i, &ti));
+            if ((size_t)ti.original_bytes == largest) big = i;
+        }
+        CHECK(saraphis_residency_acquire(r, big, &p, &pb) == SARAPHIS_ERR_BUDGET, "tensor larger than the budget");
+        saraphis_residency_free(r);
+        saraphis_archive_free(ra);
+    }
+
     /* Writing archives: the safetensors bytes in memory to an archive buffer, and file to file;
      * both read back bit-exact. The input is not modified; output = input is refused. */
     unsigned char *st_copy = malloc(st_len);

@@ -1,0 +1,187 @@
+//! `saraphis_residency`: decoded tensors of an archive cached under a memory budget
+//! ([`Residency`], issue 12's residency manager, host tier), owned by the caller from
+//! `saraphis_residency_new` to `saraphis_residency_free`. An engine prefetches the next layers,
+//! acquires a layer's weights (a pointer valid until their release), computes, releases.
+//!
+//! Thread safety: every call may be made from many threads at once; a tensor is decoded once
+//! however many threads acquire it at the same time.
+
+use std::ffi::{c_char, c_void};
+use std::sync::Arc;
+
+use super::archive::saraphis_archive;
+use super::boundary::{guard, guard_value, out_ptr, write_text, BoxHandle, Fail};
+use super::result::saraphis_result;
+use crate::error::Error;
+use crate::system::{Residency, SwapPolicy};
+
+/// Opaque residency-manager handle. Thread-safe.
+pub struct saraphis_residency {
+    _private: [u8; 0],
+}
+
+impl BoxHandle for saraphis_residency {
+    type Rust = Arc<Residency>;
+}
+
+/// Eviction policies of `saraphis_residency_new` (seed 003's `swap_policy`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum saraphis_swap_policy {
+    /// Evict only what the new tensor needs.
+    SARAPHIS_SWAP_CONSERVATIVE = 0,
+    /// Evict down to 90% of the budget.
+    SARAPHIS_SWAP_BALANCED = 1,
+    /// Evict down to 75% of the budget.
+    SARAPHIS_SWAP_AGGRESSIVE = 2,
+}
+
+/// A residency manager for `archive` into `*out`: decoded tensors are kept in host memory, at
+/// most `budget_bytes` of them (bytes of decoded tensors, counted from the moment a decode is
+/// decided), evicted by priority then least recent use under `policy` (a
+/// `saraphis_swap_policy`). It holds a reference to the archive (which may be freed first).
+/// Free with `saraphis_residency_free`. Errors: `SARAPHIS_ERR_INVALID_ARGUMENT` (budget 0, an
+/// unknown policy), `SARAPHIS_ERR_NULL_PARAMETER`; `*out` is written only on success.
+/// Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn saraphis_residency_new(
+    archive: *const saraphis_archive,
+    budget_bytes: u64,
+    policy: u32,
+    out: *mut *mut saraphis_residency,
+) -> saraphis_result {
+    guard(|| {
+        let a = saraphis_archive::try_ref(archive, "archive")?;
+        let o = out_ptr(out, "out")?;
+        let policy = match policy {
+            0 => SwapPolicy::Conservative,
+            1 => SwapPolicy::Balanced,
+            2 => SwapPolicy::Aggressive,
+            p => {
+                return Err(Fail::Err(Error::InvalidArgument(format!(
+                    "swap policy {p}: expected 0 (conservative), 1 (balanced) or 2 (aggressive)"
+                ))))
+            }
+        };
+        let r = Residency::new(a.archive.clone(), budget_bytes, policy)?;
+        *o = saraphis_residency::into_handle(Arc::new(r));
+        Ok(())
+    })
+}
+
+/// Free a residency manager and every decoded tensor it holds (NULL is a no-op). No call on it
+/// may be running or follow, and pointers from `saraphis_residency_acquire` become invalid;
+/// prefetches still decoding finish in the background and are then dropped.
+#[no_mangle]
+pub unsafe extern "C" fn saraphis_residency_free(residency: *mut saraphis_residency) {
+    guard_value((), || saraphis_residency::free(residency))
+}
+
+/// Tensor `i`, decoded, into `*data` (its `original_bytes` bytes, into `*bytes`; 64-byte
+/// aligned is not promised: 8 is), pinned: the memory stays valid and unchanged until the
+/// matching `saraphis_residency_release` (one release per acquire). Served from the cache, from
+/// a decode in flight (waits for it), or decoded now on the system's threads after evicting
+/// unpinned tensors as the budget requires. Errors: `SARAPHIS_ERR_INVALID_ARGUMENT` (`i` out of
+/// range), `SARAPHIS_ERR_BUDGET` (pinned tensors leave no room, or the tensor alone exceeds the
+/// budget: release some, or use a larger budget), the archive's data errors
+/// (`SARAPHIS_ERR_CHECKSUM` naming the tensor, ...), `SARAPHIS_ERR_NULL_PARAMETER`; the outputs
+/// are written only on success. Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn saraphis_residency_acquire(
+    residency: *const saraphis_residency,
+    i: usize,
+    data: *mut *const c_void,
+    bytes: *mut usize,
+) -> saraphis_result {
+    guard(|| {
+        let r = saraphis_residency::try_ref(residency, "residency")?;
+        let d = out_ptr(data, "data")?;
+        let b = out_ptr(bytes, "bytes")?;
+        let lease = r.acquire(i)?;
+        // The block stays alive while pinned: the entry holds it until release and eviction.
+        *d = lease.block.bytes().as_ptr() as *const c_void;
+        *b = lease.block.bytes().len();
+        Ok(())
+    })
+}
+
+/// Release one acquire of tensor `i`: once none is outstanding the tensor may be evicted (the
+/// pointer of its acquire must not be used after). Errors: `SARAPHIS_ERR_INVALID_ARGUMENT`
+/// (`i` not acquired), `SARAPHIS_ERR_NULL_PARAMETER`. Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn saraphis_residency_release(
+    residency: *const saraphis_residency,
+    i: usize,
+) -> saraphis_result {
+    guard(|| {
+        saraphis_residency::try_ref(residency, "residency")?.release(i)?;
+        Ok(())
+    })
+}
+
+/// Start decoding `indices[count]` in the background (the system's threads) so that their
+/// acquires find them ready; stops at the first that does not fit the budget without evicting
+/// pinned tensors. `*started` (may be NULL) receives how many decodes began. Errors:
+/// `SARAPHIS_ERR_INVALID_ARGUMENT` (an index out of range: nothing started),
+/// `SARAPHIS_ERR_NULL_PARAMETER` (`indices` with `count` > 0). Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn saraphis_residency_prefetch(
+    residency: *const saraphis_residency,
+    indices: *const usize,
+    count: usize,
+    started: *mut usize,
+) -> saraphis_result {
+    guard(|| {
+        let r = saraphis_residency::try_ref(residency, "residency")?;
+        let list = if count == 0 {
+            &[][..]
+        } else if indices.is_null() {
+            return Err(Fail::Null("indices"));
+        } else {
+            std::slice::from_raw_parts(indices, count)
+        };
+        let n = r.prefetch(list)?;
+        if !started.is_null() {
+            *started = n;
+        }
+        Ok(())
+    })
+}
+
+/// Eviction priority of tensor `i` (higher stays longer; default 0). Errors:
+/// `SARAPHIS_ERR_INVALID_ARGUMENT` (`i` out of range), `SARAPHIS_ERR_NULL_PARAMETER`.
+/// Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn saraphis_residency_set_priority(
+    residency: *const saraphis_residency,
+    i: usize,
+    priority: i32,
+) -> saraphis_result {
+    guard(|| {
+        saraphis_residency::try_ref(residency, "residency")?.set_priority(i, priority)?;
+        Ok(())
+    })
+}
+
+/// State and counters as a JSON object (NUL-terminated UTF-8): `tier`, `budget_bytes`,
+/// `resident_bytes`, `peak_resident_bytes`, `pinned_bytes`, `resident_tensors`, `acquires`,
+/// `hits`, `misses`, `waits`, `evictions`, `evicted_bytes`, `decodes`, `decoded_bytes`,
+/// `decode_seconds`, `prefetches`, `prefetch_hits`, `failures`, `hit_rate`, `memory_state`
+/// (`none`, `low` >= 0.5, `moderate` >= 0.75, `high` >= 0.9, `critical` >= 0.95 of the budget).
+/// Size query and errors as `saraphis_system_device` (`buf` NULL and `capacity` 0: only
+/// `*needed`; the text may grow between two calls, so leave room). Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn saraphis_residency_stats_json(
+    residency: *const saraphis_residency,
+    buf: *mut c_char,
+    capacity: usize,
+    needed: *mut usize,
+) -> saraphis_result {
+    guard(|| {
+        let r = saraphis_residency::try_ref(residency, "residency")?;
+        let needed = out_ptr(needed, "needed")?;
+        let json = serde_json::to_string(&r.stats())
+            .map_err(|e| Fail::Err(Error::InvalidArgument(e.to_string())))?;
+        write_text(&json, "stats JSON", buf, capacity, needed)
+    })
+}

@@ -1,0 +1,678 @@
+//! Weight residency (issue 12, host tier): decoded tensors of an [`Archive`] cached under a
+//! memory budget, handed out by `acquire` / `release`, decoded ahead by `prefetch`, evicted by
+//! priority then recency when the budget is reached. The engine's loop: prefetch the next
+//! layers, acquire this layer's weights, compute, release.
+//!
+//! Budget accounting: a tensor counts from the moment its decode is decided (so concurrent
+//! decodes never overshoot) until it is evicted. Only unpinned tensors (no outstanding acquire)
+//! are evicted; when the pinned ones leave no room, `acquire` fails with `Budget` rather than
+//! exceed the budget or wait (it does wait for prefetches in flight, whose room becomes free
+//! once they are decoded). Eviction policy (after seed 003's AutoSwap): `Conservative` evicts
+//! just enough for the new tensor, `Balanced` down to 90% of the budget, `Aggressive` to 75%
+//! (fewer, larger eviction rounds).
+//!
+//! Thread safety: `Residency` is `Send + Sync`; many threads may acquire, release and prefetch
+//! at once, and a tensor is decoded once however many threads ask for it at the same time
+//! (late askers wait for the first decode). Only the host tier exists so far: decoded tensors
+//! live in host memory; the GPU tiers of issue 12 are not built.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Instant;
+
+use super::Archive;
+use crate::error::{Error, Result};
+
+/// How far eviction goes once the budget is reached (seed 003's `swap_policy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SwapPolicy {
+    /// Evict only what the new tensor needs.
+    Conservative,
+    /// Evict down to 90% of the budget (the default).
+    Balanced,
+    /// Evict down to 75% of the budget.
+    Aggressive,
+}
+
+impl SwapPolicy {
+    /// Fraction of the budget that eviction leaves in use (before the new tensor).
+    fn target(self) -> f64 {
+        match self {
+            SwapPolicy::Conservative => 1.0,
+            SwapPolicy::Balanced => 0.9,
+            SwapPolicy::Aggressive => 0.75,
+        }
+    }
+
+    /// Parse `conservative`, `balanced` or `aggressive`.
+    pub fn parse(s: &str) -> Result<SwapPolicy> {
+        match s {
+            "conservative" => Ok(SwapPolicy::Conservative),
+            "balanced" => Ok(SwapPolicy::Balanced),
+            "aggressive" => Ok(SwapPolicy::Aggressive),
+            _ => Err(Error::InvalidArgument(format!(
+                "swap policy '{s}': expected conservative, balanced or aggressive"
+            ))),
+        }
+    }
+}
+
+/// One decoded tensor, shared by its leases.
+#[derive(Debug)]
+pub struct Block {
+    bytes: Vec<u8>,
+}
+
+impl Block {
+    /// The tensor's bytes (exactly its `original_bytes`, little-endian, row-major).
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+enum Slot {
+    /// Budget reserved, a thread is decoding it.
+    Decoding,
+    /// Decoded and cached.
+    Ready(Arc<Block>),
+}
+
+struct Entry {
+    slot: Slot,
+    bytes: u64,
+    pins: u32,
+    last_use: u64,
+    /// Decoded by a prefetch and not acquired since.
+    prefetched: bool,
+}
+
+struct State {
+    entries: HashMap<usize, Entry>,
+    priority: HashMap<usize, i32>,
+    clock: u64,
+    resident: u64,
+    peak: u64,
+}
+
+/// Counters of a [`Residency`], read by [`Residency::stats`].
+#[derive(Debug, Default)]
+struct Counters {
+    acquires: AtomicU64,
+    hits: AtomicU64,
+    misses: AtomicU64,
+    waits: AtomicU64,
+    evictions: AtomicU64,
+    evicted_bytes: AtomicU64,
+    decodes: AtomicU64,
+    decoded_bytes: AtomicU64,
+    decode_nanos: AtomicU64,
+    prefetches: AtomicU64,
+    prefetch_hits: AtomicU64,
+    failures: AtomicU64,
+}
+
+/// A snapshot of a [`Residency`]'s state and counters (bytes, counts, seconds).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ResidencyStats {
+    /// `"host"` (the only tier so far).
+    pub tier: &'static str,
+    /// The budget, bytes.
+    pub budget_bytes: u64,
+    /// Bytes of decoded (or being decoded) tensors held now.
+    pub resident_bytes: u64,
+    /// Highest `resident_bytes` seen.
+    pub peak_resident_bytes: u64,
+    /// Bytes of tensors with an outstanding acquire.
+    pub pinned_bytes: u64,
+    /// Tensors held now.
+    pub resident_tensors: u64,
+    /// `acquire` calls that succeeded.
+    pub acquires: u64,
+    /// Successful acquires served from the cache at once (a prefetched tensor included).
+    pub hits: u64,
+    /// Successful acquires that decoded, or waited for a decode in flight.
+    pub misses: u64,
+    /// Acquires that waited for another thread's decode of the same tensor.
+    pub waits: u64,
+    /// Tensors evicted.
+    pub evictions: u64,
+    /// Bytes of the tensors evicted.
+    pub evicted_bytes: u64,
+    /// Decodes (acquire misses and prefetches).
+    pub decodes: u64,
+    /// Output bytes of those decodes.
+    pub decoded_bytes: u64,
+    /// Seconds spent in those decodes (summed over threads).
+    pub decode_seconds: f64,
+    /// Tensors a prefetch started decoding.
+    pub prefetches: u64,
+    /// Acquires that found a prefetched tensor ready (its first acquire only).
+    pub prefetch_hits: u64,
+    /// Acquires and prefetches that failed (budget, data errors).
+    pub failures: u64,
+    /// hits / acquires (0 before any).
+    pub hit_rate: f64,
+    /// resident / budget: the seeds' memory-pressure states at 0.5, 0.75, 0.9 and 0.95 of it
+    /// (`low`, `moderate`, `high`, `critical`; `none` below 0.5).
+    pub memory_state: &'static str,
+}
+
+/// Decoded tensors of an archive under a host-memory budget. See the module documentation.
+pub struct Residency {
+    archive: Arc<Archive>,
+    budget: u64,
+    policy: SwapPolicy,
+    state: Mutex<State>,
+    ready: Condvar,
+    counters: Counters,
+}
+
+impl std::fmt::Debug for Residency {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Residency")
+            .field("budget", &self.budget)
+            .field("policy", &self.policy)
+            .finish()
+    }
+}
+
+/// A tensor handed out by [`Residency::acquire`]: its bytes stay valid while the lease lives,
+/// even after [`Residency::release`] (the block is shared); the budget counts it as pinned until
+/// released.
+#[derive(Debug, Clone)]
+pub struct Lease {
+    /// The tensor's index in the archive.
+    pub index: usize,
+    /// The decoded bytes.
+    pub block: Arc<Block>,
+}
+
+impl Residency {
+    /// A residency manager for `archive` with `budget_bytes` of host memory for decoded tensors
+    /// and an eviction `policy`. Errors: `InvalidArgument` for a zero budget.
+    pub fn new(archive: Arc<Archive>, budget_bytes: u64, policy: SwapPolicy) -> Result<Residency> {
+        if budget_bytes == 0 {
+            return Err(Error::InvalidArgument(
+                "residency budget must be at least one byte".into(),
+            ));
+        }
+        Ok(Residency {
+            archive,
+            budget: budget_bytes,
+            policy,
+            state: Mutex::new(State {
+                entries: HashMap::new(),
+                priority: HashMap::new(),
+                clock: 0,
+                resident: 0,
+                peak: 0,
+            }),
+            ready: Condvar::new(),
+            counters: Counters::default(),
+        })
+    }
+
+    /// The archive served.
+    pub fn archive(&self) -> &Arc<Archive> {
+        &self.archive
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Set tensor `i`'s eviction priority (higher stays longer; default 0). Errors:
+    /// `InvalidArgument` (out of range).
+    pub fn set_priority(&self, i: usize, priority: i32) -> Result<()> {
+        self.archive.info(i)?;
+        self.lock().priority.insert(i, priority);
+        Ok(())
+    }
+
+    /// Make room for `need` bytes: evict unpinned, ready tensors by priority then recency
+    /// until `resident + need` fits the policy's target (or at least the budget). Errors:
+    /// `Budget` when pinned and in-flight tensors leave no room.
+    fn make_room(&self, st: &mut State, i: usize, need: u64, for_prefetch: bool) -> Result<()> {
+        if need > self.budget {
+            return Err(Error::Budget(format!(
+                "tensor {i} ('{}') is {need} bytes, more than the whole budget ({} bytes)",
+                self.archive.entry(i).map_or("", |e| e.name.as_str()),
+                self.budget
+            )));
+        }
+        if st.resident + need <= self.budget {
+            return Ok(());
+        }
+        let target = ((self.budget as f64 * self.policy.target()) as u64)
+            .max(need)
+            .min(self.budget);
+        let mut victims: Vec<(i32, u64, usize, u64)> = st
+            .entries
+            .iter()
+            // A prefetch never evicts another prefetch's tensor not yet acquired.
+            .filter(|(_, e)| {
+                e.pins == 0 && matches!(e.slot, Slot::Ready(_)) && !(for_prefetch && e.prefetched)
+            })
+            .map(|(&k, e)| {
+                (
+                    st.priority.get(&k).copied().unwrap_or(0),
+                    e.last_use,
+                    k,
+                    e.bytes,
+                )
+            })
+            .collect();
+        victims.sort_unstable();
+        let mut freed = 0u64;
+        let mut chosen = Vec::new();
+        for &(_, _, k, b) in &victims {
+            if st.resident - freed + need <= target {
+                break;
+            }
+            chosen.push(k);
+            freed += b;
+        }
+        if st.resident - freed + need > self.budget {
+            return Err(Error::Budget(format!(
+                "no room for tensor {i} ({need} bytes): {} of the budget's {} bytes are pinned \
+                 or being decoded",
+                st.resident - victims.iter().map(|v| v.3).sum::<u64>(),
+                self.budget
+            )));
+        }
+        for k in chosen {
+            if let Some(e) = st.entries.remove(&k) {
+                st.resident -= e.bytes;
+                self.counters.evictions.fetch_add(1, Ordering::Relaxed);
+                self.counters
+                    .evicted_bytes
+                    .fetch_add(e.bytes, Ordering::Relaxed);
+            }
+        }
+        Ok(())
+    }
+
+    /// Decode tensor `i` (its budget already reserved) and publish it; on failure the
+    /// reservation is undone and waiters are woken to see the error themselves.
+    fn decode(&self, i: usize, bytes: u64) -> Result<Arc<Block>> {
+        let t0 = Instant::now();
+        let r = self.archive.decompress(i);
+        let nanos = t0.elapsed().as_nanos() as u64;
+        let mut st = self.lock();
+        let out = match r {
+            Ok(v) => {
+                self.counters.decodes.fetch_add(1, Ordering::Relaxed);
+                self.counters
+                    .decoded_bytes
+                    .fetch_add(bytes, Ordering::Relaxed);
+                self.counters
+                    .decode_nanos
+                    .fetch_add(nanos, Ordering::Relaxed);
+                let b = Arc::new(Block { bytes: v });
+                if let Some(e) = st.entries.get_mut(&i) {
+                    e.slot = Slot::Ready(b.clone());
+                }
+                Ok(b)
+            }
+            Err(e) => {
+                if let Some(en) = st.entries.remove(&i) {
+                    st.resident -= en.bytes;
+                }
+                self.counters.failures.fetch_add(1, Ordering::Relaxed);
+                Err(e)
+            }
+        };
+        drop(st);
+        self.ready.notify_all();
+        out
+    }
+
+    /// Tensor `i`, decoded (from the cache, from a decode in flight, or decoded now on the
+    /// calling thread with the system's pool), pinned until [`Residency::release`]. Errors:
+    /// `InvalidArgument` (out of range), `Budget` (no room: pinned tensors fill the budget, or
+    /// the tensor alone exceeds it), and the archive's decode errors (`Checksum` naming the
+    /// tensor, ...).
+    pub fn acquire(&self, i: usize) -> Result<Lease> {
+        let bytes = self.archive.info(i)?.original_bytes;
+        let mut st = self.lock();
+        let mut waited = false;
+        loop {
+            st.clock += 1;
+            let now = st.clock;
+            match st.entries.get_mut(&i) {
+                Some(e) => match &e.slot {
+                    Slot::Ready(b) => {
+                        let b = b.clone();
+                        e.pins += 1;
+                        e.last_use = now;
+                        if std::mem::take(&mut e.prefetched) {
+                            self.counters.prefetch_hits.fetch_add(1, Ordering::Relaxed);
+                        }
+                        self.counters.acquires.fetch_add(1, Ordering::Relaxed);
+                        let c = if waited {
+                            &self.counters.misses
+                        } else {
+                            &self.counters.hits
+                        };
+                        c.fetch_add(1, Ordering::Relaxed);
+                        return Ok(Lease { index: i, block: b });
+                    }
+                    Slot::Decoding => {
+                        if !waited {
+                            self.counters.waits.fetch_add(1, Ordering::Relaxed);
+                            waited = true;
+                        }
+                        st = self.ready.wait(st).unwrap_or_else(|p| p.into_inner());
+                    }
+                },
+                None => {
+                    if let Err(e) = self.make_room(&mut st, i, bytes, false) {
+                        // Prefetches in flight hold room they will give up once decoded
+                        // (unpinned, hence evictable): wait for them rather than fail.
+                        let in_flight = st
+                            .entries
+                            .values()
+                            .any(|e| e.pins == 0 && matches!(e.slot, Slot::Decoding));
+                        if in_flight && bytes <= self.budget {
+                            st = self.ready.wait(st).unwrap_or_else(|p| p.into_inner());
+                            continue;
+                        }
+                        self.counters.failures.fetch_add(1, Ordering::Relaxed);
+                        return Err(e);
+                    }
+                    st.entries.insert(
+                        i,
+                        Entry {
+                            slot: Slot::Decoding,
+                            bytes,
+                            pins: 1,
+                            last_use: now,
+                            prefetched: false,
+                        },
+                    );
+                    st.resident += bytes;
+                    st.peak = st.peak.max(st.resident);
+                    drop(st);
+                    let b = self.decode(i, bytes)?;
+                    self.counters.acquires.fetch_add(1, Ordering::Relaxed);
+                    self.counters.misses.fetch_add(1, Ordering::Relaxed);
+                    return Ok(Lease { index: i, block: b });
+                }
+            }
+        }
+    }
+
+    /// Unpin tensor `i` (one acquire's worth): once no acquire is outstanding it may be evicted.
+    /// Errors: `InvalidArgument` when `i` is not acquired.
+    pub fn release(&self, i: usize) -> Result<()> {
+        let mut st = self.lock();
+        match st.entries.get_mut(&i) {
+            Some(e) if e.pins > 0 && matches!(e.slot, Slot::Ready(_)) => {
+                e.pins -= 1;
+                Ok(())
+            }
+            _ => Err(Error::InvalidArgument(format!(
+                "release of tensor {i}, which is not acquired"
+            ))),
+        }
+    }
+
+    /// Start decoding `indices` ahead of their acquires, in the background on the system's
+    /// thread pool, as far as the budget allows: room is made by evicting unpinned tensors in
+    /// the usual priority and recency order, never pinned ones or decodes in flight. Tensors
+    /// already resident or in flight are skipped; a tensor that does not fit stops the prefetch
+    /// there (its acquire will decode it), and a prefetch never evicts tensors that an earlier
+    /// prefetch decoded and no acquire has used yet. Returns how many decodes it started. Errors:
+    /// `InvalidArgument` (an index out of range; nothing started).
+    pub fn prefetch(self: &Arc<Self>, indices: &[usize]) -> Result<usize> {
+        let mut sizes = Vec::with_capacity(indices.len());
+        for &i in indices {
+            sizes.push(self.archive.info(i)?.original_bytes);
+        }
+        let mut started = 0;
+        let mut st = self.lock();
+        for (&i, &bytes) in indices.iter().zip(&sizes) {
+            if st.entries.contains_key(&i) {
+                continue;
+            }
+            if self.make_room(&mut st, i, bytes, true).is_err() {
+                break;
+            }
+            st.clock += 1;
+            let now = st.clock;
+            st.entries.insert(
+                i,
+                Entry {
+                    slot: Slot::Decoding,
+                    bytes,
+                    pins: 0,
+                    last_use: now,
+                    prefetched: true,
+                },
+            );
+            st.resident += bytes;
+            st.peak = st.peak.max(st.resident);
+            self.counters.prefetches.fetch_add(1, Ordering::Relaxed);
+            let me = self.clone();
+            self.archive.system().spawn(move || {
+                let _ = me.decode(i, bytes);
+            });
+            started += 1;
+        }
+        Ok(started)
+    }
+
+    /// Wait until no decode started by [`Residency::prefetch`] (or an acquire) is in flight.
+    pub fn wait_idle(&self) {
+        let mut st = self.lock();
+        while st
+            .entries
+            .values()
+            .any(|e| matches!(e.slot, Slot::Decoding))
+        {
+            st = self.ready.wait(st).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// The current state and counters.
+    pub fn stats(&self) -> ResidencyStats {
+        let st = self.lock();
+        let c = &self.counters;
+        let pinned = st
+            .entries
+            .values()
+            .filter(|e| e.pins > 0)
+            .map(|e| e.bytes)
+            .sum();
+        let acquires = c.acquires.load(Ordering::Relaxed);
+        let hits = c.hits.load(Ordering::Relaxed);
+        let pressure = st.resident as f64 / self.budget as f64;
+        ResidencyStats {
+            tier: "host",
+            budget_bytes: self.budget,
+            resident_bytes: st.resident,
+            peak_resident_bytes: st.peak,
+            pinned_bytes: pinned,
+            resident_tensors: st.entries.len() as u64,
+            acquires,
+            hits,
+            misses: c.misses.load(Ordering::Relaxed),
+            waits: c.waits.load(Ordering::Relaxed),
+            evictions: c.evictions.load(Ordering::Relaxed),
+            evicted_bytes: c.evicted_bytes.load(Ordering::Relaxed),
+            decodes: c.decodes.load(Ordering::Relaxed),
+            decoded_bytes: c.decoded_bytes.load(Ordering::Relaxed),
+            decode_seconds: c.decode_nanos.load(Ordering::Relaxed) as f64 / 1e9,
+            prefetches: c.prefetches.load(Ordering::Relaxed),
+            prefetch_hits: c.prefetch_hits.load(Ordering::Relaxed),
+            failures: c.failures.load(Ordering::Relaxed),
+            hit_rate: if acquires > 0 {
+                hits as f64 / acquires as f64
+            } else {
+                0.0
+            },
+            memory_state: match pressure {
+                p if p >= 0.95 => "critical",
+                p if p >= 0.9 => "high",
+                p if p >= 0.75 => "moderate",
+                p if p >= 0.5 => "low",
+                _ => "none",
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::CodecParams;
+    use crate::system::{Config, System};
+
+    fn archive(codec: CodecParams) -> (Arc<Archive>, Vec<Vec<u8>>) {
+        let src = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/minilm-subset-f32.safetensors"
+        ))
+        .unwrap();
+        let sys = Arc::new(
+            System::new(Config {
+                device: crate::system::Device::Cpu,
+                ..Config::default()
+            })
+            .unwrap(),
+        );
+        let (cur, _, _) = sys
+            .compress_safetensors(&src, std::io::Cursor::new(Vec::new()), codec, &|_, _, _| {})
+            .unwrap();
+        let a = Archive::from_vec(sys, cur.into_inner()).unwrap();
+        let st = safetensors::SafeTensors::deserialize(&src).unwrap();
+        let want = (0..a.len())
+            .map(|i| {
+                st.tensor(&a.entry(i).unwrap().name)
+                    .unwrap()
+                    .data()
+                    .to_vec()
+            })
+            .collect();
+        (Arc::new(a), want)
+    }
+
+    /// An engine's loop over every tensor, twice, under a quarter of the decoded model, with
+    /// the next two prefetched: every tensor bit-exact, the budget never exceeded, the counters
+    /// consistent.
+    #[test]
+    fn layer_walk_under_a_quarter_budget_with_prefetch() {
+        let (a, want) = archive(CodecParams::Lossless);
+        let total: u64 = want.iter().map(|w| w.len() as u64).sum();
+        let largest = want.iter().map(|w| w.len() as u64).max().unwrap();
+        let budget = (total / 4).max(largest);
+        for policy in [
+            SwapPolicy::Conservative,
+            SwapPolicy::Balanced,
+            SwapPolicy::Aggressive,
+        ] {
+            let r = Arc::new(Residency::new(a.clone(), budget, policy).unwrap());
+            let n = a.len();
+            for _pass in 0..2 {
+                for (i, w) in want.iter().enumerate() {
+                    let next: Vec<usize> = (i + 1..(i + 3).min(n)).collect();
+                    r.prefetch(&next).unwrap();
+                    let l = r.acquire(i).unwrap();
+                    assert!(l.block.bytes() == w.as_slice(), "tensor {i}");
+                    let s = r.stats();
+                    assert!(s.resident_bytes <= budget, "{policy:?}: over budget");
+                    r.release(i).unwrap();
+                }
+            }
+            r.wait_idle();
+            let s = r.stats();
+            assert_eq!(s.acquires, 2 * n as u64);
+            assert_eq!(s.hits + s.misses, s.acquires, "{s:?}");
+            assert!(s.peak_resident_bytes <= budget);
+            assert!(s.evictions > 0, "a quarter budget must evict");
+            assert_eq!(s.pinned_bytes, 0);
+            assert_eq!(s.failures, 0);
+            assert!(s.prefetches > 0 && s.prefetch_hits > 0, "{s:?}");
+            assert!(s.decodes as usize >= n);
+        }
+    }
+
+    #[test]
+    fn budget_errors_and_release_misuse() {
+        let (a, want) = archive(CodecParams::Lossless);
+        let mut by_size: Vec<usize> = (0..a.len()).collect();
+        by_size.sort_by_key(|&i| want[i].len());
+        let (small, big) = (by_size[0], *by_size.last().unwrap());
+        // A tensor larger than the whole budget.
+        let r =
+            Residency::new(a.clone(), want[big].len() as u64 - 1, SwapPolicy::Balanced).unwrap();
+        assert!(matches!(r.acquire(big), Err(Error::Budget(_))));
+        // Pinned tensors fill the budget: the next acquire is refused, not over budget.
+        let r = Residency::new(a.clone(), want[big].len() as u64, SwapPolicy::Balanced).unwrap();
+        let l = r.acquire(big).unwrap();
+        assert!(matches!(r.acquire(small), Err(Error::Budget(_))));
+        assert_eq!(r.stats().failures, 1);
+        drop(l);
+        r.release(big).unwrap();
+        assert!(r.acquire(small).unwrap().block.bytes() == want[small].as_slice());
+        assert_eq!(r.stats().evictions, 1);
+        assert!(matches!(r.release(big), Err(Error::InvalidArgument(_))));
+        assert!(matches!(r.acquire(a.len()), Err(Error::InvalidArgument(_))));
+        assert!(Residency::new(a, 0, SwapPolicy::Balanced).is_err());
+    }
+
+    /// Priority beats recency: a high-priority tensor stays while older low-priority ones go.
+    #[test]
+    fn priority_then_recency() {
+        let (a, want) = archive(CodecParams::Lossless);
+        let mut by_size: Vec<usize> = (0..a.len()).collect();
+        by_size.sort_by_key(|&i| want[i].len());
+        let three: Vec<usize> = by_size[..3].to_vec();
+        let budget: u64 = three[..2]
+            .iter()
+            .map(|&i| want[i].len() as u64)
+            .sum::<u64>()
+            + want[three[2]].len() as u64
+            - 1;
+        let r = Residency::new(a, budget, SwapPolicy::Conservative).unwrap();
+        r.set_priority(three[0], 5).unwrap();
+        for &i in &three[..2] {
+            r.acquire(i).unwrap();
+            r.release(i).unwrap();
+        }
+        // three[0] is the least recently used but has priority: three[1] goes.
+        r.acquire(three[2]).unwrap();
+        r.release(three[2]).unwrap();
+        let before = r.stats().decodes;
+        r.acquire(three[0]).unwrap();
+        assert_eq!(r.stats().decodes, before, "the priority tensor was evicted");
+        r.release(three[0]).unwrap();
+        r.acquire(three[1]).unwrap();
+        assert_eq!(
+            r.stats().decodes,
+            before + 1,
+            "three[1] should have been evicted"
+        );
+    }
+
+    /// A corrupted container: the acquire fails with the archive's error, nothing stays
+    /// reserved, and the other tensors are served.
+    #[test]
+    fn corrupted_tensor_fails_and_frees_its_reservation() {
+        let (a, want) = archive(CodecParams::Lossless);
+        let k = (0..a.len())
+            .max_by_key(|&i| a.entry(i).unwrap().length)
+            .unwrap();
+        let e = a.entry(k).unwrap().clone();
+        let mut bytes = a.bytes().to_vec();
+        bytes[(e.offset + e.length - 1) as usize] ^= 0x10;
+        let bad = Arc::new(Archive::from_vec(a.system().clone(), bytes).unwrap());
+        let r = Residency::new(bad, 1 << 30, SwapPolicy::Balanced).unwrap();
+        assert!(matches!(r.acquire(k), Err(Error::Checksum(_))));
+        let s = r.stats();
+        assert_eq!((s.resident_bytes, s.failures), (0, 1));
+        let other = (k + 1) % want.len();
+        assert!(r.acquire(other).unwrap().block.bytes() == want[other].as_slice());
+    }
+}
