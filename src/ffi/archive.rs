@@ -77,7 +77,8 @@ pub unsafe extern "C" fn saraphis_archive_open(
 }
 
 /// Open an archive held in memory, `data[len]`, without copying it: the bytes must stay valid
-/// and unchanged until `saraphis_archive_free`. Checks and errors as `saraphis_archive_open`
+/// and unchanged until `saraphis_archive_free` and the free of every residency manager made
+/// from the archive (each keeps it). Checks and errors as `saraphis_archive_open`
 /// (no `SARAPHIS_ERR_IO`); `*out` is written only on success. Thread-safe.
 #[no_mangle]
 pub unsafe extern "C" fn saraphis_archive_open_memory(
@@ -204,8 +205,9 @@ pub unsafe extern "C" fn saraphis_archive_decompress(
 /// CRC-32 check, and kept there until `saraphis_archive_free`. The first device decode of each
 /// tensor waits for `stream` and checks every chunk's status on the host: a tensor the GPU kernels
 /// cannot decode (p-adic with more than 8 digit planes) is then decoded on the CPU and copied, on
-/// this and every later call; any other failure is returned. Later calls only enqueue (nothing
-/// synchronizes the host). Errors: `SARAPHIS_ERR_DEVICE` (no CUDA device in this system, out of
+/// this and every later call (which then waits for `stream`); any other failure is returned.
+/// Later calls of a tensor decoded on the GPU only enqueue: nothing synchronizes the host, and
+/// nothing reports a failure (the first decode checked every segment). Errors: `SARAPHIS_ERR_DEVICE` (no CUDA device in this system, out of
 /// device memory, launch failure, an earlier failure on `stream`), `SARAPHIS_ERR_INVALID_ARGUMENT`
 /// (`i` out of range, NULL or misaligned `dst_dev`), `SARAPHIS_ERR_DESTINATION` (wrong size),
 /// `SARAPHIS_ERR_CHECKSUM`, `SARAPHIS_ERR_CORRUPT` (a chunk failed on the GPU, named),
@@ -244,7 +246,8 @@ pub struct saraphis_archive_output {
 
 /// Decode `count` tensors of the archive into device memory on `stream` (as
 /// `saraphis_archive_decompress_device` for each; destinations must not overlap). Every
-/// descriptor is checked before anything is enqueued. Lossless-v2 tensors already decoded once
+/// descriptor's index, size and alignment are checked before anything is enqueued (a tensor's
+/// first upload or CRC check can still fail after earlier ones were decoded). Lossless-v2 tensors already decoded once
 /// on the GPU share one launch per 256 tensors (`saraphis_decompress_device_batch`); the others
 /// take one launch each, and the first device decode of a tensor waits for `stream`. Warm, a
 /// whole model is one launch. `outputs`: `count` descriptors in host memory, read during the call

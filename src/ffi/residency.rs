@@ -69,16 +69,23 @@ pub unsafe extern "C" fn saraphis_residency_new(
     })
 }
 
-/// Free a residency manager and every decoded tensor it holds (NULL is a no-op). No call on it
-/// may be running or follow, and pointers from `saraphis_residency_acquire` become invalid;
-/// prefetches still decoding finish in the background and are then dropped.
+/// Free a residency manager and every decoded tensor it holds (NULL is a no-op), after waiting
+/// for its prefetches still decoding. No call on it may be running or follow, and pointers from
+/// `saraphis_residency_acquire` become invalid.
 #[no_mangle]
 pub unsafe extern "C" fn saraphis_residency_free(residency: *mut saraphis_residency) {
-    guard_value((), || saraphis_residency::free(residency))
+    guard_value((), || {
+        if let Ok(r) = saraphis_residency::try_ref(residency, "residency") {
+            // Prefetches in flight read the archive's bytes (perhaps the caller's, lent to
+            // saraphis_archive_open_memory): finish them before the caller may free those.
+            r.wait_idle();
+        }
+        saraphis_residency::free(residency)
+    })
 }
 
-/// Tensor `i`, decoded, into `*data` (its `original_bytes` bytes, into `*bytes`; 64-byte
-/// aligned is not promised: 8 is), pinned: the memory stays valid and unchanged until the
+/// Tensor `i`, decoded, into `*data` (8-byte aligned; its `original_bytes` bytes, into
+/// `*bytes`), pinned: the memory stays valid and unchanged until the
 /// matching `saraphis_residency_release` (one release per acquire). Served from the cache, from
 /// a decode in flight (waits for it), or decoded now on the system's threads after evicting
 /// unpinned tensors as the budget requires. Errors: `SARAPHIS_ERR_INVALID_ARGUMENT` (`i` out of

@@ -137,7 +137,7 @@ pub fn header_bytes_needed(prefix: &[u8]) -> Result<usize> {
         return Ok(c_at + 4);
     }
     let c = u32::from_le_bytes(prefix[c_at..c_at + 4].try_into().unwrap()) as usize;
-    Ok(c_at + 4 + CHUNK_ENTRY_BYTES * c + 4)
+    Ok(header_len(ndim, p, c))
 }
 
 /// A prefix length that reaches the chunk count of every container this build writes, so that

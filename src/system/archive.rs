@@ -83,6 +83,9 @@ struct Tensor {
     dtype: DType,
     info: TensorInfo,
     resident: Mutex<Option<Arc<Resident>>>,
+    /// Serializes first decodes (they share the status array and wait for the stream), apart
+    /// from `resident` so that readers of the slot never wait on the device.
+    first: Mutex<()>,
 }
 
 /// An opened `.sph` archive bound to a [`System`] (its thread pool for CPU decodes, its GPU for
@@ -149,6 +152,7 @@ impl Archive {
                 dtype: info.dtype,
                 info,
                 resident: Mutex::new(None),
+                first: Mutex::new(()),
             });
         }
         Ok(Archive {
@@ -247,12 +251,7 @@ impl Archive {
     /// the buffer cannot be allocated.
     pub fn decompress(&self, i: usize) -> Result<Vec<u8>> {
         let n = self.tensor(i)?.info.original_bytes;
-        let mut v = Vec::new();
-        usize::try_from(n)
-            .ok()
-            .and_then(|n| v.try_reserve_exact(n).ok().map(|_| n))
-            .map(|n| v.resize(n, 0))
-            .ok_or_else(|| Error::Unsupported(format!("cannot allocate {n} bytes")))?;
+        let mut v = super::model::zeroed(n, &self.index.tensors[i].name)?;
         self.decompress_into(i, &mut v)?;
         Ok(v)
     }
@@ -347,7 +346,7 @@ impl Archive {
             _ => {}
         }
         // First decode: serialised per tensor (the status array is shared), synchronized.
-        let _first = t.resident.lock().unwrap_or_else(|p| p.into_inner());
+        let _first = t.first.lock().unwrap_or_else(|p| p.into_inner());
         match r.state.load(Ordering::Acquire) {
             ON_GPU => return self.system.decompress_device(&args(DeviceSlice::NONE)),
             ON_CPU => return self.cpu_to_device(i, dst, stream),

@@ -101,7 +101,7 @@ pub(crate) fn map_file(path: &Path) -> Result<memmap2::Mmap> {
 
 /// A zeroed buffer of `len` bytes, or an error instead of an abort when the allocation fails
 /// (a valid container may declare far more elements than its own size).
-fn zeroed(len: u64, name: &str) -> Result<Vec<u8>> {
+pub(crate) fn zeroed(len: u64, name: &str) -> Result<Vec<u8>> {
     let mut v = Vec::new();
     usize::try_from(len)
         .ok()

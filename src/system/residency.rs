@@ -44,30 +44,42 @@ impl SwapPolicy {
             SwapPolicy::Aggressive => 0.75,
         }
     }
-
-    /// Parse `conservative`, `balanced` or `aggressive`.
-    pub fn parse(s: &str) -> Result<SwapPolicy> {
-        match s {
-            "conservative" => Ok(SwapPolicy::Conservative),
-            "balanced" => Ok(SwapPolicy::Balanced),
-            "aggressive" => Ok(SwapPolicy::Aggressive),
-            _ => Err(Error::InvalidArgument(format!(
-                "swap policy '{s}': expected conservative, balanced or aggressive"
-            ))),
-        }
-    }
 }
 
-/// One decoded tensor, shared by its leases.
+/// One decoded tensor, shared by its leases: 8-byte aligned (held as `u64` words), so that
+/// every element type can be read in place.
 #[derive(Debug)]
 pub struct Block {
-    bytes: Vec<u8>,
+    words: Vec<u64>,
+    len: usize,
 }
 
 impl Block {
-    /// The tensor's bytes (exactly its `original_bytes`, little-endian, row-major).
+    /// A zeroed block of `len` bytes. Errors: `Unsupported` when it cannot be allocated.
+    fn zeroed(len: u64) -> Result<Block> {
+        let n = usize::try_from(len.div_ceil(8))
+            .map_err(|_| Error::Unsupported(format!("cannot allocate {len} bytes")))?;
+        let mut words = Vec::new();
+        words
+            .try_reserve_exact(n)
+            .map_err(|_| Error::Unsupported(format!("cannot allocate {len} bytes")))?;
+        words.resize(n, 0);
+        Ok(Block {
+            words,
+            len: len as usize,
+        })
+    }
+
+    /// The tensor's bytes (exactly its `original_bytes`, little-endian, row-major), starting at
+    /// an 8-byte aligned address.
     pub fn bytes(&self) -> &[u8] {
-        &self.bytes
+        // SAFETY: `len <= 8 * words.len()` bytes of initialized `u64`s, read as bytes.
+        unsafe { std::slice::from_raw_parts(self.words.as_ptr() as *const u8, self.len) }
+    }
+
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as `bytes`, uniquely borrowed; any byte pattern is a valid `u64`.
+        unsafe { std::slice::from_raw_parts_mut(self.words.as_mut_ptr() as *mut u8, self.len) }
     }
 }
 
@@ -82,6 +94,9 @@ struct Entry {
     slot: Slot,
     bytes: u64,
     pins: u32,
+    /// Acquires waiting for this decode: they count as pins for eviction, so the tensor they
+    /// wait for is not evicted before they take it (decoded once).
+    waiters: u32,
     last_use: u64,
     /// Decoded by a prefetch and not acquired since.
     prefetched: bool,
@@ -179,7 +194,7 @@ impl std::fmt::Debug for Residency {
 
 /// A tensor handed out by [`Residency::acquire`]: its bytes stay valid while the lease lives,
 /// even after [`Residency::release`] (the block is shared); the budget counts it as pinned until
-/// released.
+/// released, and not after: a lease kept past its release holds memory outside the budget.
 #[derive(Debug, Clone)]
 pub struct Lease {
     /// The tensor's index in the archive.
@@ -252,7 +267,10 @@ impl Residency {
             .iter()
             // A prefetch never evicts another prefetch's tensor not yet acquired.
             .filter(|(_, e)| {
-                e.pins == 0 && matches!(e.slot, Slot::Ready(_)) && !(for_prefetch && e.prefetched)
+                e.pins == 0
+                    && e.waiters == 0
+                    && matches!(e.slot, Slot::Ready(_))
+                    && !(for_prefetch && e.prefetched)
             })
             .map(|(&k, e)| {
                 (
@@ -297,11 +315,16 @@ impl Residency {
     /// reservation is undone and waiters are woken to see the error themselves.
     fn decode(&self, i: usize, bytes: u64) -> Result<Arc<Block>> {
         let t0 = Instant::now();
-        let r = self.archive.decompress(i);
+        // A panic (a bug) must not leave the entry `Decoding` forever: undo it, then re-raise.
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut b = Block::zeroed(bytes)?;
+            self.archive.decompress_into(i, b.bytes_mut())?;
+            Ok(b)
+        }));
         let nanos = t0.elapsed().as_nanos() as u64;
         let mut st = self.lock();
         let out = match r {
-            Ok(v) => {
+            Ok(Ok(b)) => {
                 self.counters.decodes.fetch_add(1, Ordering::Relaxed);
                 self.counters
                     .decoded_bytes
@@ -309,18 +332,24 @@ impl Residency {
                 self.counters
                     .decode_nanos
                     .fetch_add(nanos, Ordering::Relaxed);
-                let b = Arc::new(Block { bytes: v });
+                let b = Arc::new(b);
                 if let Some(e) = st.entries.get_mut(&i) {
                     e.slot = Slot::Ready(b.clone());
                 }
                 Ok(b)
             }
-            Err(e) => {
+            failed => {
                 if let Some(en) = st.entries.remove(&i) {
                     st.resident -= en.bytes;
                 }
                 self.counters.failures.fetch_add(1, Ordering::Relaxed);
-                Err(e)
+                drop(st);
+                self.ready.notify_all();
+                match failed {
+                    Ok(Err(e)) => return Err(e),
+                    Err(panic) => std::panic::resume_unwind(panic),
+                    Ok(Ok(_)) => unreachable!(),
+                }
             }
         };
         drop(st);
@@ -363,7 +392,11 @@ impl Residency {
                             self.counters.waits.fetch_add(1, Ordering::Relaxed);
                             waited = true;
                         }
+                        e.waiters += 1;
                         st = self.ready.wait(st).unwrap_or_else(|p| p.into_inner());
+                        if let Some(e) = st.entries.get_mut(&i) {
+                            e.waiters -= 1;
+                        }
                     }
                 },
                 None => {
@@ -387,6 +420,7 @@ impl Residency {
                             slot: Slot::Decoding,
                             bytes,
                             pins: 1,
+                            waiters: 0,
                             last_use: now,
                             prefetched: false,
                         },
@@ -447,6 +481,7 @@ impl Residency {
                     slot: Slot::Decoding,
                     bytes,
                     pins: 0,
+                    waiters: 0,
                     last_use: now,
                     prefetched: true,
                 },
@@ -456,7 +491,10 @@ impl Residency {
             self.counters.prefetches.fetch_add(1, Ordering::Relaxed);
             let me = self.clone();
             self.archive.system().spawn(move || {
-                let _ = me.decode(i, bytes);
+                // Errors and panics are the acquire's to report (it decodes again); a panic
+                // must not unwind into the pool, which would abort the process.
+                let _ =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| me.decode(i, bytes)));
             });
             started += 1;
         }

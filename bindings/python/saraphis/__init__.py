@@ -45,6 +45,7 @@ from ._core import (
 from ._ffi import (  # noqa: F401  (result codes, re-exported)
     ERR_BAD_MAGIC,
     ERR_BOUND_EXCEEDED,
+    ERR_BUDGET,
     ERR_CHECKSUM,
     ERR_CORRUPT,
     ERR_DESTINATION,
