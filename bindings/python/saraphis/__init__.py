@@ -62,6 +62,7 @@ from ._ffi import (  # noqa: F401  (result codes, re-exported)
 
 __all__ = [
     "Archive",
+    "Residency",
     "Info",
     "SaraphisError",
     "System",
@@ -384,6 +385,87 @@ class Archive:
         self._keep = None
 
     def __enter__(self) -> "Archive":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        self.close()
+
+
+class Residency:
+    """Decoded tensors of an :class:`Archive` cached in host memory under ``budget_bytes``
+    (bytes of decoded tensors), evicted by priority then least recent use; ``policy`` is
+    ``"conservative"`` (evict just enough), ``"balanced"`` (down to 90% of the budget, default)
+    or ``"aggressive"`` (75%). An engine's loop: ``prefetch`` the next layers, ``acquire`` a
+    layer's weights (a read-only numpy view, valid until ``release``), compute, ``release``.
+    Thread-safe; a tensor is decoded once however many threads acquire it at once.
+
+    Raises :class:`SaraphisError`: ``ERR_BUDGET`` when pinned tensors leave no room (or one
+    tensor exceeds the budget), ``ERR_NOT_FOUND``, ``ERR_INVALID_ARGUMENT``, and the archive's
+    data errors."""
+
+    _POLICIES = {"conservative": 0, "balanced": 1, "aggressive": 2}
+
+    def __init__(self, archive: "Archive", budget_bytes: int, policy: str = "balanced"):
+        if policy not in self._POLICIES:
+            raise ValueError(f"policy must be one of {sorted(self._POLICIES)}, not {policy!r}")
+        h = ctypes.c_void_p()
+        _check(_ffi.lib.saraphis_residency_new(archive._h, int(budget_bytes), self._POLICIES[policy],
+                                               ctypes.byref(h)))
+        self._h = h
+        self._archive = archive  # names and infos; the library keeps the archive itself alive
+
+    def acquire(self, key: Union[str, int]) -> np.ndarray:
+        """Tensor ``key`` (name or index), decoded, as a read-only numpy array over the
+        manager's memory (no copy), pinned until :meth:`release`; do not use it after."""
+        i = self._archive._index(key)
+        info = self._archive.info(i)
+        p = ctypes.c_void_p()
+        n = ctypes.c_size_t()
+        _check(_ffi.lib.saraphis_residency_acquire(self._h, i, ctypes.byref(p), ctypes.byref(n)))
+        if n.value == 0:
+            return np.empty(info.shape, dtype=numpy_dtype(info.dtype_code))
+        buf = (ctypes.c_uint8 * n.value).from_address(p.value)
+        a = np.frombuffer(buf, dtype=numpy_dtype(info.dtype_code)).reshape(info.shape)
+        a.flags.writeable = False
+        return a
+
+    def release(self, key: Union[str, int]) -> None:
+        """Release one :meth:`acquire` of ``key``."""
+        _check(_ffi.lib.saraphis_residency_release(self._h, self._archive._index(key)))
+
+    def prefetch(self, keys: List[Union[str, int]]) -> int:
+        """Start decoding ``keys`` in the background; returns how many decodes began."""
+        idx = [self._archive._index(k) for k in keys]
+        arr = (ctypes.c_size_t * max(len(idx), 1))(*idx)
+        started = ctypes.c_size_t()
+        _check(_ffi.lib.saraphis_residency_prefetch(self._h, arr, len(idx), ctypes.byref(started)))
+        return started.value
+
+    def set_priority(self, key: Union[str, int], priority: int) -> None:
+        """Eviction priority of ``key`` (higher stays longer; default 0)."""
+        _check(_ffi.lib.saraphis_residency_set_priority(self._h, self._archive._index(key), priority))
+
+    def stats(self) -> Dict[str, Any]:
+        """State and counters (see ``saraphis_residency_stats_json``): resident, peak and pinned
+        bytes, acquires, hits, misses, evictions, decodes, prefetches, memory_state, ..."""
+        import json
+
+        need = ctypes.c_size_t()
+        _check(_ffi.lib.saraphis_residency_stats_json(self._h, None, 0, ctypes.byref(need)))
+        buf = ctypes.create_string_buffer(need.value + 256)
+        _check(_ffi.lib.saraphis_residency_stats_json(self._h, buf, len(buf), ctypes.byref(need)))
+        return json.loads(buf.value.decode())
+
+    def close(self) -> None:
+        """Free the manager (waits for its prefetches); arrays from acquire become invalid."""
+        h, self._h = getattr(self, "_h", None), None
+        if h:
+            _ffi.lib.saraphis_residency_free(h)
+
+    def __enter__(self) -> "Residency":
         return self
 
     def __exit__(self, *exc: Any) -> None:

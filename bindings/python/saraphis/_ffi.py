@@ -162,6 +162,13 @@ _sigs = {
     "saraphis_archive_decompress_device": (R, [P, c_size_t, P, c_size_t, P]),
     "saraphis_archive_decompress_device_batch": (R, [P, POINTER(ArchiveOutput), c_size_t, P]),
     "saraphis_archive_compress": (R, [P, P, P, c_size_t, POINTER(P)]),
+    "saraphis_residency_new": (R, [P, c_uint64, c_uint32, POINTER(P)]),
+    "saraphis_residency_free": (None, [P]),
+    "saraphis_residency_acquire": (R, [P, c_size_t, POINTER(c_void_p), POINTER(c_size_t)]),
+    "saraphis_residency_release": (R, [P, c_size_t]),
+    "saraphis_residency_prefetch": (R, [P, POINTER(c_size_t), c_size_t, POINTER(c_size_t)]),
+    "saraphis_residency_set_priority": (R, [P, c_size_t, c_int32]),
+    "saraphis_residency_stats_json": (R, [P, POINTER(c_char), c_size_t, POINTER(c_size_t)]),
     "saraphis_archive_compress_file": (R, [P, P, c_char_p, c_char_p]),
 }
 for _name, (_res, _args) in _sigs.items():

@@ -226,3 +226,33 @@ def test_device_calls_on_a_cpu_system(minilm, tmp_path):
     with pytest.raises(SaraphisError) as e:
         saraphis.System(device="tpu")
     assert e.value.code == saraphis.ERR_INVALID_ARGUMENT
+
+
+def test_residency_layer_walk_under_a_quarter_budget(minilm, tmp_path):
+    path = tmp_path / "m.sph"
+    saraphis.numpy.save_file(minilm, path)
+    with saraphis.Archive(path) as a:
+        sizes = {k: a.info(k).original_bytes for k in a.keys()}
+        budget = max(sum(sizes.values()) // 4, max(sizes.values()))
+        with saraphis.Residency(a, budget) as r:
+            names = a.keys()
+            for _ in range(2):
+                for k, name in enumerate(names):
+                    r.prefetch(names[k + 1:k + 3])
+                    w = r.acquire(name)
+                    assert not w.flags.writeable
+                    assert w.dtype == minilm[name].dtype and w.tobytes() == minilm[name].tobytes(), name
+                    r.release(name)
+            s = r.stats()
+            assert s["acquires"] == 2 * len(names) and s["hits"] + s["misses"] == s["acquires"]
+            assert s["peak_resident_bytes"] <= budget and s["evictions"] > 0 and s["pinned_bytes"] == 0
+            with pytest.raises(SaraphisError) as e:
+                r.release(names[0])
+            assert e.value.code == saraphis.ERR_INVALID_ARGUMENT
+        big = max(sizes, key=sizes.get)
+        with saraphis.Residency(a, sizes[big] - 1, "conservative") as r:
+            with pytest.raises(SaraphisError) as e:
+                r.acquire(big)
+            assert e.value.code == saraphis.ERR_BUDGET
+        with pytest.raises(ValueError):
+            saraphis.Residency(a, 1 << 20, "greedy")
