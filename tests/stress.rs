@@ -270,7 +270,15 @@ fn residency_shared_by_16_threads_under_a_tight_budget() {
         unsafe impl Send for Res {}
         unsafe impl Sync for Res {}
         let res = Res(r);
-        let (ok, refused) = (AtomicU64::new(0), AtomicU64::new(0));
+        // One walk over every tensor first (more than the budget: evictions are certain),
+        // then the threads.
+        for (i, w) in want.iter().enumerate() {
+            let (mut p, mut len) = (std::ptr::null(), 0usize);
+            assert_eq!(saraphis_residency_acquire(r, i, &mut p, &mut len), SARAPHIS_OK);
+            assert!(std::slice::from_raw_parts(p as *const u8, len) == w.as_slice());
+            assert_eq!(saraphis_residency_release(r, i), SARAPHIS_OK);
+        }
+        let (ok, refused) = (AtomicU64::new(n as u64), AtomicU64::new(0));
         let end = std::time::Instant::now() + std::time::Duration::from_secs(secs);
         std::thread::scope(|s| {
             for t in 0..THREADS {
