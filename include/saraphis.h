@@ -286,7 +286,8 @@ enum saraphis_result saraphis_archive_open(const struct saraphis_system *system,
                                            struct saraphis_archive **out);
 
 // Open an archive held in memory, `data[len]`, without copying it: the bytes must stay valid
-// and unchanged until `saraphis_archive_free`. Checks and errors as `saraphis_archive_open`
+// and unchanged until `saraphis_archive_free` and the free of every residency manager made
+// from the archive (each keeps it). Checks and errors as `saraphis_archive_open`
 // (no `SARAPHIS_ERR_IO`); `*out` is written only on success. Thread-safe.
 enum saraphis_result saraphis_archive_open_memory(const struct saraphis_system *system,
                                                   const void *data,
@@ -343,8 +344,9 @@ enum saraphis_result saraphis_archive_decompress(const struct saraphis_archive *
 // CRC-32 check, and kept there until `saraphis_archive_free`. The first device decode of each
 // tensor waits for `stream` and checks every chunk's status on the host: a tensor the GPU kernels
 // cannot decode (p-adic with more than 8 digit planes) is then decoded on the CPU and copied, on
-// this and every later call; any other failure is returned. Later calls only enqueue (nothing
-// synchronizes the host). Errors: `SARAPHIS_ERR_DEVICE` (no CUDA device in this system, out of
+// this and every later call (which then waits for `stream`); any other failure is returned.
+// Later calls of a tensor decoded on the GPU only enqueue: nothing synchronizes the host, and
+// nothing reports a failure (the first decode checked every segment). Errors: `SARAPHIS_ERR_DEVICE` (no CUDA device in this system, out of
 // device memory, launch failure, an earlier failure on `stream`), `SARAPHIS_ERR_INVALID_ARGUMENT`
 // (`i` out of range, NULL or misaligned `dst_dev`), `SARAPHIS_ERR_DESTINATION` (wrong size),
 // `SARAPHIS_ERR_CHECKSUM`, `SARAPHIS_ERR_CORRUPT` (a chunk failed on the GPU, named),
@@ -357,7 +359,8 @@ enum saraphis_result saraphis_archive_decompress_device(const struct saraphis_ar
 
 // Decode `count` tensors of the archive into device memory on `stream` (as
 // `saraphis_archive_decompress_device` for each; destinations must not overlap). Every
-// descriptor is checked before anything is enqueued. Lossless-v2 tensors already decoded once
+// descriptor's index, size and alignment are checked before anything is enqueued (a tensor's
+// first upload or CRC check can still fail after earlier ones were decoded). Lossless-v2 tensors already decoded once
 // on the GPU share one launch per 256 tensors (`saraphis_decompress_device_batch`); the others
 // take one launch each, and the first device decode of a tensor waits for `stream`. Warm, a
 // whole model is one launch. `outputs`: `count` descriptors in host memory, read during the call
@@ -720,13 +723,13 @@ enum saraphis_result saraphis_residency_new(const struct saraphis_archive *archi
                                             uint32_t policy,
                                             struct saraphis_residency **out);
 
-// Free a residency manager and every decoded tensor it holds (NULL is a no-op). No call on it
-// may be running or follow, and pointers from `saraphis_residency_acquire` become invalid;
-// prefetches still decoding finish in the background and are then dropped.
+// Free a residency manager and every decoded tensor it holds (NULL is a no-op), after waiting
+// for its prefetches still decoding. No call on it may be running or follow, and pointers from
+// `saraphis_residency_acquire` become invalid.
 void saraphis_residency_free(struct saraphis_residency *residency);
 
-// Tensor `i`, decoded, into `*data` (its `original_bytes` bytes, into `*bytes`; 64-byte
-// aligned is not promised: 8 is), pinned: the memory stays valid and unchanged until the
+// Tensor `i`, decoded, into `*data` (8-byte aligned; its `original_bytes` bytes, into
+// `*bytes`), pinned: the memory stays valid and unchanged until the
 // matching `saraphis_residency_release` (one release per acquire). Served from the cache, from
 // a decode in flight (waits for it), or decoded now on the system's threads after evicting
 // unpinned tensors as the budget requires. Errors: `SARAPHIS_ERR_INVALID_ARGUMENT` (`i` out of
@@ -814,6 +817,18 @@ enum saraphis_result saraphis_system_device(const struct saraphis_system *system
 // 1 if this build embeds CUDA kernels, else 0 (the install script writes it into
 // `saraphis_config.h` as `SARAPHIS_HAS_CUDA`). Thread-safe.
 uint32_t saraphis_build_has_cuda(void);
+
+// Status and statistics of a system as a JSON object (NUL-terminated UTF-8): `state`,
+// `device`, `threads`, `uptime_seconds`, `totals` (tensors and bytes compressed and
+// decompressed on the host, device decode calls, tensors and output bytes enqueued),
+// `compression_ratio`, `throughput` (`compress_mb_s`, `decompress_mb_s` over host call time)
+// and `latency` (`compress_ms_avg`, `decompress_ms_avg` per host call). Size query and errors
+// as `saraphis_system_device` (the text may grow between two calls: leave room). Per-archive
+// cache statistics are `saraphis_residency_stats_json`'s. Thread-safe.
+enum saraphis_result saraphis_system_stats_json(const struct saraphis_system *system,
+                                                char *buf,
+                                                size_t capacity,
+                                                size_t *needed);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -274,7 +274,10 @@ fn residency_shared_by_16_threads_under_a_tight_budget() {
         // then the threads.
         for (i, w) in want.iter().enumerate() {
             let (mut p, mut len) = (std::ptr::null(), 0usize);
-            assert_eq!(saraphis_residency_acquire(r, i, &mut p, &mut len), SARAPHIS_OK);
+            assert_eq!(
+                saraphis_residency_acquire(r, i, &mut p, &mut len),
+                SARAPHIS_OK
+            );
             assert!(std::slice::from_raw_parts(p as *const u8, len) == w.as_slice());
             assert_eq!(saraphis_residency_release(r, i), SARAPHIS_OK);
         }

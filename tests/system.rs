@@ -47,6 +47,22 @@ fn one_system_many_threads() {
     assert_eq!(st.tensors_compressed, 6 * 9);
     assert_eq!(st.tensors_decompressed, 6 * 9);
     assert!(st.bytes_out < st.bytes_in);
+    assert!(st.compress_nanos > 0 && st.decompress_nanos > 0);
+    assert_eq!(
+        st.bytes_decompressed, st.bytes_in,
+        "lossless: every byte back"
+    );
+    // The JSON says the same.
+    let j: serde_json::Value = serde_json::from_str(&sys.stats_json()).unwrap();
+    assert_eq!(j["state"], "ready");
+    assert_eq!(j["totals"]["tensors_compressed"], 6 * 9);
+    assert_eq!(j["totals"]["bytes_in"], st.bytes_in);
+    assert_eq!(j["totals"]["device_decode_calls"], 0);
+    let ratio = j["compression_ratio"].as_f64().unwrap();
+    assert!((ratio - st.bytes_in as f64 / st.bytes_out as f64).abs() < 1e-12);
+    assert!(j["throughput"]["decompress_mb_s"].as_f64().unwrap() > 0.0);
+    assert!(j["latency"]["compress_ms_avg"].as_f64().unwrap() > 0.0);
+    assert!(j["uptime_seconds"].as_f64().unwrap() > 0.0);
 }
 
 #[test]

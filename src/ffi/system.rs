@@ -87,3 +87,24 @@ pub unsafe extern "C" fn saraphis_system_device(
 pub extern "C" fn saraphis_build_has_cuda() -> u32 {
     (env!("SARAPHIS_CUDA_KERNELS") == "1") as u32
 }
+
+/// Status and statistics of a system as a JSON object (NUL-terminated UTF-8): `state`,
+/// `device`, `threads`, `uptime_seconds`, `totals` (tensors and bytes compressed and
+/// decompressed on the host, device decode calls, tensors and output bytes enqueued),
+/// `compression_ratio`, `throughput` (`compress_mb_s`, `decompress_mb_s` over host call time)
+/// and `latency` (`compress_ms_avg`, `decompress_ms_avg` per host call). Size query and errors
+/// as `saraphis_system_device` (the text may grow between two calls: leave room). Per-archive
+/// cache statistics are `saraphis_residency_stats_json`'s. Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn saraphis_system_stats_json(
+    system: *const saraphis_system,
+    buf: *mut c_char,
+    capacity: usize,
+    needed: *mut usize,
+) -> saraphis_result {
+    guard(|| {
+        let s = saraphis_system::try_ref(system, "system")?;
+        let needed = out_ptr(needed, "needed")?;
+        super::boundary::write_text(&s.stats_json(), "stats JSON", buf, capacity, needed)
+    })
+}

@@ -37,6 +37,31 @@ pub struct Stats {
     pub bytes_out: u64,
     /// Uncompressed bytes produced by decompression.
     pub bytes_decompressed: u64,
+    /// Nanoseconds spent in host compress calls (summed over calling threads).
+    pub compress_nanos: u64,
+    /// Nanoseconds spent in host decompress calls (summed over calling threads).
+    pub decompress_nanos: u64,
+    /// Device decode calls enqueued (single and batched).
+    pub device_decode_calls: u64,
+    /// Tensors those calls decode.
+    pub device_tensors_decoded: u64,
+    /// Output bytes those calls decode (counted at enqueue).
+    pub device_bytes_decoded: u64,
+}
+
+/// Counter slots of `System::counters`, in the order of [`Stats`]'s fields.
+mod slot {
+    pub const TENSORS_COMPRESSED: usize = 0;
+    pub const TENSORS_DECOMPRESSED: usize = 1;
+    pub const BYTES_IN: usize = 2;
+    pub const BYTES_OUT: usize = 3;
+    pub const BYTES_DECOMPRESSED: usize = 4;
+    pub const COMPRESS_NANOS: usize = 5;
+    pub const DECOMPRESS_NANOS: usize = 6;
+    pub const DEVICE_CALLS: usize = 7;
+    pub const DEVICE_TENSORS: usize = 8;
+    pub const DEVICE_BYTES: usize = 9;
+    pub const COUNT: usize = 10;
 }
 
 /// A configured Saraphis instance.
@@ -46,7 +71,8 @@ pub struct System {
     device: Device,
     device_reason: String,
     cuda: Option<Arc<CudaDevice>>,
-    counters: [AtomicU64; 5],
+    counters: [AtomicU64; slot::COUNT],
+    created: std::time::Instant,
 }
 
 fn strip(e: &Error) -> String {
@@ -119,6 +145,7 @@ impl System {
             device_reason,
             cuda,
             counters: Default::default(),
+            created: std::time::Instant::now(),
         })
     }
 
@@ -185,7 +212,11 @@ impl System {
             // elements up to their cap, so a small tensor costs one block, not a full grid.
             Some((a.dst.len / a.dtype.size() as u64).div_ceil(4096).max(1)),
             self.config.verify_checksums,
-        )
+        )?;
+        self.count(slot::DEVICE_CALLS, 1);
+        self.count(slot::DEVICE_TENSORS, 1);
+        self.count(slot::DEVICE_BYTES, a.dst.len);
+        Ok(())
     }
 
     /// Enqueue the decode of many tensors in device memory into device memory, with one status
@@ -248,7 +279,14 @@ impl System {
         if !statuses.is_null() {
             dev.zero_statuses_async(statuses.addr(), items.len() as u64, stream)?;
         }
-        dev.decode_segmented_async(&items, true, self.config.verify_checksums, stream)
+        dev.decode_segmented_async(&items, true, self.config.verify_checksums, stream)?;
+        self.count(slot::DEVICE_CALLS, 1);
+        self.count(slot::DEVICE_TENSORS, items.len() as u64);
+        self.count(
+            slot::DEVICE_BYTES,
+            items.iter().map(|it| it.dst_len).sum::<u64>(),
+        );
+        Ok(())
     }
 
     /// Sizes for compressing a tensor of `dtype` and `shape` with `opts` on this system's GPU:
@@ -356,12 +394,57 @@ impl System {
     pub fn stats(&self) -> Stats {
         let c = |i: usize| self.counters[i].load(Ordering::Relaxed);
         Stats {
-            tensors_compressed: c(0),
-            tensors_decompressed: c(1),
-            bytes_in: c(2),
-            bytes_out: c(3),
-            bytes_decompressed: c(4),
+            tensors_compressed: c(slot::TENSORS_COMPRESSED),
+            tensors_decompressed: c(slot::TENSORS_DECOMPRESSED),
+            bytes_in: c(slot::BYTES_IN),
+            bytes_out: c(slot::BYTES_OUT),
+            bytes_decompressed: c(slot::BYTES_DECOMPRESSED),
+            compress_nanos: c(slot::COMPRESS_NANOS),
+            decompress_nanos: c(slot::DECOMPRESS_NANOS),
+            device_decode_calls: c(slot::DEVICE_CALLS),
+            device_tensors_decoded: c(slot::DEVICE_TENSORS),
+            device_bytes_decoded: c(slot::DEVICE_BYTES),
         }
+    }
+
+    /// Status and statistics as a JSON object: `state` (`"ready"`), `device` (as
+    /// [`System::device_status`]), `threads`, `uptime_seconds`, `totals` (every [`Stats`]
+    /// counter), `compression_ratio` (bytes in / bytes out of host and device compression),
+    /// `throughput` (`compress_mb_s`, `decompress_mb_s`: uncompressed MB (10^6 bytes) per second
+    /// of host call time, 0 before any call) and `latency` (`compress_ms_avg`,
+    /// `decompress_ms_avg` per host call). Device calls are counted when enqueued (they are
+    /// asynchronous: no time is attributed to them).
+    pub fn stats_json(&self) -> String {
+        let s = self.stats();
+        let (d, why) = self.device_status();
+        let per = |num: f64, den: f64| if den > 0.0 { num / den } else { 0.0 };
+        let secs = |n: u64| n as f64 / 1e9;
+        serde_json::json!({
+            "state": "ready",
+            "device": format!("{d} ({why})"),
+            "threads": self.threads(),
+            "uptime_seconds": self.created.elapsed().as_secs_f64(),
+            "totals": {
+                "tensors_compressed": s.tensors_compressed,
+                "tensors_decompressed": s.tensors_decompressed,
+                "bytes_in": s.bytes_in,
+                "bytes_out": s.bytes_out,
+                "bytes_decompressed": s.bytes_decompressed,
+                "device_decode_calls": s.device_decode_calls,
+                "device_tensors_decoded": s.device_tensors_decoded,
+                "device_bytes_decoded": s.device_bytes_decoded,
+            },
+            "compression_ratio": per(s.bytes_in as f64, s.bytes_out as f64),
+            "throughput": {
+                "compress_mb_s": per(s.bytes_in as f64 / 1e6, secs(s.compress_nanos)),
+                "decompress_mb_s": per(s.bytes_decompressed as f64 / 1e6, secs(s.decompress_nanos)),
+            },
+            "latency": {
+                "compress_ms_avg": per(secs(s.compress_nanos) * 1e3, s.tensors_compressed as f64),
+                "decompress_ms_avg": per(secs(s.decompress_nanos) * 1e3, s.tensors_decompressed as f64),
+            },
+        })
+        .to_string()
     }
 
     fn count(&self, i: usize, v: u64) {
@@ -396,9 +479,11 @@ impl System {
         shape: &[u64],
         opts: &CompressOptions,
     ) -> Result<Compressed> {
+        let t0 = std::time::Instant::now();
         let c = self
             .pool
             .install(|| codec::compress(data, dtype, shape, opts))?;
+        self.count(slot::COMPRESS_NANOS, t0.elapsed().as_nanos() as u64);
         self.count(0, 1);
         self.count(2, data.len() as u64);
         self.count(3, c.bytes.len() as u64);
@@ -415,9 +500,11 @@ impl System {
         opts: &CompressOptions,
         dst: &mut [u8],
     ) -> Result<codec::Written> {
+        let t0 = std::time::Instant::now();
         let w = self
             .pool
             .install(|| codec::compress_into(data, dtype, shape, opts, dst))?;
+        self.count(slot::COMPRESS_NANOS, t0.elapsed().as_nanos() as u64);
         self.count(0, 1);
         self.count(2, data.len() as u64);
         self.count(3, w.len as u64);
@@ -426,6 +513,7 @@ impl System {
 
     /// Decompress into `dst` (see [`codec::decompress_into`]).
     pub fn decompress_into(&self, container: &[u8], dtype: DType, dst: &mut [u8]) -> Result<()> {
+        let t0 = std::time::Instant::now();
         if self.config.verify_checksums {
             self.pool
                 .install(|| codec::decompress_into(container, dtype, dst))?;
@@ -433,6 +521,7 @@ impl System {
             self.pool
                 .install(|| codec::decompress_unverified(container, dtype, dst))?;
         }
+        self.count(slot::DECOMPRESS_NANOS, t0.elapsed().as_nanos() as u64);
         self.count(1, 1);
         self.count(4, dst.len() as u64);
         Ok(())

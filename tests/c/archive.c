@@ -171,6 +171,20 @@ int main(int argc, char **argv) {
     CHECK(saraphis_archive_decompress_device_batch(a, &o, 1, NULL) == SARAPHIS_ERR_INVALID_ARGUMENT,
           "device batch out of range");
 
+    /* System statistics as JSON: the decodes above are counted. */
+    {
+        size_t need = 0;
+        OK(saraphis_system_stats_json(sys, NULL, 0, &need));
+        char *json = malloc(need + 256);
+        OK(saraphis_system_stats_json(sys, json, need + 256, &need));
+        const char *td = strstr(json, "\"tensors_decompressed\":");
+        CHECK(strstr(json, "\"state\":\"ready\"") != NULL && td != NULL &&
+                  strtoull(td + strlen("\"tensors_decompressed\":"), NULL, 10) >= n,
+              "system stats count the decodes");
+        CHECK(saraphis_system_stats_json(sys, json, 3, &need) == SARAPHIS_ERR_DESTINATION, "system stats: small buffer");
+        free(json);
+    }
+
     /* The archive keeps its system alive: free the system first, decode after. */
     saraphis_system_free(sys);
     sys = NULL;
