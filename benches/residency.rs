@@ -1,0 +1,251 @@
+//! Residency manager (host tier) through the C API, on a real model:
+//! `cargo bench --bench residency -- [MODEL.safetensors] [--out FILE.json] [--repeats N]`
+//! (default model: tests/data/minilm-subset-f32.safetensors).
+//!
+//! The model is written as a lossless-v2 archive in memory and opened with
+//! `saraphis_archive_open_memory`. Rows, each the median of `--repeats`:
+//! - `acquire_hit_ns`: one `saraphis_residency_acquire` + `saraphis_residency_release` of a
+//!   cached tensor (the budget holds the whole model), nanoseconds per pair;
+//! - `decode_all`: every tensor decoded with `saraphis_archive_decompress` into one buffer each,
+//!   in file order (the plain decode rate, the reference for streaming);
+//! - `stream_quarter_budget` / `stream_quarter_budget_prefetch2`: the engine's loop (acquire,
+//!   touch every byte, release, in file order) under a quarter of the decoded model (at least the
+//!   largest tensor), without and with the next two tensors prefetched; MB/s of decoded output
+//!   and the fraction of the `decode_all` rate.
+//!
+//! Every acquired tensor is checked bit for bit against the model once.
+
+use std::ffi::c_void;
+use std::ptr::null_mut;
+use std::time::Instant;
+
+use saraphis::ffi::*;
+use saraphis::system::{Config, Device, System};
+use serde_json::json;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let get = |k: &str| {
+        args.iter()
+            .position(|a| a == k)
+            .and_then(|i| args.get(i + 1).cloned())
+    };
+    let model = args
+        .iter()
+        .find(|a| a.ends_with(".safetensors"))
+        .cloned()
+        .unwrap_or_else(|| {
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/data/minilm-subset-f32.safetensors"
+            )
+            .into()
+        });
+    let repeats: usize = get("--repeats").and_then(|r| r.parse().ok()).unwrap_or(5);
+    let src = std::fs::read(&model).expect("model file");
+    let st = safetensors::SafeTensors::deserialize(&src).expect("safetensors");
+    let sys = System::new(Config {
+        device: Device::Cpu,
+        ..Config::default()
+    })
+    .unwrap();
+    let (cur, _, _) = sys
+        .compress_safetensors(
+            &src,
+            std::io::Cursor::new(Vec::new()),
+            saraphis::CodecParams::LosslessV2,
+            &|_, _, _| {},
+        )
+        .unwrap();
+    let sph = cur.into_inner();
+    let mut rows = serde_json::Map::new();
+    // SAFETY: C-ABI calls with valid pointers; every handle freed once below.
+    unsafe {
+        let mut cfg = null_mut();
+        assert_eq!(saraphis_config_new(&mut cfg), saraphis_result::SARAPHIS_OK);
+        assert_eq!(
+            saraphis_config_set_device(cfg, c"cpu".as_ptr()),
+            saraphis_result::SARAPHIS_OK
+        );
+        let mut csys = null_mut();
+        assert_eq!(
+            saraphis_system_new(cfg, &mut csys),
+            saraphis_result::SARAPHIS_OK
+        );
+        saraphis_config_free(cfg);
+        let mut a = null_mut();
+        assert_eq!(
+            saraphis_archive_open_memory(csys, sph.as_ptr() as *const c_void, sph.len(), &mut a),
+            saraphis_result::SARAPHIS_OK
+        );
+        let mut n = 0usize;
+        saraphis_archive_tensor_count(a, &mut n);
+        let want: Vec<&[u8]> = (0..n)
+            .map(|i| {
+                let name = std::ffi::CStr::from_ptr(saraphis_archive_tensor_name(a, i));
+                st.tensor(name.to_str().unwrap()).unwrap().data()
+            })
+            .collect();
+        let total: u64 = want.iter().map(|w| w.len() as u64).sum();
+        let largest = want.iter().map(|w| w.len() as u64).max().unwrap();
+
+        // Acquire of a cached tensor.
+        let mut r = null_mut();
+        assert_eq!(
+            saraphis_residency_new(a, total, 1, &mut r),
+            saraphis_result::SARAPHIS_OK
+        );
+        let (mut p, mut len) = (std::ptr::null(), 0usize);
+        assert_eq!(
+            saraphis_residency_acquire(r, 0, &mut p, &mut len),
+            saraphis_result::SARAPHIS_OK
+        );
+        assert_eq!(
+            saraphis_residency_release(r, 0),
+            saraphis_result::SARAPHIS_OK
+        );
+        let iters = 200_000;
+        let hit = median(
+            (0..repeats)
+                .map(|_| {
+                    let t0 = Instant::now();
+                    for _ in 0..iters {
+                        saraphis_residency_acquire(r, 0, &mut p, &mut len);
+                        saraphis_residency_release(r, 0);
+                    }
+                    t0.elapsed().as_secs_f64() * 1e9 / iters as f64
+                })
+                .collect(),
+        );
+        saraphis_residency_free(r);
+        rows.insert(
+            "acquire_hit_ns".into(),
+            json!({ "ns_per_acquire_release": hit }),
+        );
+        eprintln!("acquire + release of a cached tensor: {hit:.0} ns");
+
+        // Plain decode of every tensor.
+        let mut bufs: Vec<Vec<u8>> = want.iter().map(|w| vec![0u8; w.len()]).collect();
+        let decode_all = median(
+            (0..repeats)
+                .map(|_| {
+                    let t0 = Instant::now();
+                    for (i, b) in bufs.iter_mut().enumerate() {
+                        let rc = saraphis_archive_decompress(
+                            a,
+                            i,
+                            b.as_mut_ptr() as *mut c_void,
+                            b.len(),
+                        );
+                        assert_eq!(rc, saraphis_result::SARAPHIS_OK);
+                    }
+                    t0.elapsed().as_secs_f64()
+                })
+                .collect(),
+        );
+        for (i, b) in bufs.iter().enumerate() {
+            assert!(b.as_slice() == want[i], "tensor {i}");
+        }
+        drop(bufs);
+        let rate = |s: f64| total as f64 / 1e6 / s;
+        rows.insert(
+            "decode_all".into(),
+            json!({ "seconds": decode_all, "mb_s_of_output": rate(decode_all), "tensors": n }),
+        );
+
+        // The engine's loop under a quarter budget.
+        let budget = (total / 4).max(largest);
+        for (row, depth) in [
+            ("stream_quarter_budget", 0usize),
+            ("stream_quarter_budget_prefetch2", 2),
+        ] {
+            let mut checked = false;
+            let mut stats = String::new();
+            let secs = median(
+                (0..repeats)
+                    .map(|_| {
+                        let mut r = null_mut();
+                        assert_eq!(
+                            saraphis_residency_new(a, budget, 1, &mut r),
+                            saraphis_result::SARAPHIS_OK
+                        );
+                        let t0 = Instant::now();
+                        let mut sink = 0u64;
+                        for (i, w) in want.iter().enumerate() {
+                            if depth > 0 {
+                                let next: Vec<usize> = (i + 1..(i + 1 + depth).min(n)).collect();
+                                saraphis_residency_prefetch(
+                                    r,
+                                    next.as_ptr(),
+                                    next.len(),
+                                    null_mut(),
+                                );
+                            }
+                            let (mut p, mut len) = (std::ptr::null(), 0usize);
+                            assert_eq!(
+                                saraphis_residency_acquire(r, i, &mut p, &mut len),
+                                saraphis_result::SARAPHIS_OK
+                            );
+                            let got = std::slice::from_raw_parts(p as *const u8, len);
+                            if !checked {
+                                assert!(got == *w, "{row}: tensor {i}");
+                            }
+                            // The engine reads its weights: touch every 64th byte.
+                            sink = sink.wrapping_add(
+                                got.iter().step_by(64).map(|&b| b as u64).sum::<u64>(),
+                            );
+                            saraphis_residency_release(r, i);
+                        }
+                        let s = t0.elapsed().as_secs_f64();
+                        std::hint::black_box(sink);
+                        checked = true;
+                        let mut need = 0usize;
+                        saraphis_residency_stats_json(r, null_mut(), 0, &mut need);
+                        let mut buf = vec![0 as std::ffi::c_char; need + 256];
+                        saraphis_residency_stats_json(r, buf.as_mut_ptr(), buf.len(), &mut need);
+                        stats = std::ffi::CStr::from_ptr(buf.as_ptr())
+                            .to_string_lossy()
+                            .into_owned();
+                        saraphis_residency_free(r);
+                        s
+                    })
+                    .collect(),
+            );
+            let stats: serde_json::Value = serde_json::from_str(&stats).unwrap();
+            eprintln!(
+                "{row}: {:.2} ms, {:.0} MB/s = {:.2} of decode_all",
+                secs * 1e3,
+                rate(secs),
+                decode_all / secs
+            );
+            rows.insert(
+                row.into(),
+                json!({
+                    "budget_bytes": budget, "decoded_model_bytes": total, "seconds": secs,
+                    "mb_s_of_output": rate(secs), "fraction_of_decode_all": decode_all / secs,
+                    "prefetch_depth": depth, "last_pass_stats": stats,
+                }),
+            );
+        }
+        saraphis_archive_free(a);
+        saraphis_system_free(csys);
+    }
+    let out = json!({
+        "benchmark": "residency",
+        "model": model,
+        "threads": sys.threads(),
+        "repeats": repeats,
+        "unix_time": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs(),
+        "results": rows,
+    });
+    let text = serde_json::to_string_pretty(&out).unwrap();
+    match get("--out") {
+        Some(p) => std::fs::write(&p, &text).expect("write --out"),
+        None => println!("{text}"),
+    }
+}
