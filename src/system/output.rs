@@ -96,10 +96,23 @@ pub fn write_atomically<T>(
     };
     let mut prefix = name.to_os_string();
     prefix.push(".");
+    // The name is registered for removal on a signal before the file exists (inside make_in,
+    // which picks a random name and retries on a collision): a signal at any moment after the
+    // file appears finds it. Created exclusively (O_EXCL: never through a planted link), 0600.
+    let mut slot: Option<Registered> = None;
     let mut tmp = tempfile::Builder::new()
         .prefix(&prefix)
         .suffix(".saraphis-tmp")
-        .tempfile_in(&dir)
+        .make_in(&dir, |path| {
+            let s = Registered::new(path);
+            let mut o = std::fs::OpenOptions::new();
+            o.read(true).write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+            let f = o.open(path)?;
+            slot = Some(s);
+            Ok(f)
+        })
         .map_err(|e| {
             let why = if dir.is_dir() {
                 e.to_string()
@@ -111,7 +124,6 @@ pub fn write_atomically<T>(
                 format!("cannot create {}: {why}", dest.display()),
             ))
         })?;
-    let slot = Registered::new(tmp.path());
     let written = f(tmp.as_file_mut()).and_then(|v| {
         tmp.as_file()
             .sync_all()
