@@ -87,17 +87,25 @@ fn c_program_round_trips_real_weights() {
     let t = common::big_f32();
     let raw = tmp.path().join("tensor.f32");
     std::fs::write(&raw, &t.bytes).unwrap();
-    let out = Command::new(&exe)
-        .arg(&raw)
-        .arg(t.shape[0].to_string())
-        .arg(t.shape[1].to_string())
-        .output()
-        .unwrap();
+    run_c(
+        &exe,
+        &[
+            raw.into_os_string(),
+            t.shape[0].to_string().into(),
+            t.shape[1].to_string().into(),
+        ],
+    );
+}
+
+/// Run a C test program and assert that it reports every check passed.
+fn run_c(exe: &Path, args: &[std::ffi::OsString]) {
+    let out = Command::new(exe).args(args).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
-        "C round trip failed:\n{stdout}\n{stderr}"
+        "{} failed:\n{stdout}\n{stderr}",
+        exe.display()
     );
     assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
 }
@@ -107,35 +115,16 @@ fn c_program_round_trips_real_weights() {
 /// The program takes the archive and the safetensors file it was made from.
 #[test]
 fn c_program_reads_a_real_archive() {
-    use saraphis::system::{Config, Device, System};
     let tmp = tempfile::tempdir().unwrap();
     let exe = compile_c("archive", tmp.path());
-    let src = std::fs::read(common::data("minilm-subset-f32.safetensors")).unwrap();
-    let sys = System::new(Config {
-        device: Device::Cpu,
-        ..Config::default()
-    })
-    .unwrap();
-    let (cur, _, _) = sys
-        .compress_safetensors(
-            &src,
-            std::io::Cursor::new(Vec::new()),
-            saraphis::CodecParams::LosslessV2,
-            &|_, _, _| {},
-        )
-        .unwrap();
+    let (archive, _) = common::subset_archive(saraphis::CodecParams::LosslessV2);
     let sph = tmp.path().join("m.sph");
-    std::fs::write(&sph, cur.into_inner()).unwrap();
-    let out = Command::new(&exe)
-        .arg(&sph)
-        .arg(common::data("minilm-subset-f32.safetensors"))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "C archive test failed:\n{stdout}\n{stderr}"
+    std::fs::write(&sph, archive).unwrap();
+    run_c(
+        &exe,
+        &[
+            sph.into_os_string(),
+            common::data("minilm-subset-f32.safetensors").into_os_string(),
+        ],
     );
-    assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
 }

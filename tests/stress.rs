@@ -218,23 +218,8 @@ fn one_system_shared_by_16_threads_is_bit_exact() {
 /// refusals, hits + misses = acquires, nothing pinned, never over budget.
 #[test]
 fn residency_shared_by_16_threads_under_a_tight_budget() {
-    use saraphis::system::{Config, Device, System};
     use std::sync::atomic::{AtomicU64, Ordering};
-    let src = std::fs::read(common::data("minilm-subset-f32.safetensors")).unwrap();
-    let sys = System::new(Config {
-        device: Device::Cpu,
-        ..Config::default()
-    })
-    .unwrap();
-    let (cur, _, _) = sys
-        .compress_safetensors(
-            &src,
-            std::io::Cursor::new(Vec::new()),
-            saraphis::CodecParams::Lossless,
-            &|_, _, _| {},
-        )
-        .unwrap();
-    let sph = cur.into_inner();
+    let (sph, src) = common::subset_archive(saraphis::CodecParams::Lossless);
     let st = safetensors::SafeTensors::deserialize(&src).unwrap();
     // SAFETY: C-ABI calls with valid pointers; handles freed once at the end.
     unsafe {

@@ -291,11 +291,12 @@ fn codec_of(cmd: &Cmd) -> Result<CodecParams, Failure> {
 
 /// Elements per chunk (segment) of `compress`: the user's, else the layout's default.
 fn chunk_elems_of(chunk_elems: Option<u32>, lossless_v2: bool) -> u32 {
-    chunk_elems.unwrap_or(if lossless_v2 {
-        saraphis::codec::segmented::DEFAULT_SEGMENT_ELEMS
+    let codec = if lossless_v2 {
+        CodecParams::LosslessV2
     } else {
-        saraphis::format::container::DEFAULT_CHUNK_ELEMS
-    })
+        CodecParams::Lossless
+    };
+    chunk_elems.unwrap_or(saraphis::codec::default_chunk_elems(&codec))
 }
 
 fn run(cli: Cli) -> Result<ModelReport, Failure> {

@@ -110,6 +110,15 @@ pub enum CodecParams {
     Padic(PadicParams),
 }
 
+/// Default elements per chunk for `codec`: segments of [`segmented::DEFAULT_SEGMENT_ELEMS`]
+/// (2^16) for lossless v2, [`crate::format::container::DEFAULT_CHUNK_ELEMS`] (2^18) otherwise.
+pub fn default_chunk_elems(codec: &CodecParams) -> u32 {
+    match codec {
+        CodecParams::LosslessV2 => segmented::DEFAULT_SEGMENT_ELEMS,
+        _ => crate::format::container::DEFAULT_CHUNK_ELEMS,
+    }
+}
+
 /// Compression options: codec, chunk size and rANS lane count.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CompressOptions {

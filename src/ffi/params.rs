@@ -9,7 +9,6 @@ use super::types::{codec_arg, saraphis_codec, saraphis_param};
 use crate::codec::{self, CodecParams, CompressOptions, ErrorBound, PadicParams};
 use crate::dtype::DType;
 use crate::error::Error;
-use crate::format::container::DEFAULT_CHUNK_ELEMS;
 use crate::padic::{self as padic_math, DEFAULT_PRIME, MAX_PRECISION};
 
 /// Opaque codec-parameters handle.
@@ -102,11 +101,13 @@ pub unsafe extern "C" fn saraphis_params_new(
             prime: DEFAULT_PRIME,
             precision: 0,
             bound: None,
-            chunk_elems: if codec == saraphis_codec::SARAPHIS_CODEC_LOSSLESS_V2 {
-                crate::codec::segmented::DEFAULT_SEGMENT_ELEMS
+            chunk_elems: crate::codec::default_chunk_elems(&if codec
+                == saraphis_codec::SARAPHIS_CODEC_LOSSLESS_V2
+            {
+                CodecParams::LosslessV2
             } else {
-                DEFAULT_CHUNK_ELEMS
-            },
+                CodecParams::Lossless
+            }),
             lanes: 0,
         };
         *o = saraphis_params::into_handle(p);

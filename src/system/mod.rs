@@ -456,14 +456,12 @@ impl System {
     /// chunk size (2^18, the layout-v1 default: segments that long leave a GPU a quarter of the
     /// warps, each with a four times longer serial rANS chain), else the config's size.
     pub fn options(&self, codec: CodecParams) -> CompressOptions {
-        let chunk_elems = match codec {
-            CodecParams::LosslessV2
-                if self.config.chunk_elems == crate::format::container::DEFAULT_CHUNK_ELEMS =>
-            {
-                codec::segmented::DEFAULT_SEGMENT_ELEMS
-            }
-            _ => self.config.chunk_elems,
-        };
+        let chunk_elems =
+            if self.config.chunk_elems == crate::format::container::DEFAULT_CHUNK_ELEMS {
+                codec::default_chunk_elems(&codec)
+            } else {
+                self.config.chunk_elems
+            };
         CompressOptions {
             codec,
             chunk_elems,

@@ -110,6 +110,24 @@ struct State {
     peak: u64,
 }
 
+/// Record tensor `i` as being decoded and count its `bytes` against the budget (room already
+/// made): pinned once for an acquire, unpinned for a prefetch.
+fn reserve(st: &mut State, i: usize, bytes: u64, now: u64, prefetched: bool) {
+    st.entries.insert(
+        i,
+        Entry {
+            slot: Slot::Decoding,
+            bytes,
+            pins: u32::from(!prefetched),
+            waiters: 0,
+            last_use: now,
+            prefetched,
+        },
+    );
+    st.resident += bytes;
+    st.peak = st.peak.max(st.resident);
+}
+
 /// Counters of a [`Residency`], read by [`Residency::stats`].
 #[derive(Debug, Default)]
 struct Counters {
@@ -414,19 +432,7 @@ impl Residency {
                         self.counters.failures.fetch_add(1, Ordering::Relaxed);
                         return Err(e);
                     }
-                    st.entries.insert(
-                        i,
-                        Entry {
-                            slot: Slot::Decoding,
-                            bytes,
-                            pins: 1,
-                            waiters: 0,
-                            last_use: now,
-                            prefetched: false,
-                        },
-                    );
-                    st.resident += bytes;
-                    st.peak = st.peak.max(st.resident);
+                    reserve(&mut st, i, bytes, now, false);
                     drop(st);
                     let b = self.decode(i, bytes)?;
                     self.counters.acquires.fetch_add(1, Ordering::Relaxed);
@@ -475,19 +481,7 @@ impl Residency {
             }
             st.clock += 1;
             let now = st.clock;
-            st.entries.insert(
-                i,
-                Entry {
-                    slot: Slot::Decoding,
-                    bytes,
-                    pins: 0,
-                    waiters: 0,
-                    last_use: now,
-                    prefetched: true,
-                },
-            );
-            st.resident += bytes;
-            st.peak = st.peak.max(st.resident);
+            reserve(&mut st, i, bytes, now, true);
             self.counters.prefetches.fetch_add(1, Ordering::Relaxed);
             let me = self.clone();
             self.archive.system().spawn(move || {

@@ -46,3 +46,19 @@ pub fn big_f32() -> Tensor {
         .max_by_key(|t| t.bytes.len())
         .unwrap()
 }
+
+/// The `.sph` archive of the MiniLM subset fixture (real weights) with `codec`, written in
+/// memory by a CPU system, and the fixture's bytes.
+pub fn subset_archive(codec: saraphis::CodecParams) -> (Vec<u8>, Vec<u8>) {
+    use saraphis::system::{Config, Device, System};
+    let src = std::fs::read(data("minilm-subset-f32.safetensors")).unwrap();
+    let sys = System::new(Config {
+        device: Device::Cpu,
+        ..Config::default()
+    })
+    .unwrap();
+    let (cur, _, _) = sys
+        .compress_safetensors(&src, std::io::Cursor::new(Vec::new()), codec, &|_, _, _| {})
+        .unwrap();
+    (cur.into_inner(), src)
+}
