@@ -114,6 +114,30 @@ typedef enum saraphis_dtype {
   SARAPHIS_BOOL = 12,
 } saraphis_dtype;
 
+// The operation of `saraphis_padic_batch` (the `op` argument): binary operations read `a` and
+// `b`, unary ones `a` only (`b` must then be NULL).
+enum saraphis_padic_op
+#ifdef __cplusplus
+  : uint32_t
+#endif // __cplusplus
+ {
+  // `out = a + b mod p^N`.
+  SARAPHIS_PADIC_ADD = 0,
+  // `out = a - b mod p^N`.
+  SARAPHIS_PADIC_SUB = 1,
+  // `out = a * b mod p^N` (Barrett reduction).
+  SARAPHIS_PADIC_MUL = 2,
+  // `out = -a mod p^N`.
+  SARAPHIS_PADIC_NEG = 3,
+  // `out = a^-1 mod p^N` (Newton–Hensel); a non-unit is an error (host only).
+  SARAPHIS_PADIC_INVERSE = 4,
+  // `out = v_p(a)` (`N` for 0).
+  SARAPHIS_PADIC_VALUATION = 5,
+};
+#ifndef __cplusplus
+typedef uint32_t saraphis_padic_op;
+#endif // __cplusplus
+
 // Keys of `saraphis_params_set`; values are doubles, integers exactly representable.
 typedef enum saraphis_param {
   // Prime base, a prime <= 65521 (default 251).
@@ -170,6 +194,21 @@ typedef enum saraphis_result {
   SARAPHIS_ERR_PANIC = 5000,
 } saraphis_result;
 
+// A tropical semiring (the value of the `semiring` arguments): which of max / min is `⊕`.
+enum saraphis_semiring
+#ifdef __cplusplus
+  : uint32_t
+#endif // __cplusplus
+ {
+  // `a ⊕ b = max(a, b)`, `a ⊗ b = a + b`; zero `-inf` (`INT32_MIN` for int32).
+  SARAPHIS_SEMIRING_MAX_PLUS = 0,
+  // `a ⊕ b = min(a, b)`, `a ⊗ b = a + b`; zero `+inf` (`INT32_MAX` for int32).
+  SARAPHIS_SEMIRING_MIN_PLUS = 1,
+};
+#ifndef __cplusplus
+typedef uint32_t saraphis_semiring;
+#endif // __cplusplus
+
 // Eviction policies of `saraphis_residency_new` (seed 003's `swap_policy`).
 typedef enum saraphis_swap_policy {
   // Evict only what the new tensor needs.
@@ -180,6 +219,21 @@ typedef enum saraphis_swap_policy {
   SARAPHIS_SWAP_AGGRESSIVE = 2,
 } saraphis_swap_policy;
 
+// The elementwise operation of `saraphis_tropical_elementwise` (the `op` argument).
+enum saraphis_tropical_op
+#ifdef __cplusplus
+  : uint32_t
+#endif // __cplusplus
+ {
+  // `out[i] = a[i] ⊕ b[i]`.
+  SARAPHIS_TROPICAL_ADD = 0,
+  // `out[i] = a[i] ⊗ b[i]`.
+  SARAPHIS_TROPICAL_MUL = 1,
+};
+#ifndef __cplusplus
+typedef uint32_t saraphis_tropical_op;
+#endif // __cplusplus
+
 // Opaque archive handle. Thread-safe.
 typedef struct saraphis_archive saraphis_archive;
 
@@ -188,6 +242,11 @@ typedef struct saraphis_buffer saraphis_buffer;
 
 // Opaque configuration handle (a boxed Rust `Config`).
 typedef struct saraphis_config saraphis_config;
+
+// `Z/p^N` (a prime `p <= 65521`, `p^N <= 2^62`): the ring the `saraphis_padic_*` calls
+// compute in. Immutable once made: share it across threads freely. Made by
+// `saraphis_padic_ring_new`, released by `saraphis_padic_ring_free`.
+typedef struct saraphis_padic_ring saraphis_padic_ring;
 
 // Opaque codec-parameters handle.
 typedef struct saraphis_params saraphis_params;
@@ -687,6 +746,199 @@ enum saraphis_result saraphis_inspect(const void *src,
 enum saraphis_result saraphis_header_bytes(const void *src,
                                            size_t src_bytes,
                                            size_t *needed);
+
+// Elementwise tropical operation: `out[i] = a[i] ⊕ b[i]` (`op` = `SARAPHIS_TROPICAL_ADD`) or
+// `a[i] ⊗ b[i]` (`SARAPHIS_TROPICAL_MUL`), `len` elements of `dtype` (`SARAPHIS_DTYPE_F32`,
+// `F64` or `I32`) each, host memory aligned to the element size; `out` must not overlap `a` or
+// `b`. Floats: NaN counts as the semiring zero; int32: finite entries in `[-2^28, 2^28]`, the
+// zero is `INT32_MIN` (max-plus) / `INT32_MAX` (min-plus). Errors: `SARAPHIS_ERR_INVALID_ARGUMENT`
+// (semiring, op, dtype, alignment, an int32 out of range), `SARAPHIS_ERR_NULL_PARAMETER`,
+// `SARAPHIS_ERR_DESTINATION` (overlap). `out` is written only on success. Thread-safe; runs on
+// the system's worker pool.
+enum saraphis_result saraphis_tropical_elementwise(const struct saraphis_system *system,
+                                                   uint32_t semiring,
+                                                   uint32_t op,
+                                                   uint32_t dtype,
+                                                   const void *a,
+                                                   const void *b,
+                                                   void *out,
+                                                   size_t len);
+
+// Tropical matrix product `C = A ⊗ B` on the CPU: `C[i][j] = ⊕_l A[i][l] ⊗ B[l][j]`, row-major,
+// `a` of `m × k`, `b` of `k × n`, `c` of `m × n` elements of `dtype` (`SARAPHIS_DTYPE_F32`,
+// `F64` or `I32`), host memory aligned to the element size. `argbest`: NULL, or `m × n`
+// uint32 that get the smallest `l` attaining each entry (`UINT32_MAX` where the entry is the
+// zero: no path). `k = 0` gives the zero everywhere. Blocked, packed and vectorised (AVX2 when
+// present), on the system's worker pool. Errors: `SARAPHIS_ERR_INVALID_ARGUMENT` (semiring,
+// dtype, alignment, sizes overflowing, an int32 out of range), `SARAPHIS_ERR_NULL_PARAMETER`,
+// `SARAPHIS_ERR_DESTINATION` (`c` or `argbest` overlapping an input or each other). Outputs are
+// written only on success. Thread-safe.
+enum saraphis_result saraphis_tropical_matmul(const struct saraphis_system *system,
+                                              uint32_t semiring,
+                                              uint32_t dtype,
+                                              const void *a,
+                                              const void *b,
+                                              void *c,
+                                              size_t m,
+                                              size_t k,
+                                              size_t n,
+                                              uint32_t *argbest);
+
+// Batched tropical polynomial evaluation: `out[q][x] = ⊕_i coeffs[q][i] ⊗ xs[x]^{⊗i}`, i.e.
+// `max_i (coeffs[q][i] + i·xs[x])` for max-plus (`min` for min-plus). `coeffs`: `polys × terms`
+// elements (term `i` multiplies `x^i`), `xs`: `points`, `out`: `polys × points`, all of
+// `dtype` (F32, F64, I32). Errors: `SARAPHIS_ERR_INVALID_ARGUMENT` (terms = 0, dtype, alignment,
+// int32 range or overflow of a term), `SARAPHIS_ERR_NULL_PARAMETER`, `SARAPHIS_ERR_DESTINATION`.
+// Thread-safe.
+enum saraphis_result saraphis_tropical_poly_eval(const struct saraphis_system *system,
+                                                 uint32_t semiring,
+                                                 uint32_t dtype,
+                                                 const void *coeffs,
+                                                 size_t polys,
+                                                 size_t terms,
+                                                 const void *xs,
+                                                 size_t points,
+                                                 void *out);
+
+// 1-D max-plus (min-plus) convolution, valid part, as a correlation:
+// `out[i] = ⊕_j x[i + j] ⊗ w[j]` for `i < len - kernel_len + 1` (morphological dilation by the
+// reflected `w`). `x`: `len` elements, `w`: `kernel_len` (1 ..= `len`), `out`:
+// `len - kernel_len + 1`, all of `dtype` (F32, F64, I32). Errors: as
+// `saraphis_tropical_elementwise`. Thread-safe.
+enum saraphis_result saraphis_tropical_conv1d(const struct saraphis_system *system,
+                                              uint32_t semiring,
+                                              uint32_t dtype,
+                                              const void *x,
+                                              size_t len,
+                                              const void *w,
+                                              size_t kernel_len,
+                                              void *out);
+
+// 2-D max-plus (min-plus) convolution, valid part, as a correlation: `x` is `h × w`,
+// `kernel` `kh × kw` (1 ..= h, 1 ..= w), `out` `(h - kh + 1) × (w - kw + 1)`, row-major, with
+// `out[i][j] = ⊕_{u,v} x[i + u][j + v] ⊗ kernel[u][v]` (grey-scale dilation). Dtypes F32, F64,
+// I32. Errors: as `saraphis_tropical_elementwise`. Thread-safe.
+enum saraphis_result saraphis_tropical_conv2d(const struct saraphis_system *system,
+                                              uint32_t semiring,
+                                              uint32_t dtype,
+                                              const void *x,
+                                              size_t h,
+                                              size_t w,
+                                              const void *kernel,
+                                              size_t kh,
+                                              size_t kw,
+                                              void *out);
+
+// Kleene closure `A* = I ⊕ A ⊕ A^2 ⊕ ...` of the `n × n` matrix `a` into `out` (`n × n`, not
+// overlapping `a`): all-pairs heaviest (max-plus) or shortest (min-plus) path weights, by
+// repeated squaring (`ceil(log2 n) + 1` products). Errors: `SARAPHIS_ERR_INVALID_ARGUMENT` also
+// when a cycle gains weight (positive for max-plus, negative for min-plus: the closure
+// diverges) or int32 path weights pass `2^28`; otherwise as `saraphis_tropical_elementwise`.
+// Thread-safe.
+enum saraphis_result saraphis_tropical_closure(const struct saraphis_system *system,
+                                               uint32_t semiring,
+                                               uint32_t dtype,
+                                               const void *a,
+                                               size_t n,
+                                               void *out);
+
+// Tropical matrix product on the GPU, enqueued on `stream` (a `CUstream` of the device's
+// primary context; NULL = the library's own stream): the same product, zero/one, NaN policy
+// and argbest as `saraphis_tropical_matmul`, bit for bit (a zero result may differ in the sign
+// of a zero). `a_dev`, `b_dev`, `c_dev` (and `argbest_dev` unless NULL) are device memory of
+// `m × k`, `k × n`, `m × n` elements, aligned to the element size; `c_dev` must not overlap
+// the inputs. `status_dev`: NULL or one int32 on the device that the kernel ORs with 1 when an
+// int32 input lies outside `[-2^28, 2^28]` (the result is then unspecified; zero it before).
+// Returns once enqueued. Errors: `SARAPHIS_ERR_DEVICE` (no GPU, launch failure),
+// `SARAPHIS_ERR_INVALID_ARGUMENT`, `SARAPHIS_ERR_NULL_PARAMETER`. Thread-safe.
+enum saraphis_result saraphis_tropical_matmul_device(const struct saraphis_system *system,
+                                                     uint32_t semiring,
+                                                     uint32_t dtype,
+                                                     const void *a_dev,
+                                                     const void *b_dev,
+                                                     void *c_dev,
+                                                     size_t m,
+                                                     size_t k,
+                                                     size_t n,
+                                                     uint32_t *argbest_dev,
+                                                     int32_t *status_dev,
+                                                     void *stream);
+
+// Make the ring `Z/p^N` for prime `prime` (at most 65521) and precision `precision` (`N >= 1`,
+// `p^N <= 2^62`) into `*out` (owned by the caller: `saraphis_padic_ring_free`).
+// Errors: `SARAPHIS_ERR_INVALID_ARGUMENT` (not a prime, too large, precision out of range),
+// `SARAPHIS_ERR_NULL_PARAMETER`. Thread-safe.
+enum saraphis_result saraphis_padic_ring_new(uint32_t prime,
+                                             uint32_t precision,
+                                             struct saraphis_padic_ring **out);
+
+// Release a ring from `saraphis_padic_ring_new`; NULL is a no-op. Not while another thread
+// uses it.
+void saraphis_padic_ring_free(struct saraphis_padic_ring *ring);
+
+// The modulus `p^N` of a ring (0 for NULL). Thread-safe.
+uint64_t saraphis_padic_ring_modulus(const struct saraphis_padic_ring *ring);
+
+// Batch p-adic arithmetic on residues in `[0, p^N)` (uint64): `out[i] = a[i] op b[i]` for the
+// binary ops (`SARAPHIS_PADIC_ADD`, `SUB`, `MUL`), `op a[i]` for the unary ones (`NEG`,
+// `INVERSE`, `VALUATION`; `b` must be NULL). `len` elements each, host memory; `out` must not
+// overlap the inputs. Multi-threaded on the system's pool. Errors:
+// `SARAPHIS_ERR_INVALID_ARGUMENT` (op, an input `>= p^N` (the message names its index), `b`
+// given for a unary op, a non-unit for `INVERSE`), `SARAPHIS_ERR_NULL_PARAMETER`,
+// `SARAPHIS_ERR_DESTINATION`. `out` is written only on success. Thread-safe.
+enum saraphis_result saraphis_padic_batch(const struct saraphis_system *system,
+                                          const struct saraphis_padic_ring *ring,
+                                          uint32_t op,
+                                          const uint64_t *a,
+                                          const uint64_t *b,
+                                          uint64_t *out,
+                                          size_t len);
+
+// Batch p-adic arithmetic on the GPU, enqueued on `stream` (NULL = the library's own stream):
+// the ops of `saraphis_padic_batch` except `SARAPHIS_PADIC_INVERSE` (host only:
+// `SARAPHIS_ERR_UNSUPPORTED`), bit for bit the host's results, on device arrays of `len`
+// uint64 (aligned to 8; `b_dev` NULL for unary ops). `status_dev`: NULL or one int32 on the
+// device that the kernel ORs with 1 when an input is `>= p^N` (that output is then
+// unspecified). Returns once enqueued. Errors: `SARAPHIS_ERR_DEVICE`,
+// `SARAPHIS_ERR_INVALID_ARGUMENT`, `SARAPHIS_ERR_NULL_PARAMETER`, `SARAPHIS_ERR_UNSUPPORTED`.
+// Thread-safe.
+enum saraphis_result saraphis_padic_batch_device(const struct saraphis_system *system,
+                                                 const struct saraphis_padic_ring *ring,
+                                                 uint32_t op,
+                                                 const uint64_t *a_dev,
+                                                 const uint64_t *b_dev,
+                                                 uint64_t *out_dev,
+                                                 size_t len,
+                                                 int32_t *status_dev,
+                                                 void *stream);
+
+// Digits of residues: `digits[i * N + j]` = digit `j` (least significant first, `< p`) of
+// `a[i]`, for `len` residues (`digits` holds `len × N` uint32). Errors:
+// `SARAPHIS_ERR_INVALID_ARGUMENT` (an input `>= p^N`), `SARAPHIS_ERR_NULL_PARAMETER`.
+// Thread-safe.
+enum saraphis_result saraphis_padic_to_digits(const struct saraphis_padic_ring *ring,
+                                              const uint64_t *a,
+                                              size_t len,
+                                              uint32_t *digits);
+
+// Residues from digits: the inverse of `saraphis_padic_to_digits` (`digits`: `len × N`
+// uint32, each `< p`). Errors: `SARAPHIS_ERR_INVALID_ARGUMENT` (a digit `>= p`),
+// `SARAPHIS_ERR_NULL_PARAMETER`, `SARAPHIS_ERR_DESTINATION`. Thread-safe.
+enum saraphis_result saraphis_padic_from_digits(const struct saraphis_padic_ring *ring,
+                                                const uint32_t *digits,
+                                                size_t len,
+                                                uint64_t *out);
+
+// Hensel lifting: the root `*root` in `Z/p^N` of the polynomial `sum_i coeffs[i] x^i`
+// (`n_coeffs` residues, constant term first) that is congruent to `r0` mod `p`, where `r0` is
+// a simple root mod `p` (`f(r0) ≡ 0`, `f'(r0) ≢ 0 mod p`). Errors:
+// `SARAPHIS_ERR_INVALID_ARGUMENT` (`r0` not a root mod p, a singular root, coefficients out of
+// range, no coefficients), `SARAPHIS_ERR_NULL_PARAMETER`. Thread-safe.
+enum saraphis_result saraphis_padic_hensel_root(const struct saraphis_padic_ring *ring,
+                                                const uint64_t *coeffs,
+                                                size_t n_coeffs,
+                                                uint64_t r0,
+                                                uint64_t *root);
 
 // Create codec parameters for `codec` (a `saraphis_codec`: RAW, LOSSLESS, PADIC, BYTES or
 // LOSSLESS_V2) into `*out`. Defaults: prime 251, automatic precision, no bound (PADIC then needs

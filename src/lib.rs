@@ -25,6 +25,7 @@ pub mod entropy;
 pub mod error;
 pub mod ffi;
 pub mod format;
+pub mod math;
 pub mod padic;
 pub mod system;
 

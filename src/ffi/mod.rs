@@ -12,7 +12,7 @@
 //! One file per handle or group of calls: [`result`] (result codes, text, last error),
 //! [`types`] (value enums, `saraphis_tensor_info`), [`config`], [`system`], [`params`],
 //! [`buffer`], [`compress`], [`decompress`], [`device`] (GPU calls on device memory),
-//! [`inspect`], [`archive`] (opened `.sph` archives); `boundary` holds the panic guard and the pointer checks.
+//! [`inspect`], [`archive`] (opened `.sph` archives), [`math`] (tropical and p-adic math); `boundary` holds the panic guard and the pointer checks.
 //!
 //! Thread safety: a `saraphis_system` may be used from many threads at once. Config and
 //! params handles may be shared read-only across threads but not mutated concurrently.
@@ -32,6 +32,7 @@ pub mod config;
 pub mod decompress;
 pub mod device;
 pub mod inspect;
+pub mod math;
 pub mod params;
 pub mod residency;
 pub mod result;

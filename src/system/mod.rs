@@ -7,6 +7,7 @@
 
 pub mod archive;
 pub mod config;
+mod math;
 pub mod model;
 pub mod output;
 pub mod residency;
