@@ -295,6 +295,17 @@ impl PadicPlan {
         }
     }
 
+    /// The signed integer `q` the encoder stores for the value `x` (`|q| < p^N`, written as the
+    /// digits of `|q|` and a sign), or `None` when `x` is stored as an exception (not finite, a
+    /// zero in relative mode, `|q| >= p^N`, or no candidate within the bound). Reconstruction:
+    /// `x' = q step` (absolute mode) or `x' = sign(x) exp((q + offset) step)` (relative mode),
+    /// rounded to `self.dtype`. This is the encoder's own quantizer and verification
+    /// (candidates `q`, `q - 1`, `q + 1`), so `crate::math::padic::PadicRing::quantize` agrees
+    /// with the codec exactly. Thread safety: pure.
+    pub fn quantize_value(&self, x: f64) -> Option<i64> {
+        self.quantize(x, self.limit()).map(|(q, _)| q)
+    }
+
     /// Quantize `x`, returning `q` and the absolute error of its reconstruction, or `None`
     /// if `x` must be stored as an exception.
     #[inline]
