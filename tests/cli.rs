@@ -581,3 +581,110 @@ fn filesystem_faults_give_clear_errors_and_keep_existing_output() {
         only_expected_files(&ro, &[]);
     }
 }
+
+/// `saraphis bench`: every CPU operation runs at a small explicit size, checks itself against its
+/// reference (max_abs_diff_vs_reference 0 for the tropical products), prints the device it found,
+/// and exports the same JSON it prints; bad names and sizes are usage errors (exit 2).
+#[test]
+fn bench_runs_every_cpu_operation_and_exports_json() {
+    let dir = tempfile::tempdir().unwrap();
+    for (op, size) in [
+        ("tropical-matmul", "67"),
+        ("tropical-conv", "40"),
+        ("tropical-closure", "33"),
+        ("tropical-poly", "100"),
+        ("padic-mul", "5000"),
+        ("padic-add", "5000"),
+        ("padic-hensel", "500"),
+        ("codec-decode", "70000"),
+        ("codec-encode", "70000"),
+    ] {
+        let export = dir.path().join(format!("{op}.json"));
+        let o = saraphis(&[
+            "bench",
+            "--operation",
+            op,
+            "--size",
+            size,
+            "--repeats",
+            "1",
+            "--json",
+            "--export",
+            s(&export),
+        ]);
+        assert!(
+            o.status.success(),
+            "{op}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let v = json(&o);
+        let file: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&export).unwrap()).unwrap();
+        assert_eq!(v, file, "{op}: --export writes what --json prints");
+        assert_eq!(v["operation"], op);
+        assert_eq!(v["size"].as_u64().unwrap(), size.parse::<u64>().unwrap());
+        assert!(v["device_info"]["threads"].as_u64().unwrap() >= 1);
+        let rows = v["results"].as_array().unwrap();
+        assert!(!rows.is_empty(), "{op}");
+        for r in rows {
+            assert!(r["ms"].as_f64().unwrap() > 0.0, "{op}: {r}");
+            if let Some(d) = r.get("max_abs_diff_vs_reference") {
+                assert_eq!(d.as_f64(), Some(0.0), "{op}: {r}");
+            }
+        }
+    }
+    for dtype in ["f64", "i32"] {
+        let o = saraphis(&[
+            "bench",
+            "--operation",
+            "tropical-matmul",
+            "--size",
+            "50",
+            "--dtype",
+            dtype,
+            "--semiring",
+            "min-plus",
+            "--repeats",
+            "1",
+            "--json",
+        ]);
+        assert!(
+            o.status.success(),
+            "{dtype}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let v = json(&o);
+        assert_eq!(v["semiring"], "min-plus");
+        assert_eq!(
+            v["results"][0]["max_abs_diff_vs_reference"].as_f64(),
+            Some(0.0)
+        );
+    }
+    let table = saraphis(&[
+        "bench",
+        "--operation",
+        "padic-mul",
+        "--size",
+        "small",
+        "--repeats",
+        "1",
+    ]);
+    assert!(table.status.success());
+    assert!(String::from_utf8_lossy(&table.stdout).contains("device found:"));
+    for bad in [
+        &["bench", "--operation", "nope"][..],
+        &["bench", "--size", "0"],
+        &["bench", "--size", "huge"],
+        &["bench", "--device", "tpu"],
+        &["bench", "--dtype", "u8"],
+        &["bench", "--semiring", "plus-times"],
+    ] {
+        let o = saraphis(bad);
+        assert_eq!(
+            o.status.code(),
+            Some(2),
+            "{bad:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+}

@@ -1,10 +1,14 @@
-//! `saraphis`: compress, restore, inspect and verify whole safetensors models.
+//! `saraphis`: compress, restore, inspect and verify whole safetensors models; `saraphis bench`
+//! runs the benchmark suite (codecs, tropical algebra, p-adic arithmetic: `cli/bench.rs`).
 //!
 //! Exit codes: 0 success, 1 error (message on stderr, no partial output left), 2 usage error
 //! (a bad or inconsistent argument), 3 `verify` found a tensor outside its bound or not
 //! bit-exact. SIGINT, SIGTERM and SIGHUP remove the output being written, then end the
 //! process as the signal does. Output to a closed pipe (`saraphis inspect m.sph | head`) ends
 //! quietly.
+
+#[path = "cli/bench.rs"]
+mod bench;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -105,6 +109,35 @@ enum Cmd {
         #[command(flatten)]
         common: Common,
     },
+    /// Benchmark an operation (codec, tropical, p-adic) on the CPU or a CUDA device, checked
+    /// against a reference; prints the device found and, where both exist, fused and unfused
+    /// kernels side by side.
+    Bench {
+        /// tropical-matmul, tropical-conv, tropical-closure, tropical-poly, padic-mul,
+        /// padic-add, padic-hensel, codec-decode, codec-encode.
+        #[arg(long, default_value = "tropical-matmul")]
+        operation: String,
+        /// small, medium, large, xlarge, or a number (its unit depends on the operation).
+        #[arg(long, default_value = "medium")]
+        size: String,
+        /// cpu or cuda:N.
+        #[arg(long, default_value = "cpu")]
+        device: String,
+        /// Element type of the tropical operations: f32, f64, i32.
+        #[arg(long, default_value = "f32")]
+        dtype: String,
+        /// Semiring of the tropical operations: max-plus or min-plus.
+        #[arg(long, default_value = "max-plus")]
+        semiring: String,
+        /// Timed repetitions after one warm-up (the median is reported).
+        #[arg(long, default_value_t = 5)]
+        repeats: usize,
+        /// Also write the JSON report to this file (written to a temporary name, then renamed).
+        #[arg(long, value_name = "FILE.json")]
+        export: Option<PathBuf>,
+        #[command(flatten)]
+        common: Common,
+    },
 }
 
 impl Cmd {
@@ -113,7 +146,8 @@ impl Cmd {
             Cmd::Compress { common, .. }
             | Cmd::Decompress { common, .. }
             | Cmd::Inspect { common, .. }
-            | Cmd::Verify { common, .. } => common,
+            | Cmd::Verify { common, .. }
+            | Cmd::Bench { common, .. } => common,
         }
     }
 }
@@ -335,6 +369,7 @@ fn run(cli: Cli) -> Result<ModelReport, Failure> {
         Cmd::Decompress { input, output, .. } => sys.decompress_model(input, output, &progress),
         Cmd::Inspect { input, .. } => sys.inspect_model(input),
         Cmd::Verify { input, against, .. } => sys.verify_model(input, against, &progress),
+        Cmd::Bench { .. } => unreachable!("bench runs in run_bench"),
     };
     pb.finish_and_clear();
     Ok(r?)
@@ -349,9 +384,83 @@ fn print(text: &str) -> std::io::Result<()> {
     }
 }
 
+/// `saraphis bench`: run, print (table or JSON), export.
+fn run_bench(cmd: &Cmd) -> Result<String, Failure> {
+    let Cmd::Bench {
+        operation,
+        size,
+        device,
+        dtype,
+        semiring,
+        repeats,
+        export,
+        common,
+    } = cmd
+    else {
+        unreachable!()
+    };
+    let dev: saraphis::system::Device = if device == "cpu" {
+        saraphis::system::Device::Cpu
+    } else {
+        device
+            .parse()
+            .map_err(|e: saraphis::Error| Failure::Usage(e.to_string()))?
+    };
+    let sys = System::new(Config {
+        threads: common.threads,
+        device: dev,
+        ..Config::default()
+    })?;
+    let args = bench::BenchArgs {
+        operation: operation.clone(),
+        size: size.clone(),
+        device: device.clone(),
+        dtype: dtype.clone(),
+        semiring: semiring.clone(),
+        repeats: *repeats,
+    };
+    let report = bench::run(&args, &sys).map_err(|m| {
+        if m.starts_with("--") {
+            Failure::Usage(m)
+        } else {
+            Failure::Run(saraphis::Error::InvalidArgument(m))
+        }
+    })?;
+    let text = serde_json::to_string_pretty(&report).unwrap_or_default() + "\n";
+    if let Some(path) = export {
+        saraphis::system::output::write_atomically(path, &[], |f| {
+            f.write_all(text.as_bytes()).map_err(saraphis::Error::Io)
+        })?;
+    }
+    Ok(if common.json {
+        text
+    } else {
+        bench::table(&report)
+    })
+}
+
 fn main() -> ExitCode {
     saraphis::system::output::remove_temporaries_on_signal();
     let cli = Cli::parse();
+    if matches!(cli.cmd, Cmd::Bench { .. }) {
+        return match run_bench(&cli.cmd) {
+            Ok(text) => {
+                if let Err(e) = print(&text) {
+                    eprintln!("saraphis: error: writing the report: {e}");
+                    return ExitCode::from(1);
+                }
+                ExitCode::SUCCESS
+            }
+            Err(Failure::Usage(m)) => {
+                eprintln!("saraphis: usage error: {m}");
+                ExitCode::from(2)
+            }
+            Err(Failure::Run(e)) => {
+                eprintln!("saraphis: error: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
     let json = cli.cmd.common().json;
     match run(cli) {
         Ok(r) => {

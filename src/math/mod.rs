@@ -4,7 +4,7 @@
 //! `kernels/padic_math.cu`).
 //!
 //! Layer: ops (beside the codecs). Depends only on `crate::error`, `crate::padic` (primality,
-//! precision limits) and, for [`padic::PadicRing::from_float`], the p-adic codec's quantizer
+//! precision limits) and, for [`padic::PadicRing::quantize`], the p-adic codec's quantizer
 //! (`crate::codec::padic`), so that a value converted here is the integer the codec stores.
 //!
 //! Thread safety: every function here is pure (inputs borrowed, outputs written) and may be

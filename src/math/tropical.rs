@@ -343,6 +343,7 @@ pub fn elementwise<T: Element>(
 /// `vaddps`/`vmaxps` when the CPU has it, chosen at run time; the same code without it).
 /// Errors: `InvalidArgument` (lengths, invalid `i32` inputs, `k >= 2^32 - 1` with argbest).
 /// Time `O(m n k)`; extra memory `k × n` rounded up to the panel width, plus 96 × 256 per task.
+#[allow(clippy::too_many_arguments)]
 pub fn matmul<T: Element>(
     s: Semiring,
     a: &[T],
@@ -429,7 +430,7 @@ unsafe fn row_block_avx2<
     s: Semiring,
     a: &[T],
     bp: &[T],
-    job: (usize, &mut [T], Option<&mut [u32]>),
+    job: Job<'_, T>,
     dims: (usize, usize, usize),
 ) {
     row_block::<T, MAX, ARG, MR, NR>(s, a, bp, job, dims)
@@ -490,7 +491,7 @@ fn blocked<T: Element, const MAX: bool, const ARG: bool, const MR: usize, const 
         Vec::new()
     };
     let mut arg_iter = arg_chunks.into_iter();
-    let jobs: Vec<(usize, &mut [T], Option<&mut [u32]>)> = c
+    let jobs: Vec<Job<'_, T>> = c
         .chunks_mut(MC * n)
         .enumerate()
         .map(|(i, cb)| (i, cb, arg_iter.next()))
@@ -509,6 +510,9 @@ fn blocked<T: Element, const MAX: bool, const ARG: bool, const MR: usize, const 
     });
 }
 
+/// A row block of the product: its index, its rows of `C`, and of argbest when asked for.
+type Job<'a, T> = (usize, &'a mut [T], Option<&'a mut [u32]>);
+
 /// One rayon task: rows `[blk MC, blk MC + rows)` of `C` (`cb`, and `gb` for argbest) against
 /// all of the packed `B` (`bp`), in blocks of [`KC`] along `k`.
 #[inline(always)]
@@ -516,7 +520,7 @@ fn row_block<T: Element, const MAX: bool, const ARG: bool, const MR: usize, cons
     s: Semiring,
     a: &[T],
     bp: &[T],
-    (blk, cb, mut gb): (usize, &mut [T], Option<&mut [u32]>),
+    (blk, cb, mut gb): Job<'_, T>,
     (_m, k, n): (usize, usize, usize),
 ) {
     let zero = T::to_work(s, T::zero(s));
@@ -794,7 +798,7 @@ mod tests {
                 for l in 0..k {
                     let t = T::otimes(s, a[i * k + l], b[l * n + j]);
                     let nxt = T::oplus(s, acc, t);
-                    if nxt != acc || (acc != acc && nxt == nxt) {
+                    if nxt != acc {
                         // strictly better (oplus keeps acc on ties)
                         best = l as u32;
                     }
