@@ -406,6 +406,39 @@ impl PadicRing {
         Ok(())
     }
 
+    /// Digit-form subtraction: `out = a - b` digit by digit with borrow, the borrow out of digit
+    /// `N - 1` dropped (wrap-around mod `p^N`; Knuth TAOCP vol. 2, §4.3.1, Algorithm S). Agrees
+    /// with [`PadicRing::sub`] through [`PadicRing::to_digits`].
+    ///
+    /// Shapes: `a`, `b`, `out` of length `N`. Errors: `InvalidArgument` for other lengths or a
+    /// digit `>= p`. Thread safety: pure.
+    pub fn sub_digits(&self, a: &[u32], b: &[u32], out: &mut [u32]) -> Result<()> {
+        self.check_digits(a, "sub_digits (a)")?;
+        self.check_digits(b, "sub_digits (b)")?;
+        self.check_out_digits(out, "sub_digits")?;
+        let mut borrow = 0u32;
+        for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+            let t = y + borrow; // <= p
+            (*o, borrow) = if x >= t {
+                (x - t, 0)
+            } else {
+                (x + self.p - t, 1)
+            };
+        }
+        Ok(())
+    }
+
+    /// Digit-form negation: `out = -a mod p^N` (`0 - a` with borrows: the p-adic complement,
+    /// `p - d_k` at the first nonzero digit and `p - 1 - d_j` above it; Gouvea 1997, §3.3).
+    /// Agrees with [`PadicRing::neg`] through [`PadicRing::to_digits`].
+    ///
+    /// Shapes: `a`, `out` of length `N`. Errors: `InvalidArgument` for other lengths or a digit
+    /// `>= p`. Thread safety: pure.
+    pub fn neg_digits(&self, a: &[u32], out: &mut [u32]) -> Result<()> {
+        let zero = vec![0u32; self.n as usize];
+        self.sub_digits(&zero, a, out)
+    }
+
     /// Digit-form multiplication: schoolbook convolution `c_k = sum_{i+j=k} a_i b_j` for
     /// `k < N` with carries propagated in `u64` accumulators, truncated mod `p^N` (Knuth TAOCP
     /// vol. 2, §4.3.1, Algorithm M, keeping the low `N` digits). Agrees with
@@ -997,6 +1030,10 @@ mod tests {
             prop_assert_eq!(r.from_digits(&out).unwrap(), r.add(a, b));
             r.mul_digits(&da, &db, &mut out).unwrap();
             prop_assert_eq!(r.from_digits(&out).unwrap(), r.mul(a, b));
+            r.sub_digits(&da, &db, &mut out).unwrap();
+            prop_assert_eq!(r.from_digits(&out).unwrap(), r.sub(a, b));
+            r.neg_digits(&da, &mut out).unwrap();
+            prop_assert_eq!(r.from_digits(&out).unwrap(), r.neg(a));
             // Valuation: the index of the first nonzero digit (N for zero).
             let first = da.iter().position(|&d| d != 0).unwrap_or(r.n as usize);
             prop_assert_eq!(r.valuation(a) as usize, first);
