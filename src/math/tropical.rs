@@ -455,7 +455,9 @@ fn tile<T: Element, const MAX: bool, const ARG: bool, const MR: usize, const NR:
                 let v = T::add_work(x, br[j]);
                 let better = if MAX { v > acc[r][j] } else { v < acc[r][j] };
                 if ARG {
-                    idx[r][j] = if better { kk } else { idx[r][j] };
+                    // A mask rather than a select: LLVM vectorises this form for f32 too.
+                    let m = (better as u32).wrapping_neg();
+                    idx[r][j] = (kk & m) | (idx[r][j] & !m);
                 }
                 acc[r][j] = if better { v } else { acc[r][j] };
             }
