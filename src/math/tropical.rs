@@ -667,17 +667,7 @@ pub fn conv1d<T: Element>(s: Semiring, x: &[T], w: &[T], out: &mut [T]) -> Resul
         ));
     }
     check_len("out", out.len(), x.len() - w.len() + 1)?;
-    check_inputs(s, x, "x")?;
-    check_inputs(s, w, "w")?;
-    out.par_chunks_mut(4096).enumerate().for_each(|(ci, o)| {
-        for (e, o) in o.iter_mut().enumerate() {
-            let i = ci * 4096 + e;
-            *o = w.iter().zip(&x[i..]).fold(T::zero(s), |acc, (&wj, &xj)| {
-                T::oplus(s, acc, T::otimes(s, xj, wj))
-            });
-        }
-    });
-    Ok(())
+    conv2d(s, x, (1, x.len()), w, (1, w.len()), out)
 }
 
 /// 2-D max-plus (min-plus) convolution, "valid" part, as a correlation: `x` is `h × w`, `kernel`
@@ -704,20 +694,76 @@ pub fn conv2d<T: Element>(
     check_len("out", out.len(), oh * ow)?;
     check_inputs(s, x, "x")?;
     check_inputs(s, kernel, "kernel")?;
-    out.par_chunks_mut(ow).enumerate().for_each(|(i, row)| {
-        for (j, o) in row.iter_mut().enumerate() {
-            let mut acc = T::zero(s);
-            for u in 0..kh {
-                let xr = &x[(i + u) * w + j..(i + u) * w + j + kw];
-                let kr = &kernel[u * kw..u * kw + kw];
-                for (&xv, &kv) in xr.iter().zip(kr) {
-                    acc = T::oplus(s, acc, T::otimes(s, xv, kv));
+    // In the loops' representation (i32: the zero as a sentinel), one output row at a time:
+    // for each kernel entry, a contiguous pass over the row (vectorised).
+    let xw: Vec<T> = x.iter().map(|&v| T::to_work(s, v)).collect();
+    let kwork: Vec<T> = kernel.iter().map(|&v| T::to_work(s, v)).collect();
+    let avx2 = have_avx2();
+    let max = s == Semiring::MaxPlus;
+    // Rows of several outputs per task when rows are short.
+    let rows_per_task = (4096 / ow).max(1);
+    out.par_chunks_mut(ow * rows_per_task)
+        .enumerate()
+        .for_each(|(t, rows)| {
+            for (r, row) in rows.chunks_mut(ow).enumerate() {
+                let i = t * rows_per_task + r;
+                let job = (&xw[i * w..(i + kh) * w], w, &kwork[..], (kh, kw), row);
+                #[cfg(target_arch = "x86_64")]
+                if avx2 {
+                    // SAFETY: the CPU has AVX2 (have_avx2).
+                    unsafe {
+                        if max {
+                            conv_row_avx2::<T, true>(s, job)
+                        } else {
+                            conv_row_avx2::<T, false>(s, job)
+                        }
+                    };
+                    continue;
+                }
+                let _ = avx2;
+                if max {
+                    conv_row::<T, true>(s, job)
+                } else {
+                    conv_row::<T, false>(s, job)
                 }
             }
-            *o = acc;
-        }
-    });
+        });
     Ok(())
+}
+
+/// One output row of [`conv2d`]: `x` holds the `kh` input rows it reads (row length `w`),
+/// `k` the kernel (`kh × kw`), all in the loops' representation; `row` gets the results.
+type ConvRow<'a, T> = (&'a [T], usize, &'a [T], (usize, usize), &'a mut [T]);
+
+#[inline(always)]
+fn conv_row<T: Element, const MAX: bool>(s: Semiring, (x, w, k, (kh, kw), row): ConvRow<'_, T>) {
+    let zero = T::to_work(s, T::zero(s));
+    row.fill(zero);
+    let ow = row.len();
+    for u in 0..kh {
+        for v in 0..kw {
+            let kv = k[u * kw + v];
+            let src = &x[u * w + v..u * w + v + ow];
+            for (acc, &xv) in row.iter_mut().zip(src) {
+                let t = T::add_work(xv, kv);
+                let better = if MAX { t > *acc } else { t < *acc };
+                *acc = if better { t } else { *acc };
+            }
+        }
+    }
+    for v in row.iter_mut() {
+        *v = T::from_work(s, *v);
+    }
+}
+
+/// [`conv_row`] compiled for AVX2.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn conv_row_avx2<T: Element, const MAX: bool>(s: Semiring, job: ConvRow<'_, T>) {
+    conv_row::<T, MAX>(s, job)
 }
 
 /// Kleene closure `A* = I ⊕ A ⊕ A^2 ⊕ ...` of a square `n × n` matrix: for max-plus the
@@ -1127,6 +1173,25 @@ mod tests {
                     }
                 }
                 assert_eq!(out[i * (wd - kw + 1) + j], acc);
+            }
+        }
+        // i32 with zeros (the sentinel path), both semirings, against the definition.
+        for s in [Semiring::MaxPlus, Semiring::MinPlus] {
+            let xs = values_i32(h * wd, 5, s);
+            let ks = values_i32(kh * kw, 6, s);
+            let mut out = vec![0i32; (h - kh + 1) * (wd - kw + 1)];
+            conv2d(s, &xs, (h, wd), &ks, (kh, kw), &mut out).unwrap();
+            for i in 0..h - kh + 1 {
+                for j in 0..wd - kw + 1 {
+                    let mut acc = i32::zero(s);
+                    for u in 0..kh {
+                        for v in 0..kw {
+                            let t = i32::otimes(s, xs[(i + u) * wd + j + v], ks[u * kw + v]);
+                            acc = i32::oplus(s, acc, t);
+                        }
+                    }
+                    assert_eq!(out[i * (wd - kw + 1) + j], acc, "{s:?} ({i}, {j})");
+                }
             }
         }
     }
