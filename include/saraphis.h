@@ -975,6 +975,43 @@ enum saraphis_result saraphis_residency_new(const struct saraphis_archive *archi
                                             uint32_t policy,
                                             struct saraphis_residency **out);
 
+// A residency manager whose decoded tensors live in GPU memory (the device tier): on the
+// archive's system GPU, at most `budget_bytes` of device memory for decoded tensors, in blocks
+// of the device's stream-ordered memory pool (`cuMemAllocAsync`; freed blocks are kept by the
+// pool for reuse), decoded on the GPU on the library's own stream (so prefetches overlap the
+// engine's kernels), evicted as `saraphis_residency_new`'s. Use
+// `saraphis_residency_acquire_device` / `saraphis_residency_release_device` (the host calls
+// answer `SARAPHIS_ERR_INVALID_ARGUMENT`). Errors: `SARAPHIS_ERR_DEVICE` (the system has no
+// GPU), `SARAPHIS_ERR_INVALID_ARGUMENT` (budget 0, unknown policy),
+// `SARAPHIS_ERR_NULL_PARAMETER`; `*out` is written only on success. Thread-safe.
+enum saraphis_result saraphis_residency_new_device(const struct saraphis_archive *archive,
+                                                   uint64_t budget_bytes,
+                                                   uint32_t policy,
+                                                   struct saraphis_residency **out);
+
+// Tensor `i` decoded in GPU memory (device tier): `*dev_ptr` (device address, 256-byte
+// aligned) and `*bytes` (its `original_bytes`), pinned until the matching
+// `saraphis_residency_release_device`. `stream` (a `CUstream` of the system GPU's primary
+// context; NULL = the library's own stream) is made to wait, on the device, for the tensor's
+// decode: kernels enqueued on it afterwards may read the tensor. The host does not wait
+// (except for a tensor's first decode, whose chunk statuses are checked). Errors: as
+// `saraphis_residency_acquire`, plus `SARAPHIS_ERR_INVALID_ARGUMENT` on a host-tier manager
+// and `SARAPHIS_ERR_DEVICE`. Thread-safe.
+enum saraphis_result saraphis_residency_acquire_device(const struct saraphis_residency *residency,
+                                                       size_t i,
+                                                       void *stream,
+                                                       void **dev_ptr,
+                                                       size_t *bytes);
+
+// Release one `saraphis_residency_acquire_device` of tensor `i`: the end of `stream`'s use
+// (NULL = the library's own stream) is recorded with an event, and the tensor's memory is
+// reused only after it. Kernels enqueued on `stream` after this call must not read the tensor.
+// Errors: `SARAPHIS_ERR_INVALID_ARGUMENT` (not acquired, or a host-tier manager),
+// `SARAPHIS_ERR_DEVICE`, `SARAPHIS_ERR_NULL_PARAMETER`. Thread-safe.
+enum saraphis_result saraphis_residency_release_device(const struct saraphis_residency *residency,
+                                                       size_t i,
+                                                       void *stream);
+
 // Free a residency manager and every decoded tensor it holds (NULL is a no-op), after waiting
 // for its prefetches still decoding. No call on it may be running or follow, and pointers from
 // `saraphis_residency_acquire` become invalid.

@@ -1430,3 +1430,82 @@ fn gpu_archive_decodes_every_tensor_into_device_memory() {
         );
     }
 }
+
+/// The residency manager's device tier: an engine's loop over every tensor of the MiniLM subset,
+/// twice, on a side stream, under a quarter of the decoded model's bytes, with the next two
+/// prefetched: each acquired tensor, copied back on the engine's stream, equals the CPU decode
+/// byte for byte; the budget is never exceeded; evictions happen and their blocks are reused (the
+/// pool's reserved memory stays near the budget); stats report the device tier, the pool and
+/// `cuMemGetInfo`. Also: the host calls are refused on a device manager, a release without an
+/// acquire is refused, and a tensor larger than the budget is a `Budget` error.
+#[test]
+#[ignore = "needs a CUDA GPU and a build with kernels: run scripts/gpu-run.sh on the GPU host"]
+fn gpu_residency_device_tier_serves_an_engine_loop_under_budget() {
+    use saraphis::system::{Archive, Residency, SwapPolicy};
+    use std::sync::Arc;
+    let sys = Arc::new(gpu());
+    let ctx = sys.cuda_device().unwrap().context().clone();
+    let stream = ctx.new_stream().unwrap();
+    let cs = stream.cu_stream() as *mut std::ffi::c_void;
+    let (sph, _) = common::subset_archive(CodecParams::Lossless);
+    let a = Arc::new(Archive::from_vec(sys.clone(), sph).unwrap());
+    let n = a.len();
+    let want: Vec<Vec<u8>> = (0..n).map(|i| a.decompress(i).unwrap()).collect();
+    let total: u64 = want.iter().map(|w| w.len() as u64).sum();
+    let largest = want.iter().map(|w| w.len() as u64).max().unwrap();
+    let budget = (total / 4).max(largest);
+    for policy in [SwapPolicy::Conservative, SwapPolicy::Aggressive] {
+        let r = Arc::new(Residency::new_device(a.clone(), budget, policy).unwrap());
+        assert!(r.acquire(0).is_err(), "host acquire on a device manager");
+        assert!(
+            unsafe { r.release_device(0, cs) }.is_err(),
+            "release without acquire"
+        );
+        for pass in 0..2 {
+            for (i, w) in want.iter().enumerate() {
+                let next: Vec<usize> = (i + 1..(i + 3).min(n)).collect();
+                r.prefetch(&next).unwrap();
+                let l = unsafe { r.acquire_device(i, cs) }.unwrap();
+                assert_eq!(l.block.len(), w.len() as u64);
+                assert_eq!(l.block.addr() % 256, 0, "pool blocks are 256-byte aligned");
+                // The engine's "kernel": a copy on its stream, ordered after the decode by the
+                // acquire's event wait.
+                let mut got = vec![0u8; w.len()];
+                unsafe {
+                    cudarc::driver::result::memcpy_dtoh_async(&mut got, l.block.addr(), cs as _)
+                        .unwrap();
+                }
+                stream.synchronize().unwrap();
+                assert!(got == *w, "{policy:?} pass {pass}: tensor {i} differs");
+                let s = r.stats();
+                assert!(s.resident_bytes <= budget, "over budget: {s:?}");
+                unsafe { r.release_device(i, cs) }.unwrap();
+            }
+        }
+        r.wait_idle();
+        let s = r.stats();
+        eprintln!(
+            "device tier {policy:?}: {}",
+            serde_json::to_string(&s).unwrap()
+        );
+        assert_eq!(s.tier, "device");
+        assert!(s.evictions > 0 && s.acquires == 2 * n as u64, "{s:?}");
+        assert!(s.hits + s.misses == s.acquires);
+        let pool = s.pool.expect("pool usage");
+        assert!(pool.reserved_bytes >= pool.used_bytes);
+        assert!(s.pool_fragmentation.is_some() && s.device_total_bytes.unwrap() > 0);
+        // Evicted blocks are reused: the pool never held much more than the budget (plus the
+        // alignment of each block and what other pool users hold).
+        assert!(
+            pool.used_high_bytes <= budget + 256 * n as u64 + (64 << 20),
+            "pool used high {} for a budget of {budget}",
+            pool.used_high_bytes
+        );
+    }
+    let small = Residency::new_device(a.clone(), largest - 1, SwapPolicy::Balanced).unwrap();
+    let big = (0..n).find(|&i| want[i].len() as u64 == largest).unwrap();
+    assert!(matches!(
+        unsafe { small.acquire_device(big, cs) },
+        Err(Error::Budget(_))
+    ));
+}

@@ -1,7 +1,9 @@
 //! `saraphis_residency`: decoded tensors of an archive cached under a memory budget
-//! ([`Residency`], issue 12's residency manager, host tier), owned by the caller from
-//! `saraphis_residency_new` to `saraphis_residency_free`. An engine prefetches the next layers,
-//! acquires a layer's weights (a pointer valid until their release), computes, releases.
+//! ([`Residency`], issue 12's residency manager), in host memory (`saraphis_residency_new`,
+//! `saraphis_residency_acquire` / `_release`) or in GPU memory (`saraphis_residency_new_device`,
+//! `saraphis_residency_acquire_device` / `_release_device`, stream-ordered), owned by the caller
+//! until `saraphis_residency_free`. An engine prefetches the next layers, acquires a layer's
+//! weights (a pointer valid until their release), computes, releases.
 //!
 //! Thread safety: every call may be made from many threads at once; a tensor is decoded once
 //! however many threads acquire it at the same time.
@@ -53,18 +55,88 @@ pub unsafe extern "C" fn saraphis_residency_new(
     guard(|| {
         let a = saraphis_archive::try_ref(archive, "archive")?;
         let o = out_ptr(out, "out")?;
-        let policy = match policy {
-            0 => SwapPolicy::Conservative,
-            1 => SwapPolicy::Balanced,
-            2 => SwapPolicy::Aggressive,
-            p => {
-                return Err(Fail::Err(Error::InvalidArgument(format!(
-                    "swap policy {p}: expected 0 (conservative), 1 (balanced) or 2 (aggressive)"
-                ))))
-            }
-        };
-        let r = Residency::new(a.archive.clone(), budget_bytes, policy)?;
+        let r = Residency::new(a.archive.clone(), budget_bytes, policy_arg(policy)?)?;
         *o = saraphis_residency::into_handle(Arc::new(r));
+        Ok(())
+    })
+}
+
+fn policy_arg(policy: u32) -> Result<SwapPolicy, Fail> {
+    match policy {
+        0 => Ok(SwapPolicy::Conservative),
+        1 => Ok(SwapPolicy::Balanced),
+        2 => Ok(SwapPolicy::Aggressive),
+        p => Err(Fail::Err(Error::InvalidArgument(format!(
+            "swap policy {p}: expected 0 (conservative), 1 (balanced) or 2 (aggressive)"
+        )))),
+    }
+}
+
+/// A residency manager whose decoded tensors live in GPU memory (the device tier): on the
+/// archive's system GPU, at most `budget_bytes` of device memory for decoded tensors, in blocks
+/// of the device's stream-ordered memory pool (`cuMemAllocAsync`; freed blocks are kept by the
+/// pool for reuse), decoded on the GPU on the library's own stream (so prefetches overlap the
+/// engine's kernels), evicted as `saraphis_residency_new`'s. Use
+/// `saraphis_residency_acquire_device` / `saraphis_residency_release_device` (the host calls
+/// answer `SARAPHIS_ERR_INVALID_ARGUMENT`). Errors: `SARAPHIS_ERR_DEVICE` (the system has no
+/// GPU), `SARAPHIS_ERR_INVALID_ARGUMENT` (budget 0, unknown policy),
+/// `SARAPHIS_ERR_NULL_PARAMETER`; `*out` is written only on success. Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn saraphis_residency_new_device(
+    archive: *const saraphis_archive,
+    budget_bytes: u64,
+    policy: u32,
+    out: *mut *mut saraphis_residency,
+) -> saraphis_result {
+    guard(|| {
+        let a = saraphis_archive::try_ref(archive, "archive")?;
+        let o = out_ptr(out, "out")?;
+        let r = Residency::new_device(a.archive.clone(), budget_bytes, policy_arg(policy)?)?;
+        *o = saraphis_residency::into_handle(Arc::new(r));
+        Ok(())
+    })
+}
+
+/// Tensor `i` decoded in GPU memory (device tier): `*dev_ptr` (device address, 256-byte
+/// aligned) and `*bytes` (its `original_bytes`), pinned until the matching
+/// `saraphis_residency_release_device`. `stream` (a `CUstream` of the system GPU's primary
+/// context; NULL = the library's own stream) is made to wait, on the device, for the tensor's
+/// decode: kernels enqueued on it afterwards may read the tensor. The host does not wait
+/// (except for a tensor's first decode, whose chunk statuses are checked). Errors: as
+/// `saraphis_residency_acquire`, plus `SARAPHIS_ERR_INVALID_ARGUMENT` on a host-tier manager
+/// and `SARAPHIS_ERR_DEVICE`. Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn saraphis_residency_acquire_device(
+    residency: *const saraphis_residency,
+    i: usize,
+    stream: *mut c_void,
+    dev_ptr: *mut *mut c_void,
+    bytes: *mut usize,
+) -> saraphis_result {
+    guard(|| {
+        let r = saraphis_residency::try_ref(residency, "residency")?;
+        let d = out_ptr(dev_ptr, "dev_ptr")?;
+        let b = out_ptr(bytes, "bytes")?;
+        let lease = r.acquire_device(i, stream)?;
+        *d = lease.block.addr() as usize as *mut c_void;
+        *b = lease.block.len() as usize;
+        Ok(())
+    })
+}
+
+/// Release one `saraphis_residency_acquire_device` of tensor `i`: the end of `stream`'s use
+/// (NULL = the library's own stream) is recorded with an event, and the tensor's memory is
+/// reused only after it. Kernels enqueued on `stream` after this call must not read the tensor.
+/// Errors: `SARAPHIS_ERR_INVALID_ARGUMENT` (not acquired, or a host-tier manager),
+/// `SARAPHIS_ERR_DEVICE`, `SARAPHIS_ERR_NULL_PARAMETER`. Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn saraphis_residency_release_device(
+    residency: *const saraphis_residency,
+    i: usize,
+    stream: *mut c_void,
+) -> saraphis_result {
+    guard(|| {
+        saraphis_residency::try_ref(residency, "residency")?.release_device(i, stream)?;
         Ok(())
     })
 }

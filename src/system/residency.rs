@@ -11,10 +11,20 @@
 //! just enough for the new tensor, `Balanced` down to 90% of the budget, `Aggressive` to 75%
 //! (fewer, larger eviction rounds).
 //!
+//! Tiers: a manager keeps its decoded tensors in host memory ([`Residency::new`], `acquire`
+//! gives bytes) or in GPU memory ([`Residency::new_device`], `acquire_device` gives a device
+//! pointer, stream-ordered). The device tier decodes on the GPU (`Archive::decompress_device`,
+//! on the library's own stream, so prefetches overlap the engine's compute) into blocks of the
+//! device's stream-ordered memory pool (`cuMemAllocAsync`, freed blocks kept for reuse; the
+//! pool's fragmentation is reported); an acquire makes the caller's stream wait for the decode
+//! (an event, no host synchronization), a release records an event on the caller's stream, and
+//! an evicted block returns to the pool only after every stream that used it has passed its
+//! release. The compressed containers stay where the archive keeps them (uploaded once, see
+//! `Archive`); CPU bursting and memory-pressure sampling are not built yet.
+//!
 //! Thread safety: `Residency` is `Send + Sync`; many threads may acquire, release and prefetch
 //! at once, and a tensor is decoded once however many threads ask for it at the same time
-//! (late askers wait for the first decode). Only the host tier exists so far: decoded tensors
-//! live in host memory; the GPU tiers of issue 12 are not built.
+//! (late askers wait for the first decode).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,6 +32,8 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
 use super::Archive;
+use crate::backend::cuda::{CudaDevice, DeviceEvent};
+use crate::backend::{DevicePtr, DeviceSlice};
 use crate::error::{Error, Result};
 
 /// How far eviction goes once the budget is reached (seed 003's `swap_policy`).
@@ -83,11 +95,79 @@ impl Block {
     }
 }
 
+/// A decoded tensor of either tier.
+#[derive(Clone)]
+enum Payload {
+    Host(Arc<Block>),
+    Device(Arc<DeviceBlock>),
+}
+
 enum Slot {
     /// Budget reserved, a thread is decoding it.
     Decoding,
     /// Decoded and cached.
-    Ready(Arc<Block>),
+    Ready(Payload),
+}
+
+/// One decoded tensor in device memory (a block of the device's stream-ordered pool), shared by
+/// its device leases. Dropped (evicted and no lease left): the library's own stream waits for
+/// every release recorded on the block, then frees it to the pool; nothing blocks the host.
+pub struct DeviceBlock {
+    dev: Arc<CudaDevice>,
+    ptr: u64,
+    len: u64,
+    /// Completes when the decode into the block is done (recorded on the decode's stream).
+    ready: DeviceEvent,
+    /// Recorded by each release on the releasing stream: the block is reused only after them.
+    releases: Mutex<Vec<DeviceEvent>>,
+}
+
+impl std::fmt::Debug for DeviceBlock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DeviceBlock({:#x}, {} bytes)", self.ptr, self.len)
+    }
+}
+
+impl DeviceBlock {
+    /// Device address of the tensor's first byte (aligned to at least 256 bytes).
+    pub fn addr(&self) -> u64 {
+        self.ptr
+    }
+
+    /// The tensor's size, bytes.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// True for an empty tensor.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl Drop for DeviceBlock {
+    fn drop(&mut self) {
+        // SAFETY: the own stream is live for the device's lifetime; the block came from
+        // pool_alloc_async and is freed once, after every recorded use.
+        let _ = (|| -> Result<()> {
+            let own = self.dev.own_stream()?;
+            let rel = std::mem::take(&mut *self.releases.lock().unwrap_or_else(|p| p.into_inner()));
+            unsafe {
+                self.dev.stream_wait(own, &self.ready)?;
+                for e in &rel {
+                    self.dev.stream_wait(own, e)?;
+                }
+                self.dev.pool_free_async(self.ptr, own)
+            }
+        })();
+    }
+}
+
+/// Where a manager keeps decoded tensors.
+#[derive(Debug, Clone)]
+enum Tier {
+    Host,
+    Device(Arc<CudaDevice>),
 }
 
 struct Entry {
@@ -148,7 +228,7 @@ struct Counters {
 /// A snapshot of a [`Residency`]'s state and counters (bytes, counts, seconds).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ResidencyStats {
-    /// `"host"` (the only tier so far).
+    /// Where decoded tensors live: `"host"` or `"device"`.
     pub tier: &'static str,
     /// The budget, bytes.
     pub budget_bytes: u64,
@@ -189,11 +269,23 @@ pub struct ResidencyStats {
     /// resident / budget: the seeds' memory-pressure states at 0.5, 0.75, 0.9 and 0.95 of it
     /// (`low`, `moderate`, `high`, `critical`; `none` below 0.5).
     pub memory_state: &'static str,
+    /// Device tier: the device memory pool's reserved and used bytes (all of the pool's users,
+    /// this manager's blocks included); `None` on the host tier.
+    pub pool: Option<crate::backend::cuda::PoolUsage>,
+    /// Device tier: `1 - used / reserved` of the pool (held but unused memory); `None` on the
+    /// host tier.
+    pub pool_fragmentation: Option<f64>,
+    /// Device tier: free and total device memory (`cuMemGetInfo`), bytes; `None` on the host
+    /// tier.
+    pub device_free_bytes: Option<u64>,
+    /// See `device_free_bytes`.
+    pub device_total_bytes: Option<u64>,
 }
 
 /// Decoded tensors of an archive under a host-memory budget. See the module documentation.
 pub struct Residency {
     archive: Arc<Archive>,
+    tier: Tier,
     budget: u64,
     policy: SwapPolicy,
     state: Mutex<State>,
@@ -221,10 +313,60 @@ pub struct Lease {
     pub block: Arc<Block>,
 }
 
+impl Drop for Residency {
+    fn drop(&mut self) {
+        if let Tier::Device(dev) = &self.tier {
+            // Blocks go back to the pool (frees enqueued on the own stream); then wait for the
+            // device work of this manager, which reads the archive's device containers, so
+            // that the archive may be dropped right after.
+            self.lock().entries.clear();
+            let _ = dev.synchronize_own_stream();
+        }
+    }
+}
+
+/// A tensor handed out by [`Residency::acquire_device`]: its device bytes stay valid (the
+/// block is not reused) while the lease lives and, for the stream that acquired it, until the
+/// release; the budget counts it as pinned until released.
+#[derive(Debug, Clone)]
+pub struct DeviceLease {
+    /// The tensor's index in the archive.
+    pub index: usize,
+    /// The decoded tensor in device memory.
+    pub block: Arc<DeviceBlock>,
+}
+
 impl Residency {
     /// A residency manager for `archive` with `budget_bytes` of host memory for decoded tensors
     /// and an eviction `policy`. Errors: `InvalidArgument` for a zero budget.
     pub fn new(archive: Arc<Archive>, budget_bytes: u64, policy: SwapPolicy) -> Result<Residency> {
+        Self::with_tier(archive, Tier::Host, budget_bytes, policy)
+    }
+
+    /// A residency manager whose decoded tensors live in the GPU memory of the archive's
+    /// system (its CUDA device), at most `budget_bytes` of it, decoded on the GPU; handed out by
+    /// [`Residency::acquire_device`]. Errors: `Device` (the system has no GPU),
+    /// `InvalidArgument` (zero budget).
+    pub fn new_device(
+        archive: Arc<Archive>,
+        budget_bytes: u64,
+        policy: SwapPolicy,
+    ) -> Result<Residency> {
+        let dev = archive.system().cuda_device().cloned().ok_or_else(|| {
+            Error::Device(format!(
+                "a device-tier residency manager needs a GPU; this system runs on the CPU ({})",
+                archive.system().device_status().1
+            ))
+        })?;
+        Self::with_tier(archive, Tier::Device(dev), budget_bytes, policy)
+    }
+
+    fn with_tier(
+        archive: Arc<Archive>,
+        tier: Tier,
+        budget_bytes: u64,
+        policy: SwapPolicy,
+    ) -> Result<Residency> {
         if budget_bytes == 0 {
             return Err(Error::InvalidArgument(
                 "residency budget must be at least one byte".into(),
@@ -232,6 +374,7 @@ impl Residency {
         }
         Ok(Residency {
             archive,
+            tier,
             budget: budget_bytes,
             policy,
             state: Mutex::new(State {
@@ -331,13 +474,16 @@ impl Residency {
 
     /// Decode tensor `i` (its budget already reserved) and publish it; on failure the
     /// reservation is undone and waiters are woken to see the error themselves.
-    fn decode(&self, i: usize, bytes: u64) -> Result<Arc<Block>> {
+    fn decode(&self, i: usize, bytes: u64) -> Result<Payload> {
         let t0 = Instant::now();
         // A panic (a bug) must not leave the entry `Decoding` forever: undo it, then re-raise.
-        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let mut b = Block::zeroed(bytes)?;
-            self.archive.decompress_into(i, b.bytes_mut())?;
-            Ok(b)
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match &self.tier {
+            Tier::Host => {
+                let mut b = Block::zeroed(bytes)?;
+                self.archive.decompress_into(i, b.bytes_mut())?;
+                Ok(Payload::Host(Arc::new(b)))
+            }
+            Tier::Device(dev) => self.decode_device(dev, i, bytes).map(Payload::Device),
         }));
         let nanos = t0.elapsed().as_nanos() as u64;
         let mut st = self.lock();
@@ -350,7 +496,6 @@ impl Residency {
                 self.counters
                     .decode_nanos
                     .fetch_add(nanos, Ordering::Relaxed);
-                let b = Arc::new(b);
                 if let Some(e) = st.entries.get_mut(&i) {
                     e.slot = Slot::Ready(b.clone());
                 }
@@ -375,12 +520,94 @@ impl Residency {
         out
     }
 
+    /// Decode tensor `i` into a new block of the device's pool, on the library's own stream
+    /// (the first decode of a tensor also checks its chunk statuses, synchronously; later
+    /// decodes only enqueue). The block is ready for other streams through its `ready` event.
+    fn decode_device(
+        &self,
+        dev: &Arc<CudaDevice>,
+        i: usize,
+        bytes: u64,
+    ) -> Result<Arc<DeviceBlock>> {
+        let own = dev.own_stream()?;
+        // SAFETY: own is the device's live stream; the block is freed once (by its drop, or
+        // below when the decode cannot be enqueued).
+        let ptr = unsafe { dev.pool_alloc_async(bytes, own)? };
+        let done = (|| -> Result<DeviceEvent> {
+            let dst = DeviceSlice::new(DevicePtr(ptr), bytes);
+            // SAFETY: dst is a live pool block of `bytes` bytes ordered on own; nothing else
+            // uses it before the `ready` event.
+            unsafe {
+                self.archive.decompress_device(i, dst, own)?;
+                dev.record_event(own)
+            }
+        })();
+        match done {
+            Ok(ready) => Ok(Arc::new(DeviceBlock {
+                dev: dev.clone(),
+                ptr,
+                len: bytes,
+                ready,
+                releases: Mutex::new(Vec::new()),
+            })),
+            Err(e) => {
+                // SAFETY: enqueued work that used ptr (if any) precedes this on own.
+                let _ = unsafe { dev.pool_free_async(ptr, own) };
+                Err(e)
+            }
+        }
+    }
+
     /// Tensor `i`, decoded (from the cache, from a decode in flight, or decoded now on the
     /// calling thread with the system's pool), pinned until [`Residency::release`]. Errors:
     /// `InvalidArgument` (out of range), `Budget` (no room: pinned tensors fill the budget, or
     /// the tensor alone exceeds it), and the archive's decode errors (`Checksum` naming the
     /// tensor, ...).
     pub fn acquire(&self, i: usize) -> Result<Lease> {
+        if let Tier::Device(_) = self.tier {
+            return Err(Error::InvalidArgument(
+                "this residency manager keeps tensors on the GPU: use acquire_device".into(),
+            ));
+        }
+        match self.acquire_payload(i)? {
+            Payload::Host(block) => Ok(Lease { index: i, block }),
+            Payload::Device(_) => unreachable!("a host-tier manager holds host blocks"),
+        }
+    }
+
+    /// Tensor `i` decoded in GPU memory (device tier, [`Residency::new_device`]): from the
+    /// cache, a decode in flight, or decoded now on the GPU; pinned until
+    /// [`Residency::release_device`]. `stream` (a `CUstream` of the system GPU's primary
+    /// context; null = the library's own stream) is made to wait for the decode on the device:
+    /// work enqueued on it afterwards may read the tensor; the host is not blocked (except by a
+    /// tensor's first decode, which checks its chunk statuses). Errors: as
+    /// [`Residency::acquire`], `InvalidArgument` on a host-tier manager, `Device`.
+    ///
+    /// # Safety
+    /// `stream` is null or a live stream of the system GPU's primary context.
+    pub unsafe fn acquire_device(
+        &self,
+        i: usize,
+        stream: *mut std::ffi::c_void,
+    ) -> Result<DeviceLease> {
+        let Tier::Device(dev) = &self.tier else {
+            return Err(Error::InvalidArgument(
+                "this residency manager keeps tensors in host memory: use acquire".into(),
+            ));
+        };
+        let stream = dev.stream_or_own(stream)?;
+        let block = match self.acquire_payload(i)? {
+            Payload::Device(b) => b,
+            Payload::Host(_) => unreachable!("a device-tier manager holds device blocks"),
+        };
+        if let Err(e) = dev.stream_wait(stream, &block.ready) {
+            let _ = self.release_pin(i);
+            return Err(e);
+        }
+        Ok(DeviceLease { index: i, block })
+    }
+
+    fn acquire_payload(&self, i: usize) -> Result<Payload> {
         let bytes = self.archive.info(i)?.original_bytes;
         let mut st = self.lock();
         let mut waited = false;
@@ -403,7 +630,7 @@ impl Residency {
                             &self.counters.hits
                         };
                         c.fetch_add(1, Ordering::Relaxed);
-                        return Ok(Lease { index: i, block: b });
+                        return Ok(b);
                     }
                     Slot::Decoding => {
                         if !waited {
@@ -437,7 +664,7 @@ impl Residency {
                     let b = self.decode(i, bytes)?;
                     self.counters.acquires.fetch_add(1, Ordering::Relaxed);
                     self.counters.misses.fetch_add(1, Ordering::Relaxed);
-                    return Ok(Lease { index: i, block: b });
+                    return Ok(b);
                 }
             }
         }
@@ -446,6 +673,54 @@ impl Residency {
     /// Unpin tensor `i` (one acquire's worth): once no acquire is outstanding it may be evicted.
     /// Errors: `InvalidArgument` when `i` is not acquired.
     pub fn release(&self, i: usize) -> Result<()> {
+        if let Tier::Device(_) = self.tier {
+            return Err(Error::InvalidArgument(
+                "this residency manager keeps tensors on the GPU: use release_device".into(),
+            ));
+        }
+        self.release_pin(i)
+    }
+
+    /// Unpin tensor `i` after device use (one `acquire_device`'s worth): an event recorded on
+    /// `stream` (null = the library's own stream) marks the end of that stream's use, and the
+    /// block is reused only once it completes. Work enqueued on `stream` after the release must
+    /// not read the tensor. Errors: `InvalidArgument` (not acquired, or a host-tier manager),
+    /// `Device`.
+    ///
+    /// # Safety
+    /// `stream` is null or a live stream of the system GPU's primary context.
+    pub unsafe fn release_device(&self, i: usize, stream: *mut std::ffi::c_void) -> Result<()> {
+        let Tier::Device(dev) = &self.tier else {
+            return Err(Error::InvalidArgument(
+                "this residency manager keeps tensors in host memory: use release".into(),
+            ));
+        };
+        let stream = dev.stream_or_own(stream)?;
+        let block = {
+            let st = self.lock();
+            match st.entries.get(&i) {
+                Some(Entry {
+                    slot: Slot::Ready(Payload::Device(b)),
+                    pins,
+                    ..
+                }) if *pins > 0 => b.clone(),
+                _ => {
+                    return Err(Error::InvalidArgument(format!(
+                        "release of tensor {i}, which is not acquired"
+                    )))
+                }
+            }
+        };
+        let ev = dev.record_event(stream)?;
+        block
+            .releases
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(ev);
+        self.release_pin(i)
+    }
+
+    fn release_pin(&self, i: usize) -> Result<()> {
         let mut st = self.lock();
         match st.entries.get_mut(&i) {
             Some(e) if e.pins > 0 && matches!(e.slot, Slot::Ready(_)) => {
@@ -520,8 +795,19 @@ impl Residency {
         let acquires = c.acquires.load(Ordering::Relaxed);
         let hits = c.hits.load(Ordering::Relaxed);
         let pressure = st.resident as f64 / self.budget as f64;
+        let (pool, mem) = match &self.tier {
+            Tier::Host => (None, None),
+            Tier::Device(d) => (d.pool_usage().ok(), d.memory_info().ok()),
+        };
         ResidencyStats {
-            tier: "host",
+            tier: match self.tier {
+                Tier::Host => "host",
+                Tier::Device(_) => "device",
+            },
+            pool,
+            pool_fragmentation: pool.map(|p| p.fragmentation()),
+            device_free_bytes: mem.map(|m| m.0),
+            device_total_bytes: mem.map(|m| m.1),
             budget_bytes: self.budget,
             resident_bytes: st.resident,
             peak_resident_bytes: st.peak,
@@ -588,6 +874,27 @@ mod tests {
             })
             .collect();
         (Arc::new(a), want)
+    }
+
+    /// The device tier needs a GPU: on a CPU system it is refused with `Device`, and the host
+    /// tier refuses the device calls (and the other way round is tested on the GPU).
+    #[test]
+    fn device_tier_on_a_cpu_system_is_refused() {
+        let (a, _) = archive(CodecParams::Lossless);
+        let e = Residency::new_device(a.clone(), 1 << 20, SwapPolicy::Balanced).unwrap_err();
+        assert!(matches!(e, Error::Device(_)), "{e}");
+        let r = Residency::new(a, 1 << 20, SwapPolicy::Balanced).unwrap();
+        let null = std::ptr::null_mut();
+        assert!(matches!(
+            unsafe { r.acquire_device(0, null) },
+            Err(Error::InvalidArgument(_))
+        ));
+        assert!(matches!(
+            unsafe { r.release_device(0, null) },
+            Err(Error::InvalidArgument(_))
+        ));
+        assert_eq!(r.stats().tier, "host");
+        assert!(r.stats().pool.is_none());
     }
 
     /// An engine's loop over every tensor, twice, under a quarter of the decoded model, with

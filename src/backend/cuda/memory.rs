@@ -2,6 +2,12 @@
 //! (`crate::system::archive`), and the status arrays of its first decodes. Uploads and downloads
 //! are synchronous (on the library's own stream, waited for), so a [`DeviceBuffer`] is ready for
 //! any stream once it is returned.
+//!
+//! Also the stream-ordered pool of the residency manager's device tier
+//! (`crate::system::residency`): allocations from the device's default memory pool with
+//! `cuMemAllocAsync` / `cuMemFreeAsync` (the pool keeps freed memory for reuse: its release
+//! threshold is raised on first use), [`DeviceEvent`]s to order streams, the pool's reserved and
+//! used bytes (fragmentation), and `cuMemGetInfo`.
 
 use std::ffi::c_void;
 
@@ -141,6 +147,191 @@ impl CudaDevice {
             let s = stream as cudarc::driver::sys::CUstream;
             cudarc::driver::result::memcpy_htod_async(dst, bytes, s).map_err(dev_err)?;
             cudarc::driver::result::stream::synchronize(s).map_err(dev_err)
+        })
+    }
+}
+
+/// A CUDA event (timing disabled) of a device's primary context, destroyed on drop. `Send +
+/// Sync` (events are context objects, usable from any thread).
+pub struct DeviceEvent {
+    event: cudarc::driver::sys::CUevent,
+    ctx: std::sync::Arc<cudarc::driver::CudaContext>,
+}
+
+// SAFETY: a CUevent is a handle of the context, valid on any thread that binds the context.
+unsafe impl Send for DeviceEvent {}
+unsafe impl Sync for DeviceEvent {}
+
+impl std::fmt::Debug for DeviceEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DeviceEvent({:p})", self.event)
+    }
+}
+
+impl Drop for DeviceEvent {
+    fn drop(&mut self) {
+        let (ev, ctx) = (self.event, self.ctx.clone());
+        let _ = guarded("cuEventDestroy", move || {
+            if ctx.bind_to_thread().is_ok() {
+                // SAFETY: created by record_event, destroyed once; the driver defers the
+                // destruction until pending work that records it is done.
+                let _ = unsafe { cudarc::driver::result::event::destroy(ev) };
+            }
+        });
+    }
+}
+
+/// The memory pool's usage (`cuMemPoolGetAttribute`), bytes.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct PoolUsage {
+    /// Device memory the pool holds (allocated from the driver).
+    pub reserved_bytes: u64,
+    /// Of that, bytes in live allocations.
+    pub used_bytes: u64,
+    /// Highest `reserved_bytes` since the pool was created.
+    pub reserved_high_bytes: u64,
+    /// Highest `used_bytes` since the pool was created.
+    pub used_high_bytes: u64,
+}
+
+impl PoolUsage {
+    /// `1 - used / reserved`: the share of the pool's memory that is held but not in use (0 for
+    /// an empty pool).
+    pub fn fragmentation(&self) -> f64 {
+        if self.reserved_bytes == 0 {
+            0.0
+        } else {
+            1.0 - self.used_bytes as f64 / self.reserved_bytes as f64
+        }
+    }
+}
+
+impl CudaDevice {
+    /// The device's default memory pool, with its release threshold raised to "keep everything"
+    /// so that memory freed with [`CudaDevice::pool_free_async`] is reused instead of returned
+    /// to the driver at every synchronization.
+    fn default_pool(&self) -> Result<cudarc::driver::sys::CUmemoryPool> {
+        use cudarc::driver::sys;
+        driver("cuDeviceGetDefaultMemPool", || {
+            self.ctx.bind_to_thread().map_err(dev_err)?;
+            let mut pool: sys::CUmemoryPool = std::ptr::null_mut();
+            // SAFETY: out-pointer to a local; the device handle is the context's.
+            unsafe { sys::cuDeviceGetDefaultMemPool(&mut pool, self.ctx.cu_device()) }
+                .result()
+                .map_err(dev_err)?;
+            let mut keep: u64 = u64::MAX;
+            // SAFETY: the attribute takes a cuuint64_t.
+            unsafe {
+                sys::cuMemPoolSetAttribute(
+                    pool,
+                    sys::CUmemPool_attribute::CU_MEMPOOL_ATTR_RELEASE_THRESHOLD,
+                    &mut keep as *mut u64 as *mut c_void,
+                )
+            }
+            .result()
+            .map_err(dev_err)?;
+            Ok(pool)
+        })
+    }
+
+    /// Allocate `len` bytes (at least 1) from the device's memory pool, ordered on `stream`: the
+    /// memory may be used by work enqueued on `stream` after this call (other streams must wait
+    /// for an event recorded after it). Errors: `Device` (out of memory, driver failure).
+    ///
+    /// # Safety
+    /// `stream` is a live stream of this device's primary context.
+    pub unsafe fn pool_alloc_async(&self, len: u64, stream: *mut c_void) -> Result<u64> {
+        self.default_pool()?;
+        driver("cuMemAllocAsync", || {
+            self.ctx.bind_to_thread().map_err(dev_err)?;
+            cudarc::driver::result::malloc_async(stream as _, len.max(1) as usize).map_err(dev_err)
+        })
+    }
+
+    /// Return `ptr` (from [`CudaDevice::pool_alloc_async`]) to the pool once `stream` reaches
+    /// this point. Errors: `Device`.
+    ///
+    /// # Safety
+    /// `ptr` came from `pool_alloc_async` and is freed once; work that uses it is ordered before
+    /// this point of `stream` (enqueued on it, or waited for through an event).
+    pub unsafe fn pool_free_async(&self, ptr: u64, stream: *mut c_void) -> Result<()> {
+        driver("cuMemFreeAsync", || {
+            self.ctx.bind_to_thread().map_err(dev_err)?;
+            cudarc::driver::result::free_async(ptr, stream as _).map_err(dev_err)
+        })
+    }
+
+    /// Record an event on `stream`: it completes once the work enqueued before it is done.
+    /// Errors: `Device`.
+    ///
+    /// # Safety
+    /// `stream` is a live stream of this device's primary context.
+    pub unsafe fn record_event(&self, stream: *mut c_void) -> Result<DeviceEvent> {
+        let ctx = self.ctx.clone();
+        driver("cuEventRecord", move || {
+            ctx.bind_to_thread().map_err(dev_err)?;
+            let ev = cudarc::driver::result::event::create(
+                cudarc::driver::sys::CUevent_flags::CU_EVENT_DISABLE_TIMING,
+            )
+            .map_err(dev_err)?;
+            let e = DeviceEvent { event: ev, ctx };
+            cudarc::driver::result::event::record(ev, stream as _).map_err(dev_err)?;
+            Ok(e)
+        })
+    }
+
+    /// Make `stream` wait (on the device, without blocking the host) until `event` completes.
+    /// Errors: `Device`.
+    ///
+    /// # Safety
+    /// `stream` is a live stream of this device's primary context.
+    pub unsafe fn stream_wait(&self, stream: *mut c_void, event: &DeviceEvent) -> Result<()> {
+        driver("cuStreamWaitEvent", || {
+            self.ctx.bind_to_thread().map_err(dev_err)?;
+            cudarc::driver::result::stream::wait_event(
+                stream as _,
+                event.event,
+                cudarc::driver::sys::CUevent_wait_flags::CU_EVENT_WAIT_DEFAULT,
+            )
+            .map_err(dev_err)
+        })
+    }
+
+    /// Reserved and used bytes of the device's memory pool. Errors: `Device`.
+    pub fn pool_usage(&self) -> Result<PoolUsage> {
+        use cudarc::driver::sys::CUmemPool_attribute as A;
+        let pool = self.default_pool()?;
+        driver("cuMemPoolGetAttribute", || {
+            self.ctx.bind_to_thread().map_err(dev_err)?;
+            let get = |attr: A| -> Result<u64> {
+                let mut v: u64 = 0;
+                // SAFETY: these attributes are cuuint64_t.
+                unsafe {
+                    cudarc::driver::sys::cuMemPoolGetAttribute(
+                        pool,
+                        attr,
+                        &mut v as *mut u64 as *mut c_void,
+                    )
+                }
+                .result()
+                .map_err(dev_err)?;
+                Ok(v)
+            };
+            Ok(PoolUsage {
+                reserved_bytes: get(A::CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT)?,
+                used_bytes: get(A::CU_MEMPOOL_ATTR_USED_MEM_CURRENT)?,
+                reserved_high_bytes: get(A::CU_MEMPOOL_ATTR_RESERVED_MEM_HIGH)?,
+                used_high_bytes: get(A::CU_MEMPOOL_ATTR_USED_MEM_HIGH)?,
+            })
+        })
+    }
+
+    /// Free and total device memory (`cuMemGetInfo`), bytes. Errors: `Device`.
+    pub fn memory_info(&self) -> Result<(u64, u64)> {
+        driver("cuMemGetInfo", || {
+            self.ctx.bind_to_thread().map_err(dev_err)?;
+            let (free, total) = cudarc::driver::result::mem_get_info().map_err(dev_err)?;
+            Ok((free as u64, total as u64))
         })
     }
 }
