@@ -128,3 +128,14 @@ fn c_program_reads_a_real_archive() {
         ],
     );
 }
+
+/// tests/c/math.c: the math library's C calls (tropical matmul / elementwise / poly_eval /
+/// conv1d / conv2d / closure over f32, f64, int32; p-adic batch, digits, Hensel roots) against
+/// naive references written in C, their error paths, and the device calls refused on a CPU
+/// system. The program takes no input.
+#[test]
+fn c_program_checks_the_math_library() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = compile_c("math", tmp.path());
+    run_c(&exe, &[]);
+}

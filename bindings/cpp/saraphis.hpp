@@ -1,7 +1,8 @@
 // saraphis.hpp: header-only C++17 wrapper of the Saraphis C API (include/saraphis.h).
 //
-// One move-only RAII class per handle (Config, Params, System, Archive, Residency; buffers are copied into
-// std::vector and freed at once); every failure throws
+// One move-only RAII class per handle (Config, Params, System, Archive, Residency, PadicRing; buffers are copied
+// into std::vector and freed at once); the math library as tropical_* function templates and PadicRing; every
+// failure throws
 // saraphis::Error carrying the C result code and the detailed message. Thread safety follows
 // the C API: a System may be used from many threads at once; Config and Params must not be
 // modified while another thread uses them.
@@ -58,6 +59,16 @@ struct SystemFree { void operator()(saraphis_system* p) const noexcept { saraphi
 struct BufferFree { void operator()(saraphis_buffer* p) const noexcept { saraphis_buffer_free(p); } };
 struct ArchiveFree { void operator()(saraphis_archive* p) const noexcept { saraphis_archive_free(p); } };
 struct ResidencyFree { void operator()(saraphis_residency* p) const noexcept { saraphis_residency_free(p); } };
+struct PadicRingFree { void operator()(saraphis_padic_ring* p) const noexcept { saraphis_padic_ring_free(p); } };
+/// The dtype of a tropical element type: float, double or int32_t only (others do not compile).
+template <class T>
+struct TropicalDType;
+template <>
+struct TropicalDType<float> { static constexpr uint32_t value = SARAPHIS_F32; };
+template <>
+struct TropicalDType<double> { static constexpr uint32_t value = SARAPHIS_F64; };
+template <>
+struct TropicalDType<int32_t> { static constexpr uint32_t value = SARAPHIS_I32; };
 }  // namespace detail
 
 /// Run-time library version, e.g. "0.2.0".
@@ -358,6 +369,164 @@ class Residency {
 
  private:
   std::unique_ptr<saraphis_residency, detail::ResidencyFree> h_;
+};
+
+// ---------------------------------------------------------------- math library (issue 14)
+
+/// A tropical semiring (saraphis_semiring): which of max / min is ⊕ (⊗ is + in both). Zero (the ⊕ identity):
+/// -inf / +inf for floats, INT32_MIN / INT32_MAX for int32_t; one: 0. Floats: NaN counts as the zero; int32_t:
+/// finite entries must lie in [-2^28, 2^28] (others throw SARAPHIS_ERR_INVALID_ARGUMENT).
+enum class Semiring : uint32_t { MaxPlus = SARAPHIS_SEMIRING_MAX_PLUS, MinPlus = SARAPHIS_SEMIRING_MIN_PLUS };
+
+/// The operation of tropical_elementwise (saraphis_tropical_op): Add is ⊕ (max / min), Mul is ⊗ (+).
+enum class TropicalOp : uint32_t { Add = SARAPHIS_TROPICAL_ADD, Mul = SARAPHIS_TROPICAL_MUL };
+
+/// The operation of PadicRing::batch (saraphis_padic_op). Add, Sub, Mul read a and b; Neg, Inverse (units only,
+/// host only), Valuation (N for 0) read a only (b must be nullptr).
+enum class PadicOp : uint32_t {
+  Add = SARAPHIS_PADIC_ADD, Sub = SARAPHIS_PADIC_SUB, Mul = SARAPHIS_PADIC_MUL, Neg = SARAPHIS_PADIC_NEG,
+  Inverse = SARAPHIS_PADIC_INVERSE, Valuation = SARAPHIS_PADIC_VALUATION,
+};
+
+/// Tropical matrix product C = A ⊗ B on the system's CPU pool: C[i][j] = ⊕_l A[i][l] ⊗ B[l][j], row-major, a of
+/// m × k, b of k × n, c of m × n elements of T (float, double or int32_t). argbest: nullptr, or m × n entries
+/// that get the smallest l attaining each C[i][j] (UINT32_MAX where it is the zero: no path). Outputs must not
+/// overlap the inputs (SARAPHIS_ERR_DESTINATION); they are written only on success.
+template <class T>
+void tropical_matmul(const System& sys, Semiring s, const T* a, const T* b, T* c, size_t m, size_t k, size_t n,
+                     uint32_t* argbest = nullptr) {
+  detail::check(saraphis_tropical_matmul(sys.get(), static_cast<uint32_t>(s), detail::TropicalDType<T>::value, a, b,
+                                         c, m, k, n, argbest));
+}
+
+/// out[i] = a[i] ⊕ b[i] (TropicalOp::Add) or a[i] ⊗ b[i] (TropicalOp::Mul), len elements each.
+template <class T>
+void tropical_elementwise(const System& sys, Semiring s, TropicalOp op, const T* a, const T* b, T* out, size_t len) {
+  detail::check(saraphis_tropical_elementwise(sys.get(), static_cast<uint32_t>(s), static_cast<uint32_t>(op),
+                                              detail::TropicalDType<T>::value, a, b, out, len));
+}
+
+/// Batched tropical polynomials: out[q][x] = ⊕_i coeffs[q][i] ⊗ xs[x]^{⊗i} (max-plus: max_i coeffs[q][i] + i·x),
+/// coeffs polys × terms (terms >= 1; term i multiplies x^i), out polys × points.
+template <class T>
+void tropical_poly_eval(const System& sys, Semiring s, const T* coeffs, size_t polys, size_t terms, const T* xs,
+                        size_t points, T* out) {
+  detail::check(saraphis_tropical_poly_eval(sys.get(), static_cast<uint32_t>(s), detail::TropicalDType<T>::value,
+                                            coeffs, polys, terms, xs, points, out));
+}
+
+/// 1-D tropical convolution, valid part, as a correlation: out[i] = ⊕_j x[i + j] ⊗ w[j] for
+/// i < len - kernel_len + 1 (1 <= kernel_len <= len).
+template <class T>
+void tropical_conv1d(const System& sys, Semiring s, const T* x, size_t len, const T* w, size_t kernel_len, T* out) {
+  detail::check(saraphis_tropical_conv1d(sys.get(), static_cast<uint32_t>(s), detail::TropicalDType<T>::value, x,
+                                         len, w, kernel_len, out));
+}
+
+/// 2-D tropical convolution, valid part, as a correlation (grey-scale dilation for max-plus): x is h × w,
+/// kernel kh × kw, out (h - kh + 1) × (w - kw + 1), row-major.
+template <class T>
+void tropical_conv2d(const System& sys, Semiring s, const T* x, size_t h, size_t w, const T* kernel, size_t kh,
+                     size_t kw, T* out) {
+  detail::check(saraphis_tropical_conv2d(sys.get(), static_cast<uint32_t>(s), detail::TropicalDType<T>::value, x, h,
+                                         w, kernel, kh, kw, out));
+}
+
+/// Kleene closure A* = I ⊕ A ⊕ A^2 ⊕ ... of the n × n matrix a into out: all-pairs heaviest (max-plus) or
+/// shortest (min-plus) path weights. Throws SARAPHIS_ERR_INVALID_ARGUMENT when a cycle gains weight (the closure
+/// diverges) or int32_t path weights pass 2^28.
+template <class T>
+void tropical_closure(const System& sys, Semiring s, const T* a, size_t n, T* out) {
+  detail::check(
+      saraphis_tropical_closure(sys.get(), static_cast<uint32_t>(s), detail::TropicalDType<T>::value, a, n, out));
+}
+
+/// Enqueue tropical_matmul on the system's GPU on cu_stream (nullptr = the library's own stream: wait with
+/// System::device_synchronize()); every pointer is device memory. status_dev: nullptr or one int32_t the kernel ORs
+/// with 1 when an int32_t input is out of range. Throws SARAPHIS_ERR_DEVICE on a CPU system.
+template <class T>
+void tropical_matmul_device(const System& sys, Semiring s, const T* a_dev, const T* b_dev, T* c_dev, size_t m,
+                            size_t k, size_t n, uint32_t* argbest_dev = nullptr, int32_t* status_dev = nullptr,
+                            void* cu_stream = nullptr) {
+  detail::check(saraphis_tropical_matmul_device(sys.get(), static_cast<uint32_t>(s), detail::TropicalDType<T>::value,
+                                                a_dev, b_dev, c_dev, m, k, n, argbest_dev, status_dev, cu_stream));
+}
+
+/// The ring Z/p^N (a prime p <= 65521, N >= 1, p^N <= 2^62) of p-adic residues (uint64_t in [0, p^N)), with
+/// batch arithmetic, digits and Hensel lifting. Immutable: share it across threads freely. Batch calls take the
+/// System whose worker pool (or GPU) runs them.
+class PadicRing {
+ public:
+  PadicRing(uint32_t prime, uint32_t precision) : prime_(prime), precision_(precision) {
+    saraphis_padic_ring* r = nullptr;
+    detail::check(saraphis_padic_ring_new(prime, precision, &r));
+    h_.reset(r);
+  }
+  uint32_t prime() const noexcept { return prime_; }
+  uint32_t precision() const noexcept { return precision_; }
+  /// p^N (0 after the ring was moved from).
+  uint64_t modulus() const noexcept { return saraphis_padic_ring_modulus(h_.get()); }
+
+  /// out[i] = a[i] op b[i] (Add, Sub, Mul) or op a[i] (Neg, Inverse, Valuation: b = nullptr), len residues each,
+  /// on the system's worker pool. Throws SARAPHIS_ERR_INVALID_ARGUMENT for an input >= p^N or a non-unit to
+  /// invert; out must not overlap the inputs and is written only on success.
+  void batch(const System& sys, PadicOp op, const uint64_t* a, const uint64_t* b, uint64_t* out, size_t len) const {
+    detail::check(saraphis_padic_batch(sys.get(), h_.get(), static_cast<uint32_t>(op), a, b, out, len));
+  }
+  /// The same on vectors; b empty for the unary ops. Returns the results.
+  std::vector<uint64_t> batch(const System& sys, PadicOp op, const std::vector<uint64_t>& a,
+                              const std::vector<uint64_t>& b = {}) const {
+    if (!b.empty() && b.size() != a.size()) {
+      throw Error(SARAPHIS_ERR_INVALID_ARGUMENT, "batch: a and b differ in length");
+    }
+    std::vector<uint64_t> out(a.size());
+    batch(sys, op, a.data(), b.empty() ? nullptr : b.data(), out.data(), a.size());
+    return out;
+  }
+  /// Enqueue batch() on the system's GPU (every array device memory; Inverse is host only: SARAPHIS_ERR_UNSUPPORTED)
+  /// on cu_stream (nullptr = the library's own stream). Throws SARAPHIS_ERR_DEVICE on a CPU system.
+  void batch_device(const System& sys, PadicOp op, const uint64_t* a_dev, const uint64_t* b_dev, uint64_t* out_dev,
+                    size_t len, int32_t* status_dev = nullptr, void* cu_stream = nullptr) const {
+    detail::check(saraphis_padic_batch_device(sys.get(), h_.get(), static_cast<uint32_t>(op), a_dev, b_dev, out_dev,
+                                              len, status_dev, cu_stream));
+  }
+
+  /// Base-p digits, least significant first: digits[i * N + j] is digit j of a[i] (digits holds len × N).
+  void to_digits(const uint64_t* a, size_t len, uint32_t* digits) const {
+    detail::check(saraphis_padic_to_digits(h_.get(), a, len, digits));
+  }
+  std::vector<uint32_t> to_digits(const std::vector<uint64_t>& a) const {
+    std::vector<uint32_t> d(a.size() * precision_);
+    to_digits(a.data(), a.size(), d.data());
+    return d;
+  }
+  /// Residues from digits (len × N, each < p): the inverse of to_digits.
+  void from_digits(const uint32_t* digits, size_t len, uint64_t* out) const {
+    detail::check(saraphis_padic_from_digits(h_.get(), digits, len, out));
+  }
+  std::vector<uint64_t> from_digits(const std::vector<uint32_t>& digits) const {
+    if (digits.size() % precision_ != 0) throw Error(SARAPHIS_ERR_INVALID_ARGUMENT, "from_digits: not a multiple of N");
+    std::vector<uint64_t> out(digits.size() / precision_);
+    from_digits(digits.data(), out.size(), out.data());
+    return out;
+  }
+
+  /// The root in Z/p^N of sum_i coeffs[i] x^i (constant term first, residues) congruent to r0 mod p, lifted by
+  /// Hensel's lemma. Throws SARAPHIS_ERR_INVALID_ARGUMENT when r0 is not a simple root mod p.
+  uint64_t hensel_root(const uint64_t* coeffs, size_t n_coeffs, uint64_t r0) const {
+    uint64_t root = 0;
+    detail::check(saraphis_padic_hensel_root(h_.get(), coeffs, n_coeffs, r0, &root));
+    return root;
+  }
+  uint64_t hensel_root(const std::vector<uint64_t>& coeffs, uint64_t r0) const {
+    return hensel_root(coeffs.data(), coeffs.size(), r0);
+  }
+  const saraphis_padic_ring* get() const noexcept { return h_.get(); }
+
+ private:
+  uint32_t prime_;
+  uint32_t precision_;
+  std::unique_ptr<saraphis_padic_ring, detail::PadicRingFree> h_;
 };
 
 }  // namespace saraphis

@@ -4,7 +4,7 @@
 // imports in the internal Native class, failures as SaraphisException carrying the C result
 // code, ObjectDisposedException after Dispose. A SaraphisSystem and an Archive (an opened .sph
 // file: a whole model) may be used from many threads at once; Config and Params must not be
-// modified concurrently. Compile with `unsafe` enabled
+// modified concurrently. The math library: the Tropical static class and PadicRing. Compile with `unsafe` enabled
 // (mcs -unsafe, or AllowUnsafeBlocks in Saraphis.csproj). The native library is found as
 // "saraphis" (libsaraphis.so on Linux: set LD_LIBRARY_PATH to the install prefix's lib/).
 using System;
@@ -18,6 +18,19 @@ namespace Saraphis
     /// <summary>Codecs (saraphis_codec).</summary>
     /// <remarks>LosslessV2: bit-exact, stream layout v2 (F32/F16/BF16), decoded by the batched GPU call.</remarks>
     public enum Codec : uint { Raw = 0, Lossless = 1, Padic = 2, Bytes = 3, LosslessV2 = 4 }
+
+    /// <summary>A tropical semiring (saraphis_semiring): which of max / min is the addition ⊕ (the
+    /// multiplication ⊗ is + in both). Zero (the ⊕ identity): -Infinity / +Infinity for floats,
+    /// int.MinValue / int.MaxValue for int; one: 0. Floats: NaN counts as the zero; int: finite
+    /// entries must lie in [-2^28, 2^28] (others throw code 1001).</summary>
+    public enum Semiring : uint { MaxPlus = 0, MinPlus = 1 }
+
+    /// <summary>The operation of Tropical.Elementwise (saraphis_tropical_op): Add is ⊕, Mul is ⊗.</summary>
+    public enum TropicalOp : uint { Add = 0, Mul = 1 }
+
+    /// <summary>The operation of PadicRing.Batch (saraphis_padic_op). Add, Sub and Mul read a and b;
+    /// Neg, Inverse (units only, host only) and Valuation (N for 0) read a only (b must be null).</summary>
+    public enum PadicOp : uint { Add = 0, Sub = 1, Mul = 2, Neg = 3, Inverse = 4, Valuation = 5 }
 
     /// <summary>A failed call: Code is the C saraphis_result (1001 invalid argument, 1002
     /// destination, 1003 not found, 2001 bad magic, 2003 truncated, 2004 checksum, 2005 corrupt,
@@ -126,6 +139,21 @@ namespace Saraphis
         [DllImport(Lib)] internal static extern int saraphis_archive_decompress(ArchiveHandle archive, UIntPtr i, byte* dst, UIntPtr dstBytes);
         [DllImport(Lib)] internal static extern int saraphis_archive_decompress_device(ArchiveHandle archive, UIntPtr i, IntPtr dstDev, UIntPtr dstBytes, IntPtr stream);
         [DllImport(Lib)] internal static extern int saraphis_archive_decompress_device_batch(ArchiveHandle archive, ArchiveOutput* outputs, UIntPtr count, IntPtr stream);
+        [DllImport(Lib)] internal static extern int saraphis_tropical_elementwise(SystemHandle system, uint semiring, uint op, uint dtype, IntPtr a, IntPtr b, IntPtr output, UIntPtr len);
+        [DllImport(Lib)] internal static extern int saraphis_tropical_matmul(SystemHandle system, uint semiring, uint dtype, IntPtr a, IntPtr b, IntPtr c, UIntPtr m, UIntPtr k, UIntPtr n, IntPtr argbest);
+        [DllImport(Lib)] internal static extern int saraphis_tropical_poly_eval(SystemHandle system, uint semiring, uint dtype, IntPtr coeffs, UIntPtr polys, UIntPtr terms, IntPtr xs, UIntPtr points, IntPtr output);
+        [DllImport(Lib)] internal static extern int saraphis_tropical_conv1d(SystemHandle system, uint semiring, uint dtype, IntPtr x, UIntPtr len, IntPtr w, UIntPtr kernelLen, IntPtr output);
+        [DllImport(Lib)] internal static extern int saraphis_tropical_conv2d(SystemHandle system, uint semiring, uint dtype, IntPtr x, UIntPtr h, UIntPtr w, IntPtr kernel, UIntPtr kh, UIntPtr kw, IntPtr output);
+        [DllImport(Lib)] internal static extern int saraphis_tropical_closure(SystemHandle system, uint semiring, uint dtype, IntPtr a, UIntPtr n, IntPtr output);
+        [DllImport(Lib)] internal static extern int saraphis_tropical_matmul_device(SystemHandle system, uint semiring, uint dtype, IntPtr aDev, IntPtr bDev, IntPtr cDev, UIntPtr m, UIntPtr k, UIntPtr n, IntPtr argbestDev, IntPtr statusDev, IntPtr stream);
+        [DllImport(Lib)] internal static extern int saraphis_padic_ring_new(uint prime, uint precision, out IntPtr ring);
+        [DllImport(Lib)] internal static extern void saraphis_padic_ring_free(IntPtr ring);
+        [DllImport(Lib)] internal static extern ulong saraphis_padic_ring_modulus(PadicRingHandle ring);
+        [DllImport(Lib)] internal static extern int saraphis_padic_batch(SystemHandle system, PadicRingHandle ring, uint op, IntPtr a, IntPtr b, IntPtr output, UIntPtr len);
+        [DllImport(Lib)] internal static extern int saraphis_padic_batch_device(SystemHandle system, PadicRingHandle ring, uint op, IntPtr aDev, IntPtr bDev, IntPtr outDev, UIntPtr len, IntPtr statusDev, IntPtr stream);
+        [DllImport(Lib)] internal static extern int saraphis_padic_to_digits(PadicRingHandle ring, IntPtr a, UIntPtr len, IntPtr digits);
+        [DllImport(Lib)] internal static extern int saraphis_padic_from_digits(PadicRingHandle ring, IntPtr digits, UIntPtr len, IntPtr output);
+        [DllImport(Lib)] internal static extern int saraphis_padic_hensel_root(PadicRingHandle ring, IntPtr coeffs, UIntPtr nCoeffs, ulong r0, out ulong root);
 
         /// <summary>Throw for a failed result. Called on the thread that made the call, so the
         /// per-thread last-error message belongs to it.</summary>
@@ -158,6 +186,28 @@ namespace Saraphis
         internal ParamsHandle(IntPtr h) : base(IntPtr.Zero, true) { SetHandle(h); }
         public override bool IsInvalid => handle == IntPtr.Zero;
         protected override bool ReleaseHandle() { Native.saraphis_params_free(handle); return true; }
+    }
+
+    internal sealed class PadicRingHandle : SafeHandle
+    {
+        internal PadicRingHandle(IntPtr h) : base(IntPtr.Zero, true) { SetHandle(h); }
+        public override bool IsInvalid => handle == IntPtr.Zero;
+        protected override bool ReleaseHandle() { Native.saraphis_padic_ring_free(handle); return true; }
+    }
+
+    /// <summary>An array pinned for the duration of one call (IntPtr.Zero for null). Unlike
+    /// `fixed`, an empty array gives a non-null pointer: the C calls take NULL for empty inputs,
+    /// but an empty output given as NULL aborts a debug build of the library.</summary>
+    internal struct Pinned : IDisposable
+    {
+        GCHandle h;
+        internal readonly IntPtr Ptr;
+        internal Pinned(Array a)
+        {
+            h = a == null ? default(GCHandle) : GCHandle.Alloc(a, GCHandleType.Pinned);
+            Ptr = a == null ? IntPtr.Zero : h.AddrOfPinnedObject();
+        }
+        public void Dispose() { if (h.IsAllocated) h.Free(); }
     }
 
     /// <summary>An archive handle and the unmanaged copy of the bytes it was opened on
@@ -622,6 +672,268 @@ namespace Saraphis
         /// <summary>Free the archive (its map or its copy of the bytes, and the containers it
         /// keeps in device memory); later calls are no-ops. Device work enqueued through the
         /// archive must be finished first.</summary>
+        public void Dispose() { handle.Dispose(); }
+    }
+
+    /// <summary>Tropical algebra (max-plus / min-plus) on the system's CPU worker pool, over float,
+    /// double and int arrays (row-major matrices). Inputs are read only; outputs must not overlap
+    /// them (code 1002) and are written only on success. Array lengths must match the sizes given
+    /// (code 1001 for an input, 1002 for an output). Thread-safe.</summary>
+    public static class Tropical
+    {
+        const uint F32 = (uint)DType.F32, F64 = (uint)DType.F64, I32 = (uint)DType.I32;
+
+        static int Len(Array a) => a == null ? 0 : a.Length;
+
+        static void Want(string what, Array a, long want, bool output)
+        {
+            if (Len(a) == want) return;
+            int code = output ? 1002 : 1001;
+            throw new SaraphisException(code, Library.ResultText(code) + ": " + what + " has " + Len(a) + " elements, expected " + want);
+        }
+
+        static UIntPtr Size(int v, string name)
+        {
+            if (v < 0) throw new ArgumentOutOfRangeException(name);
+            return (UIntPtr)(uint)v;
+        }
+
+        /// <summary>The product C = A ⊗ B: c[i*n+j] = ⊕_l a[i*k+l] ⊗ b[l*n+j] (a m × k, b k × n, c m × n).
+        /// argbest: null, or m*n entries that get the smallest l attaining each entry (uint.MaxValue
+        /// where it is the zero: no path).</summary>
+        public static void Matmul(SaraphisSystem sys, Semiring s, float[] a, float[] b, float[] c, int m, int k, int n, uint[] argbest = null) => MatmulCore(sys, s, F32, a, b, c, m, k, n, argbest);
+        public static void Matmul(SaraphisSystem sys, Semiring s, double[] a, double[] b, double[] c, int m, int k, int n, uint[] argbest = null) => MatmulCore(sys, s, F64, a, b, c, m, k, n, argbest);
+        public static void Matmul(SaraphisSystem sys, Semiring s, int[] a, int[] b, int[] c, int m, int k, int n, uint[] argbest = null) => MatmulCore(sys, s, I32, a, b, c, m, k, n, argbest);
+
+        static void MatmulCore(SaraphisSystem sys, Semiring s, uint dtype, Array a, Array b, Array c, int m, int k, int n, uint[] argbest)
+        {
+            UIntPtr um = Size(m, nameof(m)), uk = Size(k, nameof(k)), un = Size(n, nameof(n));
+            Want("a", a, (long)m * k, false);
+            Want("b", b, (long)k * n, false);
+            Want("c", c, (long)m * n, true);
+            if (argbest != null) Want("argbest", argbest, (long)m * n, true);
+            using (var pa = new Pinned(a))
+            using (var pb = new Pinned(b))
+            using (var pc = new Pinned(c))
+            using (var pg = new Pinned(argbest))
+            {
+                Native.Check(Native.saraphis_tropical_matmul(sys.Live, (uint)s, dtype, pa.Ptr, pb.Ptr, pc.Ptr, um, uk, un, pg.Ptr));
+            }
+        }
+
+        /// <summary>output[i] = a[i] ⊕ b[i] (TropicalOp.Add) or a[i] ⊗ b[i] (TropicalOp.Mul).</summary>
+        public static void Elementwise(SaraphisSystem sys, Semiring s, TropicalOp op, float[] a, float[] b, float[] output) => ElementwiseCore(sys, s, op, F32, a, b, output);
+        public static void Elementwise(SaraphisSystem sys, Semiring s, TropicalOp op, double[] a, double[] b, double[] output) => ElementwiseCore(sys, s, op, F64, a, b, output);
+        public static void Elementwise(SaraphisSystem sys, Semiring s, TropicalOp op, int[] a, int[] b, int[] output) => ElementwiseCore(sys, s, op, I32, a, b, output);
+
+        static void ElementwiseCore(SaraphisSystem sys, Semiring s, TropicalOp op, uint dtype, Array a, Array b, Array output)
+        {
+            Want("b", b, Len(a), false);
+            Want("output", output, Len(a), true);
+            using (var pa = new Pinned(a))
+            using (var pb = new Pinned(b))
+            using (var po = new Pinned(output))
+            {
+                Native.Check(Native.saraphis_tropical_elementwise(sys.Live, (uint)s, (uint)op, dtype, pa.Ptr, pb.Ptr, po.Ptr, (UIntPtr)(uint)Len(a)));
+            }
+        }
+
+        /// <summary>Tropical polynomials: output[q*xs.Length+x] = ⊕_i coeffs[q*terms+i] ⊗ xs[x]^{⊗i}
+        /// (max-plus: max_i coeffs[q*terms+i] + i·xs[x]); coeffs.Length a multiple of terms (>= 1).</summary>
+        public static void PolyEval(SaraphisSystem sys, Semiring s, float[] coeffs, int terms, float[] xs, float[] output) => PolyCore(sys, s, F32, coeffs, terms, xs, output);
+        public static void PolyEval(SaraphisSystem sys, Semiring s, double[] coeffs, int terms, double[] xs, double[] output) => PolyCore(sys, s, F64, coeffs, terms, xs, output);
+        public static void PolyEval(SaraphisSystem sys, Semiring s, int[] coeffs, int terms, int[] xs, int[] output) => PolyCore(sys, s, I32, coeffs, terms, xs, output);
+
+        static void PolyCore(SaraphisSystem sys, Semiring s, uint dtype, Array coeffs, int terms, Array xs, Array output)
+        {
+            if (terms <= 0 || Len(coeffs) % terms != 0)
+                throw new SaraphisException(1001, Library.ResultText(1001) + ": " + Len(coeffs) + " coefficients in terms of " + terms);
+            int polys = Len(coeffs) / terms;
+            Want("output", output, (long)polys * Len(xs), true);
+            using (var pc = new Pinned(coeffs))
+            using (var px = new Pinned(xs))
+            using (var po = new Pinned(output))
+            {
+                Native.Check(Native.saraphis_tropical_poly_eval(sys.Live, (uint)s, dtype, pc.Ptr, (UIntPtr)(uint)polys, (UIntPtr)(uint)terms, px.Ptr, (UIntPtr)(uint)Len(xs), po.Ptr));
+            }
+        }
+
+        /// <summary>1-D convolution, valid part, as a correlation: output[i] = ⊕_j x[i+j] ⊗ w[j]
+        /// (1 &lt;= w.Length &lt;= x.Length, output.Length = x.Length - w.Length + 1).</summary>
+        public static void Conv1D(SaraphisSystem sys, Semiring s, float[] x, float[] w, float[] output) => Conv1DCore(sys, s, F32, x, w, output);
+        public static void Conv1D(SaraphisSystem sys, Semiring s, double[] x, double[] w, double[] output) => Conv1DCore(sys, s, F64, x, w, output);
+        public static void Conv1D(SaraphisSystem sys, Semiring s, int[] x, int[] w, int[] output) => Conv1DCore(sys, s, I32, x, w, output);
+
+        static void Conv1DCore(SaraphisSystem sys, Semiring s, uint dtype, Array x, Array w, Array output)
+        {
+            if (Len(w) == 0 || Len(w) > Len(x))
+                throw new SaraphisException(1001, Library.ResultText(1001) + ": kernel of " + Len(w) + " for an input of " + Len(x));
+            Want("output", output, Len(x) - Len(w) + 1, true);
+            using (var px = new Pinned(x))
+            using (var pw = new Pinned(w))
+            using (var po = new Pinned(output))
+            {
+                Native.Check(Native.saraphis_tropical_conv1d(sys.Live, (uint)s, dtype, px.Ptr, (UIntPtr)(uint)Len(x), pw.Ptr, (UIntPtr)(uint)Len(w), po.Ptr));
+            }
+        }
+
+        /// <summary>2-D convolution, valid part, as a correlation (grey-scale dilation for max-plus):
+        /// x h × w, kernel kh × kw (1 &lt;= kh &lt;= h, 1 &lt;= kw &lt;= w), output (h-kh+1) × (w-kw+1).</summary>
+        public static void Conv2D(SaraphisSystem sys, Semiring s, float[] x, int h, int w, float[] kernel, int kh, int kw, float[] output) => Conv2DCore(sys, s, F32, x, h, w, kernel, kh, kw, output);
+        public static void Conv2D(SaraphisSystem sys, Semiring s, double[] x, int h, int w, double[] kernel, int kh, int kw, double[] output) => Conv2DCore(sys, s, F64, x, h, w, kernel, kh, kw, output);
+        public static void Conv2D(SaraphisSystem sys, Semiring s, int[] x, int h, int w, int[] kernel, int kh, int kw, int[] output) => Conv2DCore(sys, s, I32, x, h, w, kernel, kh, kw, output);
+
+        static void Conv2DCore(SaraphisSystem sys, Semiring s, uint dtype, Array x, int h, int w, Array kernel, int kh, int kw, Array output)
+        {
+            if (kh <= 0 || kw <= 0 || kh > h || kw > w)
+                throw new SaraphisException(1001, Library.ResultText(1001) + ": kernel " + kh + " x " + kw + " for an input of " + h + " x " + w);
+            Want("x", x, (long)h * w, false);
+            Want("kernel", kernel, (long)kh * kw, false);
+            Want("output", output, (long)(h - kh + 1) * (w - kw + 1), true);
+            using (var px = new Pinned(x))
+            using (var pk = new Pinned(kernel))
+            using (var po = new Pinned(output))
+            {
+                Native.Check(Native.saraphis_tropical_conv2d(sys.Live, (uint)s, dtype, px.Ptr, (UIntPtr)(uint)h, (UIntPtr)(uint)w, pk.Ptr, (UIntPtr)(uint)kh, (UIntPtr)(uint)kw, po.Ptr));
+            }
+        }
+
+        /// <summary>The Kleene closure A* = I ⊕ A ⊕ A^2 ⊕ ... of the n × n matrix a into output:
+        /// all-pairs heaviest (max-plus) or shortest (min-plus) path weights. Throws code 1001 when a
+        /// cycle gains weight (the closure diverges) or int path weights pass 2^28.</summary>
+        public static void Closure(SaraphisSystem sys, Semiring s, float[] a, int n, float[] output) => ClosureCore(sys, s, F32, a, n, output);
+        public static void Closure(SaraphisSystem sys, Semiring s, double[] a, int n, double[] output) => ClosureCore(sys, s, F64, a, n, output);
+        public static void Closure(SaraphisSystem sys, Semiring s, int[] a, int n, int[] output) => ClosureCore(sys, s, I32, a, n, output);
+
+        static void ClosureCore(SaraphisSystem sys, Semiring s, uint dtype, Array a, int n, Array output)
+        {
+            UIntPtr un = Size(n, nameof(n));
+            Want("a", a, (long)n * n, false);
+            Want("output", output, (long)n * n, true);
+            using (var pa = new Pinned(a))
+            using (var po = new Pinned(output))
+            {
+                Native.Check(Native.saraphis_tropical_closure(sys.Live, (uint)s, dtype, pa.Ptr, un, po.Ptr));
+            }
+        }
+
+        /// <summary>Enqueue Matmul on the system's GPU on a CUstream (IntPtr.Zero = the library's own
+        /// stream: wait with SaraphisSystem.DeviceSynchronize). aDev, bDev, cDev (and argbestDev unless
+        /// zero) are device memory of m*k, k*n, m*n elements of dtype (F32, F64 or I32); statusDev is
+        /// zero or one device int the kernel ORs with 1 when an int input is out of range. Throws
+        /// code 4001 on a CPU system.</summary>
+        public static void MatmulDevice(SaraphisSystem sys, Semiring s, DType dtype, IntPtr aDev, IntPtr bDev, IntPtr cDev, long m, long k, long n, IntPtr argbestDev, IntPtr statusDev, IntPtr stream)
+        {
+            if (m < 0 || k < 0 || n < 0) throw new ArgumentOutOfRangeException(m < 0 ? nameof(m) : k < 0 ? nameof(k) : nameof(n));
+            Native.Check(Native.saraphis_tropical_matmul_device(sys.Live, (uint)s, (uint)dtype, aDev, bDev, cDev, (UIntPtr)(ulong)m, (UIntPtr)(ulong)k, (UIntPtr)(ulong)n, argbestDev, statusDev, stream));
+        }
+    }
+
+    /// <summary>The ring Z/p^N (a prime p &lt;= 65521, N >= 1, p^N &lt;= 2^62) of p-adic residues
+    /// (ulong in [0, p^N)): batch arithmetic, digits, Hensel lifting. Immutable: thread-safe.
+    /// Batch calls take the SaraphisSystem whose worker pool (or GPU) runs them.</summary>
+    public sealed class PadicRing : IDisposable
+    {
+        readonly PadicRingHandle handle;
+
+        /// <summary>Throws code 1001 when prime is not a prime &lt;= 65521, precision is 0 or
+        /// prime^precision > 2^62.</summary>
+        public PadicRing(uint prime, uint precision)
+        {
+            Native.Check(Native.saraphis_padic_ring_new(prime, precision, out IntPtr h));
+            handle = new PadicRingHandle(h);
+            Prime = prime;
+            Precision = precision;
+        }
+
+        internal PadicRingHandle Live { get { if (handle.IsClosed) throw new ObjectDisposedException(nameof(PadicRing)); return handle; } }
+
+        /// <summary>p.</summary>
+        public uint Prime { get; }
+        /// <summary>N, the digits of a residue.</summary>
+        public uint Precision { get; }
+        /// <summary>p^N.</summary>
+        public ulong Modulus => Native.saraphis_padic_ring_modulus(Live);
+
+        /// <summary>output[i] = a[i] op b[i] (Add, Sub, Mul) or op a[i] (Neg, Inverse, Valuation: b
+        /// null), on the system's worker pool; the arrays have the same length. Throws code 1001 for
+        /// an input >= p^N (the message names its index) or a non-unit to invert; output is written
+        /// only on success and must not overlap the inputs.</summary>
+        public void Batch(SaraphisSystem sys, PadicOp op, ulong[] a, ulong[] b, ulong[] output)
+        {
+            int len = a == null ? 0 : a.Length;
+            if (b != null && b.Length != len)
+                throw new SaraphisException(1001, Library.ResultText(1001) + ": b has " + b.Length + " elements, a " + len);
+            if ((output == null ? 0 : output.Length) != len)
+                throw new SaraphisException(1002, Library.ResultText(1002) + ": output has " + (output == null ? 0 : output.Length) + " elements, a " + len);
+            using (var pa = new Pinned(a))
+            using (var pb = new Pinned(b))
+            using (var po = new Pinned(output))
+            {
+                Native.Check(Native.saraphis_padic_batch(sys.Live, Live, (uint)op, pa.Ptr, pb.Ptr, po.Ptr, (UIntPtr)(uint)len));
+            }
+        }
+
+        /// <summary>Batch into a new array.</summary>
+        public ulong[] Batch(SaraphisSystem sys, PadicOp op, ulong[] a, ulong[] b = null)
+        {
+            var output = new ulong[a == null ? 0 : a.Length];
+            Batch(sys, op, a, b, output);
+            return output;
+        }
+
+        /// <summary>Enqueue Batch on the system's GPU on a CUstream (IntPtr.Zero = the library's own
+        /// stream); aDev, bDev (zero for unary ops) and outDev are device arrays of len ulong; statusDev
+        /// is zero or one device int the kernel ORs with 1 when an input is >= p^N. Inverse is host
+        /// only (code 2006); code 4001 on a CPU system.</summary>
+        public void BatchDevice(SaraphisSystem sys, PadicOp op, IntPtr aDev, IntPtr bDev, IntPtr outDev, long len, IntPtr statusDev, IntPtr stream)
+        {
+            if (len < 0) throw new ArgumentOutOfRangeException(nameof(len));
+            Native.Check(Native.saraphis_padic_batch_device(sys.Live, Live, (uint)op, aDev, bDev, outDev, (UIntPtr)(ulong)len, statusDev, stream));
+        }
+
+        /// <summary>Base-p digits of residues, least significant first: element i*N + j is digit j of
+        /// a[i]. Throws code 1001 for an input >= p^N.</summary>
+        public uint[] ToDigits(ulong[] a)
+        {
+            int len = a == null ? 0 : a.Length;
+            var digits = new uint[checked(len * (int)Precision)];
+            using (var pa = new Pinned(a))
+            using (var pd = new Pinned(digits))
+            {
+                Native.Check(Native.saraphis_padic_to_digits(Live, pa.Ptr, (UIntPtr)(uint)len, pd.Ptr));
+            }
+            return digits;
+        }
+
+        /// <summary>Residues from digits (a multiple of N, each &lt; p): the inverse of ToDigits.</summary>
+        public ulong[] FromDigits(uint[] digits)
+        {
+            int nd = digits == null ? 0 : digits.Length;
+            if (nd % (int)Precision != 0)
+                throw new SaraphisException(1001, Library.ResultText(1001) + ": " + nd + " digits are not a multiple of N = " + Precision);
+            var output = new ulong[nd / (int)Precision];
+            using (var pd = new Pinned(digits))
+            using (var po = new Pinned(output))
+            {
+                Native.Check(Native.saraphis_padic_from_digits(Live, pd.Ptr, (UIntPtr)(uint)output.Length, po.Ptr));
+            }
+            return output;
+        }
+
+        /// <summary>The root in Z/p^N of sum_i coeffs[i] x^i (residues, constant term first) that is
+        /// congruent to r0 mod p, lifted by Hensel's lemma. Throws code 1001 when r0 is not a simple
+        /// root mod p, a coefficient is >= p^N or there are none.</summary>
+        public ulong HenselRoot(ulong[] coeffs, ulong r0)
+        {
+            using (var pc = new Pinned(coeffs))
+            {
+                Native.Check(Native.saraphis_padic_hensel_root(Live, pc.Ptr, (UIntPtr)(uint)(coeffs == null ? 0 : coeffs.Length), r0, out ulong root));
+                return root;
+            }
+        }
+
+        /// <summary>Free the ring; later calls are no-ops, other calls throw ObjectDisposedException.</summary>
         public void Dispose() { handle.Dispose(); }
     }
 }

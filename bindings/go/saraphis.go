@@ -25,6 +25,7 @@ import "C"
 
 import (
 	"fmt"
+	"math"
 	"runtime"
 	"strings"
 	"sync"
@@ -823,4 +824,431 @@ func u16bytes(v []uint16) []byte {
 		return nil
 	}
 	return unsafe.Slice((*byte)(unsafe.Pointer(&v[0])), len(v)*2)
+}
+
+// ---------------------------------------------------------------- Math library (issue 14)
+
+// Semiring selects a tropical semiring (saraphis_semiring): which of max / min is the addition ⊕
+// (the multiplication ⊗ is + in both). Zero (the ⊕ identity): -Inf / +Inf for floats,
+// math.MinInt32 / math.MaxInt32 for int32; one: 0. Floats: NaN counts as the zero; int32: finite
+// entries must lie in [-2^28, 2^28] (others give ErrInvalidArgument).
+type Semiring uint32
+
+// Tropical semirings.
+const (
+	MaxPlus Semiring = C.SARAPHIS_SEMIRING_MAX_PLUS
+	MinPlus Semiring = C.SARAPHIS_SEMIRING_MIN_PLUS
+)
+
+// TropicalOp is the operation of TropicalElementwise (saraphis_tropical_op).
+type TropicalOp uint32
+
+// Elementwise tropical operations: ⊕ (max / min) and ⊗ (+).
+const (
+	TropicalAdd TropicalOp = C.SARAPHIS_TROPICAL_ADD
+	TropicalMul TropicalOp = C.SARAPHIS_TROPICAL_MUL
+)
+
+// PadicOp is the operation of PadicRing.Batch (saraphis_padic_op). PadicAdd, PadicSub and
+// PadicMul read a and b; PadicNeg, PadicInverse (units only, host only) and PadicValuation (N for
+// 0) read a only.
+type PadicOp uint32
+
+// p-adic batch operations.
+const (
+	PadicAdd       PadicOp = C.SARAPHIS_PADIC_ADD
+	PadicSub       PadicOp = C.SARAPHIS_PADIC_SUB
+	PadicMul       PadicOp = C.SARAPHIS_PADIC_MUL
+	PadicNeg       PadicOp = C.SARAPHIS_PADIC_NEG
+	PadicInverse   PadicOp = C.SARAPHIS_PADIC_INVERSE
+	PadicValuation PadicOp = C.SARAPHIS_PADIC_VALUATION
+)
+
+// TropicalElement is an element type of the tropical calls: float32, float64 or int32.
+type TropicalElement interface {
+	float32 | float64 | int32
+}
+
+// tropicalDType is the C dtype of T.
+func tropicalDType[T TropicalElement]() C.uint32_t {
+	var z T
+	switch any(z).(type) {
+	case float32:
+		return C.SARAPHIS_F32
+	case float64:
+		return C.SARAPHIS_F64
+	default:
+		return C.SARAPHIS_I32
+	}
+}
+
+// slicePtr is the C view of v (nil when empty); the caller keeps v alive for the call.
+func slicePtr[T any](v []T) unsafe.Pointer {
+	if len(v) == 0 {
+		return nil
+	}
+	return unsafe.Pointer(&v[0])
+}
+
+// emptyOut is where an empty output slice points: the C calls take NULL for empty inputs, but
+// an empty output given as NULL aborts a debug build of the library (see outPtr).
+var emptyOut [2]uint64
+
+// outPtr is the C view of an output slice: a non-NULL, 8-aligned pointer also when v is empty.
+func outPtr[T any](v []T) unsafe.Pointer {
+	if len(v) == 0 {
+		return unsafe.Pointer(&emptyOut[0])
+	}
+	return unsafe.Pointer(&v[0])
+}
+
+// firstErr is the first non-nil error of errs.
+func firstErr(errs ...error) error {
+	for _, e := range errs {
+		if e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+// sizeOf is the product of dims (elements), or an error when one is negative or it overflows.
+func sizeOf(what string, dims ...int) (int, error) {
+	n := 1
+	for _, d := range dims {
+		if d < 0 {
+			return 0, &Error{Code: ErrInvalidArgument, Message: fmt.Sprintf("%s: negative size %d", what, d)}
+		}
+		if d != 0 && n > math.MaxInt/d {
+			return 0, &Error{Code: ErrInvalidArgument, Message: what + ": size overflows"}
+		}
+		n *= d
+	}
+	return n, nil
+}
+
+// wantLen checks that a slice the C call reads (input) or writes (output) has exactly want
+// elements: the C library trusts the sizes it is given, so a shorter Go slice must not reach it.
+func wantLen(what string, got, want int, output bool) error {
+	if got == want {
+		return nil
+	}
+	code := ErrInvalidArgument
+	if output {
+		code = ErrDestination
+	}
+	return &Error{Code: code, Message: fmt.Sprintf("%s has %d elements, expected %d", what, got, want)}
+}
+
+// TropicalMatmul is the tropical matrix product C = A ⊗ B on the system's CPU pool:
+// c[i*n+j] = ⊕_l a[i*k+l] ⊗ b[l*n+j] (row-major; len(a) = m*k, len(b) = k*n, len(c) = m*n).
+// argbest: nil, or m*n entries that get the smallest l attaining each entry (math.MaxUint32
+// where it is the zero: no path). Outputs must not overlap the inputs (ErrDestination) and are
+// written only on success.
+func TropicalMatmul[T TropicalElement](s *System, sr Semiring, a, b, c []T, m, k, n int, argbest []uint32) error {
+	mk, err := sizeOf("a", m, k)
+	if err != nil {
+		return err
+	}
+	kn, err := sizeOf("b", k, n)
+	if err != nil {
+		return err
+	}
+	mn, err := sizeOf("c", m, n)
+	if err != nil {
+		return err
+	}
+	if err := firstErr(wantLen("a", len(a), mk, false), wantLen("b", len(b), kn, false),
+		wantLen("c", len(c), mn, true)); err != nil {
+		return err
+	}
+	var arg *C.uint32_t
+	if argbest != nil {
+		if err := wantLen("argbest", len(argbest), mn, true); err != nil {
+			return err
+		}
+		arg = (*C.uint32_t)(outPtr(argbest))
+	}
+	err = call(func() uint32 {
+		return C.saraphis_tropical_matmul(s.p, C.uint32_t(sr), tropicalDType[T](), slicePtr(a), slicePtr(b),
+			outPtr(c), C.size_t(m), C.size_t(k), C.size_t(n), arg)
+	})
+	runtime.KeepAlive(s)
+	runtime.KeepAlive(a)
+	runtime.KeepAlive(b)
+	runtime.KeepAlive(c)
+	runtime.KeepAlive(argbest)
+	return err
+}
+
+// TropicalElementwise computes out[i] = a[i] ⊕ b[i] (TropicalAdd) or a[i] ⊗ b[i] (TropicalMul);
+// the three slices have the same length.
+func TropicalElementwise[T TropicalElement](s *System, sr Semiring, op TropicalOp, a, b, out []T) error {
+	if err := firstErr(wantLen("b", len(b), len(a), false), wantLen("out", len(out), len(a), true)); err != nil {
+		return err
+	}
+	err := call(func() uint32 {
+		return C.saraphis_tropical_elementwise(s.p, C.uint32_t(sr), C.uint32_t(op), tropicalDType[T](), slicePtr(a),
+			slicePtr(b), outPtr(out), C.size_t(len(a)))
+	})
+	runtime.KeepAlive(s)
+	runtime.KeepAlive(a)
+	runtime.KeepAlive(b)
+	runtime.KeepAlive(out)
+	return err
+}
+
+// TropicalPolyEval evaluates tropical polynomials: out[q*len(xs)+x] = ⊕_i coeffs[q*terms+i] ⊗
+// xs[x]^{⊗i} (max-plus: max_i coeffs[q*terms+i] + i·xs[x]); len(coeffs) is a multiple of terms
+// (>= 1), len(out) = len(coeffs)/terms * len(xs).
+func TropicalPolyEval[T TropicalElement](s *System, sr Semiring, coeffs []T, terms int, xs, out []T) error {
+	if terms <= 0 || len(coeffs)%terms != 0 {
+		return &Error{Code: ErrInvalidArgument, Message: fmt.Sprintf("poly_eval: %d coefficients in terms of %d", len(coeffs), terms)}
+	}
+	polys := len(coeffs) / terms
+	po, err := sizeOf("out", polys, len(xs))
+	if err != nil {
+		return err
+	}
+	if err := wantLen("out", len(out), po, true); err != nil {
+		return err
+	}
+	err = call(func() uint32 {
+		return C.saraphis_tropical_poly_eval(s.p, C.uint32_t(sr), tropicalDType[T](), slicePtr(coeffs),
+			C.size_t(polys), C.size_t(terms), slicePtr(xs), C.size_t(len(xs)), outPtr(out))
+	})
+	runtime.KeepAlive(s)
+	runtime.KeepAlive(coeffs)
+	runtime.KeepAlive(xs)
+	runtime.KeepAlive(out)
+	return err
+}
+
+// TropicalConv1D is the 1-D tropical convolution, valid part, as a correlation:
+// out[i] = ⊕_j x[i+j] ⊗ w[j] (1 <= len(w) <= len(x), len(out) = len(x) - len(w) + 1).
+func TropicalConv1D[T TropicalElement](s *System, sr Semiring, x, w, out []T) error {
+	if len(w) == 0 || len(w) > len(x) {
+		return &Error{Code: ErrInvalidArgument, Message: fmt.Sprintf("conv1d: kernel of %d for an input of %d", len(w), len(x))}
+	}
+	if err := wantLen("out", len(out), len(x)-len(w)+1, true); err != nil {
+		return err
+	}
+	err := call(func() uint32 {
+		return C.saraphis_tropical_conv1d(s.p, C.uint32_t(sr), tropicalDType[T](), slicePtr(x), C.size_t(len(x)),
+			slicePtr(w), C.size_t(len(w)), outPtr(out))
+	})
+	runtime.KeepAlive(s)
+	runtime.KeepAlive(x)
+	runtime.KeepAlive(w)
+	runtime.KeepAlive(out)
+	return err
+}
+
+// TropicalConv2D is the 2-D tropical convolution, valid part, as a correlation (grey-scale
+// dilation for max-plus): x is h × w, kernel kh × kw (1 <= kh <= h, 1 <= kw <= w), out
+// (h-kh+1) × (w-kw+1), row-major.
+func TropicalConv2D[T TropicalElement](s *System, sr Semiring, x []T, h, w int, kernel []T, kh, kw int, out []T) error {
+	if kh <= 0 || kw <= 0 || kh > h || kw > w {
+		return &Error{Code: ErrInvalidArgument, Message: fmt.Sprintf("conv2d: kernel %d x %d for an input of %d x %d", kh, kw, h, w)}
+	}
+	hw, err := sizeOf("x", h, w)
+	if err != nil {
+		return err
+	}
+	if err := firstErr(wantLen("x", len(x), hw, false), wantLen("kernel", len(kernel), kh*kw, false),
+		wantLen("out", len(out), (h-kh+1)*(w-kw+1), true)); err != nil {
+		return err
+	}
+	err = call(func() uint32 {
+		return C.saraphis_tropical_conv2d(s.p, C.uint32_t(sr), tropicalDType[T](), slicePtr(x), C.size_t(h),
+			C.size_t(w), slicePtr(kernel), C.size_t(kh), C.size_t(kw), outPtr(out))
+	})
+	runtime.KeepAlive(s)
+	runtime.KeepAlive(x)
+	runtime.KeepAlive(kernel)
+	runtime.KeepAlive(out)
+	return err
+}
+
+// TropicalClosure is the Kleene closure A* = I ⊕ A ⊕ A^2 ⊕ ... of the n × n matrix a into out:
+// all-pairs heaviest (max-plus) or shortest (min-plus) path weights. ErrInvalidArgument when a
+// cycle gains weight (the closure diverges) or int32 path weights pass 2^28.
+func TropicalClosure[T TropicalElement](s *System, sr Semiring, a []T, n int, out []T) error {
+	nn, err := sizeOf("a", n, n)
+	if err != nil {
+		return err
+	}
+	if err := firstErr(wantLen("a", len(a), nn, false), wantLen("out", len(out), nn, true)); err != nil {
+		return err
+	}
+	err = call(func() uint32 {
+		return C.saraphis_tropical_closure(s.p, C.uint32_t(sr), tropicalDType[T](), slicePtr(a), C.size_t(n),
+			outPtr(out))
+	})
+	runtime.KeepAlive(s)
+	runtime.KeepAlive(a)
+	runtime.KeepAlive(out)
+	return err
+}
+
+// TropicalMatmulDevice enqueues TropicalMatmul on the system's GPU on the CUstream stream (0 =
+// the library's own stream: wait with DeviceSynchronize). a, b, c (and argbest unless 0) are
+// device addresses of m*k, k*n, m*n elements of dtype (F32, F64 or I32) from the caller's CUDA
+// allocator, never Go memory; status is 0 or one device int32 the kernel ORs with 1 when an int32
+// input is out of range. ErrDevice on a CPU system.
+func TropicalMatmulDevice(s *System, sr Semiring, dtype DType, a, b, c uintptr, m, k, n int, argbest, status, stream uintptr) error {
+	if _, err := sizeOf("matmul", m, k, n); err != nil {
+		return err
+	}
+	err := call(func() uint32 {
+		return C.saraphis_tropical_matmul_device(s.p, C.uint32_t(sr), C.uint32_t(dtype),
+			C.saraphis_go_device_ptr(C.uintptr_t(a)), C.saraphis_go_device_ptr(C.uintptr_t(b)),
+			C.saraphis_go_device_ptr(C.uintptr_t(c)), C.size_t(m), C.size_t(k), C.size_t(n),
+			(*C.uint32_t)(C.saraphis_go_device_ptr(C.uintptr_t(argbest))),
+			(*C.int32_t)(C.saraphis_go_device_ptr(C.uintptr_t(status))),
+			C.saraphis_go_device_ptr(C.uintptr_t(stream)))
+	})
+	runtime.KeepAlive(s)
+	return err
+}
+
+// PadicRing is the ring Z/p^N (a prime p <= 65521, N >= 1, p^N <= 2^62) of p-adic residues
+// (uint64 in [0, p^N)): batch arithmetic, digits and Hensel lifting. Immutable, so safe for
+// concurrent use; Close (idempotent; a finalizer is the safety net) frees it.
+type PadicRing struct {
+	once      sync.Once
+	p         *C.saraphis_padic_ring
+	prime     uint32
+	precision uint32
+}
+
+// NewPadicRing makes Z/prime^precision. ErrInvalidArgument when prime is not a prime <= 65521,
+// precision is 0 or prime^precision > 2^62.
+func NewPadicRing(prime, precision uint32) (*PadicRing, error) {
+	var p *C.saraphis_padic_ring
+	if err := call(func() uint32 { return C.saraphis_padic_ring_new(C.uint32_t(prime), C.uint32_t(precision), &p) }); err != nil {
+		return nil, err
+	}
+	r := &PadicRing{p: p, prime: prime, precision: precision}
+	runtime.SetFinalizer(r, (*PadicRing).Close)
+	return r, nil
+}
+
+// Close frees the ring; later calls are no-ops (and calls on the closed ring fail with
+// ErrNullParameter).
+func (r *PadicRing) Close() {
+	r.once.Do(func() {
+		C.saraphis_padic_ring_free(r.p)
+		r.p = nil
+		runtime.SetFinalizer(r, nil)
+	})
+}
+
+// Prime is p.
+func (r *PadicRing) Prime() uint32 { return r.prime }
+
+// Precision is N, the digits of a residue.
+func (r *PadicRing) Precision() uint32 { return r.precision }
+
+// Modulus is p^N (0 once closed).
+func (r *PadicRing) Modulus() uint64 {
+	m := uint64(C.saraphis_padic_ring_modulus(r.p))
+	runtime.KeepAlive(r)
+	return m
+}
+
+// Batch computes out[i] = a[i] op b[i] (PadicAdd, PadicSub, PadicMul) or op a[i] (PadicNeg,
+// PadicInverse, PadicValuation: b must be nil) on the system's worker pool; the slices have the
+// same length. ErrInvalidArgument for an input >= p^N (the message names its index) or a
+// non-unit to invert; out is written only on success and must not overlap the inputs.
+func (r *PadicRing) Batch(s *System, op PadicOp, a, b, out []uint64) error {
+	if err := wantLen("out", len(out), len(a), true); err != nil {
+		return err
+	}
+	if b != nil {
+		if err := wantLen("b", len(b), len(a), false); err != nil {
+			return err
+		}
+	}
+	err := call(func() uint32 {
+		return C.saraphis_padic_batch(s.p, r.p, C.uint32_t(op), (*C.uint64_t)(slicePtr(a)), (*C.uint64_t)(slicePtr(b)),
+			(*C.uint64_t)(outPtr(out)), C.size_t(len(a)))
+	})
+	runtime.KeepAlive(s)
+	runtime.KeepAlive(r)
+	runtime.KeepAlive(a)
+	runtime.KeepAlive(b)
+	runtime.KeepAlive(out)
+	return err
+}
+
+// BatchDevice enqueues Batch on the system's GPU on the CUstream stream (0 = the library's own
+// stream): a, b (0 for unary ops) and out are device addresses of n uint64 from the caller's
+// CUDA allocator, never Go memory; status is 0 or one device int32 the kernel ORs with 1 when an
+// input is >= p^N. PadicInverse is host only (ErrUnsupported); ErrDevice on a CPU system.
+func (r *PadicRing) BatchDevice(s *System, op PadicOp, a, b, out uintptr, n int, status, stream uintptr) error {
+	if n < 0 {
+		return &Error{Code: ErrInvalidArgument, Message: fmt.Sprintf("negative length %d", n)}
+	}
+	err := call(func() uint32 {
+		return C.saraphis_padic_batch_device(s.p, r.p, C.uint32_t(op),
+			(*C.uint64_t)(C.saraphis_go_device_ptr(C.uintptr_t(a))),
+			(*C.uint64_t)(C.saraphis_go_device_ptr(C.uintptr_t(b))),
+			(*C.uint64_t)(C.saraphis_go_device_ptr(C.uintptr_t(out))), C.size_t(n),
+			(*C.int32_t)(C.saraphis_go_device_ptr(C.uintptr_t(status))),
+			C.saraphis_go_device_ptr(C.uintptr_t(stream)))
+	})
+	runtime.KeepAlive(s)
+	runtime.KeepAlive(r)
+	return err
+}
+
+// ToDigits gives the base-p digits of residues, least significant first: digit j of a[i] is
+// element i*N + j of the result. ErrInvalidArgument for an input >= p^N.
+func (r *PadicRing) ToDigits(a []uint64) ([]uint32, error) {
+	nd, err := sizeOf("digits", len(a), int(r.precision))
+	if err != nil {
+		return nil, err
+	}
+	d := make([]uint32, nd)
+	err = call(func() uint32 {
+		return C.saraphis_padic_to_digits(r.p, (*C.uint64_t)(slicePtr(a)), C.size_t(len(a)), (*C.uint32_t)(outPtr(d)))
+	})
+	runtime.KeepAlive(r)
+	runtime.KeepAlive(a)
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// FromDigits is the inverse of ToDigits: len(digits) is a multiple of N, each digit < p
+// (ErrInvalidArgument otherwise).
+func (r *PadicRing) FromDigits(digits []uint32) ([]uint64, error) {
+	if r.precision == 0 || len(digits)%int(r.precision) != 0 {
+		return nil, &Error{Code: ErrInvalidArgument, Message: fmt.Sprintf("from_digits: %d digits are not a multiple of N = %d", len(digits), r.precision)}
+	}
+	out := make([]uint64, len(digits)/int(r.precision))
+	err := call(func() uint32 {
+		return C.saraphis_padic_from_digits(r.p, (*C.uint32_t)(slicePtr(digits)), C.size_t(len(out)), (*C.uint64_t)(outPtr(out)))
+	})
+	runtime.KeepAlive(r)
+	runtime.KeepAlive(digits)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// HenselRoot lifts r0, a simple root mod p of sum_i coeffs[i] x^i (residues, constant term
+// first), to the root in Z/p^N congruent to it (Hensel's lemma). ErrInvalidArgument when r0 is
+// not a root mod p, the root is singular, a coefficient is >= p^N or there are none.
+func (r *PadicRing) HenselRoot(coeffs []uint64, r0 uint64) (uint64, error) {
+	var root C.uint64_t
+	err := call(func() uint32 {
+		return C.saraphis_padic_hensel_root(r.p, (*C.uint64_t)(slicePtr(coeffs)), C.size_t(len(coeffs)), C.uint64_t(r0), &root)
+	})
+	runtime.KeepAlive(r)
+	runtime.KeepAlive(coeffs)
+	return uint64(root), err
 }

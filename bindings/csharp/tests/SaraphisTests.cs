@@ -208,6 +208,220 @@ static class SaraphisTests
         }
     }
 
+    // The math library (issue 14): Tropical against naive references over float, double and int
+    // (odd shapes, infinities, NaN, argbest), the closure against Floyd–Warshall, errors, and
+    // PadicRing (Z/251^7 against references by doubling and adding, digits, the Hensel root of
+    // x^2 - 2 in Z/7^20).
+    static double Zero(Semiring s) => s == Semiring.MaxPlus ? double.NegativeInfinity : double.PositiveInfinity;
+    static int ZeroI(Semiring s) => s == Semiring.MaxPlus ? int.MinValue : int.MaxValue;
+    static bool Better(Semiring s, double v, double acc) => s == Semiring.MaxPlus ? v > acc : v < acc;
+    static double Otimes(Semiring s, double a, double b) { double r = a + b; return double.IsNaN(r) ? Zero(s) : r; }
+    static float OtimesF(Semiring s, float a, float b) { float r = a + b; return float.IsNaN(r) ? (float)Zero(s) : r; }
+    static int OtimesI(Semiring s, int a, int b) => a == ZeroI(s) || b == ZeroI(s) ? ZeroI(s) : a + b;
+    static double Oplus(Semiring s, double a, double b)
+    {
+        if (double.IsNaN(a)) a = Zero(s);
+        if (double.IsNaN(b)) b = Zero(s);
+        return Better(s, b, a) ? b : a;
+    }
+
+    /// <summary>a * b mod m by doubling and adding (m &lt; 2^63: no sum overflows).</summary>
+    static ulong MulMod(ulong a, ulong b, ulong m)
+    {
+        ulong r = 0;
+        for (a %= m; b > 0; b >>= 1, a = (a + a) % m)
+            if ((b & 1) != 0) r = (r + a) % m;
+        return r;
+    }
+
+    static void MathTests(SaraphisSystem sys)
+    {
+        var rng = new Random(14);
+        foreach (var s in new[] { Semiring.MaxPlus, Semiring.MinPlus })
+        {
+            double z = Zero(s);
+            // Small integers (ties) with the zero, the other infinity and NaN; int: the zero and +-2^28.
+            Func<double> gd = () => { int r = rng.Next(100); return r < 4 ? z : r < 8 ? -z : r < 12 ? double.NaN : rng.Next(21) - 10; };
+            Func<int> gi = () => { int r = rng.Next(100); return r < 5 ? ZeroI(s) : r < 7 ? 1 << 28 : r < 9 ? -(1 << 28) : rng.Next(21) - 10; };
+            foreach (var sh in new[] { new[] { 1, 1, 1 }, new[] { 1, 40, 33 }, new[] { 33, 40, 1 }, new[] { 37, 53, 29 }, new[] { 3, 0, 4 }, new[] { 0, 2, 0 } })
+            {
+                int m = sh[0], k = sh[1], n = sh[2];
+                string what = s + " " + m + "x" + k + "x" + n;
+                var ad = new double[m * k]; var bd = new double[k * n];
+                for (int i = 0; i < ad.Length; i++) ad[i] = gd();
+                for (int i = 0; i < bd.Length; i++) bd[i] = gd();
+                var ai = new int[m * k]; var bi = new int[k * n];
+                for (int i = 0; i < ai.Length; i++) ai[i] = gi();
+                for (int i = 0; i < bi.Length; i++) bi[i] = gi();
+                float[] af = ad.Select(v => (float)v).ToArray(), bf = bd.Select(v => (float)v).ToArray();
+                var wd = new double[m * n]; var wf = new float[m * n]; var wi = new int[m * n];
+                var gdArg = new uint[m * n]; var gfArg = new uint[m * n]; var giArg = new uint[m * n];
+                for (int i = 0; i < m; i++)
+                    for (int j = 0; j < n; j++)
+                    {
+                        double accd = z; float accf = (float)z; int acci = ZeroI(s);
+                        uint bestd = uint.MaxValue, bestf = uint.MaxValue, besti = uint.MaxValue;
+                        for (int l = 0; l < k; l++)
+                        {
+                            double td = Otimes(s, ad[i * k + l], bd[l * n + j]);
+                            if (Better(s, td, accd)) { accd = td; bestd = (uint)l; }
+                            float tf = OtimesF(s, af[i * k + l], bf[l * n + j]);
+                            if (Better(s, tf, accf)) { accf = tf; bestf = (uint)l; }
+                            int ti = OtimesI(s, ai[i * k + l], bi[l * n + j]);
+                            if (Better(s, ti, acci)) { acci = ti; besti = (uint)l; }
+                        }
+                        wd[i * n + j] = accd; wf[i * n + j] = accf; wi[i * n + j] = acci;
+                        gdArg[i * n + j] = accd == z ? uint.MaxValue : bestd;
+                        gfArg[i * n + j] = accf == (float)z ? uint.MaxValue : bestf;
+                        giArg[i * n + j] = acci == ZeroI(s) ? uint.MaxValue : besti;
+                    }
+                var cd = new double[m * n]; var cf = new float[m * n]; var ci = new int[m * n];
+                var argd = new uint[m * n]; var argf = new uint[m * n]; var argi = new uint[m * n];
+                Tropical.Matmul(sys, s, ad, bd, cd, m, k, n, argd);
+                Tropical.Matmul(sys, s, af, bf, cf, m, k, n, argf);
+                Tropical.Matmul(sys, s, ai, bi, ci, m, k, n, argi);
+                Check(cd.SequenceEqual(wd) && argd.SequenceEqual(gdArg), "double matmul " + what);
+                Check(cf.SequenceEqual(wf) && argf.SequenceEqual(gfArg), "float matmul " + what);
+                Check(ci.SequenceEqual(wi) && argi.SequenceEqual(giArg), "int matmul " + what);
+                var cd2 = new double[m * n];
+                Tropical.Matmul(sys, s, ad, bd, cd2, m, k, n);
+                Check(cd2.SequenceEqual(wd), "double matmul without argbest " + what);
+            }
+            // Elementwise, conv1d, conv2d on doubles.
+            var x = new double[8 * 10]; var ker = new double[3 * 4];
+            for (int i = 0; i < x.Length; i++) x[i] = gd();
+            for (int i = 0; i < ker.Length; i++) ker[i] = gd();
+            var add = new double[ker.Length]; var mul = new double[ker.Length];
+            Tropical.Elementwise(sys, s, TropicalOp.Add, x.Take(ker.Length).ToArray(), ker, add);
+            Tropical.Elementwise(sys, s, TropicalOp.Mul, x.Take(ker.Length).ToArray(), ker, mul);
+            Check(Enumerable.Range(0, ker.Length).All(i => add[i] == Oplus(s, x[i], ker[i]) && mul[i] == Otimes(s, x[i], ker[i])), "elementwise " + s);
+            var o2 = new double[6 * 7]; var o1 = new double[7];
+            Tropical.Conv2D(sys, s, x, 8, 10, ker, 3, 4, o2);
+            Tropical.Conv1D(sys, s, x.Take(10).ToArray(), ker.Take(4).ToArray(), o1);
+            bool ok2 = true, ok1 = true;
+            for (int i = 0; i < 6; i++)
+                for (int j = 0; j < 7; j++)
+                {
+                    double acc = z;
+                    for (int u = 0; u < 3; u++)
+                        for (int v = 0; v < 4; v++) acc = Oplus(s, acc, Otimes(s, x[(i + u) * 10 + j + v], ker[u * 4 + v]));
+                    ok2 &= o2[i * 7 + j] == acc;
+                }
+            for (int i = 0; i < 7; i++)
+            {
+                double acc = z;
+                for (int j = 0; j < 4; j++) acc = Oplus(s, acc, Otimes(s, x[i + j], ker[j]));
+                ok1 &= o1[i] == acc;
+            }
+            Check(ok2, "conv2d " + s);
+            Check(ok1, "conv1d " + s);
+            // Polynomials: max / min of c0, c1 + x, c2 + 2x.
+            var coeffs = new[] { 1, -2, 3 }; var xs = new[] { -4, 0, 5 }; var po = new int[3];
+            Tropical.PolyEval(sys, s, coeffs, 3, xs, po);
+            Check(Enumerable.Range(0, 3).All(p => po[p] == (s == Semiring.MaxPlus ? Math.Max(1, Math.Max(-2 + xs[p], 3 + 2 * xs[p])) : Math.Min(1, Math.Min(-2 + xs[p], 3 + 2 * xs[p])))), "poly_eval " + s);
+            // Closure against Floyd–Warshall (min-plus: weights 1..9; max-plus: a DAG with -9..9).
+            const int N = 21;
+            var g = new float[N * N];
+            for (int i = 0; i < N; i++)
+                for (int j = 0; j < N; j++)
+                    g[i * N + j] = rng.Next(100) < 20 && (s == Semiring.MinPlus ? i != j : i < j) ? (s == Semiring.MinPlus ? 1 + rng.Next(9) : rng.Next(19) - 9) : (float)z;
+            var d = g.Select(v => (double)v).ToArray();
+            for (int i = 0; i < N; i++) d[i * N + i] = Oplus(s, d[i * N + i], 0);
+            for (int l = 0; l < N; l++)
+                for (int i = 0; i < N; i++)
+                    for (int j = 0; j < N; j++) d[i * N + j] = Oplus(s, d[i * N + j], Otimes(s, d[i * N + l], d[l * N + j]));
+            var cl = new float[N * N];
+            Tropical.Closure(sys, s, g, N, cl);
+            Check(cl.Select(v => (double)v).SequenceEqual(d), "closure equals Floyd-Warshall " + s);
+            var cyc = new[] { z, 1, s == Semiring.MaxPlus ? 1 : -2, z };
+            Throws<SaraphisException>(() => Tropical.Closure(sys, s, cyc, 2, new double[4]), e => e.Code == 1001, "diverging closure " + s);
+        }
+        // Errors.
+        int[] ia = { 1, 2, 1 << 29, 4 }, ib = { 0, 0, 0, 0 }, ic = { 9, 9, 9, 9 };
+        Throws<SaraphisException>(() => Tropical.Matmul(sys, Semiring.MaxPlus, ia, ib, ic, 2, 2, 2), e => e.Code == 1001, "int entry 2^29");
+        Check(ic[0] == 9, "c untouched on failure");
+        ia[2] = 3;
+        Throws<SaraphisException>(() => Tropical.Matmul(sys, Semiring.MaxPlus, ia, ib, ia, 2, 2, 2), e => e.Code == 1002, "c is a");
+        Throws<SaraphisException>(() => Tropical.Matmul(sys, Semiring.MaxPlus, ia, ib, new int[3], 2, 2, 2), e => e.Code == 1002, "short c");
+        Throws<SaraphisException>(() => Tropical.Matmul(sys, Semiring.MaxPlus, ia, ib, ic, 2, 2, 2, new uint[3]), e => e.Code == 1002, "short argbest");
+        Throws<SaraphisException>(() => Tropical.Matmul(sys, Semiring.MaxPlus, new int[3], ib, ic, 2, 2, 2), e => e.Code == 1001, "short a");
+        Throws<ArgumentOutOfRangeException>(() => Tropical.Matmul(sys, Semiring.MaxPlus, ia, ib, ic, -1, 2, 2), e => true, "negative m");
+        Throws<SaraphisException>(() => Tropical.Matmul(sys, (Semiring)5, ia, ib, ic, 2, 2, 2), e => e.Code == 1001, "semiring 5");
+        Throws<SaraphisException>(() => Tropical.Elementwise(sys, Semiring.MinPlus, (TropicalOp)2, ia, ib, ic), e => e.Code == 1001, "op 2");
+        Throws<SaraphisException>(() => Tropical.Conv1D(sys, Semiring.MaxPlus, ia, new int[5], ic), e => e.Code == 1001, "conv1d kernel longer than x");
+        Throws<SaraphisException>(() => Tropical.PolyEval(sys, Semiring.MaxPlus, ia, 0, ib, ic), e => e.Code == 1001, "poly_eval without terms");
+        Tropical.Matmul(sys, Semiring.MaxPlus, new float[0], new float[0], new float[0], 0, 0, 3, new uint[0]);
+        Tropical.Elementwise(sys, Semiring.MinPlus, TropicalOp.Add, new int[0], new int[0], new int[0]);
+        Tropical.Closure(sys, Semiring.MinPlus, new double[0], 0, new double[0]);
+        Check(true, "empty calls");
+        Throws<SaraphisException>(() => Tropical.MatmulDevice(sys, Semiring.MaxPlus, DType.F32, new IntPtr(16), new IntPtr(32), new IntPtr(64), 2, 2, 2, IntPtr.Zero, IntPtr.Zero, IntPtr.Zero), e => e.Code == 4001, "MatmulDevice on a CPU system");
+
+        // p-adic.
+        using (var r = new PadicRing(251, 7))
+        {
+            ulong M = 1;
+            for (int i = 0; i < 7; i++) M *= 251;
+            Check(r.Modulus == M && r.Prime == 251 && r.Precision == 7, "modulus 251^7");
+            var a = new ulong[2000]; var b = new ulong[2000];
+            var bytes = new byte[8];
+            for (int i = 0; i < a.Length; i++)
+            {
+                rng.NextBytes(bytes); a[i] = BitConverter.ToUInt64(bytes, 0) % M;
+                rng.NextBytes(bytes); b[i] = BitConverter.ToUInt64(bytes, 0) % M;
+                if (i % 10 == 0) { a[i] = (ulong)(1 + rng.Next(250)); for (int v = 0; v < i % 7; v++) a[i] *= 251; }
+            }
+            a[1] = 0; a[2] = M - 1; b[3] = M - 1; b[4] = 0;
+            var add = r.Batch(sys, PadicOp.Add, a, b);
+            var sub = r.Batch(sys, PadicOp.Sub, a, b);
+            var mul = r.Batch(sys, PadicOp.Mul, a, b);
+            var neg = r.Batch(sys, PadicOp.Neg, a);
+            var val = r.Batch(sys, PadicOp.Valuation, a);
+            bool okA = true, okS = true, okM = true, okN = true, okV = true;
+            for (int i = 0; i < a.Length; i++)
+            {
+                okA &= add[i] == (a[i] + b[i]) % M;
+                okS &= sub[i] == (a[i] + M - b[i]) % M;
+                okM &= mul[i] == MulMod(a[i], b[i], M);
+                okN &= neg[i] == (M - a[i]) % M;
+                ulong t = a[i], v = 0;
+                if (t == 0) v = 7;
+                while (t != 0 && t % 251 == 0) { t /= 251; v++; }
+                okV &= val[i] == v;
+            }
+            Check(okA, "padic add"); Check(okS, "padic sub"); Check(okM, "padic mul"); Check(okN, "padic neg"); Check(okV, "padic valuation");
+            for (int i = 0; i < b.Length; i++) if (b[i] % 251 == 0) b[i]++;
+            var inv = r.Batch(sys, PadicOp.Inverse, b);
+            Check(Enumerable.Range(0, b.Length).All(i => MulMod(inv[i], b[i], M) == 1), "padic inverse");
+            Throws<SaraphisException>(() => r.Batch(sys, PadicOp.Inverse, new ulong[] { 251 }), e => e.Code == 1001, "inverse of a non-unit");
+            Throws<SaraphisException>(() => r.Batch(sys, PadicOp.Add, new ulong[] { M }, new ulong[] { 1 }), e => e.Code == 1001, "an input >= p^N");
+            Throws<SaraphisException>(() => r.Batch(sys, PadicOp.Neg, a, b), e => e.Code == 1001, "b for a unary op");
+            Throws<SaraphisException>(() => r.Batch(sys, PadicOp.Mul, a), e => e.Code == 1000, "no b for a binary op");
+            Check(r.Batch(sys, PadicOp.Mul, new ulong[0], new ulong[0]).Length == 0, "empty batch");
+            Throws<SaraphisException>(() => r.BatchDevice(sys, PadicOp.Mul, new IntPtr(16), new IntPtr(32), new IntPtr(64), 4, IntPtr.Zero, IntPtr.Zero), e => e.Code == 4001, "BatchDevice on a CPU system");
+            Throws<SaraphisException>(() => r.BatchDevice(sys, PadicOp.Inverse, new IntPtr(16), IntPtr.Zero, new IntPtr(64), 4, IntPtr.Zero, IntPtr.Zero), e => e.Code == 2006, "BatchDevice inverse is host only");
+            var dg = r.ToDigits(a);
+            bool okD = dg.Length == 7 * a.Length;
+            for (int i = 0; okD && i < a.Length; i++)
+            {
+                ulong t = a[i];
+                for (int j = 0; j < 7; j++, t /= 251) okD &= dg[i * 7 + j] == t % 251;
+            }
+            Check(okD, "to_digits");
+            Check(r.FromDigits(dg).SequenceEqual(a), "digits round trip");
+        }
+        ulong root;
+        using (var r7 = new PadicRing(7, 20))
+        {
+            ulong M7 = r7.Modulus;
+            root = r7.HenselRoot(new ulong[] { M7 - 2, 0, 1 }, 3);
+            Check(root % 7 == 3 && MulMod(root, root, M7) == 2, "hensel root of x^2 - 2 mod 7^20 (substitution)");
+            Throws<SaraphisException>(() => r7.HenselRoot(new ulong[] { M7 - 2, 0, 1 }, 1), e => e.Code == 1001, "1 is not a root mod 7");
+            r7.Dispose();
+            Throws<ObjectDisposedException>(() => r7.HenselRoot(new ulong[] { M7 - 2, 0, 1 }, 3), e => true, "disposed ring throws");
+        }
+        Throws<SaraphisException>(() => new PadicRing(251, 8), e => e.Code == 1001, "251^8 > 2^62");
+    }
+
     static DType Of(string d) => d == "F32" ? DType.F32 : d == "BF16" ? DType.BF16 : DType.I64;
 
     static int Main(string[] args)
@@ -309,6 +523,7 @@ static class SaraphisTests
             Throws<SaraphisException>(() => new Params(Codec.Padic).Prime(250), e => e.Code == 1001, "non-prime");
             Throws<SaraphisException>(() => Config.FromJson("{\"device\":\"tpu\"}"), e => e.Code == 1001, "bad device");
             ArchiveTests(sys, tensors, args[0], lossless);
+            MathTests(sys);
         }
         var disposed = new SaraphisSystem();
         disposed.Dispose();
