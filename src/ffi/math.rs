@@ -101,6 +101,10 @@ unsafe fn elems_mut<'a, T>(
     inputs: &[(usize, usize)],
     what: &'static str,
 ) -> Result<&'a mut [T], Fail> {
+    if len == 0 {
+        // NULL (or any pointer) is fine for an empty output: never made into a slice.
+        return Ok(&mut []);
+    }
     let s: &[T] = elems(p, len, what)?;
     let (b0, b1) = (
         s.as_ptr() as usize,
@@ -138,14 +142,14 @@ macro_rules! with_element {
                 $body
             }
             d => Err(super::boundary::invalid(format!(
-                "dtype {d:?}: the tropical calls take SARAPHIS_DTYPE_F32, F64 or I32"
+                "dtype {d:?}: the tropical calls take SARAPHIS_F32, F64 or I32"
             ))),
         }
     };
 }
 
 /// Elementwise tropical operation: `out[i] = a[i] ⊕ b[i]` (`op` = `SARAPHIS_TROPICAL_ADD`) or
-/// `a[i] ⊗ b[i]` (`SARAPHIS_TROPICAL_MUL`), `len` elements of `dtype` (`SARAPHIS_DTYPE_F32`,
+/// `a[i] ⊗ b[i]` (`SARAPHIS_TROPICAL_MUL`), `len` elements of `dtype` (`SARAPHIS_F32`,
 /// `F64` or `I32`) each, host memory aligned to the element size; `out` must not overlap `a` or
 /// `b`. Floats: NaN counts as the semiring zero; int32: finite entries in `[-2^28, 2^28]`, the
 /// zero is `INT32_MIN` (max-plus) / `INT32_MAX` (min-plus). Errors: `SARAPHIS_ERR_INVALID_ARGUMENT`
@@ -181,7 +185,7 @@ pub unsafe extern "C" fn saraphis_tropical_elementwise(
 }
 
 /// Tropical matrix product `C = A ⊗ B` on the CPU: `C[i][j] = ⊕_l A[i][l] ⊗ B[l][j]`, row-major,
-/// `a` of `m × k`, `b` of `k × n`, `c` of `m × n` elements of `dtype` (`SARAPHIS_DTYPE_F32`,
+/// `a` of `m × k`, `b` of `k × n`, `c` of `m × n` elements of `dtype` (`SARAPHIS_F32`,
 /// `F64` or `I32`), host memory aligned to the element size. `argbest`: NULL, or `m × n`
 /// uint32 that get the smallest `l` attaining each entry (`UINT32_MAX` where the entry is the
 /// zero: no path). `k = 0` gives the zero everywhere. Blocked, packed and vectorised (AVX2 when
@@ -581,7 +585,8 @@ pub unsafe extern "C" fn saraphis_padic_batch_device(
 
 /// Digits of residues: `digits[i * N + j]` = digit `j` (least significant first, `< p`) of
 /// `a[i]`, for `len` residues (`digits` holds `len × N` uint32). Errors:
-/// `SARAPHIS_ERR_INVALID_ARGUMENT` (an input `>= p^N`), `SARAPHIS_ERR_NULL_PARAMETER`.
+/// `SARAPHIS_ERR_INVALID_ARGUMENT` (an input `>= p^N`), `SARAPHIS_ERR_NULL_PARAMETER`,
+/// `SARAPHIS_ERR_DESTINATION` (`digits` overlapping `a`).
 /// Thread-safe.
 #[no_mangle]
 pub unsafe extern "C" fn saraphis_padic_to_digits(

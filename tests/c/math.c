@@ -827,15 +827,14 @@ static void padic_hensel(void) {
     saraphis_padic_ring_free(r);
 }
 
-/* Cases that failed when this test was written (issue 14), run only with
- * SARAPHIS_MATH_KNOWN_BUGS=1 until the library is fixed, then to be moved into the default run:
+/* Regressions: cases that failed when this test was written (issue 14), fixed since:
  * - an empty output given as NULL (or misaligned) aborts the process in a debug build
  *   (src/ffi/math.rs elems_mut calls slice::from_raw_parts_mut on it: undefined behaviour), although
  *   empty inputs may be NULL;
  * - the min-plus closure of a graph with non-negative, non-integer weights is refused as
  *   "a cycle of negative weight" (the extra squaring differs from the previous power by one
- *   rounding: the divergence test compares floats exactly). */
-static void known_bugs(const saraphis_system *sys) {
+ *   rounding: the divergence test compared floats exactly; it now reads the diagonal only). */
+static void regressions(const saraphis_system *sys) {
     saraphis_padic_ring *r = NULL;
     uint32_t refused = 0, trial;
     int32_t i4[4];
@@ -880,7 +879,7 @@ int main(int argc, char **argv) {
     padic_ring_calls();
     padic_batch(sys);
     padic_hensel();
-    if (getenv("SARAPHIS_MATH_KNOWN_BUGS") && strcmp(getenv("SARAPHIS_MATH_KNOWN_BUGS"), "1") == 0) known_bugs(sys);
+    regressions(sys);
 
     saraphis_system_free(sys);
     printf("%d passed, %d failed\n", passed, failed);
