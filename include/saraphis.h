@@ -156,6 +156,19 @@ typedef enum saraphis_param {
   SARAPHIS_PARAM_LANES = 6,
 } saraphis_param;
 
+// Where a device-tier manager decodes a tensor (`saraphis_residency_set_placement`; seed 003's
+// `require_gpu` / `require_cpu` hints).
+typedef enum saraphis_placement {
+  // On the GPU, and on the CPU workers (then uploaded) when the GPU cannot: its kernels do
+  // not decode the tensor, or its container does not fit in device memory.
+  SARAPHIS_PLACEMENT_AUTO = 0,
+  // On the GPU only; a tensor the GPU cannot decode fails its acquire
+  // (`SARAPHIS_ERR_UNSUPPORTED` or `SARAPHIS_ERR_DEVICE`), never a silent fallback.
+  SARAPHIS_PLACEMENT_REQUIRE_GPU = 1,
+  // On the CPU workers into pinned memory, then uploaded ("CPU bursting").
+  SARAPHIS_PLACEMENT_REQUIRE_CPU = 2,
+} saraphis_placement;
+
 // Result codes. 0 is success; ranges: 1xxx arguments, 2xxx data, 3xxx I/O, 4xxx device,
 // 5xxx internal. `saraphis_result_text` gives each one's text.
 typedef enum saraphis_result {
@@ -1055,11 +1068,22 @@ enum saraphis_result saraphis_residency_set_priority(const struct saraphis_resid
                                                      size_t i,
                                                      int32_t priority);
 
+// Where tensor `i` is decoded by a device-tier manager (a `saraphis_placement`; the default is
+// `SARAPHIS_PLACEMENT_AUTO`); applies to its next decode; the host tier ignores it. Errors:
+// `SARAPHIS_ERR_INVALID_ARGUMENT` (`i` out of range, unknown placement),
+// `SARAPHIS_ERR_NULL_PARAMETER`. Thread-safe.
+enum saraphis_result saraphis_residency_set_placement(const struct saraphis_residency *residency,
+                                                      size_t i,
+                                                      uint32_t placement);
+
 // State and counters as a JSON object (NUL-terminated UTF-8): `tier`, `budget_bytes`,
 // `resident_bytes`, `peak_resident_bytes`, `pinned_bytes`, `resident_tensors`, `acquires`,
 // `hits`, `misses`, `waits`, `evictions`, `evicted_bytes`, `decodes`, `decoded_bytes`,
-// `decode_seconds`, `prefetches`, `prefetch_hits`, `failures`, `hit_rate`, `memory_state`
-// (`none`, `low` >= 0.5, `moderate` >= 0.75, `high` >= 0.9, `critical` >= 0.95 of the budget).
+// `decode_seconds`, `prefetches`, `prefetch_hits`, `failures`, `cpu_bursts`, `hit_rate`,
+// `memory_state` (`none`, `low` >= 0.5, `moderate` >= 0.75, `high` >= 0.9, `critical` >= 0.95
+// of the budget), and for the device tier (null on the host tier) `pool` (`reserved_bytes`,
+// `used_bytes`, `reserved_high_bytes`, `used_high_bytes` of the device's memory pool),
+// `pool_fragmentation` (1 - used / reserved), `device_free_bytes`, `device_total_bytes`.
 // Size query and errors as `saraphis_system_device` (`buf` NULL and `capacity` 0: only
 // `*needed`; the text may grow between two calls, so leave room). Thread-safe.
 enum saraphis_result saraphis_residency_stats_json(const struct saraphis_residency *residency,

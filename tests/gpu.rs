@@ -1502,6 +1502,59 @@ fn gpu_residency_device_tier_serves_an_engine_loop_under_budget() {
             pool.used_high_bytes
         );
     }
+    // Placement hints: CPU bursting on request (counted), and a p-adic archive past the
+    // kernels' limits (more than 8 digit planes) bursts under Auto but fails under RequireGpu.
+    use saraphis::system::Placement;
+    let r = Residency::new_device(a.clone(), total, SwapPolicy::Balanced).unwrap();
+    for i in 0..n {
+        r.set_placement(
+            i,
+            if i % 2 == 0 {
+                Placement::RequireCpu
+            } else {
+                Placement::RequireGpu
+            },
+        )
+        .unwrap();
+        let l = unsafe { r.acquire_device(i, cs) }.unwrap();
+        let mut got = vec![0u8; want[i].len()];
+        unsafe {
+            cudarc::driver::result::memcpy_dtoh_async(&mut got, l.block.addr(), cs as _).unwrap();
+        }
+        stream.synchronize().unwrap();
+        assert!(got == want[i], "placement: tensor {i} differs");
+        unsafe { r.release_device(i, cs) }.unwrap();
+    }
+    assert_eq!(r.stats().cpu_bursts, n.div_ceil(2) as u64);
+    let mut fine = saraphis::PadicParams::new(saraphis::ErrorBound::Abs(1e-6));
+    fine.prime = 2;
+    let (fine_sph, _) = common::subset_archive(CodecParams::Padic(fine));
+    let fa = Arc::new(Archive::from_vec(sys.clone(), fine_sph).unwrap());
+    let fr = Residency::new_device(fa.clone(), u64::MAX / 2, SwapPolicy::Balanced).unwrap();
+    let k = (0..fa.len())
+        .max_by_key(|&i| fa.info(i).unwrap().original_bytes)
+        .unwrap();
+    fr.set_placement(k, Placement::RequireGpu).unwrap();
+    assert!(
+        matches!(
+            unsafe { fr.acquire_device(k, cs) },
+            Err(Error::Unsupported(_))
+        ),
+        "require_gpu on a tensor the kernels cannot decode is an error"
+    );
+    fr.set_placement(k, Placement::Auto).unwrap();
+    let l = unsafe { fr.acquire_device(k, cs) }.unwrap();
+    let mut got = vec![0u8; l.block.len() as usize];
+    unsafe {
+        cudarc::driver::result::memcpy_dtoh_async(&mut got, l.block.addr(), cs as _).unwrap();
+    }
+    stream.synchronize().unwrap();
+    assert!(
+        got == fa.decompress(k).unwrap(),
+        "auto burst equals the CPU decode"
+    );
+    assert_eq!(fr.stats().cpu_bursts, 1);
+    unsafe { fr.release_device(k, cs) }.unwrap();
     let small = Residency::new_device(a.clone(), largest - 1, SwapPolicy::Balanced).unwrap();
     let big = (0..n).find(|&i| want[i].len() as u64 == largest).unwrap();
     assert!(matches!(

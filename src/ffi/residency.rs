@@ -242,11 +242,51 @@ pub unsafe extern "C" fn saraphis_residency_set_priority(
     })
 }
 
+/// Where a device-tier manager decodes a tensor (`saraphis_residency_set_placement`; seed 003's
+/// `require_gpu` / `require_cpu` hints).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum saraphis_placement {
+    /// On the GPU, and on the CPU workers (then uploaded) when the GPU cannot: its kernels do
+    /// not decode the tensor, or its container does not fit in device memory.
+    SARAPHIS_PLACEMENT_AUTO = 0,
+    /// On the GPU only; a tensor the GPU cannot decode fails its acquire
+    /// (`SARAPHIS_ERR_UNSUPPORTED` or `SARAPHIS_ERR_DEVICE`), never a silent fallback.
+    SARAPHIS_PLACEMENT_REQUIRE_GPU = 1,
+    /// On the CPU workers into pinned memory, then uploaded ("CPU bursting").
+    SARAPHIS_PLACEMENT_REQUIRE_CPU = 2,
+}
+
+/// Where tensor `i` is decoded by a device-tier manager (a `saraphis_placement`; the default is
+/// `SARAPHIS_PLACEMENT_AUTO`); applies to its next decode; the host tier ignores it. Errors:
+/// `SARAPHIS_ERR_INVALID_ARGUMENT` (`i` out of range, unknown placement),
+/// `SARAPHIS_ERR_NULL_PARAMETER`. Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn saraphis_residency_set_placement(
+    residency: *const saraphis_residency,
+    i: usize,
+    placement: u32,
+) -> saraphis_result {
+    guard(|| {
+        let r = saraphis_residency::try_ref(residency, "residency")?;
+        let p = crate::system::Placement::from_u32(placement).ok_or_else(|| {
+            Fail::Err(Error::InvalidArgument(format!(
+                "placement {placement}: expected 0 (auto), 1 (require GPU) or 2 (require CPU)"
+            )))
+        })?;
+        r.set_placement(i, p)?;
+        Ok(())
+    })
+}
+
 /// State and counters as a JSON object (NUL-terminated UTF-8): `tier`, `budget_bytes`,
 /// `resident_bytes`, `peak_resident_bytes`, `pinned_bytes`, `resident_tensors`, `acquires`,
 /// `hits`, `misses`, `waits`, `evictions`, `evicted_bytes`, `decodes`, `decoded_bytes`,
-/// `decode_seconds`, `prefetches`, `prefetch_hits`, `failures`, `hit_rate`, `memory_state`
-/// (`none`, `low` >= 0.5, `moderate` >= 0.75, `high` >= 0.9, `critical` >= 0.95 of the budget).
+/// `decode_seconds`, `prefetches`, `prefetch_hits`, `failures`, `cpu_bursts`, `hit_rate`,
+/// `memory_state` (`none`, `low` >= 0.5, `moderate` >= 0.75, `high` >= 0.9, `critical` >= 0.95
+/// of the budget), and for the device tier (null on the host tier) `pool` (`reserved_bytes`,
+/// `used_bytes`, `reserved_high_bytes`, `used_high_bytes` of the device's memory pool),
+/// `pool_fragmentation` (1 - used / reserved), `device_free_bytes`, `device_total_bytes`.
 /// Size query and errors as `saraphis_system_device` (`buf` NULL and `capacity` 0: only
 /// `*needed`; the text may grow between two calls, so leave room). Thread-safe.
 #[no_mangle]

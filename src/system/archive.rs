@@ -317,11 +317,27 @@ impl Archive {
         dst: DeviceSlice,
         stream: *mut std::ffi::c_void,
     ) -> Result<()> {
+        self.decompress_device_with(i, dst, stream, true)
+    }
+
+    /// [`Archive::decompress_device`], with the CPU fallback for what the kernels cannot decode
+    /// allowed (`allow_cpu`) or refused (then such a tensor is `Unsupported`, nothing written):
+    /// the residency manager's `require_gpu` hint.
+    ///
+    /// # Safety
+    /// As [`Archive::decompress_device`].
+    pub(crate) unsafe fn decompress_device_with(
+        &self,
+        i: usize,
+        dst: DeviceSlice,
+        stream: *mut std::ffi::c_void,
+        allow_cpu: bool,
+    ) -> Result<()> {
         self.check_device_dst(i, dst)?;
         let (_restore, dev) = self.system.require_cuda()?;
         let stream = dev.stream_or_own(stream)?;
         let r = self.resident(i)?;
-        self.decode_resident(i, &r, dst, stream)
+        self.decode_resident(i, &r, dst, stream, allow_cpu)
     }
 
     unsafe fn decode_resident(
@@ -330,7 +346,18 @@ impl Archive {
         r: &Resident,
         dst: DeviceSlice,
         stream: *mut std::ffi::c_void,
+        allow_cpu: bool,
     ) -> Result<()> {
+        let cpu = |this: &Self| -> Result<()> {
+            if allow_cpu {
+                this.cpu_to_device(i, dst, stream)
+            } else {
+                Err(Error::Unsupported(format!(
+                    "tensor '{}': the GPU kernels cannot decode it (the CPU would)",
+                    this.index.tensors[i].name
+                )))
+            }
+        };
         let t = &self.tensors[i];
         let name = &self.index.tensors[i].name;
         let args = |status: DeviceSlice| DeviceDecode {
@@ -342,14 +369,14 @@ impl Archive {
         };
         match r.state.load(Ordering::Acquire) {
             ON_GPU => return self.system.decompress_device(&args(DeviceSlice::NONE)),
-            ON_CPU => return self.cpu_to_device(i, dst, stream),
+            ON_CPU => return cpu(self),
             _ => {}
         }
         // First decode: serialised per tensor (the status array is shared), synchronized.
         let _first = t.first.lock().unwrap_or_else(|p| p.into_inner());
         match r.state.load(Ordering::Acquire) {
             ON_GPU => return self.system.decompress_device(&args(DeviceSlice::NONE)),
-            ON_CPU => return self.cpu_to_device(i, dst, stream),
+            ON_CPU => return cpu(self),
             _ => {}
         }
         let (_restore, dev) = self.system.require_cuda()?;
@@ -368,7 +395,7 @@ impl Archive {
         }
         if codes.iter().all(|&c| c == 0 || c == UNSUPPORTED) {
             r.state.store(ON_CPU, Ordering::Release);
-            return self.cpu_to_device(i, dst, stream);
+            return cpu(self);
         }
         // Reset for a later attempt (the container was CRC-checked: this is not expected).
         let (k, c) = codes
@@ -428,7 +455,7 @@ impl Archive {
                     dst,
                 });
             } else {
-                self.decode_resident(i, &r, dst, stream)?;
+                self.decode_resident(i, &r, dst, stream, true)?;
             }
         }
         // Kept alive by `self.tensors` (residents are never removed while the archive lives).

@@ -17,7 +17,9 @@ use std::sync::Arc;
 
 pub use archive::Archive;
 pub use config::{Config, Device};
-pub use residency::{DeviceBlock, DeviceLease, Lease, Residency, ResidencyStats, SwapPolicy};
+pub use residency::{
+    DeviceBlock, DeviceLease, Lease, Placement, Residency, ResidencyStats, SwapPolicy,
+};
 
 use crate::backend::cuda::{ContextRestore, CudaDevice, EncodeLayout};
 pub use crate::backend::{DevicePtr, DeviceSlice};

@@ -20,7 +20,10 @@
 //! (an event, no host synchronization), a release records an event on the caller's stream, and
 //! an evicted block returns to the pool only after every stream that used it has passed its
 //! release. The compressed containers stay where the archive keeps them (uploaded once, see
-//! `Archive`); CPU bursting and memory-pressure sampling are not built yet.
+//! `Archive`). Per-tensor [`Placement`] hints choose GPU or CPU decoding ("CPU bursting": decode
+//! on the system's CPU workers into pinned memory, then upload), and `Auto` bursts when the GPU
+//! cannot decode a tensor. Memory-pressure sampling and moving compressed containers between
+//! tiers are not built yet.
 //!
 //! Thread safety: `Residency` is `Send + Sync`; many threads may acquire, release and prefetch
 //! at once, and a tensor is decoded once however many threads ask for it at the same time
@@ -54,6 +57,35 @@ impl SwapPolicy {
             SwapPolicy::Conservative => 1.0,
             SwapPolicy::Balanced => 0.9,
             SwapPolicy::Aggressive => 0.75,
+        }
+    }
+}
+
+/// Where a device-tier manager decodes a tensor (seed 003's `require_gpu` / `require_cpu`
+/// hints; C ABI `saraphis_placement`: 0, 1, 2).
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Placement {
+    /// On the GPU; on the CPU (decoded into pinned host memory, then uploaded: "CPU bursting")
+    /// when the GPU cannot: its kernels cannot decode the tensor, or the GPU decode fails for
+    /// lack of device memory (the container's upload). Counted in `cpu_bursts`.
+    #[default]
+    Auto = 0,
+    /// On the GPU only: a tensor the GPU cannot decode is an error (`Unsupported` or `Device`),
+    /// never a silent fallback.
+    RequireGpu = 1,
+    /// On the CPU workers, then uploaded (keeps the compressed container off the GPU).
+    RequireCpu = 2,
+}
+
+impl Placement {
+    /// From the C ABI value; `None` when out of range.
+    pub fn from_u32(v: u32) -> Option<Placement> {
+        match v {
+            0 => Some(Placement::Auto),
+            1 => Some(Placement::RequireGpu),
+            2 => Some(Placement::RequireCpu),
+            _ => None,
         }
     }
 }
@@ -185,6 +217,7 @@ struct Entry {
 struct State {
     entries: HashMap<usize, Entry>,
     priority: HashMap<usize, i32>,
+    placement: HashMap<usize, Placement>,
     clock: u64,
     resident: u64,
     peak: u64,
@@ -223,6 +256,7 @@ struct Counters {
     prefetches: AtomicU64,
     prefetch_hits: AtomicU64,
     failures: AtomicU64,
+    cpu_bursts: AtomicU64,
 }
 
 /// A snapshot of a [`Residency`]'s state and counters (bytes, counts, seconds).
@@ -264,6 +298,9 @@ pub struct ResidencyStats {
     pub prefetch_hits: u64,
     /// Acquires and prefetches that failed (budget, data errors).
     pub failures: u64,
+    /// Device tier: decodes done on the CPU and uploaded (a `RequireCpu` hint, or `Auto` when
+    /// the GPU could not decode); 0 on the host tier.
+    pub cpu_bursts: u64,
     /// hits / acquires (0 before any).
     pub hit_rate: f64,
     /// resident / budget: the seeds' memory-pressure states at 0.5, 0.75, 0.9 and 0.95 of it
@@ -380,6 +417,7 @@ impl Residency {
             state: Mutex::new(State {
                 entries: HashMap::new(),
                 priority: HashMap::new(),
+                placement: HashMap::new(),
                 clock: 0,
                 resident: 0,
                 peak: 0,
@@ -403,6 +441,15 @@ impl Residency {
     pub fn set_priority(&self, i: usize, priority: i32) -> Result<()> {
         self.archive.info(i)?;
         self.lock().priority.insert(i, priority);
+        Ok(())
+    }
+
+    /// Set where tensor `i` is decoded on a device-tier manager (default [`Placement::Auto`];
+    /// the host tier always decodes on the CPU and ignores it). Applies to its next decode.
+    /// Errors: `InvalidArgument` (out of range).
+    pub fn set_placement(&self, i: usize, placement: Placement) -> Result<()> {
+        self.archive.info(i)?;
+        self.lock().placement.insert(i, placement);
         Ok(())
     }
 
@@ -530,6 +577,7 @@ impl Residency {
         bytes: u64,
     ) -> Result<Arc<DeviceBlock>> {
         let own = dev.own_stream()?;
+        let placement = self.lock().placement.get(&i).copied().unwrap_or_default();
         // SAFETY: own is the device's live stream; the block is freed once (by its drop, or
         // below when the decode cannot be enqueued).
         let ptr = unsafe { dev.pool_alloc_async(bytes, own)? };
@@ -538,7 +586,27 @@ impl Residency {
             // SAFETY: dst is a live pool block of `bytes` bytes ordered on own; nothing else
             // uses it before the `ready` event.
             unsafe {
-                self.archive.decompress_device(i, dst, own)?;
+                let burst = || -> Result<()> {
+                    self.counters.cpu_bursts.fetch_add(1, Ordering::Relaxed);
+                    dev.upload_from_host(ptr, bytes, own, |host| {
+                        self.archive.decompress_into(i, host)
+                    })
+                };
+                match placement {
+                    Placement::RequireCpu => burst()?,
+                    Placement::RequireGpu => {
+                        self.archive.decompress_device_with(i, dst, own, false)?
+                    }
+                    Placement::Auto => {
+                        match self.archive.decompress_device_with(i, dst, own, false) {
+                            Ok(()) => {}
+                            // The kernels cannot decode it, or the GPU has no room for its
+                            // container: decode on the CPU and upload.
+                            Err(Error::Unsupported(_)) | Err(Error::Device(_)) => burst()?,
+                            Err(e) => return Err(e),
+                        }
+                    }
+                }
                 dev.record_event(own)
             }
         })();
@@ -825,6 +893,7 @@ impl Residency {
             prefetches: c.prefetches.load(Ordering::Relaxed),
             prefetch_hits: c.prefetch_hits.load(Ordering::Relaxed),
             failures: c.failures.load(Ordering::Relaxed),
+            cpu_bursts: c.cpu_bursts.load(Ordering::Relaxed),
             hit_rate: if acquires > 0 {
                 hits as f64 / acquires as f64
             } else {

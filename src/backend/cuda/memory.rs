@@ -326,6 +326,41 @@ impl CudaDevice {
         })
     }
 
+    /// Fill `len` bytes of page-locked host memory with `fill` (on the calling thread), copy
+    /// them to `dst` on `stream` and wait for the copy (the staging memory is freed after):
+    /// the CPU-decode-and-upload path of the residency manager ("CPU bursting"). Errors:
+    /// `Device` (pinned allocation, copy), and `fill`'s errors (nothing copied then).
+    ///
+    /// # Safety
+    /// `dst` is a live device allocation of at least `len` bytes that no other work uses until
+    /// this returns; `stream` is a live stream of this device's primary context.
+    pub unsafe fn upload_from_host(
+        &self,
+        dst: u64,
+        len: u64,
+        stream: *mut c_void,
+        fill: impl FnOnce(&mut [u8]) -> Result<()>,
+    ) -> Result<()> {
+        if len == 0 {
+            return fill(&mut []);
+        }
+        let ctx = self.ctx.clone();
+        let mut pinned = driver("cuMemHostAlloc", move || {
+            ctx.bind_to_thread().map_err(dev_err)?;
+            // Plain page-locked memory (not write-combined: the decoder may read what it wrote).
+            ctx.alloc_pinned_with_flags::<u8>(len as usize, 0)
+                .map_err(dev_err)
+        })?;
+        fill(pinned.as_mut_slice().map_err(dev_err)?)?;
+        driver("cuMemcpyHtoDAsync", || {
+            self.ctx.bind_to_thread().map_err(dev_err)?;
+            let s = stream as cudarc::driver::sys::CUstream;
+            let host = pinned.as_slice().map_err(dev_err)?;
+            cudarc::driver::result::memcpy_htod_async(dst, host, s).map_err(dev_err)?;
+            cudarc::driver::result::stream::synchronize(s).map_err(dev_err)
+        })
+    }
+
     /// Free and total device memory (`cuMemGetInfo`), bytes. Errors: `Device`.
     pub fn memory_info(&self) -> Result<(u64, u64)> {
         driver("cuMemGetInfo", || {
