@@ -1,6 +1,8 @@
-//! Residency manager (host tier) through the C API, on a real model:
-//! `cargo bench --bench residency -- [MODEL.safetensors] [--out FILE.json] [--repeats N]`
-//! (default model: tests/data/minilm-subset-f32.safetensors).
+//! Residency manager through the C API, on a real model:
+//! `cargo bench --bench residency -- [MODEL.safetensors] [--out FILE.json] [--repeats N]
+//! [--tile K] [--device cuda:0]` (default model: tests/data/minilm-subset-f32.safetensors;
+//! `--tile K` repeats its tensors K times under new names, a larger model of the same real
+//! weights). Host tier by default; `--device cuda:0` measures the device tier instead (below).
 //!
 //! The model is written as a lossless-v2 archive in memory and opened with
 //! `saraphis_archive_open_memory`. Rows, each the median of `--repeats`:
@@ -14,6 +16,15 @@
 //!   and the fraction of the `decode_all` rate.
 //!
 //! Every acquired tensor is checked bit for bit against the model once.
+//!
+//! Device tier (`--device cuda:0`; rows prefixed `device_`), all through the C API on one engine
+//! stream: `device_acquire_hit_us` (`saraphis_residency_acquire_device` +
+//! `_release_device` of a cached tensor, host microseconds per pair); `device_decode_batch` (the
+//! reference: every tensor in one `saraphis_archive_decompress_device_batch` into preallocated
+//! buffers, warm, synchronized); `device_stream_quarter_budget[_prefetch2]` (the engine's loop
+//! under a quarter of the decoded model: acquire on the engine stream, "compute" = a
+//! device-to-device copy of the whole tensor on that stream, release; without and with the
+//! next two tensors prefetched; the fraction of the batched rate).
 
 use std::ffi::c_void;
 use std::ptr::null_mut;
@@ -47,13 +58,22 @@ fn main() {
             .into()
         });
     let repeats: usize = get("--repeats").and_then(|r| r.parse().ok()).unwrap_or(5);
-    let src = std::fs::read(&model).expect("model file");
+    let tile: usize = get("--tile")
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(1)
+        .max(1);
+    let device = get("--device");
+    let src = tiled(&std::fs::read(&model).expect("model file"), tile);
     let st = safetensors::SafeTensors::deserialize(&src).expect("safetensors");
     let sys = System::new(Config {
         device: Device::Cpu,
         ..Config::default()
     })
     .unwrap();
+    if let Some(d) = device {
+        let rows = device_tier(&src, &st, &d, repeats);
+        return finish(&get("--out"), &model, tile, &sys, repeats, rows);
+    }
     let (cur, _, _) = sys
         .compress_safetensors(
             &src,
@@ -235,17 +255,280 @@ fn main() {
         saraphis_archive_free(a);
         saraphis_system_free(csys);
     }
+    finish(&get("--out"), &model, tile, &sys, repeats, rows)
+}
+
+fn finish(
+    out_path: &Option<String>,
+    model: &str,
+    tile: usize,
+    sys: &System,
+    repeats: usize,
+    rows: serde_json::Map<String, serde_json::Value>,
+) {
     let out = json!({
         "benchmark": "residency",
         "model": model,
+        "tile": tile,
         "threads": sys.threads(),
         "repeats": repeats,
         "unix_time": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs(),
         "results": rows,
     });
     let text = serde_json::to_string_pretty(&out).unwrap();
-    match get("--out") {
-        Some(p) => std::fs::write(&p, &text).expect("write --out"),
+    match out_path {
+        Some(p) => std::fs::write(p, &text).expect("write --out"),
         None => println!("{text}"),
     }
+}
+
+/// The safetensors file `src` with its tensors repeated `k` times (copy `c` of tensor `t` is
+/// named `t` for `c = 0`, `t.copyC` otherwise), in file order: a larger model of the same
+/// real weights.
+fn tiled(src: &[u8], k: usize) -> Vec<u8> {
+    if k == 1 {
+        return src.to_vec();
+    }
+    let st = safetensors::SafeTensors::deserialize(src).expect("safetensors");
+    let mut names: Vec<(String, safetensors::tensor::TensorView)> = st.tensors();
+    names.sort_by_key(|(_, v)| v.data().as_ptr() as usize);
+    let mut all = Vec::new();
+    for c in 0..k {
+        for (n, v) in &names {
+            let name = if c == 0 {
+                n.clone()
+            } else {
+                format!("{n}.copy{c}")
+            };
+            all.push((name, v.clone()));
+        }
+    }
+    safetensors::serialize(all, &None).expect("serialize")
+}
+
+/// The device-tier rows (see the module documentation).
+fn device_tier(
+    src: &[u8],
+    st: &safetensors::SafeTensors,
+    device: &str,
+    repeats: usize,
+) -> serde_json::Map<String, serde_json::Value> {
+    use cudarc::driver::DevicePtrMut;
+    let sys = System::new(Config {
+        device: device.parse().expect("--device cuda:N"),
+        ..Config::default()
+    })
+    .expect("the GPU");
+    let (cur, _, _) = sys
+        .compress_safetensors(
+            src,
+            std::io::Cursor::new(Vec::new()),
+            saraphis::CodecParams::LosslessV2,
+            &|_, _, _| {},
+        )
+        .unwrap();
+    let sph = cur.into_inner();
+    let ctx = sys.cuda_device().unwrap().context().clone();
+    let stream = ctx.new_stream().unwrap();
+    let cs = stream.cu_stream() as *mut c_void;
+    let mut rows = serde_json::Map::new();
+    // SAFETY: C-ABI calls with valid pointers; every handle freed once below.
+    unsafe {
+        let mut cfg = null_mut();
+        assert_eq!(saraphis_config_new(&mut cfg), saraphis_result::SARAPHIS_OK);
+        let dname = std::ffi::CString::new(device).unwrap();
+        assert_eq!(
+            saraphis_config_set_device(cfg, dname.as_ptr()),
+            saraphis_result::SARAPHIS_OK
+        );
+        let mut csys = null_mut();
+        assert_eq!(
+            saraphis_system_new(cfg, &mut csys),
+            saraphis_result::SARAPHIS_OK
+        );
+        saraphis_config_free(cfg);
+        let mut a = null_mut();
+        assert_eq!(
+            saraphis_archive_open_memory(csys, sph.as_ptr() as *const c_void, sph.len(), &mut a),
+            saraphis_result::SARAPHIS_OK
+        );
+        let mut n = 0usize;
+        saraphis_archive_tensor_count(a, &mut n);
+        let want: Vec<&[u8]> = (0..n)
+            .map(|i| {
+                let name = std::ffi::CStr::from_ptr(saraphis_archive_tensor_name(a, i));
+                st.tensor(name.to_str().unwrap()).unwrap().data()
+            })
+            .collect();
+        let total: u64 = want.iter().map(|w| w.len() as u64).sum();
+        let largest = want.iter().map(|w| w.len() as u64).max().unwrap();
+        let rate = |s: f64| total as f64 / 1e9 / s;
+
+        // Reference: the whole model in one batched call (warm: first decodes done before).
+        let mut outs: Vec<cudarc::driver::CudaSlice<u8>> = want
+            .iter()
+            .map(|w| stream.alloc_zeros::<u8>(w.len().max(1)).unwrap())
+            .collect();
+        let list: Vec<saraphis_archive_output> = outs
+            .iter_mut()
+            .enumerate()
+            .map(|(i, o)| {
+                let (p, _g) = o.device_ptr_mut(&stream);
+                saraphis_archive_output {
+                    index: i,
+                    dst_dev: p as usize as *mut c_void,
+                    dst_bytes: want[i].len(),
+                }
+            })
+            .collect();
+        let batch = || {
+            let t0 = Instant::now();
+            assert_eq!(
+                saraphis_archive_decompress_device_batch(a, list.as_ptr(), list.len(), cs),
+                saraphis_result::SARAPHIS_OK
+            );
+            stream.synchronize().unwrap();
+            t0.elapsed().as_secs_f64()
+        };
+        batch();
+        for (i, o) in outs.iter().enumerate() {
+            assert!(
+                stream.clone_dtoh(o).unwrap()[..want[i].len()] == *want[i],
+                "batch: tensor {i}"
+            );
+        }
+        let batch_s = median((0..repeats.max(3)).map(|_| batch()).collect());
+        drop(outs);
+        eprintln!(
+            "device batch decode: {:.3} ms, {:.1} GB/s",
+            batch_s * 1e3,
+            rate(batch_s)
+        );
+        rows.insert(
+            "device_decode_batch".into(),
+            json!({ "seconds": batch_s, "gb_s_of_output": rate(batch_s), "tensors": n, "bytes": total }),
+        );
+
+        // Acquire of a cached tensor.
+        let mut r = null_mut();
+        assert_eq!(
+            saraphis_residency_new_device(a, total, 1, &mut r),
+            saraphis_result::SARAPHIS_OK
+        );
+        let (mut p, mut len) = (null_mut(), 0usize);
+        assert_eq!(
+            saraphis_residency_acquire_device(r, 0, cs, &mut p, &mut len),
+            saraphis_result::SARAPHIS_OK
+        );
+        saraphis_residency_release_device(r, 0, cs);
+        let iters = 20_000;
+        let hit = median(
+            (0..repeats)
+                .map(|_| {
+                    let t0 = Instant::now();
+                    for _ in 0..iters {
+                        saraphis_residency_acquire_device(r, 0, cs, &mut p, &mut len);
+                        saraphis_residency_release_device(r, 0, cs);
+                    }
+                    t0.elapsed().as_secs_f64() * 1e6 / iters as f64
+                })
+                .collect(),
+        );
+        stream.synchronize().unwrap();
+        saraphis_residency_free(r);
+        eprintln!("device acquire + release of a cached tensor: {hit:.2} us");
+        rows.insert(
+            "device_acquire_hit_us".into(),
+            json!({ "us_per_acquire_release": hit }),
+        );
+
+        // The engine's loop under a quarter budget.
+        let budget = (total / 4).max(largest);
+        let mut scratch = stream.alloc_zeros::<u8>(largest as usize).unwrap();
+        let (sp, _g) = scratch.device_ptr_mut(&stream);
+        let sp = sp;
+        drop(_g);
+        for (row, depth) in [
+            ("device_stream_quarter_budget", 0usize),
+            ("device_stream_quarter_budget_prefetch2", 2),
+        ] {
+            let mut checked = false;
+            let mut stats = String::new();
+            let secs = median(
+                (0..repeats + 1)
+                    .map(|_| {
+                        let mut r = null_mut();
+                        assert_eq!(
+                            saraphis_residency_new_device(a, budget, 1, &mut r),
+                            saraphis_result::SARAPHIS_OK
+                        );
+                        let t0 = Instant::now();
+                        for (i, w) in want.iter().enumerate() {
+                            if depth > 0 {
+                                let next: Vec<usize> = (i + 1..(i + 1 + depth).min(n)).collect();
+                                saraphis_residency_prefetch(
+                                    r,
+                                    next.as_ptr(),
+                                    next.len(),
+                                    null_mut(),
+                                );
+                            }
+                            let (mut p, mut len) = (null_mut(), 0usize);
+                            assert_eq!(
+                                saraphis_residency_acquire_device(r, i, cs, &mut p, &mut len),
+                                saraphis_result::SARAPHIS_OK
+                            );
+                            // The engine's work on its stream: read the whole tensor.
+                            cudarc::driver::result::memcpy_dtod_async(sp, p as u64, len, cs as _)
+                                .unwrap();
+                            if !checked {
+                                let mut got = vec![0u8; len];
+                                cudarc::driver::result::memcpy_dtoh_async(&mut got, sp, cs as _)
+                                    .unwrap();
+                                stream.synchronize().unwrap();
+                                assert!(got == *w, "{row}: tensor {i}");
+                            }
+                            saraphis_residency_release_device(r, i, cs);
+                        }
+                        stream.synchronize().unwrap();
+                        let s = t0.elapsed().as_secs_f64();
+                        let mut need = 0usize;
+                        saraphis_residency_stats_json(r, null_mut(), 0, &mut need);
+                        let mut buf = vec![0 as std::ffi::c_char; need + 256];
+                        saraphis_residency_stats_json(r, buf.as_mut_ptr(), buf.len(), &mut need);
+                        stats = std::ffi::CStr::from_ptr(buf.as_ptr())
+                            .to_string_lossy()
+                            .into_owned();
+                        saraphis_residency_free(r);
+                        if checked {
+                            s
+                        } else {
+                            checked = true;
+                            f64::INFINITY // the checking pass is not timed
+                        }
+                    })
+                    .filter(|s| s.is_finite())
+                    .collect(),
+            );
+            let stats: serde_json::Value = serde_json::from_str(&stats).unwrap();
+            eprintln!(
+                "{row}: {:.3} ms, {:.1} GB/s = {:.2} of the batched decode",
+                secs * 1e3,
+                rate(secs),
+                batch_s / secs
+            );
+            rows.insert(
+                row.into(),
+                json!({
+                    "budget_bytes": budget, "decoded_model_bytes": total, "seconds": secs,
+                    "gb_s_of_output": rate(secs), "fraction_of_batch": batch_s / secs,
+                    "prefetch_depth": depth, "last_pass_stats": stats,
+                }),
+            );
+        }
+        drop(scratch);
+        saraphis_archive_free(a);
+        saraphis_system_free(csys);
+    }
+    rows
 }
