@@ -15,6 +15,7 @@ use crate::dtype::DType;
 use crate::error::{Error, Result};
 
 mod encode;
+mod math;
 mod memory;
 mod padic_encode;
 mod segmented;
@@ -137,6 +138,8 @@ pub struct CudaDevice {
     padic_params: cudarc::driver::CudaFunction,
     encode_padic: cudarc::driver::CudaFunction,
     padic_finish: cudarc::driver::CudaFunction,
+    /// Tropical and p-adic math kernels (`kernels/tropical.cu`, `kernels/padic_math.cu`).
+    math: math::MathKernels,
     /// The library's own stream of this device (non-blocking, created on first use): where work
     /// goes when a caller passes a null `CUstream`.
     own_stream: OnceLock<Arc<cudarc::driver::CudaStream>>,
@@ -237,6 +240,7 @@ impl CudaDevice {
         let padic_params = f("saraphis_padic_params")?;
         let encode_padic = f("saraphis_encode_padic")?;
         let padic_finish = f("saraphis_padic_finish")?;
+        let math = math::MathKernels::load(f)?;
         // Variant k holds up to [2, 3, 4, 8][k] slot tables of 4 KiB in dynamic shared memory
         // (the F64 variant: F64_SLOT_CAP); with its static part the 8-table variant passes
         // 48 KiB, which needs the opt-in.
@@ -281,6 +285,7 @@ impl CudaDevice {
             padic_params,
             encode_padic,
             padic_finish,
+            math,
             own_stream: OnceLock::new(),
         })
     }
