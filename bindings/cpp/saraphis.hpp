@@ -334,10 +334,33 @@ class Residency {
  public:
   enum class Policy : uint32_t { Conservative = SARAPHIS_SWAP_CONSERVATIVE, Balanced = SARAPHIS_SWAP_BALANCED,
                                  Aggressive = SARAPHIS_SWAP_AGGRESSIVE };
-  Residency(const Archive& a, uint64_t budget_bytes, Policy p = Policy::Balanced) {
+  /// Where decoded tensors live: host memory (acquire/release) or GPU memory (acquire_device/release_device).
+  enum class Tier { Host, Device };
+  /// Where a device-tier manager decodes a tensor (saraphis_placement).
+  enum class Placement : uint32_t { Auto = SARAPHIS_PLACEMENT_AUTO, RequireGpu = SARAPHIS_PLACEMENT_REQUIRE_GPU,
+                                    RequireCpu = SARAPHIS_PLACEMENT_REQUIRE_CPU };
+  Residency(const Archive& a, uint64_t budget_bytes, Policy p = Policy::Balanced, Tier tier = Tier::Host) {
     saraphis_residency* r = nullptr;
-    detail::check(saraphis_residency_new(a.get(), budget_bytes, static_cast<uint32_t>(p), &r));
+    if (tier == Tier::Host)
+      detail::check(saraphis_residency_new(a.get(), budget_bytes, static_cast<uint32_t>(p), &r));
+    else
+      detail::check(saraphis_residency_new_device(a.get(), budget_bytes, static_cast<uint32_t>(p), &r));
     h_.reset(r);
+  }
+  /// Device tier: tensor i decoded in GPU memory and pinned; `stream` (a CUstream, nullptr = the library's own)
+  /// waits for its decode on the device. Valid for work enqueued on `stream` until release_device(i, stream).
+  std::pair<void*, size_t> acquire_device(size_t i, void* stream = nullptr) const {
+    void* p = nullptr;
+    size_t n = 0;
+    detail::check(saraphis_residency_acquire_device(h_.get(), i, stream, &p, &n));
+    return {p, n};
+  }
+  /// Device tier: the end of `stream`'s use of tensor i (the memory is reused only after it).
+  void release_device(size_t i, void* stream = nullptr) const {
+    detail::check(saraphis_residency_release_device(h_.get(), i, stream));
+  }
+  void set_placement(size_t i, Placement p) const {
+    detail::check(saraphis_residency_set_placement(h_.get(), i, static_cast<uint32_t>(p)));
   }
   /// Tensor i, decoded and pinned: the bytes stay valid until release(i). Throws
   /// SARAPHIS_ERR_BUDGET when pinned tensors leave no room.
