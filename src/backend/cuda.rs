@@ -20,7 +20,7 @@ mod memory;
 mod padic_encode;
 mod segmented;
 pub use encode::EncodeLayout;
-pub use memory::DeviceBuffer;
+pub use memory::{DeviceBuffer, DeviceEvent, PoolUsage};
 pub use segmented::{SegmentedItem, NOMINAL_SEGMENT_ELEMS, SEG_BATCH};
 
 #[cfg(saraphis_cuda)]
