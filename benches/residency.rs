@@ -446,7 +446,6 @@ fn device_tier(
         let budget = (total / 4).max(largest);
         let mut scratch = stream.alloc_zeros::<u8>(largest as usize).unwrap();
         let (sp, _g) = scratch.device_ptr_mut(&stream);
-        let sp = sp;
         drop(_g);
         for (row, depth) in [
             ("device_stream_quarter_budget", 0usize),
