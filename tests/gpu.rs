@@ -1506,7 +1506,7 @@ fn gpu_residency_device_tier_serves_an_engine_loop_under_budget() {
     // kernels' limits (more than 8 digit planes) bursts under Auto but fails under RequireGpu.
     use saraphis::system::Placement;
     let r = Residency::new_device(a.clone(), total, SwapPolicy::Balanced).unwrap();
-    for i in 0..n {
+    for (i, w) in want.iter().enumerate() {
         r.set_placement(
             i,
             if i % 2 == 0 {
@@ -1517,12 +1517,12 @@ fn gpu_residency_device_tier_serves_an_engine_loop_under_budget() {
         )
         .unwrap();
         let l = unsafe { r.acquire_device(i, cs) }.unwrap();
-        let mut got = vec![0u8; want[i].len()];
+        let mut got = vec![0u8; w.len()];
         unsafe {
             cudarc::driver::result::memcpy_dtoh_async(&mut got, l.block.addr(), cs as _).unwrap();
         }
         stream.synchronize().unwrap();
-        assert!(got == want[i], "placement: tensor {i} differs");
+        assert!(got == *w, "placement: tensor {i} differs");
         unsafe { r.release_device(i, cs) }.unwrap();
     }
     assert_eq!(r.stats().cpu_bursts, n.div_ceil(2) as u64);
