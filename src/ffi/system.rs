@@ -91,10 +91,16 @@ pub extern "C" fn saraphis_build_has_cuda() -> u32 {
 /// Status and statistics of a system as a JSON object (NUL-terminated UTF-8): `state`,
 /// `device`, `threads`, `uptime_seconds`, `totals` (tensors and bytes compressed and
 /// decompressed on the host, device decode calls, tensors and output bytes enqueued),
-/// `compression_ratio`, `throughput` (`compress_mb_s`, `decompress_mb_s` over host call time)
-/// and `latency` (`compress_ms_avg`, `decompress_ms_avg` per host call). Size query and errors
-/// as `saraphis_system_device` (the text may grow between two calls: leave room). Per-archive
-/// cache statistics are `saraphis_residency_stats_json`'s. Thread-safe.
+/// `compression_ratio`, `throughput` (`compress_mb_s`, `decompress_mb_s` over host call time),
+/// `latency` (`compress_ms_avg`, `decompress_ms_avg` per host call), `cache` (`hits`, `misses`,
+/// `hit_rate`, `evictions`, `cpu_bursts` summed over the system's residency managers),
+/// `bytes_per_tier` (`host_decoded`, `device_decoded`: decoded tensors those managers hold now;
+/// `device_containers`: compressed containers its archives keep on the GPU now) and
+/// `memory_pressure` (`memory_state` of the used device memory at 0.5 / 0.75 / 0.9 / 0.95,
+/// `gpu_free_mb`, `gpu_total_mb`, `gpu_utilization` = used / total device memory, and the device
+/// pool's `pool_reserved_mb`, `pool_used_mb`, `pool_fragmentation`; null without a GPU). Size
+/// query and errors as `saraphis_system_device` (the text may grow between two calls: leave
+/// room). Per-manager statistics are `saraphis_residency_stats_json`'s. Thread-safe.
 #[no_mangle]
 pub unsafe extern "C" fn saraphis_system_stats_json(
     system: *const saraphis_system,

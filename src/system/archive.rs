@@ -98,6 +98,14 @@ pub struct Archive {
     by_name: HashMap<String, usize>,
 }
 
+impl Drop for Archive {
+    fn drop(&mut self) {
+        // Its device containers leave the system's `bytes_per_tier.device_containers`.
+        let held = self.device_resident_bytes();
+        self.system.cache_sub(super::cache::DEVICE_CONTAINERS, held);
+    }
+}
+
 impl std::fmt::Debug for Archive {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Archive")
@@ -279,6 +287,8 @@ impl Archive {
             status: dev.alloc_zeroed(4 * t.info.chunks.max(1) as u64)?,
             state: AtomicU8::new(UNVERIFIED),
         });
+        self.system
+            .cache_add(super::cache::DEVICE_CONTAINERS, r.container.len());
         *slot = Some(r.clone());
         Ok(r)
     }

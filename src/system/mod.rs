@@ -67,6 +67,38 @@ mod slot {
     pub const COUNT: usize = 10;
 }
 
+/// Seed 003's memory state of a used fraction: `none` below 0.5, `low`, `moderate` (0.75),
+/// `high` (0.9), `critical` (0.95).
+pub(crate) fn memory_state(used: f64) -> &'static str {
+    match used {
+        p if p >= 0.95 => "critical",
+        p if p >= 0.9 => "high",
+        p if p >= 0.75 => "moderate",
+        p if p >= 0.5 => "low",
+        _ => "none",
+    }
+}
+
+/// Slots of `System::cache`: residency counters and per-tier gauges summed over every
+/// residency manager and archive of the system (`stats_json`'s `cache` and `bytes_per_tier`).
+mod cache {
+    /// Residency acquires served at once from a cache.
+    pub const HITS: usize = 0;
+    /// Residency acquires that decoded or waited for a decode.
+    pub const MISSES: usize = 1;
+    /// Tensors evicted by residency managers.
+    pub const EVICTIONS: usize = 2;
+    /// Decoded bytes held by host-tier managers now (a gauge).
+    pub const HOST_DECODED: usize = 3;
+    /// Decoded bytes held by device-tier managers now (a gauge).
+    pub const DEVICE_DECODED: usize = 4;
+    /// Compressed container bytes archives keep in device memory now (a gauge).
+    pub const DEVICE_CONTAINERS: usize = 5;
+    /// Device-tier decodes done on the CPU and uploaded.
+    pub const CPU_BURSTS: usize = 6;
+    pub const COUNT: usize = 7;
+}
+
 /// A configured Saraphis instance.
 pub struct System {
     config: Config,
@@ -75,6 +107,7 @@ pub struct System {
     device_reason: String,
     cuda: Option<Arc<CudaDevice>>,
     counters: [AtomicU64; slot::COUNT],
+    cache: [AtomicU64; cache::COUNT],
     created: std::time::Instant,
 }
 
@@ -148,6 +181,7 @@ impl System {
             device_reason,
             cuda,
             counters: Default::default(),
+            cache: Default::default(),
             created: std::time::Instant::now(),
         })
     }
@@ -414,14 +448,19 @@ impl System {
     /// [`System::device_status`]), `threads`, `uptime_seconds`, `totals` (every [`Stats`]
     /// counter), `compression_ratio` (bytes in / bytes out of host and device compression),
     /// `throughput` (`compress_mb_s`, `decompress_mb_s`: uncompressed MB (10^6 bytes) per second
-    /// of host call time, 0 before any call) and `latency` (`compress_ms_avg`,
-    /// `decompress_ms_avg` per host call). Device calls are counted when enqueued (they are
+    /// of host call time, 0 before any call), `latency` (`compress_ms_avg`,
+    /// `decompress_ms_avg` per host call), `cache` (`hits`, `misses`, `hit_rate`, `evictions`,
+    /// `cpu_bursts` of every residency manager of the system), `bytes_per_tier` (`host_decoded`,
+    /// `device_decoded`: decoded tensors the managers hold now; `device_containers`: compressed
+    /// containers archives keep on the GPU now) and `memory_pressure` (see
+    /// [`System::memory_pressure`]). Device calls are counted when enqueued (they are
     /// asynchronous: no time is attributed to them).
     pub fn stats_json(&self) -> String {
         let s = self.stats();
         let (d, why) = self.device_status();
         let per = |num: f64, den: f64| if den > 0.0 { num / den } else { 0.0 };
         let secs = |n: u64| n as f64 / 1e9;
+        let k = |i: usize| self.cache[i].load(Ordering::Relaxed);
         serde_json::json!({
             "state": "ready",
             "device": format!("{d} ({why})"),
@@ -446,8 +485,52 @@ impl System {
                 "compress_ms_avg": per(secs(s.compress_nanos) * 1e3, s.tensors_compressed as f64),
                 "decompress_ms_avg": per(secs(s.decompress_nanos) * 1e3, s.tensors_decompressed as f64),
             },
+            "cache": {
+                "hits": k(cache::HITS),
+                "misses": k(cache::MISSES),
+                "hit_rate": per(k(cache::HITS) as f64, (k(cache::HITS) + k(cache::MISSES)) as f64),
+                "evictions": k(cache::EVICTIONS),
+                "cpu_bursts": k(cache::CPU_BURSTS),
+            },
+            "bytes_per_tier": {
+                "host_decoded": k(cache::HOST_DECODED),
+                "device_decoded": k(cache::DEVICE_DECODED),
+                "device_containers": k(cache::DEVICE_CONTAINERS),
+            },
+            "memory_pressure": self.memory_pressure(),
         })
         .to_string()
+    }
+
+    /// `memory_pressure` of [`System::stats_json`]: on a GPU, `cuMemGetInfo` now
+    /// (`gpu_free_mb`, `gpu_total_mb`, `gpu_utilization` = used / total device memory, the
+    /// `memory_state` of that fraction at seed 003's thresholds 0.5 / 0.75 / 0.9 / 0.95) and the
+    /// device memory pool's `pool_reserved_mb`, `pool_used_mb` and `pool_fragmentation`; on the
+    /// CPU `memory_state` `"none"` and the rest null.
+    fn memory_pressure(&self) -> serde_json::Value {
+        let mib = |b: u64| b as f64 / (1u64 << 20) as f64;
+        let info = self.cuda.as_ref().and_then(|d| d.memory_info().ok());
+        let pool = self.cuda.as_ref().and_then(|d| d.pool_usage().ok());
+        let used = info.map(|(free, total)| 1.0 - free as f64 / total.max(1) as f64);
+        serde_json::json!({
+            "memory_state": memory_state(used.unwrap_or(0.0)),
+            "gpu_free_mb": info.map(|i| mib(i.0)),
+            "gpu_total_mb": info.map(|i| mib(i.1)),
+            "gpu_utilization": used,
+            "pool_reserved_mb": pool.map(|p| mib(p.reserved_bytes)),
+            "pool_used_mb": pool.map(|p| mib(p.used_bytes)),
+            "pool_fragmentation": pool.map(|p| p.fragmentation()),
+        })
+    }
+
+    /// Add `v` to cache slot `i` (residency managers and archives report here).
+    fn cache_add(&self, i: usize, v: u64) {
+        self.cache[i].fetch_add(v, Ordering::Relaxed);
+    }
+
+    /// Subtract `v` from gauge slot `i`.
+    fn cache_sub(&self, i: usize, v: u64) {
+        self.cache[i].fetch_sub(v, Ordering::Relaxed);
     }
 
     fn count(&self, i: usize, v: u64) {

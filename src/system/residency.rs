@@ -352,6 +352,9 @@ pub struct Lease {
 
 impl Drop for Residency {
     fn drop(&mut self) {
+        // What this manager holds leaves the system's per-tier gauge.
+        let held = self.lock().resident;
+        self.archive.system().cache_sub(self.tier_gauge(), held);
         if let Tier::Device(dev) = &self.tier {
             // Blocks go back to the pool (frees enqueued on the own stream); then wait for the
             // device work of this manager, which reads the archive's device containers, so
@@ -436,6 +439,19 @@ impl Residency {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The system's gauge of this manager's tier (decoded bytes held).
+    fn tier_gauge(&self) -> usize {
+        match self.tier {
+            Tier::Host => super::cache::HOST_DECODED,
+            Tier::Device(_) => super::cache::DEVICE_DECODED,
+        }
+    }
+
+    /// Report to the system's statistics (`System::stats_json`): add `v` to slot `i`.
+    fn report(&self, i: usize, v: u64) {
+        self.archive.system().cache_add(i, v);
+    }
+
     /// Set tensor `i`'s eviction priority (higher stays longer; default 0). Errors:
     /// `InvalidArgument` (out of range).
     pub fn set_priority(&self, i: usize, priority: i32) -> Result<()> {
@@ -511,6 +527,8 @@ impl Residency {
             if let Some(e) = st.entries.remove(&k) {
                 st.resident -= e.bytes;
                 self.counters.evictions.fetch_add(1, Ordering::Relaxed);
+                self.report(super::cache::EVICTIONS, 1);
+                self.archive.system().cache_sub(self.tier_gauge(), e.bytes);
                 self.counters
                     .evicted_bytes
                     .fetch_add(e.bytes, Ordering::Relaxed);
@@ -551,6 +569,7 @@ impl Residency {
             failed => {
                 if let Some(en) = st.entries.remove(&i) {
                     st.resident -= en.bytes;
+                    self.archive.system().cache_sub(self.tier_gauge(), en.bytes);
                 }
                 self.counters.failures.fetch_add(1, Ordering::Relaxed);
                 drop(st);
@@ -588,6 +607,7 @@ impl Residency {
             unsafe {
                 let burst = || -> Result<()> {
                     self.counters.cpu_bursts.fetch_add(1, Ordering::Relaxed);
+                    self.report(super::cache::CPU_BURSTS, 1);
                     dev.upload_from_host(ptr, bytes, own, |host| {
                         self.archive.decompress_into(i, host)
                     })
@@ -692,12 +712,13 @@ impl Residency {
                             self.counters.prefetch_hits.fetch_add(1, Ordering::Relaxed);
                         }
                         self.counters.acquires.fetch_add(1, Ordering::Relaxed);
-                        let c = if waited {
-                            &self.counters.misses
+                        let (c, slot) = if waited {
+                            (&self.counters.misses, super::cache::MISSES)
                         } else {
-                            &self.counters.hits
+                            (&self.counters.hits, super::cache::HITS)
                         };
                         c.fetch_add(1, Ordering::Relaxed);
+                        self.report(slot, 1);
                         return Ok(b);
                     }
                     Slot::Decoding => {
@@ -728,10 +749,12 @@ impl Residency {
                         return Err(e);
                     }
                     reserve(&mut st, i, bytes, now, false);
+                    self.report(self.tier_gauge(), bytes);
                     drop(st);
                     let b = self.decode(i, bytes)?;
                     self.counters.acquires.fetch_add(1, Ordering::Relaxed);
                     self.counters.misses.fetch_add(1, Ordering::Relaxed);
+                    self.report(super::cache::MISSES, 1);
                     return Ok(b);
                 }
             }
@@ -825,6 +848,7 @@ impl Residency {
             st.clock += 1;
             let now = st.clock;
             reserve(&mut st, i, bytes, now, true);
+            self.report(self.tier_gauge(), bytes);
             self.counters.prefetches.fetch_add(1, Ordering::Relaxed);
             let me = self.clone();
             self.archive.system().spawn(move || {
@@ -899,13 +923,7 @@ impl Residency {
             } else {
                 0.0
             },
-            memory_state: match pressure {
-                p if p >= 0.95 => "critical",
-                p if p >= 0.9 => "high",
-                p if p >= 0.75 => "moderate",
-                p if p >= 0.5 => "low",
-                _ => "none",
-            },
+            memory_state: super::memory_state(pressure),
         }
     }
 }
@@ -943,6 +961,51 @@ mod tests {
             })
             .collect();
         (Arc::new(a), want)
+    }
+
+    /// The system's statistics add up every manager's: cache hits, misses and evictions, and
+    /// the decoded bytes held per tier, which return to zero when the managers are gone.
+    #[test]
+    fn system_statistics_sum_the_managers() {
+        let (a, want) = archive(CodecParams::Lossless);
+        let total: u64 = want.iter().map(|w| w.len() as u64).sum();
+        let largest = want.iter().map(|w| w.len() as u64).max().unwrap();
+        let sys = a.system().clone();
+        let json = |s: &crate::system::System| -> serde_json::Value {
+            serde_json::from_str(&s.stats_json()).unwrap()
+        };
+        let (mut hits, mut misses, mut evictions) = (0, 0, 0);
+        {
+            let r1 =
+                Residency::new(a.clone(), (total / 3).max(largest), SwapPolicy::Balanced).unwrap();
+            let r2 = Residency::new(a.clone(), total, SwapPolicy::Balanced).unwrap();
+            for _ in 0..2 {
+                for i in 0..a.len() {
+                    for r in [&r1, &r2] {
+                        r.acquire(i).unwrap();
+                        r.release(i).unwrap();
+                    }
+                }
+            }
+            for r in [&r1, &r2] {
+                let s = r.stats();
+                hits += s.hits;
+                misses += s.misses;
+                evictions += s.evictions;
+            }
+            let v = json(&sys);
+            assert_eq!(v["cache"]["hits"], hits);
+            assert_eq!(v["cache"]["misses"], misses);
+            assert_eq!(v["cache"]["evictions"], evictions);
+            assert!(evictions > 0);
+            assert_eq!(
+                v["bytes_per_tier"]["host_decoded"].as_u64().unwrap(),
+                r1.stats().resident_bytes + r2.stats().resident_bytes
+            );
+            assert_eq!(v["bytes_per_tier"]["device_decoded"], 0);
+            assert_eq!(v["memory_pressure"]["memory_state"], "none");
+        }
+        assert_eq!(json(&sys)["bytes_per_tier"]["host_decoded"], 0);
     }
 
     /// The device tier needs a GPU: on a CPU system it is refused with `Device`, and the host
