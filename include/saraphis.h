@@ -59,6 +59,27 @@ typedef enum saraphis_config_key {
   SARAPHIS_CONFIG_CHUNK_ELEMS = 2,
   // 1 = verify chunk checksums when decoding (default), 0 = skip (trusted data).
   SARAPHIS_CONFIG_VERIFY_CHECKSUMS = 3,
+  // Most rANS lanes per stream of compression, 0..=128 (0 = the optimization strategy's:
+  // 32, or 128 for throughput and latency).
+  SARAPHIS_CONFIG_LANES = 4,
+  // Device budget (MiB) of a device-tier residency manager created with budget 0; 0 = none.
+  SARAPHIS_CONFIG_GPU_MEMORY_LIMIT_MB = 5,
+  // Worker threads by seed 003's name: -1 (auto: `SARAPHIS_CONFIG_THREADS` decides) or a
+  // count that agrees with it.
+  SARAPHIS_CONFIG_CPU_WORKERS = 6,
+  // 1 = time host calls for the statistics' throughput and latency (default), 0 = off.
+  SARAPHIS_CONFIG_ENABLE_PROFILING = 7,
+  // How long a device-memory sample (`cuMemGetInfo`) is reused, ms (default 100).
+  SARAPHIS_CONFIG_MONITORING_INTERVAL_MS = 8,
+  // Eviction policy of residency managers created with `SARAPHIS_SWAP_DEFAULT`: 0
+  // conservative, 1 balanced (default), 2 aggressive.
+  SARAPHIS_CONFIG_SWAP_POLICY = 9,
+  // 0 throughput, 1 latency, 2 memory, 3 balanced (default), 4 adaptive (the knobs are in
+  // docs/C_API.md).
+  SARAPHIS_CONFIG_OPTIMIZATION_STRATEGY = 10,
+  // 0 adaptive (default: device-tier managers decode on the CPU while device memory is
+  // critical), 1 off.
+  SARAPHIS_CONFIG_MEMORY_PRESSURE_MODE = 11,
 } saraphis_config_key;
 
 // Per-tensor (batched call) and per-chunk (single call) status codes the GPU decoders write
@@ -230,6 +251,8 @@ typedef enum saraphis_swap_policy {
   SARAPHIS_SWAP_BALANCED = 1,
   // Evict down to 75% of the budget.
   SARAPHIS_SWAP_AGGRESSIVE = 2,
+  // The system config's `swap_policy` (`SARAPHIS_CONFIG_SWAP_POLICY`, JSON `swap_policy`).
+  SARAPHIS_SWAP_DEFAULT = 3,
 } saraphis_swap_policy;
 
 // The elementwise operation of `saraphis_tropical_elementwise` (the `op` argument).
@@ -564,8 +587,10 @@ enum saraphis_result saraphis_config_from_env(struct saraphis_config **out);
 // unknown keys or out-of-range values, `SARAPHIS_ERR_NULL_PARAMETER`. Thread-safe.
 enum saraphis_result saraphis_config_from_json(const char *json, struct saraphis_config **out);
 
-// Set an integer option: `key` is a `saraphis_config_key`; `value` threads (0..=4096, 0 = one
-// per core), chunk elements (1..=2^28) or verify checksums (0 or 1).
+// Set an integer option: `key` is a `saraphis_config_key` (each key's values are in its
+// documentation: threads, chunk elements, verify checksums, lanes, GPU memory limit, CPU
+// workers, profiling, monitoring interval, swap policy, optimization strategy, memory pressure
+// mode). `swap_thresholds` (fractions) are set through `saraphis_config_from_json`, as every key.
 // Errors: `SARAPHIS_ERR_INVALID_ARGUMENT` for an unknown key or an out-of-range value (the
 // config is then unchanged), `SARAPHIS_ERR_NULL_PARAMETER`. Not thread-safe on one config.
 enum saraphis_result saraphis_config_set(struct saraphis_config *config,

@@ -19,10 +19,25 @@ for l in sys.stdin:
 }
 gpu_tests=$(exe gpu test --release --test gpu)
 gpu_bench=$(exe gpu bench --bench gpu)
-[ -n "$gpu_tests" ] && [ -n "$gpu_bench" ] || { echo "could not build the GPU test or bench executables" >&2; exit 1; }
+math_tests=$(exe gpu_math test --release --test gpu_math)
+math_bench=$(exe gpu_math bench --bench gpu_math)
+residency_bench=$(exe residency bench --bench residency)
+[ -n "$gpu_tests" ] && [ -n "$gpu_bench" ] && [ -n "$math_tests" ] && [ -n "$math_bench" ] && [ -n "$residency_bench" ] ||
+    { echo "could not build the GPU test or bench executables" >&2; exit 1; }
 out=target/gpu-bundle
 rm -rf "$out" && mkdir -p "$out"
 cp "$gpu_tests" "$out/gpu-tests"
 cp "$gpu_bench" "$out/gpu-bench"
+cp "$math_tests" "$out/gpu-math-tests"
+cp "$math_bench" "$out/gpu-math-bench"
+cp "$residency_bench" "$out/residency-bench"
 cp target/release/saraphis target/release/libsaraphis.so "$out/"
+# The C++ example (engine loop on the host and device tiers), against this library.
+minor=$(sed -n 's/^version = "0\.\([0-9]*\)\..*/\1/p' Cargo.toml | head -1)
+${CXX:-g++} -std=c++17 -O1 -Iinclude -Ibindings/cpp -Itests/cmake-consumer bindings/cpp/example.cpp \
+    -L"$out" -lsaraphis -ldl -Wl,-rpath,'$ORIGIN' -o "$out/cpp-example"
+strip "$out"/gpu-tests "$out"/gpu-bench "$out"/gpu-math-tests "$out"/gpu-math-bench "$out"/residency-bench \
+    "$out"/saraphis "$out"/libsaraphis.so "$out"/cpp-example 2>/dev/null || true
+# The example finds the library by its SONAME (a copy: links may not travel to the GPU host).
+cp "$out/libsaraphis.so" "$out/libsaraphis.so.0.$minor"
 du -sh "$out"

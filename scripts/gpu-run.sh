@@ -11,6 +11,11 @@ b=target/gpu-bundle
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/device.txt"
 fail=0
 "$b/gpu-tests" --ignored --test-threads=1 2>&1 | tee "$out/gpu-tests.log" || fail=1
+"$b/gpu-math-tests" --ignored --test-threads=4 2>&1 | tee "$out/gpu-math-tests.log" || fail=1
+# The C++ engine loop on the host tier and then the device tier (an archive of the fixture).
+"$b/saraphis" compress tests/data/minilm-subset-f32.safetensors -o "$out/subset.sph" -q >/dev/null &&
+    SARAPHIS_TEST_DEVICE=cuda:0 "$b/cpp-example" tests/data/minilm-subset-f32.safetensors "$out/subset.sph" \
+    2>&1 | tail -4 | tee "$out/cpp-example.log" || fail=1
 if command -v compute-sanitizer >/dev/null; then
     for tool in memcheck racecheck; do
         compute-sanitizer --tool "$tool" --error-exitcode 9 "$b/gpu-tests" --ignored --test-threads=1 gpu_adversarial \
@@ -38,4 +43,7 @@ if command -v compute-sanitizer >/dev/null; then
     fi
 fi
 "$b/gpu-bench" --out "$out/gpu.json" --gib "${GIB:-1}" 2>&1 | tee "$out/gpu-bench.log" || fail=1
+"$b/gpu-math-bench" --out "$out/gpu_math.json" 2>&1 | tee "$out/gpu-math-bench.log" || fail=1
+"$b/residency-bench" --device cuda:0 --tile "${TILE:-16}" --out "$out/residency-device.json" 2>&1 |
+    tee "$out/residency-bench.log" || fail=1
 exit $fail

@@ -1555,6 +1555,24 @@ fn gpu_residency_device_tier_serves_an_engine_loop_under_budget() {
     );
     assert_eq!(fr.stats().cpu_bursts, 1);
     unsafe { fr.release_device(k, cs) }.unwrap();
+    // Budget 0: the config's gpu_memory_limit_mb, or refused when it has none.
+    assert!(matches!(
+        Residency::new_device(a.clone(), 0, SwapPolicy::Balanced),
+        Err(Error::InvalidArgument(_))
+    ));
+    let limited = Arc::new(
+        System::new(Config {
+            device: Device::Cuda(0),
+            gpu_memory_limit_mb: 64,
+            ..Config::default()
+        })
+        .unwrap(),
+    );
+    let la = Arc::new(
+        Archive::from_vec(limited, common::subset_archive(CodecParams::Lossless).0).unwrap(),
+    );
+    let lr = Residency::new_device(la, 0, SwapPolicy::Balanced).unwrap();
+    assert_eq!(lr.stats().budget_bytes, 64 << 20);
     let small = Residency::new_device(a.clone(), largest - 1, SwapPolicy::Balanced).unwrap();
     let big = (0..n).find(|&i| want[i].len() as u64 == largest).unwrap();
     assert!(matches!(

@@ -65,8 +65,10 @@ pub unsafe extern "C" fn saraphis_config_from_json(
     })
 }
 
-/// Set an integer option: `key` is a `saraphis_config_key`; `value` threads (0..=4096, 0 = one
-/// per core), chunk elements (1..=2^28) or verify checksums (0 or 1).
+/// Set an integer option: `key` is a `saraphis_config_key` (each key's values are in its
+/// documentation: threads, chunk elements, verify checksums, lanes, GPU memory limit, CPU
+/// workers, profiling, monitoring interval, swap policy, optimization strategy, memory pressure
+/// mode). `swap_thresholds` (fractions) are set through `saraphis_config_from_json`, as every key.
 /// Errors: `SARAPHIS_ERR_INVALID_ARGUMENT` for an unknown key or an out-of-range value (the
 /// config is then unchanged), `SARAPHIS_ERR_NULL_PARAMETER`. Not thread-safe on one config.
 #[no_mangle]
@@ -76,6 +78,11 @@ pub unsafe extern "C" fn saraphis_config_set(
     value: i64,
 ) -> saraphis_result {
     use saraphis_config_key::*;
+    let flag = |what: &str, v: i64| match v {
+        0 => Ok(false),
+        1 => Ok(true),
+        _ => Err(invalid(format!("{what} {v}: 0 or 1"))),
+    };
     guard(|| {
         let c = saraphis_config::try_mut(config, "config")?;
         let mut next = c.clone();
@@ -89,10 +96,49 @@ pub unsafe extern "C" fn saraphis_config_set(
                     u32::try_from(value).map_err(|_| invalid(format!("chunk_elems {value}")))?
             }
             k if k == SARAPHIS_CONFIG_VERIFY_CHECKSUMS as u32 => {
-                next.verify_checksums = match value {
-                    0 => false,
-                    1 => true,
-                    _ => return Err(invalid(format!("verify_checksums {value}: 0 or 1"))),
+                next.verify_checksums = flag("verify_checksums", value)?
+            }
+            k if k == SARAPHIS_CONFIG_LANES as u32 => {
+                next.lanes = u32::try_from(value).map_err(|_| invalid(format!("lanes {value}")))?
+            }
+            k if k == SARAPHIS_CONFIG_GPU_MEMORY_LIMIT_MB as u32 => {
+                next.gpu_memory_limit_mb = u64::try_from(value)
+                    .map_err(|_| invalid(format!("gpu_memory_limit_mb {value}")))?
+            }
+            k if k == SARAPHIS_CONFIG_CPU_WORKERS as u32 => next.cpu_workers = value,
+            k if k == SARAPHIS_CONFIG_ENABLE_PROFILING as u32 => {
+                next.enable_profiling = flag("enable_profiling", value)?
+            }
+            k if k == SARAPHIS_CONFIG_MONITORING_INTERVAL_MS as u32 => {
+                next.monitoring_interval_ms = u64::try_from(value)
+                    .map_err(|_| invalid(format!("monitoring_interval_ms {value}")))?
+            }
+            k if k == SARAPHIS_CONFIG_SWAP_POLICY as u32 => {
+                use crate::system::SwapPolicyName as P;
+                next.swap_policy = match value {
+                    0 => P::Conservative,
+                    1 => P::Balanced,
+                    2 => P::Aggressive,
+                    _ => return Err(invalid(format!("swap_policy {value}: 0, 1 or 2"))),
+                }
+            }
+            k if k == SARAPHIS_CONFIG_OPTIMIZATION_STRATEGY as u32 => {
+                use crate::system::Strategy as S;
+                next.optimization_strategy = match value {
+                    0 => S::Throughput,
+                    1 => S::Latency,
+                    2 => S::Memory,
+                    3 => S::Balanced,
+                    4 => S::Adaptive,
+                    _ => return Err(invalid(format!("optimization_strategy {value}: 0 ..= 4"))),
+                }
+            }
+            k if k == SARAPHIS_CONFIG_MEMORY_PRESSURE_MODE as u32 => {
+                use crate::system::PressureMode as M;
+                next.memory_pressure_mode = match value {
+                    0 => M::Adaptive,
+                    1 => M::Off,
+                    _ => return Err(invalid(format!("memory_pressure_mode {value}: 0 or 1"))),
                 }
             }
             k => return Err(invalid(format!("config key {k}"))),

@@ -36,6 +36,8 @@ pub enum saraphis_swap_policy {
     SARAPHIS_SWAP_BALANCED = 1,
     /// Evict down to 75% of the budget.
     SARAPHIS_SWAP_AGGRESSIVE = 2,
+    /// The system config's `swap_policy` (`SARAPHIS_CONFIG_SWAP_POLICY`, JSON `swap_policy`).
+    SARAPHIS_SWAP_DEFAULT = 3,
 }
 
 /// A residency manager for `archive` into `*out`: decoded tensors are kept in host memory, at
@@ -55,19 +57,25 @@ pub unsafe extern "C" fn saraphis_residency_new(
     guard(|| {
         let a = saraphis_archive::try_ref(archive, "archive")?;
         let o = out_ptr(out, "out")?;
-        let r = Residency::new(a.archive.clone(), budget_bytes, policy_arg(policy)?)?;
+        let r = Residency::new(
+            a.archive.clone(),
+            budget_bytes,
+            policy_arg(policy, &a.archive)?,
+        )?;
         *o = saraphis_residency::into_handle(Arc::new(r));
         Ok(())
     })
 }
 
-fn policy_arg(policy: u32) -> Result<SwapPolicy, Fail> {
+fn policy_arg(policy: u32, a: &crate::system::Archive) -> Result<SwapPolicy, Fail> {
     match policy {
         0 => Ok(SwapPolicy::Conservative),
         1 => Ok(SwapPolicy::Balanced),
         2 => Ok(SwapPolicy::Aggressive),
+        3 => Ok(a.system().config().swap_policy.into()),
         p => Err(Fail::Err(Error::InvalidArgument(format!(
-            "swap policy {p}: expected 0 (conservative), 1 (balanced) or 2 (aggressive)"
+            "swap policy {p}: expected 0 (conservative), 1 (balanced), 2 (aggressive) or 3 (the \
+             system config's)"
         )))),
     }
 }
@@ -91,7 +99,11 @@ pub unsafe extern "C" fn saraphis_residency_new_device(
     guard(|| {
         let a = saraphis_archive::try_ref(archive, "archive")?;
         let o = out_ptr(out, "out")?;
-        let r = Residency::new_device(a.archive.clone(), budget_bytes, policy_arg(policy)?)?;
+        let r = Residency::new_device(
+            a.archive.clone(),
+            budget_bytes,
+            policy_arg(policy, &a.archive)?,
+        )?;
         *o = saraphis_residency::into_handle(Arc::new(r));
         Ok(())
     })
@@ -117,7 +129,7 @@ pub unsafe extern "C" fn saraphis_residency_acquire_device(
         let r = saraphis_residency::try_ref(residency, "residency")?;
         let d = out_ptr(dev_ptr, "dev_ptr")?;
         let b = out_ptr(bytes, "bytes")?;
-        let lease = r.acquire_device(i, stream)?;
+        let lease = r.acquire_device_ahead(i, stream)?;
         *d = lease.block.addr() as usize as *mut c_void;
         *b = lease.block.len() as usize;
         Ok(())
@@ -176,7 +188,7 @@ pub unsafe extern "C" fn saraphis_residency_acquire(
         let r = saraphis_residency::try_ref(residency, "residency")?;
         let d = out_ptr(data, "data")?;
         let b = out_ptr(bytes, "bytes")?;
-        let lease = r.acquire(i)?;
+        let lease = r.acquire_ahead(i)?;
         // The block stays alive while pinned: the entry holds it until release and eviction.
         *d = lease.block.bytes().as_ptr() as *const c_void;
         *b = lease.block.bytes().len();

@@ -356,3 +356,70 @@ fn config_strings_are_read_from_the_raw_pointer() {
         );
     }
 }
+
+/// Every config key of issue 12 through `saraphis_config_set`: accepted in range, refused out of
+/// range (the config then unchanged), and visible in the system's statistics where they show.
+#[test]
+fn seed_config_keys_reach_the_c_api() {
+    use saraphis_config_key::*;
+    unsafe {
+        let mut cfg = null_mut();
+        assert_eq!(saraphis_config_new(&mut cfg), SARAPHIS_OK);
+        let set = |k: saraphis_config_key, v: i64| saraphis_config_set(cfg, k as u32, v);
+        for (k, good, bad) in [
+            (SARAPHIS_CONFIG_LANES, 128, 129),
+            (SARAPHIS_CONFIG_GPU_MEMORY_LIMIT_MB, 4096, -1),
+            (SARAPHIS_CONFIG_CPU_WORKERS, 2, -2),
+            (SARAPHIS_CONFIG_ENABLE_PROFILING, 0, 2),
+            (SARAPHIS_CONFIG_MONITORING_INTERVAL_MS, 250, -5),
+            (SARAPHIS_CONFIG_SWAP_POLICY, 2, 3),
+            (SARAPHIS_CONFIG_OPTIMIZATION_STRATEGY, 0, 5),
+            (SARAPHIS_CONFIG_MEMORY_PRESSURE_MODE, 1, 2),
+        ] {
+            assert_eq!(set(k, good), SARAPHIS_OK, "{k:?}");
+            assert_eq!(set(k, bad), SARAPHIS_ERR_INVALID_ARGUMENT, "{k:?}");
+        }
+        // cpu_workers and threads name one pool: a disagreement is refused.
+        assert_eq!(
+            set(SARAPHIS_CONFIG_THREADS, 3),
+            SARAPHIS_ERR_INVALID_ARGUMENT
+        );
+        assert_eq!(set(SARAPHIS_CONFIG_THREADS, 2), SARAPHIS_OK);
+        assert_eq!(
+            saraphis_config_set(cfg, 99, 1),
+            SARAPHIS_ERR_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            saraphis_config_set_device(cfg, c"cpu".as_ptr()),
+            SARAPHIS_OK
+        );
+        let mut sys = null_mut();
+        assert_eq!(saraphis_system_new(cfg, &mut sys), SARAPHIS_OK);
+        saraphis_config_free(cfg);
+        let mut need = 0usize;
+        saraphis_system_stats_json(sys, null_mut(), 0, &mut need);
+        let mut buf = vec![0 as std::ffi::c_char; need + 256];
+        assert_eq!(
+            saraphis_system_stats_json(sys, buf.as_mut_ptr(), buf.len(), &mut need),
+            SARAPHIS_OK
+        );
+        let v: serde_json::Value =
+            serde_json::from_str(CStr::from_ptr(buf.as_ptr()).to_str().unwrap()).unwrap();
+        assert_eq!(v["optimization_strategy"], "throughput");
+        assert_eq!(v["threads"], 2);
+        assert!(v["throughput"].is_null(), "profiling off: {v}");
+        assert_eq!(v["memory_pressure"]["mode"], "off");
+        assert_eq!(v["memory_pressure"]["monitoring_interval_ms"], 250);
+        saraphis_system_free(sys);
+        // The seeds' JSON, thresholds included.
+        let mut cfg = null_mut();
+        assert_eq!(
+            saraphis_config_from_json(
+                c"{\"swap_thresholds\": {\"low\": 0.3, \"moderate\": 0.5, \"high\": 0.7, \"critical\": 0.8}, \"swap_policy\": \"conservative\"}".as_ptr(),
+                &mut cfg
+            ),
+            SARAPHIS_OK
+        );
+        saraphis_config_free(cfg);
+    }
+}

@@ -175,6 +175,27 @@ pub enum saraphis_config_key {
     SARAPHIS_CONFIG_CHUNK_ELEMS = 2,
     /// 1 = verify chunk checksums when decoding (default), 0 = skip (trusted data).
     SARAPHIS_CONFIG_VERIFY_CHECKSUMS = 3,
+    /// Most rANS lanes per stream of compression, 0..=128 (0 = the optimization strategy's:
+    /// 32, or 128 for throughput and latency).
+    SARAPHIS_CONFIG_LANES = 4,
+    /// Device budget (MiB) of a device-tier residency manager created with budget 0; 0 = none.
+    SARAPHIS_CONFIG_GPU_MEMORY_LIMIT_MB = 5,
+    /// Worker threads by seed 003's name: -1 (auto: `SARAPHIS_CONFIG_THREADS` decides) or a
+    /// count that agrees with it.
+    SARAPHIS_CONFIG_CPU_WORKERS = 6,
+    /// 1 = time host calls for the statistics' throughput and latency (default), 0 = off.
+    SARAPHIS_CONFIG_ENABLE_PROFILING = 7,
+    /// How long a device-memory sample (`cuMemGetInfo`) is reused, ms (default 100).
+    SARAPHIS_CONFIG_MONITORING_INTERVAL_MS = 8,
+    /// Eviction policy of residency managers created with `SARAPHIS_SWAP_DEFAULT`: 0
+    /// conservative, 1 balanced (default), 2 aggressive.
+    SARAPHIS_CONFIG_SWAP_POLICY = 9,
+    /// 0 throughput, 1 latency, 2 memory, 3 balanced (default), 4 adaptive (the knobs are in
+    /// docs/C_API.md).
+    SARAPHIS_CONFIG_OPTIMIZATION_STRATEGY = 10,
+    /// 0 adaptive (default: device-tier managers decode on the CPU while device memory is
+    /// critical), 1 off.
+    SARAPHIS_CONFIG_MEMORY_PRESSURE_MODE = 11,
 }
 
 /// Header information of a container, filled by `saraphis_inspect` and

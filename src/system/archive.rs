@@ -272,6 +272,14 @@ impl Archive {
             .sum()
     }
 
+    /// Tensor `i`'s container in device memory if it was uploaded (`None` otherwise, or out of
+    /// range): its device address and length.
+    pub fn device_resident(&self, i: usize) -> Option<(u64, u64)> {
+        let t = self.tensors.get(i)?;
+        let r = t.resident.lock().ok()?;
+        r.as_ref().map(|r| (r.container.addr(), r.container.len()))
+    }
+
     /// Tensor `i`'s container in device memory, uploaded on first use (after the host CRC
     /// check). The tensor's lock is held by the caller while the container is unverified.
     fn resident(&self, i: usize) -> Result<Arc<Resident>> {

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 pub use archive::Archive;
-pub use config::{Config, Device};
+pub use config::{Config, Device, Knobs, PressureMode, Strategy, SwapPolicyName, Thresholds};
 pub use residency::{
     DeviceBlock, DeviceLease, Lease, Placement, Residency, ResidencyStats, SwapPolicy,
 };
@@ -67,18 +67,6 @@ mod slot {
     pub const COUNT: usize = 10;
 }
 
-/// Seed 003's memory state of a used fraction: `none` below 0.5, `low`, `moderate` (0.75),
-/// `high` (0.9), `critical` (0.95).
-pub(crate) fn memory_state(used: f64) -> &'static str {
-    match used {
-        p if p >= 0.95 => "critical",
-        p if p >= 0.9 => "high",
-        p if p >= 0.75 => "moderate",
-        p if p >= 0.5 => "low",
-        _ => "none",
-    }
-}
-
 /// Slots of `System::cache`: residency counters and per-tier gauges summed over every
 /// residency manager and archive of the system (`stats_json`'s `cache` and `bytes_per_tier`).
 mod cache {
@@ -108,6 +96,8 @@ pub struct System {
     cuda: Option<Arc<CudaDevice>>,
     counters: [AtomicU64; slot::COUNT],
     cache: [AtomicU64; cache::COUNT],
+    /// The last `cuMemGetInfo` sample and when it was taken (`device_memory`).
+    memory_sample: std::sync::Mutex<Option<(std::time::Instant, (u64, u64))>>,
     created: std::time::Instant,
 }
 
@@ -170,7 +160,7 @@ impl System {
             }
         };
         let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(config.threads)
+            .num_threads(config.workers())
             .thread_name(|i| format!("saraphis-{i}"))
             .build()
             .map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?;
@@ -182,6 +172,7 @@ impl System {
             cuda,
             counters: Default::default(),
             cache: Default::default(),
+            memory_sample: std::sync::Mutex::new(None),
             created: std::time::Instant::now(),
         })
     }
@@ -461,6 +452,7 @@ impl System {
         let per = |num: f64, den: f64| if den > 0.0 { num / den } else { 0.0 };
         let secs = |n: u64| n as f64 / 1e9;
         let k = |i: usize| self.cache[i].load(Ordering::Relaxed);
+        let prof = self.config.enable_profiling;
         serde_json::json!({
             "state": "ready",
             "device": format!("{d} ({why})"),
@@ -477,14 +469,15 @@ impl System {
                 "device_bytes_decoded": s.device_bytes_decoded,
             },
             "compression_ratio": per(s.bytes_in as f64, s.bytes_out as f64),
-            "throughput": {
+            "throughput": if prof { serde_json::json!({
                 "compress_mb_s": per(s.bytes_in as f64 / 1e6, secs(s.compress_nanos)),
                 "decompress_mb_s": per(s.bytes_decompressed as f64 / 1e6, secs(s.decompress_nanos)),
-            },
-            "latency": {
+            }) } else { serde_json::Value::Null },
+            "latency": if prof { serde_json::json!({
                 "compress_ms_avg": per(secs(s.compress_nanos) * 1e3, s.tensors_compressed as f64),
                 "decompress_ms_avg": per(secs(s.decompress_nanos) * 1e3, s.tensors_decompressed as f64),
-            },
+            }) } else { serde_json::Value::Null },
+            "optimization_strategy": self.config.optimization_strategy,
             "cache": {
                 "hits": k(cache::HITS),
                 "misses": k(cache::MISSES),
@@ -509,11 +502,13 @@ impl System {
     /// CPU `memory_state` `"none"` and the rest null.
     fn memory_pressure(&self) -> serde_json::Value {
         let mib = |b: u64| b as f64 / (1u64 << 20) as f64;
-        let info = self.cuda.as_ref().and_then(|d| d.memory_info().ok());
+        let info = self.device_memory();
         let pool = self.cuda.as_ref().and_then(|d| d.pool_usage().ok());
         let used = info.map(|(free, total)| 1.0 - free as f64 / total.max(1) as f64);
         serde_json::json!({
-            "memory_state": memory_state(used.unwrap_or(0.0)),
+            "memory_state": self.config.swap_thresholds.state(used.unwrap_or(0.0)),
+            "mode": self.config.memory_pressure_mode,
+            "monitoring_interval_ms": self.config.monitoring_interval_ms,
             "gpu_free_mb": info.map(|i| mib(i.0)),
             "gpu_total_mb": info.map(|i| mib(i.1)),
             "gpu_utilization": used,
@@ -537,6 +532,39 @@ impl System {
         self.counters[i].fetch_add(v, Ordering::Relaxed);
     }
 
+    /// Add the time since `t0` to slot `i` when profiling is on (`enable_profiling`).
+    fn time(&self, i: usize, t0: std::time::Instant) {
+        if self.config.enable_profiling {
+            self.count(i, t0.elapsed().as_nanos() as u64);
+        }
+    }
+
+    /// Free and total device memory (`cuMemGetInfo`), sampled at most once per
+    /// `monitoring_interval_ms` (later calls within the interval reuse the sample); `None`
+    /// without a GPU or when the query fails.
+    pub fn device_memory(&self) -> Option<(u64, u64)> {
+        let dev = self.cuda.as_ref()?;
+        let mut s = self.memory_sample.lock().unwrap_or_else(|p| p.into_inner());
+        let fresh = std::time::Duration::from_millis(self.config.monitoring_interval_ms);
+        if let Some((at, v)) = *s {
+            if at.elapsed() < fresh {
+                return Some(v);
+            }
+        }
+        let v = dev.memory_info().ok()?;
+        *s = Some((std::time::Instant::now(), v));
+        Some(v)
+    }
+
+    /// The device memory state (`swap_thresholds` applied to used / total device memory, from
+    /// [`System::device_memory`]); `"none"` without a GPU.
+    pub fn device_memory_state(&self) -> &'static str {
+        let used = self
+            .device_memory()
+            .map_or(0.0, |(free, total)| 1.0 - free as f64 / total.max(1) as f64);
+        self.config.swap_thresholds.state(used)
+    }
+
     /// Options for `codec` with this system's chunk size and lanes. Lossless v2 takes segments
     /// of [`codec::segmented::DEFAULT_SEGMENT_ELEMS`] (2^16) while the config keeps the default
     /// chunk size (2^18, the layout-v1 default: segments that long leave a GPU a quarter of the
@@ -551,7 +579,7 @@ impl System {
         CompressOptions {
             codec,
             chunk_elems,
-            lanes: self.config.lanes,
+            lanes: self.config.effective_lanes(),
         }
     }
 
@@ -567,7 +595,7 @@ impl System {
         let c = self
             .pool
             .install(|| codec::compress(data, dtype, shape, opts))?;
-        self.count(slot::COMPRESS_NANOS, t0.elapsed().as_nanos() as u64);
+        self.time(slot::COMPRESS_NANOS, t0);
         self.count(0, 1);
         self.count(2, data.len() as u64);
         self.count(3, c.bytes.len() as u64);
@@ -588,7 +616,7 @@ impl System {
         let w = self
             .pool
             .install(|| codec::compress_into(data, dtype, shape, opts, dst))?;
-        self.count(slot::COMPRESS_NANOS, t0.elapsed().as_nanos() as u64);
+        self.time(slot::COMPRESS_NANOS, t0);
         self.count(0, 1);
         self.count(2, data.len() as u64);
         self.count(3, w.len as u64);
@@ -605,7 +633,7 @@ impl System {
             self.pool
                 .install(|| codec::decompress_unverified(container, dtype, dst))?;
         }
-        self.count(slot::DECOMPRESS_NANOS, t0.elapsed().as_nanos() as u64);
+        self.time(slot::DECOMPRESS_NANOS, t0);
         self.count(1, 1);
         self.count(4, dst.len() as u64);
         Ok(())

@@ -50,6 +50,16 @@ pub enum SwapPolicy {
     Aggressive,
 }
 
+impl From<super::SwapPolicyName> for SwapPolicy {
+    fn from(n: super::SwapPolicyName) -> SwapPolicy {
+        match n {
+            super::SwapPolicyName::Conservative => SwapPolicy::Conservative,
+            super::SwapPolicyName::Balanced => SwapPolicy::Balanced,
+            super::SwapPolicyName::Aggressive => SwapPolicy::Aggressive,
+        }
+    }
+}
+
 impl SwapPolicy {
     /// Fraction of the budget that eviction leaves in use (before the new tensor).
     fn target(self) -> f64 {
@@ -264,6 +274,11 @@ struct Counters {
 pub struct ResidencyStats {
     /// Where decoded tensors live: `"host"` or `"device"`.
     pub tier: &'static str,
+    /// The eviction policy: `conservative`, `balanced` or `aggressive`.
+    pub policy: &'static str,
+    /// Tensors decoded ahead on each acquire by the optimization strategy (see
+    /// `Residency::acquire_ahead`).
+    pub prefetch_depth: usize,
     /// The budget, bytes.
     pub budget_bytes: u64,
     /// Bytes of decoded (or being decoded) tensors held now.
@@ -385,8 +400,9 @@ impl Residency {
 
     /// A residency manager whose decoded tensors live in the GPU memory of the archive's
     /// system (its CUDA device), at most `budget_bytes` of it, decoded on the GPU; handed out by
-    /// [`Residency::acquire_device`]. Errors: `Device` (the system has no GPU),
-    /// `InvalidArgument` (zero budget).
+    /// [`Residency::acquire_device`]. A `budget_bytes` of 0 takes the system config's
+    /// `gpu_memory_limit_mb`. Errors: `Device` (the system has no GPU), `InvalidArgument` (zero
+    /// budget and no configured limit).
     pub fn new_device(
         archive: Arc<Archive>,
         budget_bytes: u64,
@@ -398,7 +414,16 @@ impl Residency {
                 archive.system().device_status().1
             ))
         })?;
-        Self::with_tier(archive, Tier::Device(dev), budget_bytes, policy)
+        let budget = match (budget_bytes, archive.system().config().gpu_memory_limit_mb) {
+            (0, 0) => {
+                return Err(Error::InvalidArgument(
+                    "device budget 0 and no gpu_memory_limit_mb in the system's config".into(),
+                ))
+            }
+            (0, mb) => mb << 20,
+            (b, _) => b,
+        };
+        Self::with_tier(archive, Tier::Device(dev), budget, policy)
     }
 
     fn with_tier(
@@ -617,6 +642,16 @@ impl Residency {
                     Placement::RequireGpu => {
                         self.archive.decompress_device_with(i, dst, own, false)?
                     }
+                    // Adaptive pressure mode: while device memory is critical, keep new
+                    // containers off the GPU (decode on the CPU and upload the tensor).
+                    Placement::Auto
+                        if self.archive.system().config().memory_pressure_mode
+                            == super::PressureMode::Adaptive
+                            && self.archive.system().device_memory_state() == "critical"
+                            && self.archive.device_resident(i).is_none() =>
+                    {
+                        burst()?
+                    }
                     Placement::Auto => {
                         match self.archive.decompress_device_with(i, dst, own, false) {
                             Ok(()) => {}
@@ -693,6 +728,60 @@ impl Residency {
             return Err(e);
         }
         Ok(DeviceLease { index: i, block })
+    }
+
+    /// [`Residency::acquire`], then decode ahead the next tensors as the system's
+    /// optimization strategy says (`prefetch_depth` of [`super::Strategy::knobs`]; the adaptive
+    /// strategy uses 2 while this manager's acquires miss more than they hit, else 0): what the
+    /// C API's acquire does. Errors: as `acquire`.
+    pub fn acquire_ahead(self: &Arc<Self>, i: usize) -> Result<Lease> {
+        let l = self.acquire(i)?;
+        self.prefetch_ahead(i);
+        Ok(l)
+    }
+
+    /// [`Residency::acquire_device`] with the strategy's decoding ahead, as
+    /// [`Residency::acquire_ahead`].
+    ///
+    /// # Safety
+    /// As [`Residency::acquire_device`].
+    pub unsafe fn acquire_device_ahead(
+        self: &Arc<Self>,
+        i: usize,
+        stream: *mut std::ffi::c_void,
+    ) -> Result<DeviceLease> {
+        let l = self.acquire_device(i, stream)?;
+        self.prefetch_ahead(i);
+        Ok(l)
+    }
+
+    /// The strategy's prefetch depth now.
+    pub fn prefetch_depth(&self) -> usize {
+        let strategy = self.archive.system().config().optimization_strategy;
+        if strategy == super::Strategy::Adaptive {
+            let (hits, misses) = (
+                self.counters.hits.load(Ordering::Relaxed),
+                self.counters.misses.load(Ordering::Relaxed),
+            );
+            if hits + misses >= 8 && misses > hits {
+                2
+            } else {
+                0
+            }
+        } else {
+            strategy.knobs().prefetch_depth
+        }
+    }
+
+    fn prefetch_ahead(self: &Arc<Self>, i: usize) {
+        let depth = self.prefetch_depth();
+        if depth > 0 {
+            let next: Vec<usize> = (i + 1..=i + depth)
+                .filter(|&k| k < self.archive.len())
+                .collect();
+            // Best effort: a prefetch that does not fit is the next acquire's to decode.
+            let _ = self.prefetch(&next);
+        }
     }
 
     fn acquire_payload(&self, i: usize) -> Result<Payload> {
@@ -896,6 +985,12 @@ impl Residency {
                 Tier::Host => "host",
                 Tier::Device(_) => "device",
             },
+            policy: match self.policy {
+                SwapPolicy::Conservative => "conservative",
+                SwapPolicy::Balanced => "balanced",
+                SwapPolicy::Aggressive => "aggressive",
+            },
+            prefetch_depth: self.prefetch_depth(),
             pool,
             pool_fragmentation: pool.map(|p| p.fragmentation()),
             device_free_bytes: mem.map(|m| m.0),
@@ -923,7 +1018,12 @@ impl Residency {
             } else {
                 0.0
             },
-            memory_state: super::memory_state(pressure),
+            memory_state: self
+                .archive
+                .system()
+                .config()
+                .swap_thresholds
+                .state(pressure),
         }
     }
 }
@@ -1006,6 +1106,87 @@ mod tests {
             assert_eq!(v["memory_pressure"]["memory_state"], "none");
         }
         assert_eq!(json(&sys)["bytes_per_tier"]["host_decoded"], 0);
+    }
+
+    /// The optimization strategy's prefetch depth: `throughput` decodes the next two tensors on
+    /// each acquire (through `acquire_ahead`), `balanced` none, `adaptive` starts at none and
+    /// rises to two while acquires miss; `enable_profiling = false` leaves throughput and latency
+    /// out of the system statistics; thresholds move `memory_state`.
+    #[test]
+    fn configuration_knobs_take_effect() {
+        use crate::system::{Strategy, Thresholds};
+        let src = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/minilm-subset-f32.safetensors"
+        ))
+        .unwrap();
+        let make = |strategy: Strategy, profiling: bool| {
+            let sys = Arc::new(
+                System::new(Config {
+                    device: crate::system::Device::Cpu,
+                    optimization_strategy: strategy,
+                    enable_profiling: profiling,
+                    swap_thresholds: Thresholds {
+                        low: 0.1,
+                        moderate: 0.2,
+                        high: 0.3,
+                        critical: 0.4,
+                    },
+                    ..Config::default()
+                })
+                .unwrap(),
+            );
+            let (cur, _, _) = sys
+                .compress_safetensors(
+                    &src,
+                    std::io::Cursor::new(Vec::new()),
+                    CodecParams::Lossless,
+                    &|_, _, _| {},
+                )
+                .unwrap();
+            Arc::new(Archive::from_vec(sys, cur.into_inner()).unwrap())
+        };
+        for (strategy, depth) in [(Strategy::Throughput, 2), (Strategy::Balanced, 0)] {
+            let a = make(strategy, true);
+            let r =
+                Arc::new(Residency::new(a.clone(), u64::MAX / 4, SwapPolicy::Balanced).unwrap());
+            assert_eq!(r.prefetch_depth(), depth);
+            for i in 0..a.len() {
+                r.acquire_ahead(i).unwrap();
+                r.release(i).unwrap();
+            }
+            r.wait_idle();
+            let s = r.stats();
+            assert_eq!(s.prefetch_depth, depth);
+            if depth > 0 {
+                assert!(
+                    s.prefetches > 0 && s.prefetch_hits > 0,
+                    "{strategy:?}: {s:?}"
+                );
+            } else {
+                assert_eq!(s.prefetches, 0);
+            }
+        }
+        let a = make(Strategy::Adaptive, false);
+        let r = Arc::new(Residency::new(a.clone(), u64::MAX / 4, SwapPolicy::Balanced).unwrap());
+        assert_eq!(r.prefetch_depth(), 0);
+        for i in 0..8.min(a.len()) {
+            r.acquire_ahead(i).unwrap(); // all misses: nothing prefetched yet
+            r.release(i).unwrap();
+        }
+        assert_eq!(r.prefetch_depth(), 2, "adaptive rises on misses");
+        let v: serde_json::Value = serde_json::from_str(&a.system().stats_json()).unwrap();
+        assert!(v["throughput"].is_null() && v["latency"].is_null(), "{v}");
+        assert_eq!(v["optimization_strategy"], "adaptive");
+        // A quarter of the budget in use is "moderate" at these thresholds (0.1/0.2/0.3/0.4).
+        let total: u64 = (0..a.len())
+            .map(|i| a.info(i).unwrap().original_bytes)
+            .sum();
+        let q = Residency::new(a.clone(), total * 4, SwapPolicy::Balanced).unwrap();
+        for i in 0..a.len() {
+            q.acquire(i).unwrap();
+        }
+        assert_eq!(q.stats().memory_state, "moderate");
     }
 
     /// The device tier needs a GPU: on a CPU system it is refused with `Device`, and the host
