@@ -406,16 +406,65 @@ class Residency:
     tensor exceeds the budget), ``ERR_NOT_FOUND``, ``ERR_INVALID_ARGUMENT``, and the archive's
     data errors."""
 
-    _POLICIES = {"conservative": 0, "balanced": 1, "aggressive": 2}
+    _POLICIES = {"conservative": 0, "balanced": 1, "aggressive": 2, "default": 3}
+    _PLACEMENTS = {"auto": 0, "require_gpu": 1, "require_cpu": 2}
 
-    def __init__(self, archive: "Archive", budget_bytes: int, policy: str = "balanced"):
+    def __init__(self, archive: "Archive", budget_bytes: int, policy: str = "balanced", *,
+                 device: bool = False):
+        """``device=True``: the device tier (decoded tensors in the GPU memory of the archive's
+        system, decoded on the GPU; use :meth:`acquire_device`); ``budget_bytes`` 0 then takes
+        the config's ``gpu_memory_limit_mb``. ``policy="default"``: the config's
+        ``swap_policy``."""
         if policy not in self._POLICIES:
             raise ValueError(f"policy must be one of {sorted(self._POLICIES)}, not {policy!r}")
         h = ctypes.c_void_p()
-        _check(_ffi.lib.saraphis_residency_new(archive._h, int(budget_bytes), self._POLICIES[policy],
-                                               ctypes.byref(h)))
+        new = _ffi.lib.saraphis_residency_new_device if device else _ffi.lib.saraphis_residency_new
+        _check(new(archive._h, int(budget_bytes), self._POLICIES[policy], ctypes.byref(h)))
         self._h = h
+        self._device = device
         self._archive = archive  # names and infos; the library keeps the archive itself alive
+
+    def acquire_device(self, key: Union[str, int]) -> Any:
+        """Device tier: tensor ``key`` decoded in GPU memory, as a torch CUDA tensor over the
+        manager's memory (no copy), pinned until :meth:`release_device`. torch's current stream
+        is made to wait for the decode; use the tensor on that stream only, and not after the
+        release. Requires torch."""
+        import torch
+
+        i = self._archive._index(key)
+        info = self._archive.info(i)
+        dev = torch.device("cuda", torch.cuda.current_device())
+        p = ctypes.c_void_p()
+        n = ctypes.c_size_t()
+        _check(_ffi.lib.saraphis_residency_acquire_device(
+            self._h, i, _stream_of(torch.empty(0, device=dev)), ctypes.byref(p), ctypes.byref(n)))
+        dtype = torch_dtype(info.dtype_code)
+        if n.value == 0:
+            return torch.empty(info.shape, dtype=dtype, device=dev)
+        # A byte view of the block (torch reads __cuda_array_interface__ without a copy), then
+        # the tensor's dtype and shape (bfloat16 has no typestr of its own).
+        holder = type("_DeviceBytes", (), {})()
+        holder.__cuda_array_interface__ = {
+            "shape": (n.value,), "typestr": "|u1", "data": (p.value, False),
+            "version": 3, "strides": None, "stream": None,
+        }
+        return torch.as_tensor(holder, device=dev).view(dtype).reshape(info.shape)
+
+    def release_device(self, key: Union[str, int]) -> None:
+        """Release one :meth:`acquire_device` of ``key`` after the work torch's current stream
+        has been given on it (an event marks the end of that use)."""
+        import torch
+
+        s = _stream_of(torch.empty(0, device=torch.device("cuda", torch.cuda.current_device())))
+        _check(_ffi.lib.saraphis_residency_release_device(self._h, self._archive._index(key), s))
+
+    def set_placement(self, key: Union[str, int], placement: str) -> None:
+        """Device tier: where ``key`` is decoded: ``"auto"`` (GPU, the CPU when the GPU cannot),
+        ``"require_gpu"`` (never the CPU: an error instead) or ``"require_cpu"`` (CPU bursting)."""
+        if placement not in self._PLACEMENTS:
+            raise ValueError(f"placement must be one of {sorted(self._PLACEMENTS)}, not {placement!r}")
+        _check(_ffi.lib.saraphis_residency_set_placement(
+            self._h, self._archive._index(key), self._PLACEMENTS[placement]))
 
     def acquire(self, key: Union[str, int]) -> np.ndarray:
         """Tensor ``key`` (name or index), decoded, as a read-only numpy array over the

@@ -169,6 +169,10 @@ _sigs = {
     "saraphis_residency_prefetch": (R, [P, POINTER(c_size_t), c_size_t, POINTER(c_size_t)]),
     "saraphis_residency_set_priority": (R, [P, c_size_t, c_int32]),
     "saraphis_residency_stats_json": (R, [P, POINTER(c_char), c_size_t, POINTER(c_size_t)]),
+    "saraphis_residency_new_device": (R, [P, c_uint64, c_uint32, POINTER(P)]),
+    "saraphis_residency_acquire_device": (R, [P, c_size_t, c_void_p, POINTER(c_void_p), POINTER(c_size_t)]),
+    "saraphis_residency_release_device": (R, [P, c_size_t, c_void_p]),
+    "saraphis_residency_set_placement": (R, [P, c_size_t, c_uint32]),
     "saraphis_archive_compress_file": (R, [P, P, c_char_p, c_char_p]),
 }
 for _name, (_res, _args) in _sigs.items():

@@ -105,3 +105,32 @@ def test_cuda_load_file_and_archive_batch(minilm, tmp_path):
         torch.cuda.synchronize()
         for k, t in ts.items():
             assert torch.equal(outs[k].cpu(), t), k
+
+
+@cuda
+def test_cuda_residency_device_tier(minilm, tmp_path):
+    """The residency manager's device tier: an engine loop over every tensor, twice, under a
+    quarter of the model, each acquired tensor a CUDA tensor equal to the file's, on torch's
+    stream; CPU bursting on request."""
+    ts = tensors(minilm)
+    saraphis.torch.save_file(ts, tmp_path / "m.sph")
+    with saraphis.Archive(tmp_path / "m.sph") as a:
+        total = sum(t.numel() * t.element_size() for t in ts.values())
+        largest = max(t.numel() * t.element_size() for t in ts.values())
+        with saraphis.Residency(a, max(total // 4, largest), device=True) as r:
+            names = list(ts)
+            for _ in range(2):
+                for i, k in enumerate(names):
+                    r.prefetch(names[i + 1:i + 3])
+                    x = r.acquire_device(k)
+                    assert x.is_cuda and torch.equal(x.cpu(), ts[k]), k
+                    r.release_device(k)
+            s = r.stats()
+            assert s["tier"] == "device" and s["evictions"] > 0 and s["failures"] == 0, s
+            r.set_placement(names[0], "require_cpu")
+        with saraphis.Residency(a, total, device=True) as r:
+            r.set_placement(names[0], "require_cpu")
+            x = r.acquire_device(names[0])
+            assert torch.equal(x.cpu(), ts[names[0]])
+            r.release_device(names[0])
+            assert r.stats()["cpu_bursts"] == 1
