@@ -1555,6 +1555,26 @@ fn gpu_residency_device_tier_serves_an_engine_loop_under_budget() {
     );
     assert_eq!(fr.stats().cpu_bursts, 1);
     unsafe { fr.release_device(k, cs) }.unwrap();
+    // Compressed containers move back to the host tier, and come back when decoded again.
+    let uploaded = a.device_resident_bytes();
+    assert!(uploaded > 0);
+    assert_eq!(unsafe { a.trim_device(0, None) }.unwrap(), uploaded);
+    assert_eq!(a.device_resident_bytes(), 0);
+    let v: serde_json::Value = serde_json::from_str(&sys.stats_json()).unwrap();
+    assert_eq!(v["bytes_per_tier"]["device_containers"], 0, "{v}");
+    let r = Residency::new_device(a.clone(), total, SwapPolicy::Balanced).unwrap();
+    for (i, w) in want.iter().enumerate() {
+        let l = unsafe { r.acquire_device(i, cs) }.unwrap();
+        let mut got = vec![0u8; w.len()];
+        unsafe {
+            cudarc::driver::result::memcpy_dtoh_async(&mut got, l.block.addr(), cs as _).unwrap();
+        }
+        stream.synchronize().unwrap();
+        assert!(got == *w, "after trim: tensor {i} differs");
+        unsafe { r.release_device(i, cs) }.unwrap();
+    }
+    assert_eq!(a.device_resident_bytes(), uploaded, "uploaded again");
+    drop(r);
     // Budget 0: the config's gpu_memory_limit_mb, or refused when it has none.
     assert!(matches!(
         Residency::new_device(a.clone(), 0, SwapPolicy::Balanced),

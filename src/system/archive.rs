@@ -272,6 +272,52 @@ impl Archive {
             .sum()
     }
 
+    /// Move compressed containers off the GPU (back to the host tier: the archive's bytes, a
+    /// memory map or memory) until at most `keep_bytes` of them stay uploaded, the largest first,
+    /// `except` a tensor the caller is about to decode; a later device decode of a moved tensor
+    /// uploads it again (and checks it again). The library's own stream is synchronized first.
+    /// Returns the bytes freed. Errors: `Device`.
+    ///
+    /// # Safety
+    /// No work enqueued on a caller's stream may still read this archive's containers (the
+    /// residency manager decodes on the library's own stream only, which this waits for).
+    pub unsafe fn trim_device(&self, keep_bytes: u64, except: Option<usize>) -> Result<u64> {
+        let mut held: Vec<(u64, usize)> = self
+            .tensors
+            .iter()
+            .enumerate()
+            .filter(|&(k, _)| Some(k) != except)
+            .filter_map(|(k, t)| {
+                let r = t.resident.lock().ok()?;
+                r.as_ref().map(|r| (r.container.len(), k))
+            })
+            .collect();
+        let mut resident = self.device_resident_bytes();
+        if resident <= keep_bytes {
+            return Ok(0);
+        }
+        if let Some(dev) = self.system.cuda_device() {
+            dev.synchronize_own_stream()?;
+        }
+        held.sort_unstable_by(|a, b| b.cmp(a));
+        let mut freed = 0;
+        for (_, k) in held {
+            if resident <= keep_bytes {
+                break;
+            }
+            let t = &self.tensors[k];
+            // Not while its first decode runs (that holds `first` and reads the container).
+            let _first = t.first.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(r) = t.resident.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                let n = r.container.len();
+                resident -= n;
+                freed += n;
+                self.system.cache_sub(super::cache::DEVICE_CONTAINERS, n);
+            }
+        }
+        Ok(freed)
+    }
+
     /// Tensor `i`'s container in device memory if it was uploaded (`None` otherwise, or out of
     /// range): its device address and length.
     pub fn device_resident(&self, i: usize) -> Option<(u64, u64)> {

@@ -84,7 +84,9 @@ mod cache {
     pub const DEVICE_CONTAINERS: usize = 5;
     /// Device-tier decodes done on the CPU and uploaded.
     pub const CPU_BURSTS: usize = 6;
-    pub const COUNT: usize = 7;
+    /// Times compressed containers were moved off the GPU for room (`Archive::trim_device`).
+    pub const CONTAINER_MOVES: usize = 7;
+    pub const COUNT: usize = 8;
 }
 
 /// A configured Saraphis instance.
@@ -484,6 +486,7 @@ impl System {
                 "hit_rate": per(k(cache::HITS) as f64, (k(cache::HITS) + k(cache::MISSES)) as f64),
                 "evictions": k(cache::EVICTIONS),
                 "cpu_bursts": k(cache::CPU_BURSTS),
+                "container_moves": k(cache::CONTAINER_MOVES),
             },
             "bytes_per_tier": {
                 "host_decoded": k(cache::HOST_DECODED),

@@ -22,8 +22,10 @@
 //! release. The compressed containers stay where the archive keeps them (uploaded once, see
 //! `Archive`). Per-tensor [`Placement`] hints choose GPU or CPU decoding ("CPU bursting": decode
 //! on the system's CPU workers into pinned memory, then upload), and `Auto` bursts when the GPU
-//! cannot decode a tensor. Memory-pressure sampling and moving compressed containers between
-//! tiers are not built yet.
+//! cannot decode a tensor; when the GPU has no room for a tensor's compressed container, the
+//! other tensors' containers move back to the host tier (`Archive::trim_device`) before the
+//! decode is retried, then it bursts. Background pressure sampling and a pinned-host tier for
+//! containers are not built.
 //!
 //! Thread safety: `Residency` is `Send + Sync`; many threads may acquire, release and prefetch
 //! at once, and a tensor is decoded once however many threads ask for it at the same time
@@ -655,9 +657,26 @@ impl Residency {
                     Placement::Auto => {
                         match self.archive.decompress_device_with(i, dst, own, false) {
                             Ok(()) => {}
-                            // The kernels cannot decode it, or the GPU has no room for its
-                            // container: decode on the CPU and upload.
-                            Err(Error::Unsupported(_)) | Err(Error::Device(_)) => burst()?,
+                            // The kernels cannot decode it: on the CPU, then upload.
+                            Err(Error::Unsupported(_)) => burst()?,
+                            // No room on the GPU (its container's upload): move other
+                            // tensors' containers back to the host tier and try once more,
+                            // else decode on the CPU and upload only the tensor.
+                            Err(Error::Device(_)) => {
+                                let retried = self
+                                    .archive
+                                    .trim_device(0, Some(i))
+                                    .ok()
+                                    .filter(|&f| f > 0)
+                                    .map(|_| {
+                                        self.report(super::cache::CONTAINER_MOVES, 1);
+                                        self.archive.decompress_device_with(i, dst, own, false)
+                                    });
+                                match retried {
+                                    Some(Ok(())) => {}
+                                    _ => burst()?,
+                                }
+                            }
                             Err(e) => return Err(e),
                         }
                     }
