@@ -442,28 +442,12 @@ fn run_bench(cmd: &Cmd) -> Result<String, Failure> {
 fn main() -> ExitCode {
     saraphis::system::output::remove_temporaries_on_signal();
     let cli = Cli::parse();
-    if matches!(cli.cmd, Cmd::Bench { .. }) {
-        return match run_bench(&cli.cmd) {
-            Ok(text) => {
-                if let Err(e) = print(&text) {
-                    eprintln!("saraphis: error: writing the report: {e}");
-                    return ExitCode::from(1);
-                }
-                ExitCode::SUCCESS
-            }
-            Err(Failure::Usage(m)) => {
-                eprintln!("saraphis: usage error: {m}");
-                ExitCode::from(2)
-            }
-            Err(Failure::Run(e)) => {
-                eprintln!("saraphis: error: {e}");
-                ExitCode::from(1)
-            }
-        };
-    }
-    let json = cli.cmd.common().json;
-    match run(cli) {
-        Ok(r) => {
+    // (report text, whether every check held) or why the command failed.
+    let outcome = if matches!(cli.cmd, Cmd::Bench { .. }) {
+        run_bench(&cli.cmd).map(|text| (text, true))
+    } else {
+        let json = cli.cmd.common().json;
+        run(cli).map(|r| {
             let text = if json {
                 serde_json::to_string(&r)
                     .map(|s| s + "\n")
@@ -471,11 +455,16 @@ fn main() -> ExitCode {
             } else {
                 table(&r)
             };
+            (text, r.ok)
+        })
+    };
+    match outcome {
+        Ok((text, ok)) => {
             if let Err(e) = print(&text) {
                 eprintln!("saraphis: error: writing the report: {e}");
                 return ExitCode::from(1);
             }
-            if r.ok {
+            if ok {
                 ExitCode::SUCCESS
             } else {
                 eprintln!("saraphis: verify failed: a tensor exceeds its bound or differs");
