@@ -86,31 +86,8 @@ fn main() {
     let mut rows = serde_json::Map::new();
     // SAFETY: C-ABI calls with valid pointers; every handle freed once below.
     unsafe {
-        let mut cfg = null_mut();
-        assert_eq!(saraphis_config_new(&mut cfg), saraphis_result::SARAPHIS_OK);
-        assert_eq!(
-            saraphis_config_set_device(cfg, c"cpu".as_ptr()),
-            saraphis_result::SARAPHIS_OK
-        );
-        let mut csys = null_mut();
-        assert_eq!(
-            saraphis_system_new(cfg, &mut csys),
-            saraphis_result::SARAPHIS_OK
-        );
-        saraphis_config_free(cfg);
-        let mut a = null_mut();
-        assert_eq!(
-            saraphis_archive_open_memory(csys, sph.as_ptr() as *const c_void, sph.len(), &mut a),
-            saraphis_result::SARAPHIS_OK
-        );
-        let mut n = 0usize;
-        saraphis_archive_tensor_count(a, &mut n);
-        let want: Vec<&[u8]> = (0..n)
-            .map(|i| {
-                let name = std::ffi::CStr::from_ptr(saraphis_archive_tensor_name(a, i));
-                st.tensor(name.to_str().unwrap()).unwrap().data()
-            })
-            .collect();
+        let (csys, a, want) = open_c(&sph, "cpu", &st);
+        let n = want.len();
         let total: u64 = want.iter().map(|w| w.len() as u64).sum();
         let largest = want.iter().map(|w| w.len() as u64).max().unwrap();
 
@@ -282,6 +259,45 @@ fn finish(
     }
 }
 
+/// A C-API system on `device` and the archive `sph` opened on it, with each tensor's original
+/// bytes from `st` in the archive's order.
+///
+/// # Safety
+/// The handles are the caller's to free; `sph` outlives the archive.
+unsafe fn open_c<'a>(
+    sph: &[u8],
+    device: &str,
+    st: &safetensors::SafeTensors<'a>,
+) -> (*mut saraphis_system, *mut saraphis_archive, Vec<&'a [u8]>) {
+    let mut cfg = null_mut();
+    assert_eq!(saraphis_config_new(&mut cfg), saraphis_result::SARAPHIS_OK);
+    let dname = std::ffi::CString::new(device).unwrap();
+    assert_eq!(
+        saraphis_config_set_device(cfg, dname.as_ptr()),
+        saraphis_result::SARAPHIS_OK
+    );
+    let mut csys = null_mut();
+    assert_eq!(
+        saraphis_system_new(cfg, &mut csys),
+        saraphis_result::SARAPHIS_OK
+    );
+    saraphis_config_free(cfg);
+    let mut a = null_mut();
+    assert_eq!(
+        saraphis_archive_open_memory(csys, sph.as_ptr() as *const c_void, sph.len(), &mut a),
+        saraphis_result::SARAPHIS_OK
+    );
+    let mut n = 0usize;
+    saraphis_archive_tensor_count(a, &mut n);
+    let want = (0..n)
+        .map(|i| {
+            let name = std::ffi::CStr::from_ptr(saraphis_archive_tensor_name(a, i));
+            st.tensor(name.to_str().unwrap()).unwrap().data()
+        })
+        .collect();
+    (csys, a, want)
+}
+
 /// The safetensors file `src` with its tensors repeated `k` times (copy `c` of tensor `t` is
 /// named `t` for `c = 0`, `t.copyC` otherwise), in file order: a larger model of the same
 /// real weights.
@@ -334,32 +350,8 @@ fn device_tier(
     let mut rows = serde_json::Map::new();
     // SAFETY: C-ABI calls with valid pointers; every handle freed once below.
     unsafe {
-        let mut cfg = null_mut();
-        assert_eq!(saraphis_config_new(&mut cfg), saraphis_result::SARAPHIS_OK);
-        let dname = std::ffi::CString::new(device).unwrap();
-        assert_eq!(
-            saraphis_config_set_device(cfg, dname.as_ptr()),
-            saraphis_result::SARAPHIS_OK
-        );
-        let mut csys = null_mut();
-        assert_eq!(
-            saraphis_system_new(cfg, &mut csys),
-            saraphis_result::SARAPHIS_OK
-        );
-        saraphis_config_free(cfg);
-        let mut a = null_mut();
-        assert_eq!(
-            saraphis_archive_open_memory(csys, sph.as_ptr() as *const c_void, sph.len(), &mut a),
-            saraphis_result::SARAPHIS_OK
-        );
-        let mut n = 0usize;
-        saraphis_archive_tensor_count(a, &mut n);
-        let want: Vec<&[u8]> = (0..n)
-            .map(|i| {
-                let name = std::ffi::CStr::from_ptr(saraphis_archive_tensor_name(a, i));
-                st.tensor(name.to_str().unwrap()).unwrap().data()
-            })
-            .collect();
+        let (csys, a, want) = open_c(&sph, device, st);
+        let n = want.len();
         let total: u64 = want.iter().map(|w| w.len() as u64).sum();
         let largest = want.iter().map(|w| w.len() as u64).max().unwrap();
         let rate = |s: f64| total as f64 / 1e9 / s;
