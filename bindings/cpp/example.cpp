@@ -51,6 +51,16 @@ int main(int argc, char** argv) {
     }
   };
   if (argc != 2 && argc != 3) return 2;
+  {
+    saraphis::Config cfg;
+    cfg.set(SARAPHIS_CONFIG_OPTIMIZATION_STRATEGY, 0).set(SARAPHIS_CONFIG_GPU_MEMORY_LIMIT_MB, 64);
+    try {
+      cfg.set(SARAPHIS_CONFIG_SWAP_POLICY, 7);
+      check(false, "config: a bad swap policy throws");
+    } catch (const saraphis::Error& e) {
+      check(e.code() == SARAPHIS_ERR_INVALID_ARGUMENT, "config: bad value code");
+    }
+  }
   uint64_t rows = 0, cols = 0;
   size_t bytes = 0;
   unsigned char* raw = fixture_tensor(argv[1], "encoder.layer.0.intermediate.dense.weight", &rows, &cols, &bytes);

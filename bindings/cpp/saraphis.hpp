@@ -90,6 +90,9 @@ class Config {
   Config& threads(int64_t n) { detail::check(saraphis_config_set(h_.get(), SARAPHIS_CONFIG_THREADS, n)); return *this; }
   Config& chunk_elems(int64_t n) { detail::check(saraphis_config_set(h_.get(), SARAPHIS_CONFIG_CHUNK_ELEMS, n)); return *this; }
   Config& verify_checksums(bool v) { detail::check(saraphis_config_set(h_.get(), SARAPHIS_CONFIG_VERIFY_CHECKSUMS, v ? 1 : 0)); return *this; }
+  /// Any integer key (saraphis_config_key: lanes, gpu_memory_limit_mb, cpu_workers, enable_profiling,
+  /// monitoring_interval_ms, swap_policy, optimization_strategy, memory_pressure_mode, ...); throws on a bad value.
+  Config& set(saraphis_config_key key, int64_t value) { detail::check(saraphis_config_set(h_.get(), key, value)); return *this; }
   /// "auto", "cpu" or "cuda:N".
   Config& device(const std::string& d) { detail::check(saraphis_config_set_device(h_.get(), d.c_str())); return *this; }
   const saraphis_config* get() const noexcept { return h_.get(); }

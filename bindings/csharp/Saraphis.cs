@@ -320,9 +320,18 @@ namespace Saraphis
         public Config Threads(long n) { Native.Check(Native.saraphis_config_set(Live, 1, n)); return this; }
         public Config ChunkElems(long n) { Native.Check(Native.saraphis_config_set(Live, 2, n)); return this; }
         public Config VerifyChecksums(bool v) { Native.Check(Native.saraphis_config_set(Live, 3, v ? 1 : 0)); return this; }
+        /// <summary>Any integer key (see ConfigKey and saraphis.h for its values); throws on a bad value.</summary>
+        public Config Set(ConfigKey key, long value) { Native.Check(Native.saraphis_config_set(Live, (uint)key, value)); return this; }
         /// <summary>"auto", "cpu" or "cuda:N".</summary>
         public Config Device(string d) { Native.Check(Native.saraphis_config_set_device(Live, d)); return this; }
         public void Dispose() { Handle.Dispose(); }
+    }
+
+    /// <summary>Integer configuration keys (saraphis_config_key).</summary>
+    public enum ConfigKey : uint
+    {
+        Threads = 1, ChunkElems = 2, VerifyChecksums = 3, Lanes = 4, GpuMemoryLimitMb = 5, CpuWorkers = 6,
+        EnableProfiling = 7, MonitoringIntervalMs = 8, SwapPolicy = 9, OptimizationStrategy = 10, MemoryPressureMode = 11,
     }
 
     /// <summary>Codec and parameters.</summary>

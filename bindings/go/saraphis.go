@@ -169,6 +169,27 @@ func (c *Config) set(key C.saraphis_config_key, v int64) error {
 	return err
 }
 
+// ConfigKey is an integer configuration key (saraphis_config_key).
+type ConfigKey uint32
+
+// The configuration keys of Config.Set (see saraphis.h for each key's values).
+const (
+	ConfigThreads              ConfigKey = C.SARAPHIS_CONFIG_THREADS
+	ConfigChunkElems           ConfigKey = C.SARAPHIS_CONFIG_CHUNK_ELEMS
+	ConfigVerifyChecksums      ConfigKey = C.SARAPHIS_CONFIG_VERIFY_CHECKSUMS
+	ConfigLanes                ConfigKey = C.SARAPHIS_CONFIG_LANES
+	ConfigGPUMemoryLimitMB     ConfigKey = C.SARAPHIS_CONFIG_GPU_MEMORY_LIMIT_MB
+	ConfigCPUWorkers           ConfigKey = C.SARAPHIS_CONFIG_CPU_WORKERS
+	ConfigEnableProfiling      ConfigKey = C.SARAPHIS_CONFIG_ENABLE_PROFILING
+	ConfigMonitoringIntervalMS ConfigKey = C.SARAPHIS_CONFIG_MONITORING_INTERVAL_MS
+	ConfigSwapPolicy           ConfigKey = C.SARAPHIS_CONFIG_SWAP_POLICY
+	ConfigOptimizationStrategy ConfigKey = C.SARAPHIS_CONFIG_OPTIMIZATION_STRATEGY
+	ConfigMemoryPressureMode   ConfigKey = C.SARAPHIS_CONFIG_MEMORY_PRESSURE_MODE
+)
+
+// Set sets any integer configuration key; a bad value is an error and leaves the config as it was.
+func (c *Config) Set(key ConfigKey, v int64) error { return c.set(C.saraphis_config_key(key), v) }
+
 // SetChunkElems sets the default chunk size in elements.
 func (c *Config) SetChunkElems(n int64) error { return c.set(C.SARAPHIS_CONFIG_CHUNK_ELEMS, n) }
 

@@ -653,3 +653,28 @@ func TestHeaderBytes(t *testing.T) {
 	_, err = HeaderBytes([]byte("NOPE, not a container"))
 	wantCode(t, err, ErrBadMagic, "HeaderBytes of other bytes")
 }
+
+// The integer configuration keys of issue 12 through Config.Set: accepted in range, refused out of it.
+func TestConfigKeys(t *testing.T) {
+	c, err := NewConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, kv := range []struct {
+		k    ConfigKey
+		good int64
+		bad  int64
+	}{
+		{ConfigLanes, 128, 129}, {ConfigGPUMemoryLimitMB, 4096, -1}, {ConfigCPUWorkers, 2, -2},
+		{ConfigEnableProfiling, 0, 2}, {ConfigMonitoringIntervalMS, 250, -1}, {ConfigSwapPolicy, 2, 3},
+		{ConfigOptimizationStrategy, 4, 5}, {ConfigMemoryPressureMode, 1, 2},
+	} {
+		if err := c.Set(kv.k, kv.good); err != nil {
+			t.Errorf("key %d = %d: %v", kv.k, kv.good, err)
+		}
+		if err := c.Set(kv.k, kv.bad); err == nil {
+			t.Errorf("key %d = %d accepted", kv.k, kv.bad)
+		}
+	}
+}

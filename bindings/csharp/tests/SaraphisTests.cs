@@ -107,6 +107,11 @@ static class SaraphisTests
     {
         Check(Marshal.SizeOf(typeof(TensorInfo)) == 208 && sizeof(TensorInfo) == 208, "TensorInfo is 208 bytes (saraphis_tensor_info)");
         Check(Marshal.SizeOf(typeof(ArchiveOutput)) == 3 * IntPtr.Size, "ArchiveOutput is saraphis_archive_output's size");
+        using (var cfg = new Config())
+        {
+            cfg.Set(ConfigKey.OptimizationStrategy, 0).Set(ConfigKey.GpuMemoryLimitMb, 64).Set(ConfigKey.CpuWorkers, 2);
+            Throws<SaraphisException>(() => cfg.Set(ConfigKey.SwapPolicy, 7), e => e.Code == 1001, "config: bad swap policy refused");
+        }
 
         // HeaderBytes: the header of a container from Compress, then Inspect on just that prefix.
         var big = tensors.OrderByDescending(t => t.Data.Length).First();
