@@ -24,7 +24,8 @@
 //! buffers, warm, synchronized); `device_stream_quarter_budget[_prefetch2]` (the engine's loop
 //! under a quarter of the decoded model: acquire on the engine stream, "compute" = a
 //! device-to-device copy of the whole tensor on that stream, release; without and with the
-//! next two tensors prefetched; the fraction of the batched rate).
+//! next two tensors prefetched, and in windows (every 16 tensors the next 32 are prefetched, one
+//! batched decode); the fraction of the batched rate).
 
 use std::ffi::c_void;
 use std::ptr::null_mut;
@@ -442,7 +443,11 @@ fn device_tier(
         for (row, depth) in [
             ("device_stream_quarter_budget", 0usize),
             ("device_stream_quarter_budget_prefetch2", 2),
+            // Windows: every 16 tensors, the next 32 are prefetched (one batched decode of
+            // what is not resident yet).
+            ("device_stream_quarter_budget_window16", 16),
         ] {
+            let window = row.ends_with("window16");
             let mut checked = false;
             let mut stats = String::new();
             let secs = median(
@@ -455,8 +460,16 @@ fn device_tier(
                         );
                         let t0 = Instant::now();
                         for (i, w) in want.iter().enumerate() {
-                            if depth > 0 {
-                                let next: Vec<usize> = (i + 1..(i + 1 + depth).min(n)).collect();
+                            let next: Vec<usize> = if window {
+                                if i % depth == 0 {
+                                    (i..(i + 2 * depth).min(n)).collect()
+                                } else {
+                                    Vec::new()
+                                }
+                            } else {
+                                (i + 1..(i + 1 + depth).min(n)).collect()
+                            };
+                            if !next.is_empty() {
                                 saraphis_residency_prefetch(
                                     r,
                                     next.as_ptr(),

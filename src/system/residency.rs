@@ -160,8 +160,9 @@ pub struct DeviceBlock {
     dev: Arc<CudaDevice>,
     ptr: u64,
     len: u64,
-    /// Completes when the decode into the block is done (recorded on the decode's stream).
-    ready: DeviceEvent,
+    /// Completes when the decode into the block is done (recorded on the decode's stream;
+    /// shared by the blocks of one batched prefetch).
+    ready: Arc<DeviceEvent>,
     /// Recorded by each release on the releasing stream: the block is reused only after them.
     releases: Mutex<Vec<DeviceEvent>>,
 }
@@ -378,6 +379,8 @@ impl Drop for Residency {
             // that the archive may be dropped right after.
             self.lock().entries.clear();
             let _ = dev.synchronize_own_stream();
+            // Freed blocks go back to the driver (blocks of other managers stay).
+            let _ = dev.pool_trim();
         }
     }
 }
@@ -577,7 +580,22 @@ impl Residency {
             }
             Tier::Device(dev) => self.decode_device(dev, i, bytes).map(Payload::Device),
         }));
-        let nanos = t0.elapsed().as_nanos() as u64;
+        match self.publish(i, bytes, r, t0.elapsed().as_nanos() as u64) {
+            Ok(r) => r,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+
+    /// Publish the outcome of tensor `i`'s decode (its budget reserved): the decoded tensor,
+    /// counted, or on failure the reservation undone; waiters are woken either way. A panic's
+    /// payload is handed back for the caller to re-raise.
+    fn publish(
+        &self,
+        i: usize,
+        bytes: u64,
+        r: std::thread::Result<Result<Payload>>,
+        nanos: u64,
+    ) -> std::result::Result<Result<Payload>, Box<dyn std::any::Any + Send>> {
         let mut st = self.lock();
         let out = match r {
             Ok(Ok(b)) => {
@@ -591,7 +609,7 @@ impl Residency {
                 if let Some(e) = st.entries.get_mut(&i) {
                     e.slot = Slot::Ready(b.clone());
                 }
-                Ok(b)
+                Ok(Ok(b))
             }
             failed => {
                 if let Some(en) = st.entries.remove(&i) {
@@ -599,11 +617,9 @@ impl Residency {
                     self.archive.system().cache_sub(self.tier_gauge(), en.bytes);
                 }
                 self.counters.failures.fetch_add(1, Ordering::Relaxed);
-                drop(st);
-                self.ready.notify_all();
                 match failed {
-                    Ok(Err(e)) => return Err(e),
-                    Err(panic) => std::panic::resume_unwind(panic),
+                    Ok(Err(e)) => Ok(Err(e)),
+                    Err(panic) => Err(panic),
                     Ok(Ok(_)) => unreachable!(),
                 }
             }
@@ -611,6 +627,91 @@ impl Residency {
         drop(st);
         self.ready.notify_all();
         out
+    }
+
+    /// Device tier: decode prefetched tensors `items` (index, bytes; budget reserved) together:
+    /// a block each from the pool, then one `Archive::decompress_device_batch` on the library's
+    /// own stream (one launch for lossless-v2 tensors decoded before: the many short decodes of
+    /// a layer loop run side by side instead of one after another), one event for all. Tensors
+    /// with a placement hint, and every tensor when the batch call fails, take the single
+    /// decode path.
+    fn decode_device_batch(&self, dev: &Arc<CudaDevice>, items: &[(usize, u64)]) {
+        let t0 = Instant::now();
+        let hinted = {
+            let st = self.lock();
+            items
+                .iter()
+                .map(|(i, _)| st.placement.get(i).is_some_and(|&p| p != Placement::Auto))
+                .collect::<Vec<bool>>()
+        };
+        let (batch, single): (Vec<_>, Vec<_>) = items
+            .iter()
+            .zip(hinted)
+            .partition(|(&(i, _), hinted)| !hinted && self.archive.device_resident(i).is_some());
+        let batch: Vec<(usize, u64)> = batch.into_iter().map(|(&it, _)| it).collect();
+        let mut rest: Vec<(usize, u64)> = single.into_iter().map(|(&it, _)| it).collect();
+        let done = (|| -> Result<Vec<(usize, u64, u64)>> {
+            let own = dev.own_stream()?;
+            let mut blocks = Vec::with_capacity(batch.len());
+            for &(i, bytes) in &batch {
+                // SAFETY: own is the device's live stream; freed below on failure.
+                match unsafe { dev.pool_alloc_async(bytes, own) } {
+                    Ok(p) => blocks.push((i, bytes, p)),
+                    Err(e) => {
+                        for &(_, _, p) in &blocks {
+                            // SAFETY: nothing used these blocks yet.
+                            let _ = unsafe { dev.pool_free_async(p, own) };
+                        }
+                        return Err(e);
+                    }
+                }
+            }
+            let list: Vec<(usize, DeviceSlice)> = blocks
+                .iter()
+                .map(|&(i, b, p)| (i, DeviceSlice::new(DevicePtr(p), b)))
+                .collect();
+            // SAFETY: fresh pool blocks of the tensors' sizes, ordered on own.
+            if let Err(e) = unsafe { self.archive.decompress_device_batch(&list, own) } {
+                for &(_, _, p) in &blocks {
+                    // SAFETY: work that used them (if any) precedes this on own.
+                    let _ = unsafe { dev.pool_free_async(p, own) };
+                }
+                return Err(e);
+            }
+            Ok(blocks)
+        })();
+        match done {
+            Ok(blocks) if !blocks.is_empty() => {
+                // SAFETY: own is live; the event follows every decode of the batch.
+                let ready = dev
+                    .own_stream()
+                    .and_then(|own| unsafe { dev.record_event(own) });
+                match ready {
+                    Ok(ev) => {
+                        let ev = Arc::new(ev);
+                        let nanos = t0.elapsed().as_nanos() as u64 / blocks.len() as u64;
+                        for (i, bytes, ptr) in blocks {
+                            let b = Arc::new(DeviceBlock {
+                                dev: dev.clone(),
+                                ptr,
+                                len: bytes,
+                                ready: ev.clone(),
+                                releases: Mutex::new(Vec::new()),
+                            });
+                            let _ = self.publish(i, bytes, Ok(Ok(Payload::Device(b))), nanos);
+                        }
+                    }
+                    Err(_) => rest.extend(blocks.iter().map(|&(i, b, _)| (i, b))),
+                }
+            }
+            Ok(_) => {}
+            Err(_) => rest.extend(batch),
+        }
+        for (i, bytes) in rest {
+            // Errors and panics are the acquire's to report (it decodes again).
+            let _ =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.decode(i, bytes)));
+        }
     }
 
     /// Decode tensor `i` into a new block of the device's pool, on the library's own stream
@@ -689,7 +790,7 @@ impl Residency {
                 dev: dev.clone(),
                 ptr,
                 len: bytes,
-                ready,
+                ready: Arc::new(ready),
                 releases: Mutex::new(Vec::new()),
             })),
             Err(e) => {
@@ -933,7 +1034,8 @@ impl Residency {
     }
 
     /// Start decoding `indices` ahead of their acquires, in the background on the system's
-    /// thread pool, as far as the budget allows: room is made by evicting unpinned tensors in
+    /// thread pool (device tier: enqueued on the GPU from the calling thread, all of them in one
+    /// batched decode), as far as the budget allows: room is made by evicting unpinned tensors in
     /// the usual priority and recency order, never pinned ones or decodes in flight. Tensors
     /// already resident or in flight are skipped; a tensor that does not fit stops the prefetch
     /// there (its acquire will decode it), and a prefetch never evicts tensors that an earlier
@@ -945,6 +1047,7 @@ impl Residency {
             sizes.push(self.archive.info(i)?.original_bytes);
         }
         let mut started = 0;
+        let mut device_items = Vec::new();
         let mut st = self.lock();
         for (&i, &bytes) in indices.iter().zip(&sizes) {
             if st.entries.contains_key(&i) {
@@ -958,6 +1061,11 @@ impl Residency {
             reserve(&mut st, i, bytes, now, true);
             self.report(self.tier_gauge(), bytes);
             self.counters.prefetches.fetch_add(1, Ordering::Relaxed);
+            started += 1;
+            if let Tier::Device(_) = self.tier {
+                device_items.push((i, bytes));
+                continue;
+            }
             let me = self.clone();
             self.archive.system().spawn(move || {
                 // Errors and panics are the acquire's to report (it decodes again); a panic
@@ -965,7 +1073,11 @@ impl Residency {
                 let _ =
                     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| me.decode(i, bytes)));
             });
-            started += 1;
+        }
+        drop(st);
+        if let (Tier::Device(dev), false) = (&self.tier, device_items.is_empty()) {
+            // The device tier enqueues its decodes from the calling thread, all in one batch.
+            self.decode_device_batch(dev, &device_items);
         }
         Ok(started)
     }

@@ -4,9 +4,9 @@
 //! any stream once it is returned.
 //!
 //! Also the stream-ordered pool of the residency manager's device tier
-//! (`crate::system::residency`): allocations from the device's default memory pool with
-//! `cuMemAllocAsync` / `cuMemFreeAsync` (the pool keeps freed memory for reuse: its release
-//! threshold is raised on first use), [`DeviceEvent`]s to order streams, the pool's reserved and
+//! (`crate::system::residency`): allocations from the library's own memory pool per device
+//! (`cuMemPoolCreate`, `cuMemAllocFromPoolAsync` / `cuMemFreeAsync`; the pool keeps freed memory
+//! for reuse, its release threshold raised, until trimmed), [`DeviceEvent`]s to order streams, the pool's reserved and
 //! used bytes (fragmentation), and `cuMemGetInfo`.
 
 use std::ffi::c_void;
@@ -207,18 +207,34 @@ impl PoolUsage {
 }
 
 impl CudaDevice {
-    /// The device's default memory pool, with its release threshold raised to "keep everything"
-    /// so that memory freed with [`CudaDevice::pool_free_async`] is reused instead of returned
-    /// to the driver at every synchronization.
-    fn default_pool(&self) -> Result<cudarc::driver::sys::CUmemoryPool> {
+    /// The library's own memory pool on this device (created on first use, one per device for
+    /// the process's life): a pool apart from the device's default one, so the caller's
+    /// `cuMemAllocAsync` users are not affected, with its release threshold raised to "keep
+    /// everything" so that memory freed with [`CudaDevice::pool_free_async`] is reused instead of
+    /// returned to the driver at every synchronization ([`CudaDevice::pool_trim`] returns it).
+    fn residency_pool(&self) -> Result<cudarc::driver::sys::CUmemoryPool> {
         use cudarc::driver::sys;
-        driver("cuDeviceGetDefaultMemPool", || {
+        static POOLS: std::sync::OnceLock<
+            std::sync::Mutex<std::collections::HashMap<usize, usize>>,
+        > = std::sync::OnceLock::new();
+        let mut pools = POOLS
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(&p) = pools.get(&self.ordinal) {
+            return Ok(p as sys::CUmemoryPool);
+        }
+        let pool = driver("cuMemPoolCreate", || {
             self.ctx.bind_to_thread().map_err(dev_err)?;
-            let mut pool: sys::CUmemoryPool = std::ptr::null_mut();
-            // SAFETY: out-pointer to a local; the device handle is the context's.
-            unsafe { sys::cuDeviceGetDefaultMemPool(&mut pool, self.ctx.cu_device()) }
-                .result()
-                .map_err(dev_err)?;
+            // SAFETY: an all-zero CUmemPoolProps is valid C data; the fields that matter are set.
+            let mut props: sys::CUmemPoolProps = unsafe { std::mem::zeroed() };
+            props.allocType = sys::CUmemAllocationType::CU_MEM_ALLOCATION_TYPE_PINNED;
+            props.handleTypes = sys::CUmemAllocationHandleType::CU_MEM_HANDLE_TYPE_NONE;
+            props.location.type_ = sys::CUmemLocationType::CU_MEM_LOCATION_TYPE_DEVICE;
+            props.location.id = self.ordinal as i32;
+            // SAFETY: props lives across the call.
+            let pool =
+                unsafe { cudarc::driver::result::mem_pool::create(&props) }.map_err(dev_err)?;
             let mut keep: u64 = u64::MAX;
             // SAFETY: the attribute takes a cuuint64_t.
             unsafe {
@@ -231,20 +247,34 @@ impl CudaDevice {
             .result()
             .map_err(dev_err)?;
             Ok(pool)
+        })?;
+        pools.insert(self.ordinal, pool as usize);
+        Ok(pool)
+    }
+
+    /// Return the pool's unused memory to the driver (`cuMemPoolTrimTo(pool, 0)`: blocks in use
+    /// stay). Errors: `Device`.
+    pub fn pool_trim(&self) -> Result<()> {
+        let pool = self.residency_pool()?;
+        driver("cuMemPoolTrimTo", || {
+            self.ctx.bind_to_thread().map_err(dev_err)?;
+            // SAFETY: the pool is live for the process's life.
+            unsafe { cudarc::driver::result::mem_pool::trim_to(pool, 0) }.map_err(dev_err)
         })
     }
 
-    /// Allocate `len` bytes (at least 1) from the device's memory pool, ordered on `stream`: the
+    /// Allocate `len` bytes (at least 1) from the library's memory pool, ordered on `stream`: the
     /// memory may be used by work enqueued on `stream` after this call (other streams must wait
     /// for an event recorded after it). Errors: `Device` (out of memory, driver failure).
     ///
     /// # Safety
     /// `stream` is a live stream of this device's primary context.
     pub unsafe fn pool_alloc_async(&self, len: u64, stream: *mut c_void) -> Result<u64> {
-        self.default_pool()?;
-        driver("cuMemAllocAsync", || {
+        let pool = self.residency_pool()?;
+        driver("cuMemAllocFromPoolAsync", || {
             self.ctx.bind_to_thread().map_err(dev_err)?;
-            cudarc::driver::result::malloc_async(stream as _, len.max(1) as usize).map_err(dev_err)
+            cudarc::driver::result::mem_pool::alloc_async(pool, len.max(1) as usize, stream as _)
+                .map_err(dev_err)
         })
     }
 
@@ -297,10 +327,10 @@ impl CudaDevice {
         })
     }
 
-    /// Reserved and used bytes of the device's memory pool. Errors: `Device`.
+    /// Reserved and used bytes of the library's memory pool on this device. Errors: `Device`.
     pub fn pool_usage(&self) -> Result<PoolUsage> {
         use cudarc::driver::sys::CUmemPool_attribute as A;
-        let pool = self.default_pool()?;
+        let pool = self.residency_pool()?;
         driver("cuMemPoolGetAttribute", || {
             self.ctx.bind_to_thread().map_err(dev_err)?;
             let get = |attr: A| -> Result<u64> {
