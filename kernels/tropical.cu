@@ -134,6 +134,28 @@ template <> struct Cfg<float> { static constexpr int TM = 8, TN = 8, MINB = 2; }
 template <> struct Cfg<int32_t> { static constexpr int TM = 8, TN = 8, MINB = 2; };
 template <> struct Cfg<double> { static constexpr int TM = 4, TN = 4, MINB = 2; };
 
+// Asynchronous global -> shared copies (sm_80+): 4 and 16 bytes.
+__device__ __forceinline__ void cp_async4(void* dst, const void* src) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"((uint32_t)__cvta_generic_to_shared(dst)), "l"(src));
+#endif
+}
+__device__ __forceinline__ void cp_async16(void* dst, const void* src) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"((uint32_t)__cvta_generic_to_shared(dst)), "l"(src));
+#endif
+}
+__device__ __forceinline__ void cp_async_commit() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.commit_group;\n" ::);
+#endif
+}
+__device__ __forceinline__ void cp_async_wait_all() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.wait_group 0;\n" ::: "memory");
+#endif
+}
+
 template <typename T, int SR, bool ARG>
 __device__ __forceinline__ void matmul(const T* __restrict__ A, const T* __restrict__ B, T* __restrict__ C,
                                        uint32_t* __restrict__ argbest, int m, int k, int n,
@@ -254,14 +276,7 @@ __device__ __forceinline__ void matmul(const T* __restrict__ A, const T* __restr
         }
 
     const int tiles = (k + BK - 1) / BK;
-    if (tiles > 0) {
-        load(0);
-        store(0);
-        __syncthreads();
-    }
-    for (int t = 0; t < tiles; t++) {
-        const int buf = t & 1;
-        if (t + 1 < tiles) load((t + 1) * BK);
+    auto compute = [&](int t, int buf) {
 #pragma unroll
         for (int kk = 0; kk < BK; kk++) {
             T fa[TM], fb[TN];
@@ -296,11 +311,57 @@ __device__ __forceinline__ void matmul(const T* __restrict__ A, const T* __restr
 #pragma unroll
                 for (int i = 0; i < TM; i++)
 #pragma unroll
-                    for (int j = 0; j < TN; j++) acc[i][j] = O::step(acc[i][j], fa[i], fb[j]);
+                    for (int j = 0; j < TN; j++) {
+                        acc[i][j] = O::step(acc[i][j], fa[i], fb[j]);
+                    }
             }
         }
+    };
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    // Fast path (f32 without argbest): whole block tile inside the matrices, vector-aligned, k a
+    // multiple of BK: stages are copied with cp.async (no register staging); same staged values.
+    constexpr bool CPA = sizeof(T) == 4 && !O::CHECKS && !ARG;
+    if (CPA && va && vb && bm + BM <= m && bn + BN <= n && k % BK == 0) {
+        const T* ag = A + (size_t)(bm + a_row) * k + a_col;
+        const T* bg = B + (size_t)b_row * n + bn + b_col;
+        const size_t a_step = (size_t)A_ROWS * k, b_step = (size_t)B_ROWS * n, b_adv = (size_t)BK * n;
+        // issue(k0, buf) copies stage k0 (callers go in order k0 = 0, BK, 2 BK, ...).
+        auto issue = [&](int, int buf) {
+#pragma unroll
+            for (int p = 0; p < A_PASSES; p++)
+#pragma unroll
+                for (int e = 0; e < VEC; e++)
+                    cp_async4(&As[buf][a_col + e][p * A_ROWS + a_row], ag + p * a_step + e);
+#pragma unroll
+            for (int p = 0; p < B_PASSES; p++)
+                cp_async16(&Bs[buf][p * B_ROWS + b_row][b_col], bg + p * b_step);
+            cp_async_commit();
+            ag += BK;
+            bg += b_adv;
+        };
+        if (tiles > 0) issue(0, 0);
+        for (int t = 0; t < tiles; t++) {
+            const int buf = t & 1;
+            cp_async_wait_all();
+            __syncthreads();
+            if (t + 1 < tiles) issue((t + 1) * BK, buf ^ 1);
+            compute(t, buf);
+        }
+    } else
+#endif
+    {
+    if (tiles > 0) {
+        load(0);
+        store(0);
+        __syncthreads();
+    }
+    for (int t = 0; t < tiles; t++) {
+        const int buf = t & 1;
+        if (t + 1 < tiles) load((t + 1) * BK);
+        compute(t, buf);
         if (t + 1 < tiles) store(buf ^ 1);
         __syncthreads();
+    }
     }
 
     // Store: each thread's rows (two halves of TM/2) and columns (two halves of TN/2).
