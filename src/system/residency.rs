@@ -701,7 +701,17 @@ impl Residency {
                             let _ = self.publish(i, bytes, Ok(Ok(Payload::Device(b))), nanos);
                         }
                     }
-                    Err(_) => rest.extend(blocks.iter().map(|&(i, b, _)| (i, b))),
+                    Err(_) => {
+                        // No event to order them: free the blocks (after the batch on the own
+                        // stream) and decode those tensors one by one.
+                        if let Ok(own) = dev.own_stream() {
+                            for &(_, _, p) in &blocks {
+                                // SAFETY: the batch that used them precedes this on own.
+                                let _ = unsafe { dev.pool_free_async(p, own) };
+                            }
+                        }
+                        rest.extend(blocks.iter().map(|&(i, b, _)| (i, b)));
+                    }
                 }
             }
             Ok(_) => {}
