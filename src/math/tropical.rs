@@ -102,6 +102,9 @@ pub trait Element:
     /// `a + b` in the loops' representation (plain addition, no checks).
     #[doc(hidden)]
     fn add_work(a: Self, b: Self) -> Self;
+    /// `i · x` (floats: `i` converted, one rounding; the vectorised polynomial rows).
+    #[doc(hidden)]
+    fn scale_work(i: usize, x: Self) -> Self;
     /// Matrix product for this type (register tile chosen per type).
     #[doc(hidden)]
     fn matmul_dispatch(
@@ -175,6 +178,10 @@ macro_rules! float_element {
             #[inline(always)]
             fn add_work(a: Self, b: Self) -> Self {
                 a + b
+            }
+            #[inline(always)]
+            fn scale_work(i: usize, x: Self) -> Self {
+                i as $t * x
             }
             fn matmul_dispatch(
                 s: Semiring,
@@ -257,6 +264,10 @@ impl Element for i32 {
     #[inline(always)]
     fn add_work(a: Self, b: Self) -> Self {
         a.wrapping_add(b)
+    }
+    #[inline(always)]
+    fn scale_work(i: usize, x: Self) -> Self {
+        (i as i32).wrapping_mul(x)
     }
     fn matmul_dispatch(
         s: Semiring,
@@ -627,6 +638,35 @@ pub fn poly_eval<T: Element>(
     if xs.is_empty() {
         return Ok(());
     }
+    if T::DTYPE != DType::I32 {
+        // Floats: one contiguous, vectorised pass over the points per term (the same two
+        // roundings, `i·x` then `+ c`, and the same NaN and tie rules as the scalar terms).
+        let avx2 = have_avx2();
+        let max = s == Semiring::MaxPlus;
+        out.par_chunks_mut(xs.len())
+            .zip(coeffs.par_chunks(terms))
+            .for_each(|(o, c)| {
+                #[cfg(target_arch = "x86_64")]
+                if avx2 {
+                    // SAFETY: the CPU has AVX2 (have_avx2).
+                    unsafe {
+                        if max {
+                            poly_row_avx2::<T, true>(s, c, xs, o)
+                        } else {
+                            poly_row_avx2::<T, false>(s, c, xs, o)
+                        }
+                    };
+                    return;
+                }
+                let _ = avx2;
+                if max {
+                    poly_row::<T, true>(s, c, xs, o)
+                } else {
+                    poly_row::<T, false>(s, c, xs, o)
+                }
+            });
+        return Ok(());
+    }
     let failed = std::sync::atomic::AtomicBool::new(false);
     out.par_chunks_mut(xs.len())
         .zip(coeffs.par_chunks(terms))
@@ -652,6 +692,35 @@ pub fn poly_eval<T: Element>(
         return invalid("poly_eval: an i32 term falls outside [-2^28, 2^28]");
     }
     Ok(())
+}
+
+/// One polynomial of [`poly_eval`] over all points (floats): `o[x] = ⊕_i c[i] ⊗ xs[x]^{⊗i}`.
+#[inline(always)]
+fn poly_row<T: Element, const MAX: bool>(s: Semiring, c: &[T], xs: &[T], o: &mut [T]) {
+    o.fill(T::zero(s));
+    for (i, &ci) in c.iter().enumerate() {
+        for (acc, &x) in o.iter_mut().zip(xs) {
+            // x^0 is the one whatever x is (the scalar rule of tpow).
+            let p = if i == 0 {
+                T::one()
+            } else {
+                T::scale_work(i, x)
+            };
+            let t = T::add_work(ci, p);
+            let better = if MAX { t > *acc } else { t < *acc };
+            *acc = if better { t } else { *acc };
+        }
+    }
+}
+
+/// [`poly_row`] compiled for AVX2.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn poly_row_avx2<T: Element, const MAX: bool>(s: Semiring, c: &[T], xs: &[T], o: &mut [T]) {
+    poly_row::<T, MAX>(s, c, xs, o)
 }
 
 /// 1-D max-plus (min-plus) convolution, "valid" part, as a correlation:
@@ -1163,6 +1232,29 @@ mod tests {
         assert_eq!(&oi[..5], &[3, 3, 3, 6, 3]);
         assert_eq!(&oi[5..], &[0, 0, 4, 8, 0]);
         assert!(poly_eval(s, &[0, 0, 0], 3, &[1 << 28], &mut oi[..1]).is_err());
+        // Floats on random points with specials, both semirings: the vectorised rows equal the
+        // scalar definition (tpow, then otimes and oplus) bit for bit.
+        for s in [Semiring::MaxPlus, Semiring::MinPlus] {
+            let (polys, terms) = (7, 9);
+            let c = values_f32(polys * terms, 21, true);
+            let xs = values_f32(301, 22, true);
+            let mut o = vec![0f32; polys * xs.len()];
+            poly_eval(s, &c, terms, &xs, &mut o).unwrap();
+            for q in 0..polys {
+                for (k, &x) in xs.iter().enumerate() {
+                    let mut acc = f32::zero(s);
+                    for i in 0..terms {
+                        let p = f32::tpow(s, x, i).unwrap();
+                        acc = f32::oplus(s, acc, f32::otimes(s, c[q * terms + i], p));
+                    }
+                    let got = o[q * xs.len() + k];
+                    assert!(
+                        got == acc && got.is_sign_negative() == acc.is_sign_negative(),
+                        "{s:?} {q} {k}: {got} vs {acc}"
+                    );
+                }
+            }
+        }
         // 1-D dilation
         let x = [1.0f32, 5.0, 2.0, f32::NEG_INFINITY, 0.0, 3.0];
         let w = [0.0f32, -1.0];
