@@ -633,32 +633,39 @@ fn bench_runs_every_cpu_operation_and_exports_json() {
             }
         }
     }
-    for dtype in ["f64", "i32"] {
-        let o = saraphis(&[
-            "bench",
-            "--operation",
-            "tropical-matmul",
-            "--size",
-            "50",
-            "--dtype",
-            dtype,
-            "--semiring",
-            "min-plus",
-            "--repeats",
-            "1",
-            "--json",
-        ]);
-        assert!(
-            o.status.success(),
-            "{dtype}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        let v = json(&o);
-        assert_eq!(v["semiring"], "min-plus");
-        assert_eq!(
-            v["results"][0]["max_abs_diff_vs_reference"].as_f64(),
-            Some(0.0)
-        );
+    for op in [
+        "tropical-matmul",
+        "tropical-conv",
+        "tropical-closure",
+        "tropical-poly",
+    ] {
+        for dtype in ["f64", "i32"] {
+            let o = saraphis(&[
+                "bench",
+                "--operation",
+                op,
+                "--size",
+                "50",
+                "--dtype",
+                dtype,
+                "--semiring",
+                "min-plus",
+                "--repeats",
+                "1",
+                "--json",
+            ]);
+            assert!(
+                o.status.success(),
+                "{op} {dtype}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            let v = json(&o);
+            assert_eq!(v["semiring"], "min-plus");
+            assert_eq!(v["dtype"], dtype);
+            if let Some(d) = v["results"][0].get("max_abs_diff_vs_reference") {
+                assert_eq!(d.as_f64(), Some(0.0), "{op} {dtype}");
+            }
+        }
     }
     let table = saraphis(&[
         "bench",

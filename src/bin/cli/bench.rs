@@ -12,7 +12,7 @@ use std::ffi::c_void;
 use std::time::Instant;
 
 use saraphis::math::padic::{PadicOp, PadicRing};
-use saraphis::math::tropical::{self, Element};
+use saraphis::math::tropical;
 use saraphis::math::Semiring;
 use saraphis::system::System;
 use saraphis::{CodecParams, DType};
@@ -117,8 +117,12 @@ trait Elem:
 {
     fn gen(r: &mut Rng) -> Self;
     fn as_f64(self) -> f64;
+    fn from_f64(v: f64) -> Self;
 }
 impl Elem for f32 {
+    fn from_f64(v: f64) -> Self {
+        v as f32
+    }
     fn gen(r: &mut Rng) -> Self {
         (r.unit() * 100.0 - 50.0) as f32
     }
@@ -127,6 +131,9 @@ impl Elem for f32 {
     }
 }
 impl Elem for f64 {
+    fn from_f64(v: f64) -> Self {
+        v
+    }
     fn gen(r: &mut Rng) -> Self {
         r.unit() * 100.0 - 50.0
     }
@@ -135,6 +142,9 @@ impl Elem for f64 {
     }
 }
 impl Elem for i32 {
+    fn from_f64(v: f64) -> Self {
+        v as i32
+    }
     fn gen(r: &mut Rng) -> Self {
         (r.next() % 200_001) as i32 - 100_000
     }
@@ -260,9 +270,21 @@ pub fn run(args: &BenchArgs, sys: &System) -> Result<Value, String> {
                 "{other} has no GPU kernel: run it with --device cpu (GPU: tropical-matmul, padic-mul, padic-add, codec-decode)"
             ))
         }
-        "tropical-conv" => conv(sys, s, n as usize, reps)?,
-        "tropical-closure" => closure(sys, s, n as usize, reps)?,
-        "tropical-poly" => poly(sys, s, n as usize, reps)?,
+        "tropical-conv" | "tropical-closure" | "tropical-poly" => {
+            let n = n as usize;
+            match (args.operation.as_str(), args.dtype.as_str()) {
+                ("tropical-conv", "f32") => conv::<f32>(sys, s, n, reps)?,
+                ("tropical-conv", "f64") => conv::<f64>(sys, s, n, reps)?,
+                ("tropical-conv", "i32") => conv::<i32>(sys, s, n, reps)?,
+                ("tropical-closure", "f32") => closure::<f32>(sys, s, n, reps)?,
+                ("tropical-closure", "f64") => closure::<f64>(sys, s, n, reps)?,
+                ("tropical-closure", "i32") => closure::<i32>(sys, s, n, reps)?,
+                (_, "f32") => poly::<f32>(sys, s, n, reps)?,
+                (_, "f64") => poly::<f64>(sys, s, n, reps)?,
+                (_, "i32") => poly::<i32>(sys, s, n, reps)?,
+                (_, d) => return Err(format!("--dtype {d}: f32, f64 or i32")),
+            }
+        }
         "padic-hensel" => hensel(sys, n as usize, reps)?,
         _ => unreachable!("size_of checked the name"),
     };
@@ -504,13 +526,13 @@ fn hensel(sys: &System, n: usize, reps: usize) -> Result<Vec<Value>, String> {
     ])
 }
 
-fn conv(sys: &System, s: Semiring, n: usize, reps: usize) -> Result<Vec<Value>, String> {
+fn conv<T: Elem>(sys: &System, s: Semiring, n: usize, reps: usize) -> Result<Vec<Value>, String> {
     let k = 7.min(n);
     let mut r = Rng(11);
-    let x: Vec<f32> = (0..n * n).map(|_| f32::gen(&mut r)).collect();
-    let w: Vec<f32> = (0..k * k).map(|_| f32::gen(&mut r)).collect();
+    let x: Vec<T> = (0..n * n).map(|_| T::gen(&mut r)).collect();
+    let w: Vec<T> = (0..k * k).map(|_| T::gen(&mut r)).collect();
     let o = n - k + 1;
-    let mut out = vec![0f32; o * o];
+    let mut out = vec![T::default(); o * o];
     let t = time_host(reps, || {
         sys.run_on_pool(|| tropical::conv2d(s, &x, (n, n), &w, (k, k), &mut out))
             .map_err(|e| e.to_string())
@@ -523,13 +545,14 @@ fn conv(sys: &System, s: Semiring, n: usize, reps: usize) -> Result<Vec<Value>, 
             (r.next() % o as u64) as usize,
             (r.next() % o as u64) as usize,
         );
-        let mut acc = f32::zero(s);
+        let mut acc = T::zero(s);
         for u in 0..k {
             for v in 0..k {
-                acc = f32::oplus(s, acc, f32::otimes(s, x[(i + u) * n + j + v], w[u * k + v]));
+                acc = T::oplus(s, acc, T::otimes(s, x[(i + u) * n + j + v], w[u * k + v]));
             }
         }
-        worst = worst.max((acc - out[i * o + j]).abs() as f64);
+        let (a, b) = (acc.as_f64(), out[i * o + j].as_f64());
+        worst = worst.max(if a == b { 0.0 } else { (a - b).abs() });
     }
     let ops = 2.0 * (o * o * k * k) as f64;
     Ok(vec![
@@ -538,20 +561,25 @@ fn conv(sys: &System, s: Semiring, n: usize, reps: usize) -> Result<Vec<Value>, 
     ])
 }
 
-fn closure(sys: &System, s: Semiring, n: usize, reps: usize) -> Result<Vec<Value>, String> {
+fn closure<T: Elem>(
+    sys: &System,
+    s: Semiring,
+    n: usize,
+    reps: usize,
+) -> Result<Vec<Value>, String> {
     // A random sparse graph with weights of the sign that keeps the closure finite.
     let mut r = Rng(13);
     let sign = if s == Semiring::MaxPlus { -1.0 } else { 1.0 };
-    let a: Vec<f32> = (0..n * n)
+    let a: Vec<T> = (0..n * n)
         .map(|_| {
             if r.next() % 4 == 0 {
-                sign * (1.0 + (r.next() % 100) as f32)
+                T::from_f64(sign * (1.0 + (r.next() % 100) as f64))
             } else {
-                f32::zero(s)
+                T::zero(s)
             }
         })
         .collect();
-    let mut out = vec![0f32; n * n];
+    let mut out = vec![T::default(); n * n];
     let t = time_host(reps, || {
         sys.run_on_pool(|| tropical::closure(s, &a, n, &mut out))
             .map_err(|e| e.to_string())
@@ -563,14 +591,14 @@ fn closure(sys: &System, s: Semiring, n: usize, reps: usize) -> Result<Vec<Value
             (r.next() % n as u64) as usize,
             (r.next() % n as u64) as usize,
         );
-        let mut acc = f32::zero(s);
+        let mut acc = T::zero(s);
         for l in 0..n {
             let e = if l == j {
-                f32::oplus(s, a[l * n + j], 0.0)
+                T::oplus(s, a[l * n + j], T::one())
             } else {
                 a[l * n + j]
             };
-            acc = f32::oplus(s, acc, f32::otimes(s, out[i * n + l], e));
+            acc = T::oplus(s, acc, T::otimes(s, out[i * n + l], e));
         }
         if acc != out[i * n + j] {
             return Err(format!("closure entry ({i}, {j}) is not a fixed point"));
@@ -582,12 +610,19 @@ fn closure(sys: &System, s: Semiring, n: usize, reps: usize) -> Result<Vec<Value
         "checked": "64 sampled entries of A* (I + A) = A*"})])
 }
 
-fn poly(sys: &System, s: Semiring, points: usize, reps: usize) -> Result<Vec<Value>, String> {
+fn poly<T: Elem>(
+    sys: &System,
+    s: Semiring,
+    points: usize,
+    reps: usize,
+) -> Result<Vec<Value>, String> {
     let (polys, terms) = (1024, 16);
     let mut r = Rng(15);
-    let c: Vec<f32> = (0..polys * terms).map(|_| f32::gen(&mut r)).collect();
-    let x: Vec<f32> = (0..points).map(|_| f32::gen(&mut r) / 10.0).collect();
-    let mut out = vec![0f32; polys * points];
+    let c: Vec<T> = (0..polys * terms).map(|_| T::gen(&mut r)).collect();
+    let x: Vec<T> = (0..points)
+        .map(|_| T::from_f64(T::gen(&mut r).as_f64() / 10.0))
+        .collect();
+    let mut out = vec![T::default(); polys * points];
     let t = time_host(reps, || {
         sys.run_on_pool(|| tropical::poly_eval(s, &c, terms, &x, &mut out))
             .map_err(|e| e.to_string())
