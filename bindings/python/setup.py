@@ -4,7 +4,8 @@
 folders up, or SARAPHIS_SOURCE_DIR), which compiles the CUDA kernels when nvcc is found (NVCC,
 CUDA_HOME/CUDA_PATH, PATH), as build.rs does for every build, and copies
 target/release/libsaraphis.so into the package. SARAPHIS_LIBRARY=/path/libsaraphis.so bundles
-that file instead (no cargo needed). The wheel is platform-specific (it holds a native library).
+that file instead (no cargo needed). The wheel is platform-specific (it holds a native library)
+but not interpreter-specific (ctypes, no extension module): tagged py3-none-<platform>.
 """
 
 import os
@@ -50,4 +51,21 @@ class BinaryDistribution(Distribution):
         return True
 
 
-setup(cmdclass={"build_py": BuildWithLibrary}, distclass=BinaryDistribution)
+try:
+    from setuptools.command.bdist_wheel import bdist_wheel
+except ImportError:  # setuptools < 70.1
+    from wheel.bdist_wheel import bdist_wheel
+
+
+class PlatformWheel(bdist_wheel):
+    """Any Python 3 (the package loads the library with ctypes), one platform."""
+
+    def get_tag(self):
+        _, _, plat = super().get_tag()
+        return "py3", "none", plat
+
+
+setup(
+    cmdclass={"build_py": BuildWithLibrary, "bdist_wheel": PlatformWheel},
+    distclass=BinaryDistribution,
+)
