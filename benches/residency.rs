@@ -202,13 +202,7 @@ fn main() {
                         let s = t0.elapsed().as_secs_f64();
                         std::hint::black_box(sink);
                         checked = true;
-                        let mut need = 0usize;
-                        saraphis_residency_stats_json(r, null_mut(), 0, &mut need);
-                        let mut buf = vec![0 as std::ffi::c_char; need + 256];
-                        saraphis_residency_stats_json(r, buf.as_mut_ptr(), buf.len(), &mut need);
-                        stats = std::ffi::CStr::from_ptr(buf.as_ptr())
-                            .to_string_lossy()
-                            .into_owned();
+                        stats = stats_of(r);
                         saraphis_residency_free(r);
                         s
                     })
@@ -258,6 +252,20 @@ fn finish(
         Some(p) => std::fs::write(p, &text).expect("write --out"),
         None => println!("{text}"),
     }
+}
+
+/// A residency manager's statistics JSON through `saraphis_residency_stats_json`.
+///
+/// # Safety
+/// `r` is a live residency handle.
+unsafe fn stats_of(r: *const saraphis_residency) -> String {
+    let mut need = 0usize;
+    saraphis_residency_stats_json(r, null_mut(), 0, &mut need);
+    let mut buf = vec![0 as std::ffi::c_char; need + 256];
+    saraphis_residency_stats_json(r, buf.as_mut_ptr(), buf.len(), &mut need);
+    std::ffi::CStr::from_ptr(buf.as_ptr())
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// A C-API system on `device` and the archive `sph` opened on it, with each tensor's original
@@ -496,13 +504,7 @@ fn device_tier(
                         }
                         stream.synchronize().unwrap();
                         let s = t0.elapsed().as_secs_f64();
-                        let mut need = 0usize;
-                        saraphis_residency_stats_json(r, null_mut(), 0, &mut need);
-                        let mut buf = vec![0 as std::ffi::c_char; need + 256];
-                        saraphis_residency_stats_json(r, buf.as_mut_ptr(), buf.len(), &mut need);
-                        stats = std::ffi::CStr::from_ptr(buf.as_ptr())
-                            .to_string_lossy()
-                            .into_owned();
+                        stats = stats_of(r);
                         saraphis_residency_free(r);
                         if checked {
                             s
