@@ -82,7 +82,8 @@ fn policy_arg(policy: u32, a: &crate::system::Archive) -> Result<SwapPolicy, Fai
 
 /// A residency manager whose decoded tensors live in GPU memory (the device tier): on the
 /// archive's system GPU, at most `budget_bytes` of device memory for decoded tensors, in blocks
-/// of the device's stream-ordered memory pool (`cuMemAllocAsync`; freed blocks are kept by the
+/// of the library's own stream-ordered memory pool on the device (`cuMemAllocFromPoolAsync`, apart
+/// from the default pool; freed blocks are kept by the
 /// pool for reuse), decoded on the GPU on the library's own stream (so prefetches overlap the
 /// engine's kernels), evicted as `saraphis_residency_new`'s. Use
 /// `saraphis_residency_acquire_device` / `saraphis_residency_release_device` (the host calls
@@ -297,7 +298,7 @@ pub unsafe extern "C" fn saraphis_residency_set_placement(
 /// `decode_seconds`, `prefetches`, `prefetch_hits`, `failures`, `cpu_bursts`, `hit_rate`,
 /// `memory_state` (`none`, `low` >= 0.5, `moderate` >= 0.75, `high` >= 0.9, `critical` >= 0.95
 /// of the budget), and for the device tier (null on the host tier) `pool` (`reserved_bytes`,
-/// `used_bytes`, `reserved_high_bytes`, `used_high_bytes` of the device's memory pool),
+/// `used_bytes`, `reserved_high_bytes`, `used_high_bytes` of the library's memory pool),
 /// `pool_fragmentation` (1 - used / reserved), `device_free_bytes`, `device_total_bytes`.
 /// Size query and errors as `saraphis_system_device` (`buf` NULL and `capacity` 0: only
 /// `*needed`; the text may grow between two calls, so leave room). Thread-safe.

@@ -15,7 +15,7 @@
 //! gives bytes) or in GPU memory ([`Residency::new_device`], `acquire_device` gives a device
 //! pointer, stream-ordered). The device tier decodes on the GPU (`Archive::decompress_device`,
 //! on the library's own stream, so prefetches overlap the engine's compute) into blocks of the
-//! device's stream-ordered memory pool (`cuMemAllocAsync`, freed blocks kept for reuse; the
+//! library's own stream-ordered memory pool on the device (`cuMemAllocFromPoolAsync`, freed blocks kept for reuse; the
 //! pool's fragmentation is reported); an acquire makes the caller's stream wait for the decode
 //! (an event, no host synchronization), a release records an event on the caller's stream, and
 //! an evicted block returns to the pool only after every stream that used it has passed its
