@@ -14,10 +14,11 @@
 // later), so no decode step waits on a global load of its own. The step is specialised per dtype (planes,
 // element assembly) and tests element bounds only in a segment's last step.
 //
-// One block of SEG_THREADS threads (8 warps) serves one tensor: it parses the header, expands the
-// planes' frequency tables into slot tables in dynamic shared memory (u32 per slot: symbol,
-// frequency - 1 << 8, bias << 20; 4096 slots per plane), then its warps take the tensor's
-// segments grid-stride within the blocks the host gave the tensor (`block_start`).
+// One block of 1 to 8 warps (the host's choice: src/backend/cuda/segmented.rs) serves one
+// tensor: its first warp parses the header's tables (warp-parallel), the block expands them into
+// slot tables in dynamic shared memory (u32 per slot: bias, symbol << 12, frequency - 1 << 20;
+// 4096 slots per plane), then its warps take the tensor's segments grid-stride within the blocks
+// the host gave the tensor (`block_start`).
 //
 // Integrity (`verify`): a warp checks its segment's checksum (sum of little-endian 32-bit words
 // times odd weights 2i + 1, mod 2^32: src/codec/segmented.rs `segment_checksum`) before decoding.
@@ -36,8 +37,8 @@
 #define SEG_LANES 32             // rANS states per plane and segment (one warp)
 #define SEG_SCALE_BITS 12        // largest table resolution of layout v2
 #define SEG_SLOTS (1 << SEG_SCALE_BITS)
-#define SEG_PARAM_CAP 5120       // largest parameter block a block stages (4 full tables fit)
-#define SEG_THREADS 256          // threads per block: 8 warps share one block's slot tables
+#define SEG_PARAM_CAP 5120       // largest parameter block accepted (4 full tables fit)
+#define SEG_THREADS 256          // most threads per block: up to 8 warps share one block's slot tables
 #define SEG_WARPS (SEG_THREADS / 32)
 
 struct SegTensor {  // src/backend/cuda/segmented.rs SegTensor: 48 bytes
@@ -74,10 +75,13 @@ struct Shared {
     uint32_t np, ok;
 };
 
-// Thread 0: parse the staged parameters (src/codec/segmented.rs SegmentedPlan::to_bytes and
+// Parse the container's parameters (src/codec/segmented.rs SegmentedPlan::to_bytes and
 // FreqTable::write: a plane-count byte, per plane a mode byte and for rANS planes a scale-bits
 // byte, then varints: symbol count and (symbol gap, frequency - 1) pairs), checking what
 // SegmentedPlan::from_bytes and FreqTable::read check, so both sides refuse the same tables.
+// `parse_params` is the reference (one thread); `parse_params_warp` does the same with a whole
+// warp, 32 bytes of varints per round, and returns -1 (the caller then runs `parse_params`)
+// when a varint is longer than two bytes, which our encoder never writes but the format allows.
 __device__ __forceinline__ bool rd_byte(const uint8_t** p, const uint8_t* end, uint64_t* v) {
     if (*p >= end) return false;
     *v = *(*p)++;
@@ -120,6 +124,86 @@ __device__ bool parse_params(Shared& sh, const uint8_t* params, uint32_t len, ui
     return true;
 }
 
+// Warp-cooperative form of `parse_params` (all 32 lanes call it; the result is warp-uniform):
+// 1 accepted, 0 refused, -1 a varint of three or more bytes (use `parse_params`). Each round reads
+// 32 bytes, finds the varints' last bytes by a ballot, pairs (gap, frequency - 1) inside the
+// round, and turns them into symbols and cumulative frequencies by two warp prefix sums.
+__device__ int parse_params_warp(Shared& sh, const uint8_t* params, uint32_t len, uint32_t np, uint32_t exp_bits) {
+    const uint32_t lane = threadIdx.x & 31, lt = (1u << lane) - 1;
+    uint32_t q = 0;  // warp-uniform read position
+    auto byte = [&](uint32_t i) -> uint32_t { return i < len ? __ldg(params + i) : 0x100u; };
+    if (byte(q++) != np) return 0;
+    for (uint32_t k = 0; k < np; k++) {
+        const uint32_t mode = byte(q++);
+        if (mode > 1) return 0;
+        if (lane == 0) sh.coded[k] = mode;
+        if (!mode) continue;
+        const uint32_t sb = byte(q++);
+        if (sb > SEG_SCALE_BITS) return 0;
+        const uint32_t alphabet = k == 0 ? 1u << exp_bits : 256u;
+        const uint32_t target = 1u << sb;
+        // The symbol count: one or two bytes (the limits keep it below 2^14).
+        uint32_t n = byte(q++);
+        if (n > 0xff) return 0;
+        if (n & 0x80) {
+            const uint32_t b1 = byte(q++);
+            if (b1 > 0xff) return 0;
+            if (b1 & 0x80) return -1;
+            n = (n & 0x7f) | (b1 << 7);
+        }
+        if (n == 0 || n > alphabet || n > target) return 0;
+        uint32_t e = 0, next = 0, sum = 0;
+        while (e < n) {
+            const uint32_t b = byte(q + lane);
+            const uint32_t term = __ballot_sync(0xffffffffu, b < 0x80);  // past the end: 0x100
+            const uint32_t before = term & lt;
+            const uint32_t start = before ? 32 - __clz(before) : 0;
+            const bool is_term = (term >> lane) & 1;
+            if (__any_sync(0xffffffffu, is_term && lane - start > 1)) return -1;
+            const uint32_t prev = __shfl_up_sync(0xffffffffu, b, 1);
+            const uint32_t value = lane > start ? (prev & 0x7f) | (b << 7) : b;
+            // Whole pairs only, at most the n - e still wanted.
+            uint32_t pairs = __popc(term) / 2;
+            if (pairs > n - e) pairs = n - e;
+            if (pairs == 0) return 0;  // out of bytes (a longer varint returned -1 above)
+            const uint32_t idx = __popc(before);            // varint index in this round
+            const bool is_f = is_term && (idx & 1) && idx < 2 * pairs;
+            const uint32_t gap = __shfl_sync(0xffffffffu, value, before ? 31 - __clz(before) : 0);
+            const uint32_t f = is_f ? value + 1 : 0;
+            uint32_t step = is_f ? gap + 1 : 0, run = f;  // inclusive prefix sums over the pairs
+#pragma unroll
+            for (int d = 1; d < 32; d <<= 1) {
+                const uint32_t a = __shfl_up_sync(0xffffffffu, step, d), c = __shfl_up_sync(0xffffffffu, run, d);
+                if (lane >= (uint32_t)d) step += a, run += c;
+            }
+            const uint32_t s = next + step - 1;  // this pair's symbol
+            const uint32_t cum = sum + run - f;
+            const bool bad = is_f && (gap >= alphabet || s >= alphabet || value >= target || cum + f > target);
+            if (__any_sync(0xffffffffu, bad)) return 0;
+            if (is_f) {
+                const uint32_t ei = e + idx / 2;
+                sh.sym[k][ei] = (uint8_t)s;
+                sh.freq[k][ei] = (uint16_t)f;
+                sh.cum[k][ei] = (uint16_t)cum;
+            }
+            // The last pair's lane carries the round's totals.
+            const uint32_t last_lane = 31 - __clz(__ballot_sync(0xffffffffu, is_f && idx == 2 * pairs - 1));
+            next += __shfl_sync(0xffffffffu, step, last_lane);
+            sum += __shfl_sync(0xffffffffu, run, last_lane);
+            q += last_lane + 1;
+            e += pairs;
+        }
+        if (sum != target) return 0;
+        if (lane == 0) {
+            sh.count[k] = n;
+            sh.sb[k] = sb;
+        }
+    }
+    for (uint32_t i = q; i < len; i += 32)  // zero padding
+        if (__any_sync(0xffffffffu, i + lane < len && params[i + lane] != 0)) return 0;
+    return 1;
+}
+
 // ---- cp.async (sm_80+): global -> shared copies that do not stall the issuing warp.
 __device__ __forceinline__ void cp_async4(void* smem, const void* gmem, uint32_t src_size) {
     const uint32_t s = (uint32_t)__cvta_generic_to_shared(smem);
@@ -133,15 +217,19 @@ __device__ __forceinline__ void cp_wait() {
 
 #define RING 1024   // bytes of a plane's ring buffer in shared memory, per warp
 #define CHUNK 128   // bytes one warp-wide cp.async brings (32 lanes x 4)
-#define AHEAD 896   // bytes kept in flight ahead of the consumption point (at most RING - CHUNK)
-#define WAIT 6      // refills a copy may stay pending. A refill follows every two steps (<= 128
-                    // bytes of a plane). After a refill the ring leads by >= AHEAD bytes, so the
-                    // chunk it requested starts >= AHEAD - CHUNK = 768 bytes ahead and is first
-                    // read in the 7th pair of steps after it; the wait after the 6th pair
-                    // (WAIT = 6 younger groups may still pend) has made it land.
+#define AHEAD 768   // a refill requests a chunk only while fewer than AHEAD bytes past the
+                    // consumption point are requested (at most RING - 2 * CHUNK: see below)
+#define WAIT 4      // refills a copy may stay pending. A refill follows every two steps (<= 128
+                    // bytes of a plane, and the steps read at most 62 bytes past the consumption
+                    // point). A chunk requested at a refill starts >= AHEAD - CHUNK = 640 bytes
+                    // ahead; the pairs after the next 3 refills read below 3 x 128 + 128 + 62 =
+                    // 574 bytes ahead, so the first to read it follows the 4th refill, whose wait
+                    // (WAIT = 4 younger groups may still pend) has made it land.
+                    // Race-free by construction: a chunk lands on ring bytes [pos - 384, pos - 128)
+                    // (mod RING), which no lane has read since the previous refill's __syncwarp.
 
 // Dynamic shared memory: the planes' slot tables (NP x SEG_SLOTS u32), then the warps' rings
-// (SEG_WARPS x NP x RING bytes), which first stage the container's parameters. Indexing this
+// (warps per block x NP x RING bytes). Indexing this
 // symbol (not a generic pointer) keeps every access a plain shared-memory load.
 extern __shared__ __align__(16) uint8_t seg_smem[];
 __device__ __forceinline__ const uint32_t* seg_slot_table() { return reinterpret_cast<const uint32_t*>(seg_smem); }
@@ -174,6 +262,27 @@ __device__ __forceinline__ bool refill_one(Stream& st, bool aligned) {
     return true;
 }
 
+// The checksum's term for 16-byte strip q (words 4q .. 4q + 3; src/codec/segmented.rs
+// `segment_checksum`: word i weighs 2i + 1).
+__device__ __forceinline__ uint32_t strip_term(uint4 v, uint32_t q) {
+    return v.x * (8 * q + 1) + v.y * (8 * q + 3) + v.z * (8 * q + 5) + v.w * (8 * q + 7);
+}
+
+// A segment's checksum, summed by the whole warp (every lane gets it): 16-byte loads when the
+// container is 16-byte aligned (`len` is a multiple of 16), byte reads otherwise.
+__device__ uint32_t segment_checksum(const uint8_t* s, uint32_t len, bool aligned) {
+    const uint32_t lane = threadIdx.x & 31;
+    uint32_t acc = 0;
+    if (aligned) {
+#pragma unroll 4
+        for (uint32_t q = lane; q < len / 16; q += 32) acc += strip_term(__ldg((const uint4*)s + q), q);
+    } else {
+        for (uint32_t i = lane; i < len / 4; i += 32) acc += rd_u32(s + 4 * i) * (2 * i + 1);
+    }
+    for (int d = 16; d; d >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, d);
+    return acc;
+}
+
 // Element format of dtype DT (0 F32, 1 F16, 2 BF16: src/dtype.rs): planes (exponent, then the
 // sign + mantissa bits as big-endian byte planes), bytes, exponent and mantissa bits.
 template <int DT> struct Fmt;
@@ -182,13 +291,18 @@ template <> struct Fmt<1> { static constexpr int NP = 3, SIZE = 2, EXP = 5, MAN 
 template <> struct Fmt<2> { static constexpr int NP = 2, SIZE = 2, EXP = 8, MAN = 7; };
 
 // One warp's decoder of one segment of dtype DT: per plane a ring stream and, for coded planes,
-// the lane's rANS state.
-template <int DT>
+// the lane's rANS state. MASK: the coded planes (bit p: plane p), known at compile time, or -1:
+// read from `coded` at run time. With the mask known the step has no branch per plane, so the
+// planes' dependency chains interleave (measured on the H200: the run-time form decodes the
+// planes one after the other).
+template <int DT, int MASK>
 struct SegDecoder {
     static constexpr int NP = Fmt<DT>::NP;
     Stream st[NP];
     uint32_t x[NP], sb[NP], mask[NP];
     bool coded[NP];
+
+    __device__ __forceinline__ bool is_coded(int p) const { return MASK >= 0 ? ((MASK >> p) & 1) != 0 : coded[p]; }
 
     // Decode step j (elements 32 j .. 32 j + 31; lane l: element 32 j + l) into dst. TAIL: the
     // last step, where lanes at or past n sit out (their state is kept, they take no word).
@@ -199,22 +313,26 @@ struct SegDecoder {
         uint32_t sym[NP];
 #pragma unroll
         for (int p = 0; p < NP; p++) {
-            if (!coded[p]) {
+            if (!is_coded(p)) {
                 sym[p] = seg_smem[st[p].ring + ((st[p].pos + lane) & (RING - 1))];
                 st[p].pos += 32;
                 continue;
             }
             const uint32_t slot = seg_slot_table()[p * SEG_SLOTS + (x[p] & mask[p])];
-            uint32_t y = (((slot >> 8) & 0xfff) + 1) * (x[p] >> sb[p]) + (slot >> 20);
-            sym[p] = slot & 0xff;
+            // y = f * q + bias: bias in the slot's low 12 bits and f - 1 in its top 12, so the
+            // load is followed by one shift or mask, one add and one multiply-add.
+            const uint32_t q = x[p] >> sb[p];
+            uint32_t y = (slot >> 20) * q + (q + (slot & 0xfff));
+            sym[p] = (slot >> 12) & 0xff;
             if (TAIL && !active) y = x[p];
             const bool need = (!TAIL || active) && y < RANS_L;
             const uint32_t m = __ballot_sync(0xffffffffu, need);
             // Every lane reads its would-be word (no branch); lanes that renormalise take it.
             // Words past the stream read stale ring bytes; the end check (every word consumed,
             // no more) refuses such a segment.
-            const uint32_t o = (st[p].pos >> 1) + __popc(m & lt);
-            const uint32_t w = reinterpret_cast<const uint16_t*>(seg_smem + st[p].ring)[o & (RING / 2 - 1)];
+            // The ring starts at a multiple of RING: its byte address is ring | offset.
+            const uint32_t a = st[p].ring | ((st[p].pos + 2 * __popc(m & lt)) & (RING - 1));
+            const uint32_t w = *reinterpret_cast<const uint16_t*>(seg_smem + a);
             x[p] = need ? (y << 16) | w : y;
             st[p].pos += 2 * __popc(m);
         }
@@ -241,20 +359,14 @@ struct SegDecoder {
     }
 };
 
-// Decode one segment of n elements (1 <= n) of dtype DT whose bytes are [s, s + len) into dst,
-// with the warp's rings (NP x RING bytes). Returns the segment's status.
-template <int DT>
-__device__ int32_t decode_segment(const Shared& sh, const uint8_t* s, uint32_t len, uint32_t n, bool aligned,
-                                  uint32_t rings, uint8_t* dst) {
+// The rANS part of `decode_segment`: a coded segment (mode byte 1) with decoder d.
+template <int DT, int MASK>
+__device__ __forceinline__ int32_t decode_coded(SegDecoder<DT, MASK>& d, const Shared& sh, const uint8_t* s,
+                                                uint32_t len, uint32_t n, bool aligned, uint32_t rings,
+                                                uint8_t* dst) {
     constexpr int NP = Fmt<DT>::NP;
     const uint32_t lane = threadIdx.x & 31;
-    if (s[0] == 0) {  // raw segment: 16-byte prologue, the elements, zero padding
-        if (len != pad16(16 + n * Fmt<DT>::SIZE)) return 2;
-        for (uint32_t b = lane; b < n * Fmt<DT>::SIZE; b += 32) dst[b] = s[16 + b];
-        return 0;
-    }
     if (s[0] != 1 || len < 32) return 2;
-    SegDecoder<DT> d;
     uint32_t wc[NP];
     uint32_t pos = 32;
 #pragma unroll
@@ -262,11 +374,12 @@ __device__ int32_t decode_segment(const Shared& sh, const uint8_t* s, uint32_t l
         wc[p] = 0;
         d.x[p] = RANS_L;
         d.coded[p] = sh.coded[p];
-        d.sb[p] = d.coded[p] ? sh.sb[p] : 0;
+        if (MASK >= 0 && d.is_coded(p) != (sh.coded[p] != 0)) return 1;  // the caller's dispatch
+        d.sb[p] = d.is_coded(p) ? sh.sb[p] : 0;
         d.mask[p] = (1u << d.sb[p]) - 1;
         d.st[p] = Stream{nullptr, rings + p * RING, 0, 0, 0};
         const uint32_t w = rd_u32(s + 4 + 4 * p);
-        if (!d.coded[p]) {
+        if (!d.is_coded(p)) {
             if (w != 0) return 2;
             continue;
         }
@@ -281,7 +394,7 @@ __device__ int32_t decode_segment(const Shared& sh, const uint8_t* s, uint32_t l
     }
 #pragma unroll
     for (int p = 0; p < NP; p++) {
-        if (d.coded[p]) continue;
+        if (d.is_coded(p)) continue;
         d.st[p].src = s + pos;
         d.st[p].len = n;
         pos = pad16(pos + n);
@@ -312,11 +425,44 @@ __device__ int32_t decode_segment(const Shared& sh, const uint8_t* s, uint32_t l
     __syncwarp();
 #pragma unroll
     for (int p = 0; p < NP; p++) {
-        if (!d.coded[p]) continue;
+        if (!d.is_coded(p)) continue;
         const bool end_ok = d.x[p] == RANS_L && d.st[p].pos == 2 * wc[p];
         if (__any_sync(0xffffffffu, !end_ok)) return 3;
     }
     return 0;
+}
+
+// Decode one segment of n elements (1 <= n) of dtype DT whose bytes are [s, s + len) into dst,
+// with the warp's rings (NP x RING bytes). Returns the segment's status.
+template <int DT, int MASK>
+__device__ int32_t decode_segment(const Shared& sh, const uint8_t* s, uint32_t len, uint32_t n, bool aligned,
+                                  uint32_t rings, uint8_t* dst) {
+    const uint32_t lane = threadIdx.x & 31;
+    if (s[0] == 0) {  // raw segment: 16-byte prologue, the elements, zero padding
+        if (len != pad16(16 + n * Fmt<DT>::SIZE)) return 2;
+        for (uint32_t b = lane; b < n * Fmt<DT>::SIZE; b += 32) dst[b] = s[16 + b];
+        return 0;
+    }
+    SegDecoder<DT, MASK> d;
+    return decode_coded<DT, MASK>(d, sh, s, len, n, aligned, rings, dst);
+}
+
+// Decode one segment with the decoder specialised for the tensor's coded planes where that is
+// one of the common cases (every plane coded; only the exponent coded; the exponent and the
+// first sign + mantissa byte coded, the rest raw), else with the run-time form.
+template <int DT>
+__device__ int32_t decode_segment_any(const Shared& sh, const uint8_t* s, uint32_t len, uint32_t n, bool aligned,
+                                      uint32_t rings, uint8_t* dst) {
+    constexpr int NP = Fmt<DT>::NP, ALL = (1 << NP) - 1;
+    uint32_t m = 0;
+#pragma unroll
+    for (int p = 0; p < NP; p++) m |= (sh.coded[p] ? 1u : 0u) << p;
+    if (m == ALL) return decode_segment<DT, ALL>(sh, s, len, n, aligned, rings, dst);
+    if (m == 1) return decode_segment<DT, 1>(sh, s, len, n, aligned, rings, dst);
+    if constexpr (ALL != 3) {
+        if (m == 3) return decode_segment<DT, 3>(sh, s, len, n, aligned, rings, dst);
+    }
+    return decode_segment<DT, -1>(sh, s, len, n, aligned, rings, dst);
 }
 
 __device__ __forceinline__ void report(const SegBatch& b, uint32_t ti, uint64_t idx, int32_t st) {
@@ -331,15 +477,15 @@ __device__ __forceinline__ void report(const SegBatch& b, uint32_t ti, uint64_t 
 
 }  // namespace seg
 
-// NP: the most planes a tensor of the batch has (2: BF16 only; 4: F32 and F16). Dynamic shared
-// memory: NP slot tables of SEG_SLOTS u32.
+// NP: the most planes a tensor of the batch has (2: BF16 only; 4: F32 and F16). Warps per
+// block: blockDim.x / 32, 1 to SEG_WARPS (the host spreads a small batch over many small blocks
+// and a large one over full ones). Dynamic shared memory: NP slot tables of SEG_SLOTS u32, then
+// per warp NP rings of RING bytes.
 template <int NP>
 __device__ void decode_segmented(const SegBatch& b) {
     uint32_t* slots = reinterpret_cast<uint32_t*>(seg::seg_smem);
-    uint8_t* stage = seg::seg_smem + NP * SEG_SLOTS * 4;  // parameters, then the rings
-    static_assert(SEG_WARPS * 2 * RING >= SEG_PARAM_CAP, "the rings' space stages the parameters");
     __shared__ seg::Shared sh;
-    const uint32_t t = threadIdx.x, lane = t & 31, warp = t / 32;
+    const uint32_t t = threadIdx.x, lane = t & 31, warp = t / 32, nw = blockDim.x / 32;
     uint32_t ti = 0, hi = b.n - 1;  // the last tensor whose first block is at most this one
     while (ti < hi) {
         const uint32_t mid = (ti + hi + 1) / 2;
@@ -373,16 +519,23 @@ __device__ void decode_segmented(const SegBatch& b) {
         if (lead) seg::report(b, ti, 0, 4);
         return;
     }
-    // Stage the parameters, parse them (thread 0), expand the slot tables (one warp per symbol run).
+    // Parse the parameters (warp 0; parse_header checked that they lie inside the container),
+    // expand the slot tables (one warp per symbol run).
     const uint32_t ndim = c[10];
     const uint32_t plen = rd_u32(c + 24 + 8 * ndim);
     if (plen > SEG_PARAM_CAP) {
         if (lead) seg::report(b, ti, 0, 1);
         return;
     }
-    for (uint32_t i = t; i < plen; i += blockDim.x) stage[i] = c[28 + 8 * ndim + i];
-    __syncthreads();
-    if (t == 0) sh.ok = seg::parse_params(sh, stage, plen, np, h.exp_bits);
+    if (warp == 0) {
+        const uint8_t* params = c + 28 + 8 * ndim;
+        const int r = seg::parse_params_warp(sh, params, plen, np, h.exp_bits);
+        if (r >= 0) {
+            if (lane == 0) sh.ok = r;
+        } else if (lane == 0) {
+            sh.ok = seg::parse_params(sh, params, plen, np, h.exp_bits);
+        }
+    }
     __syncthreads();
     if (!sh.ok) {
         if (lead) seg::report(b, ti, 0, 1);
@@ -390,16 +543,15 @@ __device__ void decode_segmented(const SegBatch& b) {
     }
     for (uint32_t p = 0; p < np; p++) {
         if (!sh.coded[p]) continue;
-        for (uint32_t e = warp; e < sh.count[p]; e += SEG_WARPS) {
+        for (uint32_t e = warp; e < sh.count[p]; e += nw) {
             const uint32_t f = sh.freq[p][e], c0 = sh.cum[p][e], sy = sh.sym[p][e];
-            for (uint32_t k = lane; k < f; k += 32) slots[p * SEG_SLOTS + c0 + k] = sy | ((f - 1) << 8) | (k << 20);
+            for (uint32_t k = lane; k < f; k += 32) slots[p * SEG_SLOTS + c0 + k] = k | (sy << 12) | ((f - 1) << 20);
         }
     }
     __syncthreads();
     const bool aligned = ((uintptr_t)c & 15) == 0;
     uint8_t* out = (uint8_t*)b.t[ti].dst;
-    for (uint64_t s = (uint64_t)(blockIdx.x - first) * SEG_WARPS + warp; s < h.n_chunks;
-         s += (uint64_t)nblocks * SEG_WARPS) {
+    for (uint64_t s = (uint64_t)(blockIdx.x - first) * nw + warp; s < h.n_chunks; s += (uint64_t)nblocks * nw) {
         const uint8_t* e = c + h.nc_at + 4 + 16 * s;
         const uint64_t off = rd_u64(e);
         const uint32_t len = rd_u32(e + 8);
@@ -410,26 +562,14 @@ __device__ void decode_segmented(const SegBatch& b) {
             st = 1;
         const uint32_t n = (uint32_t)(h.numel - start < h.chunk_elems ? h.numel - start : h.chunk_elems);
         const uint8_t* sp = c + h.header_len + off;
-        if (st == 0 && b.verify) {
-            uint32_t acc = 0;
-            if (aligned) {  // 16-byte loads: words 4q .. 4q + 3 (len is a multiple of 16)
-#pragma unroll 4
-                for (uint32_t q = lane; q < len / 16; q += 32) {
-                    const uint4 v = __ldg((const uint4*)sp + q);
-                    acc += v.x * (8 * q + 1) + v.y * (8 * q + 3) + v.z * (8 * q + 5) + v.w * (8 * q + 7);
-                }
-            } else {
-                for (uint32_t i = lane; i < len / 4; i += 32) acc += rd_u32(sp + 4 * i) * (2 * i + 1);
-            }
-            for (int d = 16; d; d >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, d);
-            if (acc != rd_u32(e + 12)) st = 6;
-        }
+        if (st == 0 && b.verify && seg::segment_checksum(sp, len, aligned) != rd_u32(e + 12)) st = 6;
         if (st == 0) {
             const uint32_t rings = NP * SEG_SLOTS * 4 + warp * NP * RING;
+            static_assert((NP * SEG_SLOTS * 4) % RING == 0, "rings start at multiples of RING (decode steps OR the offset in)");
             uint8_t* dst = out + start * h.size;
-            if (dtype == 2) st = seg::decode_segment<2>(sh, sp, len, n, aligned, rings, dst);
-            else if (NP >= 4 && dtype == 1) st = seg::decode_segment<NP >= 4 ? 1 : 2>(sh, sp, len, n, aligned, rings, dst);
-            else if (NP >= 4) st = seg::decode_segment<NP >= 4 ? 0 : 2>(sh, sp, len, n, aligned, rings, dst);
+            if (dtype == 2) st = seg::decode_segment_any<2>(sh, sp, len, n, aligned, rings, dst);
+            else if (NP >= 4 && dtype == 1) st = seg::decode_segment_any<NP >= 4 ? 1 : 2>(sh, sp, len, n, aligned, rings, dst);
+            else if (NP >= 4) st = seg::decode_segment_any<NP >= 4 ? 0 : 2>(sh, sp, len, n, aligned, rings, dst);
         }
         if (lane == 0) seg::report(b, ti, s, st);
     }

@@ -22,6 +22,12 @@ if command -v compute-sanitizer >/dev/null; then
             > "$out/sanitizer-$tool.log" 2>&1 || fail=1
         tail -3 "$out/sanitizer-$tool.log"
     done
+    # Layout v2 (cp.async rings, warp-parallel table parsing): racecheck and memcheck.
+    for tool in memcheck racecheck; do
+        compute-sanitizer --tool "$tool" --error-exitcode 9 "$b/gpu-tests" --ignored --test-threads=1 gpu_decodes_layout_v2 \
+            > "$out/sanitizer-$tool-v2.log" 2>&1 || fail=1
+        tail -3 "$out/sanitizer-$tool-v2.log"
+    done
     # F64 (wide exponent tables): memcheck only; racecheck of this test takes over 400 s.
     compute-sanitizer --tool memcheck --error-exitcode 9 "$b/gpu-tests" --ignored --test-threads=1 gpu_codes_f64 \
         > "$out/sanitizer-memcheck-f64.log" 2>&1 || fail=1

@@ -1109,6 +1109,156 @@ fn gpu_decodes_layout_v2_bit_for_bit() {
     }
 }
 
+/// Varints of a lossless-v2 container's parameter block: (offset in the block, length) of each,
+/// in order, and the end of the tables (the zero padding follows).
+fn v2_param_varints(p: &[u8]) -> (Vec<(usize, usize)>, usize) {
+    let mut at = 1; // plane count
+    let mut out = Vec::new();
+    let varint = |at: &mut usize, out: &mut Vec<(usize, usize)>| -> u64 {
+        let (start, mut v, mut shift) = (*at, 0u64, 0);
+        loop {
+            let b = p[*at];
+            *at += 1;
+            v |= ((b & 0x7f) as u64) << shift;
+            shift += 7;
+            if b & 0x80 == 0 {
+                out.push((start, *at - start));
+                return v;
+            }
+        }
+    };
+    for _ in 0..p[0] {
+        let mode = p[at];
+        at += 1;
+        if mode == 0 {
+            continue;
+        }
+        at += 1; // scale bits
+        let n = varint(&mut at, &mut out);
+        for _ in 0..2 * n {
+            varint(&mut at, &mut out);
+        }
+    }
+    (out, at)
+}
+
+/// `container` with its parameter block replaced by `params` (same length) and the header's
+/// CRC recomputed, so that only the tables' own checks can refuse it.
+fn with_params(container: &[u8], params: &[u8]) -> Vec<u8> {
+    let mut c = container.to_vec();
+    let ndim = c[10] as usize;
+    let at = 28 + 8 * ndim;
+    c[at..at + params.len()].copy_from_slice(params);
+    let nc_at = at + params.len();
+    let n = u32::from_le_bytes(c[nc_at..nc_at + 4].try_into().unwrap()) as usize;
+    let crc_at = nc_at + 4 + 16 * n;
+    let crc = crc32fast::hash(&c[..crc_at]);
+    c[crc_at..crc_at + 4].copy_from_slice(&crc.to_le_bytes());
+    c
+}
+
+/// The GPU parses a lossless-v2 container's tables (warp-parallel, with a one-thread path for
+/// varints of three or more bytes) and accepts or refuses exactly the tables the CPU does:
+/// non-minimal two- and three-byte varints decode bit for bit; a changed frequency (sum off) and
+/// non-zero padding are refused by both; a changed symbol gap is refused by both or decoded
+/// alike.
+#[test]
+#[ignore = "needs a CUDA GPU and a build with kernels: run scripts/gpu-run.sh on the GPU host"]
+fn gpu_parses_v2_tables_exactly_as_the_cpu() {
+    let sys = gpu();
+    let mut tried = [0usize; 2];
+    for t in common::load("minilm-subset-f32.safetensors") {
+        if t.dtype != DType::F32 {
+            continue;
+        }
+        for d in [DType::BF16, DType::F32] {
+            let data = convert(&t.bytes, d);
+            let c = v2(&data, d, &t.shape, 4096);
+            let ndim = c[10] as usize;
+            let at = 28 + 8 * ndim;
+            let plen = u32::from_le_bytes(c[at - 4..at].try_into().unwrap()) as usize;
+            let params = c[at..at + plen].to_vec();
+            let (varints, end) = v2_param_varints(&params);
+            let spare = plen - end;
+            let mut variants: Vec<(&str, Vec<u8>)> = Vec::new();
+            // Re-encode a one-byte varint in 1 + extra bytes (needs `extra` padding bytes).
+            for extra in [1usize, 2] {
+                if spare < extra {
+                    continue;
+                }
+                // The middle one-byte varint of the tables, so the GPU's rounds see it mid-way.
+                let one: Vec<_> = varints.iter().filter(|v| v.1 == 1).collect();
+                let (o, _) = *one[one.len() / 2];
+                let mut p = params[..o].to_vec();
+                p.push(params[o] | 0x80);
+                p.extend(std::iter::repeat_n(0x80, extra - 1));
+                p.push(0);
+                p.extend_from_slice(&params[o + 1..end]);
+                p.resize(plen, 0);
+                variants.push((
+                    if extra == 1 {
+                        "two-byte varint"
+                    } else {
+                        "three-byte varint"
+                    },
+                    p,
+                ));
+                tried[extra - 1] += 1;
+            }
+            // The last frequency of the last table, one higher: the sum is off.
+            let (o, l) = *varints.last().unwrap();
+            let mut p = params.clone();
+            p[o + l - 1] ^= 1;
+            variants.push(("frequency changed", p));
+            // The first gap of the first table made 127.
+            let (o, l) = varints[1];
+            if l == 1 {
+                let mut p = params.clone();
+                p[o] = 0x7f;
+                variants.push(("symbol gap changed", p));
+            }
+            if spare > 0 {
+                let mut p = params.clone();
+                p[plen - 1] = 1;
+                variants.push(("padding not zero", p));
+            }
+            for (what, p) in variants {
+                let m = with_params(&c, &p);
+                let mut got = vec![0x5Au8; data.len()];
+                let cpu = codec::decompress_into(&m, d, &mut got);
+                let mut out = vec![0x5Au8; data.len()];
+                let gpu = sys.decompress_on_gpu(&m, d, &mut out);
+                if what.ends_with("varint") {
+                    // The same tables, written longer: both decode the data.
+                    assert!(cpu.is_ok() && got == data, "{what} {d:?}: CPU {cpu:?}");
+                }
+                // Both refuse, or both accept and agree (a changed table that is still a valid
+                // table decodes to other values: the header CRC, recomputed here, guards it).
+                match cpu {
+                    Ok(()) => {
+                        assert!(
+                            gpu.is_ok(),
+                            "{what} {d:?}: the CPU accepts, the GPU refuses: {gpu:?}"
+                        );
+                        assert!(
+                            out == got,
+                            "{what} {d:?}: GPU decode differs from the CPU's"
+                        );
+                    }
+                    Err(e) => assert!(
+                        gpu.is_err(),
+                        "{what} {d:?}: the CPU refuses ({e}), the GPU accepts"
+                    ),
+                }
+            }
+        }
+    }
+    assert!(
+        tried[0] > 0 && tried[1] > 0,
+        "no tensor had padding to lengthen a varint: {tried:?}"
+    );
+}
+
 /// The batched call decodes a whole model's worth of tensors (more than one launch of 64) with
 /// one status per tensor: real weights bit for bit; a layout-v1 container gets 7 (decode it
 /// with the single call); a flipped byte in a segment gets 6 (checksum); a truncated container

@@ -125,6 +125,9 @@ pub struct CudaDevice {
     decode_padic: cudarc::driver::CudaFunction,
     /// `saraphis_decode_segmented_{2,4}`: lossless-v2 containers, many tensors per launch.
     decode_segmented: [cudarc::driver::CudaFunction; 2],
+    /// Resident warps per multiprocessor of each `decode_segmented` variant at 1, 2, 4 and 8
+    /// warps per block.
+    seg_resident: [[u32; 4]; 2],
     /// `saraphis_encode_plan_<kind>` and `saraphis_encode_write_<kind>` for each kind of
     /// `encode::ENCODE_KINDS`.
     encode_plan: Vec<cudarc::driver::CudaFunction>,
@@ -222,10 +225,11 @@ impl CudaDevice {
         for (v, f) in decode_segmented.iter().enumerate() {
             f.set_attribute(
                 cudarc::driver::sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
-                segmented::dyn_bytes(v) as i32,
+                segmented::dyn_bytes(v, 8) as i32,
             )
             .map_err(dev_err)?;
         }
+        let seg_resident = segmented::resident_warps(&decode_segmented).map_err(dev_err)?;
         let encode_plan = encode::ENCODE_KINDS
             .iter()
             .map(|k| f(&format!("saraphis_encode_plan_{k}")))
@@ -277,6 +281,7 @@ impl CudaDevice {
             assemble,
             decode_padic,
             decode_segmented,
+            seg_resident,
             encode_plan,
             encode_write,
             encode_offsets,

@@ -4,10 +4,14 @@
 //! passed as kernel parameters so that nothing is uploaded first).
 //!
 //! The host knows each tensor's output size, hence its element count; it gives tensor `i` the
-//! blocks `block_start[i]..block_start[i + 1]`, one per [`NOMINAL_SEGMENT_ELEMS`] x 8 elements
-//! (at least one). Those blocks parse the container's header, build the planes' slot tables in
-//! shared memory and take the container's segments grid-stride, so a container written with
-//! another segment length still decodes, only with more or fewer warps.
+//! blocks `block_start[i]..block_start[i + 1]`, one per [`NOMINAL_SEGMENT_ELEMS`] x `w` elements
+//! (at least one), where `w` (1, 2, 4 or 8 warps per block) is the smallest that lets the whole
+//! launch be resident at once ([`warps_per_block`]): a small batch (a model of a few hundred
+//! segments, or one tensor) gets one- or two-warp blocks spread over every multiprocessor, so no
+//! multiprocessor issues for eight warps while others idle; a large one gets full blocks that
+//! share their slot tables. The blocks parse the container's header, build the planes' slot
+//! tables in shared memory and take the container's segments grid-stride, so a container
+//! written with another segment length still decodes, only with more or fewer warps.
 
 use std::ffi::c_void;
 
@@ -19,9 +23,9 @@ use crate::error::{Error, Result};
 /// parameters (14,360 bytes; CUDA 12.1 and later take up to 32,764 on sm_70 and newer); larger
 /// batches take several launches.
 pub const SEG_BATCH: usize = 256;
-/// Threads per block (`SEG_THREADS`): 8 warps that share the block's slot tables.
+/// Most threads per block (`SEG_THREADS`): 8 warps that share the block's slot tables.
 const SEG_THREADS: u32 = 256;
-/// Warps per block (`SEG_WARPS`): each decodes one segment at a time.
+/// Most warps per block (`SEG_WARPS`): each decodes one segment at a time.
 const SEG_WARPS: u64 = SEG_THREADS as u64 / 32;
 /// Segment length the host plans blocks for: the encoder's default
 /// ([`crate::codec::segmented::DEFAULT_SEGMENT_ELEMS`]).
@@ -95,11 +99,47 @@ fn variant(items: &[SegmentedItem]) -> usize {
 /// Bytes of one warp's ring for one plane (`RING`): words staged by cp.async ahead of decoding.
 const RING_BYTES: u32 = 1024;
 
-/// Dynamic shared memory of variant `v` (`seg_smem` in the kernel): a slot table per plane,
-/// then one ring per warp and plane (which first stage the container's parameters).
-pub(super) fn dyn_bytes(v: usize) -> u32 {
+/// Warps per block the host may choose (`blockDim.x / 32` in the kernel).
+const WARP_CHOICES: [u32; 4] = [1, 2, 4, 8];
+
+/// Dynamic shared memory of variant `v` (`seg_smem` in the kernel) with `warps` warps per
+/// block: a slot table per plane, then one ring per warp and plane.
+pub(super) fn dyn_bytes(v: usize, warps: u32) -> u32 {
     let planes = [2, 4][v];
-    planes * SLOT_TABLE_BYTES + SEG_WARPS as u32 * planes * RING_BYTES
+    planes * SLOT_TABLE_BYTES + warps * planes * RING_BYTES
+}
+
+/// Resident warps per multiprocessor of each variant at each of [`WARP_CHOICES`] (from the
+/// driver's occupancy calculator, at the dynamic shared memory each needs).
+pub(super) fn resident_warps(
+    f: &[cudarc::driver::CudaFunction; 2],
+) -> std::result::Result<[[u32; 4]; 2], cudarc::driver::DriverError> {
+    let mut out = [[0u32; 4]; 2];
+    for (v, func) in f.iter().enumerate() {
+        for (k, &w) in WARP_CHOICES.iter().enumerate() {
+            let blocks = func.occupancy_max_active_blocks_per_multiprocessor(
+                32 * w,
+                dyn_bytes(v, w) as usize,
+                None,
+            )?;
+            out[v][k] = blocks * w;
+        }
+    }
+    Ok(out)
+}
+
+/// Warps per block for a launch of `segments` segments on `sms` multiprocessors, given the
+/// variant's resident warps per multiprocessor at each choice: the smallest block whose
+/// launch is resident all at once (so every multiprocessor gets its share of the chains and
+/// none issues for a full block while others idle), else the largest (full blocks share their
+/// slot tables, which a launch of many waves amortises).
+fn warps_per_block(segments: u64, sms: u32, resident: &[u32; 4]) -> u32 {
+    for (k, &w) in WARP_CHOICES.iter().enumerate() {
+        if segments <= resident[k] as u64 * sms as u64 {
+            return w;
+        }
+    }
+    SEG_WARPS as u32
 }
 
 impl CudaDevice {
@@ -132,6 +172,16 @@ impl CudaDevice {
                 per_tensor: per_tensor as u32,
                 pad: 0,
             };
+            let v = variant(group);
+            let segments: u64 = group
+                .iter()
+                .map(|it| {
+                    (it.dst_len / it.dtype.size() as u64)
+                        .div_ceil(NOMINAL_SEGMENT_ELEMS)
+                        .max(1)
+                })
+                .sum();
+            let warps = warps_per_block(segments, self.sms, &self.seg_resident[v]);
             let mut blocks: u64 = 0;
             for (k, it) in group.iter().enumerate() {
                 b.t[k] = SegTensor {
@@ -145,7 +195,7 @@ impl CudaDevice {
                 b.dtype[k] = it.dtype as u32;
                 b.block_start[k] = blocks as u32;
                 let numel = it.dst_len / it.dtype.size() as u64;
-                blocks += numel.div_ceil(NOMINAL_SEGMENT_ELEMS * SEG_WARPS).max(1);
+                blocks += numel.div_ceil(NOMINAL_SEGMENT_ELEMS * warps as u64).max(1);
                 if blocks > u32::MAX as u64 / 2 {
                     return Err(Error::InvalidArgument(
                         "segmented decode: too many blocks in one launch".into(),
@@ -155,13 +205,12 @@ impl CudaDevice {
             for k in group.len()..=SEG_BATCH {
                 b.block_start[k] = blocks as u32;
             }
-            let v = variant(group);
             let mut args: [*mut c_void; 1] = [arg(&b)];
             self.launch_block(
                 &self.decode_segmented[v],
                 blocks as u32,
-                SEG_THREADS,
-                dyn_bytes(v),
+                32 * warps,
+                dyn_bytes(v, warps),
                 stream,
                 &mut args,
             )?;
@@ -189,5 +238,22 @@ impl CudaDevice {
                 .map_err(super::dev_err)
         })
         .map_err(Error::Device)?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::warps_per_block;
+
+    #[test]
+    fn small_launches_spread_over_small_blocks() {
+        // H200-like: 132 multiprocessors; BF16 variant resident warps 6, 10, 16, 24.
+        let r = [6, 10, 16, 24];
+        assert_eq!(warps_per_block(1, 132, &r), 1);
+        assert_eq!(warps_per_block(429, 132, &r), 1);
+        assert_eq!(warps_per_block(792, 132, &r), 1);
+        assert_eq!(warps_per_block(793, 132, &r), 2);
+        assert_eq!(warps_per_block(2000, 132, &r), 4);
+        assert_eq!(warps_per_block(16_384, 132, &r), 8);
     }
 }
