@@ -1,5 +1,6 @@
 //! Profiling aid: decode one real tensor repeatedly on one thread.
-//! `cargo run --release --example decode_profile -- MODEL.safetensors [f32|bf16] [N]`
+//! `cargo run --release --example decode_profile -- MODEL.safetensors [f32|bf16] [N] [v1|v2]`
+//! (v2: stream layout v2, `lossless-v2`, at its default segment length).
 use saraphis::codec::{self, CompressOptions};
 use saraphis::DType;
 
@@ -29,7 +30,16 @@ fn main() {
         .build()
         .unwrap();
     pool.install(|| {
-        let c = codec::compress(&data, dtype, &shape, &CompressOptions::default()).unwrap();
+        let c = if args.get(4).is_some_and(|a| a == "v2") {
+            let o = CompressOptions {
+                chunk_elems: codec::segmented::DEFAULT_SEGMENT_ELEMS,
+                ..CompressOptions::default()
+            };
+            codec::compress_with_layout(&data, dtype, &shape, &o, codec::StreamLayout::Segments)
+                .unwrap()
+        } else {
+            codec::compress(&data, dtype, &shape, &CompressOptions::default()).unwrap()
+        };
         let mut out = vec![0u8; data.len()];
         let t0 = std::time::Instant::now();
         for _ in 0..reps {

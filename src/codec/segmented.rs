@@ -70,6 +70,12 @@ pub fn segment_checksum(bytes: &[u8]) -> u32 {
     })
 }
 
+thread_local! {
+    /// Per-thread scratch for the coded planes' symbols of one segment (at most 4 planes x the
+    /// segment length), reused across segments so that decoding allocates nothing per segment.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// How one plane is stored.
 #[derive(Debug, Clone)]
 enum Plane {
@@ -177,25 +183,25 @@ impl SegmentedPlan {
     /// Write the elements of the decoded planes `syms` (exponent, then big-endian byte planes of
     /// sign and mantissa) into `out`, little-endian; straight loops per element size that the
     /// compiler vectorises.
-    fn assemble(&self, syms: &[Vec<u8>], out: &mut [u8]) {
+    fn assemble(&self, syms: &[&[u8]], out: &mut [u8]) {
         let (m, e) = (self.man_bits, self.exp_bits);
         let low = (1u32 << m) - 1;
         match (self.size, syms) {
-            (2, [s0, s1]) => {
+            (2, &[s0, s1]) => {
                 for ((o, &a), &b) in out.chunks_exact_mut(2).zip(s0).zip(s1) {
                     let r = b as u32;
                     let v = ((r >> m) << (m + e)) | ((a as u32) << m) | (r & low);
                     o.copy_from_slice(&(v as u16).to_le_bytes());
                 }
             }
-            (2, [s0, s1, s2]) => {
+            (2, &[s0, s1, s2]) => {
                 for (((o, &a), &b), &c) in out.chunks_exact_mut(2).zip(s0).zip(s1).zip(s2) {
                     let r = (b as u32) << 8 | c as u32;
                     let v = ((r >> m) << (m + e)) | ((a as u32) << m) | (r & low);
                     o.copy_from_slice(&(v as u16).to_le_bytes());
                 }
             }
-            (4, [s0, s1, s2, s3]) => {
+            (4, &[s0, s1, s2, s3]) => {
                 for ((((o, &a), &b), &c), &d) in
                     out.chunks_exact_mut(4).zip(s0).zip(s1).zip(s2).zip(s3)
                 {
@@ -445,7 +451,25 @@ impl SegmentedPlan {
             return corrupt("lossless-v2 segment prologue");
         }
         let np = self.planes.len();
-        let mut syms = vec![vec![0u8; n]; np];
+        // Coded planes decode into a per-thread scratch buffer (reused, never zeroed: every
+        // byte is written before it is read); raw planes are read in place from the segment.
+        SCRATCH.with_borrow_mut(|scratch| self.decode_coded_segment(seg, out, n, np, scratch))
+    }
+
+    /// The coded-segment part of [`SegmentedPlan::decode_segment`], with `scratch` for the
+    /// coded planes' symbols.
+    fn decode_coded_segment(
+        &self,
+        seg: &[u8],
+        out: &mut [u8],
+        n: usize,
+        np: usize,
+        scratch: &mut Vec<u8>,
+    ) -> Result<()> {
+        if scratch.len() < np * n {
+            scratch.resize(np * n, 0);
+        }
+        let mut coded: Vec<&mut [u8]> = scratch[..np * n].chunks_mut(n.max(1)).collect();
         let mut pos = PROLOGUE;
         for (p, plane) in self.planes.iter().enumerate() {
             let w = u32::from_le_bytes(seg[4 + 4 * p..8 + 4 * p].try_into().unwrap()) as usize;
@@ -468,7 +492,7 @@ impl SegmentedPlan {
                 }
             }
             let words = &seg[pos + 4 * LANES..end];
-            let k = rans32::decode(&mut x, packed, words, &mut syms[p])?;
+            let k = rans32::decode(&mut x, packed, words, &mut coded[p][..n])?;
             if k != w || x.iter().any(|&st| st != RANS_L) {
                 return corrupt("lossless-v2 rANS state mismatch");
             }
@@ -481,22 +505,32 @@ impl SegmentedPlan {
         if seg[4 + 4 * np..PROLOGUE].iter().any(|&z| z != 0) {
             return corrupt("lossless-v2 segment prologue");
         }
+        let mut raw_at = [0usize; MAX_PLANES];
         for (p, plane) in self.planes.iter().enumerate() {
             if matches!(plane, Plane::Raw) {
                 let next = pad(pos + n);
                 if next > seg.len() {
                     return Err(Error::Truncated("lossless-v2 raw plane".into()));
                 }
-                syms[p].copy_from_slice(&seg[pos..pos + n]);
                 if seg[pos + n..next].iter().any(|&z| z != 0) {
                     return corrupt("lossless-v2 raw plane padding");
                 }
+                raw_at[p] = pos;
                 pos = next;
             }
         }
         if pos != seg.len() {
             return corrupt("trailing bytes in lossless-v2 segment");
         }
+        let syms: Vec<&[u8]> = self
+            .planes
+            .iter()
+            .enumerate()
+            .map(|(p, plane)| match plane {
+                Plane::Raw => &seg[raw_at[p]..raw_at[p] + n],
+                Plane::Rans { .. } => &coded[p][..n],
+            })
+            .collect();
         self.assemble(&syms, out);
         Ok(())
     }

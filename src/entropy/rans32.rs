@@ -173,8 +173,9 @@ mod avx2 {
         let table = t.slots.as_ptr() as *const i32;
         // SAFETY (loads/stores below): `x` holds 32 u32 = 4 vectors; symbol stores write
         // syms[32 g .. 32 g + 32) for g < groups; word loads read 16 bytes at 2k only when
-        // k + 8 <= w; gathers index the table with `state & mask`, below its 2^scale_bits
-        // entries (PackedSlots has exactly that many).
+        // k + 8 <= w (the branch-free path runs a group only when k + 32 <= w at its start, and
+        // each of its 4 vectors takes at most 8 words); gathers index the table with
+        // `state & mask`, below its 2^scale_bits entries (PackedSlots has exactly that many).
         let mut v = [zero; 4];
         for (j, vj) in v.iter_mut().enumerate() {
             *vj = _mm256_loadu_si256(x.as_ptr().add(8 * j) as *const __m256i);
@@ -182,6 +183,36 @@ mod avx2 {
         let mut k = 0usize;
         for g in 0..groups {
             let mut sy = [zero; 4];
+            if k + STATES <= w {
+                // A group takes at most 32 words: every 16-byte word load below stays inside
+                // `words`, so renormalisation needs no branch (a state that does not need a word
+                // keeps its value through the blend, and an empty mask takes none).
+                for j in 0..4 {
+                    let s = v[j];
+                    let slot = _mm256_i32gather_epi32::<4>(table, _mm256_and_si256(s, mask));
+                    let q = _mm256_srl_epi32(s, sb);
+                    let fm1 = _mm256_srli_epi32::<20>(slot);
+                    let bias = _mm256_and_si256(_mm256_srli_epi32::<8>(slot), m12);
+                    let y = _mm256_add_epi32(_mm256_mullo_epi32(fm1, q), _mm256_add_epi32(q, bias));
+                    sy[j] = slot;
+                    let need = _mm256_cmpeq_epi32(_mm256_srl_epi32(y, lbits), zero);
+                    let bits = _mm256_movemask_ps(_mm256_castsi256_ps(need)) as usize;
+                    let raw = _mm_loadu_si128(words.as_ptr().add(2 * k) as *const __m128i);
+                    let perm = _mm256_loadu_si256(PERM[bits].as_ptr() as *const __m256i);
+                    let taken = _mm256_permutevar8x32_epi32(_mm256_cvtepu16_epi32(raw), perm);
+                    let ny = _mm256_or_si256(_mm256_slli_epi32::<16>(y), taken);
+                    v[j] = _mm256_blendv_epi8(y, ny, need);
+                    k += bits.count_ones() as usize;
+                }
+                let m8 = _mm256_set1_epi32(0xff);
+                let a =
+                    _mm256_packus_epi32(_mm256_and_si256(sy[0], m8), _mm256_and_si256(sy[1], m8));
+                let b =
+                    _mm256_packus_epi32(_mm256_and_si256(sy[2], m8), _mm256_and_si256(sy[3], m8));
+                let c = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(a, b), order);
+                _mm256_storeu_si256(syms.as_mut_ptr().add(STATES * g) as *mut __m256i, c);
+                continue;
+            }
             for j in 0..4 {
                 let s = v[j];
                 let slot = _mm256_i32gather_epi32::<4>(table, _mm256_and_si256(s, mask));
