@@ -1,4 +1,4 @@
-//! Profiling aid: decode one real tensor repeatedly on one thread.
+//! Profiling aid: compress, then decode, one real tensor repeatedly on one thread.
 //! `cargo run --release --example decode_profile -- MODEL.safetensors [f32|bf16] [N] [v1|v2]`
 //! (v2: stream layout v2, `lossless-v2`, at its default segment length).
 use saraphis::codec::{self, CompressOptions};
@@ -30,16 +30,24 @@ fn main() {
         .build()
         .unwrap();
     pool.install(|| {
-        let c = if args.get(4).is_some_and(|a| a == "v2") {
-            let o = CompressOptions {
-                chunk_elems: codec::segmented::DEFAULT_SEGMENT_ELEMS,
-                ..CompressOptions::default()
-            };
-            codec::compress_with_layout(&data, dtype, &shape, &o, codec::StreamLayout::Segments)
-                .unwrap()
-        } else {
-            codec::compress(&data, dtype, &shape, &CompressOptions::default()).unwrap()
+        let compress = || {
+            if args.get(4).is_some_and(|a| a == "v2") {
+                let o = CompressOptions {
+                    chunk_elems: codec::segmented::DEFAULT_SEGMENT_ELEMS,
+                    ..CompressOptions::default()
+                };
+                codec::compress_with_layout(&data, dtype, &shape, &o, codec::StreamLayout::Segments)
+                    .unwrap()
+            } else {
+                codec::compress(&data, dtype, &shape, &CompressOptions::default()).unwrap()
+            }
         };
+        let t0 = std::time::Instant::now();
+        for _ in 1..reps {
+            compress();
+        }
+        let c = compress();
+        let enc = t0.elapsed().as_secs_f64() / reps as f64;
         let mut out = vec![0u8; data.len()];
         let t0 = std::time::Instant::now();
         for _ in 0..reps {
@@ -48,8 +56,9 @@ fn main() {
         let s = t0.elapsed().as_secs_f64() / reps as f64;
         assert_eq!(out, data);
         println!(
-            "{dtype:?}: ratio {:.4}, decode {:.0} MB/s ({:.2} ns/elem)",
+            "{dtype:?}: ratio {:.4}, encode {:.0} MB/s, decode {:.0} MB/s ({:.2} ns/elem)",
             data.len() as f64 / c.bytes.len() as f64,
+            data.len() as f64 / 1e6 / enc,
             data.len() as f64 / 1e6 / s,
             s * 1e9 / (data.len() / dtype.size()) as f64
         );

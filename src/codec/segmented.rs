@@ -76,6 +76,14 @@ thread_local! {
     static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
+thread_local! {
+    /// Per-thread scratch of the encoder: the planes' symbols of one segment and its
+    /// backwards word buffer, reused across segments.
+    #[allow(clippy::type_complexity)]
+    static ENC_SCRATCH: std::cell::RefCell<(Vec<Vec<u8>>, Vec<u16>)> =
+        const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+}
+
 /// How one plane is stored.
 #[derive(Debug, Clone)]
 enum Plane {
@@ -99,6 +107,44 @@ pub struct SegmentedPlan {
 
 fn pad(n: usize) -> usize {
     n.next_multiple_of(ALIGN)
+}
+
+/// [`SegmentedPlan::split_planes`] for 2-byte elements with one sign + mantissa byte plane
+/// (BF16): M mantissa bits, E exponent bits.
+#[inline(always)]
+fn split2<const M: u32, const E: u32>(src: &[u8], s0: &mut [u8], s1: &mut [u8]) {
+    for ((c, a), b) in src.chunks_exact(2).zip(s0.iter_mut()).zip(s1.iter_mut()) {
+        let v = u16::from_le_bytes([c[0], c[1]]) as u32;
+        *a = ((v >> M) & ((1 << E) - 1)) as u8;
+        *b = (((v >> (M + E)) << M) | (v & ((1 << M) - 1))) as u8;
+    }
+}
+
+/// [`SegmentedPlan::split_planes`] for 4-byte elements (F32): M mantissa bits, E exponent bits.
+#[inline(always)]
+fn split4<const M: u32, const E: u32>(
+    src: &[u8],
+    s0: &mut [u8],
+    s1: &mut [u8],
+    s2: &mut [u8],
+    s3: &mut [u8],
+) {
+    for ((((c, a), b), d), f) in src
+        .chunks_exact(4)
+        .zip(s0.iter_mut())
+        .zip(s1.iter_mut())
+        .zip(s2.iter_mut())
+        .zip(s3.iter_mut())
+    {
+        let v = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+        let r = ((v >> (M + E)) << M) | (v & ((1 << M) - 1));
+        (*a, *b, *d, *f) = (
+            ((v >> M) & ((1 << E) - 1)) as u8,
+            (r >> 16) as u8,
+            (r >> 8) as u8,
+            r as u8,
+        );
+    }
 }
 
 impl SegmentedPlan {
@@ -135,6 +181,12 @@ impl SegmentedPlan {
     /// Split the elements of `src` into their planes (the inverse of [`Self::assemble`]):
     /// `syms[p][i]` = plane `p`'s symbol of element `i`; straight loops per element size.
     fn split_planes(&self, src: &[u8], syms: &mut [Vec<u8>]) {
+        // F32, F16 and BF16 with their shifts known at compile time (the loops vectorise).
+        match (self.size, self.man_bits, self.exp_bits, &mut *syms) {
+            (4, 23, 8, [s0, s1, s2, s3]) => return split4::<23, 8>(src, s0, s1, s2, s3),
+            (2, 7, 8, [s0, s1]) => return split2::<7, 8>(src, s0, s1),
+            _ => {}
+        }
         let (m, e) = (self.man_bits, self.exp_bits);
         let (low, emask) = ((1u32 << m) - 1, (1u32 << e) - 1);
         let parts = |v: u32| ((v >> m) & emask, ((v >> (m + e)) << m) | (v & low));
@@ -369,13 +421,29 @@ impl SegmentedPlan {
     /// Code one segment of whole elements (`src`); the result's length is a multiple of 16.
     /// Falls back to a raw segment when coding does not make it smaller.
     pub fn encode_segment(&self, src: &[u8]) -> Vec<u8> {
+        ENC_SCRATCH.with_borrow_mut(|(syms, buf)| self.encode_segment_with(src, syms, buf))
+    }
+
+    /// [`SegmentedPlan::encode_segment`] with per-thread scratch for the planes' symbols and
+    /// the backwards word buffer (resized, not zeroed: every byte read is written first).
+    fn encode_segment_with(
+        &self,
+        src: &[u8],
+        syms: &mut Vec<Vec<u8>>,
+        buf: &mut Vec<u16>,
+    ) -> Vec<u8> {
         let n = src.len() / self.size;
         let np = self.planes.len();
-        let mut syms = vec![vec![0u8; n]; np];
-        self.split_planes(src, &mut syms);
+        syms.resize_with(np, Vec::new);
+        for plane in syms.iter_mut() {
+            plane.resize(n, 0);
+        }
+        let syms = &mut syms[..np];
+        self.split_planes(src, syms);
         let mut out = vec![0u8; PROLOGUE];
         out[0] = MODE_CODED;
-        let mut buf = vec![0u16; n + 1];
+        buf.resize(n + 1, 0);
+        let buf = &mut buf[..n + 1];
         for (p, plane) in self.planes.iter().enumerate() {
             let Plane::Rans { enc, .. } = plane else {
                 continue;
@@ -386,12 +454,12 @@ impl SegmentedPlan {
             let sp = &syms[p];
             let groups = n / LANES;
             for i in (groups * LANES..n).rev() {
-                enc.put_back(&mut x[i % LANES], &mut buf, &mut pos, sp[i] as usize);
+                enc.put_back(&mut x[i % LANES], buf, &mut pos, sp[i] as usize);
             }
             for g in (0..groups).rev() {
                 let s = &sp[g * LANES..(g + 1) * LANES];
                 for l in (0..LANES).rev() {
-                    enc.put_back(&mut x[l], &mut buf, &mut pos, s[l] as usize);
+                    enc.put_back(&mut x[l], buf, &mut pos, s[l] as usize);
                 }
             }
             let words = &buf[pos..];
