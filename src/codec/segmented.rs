@@ -181,7 +181,8 @@ impl SegmentedPlan {
     /// Split the elements of `src` into their planes (the inverse of [`Self::assemble`]):
     /// `syms[p][i]` = plane `p`'s symbol of element `i`; straight loops per element size.
     fn split_planes(&self, src: &[u8], syms: &mut [Vec<u8>]) {
-        // F32, F16 and BF16 with their shifts known at compile time (the loops vectorise).
+        // F32 and BF16 with their shifts known at compile time (the loops vectorise); F16
+        // (three planes) and anything else below.
         match (self.size, self.man_bits, self.exp_bits, &mut *syms) {
             (4, 23, 8, [s0, s1, s2, s3]) => return split4::<23, 8>(src, s0, s1, s2, s3),
             (2, 7, 8, [s0, s1]) => return split2::<7, 8>(src, s0, s1),
@@ -191,12 +192,6 @@ impl SegmentedPlan {
         let (low, emask) = ((1u32 << m) - 1, (1u32 << e) - 1);
         let parts = |v: u32| ((v >> m) & emask, ((v >> (m + e)) << m) | (v & low));
         match (self.size, syms) {
-            (2, [s0, s1]) => {
-                for ((c, a), b) in src.chunks_exact(2).zip(s0.iter_mut()).zip(s1.iter_mut()) {
-                    let (x, r) = parts(u16::from_le_bytes([c[0], c[1]]) as u32);
-                    (*a, *b) = (x as u8, r as u8);
-                }
-            }
             (2, [s0, s1, s2]) => {
                 for (((c, a), b), d) in src
                     .chunks_exact(2)
@@ -206,18 +201,6 @@ impl SegmentedPlan {
                 {
                     let (x, r) = parts(u16::from_le_bytes([c[0], c[1]]) as u32);
                     (*a, *b, *d) = (x as u8, (r >> 8) as u8, r as u8);
-                }
-            }
-            (4, [s0, s1, s2, s3]) => {
-                for ((((c, a), b), d), f) in src
-                    .chunks_exact(4)
-                    .zip(s0.iter_mut())
-                    .zip(s1.iter_mut())
-                    .zip(s2.iter_mut())
-                    .zip(s3.iter_mut())
-                {
-                    let (x, r) = parts(u32::from_le_bytes([c[0], c[1], c[2], c[3]]));
-                    (*a, *b, *d, *f) = (x as u8, (r >> 16) as u8, (r >> 8) as u8, r as u8);
                 }
             }
             (_, syms) => {

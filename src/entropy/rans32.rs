@@ -152,6 +152,64 @@ mod avx2 {
         t
     };
 
+    /// The constants of one table's decode.
+    #[derive(Clone, Copy)]
+    struct Consts {
+        mask: __m256i,
+        sb: __m128i,
+        m12: __m256i,
+        lbits: __m128i,
+        table: *const i32,
+    }
+
+    /// One decode step of 8 states `s`: the gathered slots, the updated states before
+    /// renormalisation, the lanes that need a word (all ones) and their movemask.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2; `c.table` must have `2^scale_bits` entries (states are masked to
+    /// that range before the gather).
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    unsafe fn step(s: __m256i, c: &Consts) -> (__m256i, __m256i, __m256i, usize) {
+        let slot = _mm256_i32gather_epi32::<4>(c.table, _mm256_and_si256(s, c.mask));
+        let q = _mm256_srl_epi32(s, c.sb);
+        let fm1 = _mm256_srli_epi32::<20>(slot);
+        let bias = _mm256_and_si256(_mm256_srli_epi32::<8>(slot), c.m12);
+        let y = _mm256_add_epi32(_mm256_mullo_epi32(fm1, q), _mm256_add_epi32(q, bias));
+        let need = _mm256_cmpeq_epi32(_mm256_srl_epi32(y, c.lbits), _mm256_setzero_si256());
+        let bits = _mm256_movemask_ps(_mm256_castsi256_ps(need)) as usize;
+        (slot, y, need, bits)
+    }
+
+    /// `y` with the lanes in `need` (movemask `bits`) renormalised from the 8 words of `raw`,
+    /// taken in lane order.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    unsafe fn take_words(y: __m256i, need: __m256i, bits: usize, raw: __m128i) -> __m256i {
+        let perm = _mm256_loadu_si256(PERM[bits].as_ptr() as *const __m256i);
+        let taken = _mm256_permutevar8x32_epi32(_mm256_cvtepu16_epi32(raw), perm);
+        let ny = _mm256_or_si256(_mm256_slli_epi32::<16>(y), taken);
+        _mm256_blendv_epi8(y, ny, need)
+    }
+
+    /// Low bytes of a group's 32 slots, in symbol order, stored at `out`.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2; `out` must be valid for 32 bytes.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    unsafe fn store_symbols(sy: &[__m256i; 4], out: *mut u8) {
+        let m8 = _mm256_set1_epi32(0xff);
+        let order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+        let a = _mm256_packus_epi32(_mm256_and_si256(sy[0], m8), _mm256_and_si256(sy[1], m8));
+        let b = _mm256_packus_epi32(_mm256_and_si256(sy[2], m8), _mm256_and_si256(sy[3], m8));
+        let c = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(a, b), order);
+        _mm256_storeu_si256(out as *mut __m256i, c);
+    }
+
     /// # Safety
     /// The CPU must have AVX2.
     #[target_feature(enable = "avx2")]
@@ -163,14 +221,15 @@ mod avx2 {
     ) -> Result<usize> {
         let w = words.len() / 2;
         let groups = syms.len() / STATES;
-        let mask = _mm256_set1_epi32(((1u32 << t.scale_bits) - 1) as i32);
-        let sb = _mm_cvtsi32_si128(t.scale_bits as i32);
-        let m12 = _mm256_set1_epi32(0xfff);
+        let c = Consts {
+            mask: _mm256_set1_epi32(((1u32 << t.scale_bits) - 1) as i32),
+            sb: _mm_cvtsi32_si128(t.scale_bits as i32),
+            m12: _mm256_set1_epi32(0xfff),
+            // A state renormalises when it falls below RANS_L, a power of two.
+            lbits: _mm_cvtsi32_si128(RANS_L.trailing_zeros() as i32),
+            table: t.slots.as_ptr() as *const i32,
+        };
         let zero = _mm256_setzero_si256();
-        // A state renormalises when it falls below RANS_L, a power of two.
-        let lbits = _mm_cvtsi32_si128(RANS_L.trailing_zeros() as i32);
-        let order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
-        let table = t.slots.as_ptr() as *const i32;
         // SAFETY (loads/stores below): `x` holds 32 u32 = 4 vectors; symbol stores write
         // syms[32 g .. 32 g + 32) for g < groups; word loads read 16 bytes at 2k only when
         // k + 8 <= w (the branch-free path runs a group only when k + 32 <= w at its start, and
@@ -183,47 +242,18 @@ mod avx2 {
         let mut k = 0usize;
         for g in 0..groups {
             let mut sy = [zero; 4];
-            if k + STATES <= w {
-                // A group takes at most 32 words: every 16-byte word load below stays inside
-                // `words`, so renormalisation needs no branch (a state that does not need a word
-                // keeps its value through the blend, and an empty mask takes none).
-                for j in 0..4 {
-                    let s = v[j];
-                    let slot = _mm256_i32gather_epi32::<4>(table, _mm256_and_si256(s, mask));
-                    let q = _mm256_srl_epi32(s, sb);
-                    let fm1 = _mm256_srli_epi32::<20>(slot);
-                    let bias = _mm256_and_si256(_mm256_srli_epi32::<8>(slot), m12);
-                    let y = _mm256_add_epi32(_mm256_mullo_epi32(fm1, q), _mm256_add_epi32(q, bias));
-                    sy[j] = slot;
-                    let need = _mm256_cmpeq_epi32(_mm256_srl_epi32(y, lbits), zero);
-                    let bits = _mm256_movemask_ps(_mm256_castsi256_ps(need)) as usize;
-                    let raw = _mm_loadu_si128(words.as_ptr().add(2 * k) as *const __m128i);
-                    let perm = _mm256_loadu_si256(PERM[bits].as_ptr() as *const __m256i);
-                    let taken = _mm256_permutevar8x32_epi32(_mm256_cvtepu16_epi32(raw), perm);
-                    let ny = _mm256_or_si256(_mm256_slli_epi32::<16>(y), taken);
-                    v[j] = _mm256_blendv_epi8(y, ny, need);
-                    k += bits.count_ones() as usize;
-                }
-                let m8 = _mm256_set1_epi32(0xff);
-                let a =
-                    _mm256_packus_epi32(_mm256_and_si256(sy[0], m8), _mm256_and_si256(sy[1], m8));
-                let b =
-                    _mm256_packus_epi32(_mm256_and_si256(sy[2], m8), _mm256_and_si256(sy[3], m8));
-                let c = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(a, b), order);
-                _mm256_storeu_si256(syms.as_mut_ptr().add(STATES * g) as *mut __m256i, c);
-                continue;
-            }
+            // A group takes at most 32 words: while they are all in bounds, every 16-byte word
+            // load stays inside `words` and renormalisation needs no branch (a state that needs
+            // no word keeps its value through the blend, and an empty mask takes none).
+            let in_bounds = k + STATES <= w;
             for j in 0..4 {
-                let s = v[j];
-                let slot = _mm256_i32gather_epi32::<4>(table, _mm256_and_si256(s, mask));
-                let q = _mm256_srl_epi32(s, sb);
-                let fm1 = _mm256_srli_epi32::<20>(slot);
-                let bias = _mm256_and_si256(_mm256_srli_epi32::<8>(slot), m12);
-                let mut y = _mm256_add_epi32(_mm256_mullo_epi32(fm1, q), _mm256_add_epi32(q, bias));
+                let (slot, mut y, need, bits) = step(v[j], &c);
                 sy[j] = slot;
-                let need = _mm256_cmpeq_epi32(_mm256_srl_epi32(y, lbits), zero);
-                let bits = _mm256_movemask_ps(_mm256_castsi256_ps(need)) as usize;
-                if bits != 0 {
+                if in_bounds {
+                    let raw = _mm_loadu_si128(words.as_ptr().add(2 * k) as *const __m128i);
+                    y = take_words(y, need, bits, raw);
+                    k += bits.count_ones() as usize;
+                } else if bits != 0 {
                     let cnt = bits.count_ones() as usize;
                     let raw = if k + 8 <= w {
                         _mm_loadu_si128(words.as_ptr().add(2 * k) as *const __m128i)
@@ -235,21 +265,12 @@ mod avx2 {
                         tmp[..2 * (w - k)].copy_from_slice(&words[2 * k..2 * w]);
                         _mm_loadu_si128(tmp.as_ptr() as *const __m128i)
                     };
-                    let wv = _mm256_cvtepu16_epi32(raw);
-                    let perm = _mm256_loadu_si256(PERM[bits].as_ptr() as *const __m256i);
-                    let taken = _mm256_permutevar8x32_epi32(wv, perm);
-                    let ny = _mm256_or_si256(_mm256_slli_epi32::<16>(y), taken);
-                    y = _mm256_blendv_epi8(y, ny, need);
+                    y = take_words(y, need, bits, raw);
                     k += cnt;
                 }
                 v[j] = y;
             }
-            // Low bytes of the 32 slots, in symbol order.
-            let m8 = _mm256_set1_epi32(0xff);
-            let a = _mm256_packus_epi32(_mm256_and_si256(sy[0], m8), _mm256_and_si256(sy[1], m8));
-            let b = _mm256_packus_epi32(_mm256_and_si256(sy[2], m8), _mm256_and_si256(sy[3], m8));
-            let c = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(a, b), order);
-            _mm256_storeu_si256(syms.as_mut_ptr().add(STATES * g) as *mut __m256i, c);
+            store_symbols(&sy, syms.as_mut_ptr().add(STATES * g));
         }
         for (j, vj) in v.iter().enumerate() {
             _mm256_storeu_si256(x.as_mut_ptr().add(8 * j) as *mut __m256i, *vj);
