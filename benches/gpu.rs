@@ -9,7 +9,10 @@
 //! written as a `.sph` archive and decoded through the archive C API
 //! (`saraphis_archive_decompress_device_batch`): the first batch (containers uploaded, first
 //! decodes checked one by one: the load) once, wall clock, then warm batches timed as above
-//! (`archive_first_batch_ms`, `archive_batched_ms`).
+//! (`archive_first_batch_ms`, `archive_batched_ms`). Each row also gives every call's GPU time
+//! (`per_call_us_by_tensor`: [elements, µs], from one more pass with an event after each call).
+//! `--model-segment-elems A,B`: the same rows with segments of A, B elements
+//! (`model_{bf16,f32}_seg{A}`; no archive rows), for what shorter chains buy and cost.
 //!
 //! Real weights (the MiniLM tensors of tests/data) are tiled to N GiB (default 1), compressed
 //! on the CPU, uploaded once, and decoded on the GPU into a device buffer with CUDA events
@@ -190,9 +193,22 @@ fn main() {
     );
 
     if let Some(model) = get("--model").filter(|_| wanted("model")) {
-        for (name, r) in model_rows(&model, &sys, &stream, &timed) {
+        for (name, r) in model_rows(&model, &sys, &stream, &timed, NOMINAL_SEGMENT_ELEMS as u32) {
             eprintln!("{name}: {r}");
             results.insert(name, r);
+        }
+        // `--model-segment-elems A,B,..`: the same rows with other segment lengths (rows
+        // `model_{bf16,f32}_seg{N}`): what shorter chains buy and cost in ratio.
+        for seg in get("--model-segment-elems")
+            .unwrap_or_default()
+            .split(',')
+            .filter_map(|v| v.trim().parse::<u32>().ok())
+        {
+            for (name, r) in model_rows(&model, &sys, &stream, &timed, seg) {
+                let name = format!("{name}_seg{seg}");
+                eprintln!("{name}: {r}");
+                results.insert(name, r);
+            }
         }
     }
     for (name, dtype) in [("bf16", DType::BF16), ("f32", DType::F32)] {
@@ -203,7 +219,7 @@ fn main() {
         let n_bytes = data.len();
         let numel = (n_bytes / dtype.size()) as u64;
         let t0 = std::time::Instant::now();
-        let c = v2_container(&data, dtype, &[numel]);
+        let c = v2_container(&data, dtype, &[numel], NOMINAL_SEGMENT_ELEMS as u32);
         let cpu_s = t0.elapsed().as_secs_f64();
         let segments = codec::inspect(&c).unwrap().chunks as u64;
         let src = stream.clone_htod(&c).unwrap();
@@ -557,15 +573,23 @@ fn main() {
 }
 
 /// A lossless-v2 container of `data` (the default layout, segments of the default length).
-fn v2_container(data: &[u8], dtype: DType, shape: &[u64]) -> Vec<u8> {
+fn v2_container(data: &[u8], dtype: DType, shape: &[u64], segment_elems: u32) -> Vec<u8> {
     let o = CompressOptions {
         codec: CodecParams::Lossless,
-        chunk_elems: NOMINAL_SEGMENT_ELEMS as u32,
+        chunk_elems: segment_elems,
         lanes: 0,
     };
     codec::compress_with_layout(data, dtype, shape, &o, codec::StreamLayout::Segments)
         .unwrap()
         .bytes
+}
+
+/// A new event of `stream`'s context.
+fn ev_new(stream: &Arc<CudaStream>) -> cudarc::driver::CudaEvent {
+    stream
+        .context()
+        .new_event(Some(cudarc::driver::sys::CUevent_flags::CU_EVENT_DEFAULT))
+        .unwrap()
 }
 
 /// Times one enqueued piece of work (median ms over the repeats; `work(first)` as in `main`).
@@ -578,6 +602,7 @@ fn model_rows(
     sys: &System,
     stream: &Arc<CudaStream>,
     timed: Timer,
+    segment_elems: u32,
 ) -> Vec<(String, serde_json::Value)> {
     use saraphis::ffi;
     let buf = std::fs::read(model).expect("read --model");
@@ -590,7 +615,6 @@ fn model_rows(
         unsafe { ffi::saraphis_system_new(std::ptr::null(), &mut csys) } as u32,
         0
     );
-    let _ = sys;
     let cs = stream.cu_stream() as *mut c_void;
     let mut rows = Vec::new();
     for (name, dtype) in [("bf16", DType::BF16), ("f32", DType::F32)] {
@@ -608,7 +632,7 @@ fn model_rows(
                 _ => continue,
             };
             let shape: Vec<u64> = v.shape().iter().map(|&d| d as u64).collect();
-            containers.push(v2_container(&data, dtype, &shape));
+            containers.push(v2_container(&data, dtype, &shape, segment_elems));
             originals.push(data);
             names.push(tname.clone());
             shapes.push(shape);
@@ -691,6 +715,107 @@ fn model_rows(
         if per_tensor > 0.0 {
             check(&dsts);
         }
+        // One more tensor-by-tensor pass with an event after every call: each call's GPU time
+        // (its kernels plus the gap before them), to see where the per-call time goes.
+        let call_us: Vec<f64> = {
+            let evs: Vec<_> = (0..=n).map(|_| ev_new(stream)).collect();
+            evs[0].record(stream).unwrap();
+            for (k, d) in descs.iter().enumerate() {
+                // SAFETY: as in the timed loop above.
+                let r = unsafe {
+                    ffi::saraphis_decompress_device(
+                        csys,
+                        d.src_dev,
+                        d.src_bytes,
+                        d.dtype,
+                        d.dst_dev,
+                        d.dst_bytes,
+                        seg_ptrs[k] as usize as *mut i32,
+                        seg_counts[k] as usize,
+                        cs,
+                    )
+                };
+                assert_eq!(r as u32, 0);
+                evs[k + 1].record(stream).unwrap();
+            }
+            evs[n].synchronize().unwrap();
+            (0..n)
+                .map(|k| evs[k].elapsed_ms(&evs[k + 1]).unwrap() as f64 * 1e3)
+                .collect()
+        };
+        let numels: Vec<u64> = originals
+            .iter()
+            .map(|o| (o.len() / dtype.size()) as u64)
+            .collect();
+        let (mut small_us, mut small_n, mut large_us, mut large_n) = (0.0, 0, 0.0, 0);
+        for k in 0..n {
+            if numels[k] < segment_elems as u64 {
+                small_us += call_us[k];
+                small_n += 1;
+            } else {
+                large_us += call_us[k];
+                large_n += 1;
+            }
+        }
+        let mut smallest = (0..n).collect::<Vec<_>>();
+        smallest.sort_by_key(|&k| numels[k]);
+        // Host cost of one call: 200 calls on the smallest tensor, wall clock of the enqueue
+        // loop (before any synchronization) and GPU time (events), through the C API and through
+        // the layout-v2 launch alone.
+        let overhead = {
+            let k = smallest[0];
+            let d = &descs[k];
+            let reps = 200;
+            let e0 = ev_new(stream);
+            let e1 = ev_new(stream);
+            stream.synchronize().unwrap();
+            e0.record(stream).unwrap();
+            let t = std::time::Instant::now();
+            for _ in 0..reps {
+                // SAFETY: as in the timed loop above.
+                let r = unsafe {
+                    ffi::saraphis_decompress_device(
+                        csys,
+                        d.src_dev,
+                        d.src_bytes,
+                        d.dtype,
+                        d.dst_dev,
+                        d.dst_bytes,
+                        seg_ptrs[k] as usize as *mut i32,
+                        seg_counts[k] as usize,
+                        cs,
+                    )
+                };
+                assert_eq!(r as u32, 0);
+            }
+            let host_api = t.elapsed().as_secs_f64() / reps as f64;
+            e1.record(stream).unwrap();
+            e1.synchronize().unwrap();
+            let gpu_api = e0.elapsed_ms(&e1).unwrap() as f64 / 1e3 / reps as f64;
+            let dev = sys.cuda_device().unwrap();
+            let item = saraphis::backend::cuda::SegmentedItem {
+                src: d.src_dev as u64,
+                src_len: d.src_bytes as u64,
+                dst: d.dst_dev as u64,
+                dst_len: d.dst_bytes as u64,
+                dtype,
+                status: seg_ptrs[k],
+                status_len: seg_counts[k],
+            };
+            e0.record(stream).unwrap();
+            let t = std::time::Instant::now();
+            for _ in 0..reps {
+                // SAFETY: as above.
+                unsafe { dev.decode_segmented_async(&[item], false, true, cs) }.unwrap();
+            }
+            let host_v2 = t.elapsed().as_secs_f64() / reps as f64;
+            e1.record(stream).unwrap();
+            e1.synchronize().unwrap();
+            let gpu_v2 = e0.elapsed_ms(&e1).unwrap() as f64 / 1e3 / reps as f64;
+            json!({"elements": numels[k], "calls": reps,
+                "c_api_host_us_per_call": host_api * 1e6, "c_api_gpu_us_per_call": gpu_api * 1e6,
+                "v2_launch_only_host_us_per_call": host_v2 * 1e6, "v2_launch_only_gpu_us_per_call": gpu_v2 * 1e6})
+        };
         for d in dsts.iter_mut() {
             stream.memset_zeros(d).unwrap();
         }
@@ -715,10 +840,17 @@ fn model_rows(
             }
         });
         check(&dsts);
-        let (archive_cold, archive_warm) = archive_timing(
-            csys, sys, stream, timed, dtype, &names, &shapes, &originals, &mut dsts,
-        );
-        check(&dsts);
+        // The archive rows use the archive writer's default layout: timed with the default
+        // segment length only.
+        let (archive_cold, archive_warm) = if segment_elems == NOMINAL_SEGMENT_ELEMS as u32 {
+            let t = archive_timing(
+                csys, sys, stream, timed, dtype, &names, &shapes, &originals, &mut dsts,
+            );
+            check(&dsts);
+            t
+        } else {
+            (f64::NAN, f64::NAN)
+        };
         let orig: usize = originals.iter().map(|o| o.len()).sum();
         let comp: usize = containers.iter().map(|c| c.len()).sum();
         rows.push((format!("model_{name}"), json!({
@@ -727,7 +859,12 @@ fn model_rows(
             "checksums_verified_on_gpu": true,
             "tensor_by_tensor_ms": per_tensor * 1e3, "tensor_by_tensor_gb_s_of_output": orig as f64 / 1e9 / per_tensor,
             "batched_ms": batched * 1e3, "batched_gb_s_of_output": orig as f64 / 1e9 / batched,
-            "calls_tensor_by_tensor": n, "calls_batched": 1,
+            "calls_tensor_by_tensor": n, "calls_batched": 1, "segment_elems": segment_elems,
+            "calls_one_segment_or_less": small_n, "calls_one_segment_or_less_us_total": small_us,
+            "calls_longer": large_n, "calls_longer_us_total": large_us,
+            "smallest_tensor_call_us": call_us[smallest[0]], "smallest_tensor_elems": numels[smallest[0]],
+            "smallest_tensor_call_overhead": overhead,
+            "per_call_us_by_tensor": call_us.iter().zip(&numels).map(|(u, e)| json!([e, u])).collect::<Vec<_>>(),
             "archive_first_batch_ms": archive_cold * 1e3,
             "archive_batched_ms": archive_warm * 1e3,
             "archive_batched_gb_s_of_output": orig as f64 / 1e9 / archive_warm,
