@@ -344,7 +344,6 @@ __device__ __forceinline__ void decode_exact(const uint8_t* __restrict__ c, uint
     extern __shared__ uint8_t slots[];
     __shared__ Shared<NS> sh;
     const uint32_t t = threadIdx.x;
-    if (verify) crc_init(sh.crc);
     const bool lead = blockIdx.x == 0 && t == 0 && status && status_len;
 
     // ---- header (every thread reads the same fixed fields)
@@ -354,7 +353,9 @@ __device__ __forceinline__ void decode_exact(const uint8_t* __restrict__ c, uint
         return;
     }
     // p-adic: saraphis_decode_padic (kernels/padic.cu); lossless-v2: saraphis_decode_segmented_*
+    // (checked before the CRC tables are built, so those containers cost this kernel little).
     if (h.codec == 2 || h.codec == 4) return;
+    if (verify) crc_init(sh.crc);
     const uint32_t dtype = h.dtype, codec = h.codec, chunk_elems = h.chunk_elems;
     const uint32_t size = h.size, exp_bits = h.exp_bits, man_bits = h.man_bits;
     const uint32_t nplanes = h.nplanes, nstreams = h.nstreams;
