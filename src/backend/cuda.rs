@@ -125,6 +125,8 @@ pub struct CudaDevice {
     decode_padic: cudarc::driver::CudaFunction,
     /// `saraphis_decode_segmented_{2,4}`: lossless-v2 containers, many tensors per launch.
     decode_segmented: [cudarc::driver::CudaFunction; 2],
+    /// `saraphis_decode_segmented_{2,4}_one`: the same for one tensor, with small parameters.
+    decode_segmented_one: [cudarc::driver::CudaFunction; 2],
     /// Resident warps per multiprocessor of each `decode_segmented` variant at 1, 2, 4 and 8
     /// warps per block.
     seg_resident: [[u32; 4]; 2],
@@ -222,7 +224,16 @@ impl CudaDevice {
             f("saraphis_decode_segmented_2")?,
             f("saraphis_decode_segmented_4")?,
         ];
-        for (v, f) in decode_segmented.iter().enumerate() {
+        let decode_segmented_one = [
+            f("saraphis_decode_segmented_2_one")?,
+            f("saraphis_decode_segmented_4_one")?,
+        ];
+        for (v, f) in decode_segmented
+            .iter()
+            .chain(&decode_segmented_one)
+            .enumerate()
+        {
+            let v = v % 2;
             f.set_attribute(
                 cudarc::driver::sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
                 segmented::dyn_bytes(v, 8) as i32,
@@ -281,6 +292,7 @@ impl CudaDevice {
             assemble,
             decode_padic,
             decode_segmented,
+            decode_segmented_one,
             seg_resident,
             encode_plan,
             encode_write,

@@ -45,27 +45,36 @@ struct SegTensor {
     status_len: u64,
 }
 
-/// `SegBatch` of `kernels/segmented.cu`, passed by value as the kernel's only parameter.
+/// `SegBatch<NB>` of `kernels/segmented.cu`, passed by value as the kernel's only parameter:
+/// `N` = [`SEG_BATCH`] for batched launches, 1 for the single-tensor call (80 bytes of
+/// parameters instead of 14,360, which the driver copies per launch). `block_start` and
+/// `block_end` are the kernel's `block_start[NB + 1]`.
 #[repr(C)]
 #[derive(Clone, Copy)]
-struct SegBatch {
-    t: [SegTensor; SEG_BATCH],
-    block_start: [u32; SEG_BATCH + 1],
-    dtype: [u32; SEG_BATCH],
+struct SegBatch<const N: usize> {
+    t: [SegTensor; N],
+    block_start: [u32; N],
+    block_end: u32,
+    dtype: [u32; N],
     n: u32,
     verify: u32,
     per_tensor: u32,
     pad: u32,
 }
 
+// Layout asserts, mirrored by static_asserts in kernels/segmented.cu.
 const _: () = assert!(std::mem::size_of::<SegTensor>() == 48);
 const _: () = assert!(
-    std::mem::size_of::<SegBatch>() == 48 * SEG_BATCH + 4 * (SEG_BATCH + 1) + 4 * SEG_BATCH + 20
+    std::mem::size_of::<SegBatch<SEG_BATCH>>()
+        == 48 * SEG_BATCH + 4 * (SEG_BATCH + 1) + 4 * SEG_BATCH + 20
 );
-const _: () = assert!(std::mem::size_of::<SegBatch>() == 14_360);
-const _: () = assert!(std::mem::size_of::<SegBatch>() <= 32_764);
-const _: () = assert!(std::mem::offset_of!(SegBatch, block_start) == 48 * SEG_BATCH);
-const _: () = assert!(std::mem::offset_of!(SegBatch, n) == 48 * SEG_BATCH + 8 * SEG_BATCH + 4);
+const _: () = assert!(std::mem::size_of::<SegBatch<SEG_BATCH>>() == 14_360);
+const _: () = assert!(std::mem::size_of::<SegBatch<SEG_BATCH>>() <= 32_764);
+const _: () = assert!(std::mem::offset_of!(SegBatch<SEG_BATCH>, block_start) == 48 * SEG_BATCH);
+const _: () =
+    assert!(std::mem::offset_of!(SegBatch<SEG_BATCH>, n) == 48 * SEG_BATCH + 8 * SEG_BATCH + 4);
+const _: () = assert!(std::mem::size_of::<SegBatch<1>>() == 80);
+const _: () = assert!(std::mem::offset_of!(SegBatch<1>, n) == 60);
 
 /// One tensor of a segmented decode: device addresses and byte lengths.
 #[derive(Debug, Clone, Copy)]
@@ -162,60 +171,86 @@ impl CudaDevice {
         verify: bool,
         stream: *mut c_void,
     ) -> Result<()> {
+        if let [one] = items {
+            return self.launch_segmented::<1>(&[*one], per_tensor, verify, stream);
+        }
         for group in items.chunks(SEG_BATCH) {
-            let mut b = SegBatch {
-                t: [SegTensor::default(); SEG_BATCH],
-                block_start: [0; SEG_BATCH + 1],
-                dtype: [0; SEG_BATCH],
-                n: group.len() as u32,
-                verify: verify as u32,
-                per_tensor: per_tensor as u32,
-                pad: 0,
-            };
-            let v = variant(group);
-            let segments: u64 = group
-                .iter()
-                .map(|it| {
-                    (it.dst_len / it.dtype.size() as u64)
-                        .div_ceil(NOMINAL_SEGMENT_ELEMS)
-                        .max(1)
-                })
-                .sum();
-            let warps = warps_per_block(segments, self.sms, &self.seg_resident[v]);
-            let mut blocks: u64 = 0;
-            for (k, it) in group.iter().enumerate() {
-                b.t[k] = SegTensor {
-                    src: it.src,
-                    src_len: it.src_len,
-                    dst: it.dst,
-                    dst_len: it.dst_len,
-                    status: it.status,
-                    status_len: it.status_len,
-                };
-                b.dtype[k] = it.dtype as u32;
-                b.block_start[k] = blocks as u32;
-                let numel = it.dst_len / it.dtype.size() as u64;
-                blocks += numel.div_ceil(NOMINAL_SEGMENT_ELEMS * warps as u64).max(1);
-                if blocks > u32::MAX as u64 / 2 {
-                    return Err(Error::InvalidArgument(
-                        "segmented decode: too many blocks in one launch".into(),
-                    ));
-                }
-            }
-            for k in group.len()..=SEG_BATCH {
-                b.block_start[k] = blocks as u32;
-            }
-            let mut args: [*mut c_void; 1] = [arg(&b)];
-            self.launch_block(
-                &self.decode_segmented[v],
-                blocks as u32,
-                32 * warps,
-                dyn_bytes(v, warps),
-                stream,
-                &mut args,
-            )?;
+            self.launch_segmented::<SEG_BATCH>(group, per_tensor, verify, stream)?;
         }
         Ok(())
+    }
+
+    /// One launch of `group` (at most `N` tensors) through the kernel whose parameters hold
+    /// `N` descriptors (`saraphis_decode_segmented_{2,4}` for [`SEG_BATCH`], `..._one` for 1).
+    ///
+    /// # Safety
+    /// As [`CudaDevice::decode_segmented_async`].
+    unsafe fn launch_segmented<const N: usize>(
+        &self,
+        group: &[SegmentedItem],
+        per_tensor: bool,
+        verify: bool,
+        stream: *mut c_void,
+    ) -> Result<()> {
+        debug_assert!(group.len() <= N && (N == 1 || N == SEG_BATCH));
+        let mut b = SegBatch::<N> {
+            t: [SegTensor::default(); N],
+            block_start: [0; N],
+            block_end: 0,
+            dtype: [0; N],
+            n: group.len() as u32,
+            verify: verify as u32,
+            per_tensor: per_tensor as u32,
+            pad: 0,
+        };
+        let v = variant(group);
+        let segments: u64 = group
+            .iter()
+            .map(|it| {
+                (it.dst_len / it.dtype.size() as u64)
+                    .div_ceil(NOMINAL_SEGMENT_ELEMS)
+                    .max(1)
+            })
+            .sum();
+        let warps = warps_per_block(segments, self.sms, &self.seg_resident[v]);
+        let mut blocks: u64 = 0;
+        for (k, it) in group.iter().enumerate() {
+            b.t[k] = SegTensor {
+                src: it.src,
+                src_len: it.src_len,
+                dst: it.dst,
+                dst_len: it.dst_len,
+                status: it.status,
+                status_len: it.status_len,
+            };
+            b.dtype[k] = it.dtype as u32;
+            b.block_start[k] = blocks as u32;
+            let numel = it.dst_len / it.dtype.size() as u64;
+            blocks += numel.div_ceil(NOMINAL_SEGMENT_ELEMS * warps as u64).max(1);
+            if blocks > u32::MAX as u64 / 2 {
+                return Err(Error::InvalidArgument(
+                    "segmented decode: too many blocks in one launch".into(),
+                ));
+            }
+        }
+        for k in group.len()..N {
+            b.block_start[k] = blocks as u32;
+        }
+        b.block_end = blocks as u32;
+        let f = if N == 1 {
+            &self.decode_segmented_one[v]
+        } else {
+            &self.decode_segmented[v]
+        };
+        let mut args: [*mut c_void; 1] = [arg(&b)];
+        self.launch_block(
+            f,
+            blocks as u32,
+            32 * warps,
+            dyn_bytes(v, warps),
+            stream,
+            &mut args,
+        )
     }
 }
 
