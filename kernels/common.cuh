@@ -79,7 +79,9 @@ __device__ void crc_init(CrcShared& sh) {
         sh.crc_table[i] = v;
     }
     // x^(2^k) mod P: the squares of x^1, precomputed (zlib crc32.c x2n_table). Computing them here
-    // took one thread 31 dependent crc_multmodp calls, about 12 us per block on an H200.
+    // took one thread 31 dependent crc_multmodp calls: about 26 us per block on an H200 (a single
+    // decode call of a lossless-v2 tensor, whose layout-v1 kernel did this and exited, took 41 us
+    // of GPU time with it and 15 without: docs/BENCHMARKS.md).
     for (uint32_t k = threadIdx.x; k < 32; k += blockDim.x) sh.x2n[k] = CRC_X2N[k];
     __syncthreads();
 }
