@@ -66,6 +66,23 @@ struct CrcShared {
 };
 
 // Fill the byte table and the x^(2^k) powers; ends with __syncthreads().
+// Programmatic dependent launch (sm_90 and newer; CUDA programming guide, "Programmatic
+// Dependent Launch and Synchronization"). The decode kernels call `pdl_allow_dependents` first,
+// so that the next decode enqueued on the stream with the programmatic-serialization launch
+// attribute may start at once, and `pdl_wait_prerequisites` last, so that a kernel finishes only
+// after the kernels it overlapped: the stream's later work, which waits for this kernel's end,
+// then also sees theirs. Without the attribute (or before sm_90) both are no-ops.
+__device__ __forceinline__ void pdl_allow_dependents() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void pdl_wait_prerequisites() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
 __constant__ uint32_t CRC_X2N[32] = {
     0x40000000, 0x20000000, 0x08000000, 0x00800000, 0x00008000, 0xedb88320, 0xb1e6b092, 0xa06a2517,
     0xed627dae, 0x88d14467, 0xd7bbfe6a, 0xec447f11, 0x8e7ea170, 0x6427800e, 0x4d47bae0, 0x09fe548f,

@@ -422,8 +422,10 @@ __device__ __forceinline__ void decode_exact(const uint8_t* __restrict__ c, uint
         const uint8_t* __restrict__ c, uint64_t c_len, uint32_t want_dtype, uint8_t* __restrict__ out,      \
         uint64_t out_len, int32_t* status, uint64_t status_len, uint32_t slot_cap, uint32_t verify,          \
         uint8_t* planes) {                                                                                   \
+        pdl_allow_dependents();                                                                              \
         decode_exact<NS, WIDE>(c, c_len, want_dtype, out, out_len, status, status_len, slot_cap, verify,     \
                                planes);                                                                      \
+        pdl_wait_prerequisites();                                                                            \
     }
 SARAPHIS_DECODE_EXACT(2, 2, false)
 SARAPHIS_DECODE_EXACT(3, 3, false)

@@ -373,9 +373,9 @@ __device__ void pt_parse_plane(PSh& sh, PPlane* planes, uint32_t pl, const uint8
     __syncthreads();
 }
 
-extern "C" __global__ void __launch_bounds__(BLOCK)
-saraphis_decode_padic(const uint8_t* __restrict__ c, uint64_t c_len, uint32_t want_dtype, uint8_t* __restrict__ out,
-                      uint64_t out_len, int32_t* status, uint64_t status_len, uint32_t verify, uint32_t max_planes) {
+__device__ __forceinline__ void decode_padic(const uint8_t* __restrict__ c, uint64_t c_len, uint32_t want_dtype,
+                                             uint8_t* __restrict__ out, uint64_t out_len, int32_t* status,
+                                             uint64_t status_len, uint32_t verify, uint32_t max_planes) {
     extern __shared__ __align__(16) uint8_t dyn_smem[];
     PPlane* planes = (PPlane*)dyn_smem;
     __shared__ PSh sh;
@@ -632,4 +632,12 @@ saraphis_decode_padic(const uint8_t* __restrict__ c, uint64_t c_len, uint32_t wa
         if (t == 0 && status && ci < status_len) status[ci] = st;
         __syncthreads();
     }
+}
+
+extern "C" __global__ void __launch_bounds__(BLOCK)
+saraphis_decode_padic(const uint8_t* __restrict__ c, uint64_t c_len, uint32_t want_dtype, uint8_t* __restrict__ out,
+                      uint64_t out_len, int32_t* status, uint64_t status_len, uint32_t verify, uint32_t max_planes) {
+    pdl_allow_dependents();
+    decode_padic(c, c_len, want_dtype, out, out_len, status, status_len, verify, max_planes);
+    pdl_wait_prerequisites();
 }

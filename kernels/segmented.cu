@@ -588,15 +588,23 @@ __device__ void decode_segmented(const SegBatch<NB>& b) {
 }
 
 extern "C" __global__ void __launch_bounds__(SEG_THREADS, 4) saraphis_decode_segmented_2(const SegBatch<SEG_BATCH> b) {
+    pdl_allow_dependents();
     decode_segmented<2>(b);
+    pdl_wait_prerequisites();
 }
 extern "C" __global__ void __launch_bounds__(SEG_THREADS, 2) saraphis_decode_segmented_4(const SegBatch<SEG_BATCH> b) {
+    pdl_allow_dependents();
     decode_segmented<4>(b);
+    pdl_wait_prerequisites();
 }
 // One tensor per launch (saraphis_decompress_device): the same decoder with small parameters.
 extern "C" __global__ void __launch_bounds__(SEG_THREADS, 4) saraphis_decode_segmented_2_one(const SegBatch<1> b) {
+    pdl_allow_dependents();
     decode_segmented<2>(b);
+    pdl_wait_prerequisites();
 }
 extern "C" __global__ void __launch_bounds__(SEG_THREADS, 2) saraphis_decode_segmented_4_one(const SegBatch<1> b) {
+    pdl_allow_dependents();
     decode_segmented<4>(b);
+    pdl_wait_prerequisites();
 }

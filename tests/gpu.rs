@@ -1758,3 +1758,94 @@ fn gpu_residency_device_tier_serves_an_engine_loop_under_budget() {
         Err(Error::Budget(_))
     ));
 }
+
+/// Single decodes enqueued one after another on the library's own stream (a null `CUstream`)
+/// may overlap on the GPU (programmatic dependent launch, sm_90 and newer): every output must
+/// still be exactly the original, whatever the codec, and where a decode writes a buffer that a
+/// decode before it wrote, the later one must win (the library refuses the overlap there).
+#[test]
+#[ignore = "needs a CUDA GPU and a build with kernels: run scripts/gpu-run.sh on the GPU host"]
+fn gpu_overlapping_decodes_on_the_library_stream_are_exact() {
+    use cudarc::driver::{DevicePtr as _, DevicePtrMut as _};
+    let sys = gpu();
+    let ctx = sys.cuda_device().unwrap().context().clone();
+    let stream = ctx.new_stream().unwrap();
+    // (dtype, container, original): every tensor of the subset as lossless-v2 F32 and BF16, and
+    // as the default layout-v1 container.
+    let mut cases: Vec<(DType, Vec<u8>, Vec<u8>)> = Vec::new();
+    for t in common::load("minilm-subset-f32.safetensors") {
+        if t.dtype != DType::F32 {
+            continue;
+        }
+        for d in [DType::F32, DType::BF16] {
+            let data = convert(&t.bytes, d);
+            cases.push((d, v2(&data, d, &t.shape, 1 << 16), data));
+        }
+        let o = CompressOptions {
+            codec: CodecParams::Lossless,
+            chunk_elems: 1 << 18,
+            lanes: 0,
+        };
+        let c = codec::compress(&t.bytes, DType::F32, &t.shape, &o).unwrap();
+        cases.push((DType::F32, c.bytes, t.bytes.clone()));
+    }
+    let srcs: Vec<_> = cases
+        .iter()
+        .map(|c| stream.clone_htod(&c.1).unwrap())
+        .collect();
+    let mut dsts: Vec<_> = cases
+        .iter()
+        .map(|c| stream.clone_htod(&vec![0xA5u8; c.2.len()]).unwrap())
+        .collect();
+    stream.synchronize().unwrap();
+    let ptrs: Vec<(u64, u64)> = (0..cases.len())
+        .map(|k| {
+            let (s, _a) = srcs[k].device_ptr(&stream);
+            let (d, _b) = dsts[k].device_ptr_mut(&stream);
+            (s, d)
+        })
+        .collect();
+    let decode = |k: usize, into: usize| {
+        // SAFETY: live allocations of the stated sizes; every decode is on the library's
+        // stream, waited for by device_synchronize below before anything reads the outputs.
+        unsafe {
+            sys.decompress_device(&DeviceDecode {
+                src: DeviceSlice::new(DevicePtr(ptrs[k].0), cases[k].1.len() as u64),
+                dtype: cases[k].0,
+                dst: DeviceSlice::new(DevicePtr(ptrs[into].1), cases[into].2.len() as u64),
+                status: DeviceSlice::NONE,
+                stream: std::ptr::null_mut(),
+            })
+            .unwrap();
+        }
+    };
+    for _ in 0..3 {
+        for k in 0..cases.len() {
+            decode(k, k);
+        }
+    }
+    // Two different tensors of one size and dtype: the first decoded into the second's buffer,
+    // then the second into it: the second must be what stays.
+    let (a, b) = (0..cases.len())
+        .flat_map(|a| (0..cases.len()).map(move |b| (a, b)))
+        .find(|&(a, b)| {
+            a != b
+                && cases[a].0 == cases[b].0
+                && cases[a].2.len() == cases[b].2.len()
+                && cases[a].2 != cases[b].2
+        })
+        .expect("two tensors of one size in the subset");
+    for _ in 0..4 {
+        decode(a, b);
+        decode(b, b);
+    }
+    sys.device_synchronize().unwrap();
+    for (k, c) in cases.iter().enumerate() {
+        assert!(
+            stream.clone_dtoh(&dsts[k]).unwrap() == c.2,
+            "case {k} ({:?}, {} bytes): decode on the library's stream differs",
+            c.0,
+            c.2.len()
+        );
+    }
+}

@@ -148,6 +148,9 @@ pub struct CudaDevice {
     /// The library's own stream of this device (non-blocking, created on first use): where work
     /// goes when a caller passes a null `CUstream`.
     own_stream: OnceLock<Arc<cudarc::driver::CudaStream>>,
+    /// Device memory ranges (start, end, written) of the decodes enqueued on the library's own
+    /// stream that may still run; see [`CudaDevice::overlap_on_own_stream`].
+    own_stream_inflight: Mutex<Vec<(u64, u64, bool)>>,
 }
 
 impl std::fmt::Debug for CudaDevice {
@@ -304,6 +307,7 @@ impl CudaDevice {
             padic_finish,
             math,
             own_stream: OnceLock::new(),
+            own_stream_inflight: Mutex::new(Vec::new()),
         })
     }
 
@@ -576,6 +580,100 @@ impl CudaDevice {
         .map_err(Error::Device)?
     }
 
+    /// As [`CudaDevice::launch_block`], with programmatic dependent launch when `programmatic`
+    /// (sm_90 and newer: the launch may start while the kernel before it on the stream still
+    /// runs, once that kernel's blocks have all called `pdl_allow_dependents`; only the decode
+    /// kernels, which call it and wait for their prerequisites before they end, are launched so).
+    ///
+    /// # Safety
+    /// As [`CudaDevice::launch_block`]; with `programmatic`, nothing the kernel before it on
+    /// `stream` may still write is read or written by this kernel, and nothing it reads is
+    /// written ([`CudaDevice::overlap_on_own_stream`] decides).
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn launch_block_ex(
+        &self,
+        f: &cudarc::driver::CudaFunction,
+        grid: u32,
+        block: u32,
+        shared_bytes: u32,
+        stream: *mut c_void,
+        args: &mut [*mut c_void],
+        programmatic: bool,
+    ) -> Result<()> {
+        if !programmatic {
+            return self.launch_block(f, grid, block, shared_bytes, stream, args);
+        }
+        let f = f.cu_function();
+        let ctx = self.ctx.clone();
+        guarded("launch", move || -> Result<()> {
+            use cudarc::driver::sys;
+            ctx.bind_to_thread().map_err(dev_err)?;
+            // SAFETY: a plain C struct; every field the driver reads is set below.
+            let mut attr: sys::CUlaunchAttribute = std::mem::zeroed();
+            attr.id =
+                sys::CUlaunchAttributeID::CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION;
+            attr.value.programmaticStreamSerializationAllowed = 1;
+            let cfg = sys::CUlaunchConfig {
+                gridDimX: grid,
+                gridDimY: 1,
+                gridDimZ: 1,
+                blockDimX: block,
+                blockDimY: 1,
+                blockDimZ: 1,
+                sharedMemBytes: shared_bytes,
+                hStream: stream as _,
+                attrs: &mut attr,
+                numAttrs: 1,
+            };
+            sys::cuLaunchKernelEx(&cfg, f, args.as_mut_ptr(), std::ptr::null_mut())
+                .result()
+                .map_err(dev_err)
+        })
+        .map_err(Error::Device)?
+    }
+
+    /// Enqueue a decode on `stream` by `launch(programmatic)`, deciding whether it may overlap
+    /// the decodes enqueued before it (`programmatic`: launched with programmatic dependent
+    /// launch). It may only on the library's own stream, where nothing but this library's work
+    /// is enqueued (a caller's kernel that lets its dependents start early could otherwise race
+    /// with the decode), only on sm_90 and newer, and only when no device range `(start, len)`
+    /// it `reads` was written, and none it `writes` was read or written, by the decodes since
+    /// the last one launched in plain stream order (which waits for every earlier one; at most
+    /// 256 overlap in a row). The decision and the launch happen under one lock, so concurrent
+    /// callers cannot interleave between them. Errors: those of `launch`. Thread-safe.
+    /// `may_overlap` false: a decode that must not overlap (the batched call); it is still
+    /// recorded, since the decodes after it may overlap it.
+    pub(super) fn enqueue_decode<R>(
+        &self,
+        stream: *mut c_void,
+        reads: &[(u64, u64)],
+        writes: &[(u64, u64)],
+        may_overlap: bool,
+        launch: impl FnOnce(bool) -> Result<R>,
+    ) -> Result<R> {
+        let own = self.own_stream.get().map(|s| s.cu_stream() as *mut c_void);
+        if self.compute_capability.0 < 9 || own != Some(stream) {
+            return launch(false);
+        }
+        let mut inflight = self
+            .own_stream_inflight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let hits = |a: (u64, u64), b0: u64, b1: u64| a.1 > 0 && a.0 < b1 && b0 < a.0 + a.1;
+        let conflict = !may_overlap
+            || inflight.len() >= 256
+            || inflight.iter().any(|&(b0, b1, written)| {
+                writes.iter().any(|&w| hits(w, b0, b1))
+                    || (written && reads.iter().any(|&r| hits(r, b0, b1)))
+            });
+        if conflict {
+            inflight.clear();
+        }
+        inflight.extend(reads.iter().map(|&(a, n)| (a, a + n, false)));
+        inflight.extend(writes.iter().map(|&(a, n)| (a, a + n, true)));
+        launch(!conflict)
+    }
+
     #[allow(clippy::too_many_arguments)]
     unsafe fn launch_decode(
         &self,
@@ -595,57 +693,72 @@ impl CudaDevice {
         let (variant, slot_cap) = Self::decode_variant(dtype);
         let want = dtype as u32;
         let verify = verify as u32;
-        let mut args: [*mut c_void; 10] = [
-            arg(&src),
-            arg(&src_len),
-            arg(&want),
-            arg(&dst),
-            arg(&dst_len),
-            arg(&status),
-            arg(&status_len),
-            arg(&slot_cap),
-            arg(&verify),
-            arg(&planes),
-        ];
-        self.launch(
-            &self.decode_exact[variant],
-            self.grid(chunks_hint),
-            slot_cap,
-            stream,
-            &mut args,
-        )?;
-        let mut args: [*mut c_void; 9] = [
-            arg(&src),
-            arg(&src_len),
-            arg(&want),
-            arg(&dst),
-            arg(&dst_len),
-            arg(&status),
-            arg(&status_len),
-            arg(&verify),
-            arg(&max_planes),
-        ];
-        self.launch(
-            &self.decode_padic,
-            self.grid(chunks_hint),
-            PADIC_DYN_BYTES,
-            stream,
-            &mut args,
-        )?;
-        // Third: lossless-v2 (layout v2) containers, left alone by the two kernels above.
-        let item = SegmentedItem {
-            src,
-            src_len,
-            dst,
-            dst_len,
-            dtype,
-            status,
-            status_len,
+        // The three kernels share the call's ranges; only the one of the container's codec
+        // writes. The unfused path's planes are not tracked: it never overlaps.
+        let reads = [(src, src_len)];
+        let writes = [(dst, dst_len), (status, 4 * status_len)];
+        let writes: &[(u64, u64)] = if planes == 0 { &writes } else { &[] };
+        let order = |prog: bool| -> Result<()> {
+            let mut args: [*mut c_void; 10] = [
+                arg(&src),
+                arg(&src_len),
+                arg(&want),
+                arg(&dst),
+                arg(&dst_len),
+                arg(&status),
+                arg(&status_len),
+                arg(&slot_cap),
+                arg(&verify),
+                arg(&planes),
+            ];
+            self.launch_block_ex(
+                &self.decode_exact[variant],
+                self.grid(chunks_hint),
+                BLOCK,
+                slot_cap,
+                stream,
+                &mut args,
+                prog,
+            )?;
+            let mut args: [*mut c_void; 9] = [
+                arg(&src),
+                arg(&src_len),
+                arg(&want),
+                arg(&dst),
+                arg(&dst_len),
+                arg(&status),
+                arg(&status_len),
+                arg(&verify),
+                arg(&max_planes),
+            ];
+            self.launch_block_ex(
+                &self.decode_padic,
+                self.grid(chunks_hint),
+                BLOCK,
+                PADIC_DYN_BYTES,
+                stream,
+                &mut args,
+                prog,
+            )?;
+            // Third: lossless-v2 (layout v2) containers, left alone by the two kernels above.
+            let item = SegmentedItem {
+                src,
+                src_len,
+                dst,
+                dst_len,
+                dtype,
+                status,
+                status_len,
+            };
+            if crate::codec::segmented::supports(dtype) {
+                self.decode_segmented_with(&[item], false, verify != 0, stream, prog)?;
+            }
+            Ok(())
         };
-        if crate::codec::segmented::supports(dtype) {
-            self.decode_segmented_async(&[item], false, verify != 0, stream)?;
+        if planes != 0 {
+            return order(false);
         }
-        Ok(())
+        self.enqueue_decode(stream, &reads, writes, true, order)
     }
 
     /// Decode a host container on this GPU into a host buffer: upload, decode on a stream of

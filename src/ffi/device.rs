@@ -35,9 +35,14 @@ pub unsafe extern "C" fn saraphis_device_synchronize(
 /// on `stream` (a `CUstream`/`cudaStream_t` of the device's primary context; NULL = the
 /// library's own stream, see `saraphis_device_synchronize`): raw, lossless and byte-plane
 /// containers bit for bit, p-adic containers to exactly the values `saraphis_decompress` gives
-/// on the CPU (hence within their bound). Two kernels are enqueued (exact codecs, then
-/// p-adic). Returns once the work is enqueued: nothing synchronizes the host. Needs no
-/// temporary device memory.
+/// on the CPU (hence within their bound). Three kernels are enqueued (layout-v1 and other exact
+/// codecs, p-adic, lossless-v2); each leaves the other codecs' containers alone. Returns once
+/// the work is enqueued: nothing synchronizes the host. Needs no temporary device memory.
+/// On the library's own stream (NULL), consecutive calls may run at the same time on the GPU
+/// (programmatic dependent launch, sm_90 and newer): a call whose output or input overlaps the
+/// output of a call still in flight there waits for it, and each call's work ends only after the
+/// calls it overlapped, so `saraphis_device_synchronize` and later work on that stream see every
+/// output. On a caller's stream calls run one after another.
 ///
 /// `src_dev`/`src_bytes`: the container on the device (any alignment). `dst_dev`/`dst_bytes`:
 /// exactly the tensor's bytes, aligned to the element size, not overlapping `src_dev`.

@@ -171,11 +171,40 @@ impl CudaDevice {
         verify: bool,
         stream: *mut c_void,
     ) -> Result<()> {
+        // Never overlapped (a batch is preceded by its status reset anyway), but recorded:
+        // single decodes after it on the library's own stream may overlap it.
+        let reads: Vec<(u64, u64)> = items.iter().map(|it| (it.src, it.src_len)).collect();
+        let writes: Vec<(u64, u64)> = items
+            .iter()
+            .flat_map(|it| {
+                let status = if per_tensor { 4 } else { 4 * it.status_len };
+                [(it.dst, it.dst_len), (it.status, status)]
+            })
+            .collect();
+        self.enqueue_decode(stream, &reads, &writes, false, |_| {
+            self.decode_segmented_with(items, per_tensor, verify, stream, false)
+        })
+    }
+
+    /// As [`CudaDevice::decode_segmented_async`]; `programmatic`: launched with programmatic
+    /// dependent launch (see `CudaDevice::launch_block_ex`; the caller has checked that it may
+    /// overlap the work before it).
+    ///
+    /// # Safety
+    /// As [`CudaDevice::decode_segmented_async`].
+    pub(super) unsafe fn decode_segmented_with(
+        &self,
+        items: &[SegmentedItem],
+        per_tensor: bool,
+        verify: bool,
+        stream: *mut c_void,
+        programmatic: bool,
+    ) -> Result<()> {
         if let [one] = items {
-            return self.launch_segmented::<1>(&[*one], per_tensor, verify, stream);
+            return self.launch_segmented::<1>(&[*one], per_tensor, verify, stream, programmatic);
         }
         for group in items.chunks(SEG_BATCH) {
-            self.launch_segmented::<SEG_BATCH>(group, per_tensor, verify, stream)?;
+            self.launch_segmented::<SEG_BATCH>(group, per_tensor, verify, stream, programmatic)?;
         }
         Ok(())
     }
@@ -191,6 +220,7 @@ impl CudaDevice {
         per_tensor: bool,
         verify: bool,
         stream: *mut c_void,
+        programmatic: bool,
     ) -> Result<()> {
         debug_assert!(group.len() <= N && (N == 1 || N == SEG_BATCH));
         let mut b = SegBatch::<N> {
@@ -243,13 +273,14 @@ impl CudaDevice {
             &self.decode_segmented[v]
         };
         let mut args: [*mut c_void; 1] = [arg(&b)];
-        self.launch_block(
+        self.launch_block_ex(
             f,
             blocks as u32,
             32 * warps,
             dyn_bytes(v, warps),
             stream,
             &mut args,
+            programmatic,
         )
     }
 }
