@@ -193,7 +193,14 @@ fn main() {
     );
 
     if let Some(model) = get("--model").filter(|_| wanted("model")) {
-        for (name, r) in model_rows(&model, &sys, &stream, &timed, NOMINAL_SEGMENT_ELEMS as u32) {
+        for (name, r) in model_rows(
+            &model,
+            &sys,
+            &stream,
+            &timed,
+            NOMINAL_SEGMENT_ELEMS as u32,
+            repeats,
+        ) {
             eprintln!("{name}: {r}");
             results.insert(name, r);
         }
@@ -204,7 +211,7 @@ fn main() {
             .split(',')
             .filter_map(|v| v.trim().parse::<u32>().ok())
         {
-            for (name, r) in model_rows(&model, &sys, &stream, &timed, seg) {
+            for (name, r) in model_rows(&model, &sys, &stream, &timed, seg, repeats) {
                 let name = format!("{name}_seg{seg}");
                 eprintln!("{name}: {r}");
                 results.insert(name, r);
@@ -603,6 +610,7 @@ fn model_rows(
     stream: &Arc<CudaStream>,
     timed: Timer,
     segment_elems: u32,
+    repeats: usize,
 ) -> Vec<(String, serde_json::Value)> {
     use saraphis::ffi;
     let buf = std::fs::read(model).expect("read --model");
@@ -715,6 +723,53 @@ fn model_rows(
         if per_tensor > 0.0 {
             check(&dsts);
         }
+        // Tensor by tensor, wall clock from the first enqueue to the end of the last decode (host
+        // synchronized): on the bench's stream, and on the library's own stream (a null
+        // CUstream), where consecutive decodes may overlap on the GPU (sm_90+). Median of the
+        // repeats after 3 warm-ups; outputs checked after the own-stream runs.
+        let wall = |own: bool| -> f64 {
+            let mut times = Vec::new();
+            for r in 0..repeats + 3 {
+                // SAFETY: the library's stream and the bench's are idle here.
+                unsafe { ffi::saraphis_device_synchronize(csys) };
+                stream.synchronize().unwrap();
+                let t = std::time::Instant::now();
+                for (k, d) in descs.iter().enumerate() {
+                    // SAFETY: as in the timed loop above.
+                    let r = unsafe {
+                        ffi::saraphis_decompress_device(
+                            csys,
+                            d.src_dev,
+                            d.src_bytes,
+                            d.dtype,
+                            d.dst_dev,
+                            d.dst_bytes,
+                            seg_ptrs[k] as usize as *mut i32,
+                            seg_counts[k] as usize,
+                            if own { std::ptr::null_mut() } else { cs },
+                        )
+                    };
+                    assert_eq!(r as u32, 0);
+                }
+                if own {
+                    // SAFETY: a live system handle.
+                    assert_eq!(unsafe { ffi::saraphis_device_synchronize(csys) } as u32, 0);
+                } else {
+                    stream.synchronize().unwrap();
+                }
+                if r >= 3 {
+                    times.push(t.elapsed().as_secs_f64());
+                }
+            }
+            median(times)
+        };
+        let wall_stream = wall(false);
+        for d in dsts.iter_mut() {
+            stream.memset_zeros(d).unwrap();
+        }
+        stream.synchronize().unwrap();
+        let wall_own = wall(true);
+        check(&dsts);
         // One more tensor-by-tensor pass with an event after every call: each call's GPU time
         // (its kernels plus the gap before them), to see where the per-call time goes.
         let call_us: Vec<f64> = {
@@ -860,6 +915,8 @@ fn model_rows(
             "tensor_by_tensor_ms": per_tensor * 1e3, "tensor_by_tensor_gb_s_of_output": orig as f64 / 1e9 / per_tensor,
             "batched_ms": batched * 1e3, "batched_gb_s_of_output": orig as f64 / 1e9 / batched,
             "calls_tensor_by_tensor": n, "calls_batched": 1, "segment_elems": segment_elems,
+            "tensor_by_tensor_wall_ms_callers_stream": wall_stream * 1e3,
+            "tensor_by_tensor_wall_ms_library_stream": wall_own * 1e3,
             "calls_one_segment_or_less": small_n, "calls_one_segment_or_less_us_total": small_us,
             "calls_longer": large_n, "calls_longer_us_total": large_us,
             "smallest_tensor_call_us": call_us[smallest[0]], "smallest_tensor_elems": numels[smallest[0]],
