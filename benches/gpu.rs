@@ -685,6 +685,27 @@ fn model_rows(
             let (p, _g) = statuses.device_ptr_mut(stream);
             p
         };
+        // One `saraphis_decompress_device` call of tensor k on CUstream `s` (null: the
+        // library's own stream).
+        let call = |k: usize, s: *mut c_void| {
+            let d = &descs[k];
+            // SAFETY: live device allocations of the stated sizes; every loop below waits for
+            // its stream before the outputs are read or the buffers reused.
+            let r = unsafe {
+                ffi::saraphis_decompress_device(
+                    csys,
+                    d.src_dev,
+                    d.src_bytes,
+                    d.dtype,
+                    d.dst_dev,
+                    d.dst_bytes,
+                    seg_ptrs[k] as usize as *mut i32,
+                    seg_counts[k] as usize,
+                    s,
+                )
+            };
+            assert_eq!(r as u32, 0);
+        };
         let check = |dsts: &[CudaSlice<u8>]| {
             for (k, d) in dsts.iter().enumerate() {
                 assert!(
@@ -694,22 +715,8 @@ fn model_rows(
             }
         };
         let per_tensor = timed(&mut |first| {
-            for (k, d) in descs.iter().enumerate() {
-                // SAFETY: live device allocations of the stated sizes, all used on `stream`.
-                let r = unsafe {
-                    ffi::saraphis_decompress_device(
-                        csys,
-                        d.src_dev,
-                        d.src_bytes,
-                        d.dtype,
-                        d.dst_dev,
-                        d.dst_bytes,
-                        seg_ptrs[k] as usize as *mut i32,
-                        seg_counts[k] as usize,
-                        cs,
-                    )
-                };
-                assert_eq!(r as u32, 0);
+            for k in 0..n {
+                call(k, cs);
             }
             if first {
                 for (k, s) in seg_status.iter().enumerate() {
@@ -734,22 +741,8 @@ fn model_rows(
                 unsafe { ffi::saraphis_device_synchronize(csys) };
                 stream.synchronize().unwrap();
                 let t = std::time::Instant::now();
-                for (k, d) in descs.iter().enumerate() {
-                    // SAFETY: as in the timed loop above.
-                    let r = unsafe {
-                        ffi::saraphis_decompress_device(
-                            csys,
-                            d.src_dev,
-                            d.src_bytes,
-                            d.dtype,
-                            d.dst_dev,
-                            d.dst_bytes,
-                            seg_ptrs[k] as usize as *mut i32,
-                            seg_counts[k] as usize,
-                            if own { std::ptr::null_mut() } else { cs },
-                        )
-                    };
-                    assert_eq!(r as u32, 0);
+                for k in 0..n {
+                    call(k, if own { std::ptr::null_mut() } else { cs });
                 }
                 if own {
                     // SAFETY: a live system handle.
@@ -775,22 +768,8 @@ fn model_rows(
         let call_us: Vec<f64> = {
             let evs: Vec<_> = (0..=n).map(|_| ev_new(stream)).collect();
             evs[0].record(stream).unwrap();
-            for (k, d) in descs.iter().enumerate() {
-                // SAFETY: as in the timed loop above.
-                let r = unsafe {
-                    ffi::saraphis_decompress_device(
-                        csys,
-                        d.src_dev,
-                        d.src_bytes,
-                        d.dtype,
-                        d.dst_dev,
-                        d.dst_bytes,
-                        seg_ptrs[k] as usize as *mut i32,
-                        seg_counts[k] as usize,
-                        cs,
-                    )
-                };
-                assert_eq!(r as u32, 0);
+            for k in 0..n {
+                call(k, cs);
                 evs[k + 1].record(stream).unwrap();
             }
             evs[n].synchronize().unwrap();
@@ -827,21 +806,7 @@ fn model_rows(
             e0.record(stream).unwrap();
             let t = std::time::Instant::now();
             for _ in 0..reps {
-                // SAFETY: as in the timed loop above.
-                let r = unsafe {
-                    ffi::saraphis_decompress_device(
-                        csys,
-                        d.src_dev,
-                        d.src_bytes,
-                        d.dtype,
-                        d.dst_dev,
-                        d.dst_bytes,
-                        seg_ptrs[k] as usize as *mut i32,
-                        seg_counts[k] as usize,
-                        cs,
-                    )
-                };
-                assert_eq!(r as u32, 0);
+                call(k, cs);
             }
             let host_api = t.elapsed().as_secs_f64() / reps as f64;
             e1.record(stream).unwrap();

@@ -149,7 +149,7 @@ pub struct CudaDevice {
     /// goes when a caller passes a null `CUstream`.
     own_stream: OnceLock<Arc<cudarc::driver::CudaStream>>,
     /// Device memory ranges (start, end, written) of the decodes enqueued on the library's own
-    /// stream that may still run; see [`CudaDevice::overlap_on_own_stream`].
+    /// stream that may still run; see `CudaDevice::enqueue_decode`.
     own_stream_inflight: Mutex<Vec<(u64, u64, bool)>>,
 }
 
@@ -438,6 +438,26 @@ impl CudaDevice {
         )
     }
 
+    /// As [`CudaDevice::decode_exact_async`] for a container the caller knows to be lossless-v2
+    /// (codec 4; F32, F16 or BF16), described by `item` (`status`: one i32 per segment): only
+    /// the layout-v2 kernel is launched, one kernel instead of three (an archive knows each
+    /// tensor's codec from its host copy). Overlaps the decodes before it on the library's own
+    /// stream as [`CudaDevice::decode_exact_async`] does.
+    ///
+    /// # Safety
+    /// As [`CudaDevice::decode_exact_async`].
+    pub unsafe fn decode_lossless_v2_async(
+        &self,
+        item: SegmentedItem,
+        stream: *mut c_void,
+        verify: bool,
+    ) -> Result<()> {
+        let writes = [(item.dst, item.dst_len), (item.status, 4 * item.status_len)];
+        self.enqueue_decode(stream, &[(item.src, item.src_len)], &writes, true, |prog| {
+            self.decode_segmented_with(&[item], false, verify, stream, prog)
+        })
+    }
+
     /// As [`CudaDevice::decode_exact_async`], reading only the top `planes` digit planes of a
     /// p-adic container (progressive decoding: the values
     /// [`crate::codec::decompress_progressive`] gives); other codecs decode in full.
@@ -588,7 +608,7 @@ impl CudaDevice {
     /// # Safety
     /// As [`CudaDevice::launch_block`]; with `programmatic`, nothing the kernel before it on
     /// `stream` may still write is read or written by this kernel, and nothing it reads is
-    /// written ([`CudaDevice::overlap_on_own_stream`] decides).
+    /// written (`enqueue_decode` decides).
     #[allow(clippy::too_many_arguments)]
     unsafe fn launch_block_ex(
         &self,

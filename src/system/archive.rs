@@ -432,21 +432,30 @@ impl Archive {
             stream,
         };
         match r.state.load(Ordering::Acquire) {
-            ON_GPU => return self.system.decompress_device(&args(DeviceSlice::NONE)),
+            ON_GPU => {
+                return self
+                    .system
+                    .decompress_device_as(&args(DeviceSlice::NONE), Some(t.info.codec))
+            }
             ON_CPU => return cpu(self),
             _ => {}
         }
         // First decode: serialised per tensor (the status array is shared), synchronized.
         let _first = t.first.lock().unwrap_or_else(|p| p.into_inner());
         match r.state.load(Ordering::Acquire) {
-            ON_GPU => return self.system.decompress_device(&args(DeviceSlice::NONE)),
+            ON_GPU => {
+                return self
+                    .system
+                    .decompress_device_as(&args(DeviceSlice::NONE), Some(t.info.codec))
+            }
             ON_CPU => return cpu(self),
             _ => {}
         }
         let (_restore, dev) = self.system.require_cuda()?;
         let chunks = t.info.chunks.max(1) as u64;
         let status = DeviceSlice::new(DevicePtr(r.status.addr()), chunks);
-        self.system.decompress_device(&args(status))?;
+        self.system
+            .decompress_device_as(&args(status), Some(t.info.codec))?;
         let raw = dev.download_after(&r.status, stream)?;
         let codes: Vec<i32> = raw
             .chunks_exact(4)

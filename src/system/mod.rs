@@ -220,6 +220,20 @@ impl System {
     /// As [`CudaDevice::decode_exact_async`]: the buffers are live device allocations of at
     /// least the stated lengths and stay alive until the stream has passed this work.
     pub unsafe fn decompress_device(&self, a: &DeviceDecode) -> Result<()> {
+        self.decompress_device_as(a, None)
+    }
+
+    /// [`System::decompress_device`] for a container whose codec the caller knows (`codec`, from
+    /// a host copy of its header, as an archive has): a lossless-v2 container of a dtype that
+    /// layout v2 codes launches only the layout-v2 kernel; anything else (or `None`) all three.
+    ///
+    /// # Safety
+    /// As [`System::decompress_device`]; `codec` must be the container's.
+    pub(crate) unsafe fn decompress_device_as(
+        &self,
+        a: &DeviceDecode,
+        codec: Option<crate::format::container::CodecId>,
+    ) -> Result<()> {
         let (_restore, dev) = self.require_cuda()?;
         // Checked before anything is enqueued: the kernels store whole elements and i32s.
         if a.dst.ptr.addr() % a.dtype.size() as u64 != 0 || a.status.ptr.addr() % 4 != 0 {
@@ -229,6 +243,24 @@ impl System {
             )));
         }
         let stream = dev.stream_or_own(a.stream)?;
+        if codec == Some(crate::format::container::CodecId::LosslessV2)
+            && codec::segmented::supports(a.dtype)
+        {
+            let item = crate::backend::cuda::SegmentedItem {
+                src: a.src.ptr.addr(),
+                src_len: a.src.len,
+                dst: a.dst.ptr.addr(),
+                dst_len: a.dst.len,
+                dtype: a.dtype,
+                status: a.status.ptr.addr(),
+                status_len: a.status.len,
+            };
+            dev.decode_lossless_v2_async(item, stream, self.config.verify_checksums)?;
+            self.count(slot::DEVICE_CALLS, 1);
+            self.count(slot::DEVICE_TENSORS, 1);
+            self.count(slot::DEVICE_BYTES, a.dst.len);
+            return Ok(());
+        }
         dev.decode_exact_async(
             a.src.ptr.addr(),
             a.src.len,
