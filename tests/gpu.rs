@@ -1839,6 +1839,33 @@ fn gpu_overlapping_decodes_on_the_library_stream_are_exact() {
         decode(a, b);
         decode(b, b);
     }
+    // Batched calls on that stream overlap too: every lossless-v2 case in one call, then the
+    // same-buffer pair as a batch of one followed by a single decode, and a batch after it.
+    let v2_cases: Vec<usize> = (0..cases.len())
+        .filter(|&k| {
+            codec::inspect(&cases[k].1).unwrap().codec
+                == saraphis::format::container::CodecId::LosslessV2
+        })
+        .collect();
+    let tensor = |k: usize, into: usize| saraphis::system::DeviceTensor {
+        src: DeviceSlice::new(DevicePtr(ptrs[k].0), cases[k].1.len() as u64),
+        dtype: cases[k].0,
+        dst: DeviceSlice::new(DevicePtr(ptrs[into].1), cases[into].2.len() as u64),
+    };
+    let all: Vec<_> = v2_cases.iter().map(|&k| tensor(k, k)).collect();
+    let null = std::ptr::null_mut();
+    for _ in 0..2 {
+        // SAFETY: as `decode` above.
+        unsafe {
+            sys.decompress_device_batch(&all, DevicePtr::NULL, null)
+                .unwrap();
+            if v2_cases.contains(&a) && v2_cases.contains(&b) {
+                sys.decompress_device_batch(&[tensor(a, b)], DevicePtr::NULL, null)
+                    .unwrap();
+            }
+        }
+        decode(b, b);
+    }
     sys.device_synchronize().unwrap();
     for (k, c) in cases.iter().enumerate() {
         assert!(

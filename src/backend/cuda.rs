@@ -661,8 +661,8 @@ impl CudaDevice {
     /// the last one launched in plain stream order (which waits for every earlier one; at most
     /// 256 overlap in a row). The decision and the launch happen under one lock, so concurrent
     /// callers cannot interleave between them. Errors: those of `launch`. Thread-safe.
-    /// `may_overlap` false: a decode that must not overlap (the batched call); it is still
-    /// recorded, since the decodes after it may overlap it.
+    /// `may_overlap` false: a decode that must not overlap (a batch of several launches); it is
+    /// still recorded, since the decodes after it may overlap it.
     pub(super) fn enqueue_decode<R>(
         &self,
         stream: *mut c_void,

@@ -171,18 +171,25 @@ impl CudaDevice {
         verify: bool,
         stream: *mut c_void,
     ) -> Result<()> {
-        // Never overlapped (a batch is preceded by its status reset anyway), but recorded:
-        // single decodes after it on the library's own stream may overlap it.
+        // On the library's own stream a batch of one launch may overlap the decodes before it
+        // (a prefetch loop's small batches would otherwise run one after another), and is
+        // recorded so that the decodes after it may overlap it. A batch whose statuses were
+        // reset just before waits for that reset (a copy, not a kernel) in stream order anyway.
         let reads: Vec<(u64, u64)> = items.iter().map(|it| (it.src, it.src_len)).collect();
         let writes: Vec<(u64, u64)> = items
             .iter()
             .flat_map(|it| {
-                let status = if per_tensor { 4 } else { 4 * it.status_len };
+                let status = match (it.status, per_tensor) {
+                    (0, _) => 0,
+                    (_, true) => 4,
+                    (_, false) => 4 * it.status_len,
+                };
                 [(it.dst, it.dst_len), (it.status, status)]
             })
             .collect();
-        self.enqueue_decode(stream, &reads, &writes, false, |_| {
-            self.decode_segmented_with(items, per_tensor, verify, stream, false)
+        let one_launch = items.len() <= SEG_BATCH;
+        self.enqueue_decode(stream, &reads, &writes, one_launch, |prog| {
+            self.decode_segmented_with(items, per_tensor, verify, stream, prog)
         })
     }
 
