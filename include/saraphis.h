@@ -688,8 +688,11 @@ enum saraphis_result saraphis_decompress_device(const struct saraphis_system *sy
 // `saraphis_device_synchronize`). Decodes lossless-v2 containers (F32, F16 and BF16 tensors
 // compressed with `SARAPHIS_CODEC_LOSSLESS_V2`, or `saraphis compress --lossless-v2`) bit for
 // bit: one GPU warp per segment (2^16 elements by default), so a whole model of small tensors
-// is one launch (all-MiniLM-L6-v2 in BF16: 0.366 ms on an H200, docs/BENCHMARKS.md). Returns once the work is
-// enqueued: nothing synchronizes the host. Needs no temporary device memory.
+// is one launch (all-MiniLM-L6-v2 in BF16: 0.366 ms on an H200, docs/BENCHMARKS.md). Returns
+// once the work is enqueued: nothing synchronizes the host. Needs no temporary device memory.
+// On the library's own stream (NULL), a call of at most 256 tensors may run at the same time
+// as the decodes before it there, as `saraphis_decompress_device` calls do (and under the same
+// rule: not when its buffers meet an earlier call's output still in flight).
 //
 // `tensors`: `count` descriptors in host memory (read during the call only). `statuses_dev`:
 // `count` int32 on the device (aligned to 4), zeroed on the stream and then set per tensor to
