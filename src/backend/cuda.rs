@@ -658,8 +658,9 @@ impl CudaDevice {
     /// is enqueued (a caller's kernel that lets its dependents start early could otherwise race
     /// with the decode), only on sm_90 and newer, and only when no device range `(start, len)`
     /// it `reads` was written, and none it `writes` was read or written, by the decodes since
-    /// the last one launched in plain stream order (which waits for every earlier one; at most
-    /// 256 overlap in a row). The decision and the launch happen under one lock, so concurrent
+    /// the last one launched in plain stream order (which waits for every earlier one; the
+    /// record holds 256 ranges, about 85 single decodes, and the launch that would pass that is
+    /// in plain order). The decision and the launch happen under one lock, so concurrent
     /// callers cannot interleave between them. Errors: those of `launch`. Thread-safe.
     /// `may_overlap` false: a decode that must not overlap (a batch of several launches); it is
     /// still recorded, since the decodes after it may overlap it.
@@ -714,10 +715,18 @@ impl CudaDevice {
         let want = dtype as u32;
         let verify = verify as u32;
         // The three kernels share the call's ranges; only the one of the container's codec
-        // writes. The unfused path's planes are not tracked: it never overlaps.
+        // writes. The unfused path (temporary planes) never overlaps, but is recorded.
         let reads = [(src, src_len)];
-        let writes = [(dst, dst_len), (status, 4 * status_len)];
-        let writes: &[(u64, u64)] = if planes == 0 { &writes } else { &[] };
+        let planes_len = if planes == 0 {
+            0
+        } else {
+            Self::unfused_temp_bytes(dtype, dst_len / dtype.size() as u64)
+        };
+        let writes = [
+            (dst, dst_len),
+            (status, 4 * status_len),
+            (planes, planes_len),
+        ];
         let order = |prog: bool| -> Result<()> {
             let mut args: [*mut c_void; 10] = [
                 arg(&src),
@@ -775,10 +784,7 @@ impl CudaDevice {
             }
             Ok(())
         };
-        if planes != 0 {
-            return order(false);
-        }
-        self.enqueue_decode(stream, &reads, writes, true, order)
+        self.enqueue_decode(stream, &reads, &writes, planes == 0, order)
     }
 
     /// Decode a host container on this GPU into a host buffer: upload, decode on a stream of
