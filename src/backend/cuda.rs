@@ -567,50 +567,21 @@ impl CudaDevice {
         stream: *mut c_void,
         args: &mut [*mut c_void],
     ) -> Result<()> {
-        self.launch_block(f, grid, BLOCK, shared_bytes, stream, args)
+        self.launch_block(f, grid, BLOCK, shared_bytes, stream, args, false)
     }
 
-    /// Launch `f` with `block` threads per block on `stream`, inside the panic guard.
+    /// Launch `f` with `block` threads per block on `stream`, inside the panic guard; with
+    /// programmatic dependent launch when `programmatic` (sm_90 and newer: the launch may start
+    /// while the kernel before it on the stream still runs, once that kernel's blocks have all
+    /// called `pdl_allow_dependents`; only the decode kernels, which call it and wait for their
+    /// prerequisites before they end, are launched so).
     ///
     /// # Safety
-    /// `args` must match the kernel's parameters and point at live values.
-    unsafe fn launch_block(
-        &self,
-        f: &cudarc::driver::CudaFunction,
-        grid: u32,
-        block: u32,
-        shared_bytes: u32,
-        stream: *mut c_void,
-        args: &mut [*mut c_void],
-    ) -> Result<()> {
-        let f = f.cu_function();
-        let ctx = self.ctx.clone();
-        guarded("launch", move || -> Result<()> {
-            ctx.bind_to_thread().map_err(dev_err)?;
-            cudarc::driver::result::launch_kernel(
-                f,
-                (grid, 1, 1),
-                (block, 1, 1),
-                shared_bytes,
-                stream as _,
-                args,
-            )
-            .map_err(dev_err)
-        })
-        .map_err(Error::Device)?
-    }
-
-    /// As [`CudaDevice::launch_block`], with programmatic dependent launch when `programmatic`
-    /// (sm_90 and newer: the launch may start while the kernel before it on the stream still
-    /// runs, once that kernel's blocks have all called `pdl_allow_dependents`; only the decode
-    /// kernels, which call it and wait for their prerequisites before they end, are launched so).
-    ///
-    /// # Safety
-    /// As [`CudaDevice::launch_block`]; with `programmatic`, nothing the kernel before it on
-    /// `stream` may still write is read or written by this kernel, and nothing it reads is
-    /// written (`enqueue_decode` decides).
+    /// `args` must match the kernel's parameters and point at live values; with `programmatic`,
+    /// nothing the kernel before it on `stream` may still write is read or written by this
+    /// kernel, and nothing it reads is written (`enqueue_decode` decides).
     #[allow(clippy::too_many_arguments)]
-    unsafe fn launch_block_ex(
+    unsafe fn launch_block(
         &self,
         f: &cudarc::driver::CudaFunction,
         grid: u32,
@@ -620,14 +591,22 @@ impl CudaDevice {
         args: &mut [*mut c_void],
         programmatic: bool,
     ) -> Result<()> {
-        if !programmatic {
-            return self.launch_block(f, grid, block, shared_bytes, stream, args);
-        }
         let f = f.cu_function();
         let ctx = self.ctx.clone();
         guarded("launch", move || -> Result<()> {
             use cudarc::driver::sys;
             ctx.bind_to_thread().map_err(dev_err)?;
+            if !programmatic {
+                return cudarc::driver::result::launch_kernel(
+                    f,
+                    (grid, 1, 1),
+                    (block, 1, 1),
+                    shared_bytes,
+                    stream as _,
+                    args,
+                )
+                .map_err(dev_err);
+            }
             // SAFETY: a plain C struct; every field the driver reads is set below.
             let mut attr: sys::CUlaunchAttribute = std::mem::zeroed();
             attr.id =
@@ -740,7 +719,7 @@ impl CudaDevice {
                 arg(&verify),
                 arg(&planes),
             ];
-            self.launch_block_ex(
+            self.launch_block(
                 &self.decode_exact[variant],
                 self.grid(chunks_hint),
                 BLOCK,
@@ -760,7 +739,7 @@ impl CudaDevice {
                 arg(&verify),
                 arg(&max_planes),
             ];
-            self.launch_block_ex(
+            self.launch_block(
                 &self.decode_padic,
                 self.grid(chunks_hint),
                 BLOCK,

@@ -256,25 +256,22 @@ impl System {
                 status_len: a.status.len,
             };
             dev.decode_lossless_v2_async(item, stream, self.config.verify_checksums)?;
-            self.count(slot::DEVICE_CALLS, 1);
-            self.count(slot::DEVICE_TENSORS, 1);
-            self.count(slot::DEVICE_BYTES, a.dst.len);
-            return Ok(());
+        } else {
+            dev.decode_exact_async(
+                a.src.ptr.addr(),
+                a.src.len,
+                a.dtype,
+                a.dst.ptr.addr(),
+                a.dst.len,
+                a.status.ptr.addr(),
+                a.status.len,
+                stream,
+                // Blocks for the layout-v1 and p-adic kernels (they loop over chunks): one per
+                // 4096 elements up to their cap, so a small tensor costs one block, not a grid.
+                Some((a.dst.len / a.dtype.size() as u64).div_ceil(4096).max(1)),
+                self.config.verify_checksums,
+            )?;
         }
-        dev.decode_exact_async(
-            a.src.ptr.addr(),
-            a.src.len,
-            a.dtype,
-            a.dst.ptr.addr(),
-            a.dst.len,
-            a.status.ptr.addr(),
-            a.status.len,
-            stream,
-            // Blocks for the layout-v1 and p-adic kernels (they loop over chunks): one per 4096
-            // elements up to their cap, so a small tensor costs one block, not a full grid.
-            Some((a.dst.len / a.dtype.size() as u64).div_ceil(4096).max(1)),
-            self.config.verify_checksums,
-        )?;
         self.count(slot::DEVICE_CALLS, 1);
         self.count(slot::DEVICE_TENSORS, 1);
         self.count(slot::DEVICE_BYTES, a.dst.len);

@@ -158,7 +158,7 @@ impl CudaDevice {
             arg(&n32),
             arg(&status),
         ];
-        self.launch_block(f, blocks as u32, THREADS, 0, stream, &mut args)
+        self.launch_block(f, blocks as u32, THREADS, 0, stream, &mut args, false)
     }
 
     /// Enqueue `out[i] = a[i] ⊕ b[i]` (`op` 0) or `a[i] ⊗ b[i]` (`op` 1) for `i < len` elements
@@ -223,6 +223,7 @@ impl CudaDevice {
             0,
             stream,
             &mut args,
+            false,
         )
     }
 
@@ -330,6 +331,7 @@ impl CudaDevice {
             0,
             stream,
             &mut args,
+            false,
         )
     }
 }

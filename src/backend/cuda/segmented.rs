@@ -194,7 +194,7 @@ impl CudaDevice {
     }
 
     /// As [`CudaDevice::decode_segmented_async`]; `programmatic`: launched with programmatic
-    /// dependent launch (see `CudaDevice::launch_block_ex`; the caller has checked that it may
+    /// dependent launch (see `CudaDevice::launch_block`; the caller has checked that it may
     /// overlap the work before it).
     ///
     /// # Safety
@@ -280,7 +280,7 @@ impl CudaDevice {
             &self.decode_segmented[v]
         };
         let mut args: [*mut c_void; 1] = [arg(&b)];
-        self.launch_block_ex(
+        self.launch_block(
             f,
             blocks as u32,
             32 * warps,
