@@ -9,6 +9,7 @@
 //! | `Lossless` | F32 F16 BF16 F64 | yes | [`lossless::FloatSplit`] |
 //! | `Bytes` | integers, bool | yes | [`lossless::BytePlanes`] |
 //! | `Padic` | F32 F16 BF16 F64 | `abs` or `rel` bound per element | [`padic::PadicPlan`] |
+//! | `Quant` | F32 F16 BF16 F64 | fixed rate (error measured and stored), or an `abs` bound per element | [`quant::QuantPlan`] |
 //!
 //! Integer and bool tensors asked for `Lossless` or `Padic` use `Bytes`; float tensors asked
 //! for `Raw` are stored raw. Any chunk whose coded form is not smaller than its raw bytes is
@@ -17,6 +18,7 @@
 
 pub mod lossless;
 pub mod padic;
+pub mod quant;
 pub mod segmented;
 
 use rayon::prelude::*;
@@ -29,6 +31,7 @@ use crate::format::container::{
 };
 use lossless::{BytePlanes, FloatSplit};
 use padic::PadicPlan;
+use quant::{QuantParams, QuantPlan};
 use segmented::SegmentedPlan;
 
 /// An error bound for lossy compression.
@@ -108,13 +111,19 @@ pub enum CodecParams {
     LosslessV2,
     /// Error-bounded p-adic codec for floats (integers and bool fall back to bit-exact).
     Padic(PadicParams),
+    /// Quantization for floats: fixed rate (block-wise, per-channel or global, 2-8 bits) or
+    /// block-wise within an absolute bound ([`quant`]); integers and bool fall back to
+    /// bit-exact.
+    Quant(QuantParams),
 }
 
 /// Default elements per chunk for `codec`: segments of [`segmented::DEFAULT_SEGMENT_ELEMS`]
-/// (2^16) for lossless v2, [`crate::format::container::DEFAULT_CHUNK_ELEMS`] (2^18) otherwise.
+/// (2^16) for lossless v2, [`quant::DEFAULT_CHUNK_ELEMS`] (2^16) for quantization,
+/// [`crate::format::container::DEFAULT_CHUNK_ELEMS`] (2^18) otherwise.
 pub fn default_chunk_elems(codec: &CodecParams) -> u32 {
     match codec {
         CodecParams::LosslessV2 => segmented::DEFAULT_SEGMENT_ELEMS,
+        CodecParams::Quant(_) => quant::DEFAULT_CHUNK_ELEMS,
         _ => crate::format::container::DEFAULT_CHUNK_ELEMS,
     }
 }
@@ -164,8 +173,10 @@ impl CompressOptions {
     pub fn validate(&self, dtype: DType) -> Result<()> {
         check_chunk_elems(self.chunk_elems)?;
         check_lanes(self.lanes)?;
-        if let (CodecParams::Padic(pp), true) = (&self.codec, dtype.is_float()) {
-            pp.validate()?;
+        match (&self.codec, dtype.is_float()) {
+            (CodecParams::Padic(pp), true) => pp.validate()?,
+            (CodecParams::Quant(qp), true) => qp.validate()?,
+            _ => {}
         }
         Ok(())
     }
@@ -207,6 +218,10 @@ pub struct TensorInfo {
     pub prime: u32,
     /// Digit planes (p-adic only, else 0).
     pub precision: u32,
+    /// Quantization parameters (quant only).
+    pub quant: Option<QuantParams>,
+    /// Largest |x - x'| measured at compression and stored in the container (quant only).
+    pub max_abs_error: Option<f64>,
 }
 
 enum Plan {
@@ -215,6 +230,7 @@ enum Plan {
     Bytes(BytePlanes),
     Padic(PadicPlan),
     Segmented(SegmentedPlan),
+    Quant(QuantPlan),
 }
 
 const CHUNK_RAW: u8 = 0;
@@ -228,6 +244,7 @@ impl Plan {
             Plan::Bytes(_) => CodecId::Bytes,
             Plan::Padic(_) => CodecId::Padic,
             Plan::Segmented(_) => CodecId::LosslessV2,
+            Plan::Quant(_) => CodecId::Quant,
         }
     }
 
@@ -242,21 +259,37 @@ impl Plan {
             CodecId::Bytes => Plan::Bytes(BytePlanes { width: size }),
             CodecId::Padic => Plan::Padic(PadicPlan::from_bytes(&h.params, h.dtype)?),
             CodecId::LosslessV2 => Plan::Segmented(SegmentedPlan::from_bytes(&h.params, h.dtype)?),
+            CodecId::Quant => Plan::Quant(QuantPlan::from_bytes(
+                &h.params,
+                h.dtype,
+                &h.shape,
+                h.chunk_elems,
+            )?),
         })
     }
 
-    fn params(&self, ndim: usize, n_chunks: usize) -> Vec<u8> {
+    /// The header's parameter bytes (`max_abs_error`: what the chunks measured, stored by
+    /// quant).
+    fn params(&self, ndim: usize, n_chunks: usize, max_abs_error: f64) -> Vec<u8> {
         match self {
             Plan::Padic(p) => p.to_bytes(),
             Plan::Segmented(s) => s.to_bytes(ndim, n_chunks),
+            Plan::Quant(q) => {
+                let mut q = q.clone();
+                q.max_abs_error = max_abs_error;
+                q.to_bytes(ndim, n_chunks)
+            }
             _ => Vec::new(),
         }
     }
 
     /// Encode one chunk: mode byte + codec stream, or raw if coding does not pay.
-    fn encode_chunk(&self, src: &[u8], lanes: usize) -> Result<(Vec<u8>, f64)> {
-        if let Plan::Segmented(s) = self {
-            return Ok((s.encode_segment(src), 0.0));
+    fn encode_chunk(&self, ci: usize, src: &[u8], lanes: usize) -> Result<(Vec<u8>, f64)> {
+        match self {
+            Plan::Segmented(s) => return Ok((s.encode_segment(src), 0.0)),
+            // Always coded: chunks stay 16-byte multiples for the word checksum.
+            Plan::Quant(q) => return q.encode_chunk(ci as u64, src),
+            _ => {}
         }
         let mut out = Vec::with_capacity(src.len() / 2 + 16);
         out.push(CHUNK_CODED);
@@ -274,7 +307,7 @@ impl Plan {
                 0.0
             }
             Plan::Padic(p) => p.encode_chunk(src, lanes, &mut out)?,
-            Plan::Segmented(_) => unreachable!("handled above"),
+            Plan::Segmented(_) | Plan::Quant(_) => unreachable!("handled above"),
         };
         if out.is_empty() || out.len() > src.len() {
             out.clear();
@@ -285,9 +318,11 @@ impl Plan {
         Ok((out, err))
     }
 
-    fn decode_chunk(&self, payload: &[u8], out: &mut [u8], planes: u32) -> Result<()> {
-        if let Plan::Segmented(s) = self {
-            return s.decode_segment(payload, out);
+    fn decode_chunk(&self, ci: usize, payload: &[u8], out: &mut [u8], planes: u32) -> Result<()> {
+        match self {
+            Plan::Segmented(s) => return s.decode_segment(payload, out),
+            Plan::Quant(q) => return q.decode_chunk(ci as u64, payload, out),
+            _ => {}
         }
         let (&mode, body) = payload
             .split_first()
@@ -309,7 +344,7 @@ impl Plan {
             Plan::Float(f) => f.decode(&mut r, out)?,
             Plan::Bytes(b) => b.decode(&mut r, out)?,
             Plan::Padic(p) => return p.decode_chunk(body, out, planes),
-            Plan::Segmented(_) => unreachable!("handled above"),
+            Plan::Segmented(_) | Plan::Quant(_) => unreachable!("handled above"),
         }
         if r.remaining() != 0 {
             return corrupt("trailing bytes in chunk");
@@ -350,6 +385,7 @@ pub fn codec_id_for(dtype: DType, codec: &CodecParams) -> CodecId {
         (CodecParams::LosslessV2, true) if segmented::supports(dtype) => CodecId::LosslessV2,
         (CodecParams::LosslessV2, true) => CodecId::Lossless,
         (CodecParams::Padic(_), true) => CodecId::Padic,
+        (CodecParams::Quant(_), true) => CodecId::Quant,
     }
 }
 
@@ -368,6 +404,7 @@ pub enum StreamLayout {
 fn plan_for(
     data: &[u8],
     dtype: DType,
+    shape: &[u64],
     opts: &CompressOptions,
     layout: StreamLayout,
 ) -> Result<Plan> {
@@ -388,6 +425,9 @@ fn plan_for(
             Plan::Float(FloatSplit::new(l, dtype.size()))
         }
         (CodecParams::Padic(pp), Some(_)) => Plan::Padic(PadicPlan::new(data, dtype, &pp)?),
+        (CodecParams::Quant(qp), Some(_)) => {
+            Plan::Quant(QuantPlan::new(data, dtype, shape, opts.chunk_elems, &qp)?)
+        }
     })
 }
 
@@ -423,12 +463,13 @@ fn encode(
     }
     opts.validate(dtype)?;
     let lanes = opts.max_lanes();
-    let plan = plan_for(data, dtype, opts, layout)?;
+    let plan = plan_for(data, dtype, shape, opts, layout)?;
     let numel = dtype::numel(shape)?;
     let chunk_bytes = opts.chunk_elems as usize * dtype.size();
     let coded: Vec<(Vec<u8>, f64)> = data
         .par_chunks(chunk_bytes.max(1))
-        .map(|c| plan.encode_chunk(c, lanes))
+        .enumerate()
+        .map(|(ci, c)| plan.encode_chunk(ci, c, lanes))
         .collect::<Result<_>>()?;
     let mut entries = Vec::with_capacity(coded.len());
     let mut chunks = Vec::with_capacity(coded.len());
@@ -448,7 +489,7 @@ fn encode(
         dtype,
         shape: shape.to_vec(),
         codec: plan.id(),
-        params: plan.params(shape.len(), entries.len()),
+        params: plan.params(shape.len(), entries.len(), max_abs_error),
         chunk_elems: opts.chunk_elems,
         numel,
         chunks: entries,
@@ -556,6 +597,10 @@ pub fn compress_bound(dtype: DType, shape: &[u64], opts: &CompressOptions) -> Re
     let n_chunks = chunk_count(dtype::numel(shape)?, opts.chunk_elems) as usize;
     let params = match (opts.codec, dtype.is_float()) {
         (CodecParams::Padic(_), true) => padic::PARAMS_LEN,
+        (CodecParams::Quant(qp), true) => {
+            return Ok(header_len(shape.len(), quant::MAX_PARAMS_LEN, n_chunks)
+                + quant::payload_bound(dtype, shape, opts.chunk_elems, &qp)?);
+        }
         (CodecParams::LosslessV2, true) if segmented::supports(dtype) => {
             return Ok(header_len(shape.len(), segmented::MAX_PARAMS_LEN, n_chunks)
                 + len
@@ -585,7 +630,12 @@ fn info_of(h: Header) -> Result<TensorInfo> {
     let plan = Plan::from_header(&h)?;
     let (bound, prime, precision) = match &plan {
         Plan::Padic(p) => (Some(p.bound), p.prime, p.precision),
+        Plan::Quant(q) => (q.params.bound.map(ErrorBound::Abs), 0, 0),
         _ => (None, 0, 0),
+    };
+    let (quant, max_abs_error) = match &plan {
+        Plan::Quant(q) => (Some(q.params), Some(q.max_abs_error)),
+        _ => (None, None),
     };
     Ok(TensorInfo {
         dtype: h.dtype,
@@ -599,6 +649,8 @@ fn info_of(h: Header) -> Result<TensorInfo> {
         bound,
         prime,
         precision,
+        quant,
+        max_abs_error,
     })
 }
 
@@ -661,7 +713,7 @@ fn decode(
         .enumerate()
         .try_for_each(|(i, out)| {
             let payload = h.chunk_bytes(container, i, verify)?;
-            plan.decode_chunk(payload, out, planes)
+            plan.decode_chunk(i, payload, out, planes)
                 .map_err(|e| match e {
                     Error::Corrupt(m) => Error::Corrupt(format!("chunk {i}: {m}")),
                     Error::Truncated(m) => Error::Corrupt(format!("chunk {i}: {m}")),

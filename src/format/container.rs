@@ -36,6 +36,9 @@ pub enum CodecId {
     /// Lossless float codec, stream layout v2: shared tables, warp-interleaved rANS segments
     /// (bit-exact; F32, F16, BF16).
     LosslessV2 = 4,
+    /// Quantization: fixed-rate block-wise, per-channel or global, or block-wise within an
+    /// absolute bound (lossy; F32, F16, BF16, F64).
+    Quant = 5,
 }
 
 impl CodecId {
@@ -47,10 +50,11 @@ impl CodecId {
             2 => CodecId::Padic,
             3 => CodecId::Bytes,
             4 => CodecId::LosslessV2,
+            5 => CodecId::Quant,
             _ => return corrupt(format!("unknown codec id {c}")),
         })
     }
-    /// Lower-case name: "raw", "lossless", "padic", "bytes", "lossless-v2".
+    /// Lower-case name: "raw", "lossless", "padic", "bytes", "lossless-v2", "quant".
     pub fn name(self) -> &'static str {
         match self {
             CodecId::Raw => "raw",
@@ -58,15 +62,19 @@ impl CodecId {
             CodecId::Padic => "padic",
             CodecId::Bytes => "bytes",
             CodecId::LosslessV2 => "lossless-v2",
+            CodecId::Quant => "quant",
         }
     }
 
     /// Checksum of one chunk's bytes as the chunk table records it: the segment checksum of
     /// layout v2 ([`crate::codec::segmented::segment_checksum`], parallel on a GPU warp) for
-    /// `LosslessV2`, CRC-32 for every other codec.
+    /// `LosslessV2` and `Quant` (whose chunks are multiples of 16 bytes), CRC-32 for every other
+    /// codec.
     pub fn chunk_checksum(self, chunk: &[u8]) -> u32 {
         match self {
-            CodecId::LosslessV2 => crate::codec::segmented::segment_checksum(chunk),
+            CodecId::LosslessV2 | CodecId::Quant => {
+                crate::codec::segmented::segment_checksum(chunk)
+            }
             _ => crc32fast::hash(chunk),
         }
     }
