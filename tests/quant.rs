@@ -147,10 +147,10 @@ fn fixed_rate_blocks_equal_an_independent_dequantization_on_real_weights() {
                             want.extend(reference(&xs, bits, sd, zp, dtype));
                         }
                     }
-                    for i in 0..n {
+                    for (i, w) in want.iter().enumerate() {
                         assert_eq!(
                             load(dtype, &out, i),
-                            want[i],
+                            *w,
                             "{} {dtype:?} {q:?} element {i}",
                             t.name
                         );

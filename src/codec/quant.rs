@@ -183,7 +183,7 @@ impl Geometry {
             Grouping::Block(b) => {
                 let row = shape.last().copied().unwrap_or(1);
                 let per_row = row.div_ceil(b as u64);
-                let rows = if row == 0 { 0 } else { numel / row };
+                let rows = numel.checked_div(row).unwrap_or(0);
                 Geometry {
                     grouping,
                     row,
@@ -470,7 +470,7 @@ impl QuantPlan {
             for i in s..e {
                 let x = dt.load_f64(data, i);
                 let y = self.decode_value(self.code(x, &g), &g);
-                if !((x - y).abs() <= eps) {
+                if (x - y).abs().is_nan() || (x - y).abs() > eps {
                     continue 'bits;
                 }
             }
@@ -599,7 +599,8 @@ impl QuantPlan {
             bound: (bound != 0.0).then_some(bound),
         };
         let fixed_ok = params.bound.is_none() || (params.bits == 0 && params.zero_point);
-        if params.validate().is_err() || !fixed_ok || !(max_abs_error >= 0.0) {
+        if params.validate().is_err() || !fixed_ok || max_abs_error.is_nan() || max_abs_error < 0.0
+        {
             return corrupt("quant parameters out of range");
         }
         let numel = crate::dtype::numel(shape)?;
