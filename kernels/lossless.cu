@@ -16,8 +16,9 @@
 // Status per chunk (if `status` is not null and the chunk index < status_len):
 //   0 ok, 1 bad header, 2 bad stream, 3 rANS state mismatch, 4 destination mismatch,
 //   5 unsupported by this kernel (the CPU decodes it), 6 checksum mismatch.
-// p-adic containers (codec 2) and lossless-v2 containers (codec 4) are left alone, status included:
-// saraphis_decode_padic and saraphis_decode_segmented_* (segmented.cu) decode them.
+// p-adic (codec 2), lossless-v2 (codec 4) and quant (codec 5) containers are left alone, status included:
+// saraphis_decode_padic, saraphis_decode_segmented_* (segmented.cu) and saraphis_decode_quant
+// (quant.cu) decode them.
 #include "common.cuh"
 
 #define SPLIT_TILE 1024  // symbols per stream a decode_split tile holds
@@ -354,7 +355,12 @@ __device__ __forceinline__ void decode_exact(const uint8_t* __restrict__ c, uint
     }
     // p-adic: saraphis_decode_padic (kernels/padic.cu); lossless-v2: saraphis_decode_segmented_*
     // (checked before the CRC tables are built, so those containers cost this kernel little).
-    if (h.codec == 2 || h.codec == 4) return;
+    // quant: saraphis_decode_quant (kernels/quant.cu). Unknown codecs are this kernel's to report.
+    if (h.codec == 2 || h.codec == 4 || h.codec == 5) return;
+    if (h.codec > 5) {
+        if (lead) status[0] = 1;
+        return;
+    }
     if (verify) crc_init(sh.crc);
     const uint32_t dtype = h.dtype, codec = h.codec, chunk_elems = h.chunk_elems;
     const uint32_t size = h.size, exp_bits = h.exp_bits, man_bits = h.man_bits;
@@ -442,7 +448,7 @@ extern "C" __global__ void __launch_bounds__(BLOCK)
 saraphis_assemble(const uint8_t* __restrict__ c, uint64_t c_len, const uint8_t* __restrict__ planes,
                   uint8_t* __restrict__ out, uint64_t out_len) {
     const Hdr h = parse_header(c, c_len);
-    if (!h.ok || h.codec == 0 || h.codec == 2 || h.codec == 4 || h.numel * h.size != out_len || h.nstreams > 8) return;
+    if (!h.ok || h.codec == 0 || h.codec == 2 || h.codec >= 4 || h.numel * h.size != out_len || h.nstreams > 8) return;
     for (uint64_t ci = blockIdx.x; ci < h.n_chunks; ci += gridDim.x) {
         const uint8_t* e = c + h.nc_at + 4 + 16 * ci;
         const uint64_t off = rd_u64(e);

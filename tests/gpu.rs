@@ -1465,6 +1465,16 @@ fn gpu_archive_decodes_every_tensor_into_device_memory() {
             CodecParams::Padic(fine),
             false,
         ),
+        (
+            "quant q8 block 32",
+            CodecParams::Quant(saraphis::codec::quant::QuantParams::default()),
+            false,
+        ),
+        (
+            "quant abs 1e-3",
+            CodecParams::Quant(saraphis::codec::quant::QuantParams::bounded(1e-3)),
+            false,
+        ),
     ];
     for (what, codec, exact) in codecs {
         let (cur, _, _) = sys
@@ -1874,5 +1884,166 @@ fn gpu_overlapping_decodes_on_the_library_stream_are_exact() {
             c.0,
             c.2.len()
         );
+    }
+}
+
+/// Quant containers (codec 5) of real weights decode on the GPU to exactly the CPU's values:
+/// fixed rate with blocks, channels (first and last axis) and one global scale, 2 to 8 bits,
+/// every scale dtype, with and without a minimum; error-bounded with NaN, infinities and -0
+/// stored verbatim; verbatim chunks (tight bounds); chunks that cut blocks; F32, BF16, F16 and
+/// F64. Damaged containers are
+/// reported, never decoded silently; an error-bounded chunk of more than 4096 groups is refused
+/// as unsupported (the CPU decodes it).
+#[test]
+#[ignore = "needs a CUDA GPU and a build with kernels: run scripts/gpu-run.sh on the GPU host"]
+fn gpu_decodes_quant_containers_like_the_cpu() {
+    use saraphis::codec::quant::{Grouping, QuantParams};
+    let sys = gpu();
+    let q = |grouping, bits, scale_dtype, zero_point| QuantParams {
+        grouping,
+        bits,
+        scale_dtype,
+        zero_point,
+        bound: None,
+    };
+    let settings = [
+        QuantParams::default(),
+        q(Grouping::Block(32), 4, DType::F16, true),
+        q(Grouping::Block(16), 3, DType::F32, false),
+        q(Grouping::Block(64), 2, DType::BF16, true),
+        q(Grouping::Block(4096), 7, DType::F32, false),
+        q(Grouping::Channel(0), 8, DType::F32, false),
+        q(Grouping::Channel(1), 5, DType::F16, true),
+        q(Grouping::Global, 6, DType::BF16, false),
+        QuantParams::bounded(1e-3),
+        QuantParams::bounded(1e-2),
+        QuantParams::bounded(1e-4), // some chunks verbatim
+        QuantParams::bounded(1e-9), // every chunk verbatim
+    ];
+    let mut checked = 0;
+    for t in common::load("minilm-subset-f32.safetensors") {
+        if t.dtype != DType::F32 || t.shape.len() != 2 || t.bytes.len() > 4 << 20 {
+            continue;
+        }
+        for (dtype, mut data) in float_variants(&t.bytes) {
+            let s = dtype.size();
+            // Specials at a few places: verbatim in bounded mode (fixed rate refuses them).
+            let mut special = data.clone();
+            let specials: [f64; 4] = [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -0.0];
+            for (k, v) in specials.iter().enumerate() {
+                let at = (k * 977 + 5) % (data.len() / s);
+                let b = convert(&(*v as f32).to_le_bytes(), dtype);
+                let b = if dtype == DType::F64 {
+                    v.to_le_bytes().to_vec()
+                } else {
+                    b
+                };
+                special[at * s..(at + 1) * s].copy_from_slice(&b);
+            }
+            for p in settings {
+                if p.bound.is_some() {
+                    std::mem::swap(&mut data, &mut special);
+                }
+                for chunk in [1 << 16, 1000, 4096] {
+                    let o = CompressOptions {
+                        codec: CodecParams::Quant(p),
+                        chunk_elems: chunk,
+                        lanes: 0,
+                    };
+                    let c = codec::compress(&data, dtype, &t.shape, &o).unwrap().bytes;
+                    let mut want = vec![0u8; data.len()];
+                    codec::decompress_into(&c, dtype, &mut want).unwrap();
+                    let mut got = vec![0xA5u8; data.len()];
+                    sys.decompress_on_gpu(&c, dtype, &mut got)
+                        .unwrap_or_else(|e| {
+                            panic!("{} {dtype:?} {p:?} chunk {chunk}: {e}", t.name)
+                        });
+                    assert!(
+                        got == want,
+                        "{} {dtype:?} {p:?} chunk {chunk}: GPU decode differs from the CPU's",
+                        t.name
+                    );
+                    checked += 1;
+                }
+                if p.bound.is_some() {
+                    std::mem::swap(&mut data, &mut special);
+                }
+            }
+        }
+    }
+    assert!(checked >= 200, "{checked} containers checked");
+
+    // Damage: every byte of a small container, flipped, is reported (the checksum on the GPU for
+    // payload bytes, the host's header checks for the rest); truncation too.
+    let t = common::load("minilm-subset-f32.safetensors")
+        .into_iter()
+        .find(|t| t.dtype == DType::F32 && t.bytes.len() >= 4096)
+        .unwrap();
+    let data = convert(&t.bytes[..4096], DType::BF16);
+    for p in [QuantParams::default(), QuantParams::bounded(1e-3)] {
+        let o = CompressOptions {
+            codec: CodecParams::Quant(p),
+            chunk_elems: 512,
+            lanes: 0,
+        };
+        let c = codec::compress(&data, DType::BF16, &[1024], &o)
+            .unwrap()
+            .bytes;
+        let mut out = vec![0u8; data.len()];
+        for at in 0..c.len() {
+            let mut bad = c.clone();
+            bad[at] ^= 0x24;
+            assert!(
+                sys.decompress_on_gpu(&bad, DType::BF16, &mut out).is_err(),
+                "{p:?}: flipped byte {at} of {} decoded without an error",
+                c.len()
+            );
+        }
+        for cut in [1, 16, c.len() / 2] {
+            assert!(sys
+                .decompress_on_gpu(&c[..c.len() - cut], DType::BF16, &mut out)
+                .is_err());
+        }
+    }
+    // Without the GPU checksum, damaged codes still decode (they are just numbers) but damaged
+    // structure (prologue, padding) is reported by the kernel itself.
+    let unverified = System::new(Config {
+        device: Device::Cuda(0),
+        verify_checksums: false,
+        ..Config::default()
+    })
+    .unwrap();
+    let o = CompressOptions {
+        codec: CodecParams::Quant(QuantParams::default()),
+        chunk_elems: 512,
+        lanes: 0,
+    };
+    let c = codec::compress(&data, DType::BF16, &[1024], &o).unwrap();
+    let mut bad = c.bytes.clone();
+    let first_chunk = saraphis::format::container::header_bytes_needed(&c.bytes).unwrap();
+    bad[first_chunk] = 7; // the first chunk's mode byte
+    let mut out = vec![0u8; data.len()];
+    match unverified.decompress_on_gpu(&bad, DType::BF16, &mut out) {
+        Err(Error::Corrupt(m)) => assert!(m.contains("chunk 0"), "{m}"),
+        r => panic!("a bad chunk mode decoded: {r:?}"),
+    }
+    // More than 4096 groups in one error-bounded chunk: refused, and the CPU decodes it.
+    let big = convert(&t.bytes, DType::F32);
+    let n = (big.len() / 4) as u64;
+    let o = CompressOptions {
+        codec: CodecParams::Quant(QuantParams {
+            grouping: Grouping::Block(16),
+            ..QuantParams::bounded(1e-3)
+        }),
+        chunk_elems: 1 << 17,
+        lanes: 0,
+    };
+    if n > 16 * 4096 {
+        let c = codec::compress(&big, DType::F32, &[n], &o).unwrap().bytes;
+        let mut out = vec![0u8; big.len()];
+        assert!(matches!(
+            sys.decompress_on_gpu(&c, DType::F32, &mut out),
+            Err(Error::Unsupported(_))
+        ));
     }
 }

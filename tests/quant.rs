@@ -345,7 +345,11 @@ fn fixed_rate_refuses_non_finite_values_and_bad_parameters() {
 fn every_single_byte_flip_and_truncation_is_rejected() {
     let t = common::big_f32();
     let data = convert(&t.bytes[..4 * 3000], DType::BF16);
-    for q in [QuantParams::default(), QuantParams::bounded(1e-3)] {
+    for q in [
+        QuantParams::default(),
+        QuantParams::bounded(1e-3),
+        QuantParams::bounded(1e-7), // verbatim chunks
+    ] {
         let c = codec::compress(&data, DType::BF16, &[30, 100], &opts(q, 1024))
             .unwrap()
             .bytes;
@@ -365,7 +369,49 @@ fn every_single_byte_flip_and_truncation_is_rejected() {
         // Structural checks hold without the checksum too.
         let mut odd = c.clone();
         let h = saraphis::format::container::Header::parse(&c).unwrap();
-        odd[h.header_len + 4] ^= 1; // group count of chunk 0
+        odd[h.header_len + 4] ^= 1; // group count of chunk 0 (a zero field when verbatim)
         assert!(codec::decompress_unverified(&odd, DType::BF16, &mut out).is_err());
+        let mut reserved = c.clone();
+        reserved[h.header_len + 1] ^= 1; // a zero byte of chunk 0's prologue
+        assert!(codec::decompress_unverified(&reserved, DType::BF16, &mut out).is_err());
+    }
+}
+
+/// Where coding would be larger than the elements (a bound tighter than the dtype's spacing),
+/// chunks are stored verbatim: exact, and never more than 16 bytes per chunk (plus padding to 16)
+/// over the original.
+#[test]
+fn tight_bounds_store_verbatim_chunks_never_larger_than_the_data() {
+    for t in common::load("minilm-subset-f32.safetensors") {
+        if t.dtype != DType::F32 {
+            continue;
+        }
+        for (dtype, eps) in [(DType::F32, 1e-9), (DType::BF16, 1e-6), (DType::F32, 1e-4)] {
+            let data = convert(&t.bytes, dtype);
+            let (c, out, err) = round_trip(
+                &data,
+                dtype,
+                &t.shape,
+                &opts(QuantParams::bounded(eps), 5000),
+            );
+            let n = data.len() / dtype.size();
+            for i in 0..n {
+                assert!((load(dtype, &data, i) - load(dtype, &out, i)).abs() <= eps);
+            }
+            assert!(err <= eps);
+            let chunks = n.div_ceil(5000);
+            let info = codec::inspect(&c).unwrap();
+            let payload = c.len() - saraphis::format::container::header_bytes_needed(&c).unwrap();
+            assert!(
+                payload <= data.len() + 31 * chunks,
+                "{} {dtype:?} eps {eps}: {payload} payload bytes for {} bytes of data",
+                t.name,
+                data.len()
+            );
+            if eps < 1e-8 {
+                assert!(out == data, "verbatim chunks are exact");
+                assert_eq!(info.max_abs_error, Some(0.0));
+            }
+        }
     }
 }

@@ -48,6 +48,8 @@ const PADIC_DYN_BYTES: u32 = PADIC_GPU_MAX_PLANES * PADIC_PLANE_BYTES;
 /// Threads per block of the decode kernels = most lanes per stream they decode
 /// (`crate::codec::MAX_LANES`).
 const BLOCK: u32 = 128;
+/// Threads per block of `saraphis_decode_quant` (`QT_BLOCK` in `kernels/quant.cu`).
+const QUANT_BLOCK: u32 = 256;
 
 /// True when this build embeds CUDA kernels.
 pub fn kernels_built() -> bool {
@@ -123,6 +125,8 @@ pub struct CudaDevice {
     assemble: cudarc::driver::CudaFunction,
     /// `saraphis_decode_padic`: p-adic containers (the exact kernels leave them alone).
     decode_padic: cudarc::driver::CudaFunction,
+    /// `saraphis_decode_quant`: quant containers (the other kernels leave them alone).
+    decode_quant: cudarc::driver::CudaFunction,
     /// `saraphis_decode_segmented_{2,4}`: lossless-v2 containers, many tensors per launch.
     decode_segmented: [cudarc::driver::CudaFunction; 2],
     /// `saraphis_decode_segmented_{2,4}_one`: the same for one tensor, with small parameters.
@@ -223,6 +227,7 @@ impl CudaDevice {
                 PADIC_DYN_BYTES as i32,
             )
             .map_err(dev_err)?;
+        let decode_quant = f("saraphis_decode_quant")?;
         let decode_segmented = [
             f("saraphis_decode_segmented_2")?,
             f("saraphis_decode_segmented_4")?,
@@ -294,6 +299,7 @@ impl CudaDevice {
             decode_exact,
             assemble,
             decode_padic,
+            decode_quant,
             decode_segmented,
             decode_segmented_one,
             seg_resident,
@@ -456,6 +462,63 @@ impl CudaDevice {
         self.enqueue_decode(stream, &[(item.src, item.src_len)], &writes, true, |prog| {
             self.decode_segmented_with(&[item], false, verify, stream, prog)
         })
+    }
+
+    /// As [`CudaDevice::decode_exact_async`] for a container the caller knows to be quant
+    /// (codec 5; F32, F16, BF16 or F64), described by `item` (`status`: one i32 per chunk): only
+    /// `saraphis_decode_quant` is launched, with `chunks` blocks at most (the kernel loops over
+    /// chunks). Overlaps the decodes before it on the library's own stream as
+    /// [`CudaDevice::decode_exact_async`] does.
+    ///
+    /// # Safety
+    /// As [`CudaDevice::decode_exact_async`].
+    pub unsafe fn decode_quant_async(
+        &self,
+        item: SegmentedItem,
+        chunks: u64,
+        stream: *mut c_void,
+        verify: bool,
+    ) -> Result<()> {
+        let writes = [(item.dst, item.dst_len), (item.status, 4 * item.status_len)];
+        self.enqueue_decode(stream, &[(item.src, item.src_len)], &writes, true, |prog| {
+            self.launch_quant(&item, verify as u32, stream, Some(chunks), prog)
+        })
+    }
+
+    /// Launch `saraphis_decode_quant` for `item`: one block per chunk (`chunks_hint`) up to 16
+    /// per SM; the kernel loops over the chunks beyond. (A grid of one block per chunk, 8173
+    /// blocks for 1 GiB, measured the same: docs/BENCHMARKS.md, quant.)
+    ///
+    /// # Safety
+    /// As [`CudaDevice::decode_exact_async`].
+    unsafe fn launch_quant(
+        &self,
+        item: &SegmentedItem,
+        verify: u32,
+        stream: *mut c_void,
+        chunks_hint: Option<u64>,
+        prog: bool,
+    ) -> Result<()> {
+        let want = item.dtype as u32;
+        let mut args: [*mut c_void; 8] = [
+            arg(&item.src),
+            arg(&item.src_len),
+            arg(&want),
+            arg(&item.dst),
+            arg(&item.dst_len),
+            arg(&item.status),
+            arg(&item.status_len),
+            arg(&verify),
+        ];
+        self.launch_block(
+            &self.decode_quant,
+            self.grid(chunks_hint),
+            QUANT_BLOCK,
+            0,
+            stream,
+            &mut args,
+            prog,
+        )
     }
 
     /// As [`CudaDevice::decode_exact_async`], reading only the top `planes` digit planes of a
@@ -761,6 +824,10 @@ impl CudaDevice {
             if crate::codec::segmented::supports(dtype) {
                 self.decode_segmented_with(&[item], false, verify != 0, stream, prog)?;
             }
+            // Fourth: quant containers (float dtypes only).
+            if dtype.is_float() {
+                self.launch_quant(&item, verify, stream, chunks_hint, prog)?;
+            }
             Ok(())
         };
         self.enqueue_decode(stream, &reads, &writes, planes == 0, order)
@@ -890,7 +957,8 @@ impl CudaDevice {
                 4 => return Err(Error::Destination(what("destination size or dtype"))),
                 5 => {
                     return Err(Error::Unsupported(what(
-                        "not decodable on the GPU (p-adic beyond the kernel's planes, lanes or alphabet)",
+                        "not decodable on the GPU (p-adic beyond the kernel's planes, lanes or alphabet; \
+                         an error-bounded quant chunk of more than 4096 groups)",
                     )))
                 }
                 1 => return Err(Error::Corrupt(what("bad header"))),

@@ -66,6 +66,8 @@ pub const MAX_BLOCK: u32 = 4096;
 
 const FORMAT: u8 = 1;
 const MODE_CODED: u8 = 1;
+/// A chunk stored as its elements' bytes (when coding would be larger): exact.
+const MODE_VERBATIM: u8 = 0;
 
 /// Which elements share a scale.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,6 +111,29 @@ impl Default for QuantParams {
 }
 
 impl QuantParams {
+    /// A short description for reports: `"8-bit block 32, F16 scales, symmetric"`,
+    /// `"4-bit channel axis 0, F32 scales, with minimum"`, `"abs 1e-3, block 32, F16 scales"`.
+    pub fn describe(&self) -> String {
+        let g = match self.grouping {
+            Grouping::Block(b) => format!("block {b}"),
+            Grouping::Channel(a) => format!("channel axis {a}"),
+            Grouping::Global => "global".to_string(),
+        };
+        match self.bound {
+            Some(e) => format!("abs {e:e}, {g}, {:?} scales", self.scale_dtype),
+            None => format!(
+                "{}-bit {g}, {:?} scales, {}",
+                self.bits,
+                self.scale_dtype,
+                if self.zero_point {
+                    "with minimum"
+                } else {
+                    "symmetric"
+                }
+            ),
+        }
+    }
+
     /// Error-bounded quantization: blocks of [`DEFAULT_BLOCK`], F16 scale and minimum, the
     /// bit width of each block chosen so that `|x - x'| <= eps`.
     pub fn bounded(eps: f64) -> Self {
@@ -639,7 +664,8 @@ impl QuantPlan {
         } else {
             self.params.bits as u64
         };
-        self.head_len(k as usize) + pad(((e - s) * bits).div_ceil(8) as usize)
+        (self.head_len(k as usize) + pad(((e - s) * bits).div_ceil(8) as usize))
+            .min(PROLOGUE + pad((e - s) as usize * self.dtype.size()))
     }
 
     /// Encode chunk `ci` (`src`: its elements' bytes); returns its bytes and its largest
@@ -712,6 +738,15 @@ impl QuantPlan {
         let codes = w.finish();
         out.extend_from_slice(&codes);
         out.resize(pad(out.len()), 0);
+        if out.len() > PROLOGUE + pad(src.len()) {
+            // Coding does not pay (tight bounds, one scale per few elements): the elements
+            // themselves, exact.
+            let mut raw = vec![0u8; PROLOGUE];
+            raw[0] = MODE_VERBATIM;
+            raw.extend_from_slice(src);
+            raw.resize(PROLOGUE + pad(src.len()), 0);
+            return Ok((raw, 0.0));
+        }
         Ok((out, err))
     }
 
@@ -727,6 +762,19 @@ impl QuantPlan {
         let k = k as usize;
         if payload.len() < PROLOGUE || payload.len() % ALIGN != 0 {
             return Err(Error::Truncated("quant chunk length".into()));
+        }
+        if payload[0] == MODE_VERBATIM {
+            if payload[1..PROLOGUE].iter().any(|&b| b != 0) {
+                return corrupt("quant verbatim chunk prologue");
+            }
+            if payload.len() != PROLOGUE + pad(out.len()) {
+                return Err(Error::Truncated("quant verbatim chunk length".into()));
+            }
+            if payload[PROLOGUE + out.len()..].iter().any(|&b| b != 0) {
+                return corrupt("quant verbatim chunk padding");
+            }
+            out.copy_from_slice(&payload[PROLOGUE..PROLOGUE + out.len()]);
+            return Ok(());
         }
         if payload[0] != MODE_CODED
             || payload[1..4] != [0, 0, 0]

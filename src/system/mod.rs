@@ -223,17 +223,19 @@ impl System {
         self.decompress_device_as(a, None)
     }
 
-    /// [`System::decompress_device`] for a container whose codec the caller knows (`codec`, from
-    /// a host copy of its header, as an archive has): a lossless-v2 container of a dtype that
-    /// layout v2 codes launches only the layout-v2 kernel; anything else (or `None`) all three.
+    /// [`System::decompress_device`] for a container whose codec and chunk count the caller
+    /// knows (`known`, from a host copy of its header, as an archive has): a lossless-v2
+    /// container of a dtype that layout v2 codes launches only the layout-v2 kernel, a quant
+    /// container only the quant kernel (one block per chunk); anything else (or `None`) all four.
     ///
     /// # Safety
-    /// As [`System::decompress_device`]; `codec` must be the container's.
+    /// As [`System::decompress_device`]; `known` must be the container's.
     pub(crate) unsafe fn decompress_device_as(
         &self,
         a: &DeviceDecode,
-        codec: Option<crate::format::container::CodecId>,
+        known: Option<(crate::format::container::CodecId, u64)>,
     ) -> Result<()> {
+        let codec = known.map(|k| k.0);
         let (_restore, dev) = self.require_cuda()?;
         // Checked before anything is enqueued: the kernels store whole elements and i32s.
         if a.dst.ptr.addr() % a.dtype.size() as u64 != 0 || a.status.ptr.addr() % 4 != 0 {
@@ -256,6 +258,18 @@ impl System {
                 status_len: a.status.len,
             };
             dev.decode_lossless_v2_async(item, stream, self.config.verify_checksums)?;
+        } else if codec == Some(crate::format::container::CodecId::Quant) && a.dtype.is_float() {
+            let item = crate::backend::cuda::SegmentedItem {
+                src: a.src.ptr.addr(),
+                src_len: a.src.len,
+                dst: a.dst.ptr.addr(),
+                dst_len: a.dst.len,
+                dtype: a.dtype,
+                status: a.status.ptr.addr(),
+                status_len: a.status.len,
+            };
+            let chunks = known.map_or(1, |k| k.1);
+            dev.decode_quant_async(item, chunks, stream, self.config.verify_checksums)?;
         } else {
             dev.decode_exact_async(
                 a.src.ptr.addr(),
