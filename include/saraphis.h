@@ -49,6 +49,13 @@ typedef enum saraphis_codec {
   // GPU warp decodes each; what `saraphis_decompress_device_batch` decodes. F64 tensors get
   // LOSSLESS containers, integer and bool tensors byte planes.
   SARAPHIS_CODEC_LOSSLESS_V2 = 4,
+  // Quantization (docs/FORMAT.md §7), lossy, F32/F16/BF16/F64: fixed rate (2..8 bits,
+  // `SARAPHIS_PARAM_BITS`; blocks of `SARAPHIS_PARAM_BLOCK` along the last axis by default,
+  // per channel with `SARAPHIS_PARAM_AXIS`, or one global scale), or with
+  // `SARAPHIS_PARAM_ABS_BOUND` the fewest bits per block that keep every element within it.
+  // Defaults: 8 bits, blocks of 32, F16 scales, symmetric (llama.cpp's Q8_0 layout), chunks
+  // of 2^16 elements. Integer and bool tensors are coded bit-exactly (byte planes).
+  SARAPHIS_CODEC_QUANT = 5,
 } saraphis_codec;
 
 // Keys of `saraphis_config_set`.
@@ -175,6 +182,22 @@ typedef enum saraphis_param {
   // Most rANS lanes per stream, 1..=128; 0 = default (32). 128 lets four GPU warps share one
   // chunk (faster GPU decoding) for about 0.3% of ratio on 2^18-element chunks.
   SARAPHIS_PARAM_LANES = 6,
+  // Quant: bits per element of fixed-rate quantization, 2..=8 (default 8).
+  SARAPHIS_PARAM_BITS = 7,
+  // Quant: block length along the last axis, a power of two in 16..=4096 (default 32);
+  // selects block grouping (the default).
+  SARAPHIS_PARAM_BLOCK = 8,
+  // Quant: one scale per index along this axis (per-channel quantization); selects channel
+  // grouping. Checked against the tensor's dimensions when it is compressed.
+  SARAPHIS_PARAM_AXIS = 9,
+  // Quant: 0 = block grouping, 1 = channel grouping (along `SARAPHIS_PARAM_AXIS`, default 0),
+  // 2 = one scale for the whole tensor.
+  SARAPHIS_PARAM_GROUPING = 10,
+  // Quant: dtype of the stored scales and minimums, a `saraphis_dtype`: F32, F16 (default) or
+  // BF16.
+  SARAPHIS_PARAM_SCALE_DTYPE = 11,
+  // Quant: 1 = store a minimum per group (asymmetric, as Q4_1), 0 = symmetric (default).
+  SARAPHIS_PARAM_ZERO_POINT = 12,
 } saraphis_param;
 
 // Where a device-tier manager decodes a tensor (`saraphis_residency_set_placement`; seed 003's
@@ -323,8 +346,21 @@ typedef struct saraphis_tensor_info {
   uint32_t prime;
   // Digit planes (p-adic) or 0.
   uint32_t precision;
+  // Quant: the largest |x - x'| over the tensor, measured at compression and stored in the
+  // container (in the tensor's units); 0 for other codecs.
+  double max_abs_error;
+  // Quant: bits per element (fixed rate) or 0 (error-bounded: per block); else 0.
+  uint32_t quant_bits;
+  // Quant: 0 blocks, 1 channels, 2 global; else 0.
+  uint32_t quant_grouping;
+  // Quant: block length (blocks) or axis (channels); else 0.
+  uint32_t quant_group_arg;
+  // Quant: `saraphis_dtype` of the scales; else 0.
+  uint32_t quant_scale_dtype;
+  // Quant: 1 when a minimum is stored per group; else 0.
+  uint32_t quant_zero_point;
   // Written as 0; later versions may give these words meanings.
-  uint64_t reserved[8];
+  uint32_t reserved[9];
 } saraphis_tensor_info;
 
 // One output of `saraphis_archive_decompress_device_batch`: a tensor of the archive and the
@@ -987,9 +1023,10 @@ enum saraphis_result saraphis_padic_hensel_root(const struct saraphis_padic_ring
                                                 uint64_t r0,
                                                 uint64_t *root);
 
-// Create codec parameters for `codec` (a `saraphis_codec`: RAW, LOSSLESS, PADIC, BYTES or
-// LOSSLESS_V2) into `*out`. Defaults: prime 251, automatic precision, no bound (PADIC then needs
-// one), chunk 2^18 elements (LOSSLESS_V2: segments of 2^16), 32 lanes. BYTES is accepted for integer and bool tensors (the same container as
+// Create codec parameters for `codec` (a `saraphis_codec`: RAW, LOSSLESS, PADIC, BYTES,
+// LOSSLESS_V2 or QUANT) into `*out`. Defaults: prime 251, automatic precision, no bound (PADIC then needs
+// one), chunk 2^18 elements (LOSSLESS_V2: segments of 2^16; QUANT: 2^16), 32 lanes; QUANT: 8 bits,
+// blocks of 32, F16 scales, symmetric. BYTES is accepted for integer and bool tensors (the same container as
 // LOSSLESS gives them); compressing a float tensor with it gives `SARAPHIS_ERR_UNSUPPORTED`.
 // Free with `saraphis_params_free`.
 // Errors: `SARAPHIS_ERR_INVALID_ARGUMENT` for another codec value, `SARAPHIS_ERR_NULL_PARAMETER`.
@@ -999,7 +1036,10 @@ enum saraphis_result saraphis_params_new(uint32_t codec,
 
 // Set a parameter: `key` is a `saraphis_param`, `value` a double (integers exactly).
 // PRIME: a prime <= 65521. PRECISION: 0 (automatic) to 62 (at compression also p^N <= 2^62).
-// ABS_BOUND: finite, > 0. REL_BOUND: in (0, 1). CHUNK_ELEMS: 1..=2^28. LANES: 0..=128.
+// ABS_BOUND: finite, > 0 (p-adic, and the quant codec's error-bounded mode). REL_BOUND: in
+// (0, 1). CHUNK_ELEMS: 1..=2^28. LANES: 0..=128. Quant (docs/FORMAT.md §7): BITS 2..=8,
+// BLOCK a power of two in 16..=4096, AXIS 0..=7, GROUPING 0..=2, SCALE_DTYPE F32/F16/BF16,
+// ZERO_POINT 0 or 1.
 // Errors: `SARAPHIS_ERR_INVALID_ARGUMENT` for an unknown key, a non-integer where an integer is
 // needed, or a value out of range (the params are then unchanged),
 // `SARAPHIS_ERR_NULL_PARAMETER`. Not thread-safe on one params handle.

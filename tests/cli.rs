@@ -165,6 +165,104 @@ fn lossy_round_trip_verifies_and_detects_exceeded_bounds() {
     assert!(r["max_abs_error"].as_f64().unwrap() > 0.4);
 }
 
+/// `--codec quant` on real weights: fixed rate (the measured error is recorded, shown by
+/// inspect with the settings, and held by every element at verify) and error-bounded; bad
+/// quant options are usage errors that write nothing.
+#[test]
+fn quant_codec_round_trips_and_reports_its_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = common::data("minilm-subset-f32.safetensors");
+    let sph = dir.path().join("q.sph");
+    for (args, settings, min_ratio) in [
+        (vec![], "8-bit block 32, F16 scales, symmetric", 3.5),
+        (
+            vec!["--bits", "4", "--zero-point", "--block", "64"],
+            "4-bit block 64, F16 scales, with minimum",
+            6.0,
+        ),
+        (
+            vec!["--axis", "0", "--scale-dtype", "f32"],
+            "8-bit channel axis 0, F32 scales, symmetric",
+            3.9,
+        ),
+        (
+            vec!["--global", "--bits", "6"],
+            "6-bit global, F16 scales, symmetric",
+            5.0,
+        ),
+        (vec!["--abs", "1e-3"], "abs 1e-3, block 32, F16 scales", 3.0),
+    ] {
+        let mut a = vec![
+            "compress",
+            s(&src),
+            "-o",
+            s(&sph),
+            "--json",
+            "--codec",
+            "quant",
+        ];
+        a.extend(args.iter());
+        let c = json(&saraphis(&a));
+        assert!(c["ratio"].as_f64().unwrap() > min_ratio, "{args:?}: {c}");
+        let floats: Vec<_> = c["tensors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["codec"] == "quant")
+            .collect();
+        assert!(!floats.is_empty());
+        for t in &floats {
+            assert_eq!(t["settings"], settings, "{args:?}");
+        }
+        // (A bias quantized per element along axis 0 can come back exact: the model can't.)
+        assert!(c["max_abs_error"].as_f64().unwrap() > 0.0, "{args:?}");
+        let i = json(&saraphis(&["inspect", s(&sph), "--json"]));
+        for (t, k) in floats.iter().zip(
+            i["tensors"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|t| t["codec"] == "quant"),
+        ) {
+            assert_eq!(k["settings"], settings);
+            assert_eq!(k["max_abs_error"], t["max_abs_error"]);
+        }
+        let table = String::from_utf8(saraphis(&["inspect", s(&sph)]).stdout).unwrap();
+        assert!(table.contains(&format!("[{settings}]")), "{table}");
+        let v = json(&saraphis(&[
+            "verify",
+            s(&sph),
+            "--against",
+            s(&src),
+            "--json",
+        ]));
+        assert_eq!(v["ok"], true, "{args:?}");
+        if args.first() == Some(&"--abs") {
+            assert!(v["max_abs_error"].as_f64().unwrap() <= 1e-3);
+        }
+        // Verify measures what compress recorded, element by element.
+        assert_eq!(v["max_abs_error"], c["max_abs_error"], "{args:?}");
+    }
+    for bad in [
+        vec!["--codec", "quant", "--bits", "9"],
+        vec!["--codec", "quant", "--bits", "1"],
+        vec!["--codec", "quant", "--block", "48"],
+        vec!["--codec", "quant", "--rel", "1e-2"],
+        vec!["--codec", "quant", "--abs", "1e-3", "--bits", "4"],
+        vec!["--codec", "quant", "--scale-dtype", "f64"],
+        vec!["--bits", "4"],
+        vec!["--codec", "padic"],
+        vec!["--codec", "lossless", "--abs", "1e-3"],
+    ] {
+        let out = dir.path().join("bad.sph");
+        let mut a = vec!["compress", s(&src), "-o", s(&out)];
+        a.extend(bad.iter());
+        let o = saraphis(&a);
+        assert_eq!(o.status.code(), Some(2), "{bad:?}");
+        assert!(!out.exists(), "{bad:?}: output written");
+    }
+}
+
 trait PipeOk {
     fn pipe_ok(self) -> Output;
 }

@@ -44,6 +44,8 @@ enum class Codec : uint32_t {
   Bytes = SARAPHIS_CODEC_BYTES,
   /// Bit-exact, stream layout v2 (F32/F16/BF16): what saraphis_decompress_device_batch decodes.
   LosslessV2 = SARAPHIS_CODEC_LOSSLESS_V2,
+  /// Block, per-channel or global quantization, fixed rate or within abs_bound (FORMAT.md §7).
+  Quant = SARAPHIS_CODEC_QUANT,
 };
 
 namespace detail {
@@ -113,6 +115,8 @@ class Params {
   static Params lossless() { return Params(Codec::Lossless); }
   static Params padic_abs(double eps) { Params p(Codec::Padic); p.abs_bound(eps); return p; }
   static Params padic_rel(double eps) { Params p(Codec::Padic); p.rel_bound(eps); return p; }
+  /// llama.cpp's Q8_0 layout: 8 bits, blocks of 32, F16 scales, symmetric.
+  static Params quant(uint32_t bits = 8) { Params p(Codec::Quant); p.bits(bits); return p; }
   Params& prime(uint32_t p) { return set(SARAPHIS_PARAM_PRIME, p); }
   Params& precision(uint32_t n) { return set(SARAPHIS_PARAM_PRECISION, n); }
   Params& abs_bound(double eps) { return set(SARAPHIS_PARAM_ABS_BOUND, eps); }
@@ -120,6 +124,14 @@ class Params {
   Params& chunk_elems(uint32_t n) { return set(SARAPHIS_PARAM_CHUNK_ELEMS, n); }
   /// Most rANS lanes per stream (0 = 32, up to 128; more decode faster on GPUs).
   Params& lanes(uint32_t n) { return set(SARAPHIS_PARAM_LANES, n); }
+  /// Quant: bits per element (2..8), block length (16..4096), per-channel axis, grouping
+  /// (0 blocks, 1 channels, 2 global), scale dtype (F32/F16/BF16), a minimum per group.
+  Params& bits(uint32_t n) { return set(SARAPHIS_PARAM_BITS, n); }
+  Params& block(uint32_t n) { return set(SARAPHIS_PARAM_BLOCK, n); }
+  Params& axis(uint32_t a) { return set(SARAPHIS_PARAM_AXIS, a); }
+  Params& grouping(uint32_t g) { return set(SARAPHIS_PARAM_GROUPING, g); }
+  Params& scale_dtype(DType d) { return set(SARAPHIS_PARAM_SCALE_DTYPE, static_cast<uint32_t>(d)); }
+  Params& zero_point(bool on) { return set(SARAPHIS_PARAM_ZERO_POINT, on ? 1 : 0); }
   const saraphis_params* get() const noexcept { return h_.get(); }
 
  private:

@@ -17,7 +17,7 @@ namespace Saraphis
 
     /// <summary>Codecs (saraphis_codec).</summary>
     /// <remarks>LosslessV2: bit-exact, stream layout v2 (F32/F16/BF16), decoded by the batched GPU call.</remarks>
-    public enum Codec : uint { Raw = 0, Lossless = 1, Padic = 2, Bytes = 3, LosslessV2 = 4 }
+    public enum Codec : uint { Raw = 0, Lossless = 1, Padic = 2, Bytes = 3, LosslessV2 = 4, Quant = 5 }
 
     /// <summary>A tropical semiring (saraphis_semiring): which of max / min is the addition ⊕ (the
     /// multiplication ⊗ is + in both). Zero (the ⊕ identity): -Infinity / +Infinity for floats,
@@ -60,8 +60,20 @@ namespace Saraphis
         public double ErrorBound;
         public uint Prime;
         public uint Precision;
+        /// <summary>Quant: largest |x - x'| measured at compression (0 for other codecs).</summary>
+        public double MaxAbsError;
+        /// <summary>Quant: bits per element (0: chosen per block, error-bounded).</summary>
+        public uint QuantBits;
+        /// <summary>Quant: 0 blocks, 1 channels, 2 global.</summary>
+        public uint QuantGrouping;
+        /// <summary>Quant: block length or channel axis.</summary>
+        public uint QuantGroupArg;
+        /// <summary>Quant: DType value of the scales.</summary>
+        public uint QuantScaleDType;
+        /// <summary>Quant: 1 when a minimum is stored per group.</summary>
+        public uint QuantZeroPoint;
         /// <summary>Written as 0; later library versions may give these words meanings.</summary>
-        public fixed ulong Reserved[8];
+        public fixed uint Reserved[9];
 
         public ulong[] GetShape()
         {
@@ -350,6 +362,20 @@ namespace Saraphis
         public Params ChunkElems(uint n) => Set(5, n);
         /// <summary>Most rANS lanes per stream (0 = 32, up to 128; more decode faster on GPUs).</summary>
         public Params Lanes(uint n) => Set(6, n);
+        /// <summary>Quant: bits per element, 2..8.</summary>
+        public Params Bits(uint n) => Set(7, n);
+        /// <summary>Quant: block length along the last axis, a power of two in 16..4096.</summary>
+        public Params Block(uint n) => Set(8, n);
+        /// <summary>Quant: one scale per index along this axis (per-channel).</summary>
+        public Params Axis(uint a) => Set(9, a);
+        /// <summary>Quant: 0 blocks, 1 channels, 2 one global scale.</summary>
+        public Params Grouping(uint g) => Set(10, g);
+        /// <summary>Quant: dtype of the scales (F32, F16 or BF16).</summary>
+        public Params ScaleDType(DType d) => Set(11, (uint)d);
+        /// <summary>Quant: store a minimum per group (asymmetric).</summary>
+        public Params ZeroPoint(bool on) => Set(12, on ? 1 : 0);
+        /// <summary>llama.cpp's Q8_0 layout (8 bits, blocks of 32, F16 scales), or other bits.</summary>
+        public static Params Quant(uint bits = 8) => new Params(Codec.Quant).Bits(bits);
         public void Dispose() { Handle.Dispose(); }
     }
 

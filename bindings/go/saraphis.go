@@ -63,6 +63,9 @@ const (
 	Bytes    Codec = C.SARAPHIS_CODEC_BYTES
 	// LosslessV2: bit-exact, stream layout v2 (F32/F16/BF16), decoded by the batched GPU call.
 	LosslessV2 Codec = C.SARAPHIS_CODEC_LOSSLESS_V2
+	// Quant: block, per-channel or global quantization, fixed rate or within SetAbsBound
+	// (docs/FORMAT.md section 7).
+	Quant Codec = C.SARAPHIS_CODEC_QUANT
 )
 
 // Error is a failed call: Code is the C saraphis_result, Message the detailed text.
@@ -266,6 +269,32 @@ func (p *Params) SetRelBound(eps float64) error { return p.set(C.SARAPHIS_PARAM_
 
 // SetLanes sets the most rANS lanes per stream (0 = 32, up to 128; more decode faster on GPUs).
 func (p *Params) SetLanes(n uint32) error { return p.set(C.SARAPHIS_PARAM_LANES, float64(n)) }
+
+// SetBits sets the quant codec's bits per element (2..8).
+func (p *Params) SetBits(n uint32) error { return p.set(C.SARAPHIS_PARAM_BITS, float64(n)) }
+
+// SetBlock sets the quant codec's block length along the last axis (a power of two, 16..4096).
+func (p *Params) SetBlock(n uint32) error { return p.set(C.SARAPHIS_PARAM_BLOCK, float64(n)) }
+
+// SetAxis selects per-channel quantization along this axis.
+func (p *Params) SetAxis(axis uint32) error { return p.set(C.SARAPHIS_PARAM_AXIS, float64(axis)) }
+
+// SetGrouping sets the quant grouping: 0 blocks, 1 channels, 2 one global scale.
+func (p *Params) SetGrouping(g uint32) error { return p.set(C.SARAPHIS_PARAM_GROUPING, float64(g)) }
+
+// SetScaleDType sets the dtype of the quant scales (F32, F16 or BF16).
+func (p *Params) SetScaleDType(d DType) error {
+	return p.set(C.SARAPHIS_PARAM_SCALE_DTYPE, float64(d))
+}
+
+// SetZeroPoint stores a minimum per quant group (asymmetric) when on.
+func (p *Params) SetZeroPoint(on bool) error {
+	v := 0.0
+	if on {
+		v = 1
+	}
+	return p.set(C.SARAPHIS_PARAM_ZERO_POINT, v)
+}
 
 // SetChunkElems sets the elements per chunk.
 func (p *Params) SetChunkElems(n uint32) error {
@@ -533,6 +562,12 @@ type Info struct {
 	ErrorBound      float64
 	Prime           uint32
 	Precision       uint32
+	MaxAbsError     float64 // quant: largest |x - x'| measured at compression
+	QuantBits       uint32  // quant: bits per element (0: per block, error-bounded)
+	QuantGrouping   uint32  // quant: 0 blocks, 1 channels, 2 global
+	QuantGroupArg   uint32  // quant: block length or axis
+	QuantScaleDType DType   // quant: dtype of the scales
+	QuantZeroPoint  bool    // quant: a minimum per group
 }
 
 // Inspect reads a container's header without decoding. c is the whole container or any prefix
@@ -555,7 +590,9 @@ func infoOf(info *C.saraphis_tensor_info) *Info {
 		shape[i] = uint64(info.shape[i])
 	}
 	return &Info{DType(info.dtype), Codec(info.codec), shape, uint64(info.original_bytes), uint64(info.compressed_bytes),
-		uint64(info.chunks), uint32(info.bound_mode), float64(info.error_bound), uint32(info.prime), uint32(info.precision)}
+		uint64(info.chunks), uint32(info.bound_mode), float64(info.error_bound), uint32(info.prime), uint32(info.precision),
+		float64(info.max_abs_error), uint32(info.quant_bits), uint32(info.quant_grouping), uint32(info.quant_group_arg),
+		DType(info.quant_scale_dtype), info.quant_zero_point != 0}
 }
 
 // HeaderMaxBytes (8192) is a prefix length that always lets HeaderBytes give a container's exact

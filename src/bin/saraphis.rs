@@ -44,6 +44,49 @@ struct Common {
     quiet: bool,
 }
 
+/// `--codec` values.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum CodecArg {
+    Lossless,
+    LosslessV2,
+    Padic,
+    Quant,
+}
+
+/// Options of `--codec quant` (defaults: llama.cpp's Q8_0 layout).
+#[derive(Args, Clone)]
+struct QuantArgs {
+    /// Quant: bits per element, 2..=8 [default: 8]; not with --abs (which picks them per block).
+    #[arg(long)]
+    bits: Option<u32>,
+    /// Quant: elements per block along the last axis, a power of two in 16..=4096 [default: 32].
+    #[arg(long, conflicts_with_all = ["axis", "global"])]
+    block: Option<u32>,
+    /// Quant: one scale per index along this axis (per-channel quantization).
+    #[arg(long, conflicts_with = "global")]
+    axis: Option<u32>,
+    /// Quant: one scale for the whole tensor.
+    #[arg(long)]
+    global: bool,
+    /// Quant: dtype of the stored scales: f16 (default), bf16 or f32.
+    #[arg(long, value_name = "DTYPE")]
+    scale_dtype: Option<String>,
+    /// Quant: store a minimum per group (asymmetric, as Q4_1); --abs always does.
+    #[arg(long)]
+    zero_point: bool,
+}
+
+impl QuantArgs {
+    fn any(&self) -> bool {
+        self.bits.is_some()
+            || self.block.is_some()
+            || self.axis.is_some()
+            || self.global
+            || self.scale_dtype.is_some()
+            || self.zero_point
+    }
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Compress a safetensors file into a .sph archive.
@@ -73,12 +116,19 @@ enum Cmd {
         /// Digit planes of the p-adic codec (default: smallest that fits); needs --abs or --rel.
         #[arg(long, requires = "bound")]
         precision: Option<u32>,
-        /// Elements per chunk, 1..=2^28 [default: 2^18; 2^16 with --lossless-v2].
+        /// Elements per chunk, 1..=2^28 [default: 2^18; 2^16 with --lossless-v2 or --codec quant].
         #[arg(long)]
         chunk_elems: Option<u32>,
         /// Most rANS lanes per stream, 1..=128 (0 = default 32); 128 decodes faster on GPUs.
         #[arg(long, default_value_t = 0)]
         lanes: u32,
+        /// Codec of float tensors (integer and bool tensors are always bit-exact): lossless
+        /// (default), lossless-v2, padic (needs --abs or --rel) or quant (docs/FORMAT.md §7;
+        /// fixed rate, or the fewest bits per block within --abs).
+        #[arg(long, value_enum)]
+        codec: Option<CodecArg>,
+        #[command(flatten)]
+        quant: QuantArgs,
         #[command(flatten)]
         common: Common,
     },
@@ -211,12 +261,12 @@ fn mb(bytes: u64) -> String {
 
 fn table(r: &ModelReport) -> String {
     let mut s = format!(
-        "{:<48} {:>5} {:>9} {:>12} {:>12} {:>7} {:>10} {:>13}\n",
+        "{:<48} {:>5} {:>11} {:>12} {:>12} {:>7} {:>10} {:>13}\n",
         "tensor", "dtype", "codec", "original B", "compressed B", "ratio", "bound", "max error"
     );
     for t in &r.tensors {
         s += &format!(
-            "{:<48} {:>5} {:>9} {:>12} {:>12} {:>7.3} {:>10} {:>13}{}\n",
+            "{:<48} {:>5} {:>11} {:>12} {:>12} {:>7.3} {:>10} {:>13}{}\n",
             fit(&t.name, 48),
             t.dtype,
             t.codec,
@@ -227,6 +277,10 @@ fn table(r: &ModelReport) -> String {
             error_text(t),
             if t.ok { "" } else { "  EXCEEDED" }
         );
+        if let Some(settings) = &t.settings {
+            s.pop();
+            s += &format!("  [{settings}]\n");
+        }
     }
     let n = r.tensors.len();
     let exact = r.tensors.iter().all(|t| t.bound.is_none());
@@ -289,11 +343,15 @@ fn codec_of(cmd: &Cmd) -> Result<CodecParams, Failure> {
         chunk_elems,
         lanes,
         lossless_v2,
+        codec,
+        quant,
+        lossless,
         ..
     } = cmd
     else {
         return Ok(CodecParams::Lossless);
     };
+    let lossless_v2 = &(*lossless_v2 || *codec == Some(CodecArg::LosslessV2));
     let usage = |e: saraphis::Error| Failure::Usage(e.to_string());
     let chunk_elems = &chunk_elems_of(*chunk_elems, *lossless_v2);
     if !(1..=saraphis::format::container::MAX_CHUNK_ELEMS).contains(chunk_elems) {
@@ -308,6 +366,24 @@ fn codec_of(cmd: &Cmd) -> Result<CodecParams, Failure> {
             saraphis::codec::MAX_LANES
         )));
     }
+    if *codec != Some(CodecArg::Quant) && quant.any() {
+        return Err(Failure::Usage(
+            "--bits, --block, --axis, --global, --scale-dtype and --zero-point need --codec quant"
+                .into(),
+        ));
+    }
+    match codec {
+        Some(CodecArg::Quant) => return quant_of(quant, *abs, *rel, *lossless),
+        Some(CodecArg::Padic) if abs.is_none() && rel.is_none() => {
+            return Err(Failure::Usage("--codec padic needs --abs or --rel".into()))
+        }
+        Some(CodecArg::Lossless | CodecArg::LosslessV2) if abs.is_some() || rel.is_some() => {
+            return Err(Failure::Usage(
+                "--abs and --rel choose the p-adic or quant codec, not a lossless one".into(),
+            ))
+        }
+        _ => {}
+    }
     let bound = match (abs, rel) {
         (Some(e), _) => ErrorBound::Abs(*e),
         (_, Some(e)) => ErrorBound::Rel(*e),
@@ -321,6 +397,56 @@ fn codec_of(cmd: &Cmd) -> Result<CodecParams, Failure> {
     };
     saraphis::codec::padic::check_params(&params).map_err(usage)?;
     Ok(CodecParams::Padic(params))
+}
+
+/// The quant codec's parameters from `--bits`, `--block`, `--axis`, `--global`,
+/// `--scale-dtype`, `--zero-point` and `--abs` (exit 2 when inconsistent).
+fn quant_of(
+    a: &QuantArgs,
+    abs: Option<f64>,
+    rel: Option<f64>,
+    lossless: bool,
+) -> Result<CodecParams, Failure> {
+    use saraphis::codec::quant::{Grouping, QuantParams};
+    if rel.is_some() || lossless {
+        return Err(Failure::Usage(
+            "--codec quant takes --abs EPS (or none: fixed rate), not --rel or --lossless".into(),
+        ));
+    }
+    let mut q = match abs {
+        Some(e) if a.bits.is_some() => {
+            return Err(Failure::Usage(format!(
+                "--abs {e} picks the bits of every block: leave out --bits"
+            )))
+        }
+        Some(e) => QuantParams::bounded(e),
+        None => QuantParams::default(),
+    };
+    if let Some(b) = a.bits {
+        q.bits = b;
+    }
+    q.zero_point |= a.zero_point;
+    q.grouping = match (a.block, a.axis, a.global) {
+        (Some(b), _, _) => Grouping::Block(b),
+        (_, Some(x), _) => Grouping::Channel(x),
+        (_, _, true) => Grouping::Global,
+        _ => q.grouping,
+    };
+    if let Some(d) = &a.scale_dtype {
+        q.scale_dtype = match d.to_ascii_lowercase().as_str() {
+            "f16" => saraphis::DType::F16,
+            "bf16" => saraphis::DType::BF16,
+            "f32" => saraphis::DType::F32,
+            _ => {
+                return Err(Failure::Usage(format!(
+                    "--scale-dtype {d}: f16, bf16 or f32"
+                )))
+            }
+        }
+    }
+    q.validate()
+        .map_err(|e| Failure::Usage(format!("--codec quant: {e}")))?;
+    Ok(CodecParams::Quant(q))
 }
 
 /// Elements per chunk (segment) of `compress`: the user's, else the layout's default.
@@ -342,11 +468,11 @@ fn run(cli: Cli) -> Result<ModelReport, Failure> {
     let common = cli.cmd.common().clone();
     let chunk_lanes = match &cli.cmd {
         Cmd::Compress {
-            chunk_elems,
-            lanes,
-            lossless_v2,
-            ..
-        } => (chunk_elems_of(*chunk_elems, *lossless_v2), *lanes),
+            chunk_elems, lanes, ..
+        } => (
+            chunk_elems.unwrap_or(saraphis::codec::default_chunk_elems(&codec)),
+            *lanes,
+        ),
         _ => (saraphis::format::container::DEFAULT_CHUNK_ELEMS, 0),
     };
     let sys = System::new(Config {

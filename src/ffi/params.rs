@@ -6,6 +6,7 @@
 use super::boundary::{guard, guard_value, invalid, out_ptr, BoxHandle, Fail};
 use super::result::saraphis_result;
 use super::types::{codec_arg, saraphis_codec, saraphis_param};
+use crate::codec::quant::{Grouping, QuantParams};
 use crate::codec::{self, CodecParams, CompressOptions, ErrorBound, PadicParams};
 use crate::dtype::DType;
 use crate::error::Error;
@@ -27,6 +28,14 @@ pub(super) struct Params {
     chunk_elems: u32,
     /// 0 = default.
     lanes: u32,
+    /// Quant: bits, scale dtype, zero point (the grouping is assembled from the three below).
+    quant: QuantParams,
+    /// Quant: 0 block, 1 channel, 2 global.
+    grouping: u32,
+    /// Quant: block length.
+    block: u32,
+    /// Quant: channel axis.
+    axis: u32,
 }
 
 impl BoxHandle for saraphis_params {
@@ -54,25 +63,49 @@ impl Params {
     /// LOSSLESS (which gives integer and bool tensors byte planes, floats the float codec).
     /// Errors: `SARAPHIS_ERR_INVALID_ARGUMENT` (p-adic without a bound).
     pub(super) fn model_options(&self) -> Result<CompressOptions, Fail> {
-        let codec = match self.codec {
-            saraphis_codec::SARAPHIS_CODEC_RAW => CodecParams::Raw,
-            saraphis_codec::SARAPHIS_CODEC_LOSSLESS => CodecParams::Lossless,
-            saraphis_codec::SARAPHIS_CODEC_LOSSLESS_V2 => CodecParams::LosslessV2,
-            // Byte planes are what LOSSLESS writes for integer and bool tensors.
-            saraphis_codec::SARAPHIS_CODEC_BYTES => CodecParams::Lossless,
-            saraphis_codec::SARAPHIS_CODEC_PADIC => {
-                let bound = self.bound.ok_or_else(|| {
-                    invalid(
+        let codec =
+            match self.codec {
+                saraphis_codec::SARAPHIS_CODEC_RAW => CodecParams::Raw,
+                saraphis_codec::SARAPHIS_CODEC_LOSSLESS => CodecParams::Lossless,
+                saraphis_codec::SARAPHIS_CODEC_LOSSLESS_V2 => CodecParams::LosslessV2,
+                // Byte planes are what LOSSLESS writes for integer and bool tensors.
+                saraphis_codec::SARAPHIS_CODEC_BYTES => CodecParams::Lossless,
+                saraphis_codec::SARAPHIS_CODEC_PADIC => {
+                    let bound = self.bound.ok_or_else(|| {
+                        invalid(
                         "p-adic codec needs SARAPHIS_PARAM_ABS_BOUND or SARAPHIS_PARAM_REL_BOUND",
                     )
-                })?;
-                CodecParams::Padic(PadicParams {
-                    prime: self.prime,
-                    precision: (self.precision != 0).then_some(self.precision),
-                    bound,
-                })
-            }
-        };
+                    })?;
+                    CodecParams::Padic(PadicParams {
+                        prime: self.prime,
+                        precision: (self.precision != 0).then_some(self.precision),
+                        bound,
+                    })
+                }
+                saraphis_codec::SARAPHIS_CODEC_QUANT => {
+                    let mut q = self.quant;
+                    q.grouping = match self.grouping {
+                        0 => Grouping::Block(self.block),
+                        1 => Grouping::Channel(self.axis),
+                        _ => Grouping::Global,
+                    };
+                    match self.bound {
+                        None => {}
+                        Some(ErrorBound::Abs(e)) => {
+                            q = QuantParams {
+                                grouping: q.grouping,
+                                scale_dtype: q.scale_dtype,
+                                ..QuantParams::bounded(e)
+                            }
+                        }
+                        Some(ErrorBound::Rel(_)) => return Err(invalid(
+                            "the quant codec takes SARAPHIS_PARAM_ABS_BOUND, not a relative bound",
+                        )),
+                    }
+                    q.validate()?;
+                    CodecParams::Quant(q)
+                }
+            };
         Ok(CompressOptions {
             codec,
             chunk_elems: self.chunk_elems,
@@ -81,9 +114,10 @@ impl Params {
     }
 }
 
-/// Create codec parameters for `codec` (a `saraphis_codec`: RAW, LOSSLESS, PADIC, BYTES or
-/// LOSSLESS_V2) into `*out`. Defaults: prime 251, automatic precision, no bound (PADIC then needs
-/// one), chunk 2^18 elements (LOSSLESS_V2: segments of 2^16), 32 lanes. BYTES is accepted for integer and bool tensors (the same container as
+/// Create codec parameters for `codec` (a `saraphis_codec`: RAW, LOSSLESS, PADIC, BYTES,
+/// LOSSLESS_V2 or QUANT) into `*out`. Defaults: prime 251, automatic precision, no bound (PADIC then needs
+/// one), chunk 2^18 elements (LOSSLESS_V2: segments of 2^16; QUANT: 2^16), 32 lanes; QUANT: 8 bits,
+/// blocks of 32, F16 scales, symmetric. BYTES is accepted for integer and bool tensors (the same container as
 /// LOSSLESS gives them); compressing a float tensor with it gives `SARAPHIS_ERR_UNSUPPORTED`.
 /// Free with `saraphis_params_free`.
 /// Errors: `SARAPHIS_ERR_INVALID_ARGUMENT` for another codec value, `SARAPHIS_ERR_NULL_PARAMETER`.
@@ -101,14 +135,16 @@ pub unsafe extern "C" fn saraphis_params_new(
             prime: DEFAULT_PRIME,
             precision: 0,
             bound: None,
-            chunk_elems: crate::codec::default_chunk_elems(&if codec
-                == saraphis_codec::SARAPHIS_CODEC_LOSSLESS_V2
-            {
-                CodecParams::LosslessV2
-            } else {
-                CodecParams::Lossless
+            chunk_elems: crate::codec::default_chunk_elems(&match codec {
+                saraphis_codec::SARAPHIS_CODEC_LOSSLESS_V2 => CodecParams::LosslessV2,
+                saraphis_codec::SARAPHIS_CODEC_QUANT => CodecParams::Quant(QuantParams::default()),
+                _ => CodecParams::Lossless,
             }),
             lanes: 0,
+            quant: QuantParams::default(),
+            grouping: 0,
+            block: crate::codec::quant::DEFAULT_BLOCK,
+            axis: 0,
         };
         *o = saraphis_params::into_handle(p);
         Ok(())
@@ -117,7 +153,10 @@ pub unsafe extern "C" fn saraphis_params_new(
 
 /// Set a parameter: `key` is a `saraphis_param`, `value` a double (integers exactly).
 /// PRIME: a prime <= 65521. PRECISION: 0 (automatic) to 62 (at compression also p^N <= 2^62).
-/// ABS_BOUND: finite, > 0. REL_BOUND: in (0, 1). CHUNK_ELEMS: 1..=2^28. LANES: 0..=128.
+/// ABS_BOUND: finite, > 0 (p-adic, and the quant codec's error-bounded mode). REL_BOUND: in
+/// (0, 1). CHUNK_ELEMS: 1..=2^28. LANES: 0..=128. Quant (docs/FORMAT.md §7): BITS 2..=8,
+/// BLOCK a power of two in 16..=4096, AXIS 0..=7, GROUPING 0..=2, SCALE_DTYPE F32/F16/BF16,
+/// ZERO_POINT 0 or 1.
 /// Errors: `SARAPHIS_ERR_INVALID_ARGUMENT` for an unknown key, a non-integer where an integer is
 /// needed, or a value out of range (the params are then unchanged),
 /// `SARAPHIS_ERR_NULL_PARAMETER`. Not thread-safe on one params handle.
@@ -173,6 +212,56 @@ pub unsafe extern "C" fn saraphis_params_set(
                 let v = int()?;
                 codec::check_lanes(v)?;
                 p.lanes = v;
+            }
+            k if k == SARAPHIS_PARAM_BITS as u32 => {
+                let v = int()?;
+                if !(2..=8).contains(&v) {
+                    return Err(invalid(format!("bits {v}: must be 2..=8")));
+                }
+                p.quant.bits = v;
+            }
+            k if k == SARAPHIS_PARAM_BLOCK as u32 => {
+                let v = int()?;
+                QuantParams {
+                    grouping: Grouping::Block(v),
+                    ..QuantParams::default()
+                }
+                .validate()?;
+                p.block = v;
+                p.grouping = 0;
+            }
+            k if k == SARAPHIS_PARAM_AXIS as u32 => {
+                let v = int()?;
+                if v >= 8 {
+                    return Err(invalid(format!(
+                        "axis {v}: tensors have at most 8 dimensions"
+                    )));
+                }
+                p.axis = v;
+                p.grouping = 1;
+            }
+            k if k == SARAPHIS_PARAM_GROUPING as u32 => {
+                let v = int()?;
+                if v > 2 {
+                    return Err(invalid(format!(
+                        "grouping {v}: 0 blocks, 1 channels, 2 global"
+                    )));
+                }
+                p.grouping = v;
+            }
+            k if k == SARAPHIS_PARAM_SCALE_DTYPE as u32 => {
+                let d = super::types::dtype_arg(int()?)?;
+                if !matches!(d, DType::F32 | DType::F16 | DType::BF16) {
+                    return Err(invalid(format!("scale dtype {d:?}: F32, F16 or BF16")));
+                }
+                p.quant.scale_dtype = d;
+            }
+            k if k == SARAPHIS_PARAM_ZERO_POINT as u32 => {
+                let v = int()?;
+                if v > 1 {
+                    return Err(invalid(format!("zero point {v}: 0 or 1")));
+                }
+                p.quant.zero_point = v == 1;
             }
             k => return Err(invalid(format!("parameter key {k}"))),
         }

@@ -111,6 +111,13 @@ pub enum saraphis_codec {
     /// GPU warp decodes each; what `saraphis_decompress_device_batch` decodes. F64 tensors get
     /// LOSSLESS containers, integer and bool tensors byte planes.
     SARAPHIS_CODEC_LOSSLESS_V2 = 4,
+    /// Quantization (docs/FORMAT.md §7), lossy, F32/F16/BF16/F64: fixed rate (2..8 bits,
+    /// `SARAPHIS_PARAM_BITS`; blocks of `SARAPHIS_PARAM_BLOCK` along the last axis by default,
+    /// per channel with `SARAPHIS_PARAM_AXIS`, or one global scale), or with
+    /// `SARAPHIS_PARAM_ABS_BOUND` the fewest bits per block that keep every element within it.
+    /// Defaults: 8 bits, blocks of 32, F16 scales, symmetric (llama.cpp's Q8_0 layout), chunks
+    /// of 2^16 elements. Integer and bool tensors are coded bit-exactly (byte planes).
+    SARAPHIS_CODEC_QUANT = 5,
 }
 
 /// The container codec id of each C codec; exhaustive.
@@ -122,10 +129,11 @@ const fn codec_to_rust(c: saraphis_codec) -> CodecId {
         SARAPHIS_CODEC_PADIC => CodecId::Padic,
         SARAPHIS_CODEC_BYTES => CodecId::Bytes,
         SARAPHIS_CODEC_LOSSLESS_V2 => CodecId::LosslessV2,
+        SARAPHIS_CODEC_QUANT => CodecId::Quant,
     }
 }
 
-const CODECS: [saraphis_codec; 5] = {
+const CODECS: [saraphis_codec; 6] = {
     use saraphis_codec::*;
     [
         SARAPHIS_CODEC_RAW,
@@ -133,6 +141,7 @@ const CODECS: [saraphis_codec; 5] = {
         SARAPHIS_CODEC_PADIC,
         SARAPHIS_CODEC_BYTES,
         SARAPHIS_CODEC_LOSSLESS_V2,
+        SARAPHIS_CODEC_QUANT,
     ]
 };
 
@@ -163,6 +172,22 @@ pub enum saraphis_param {
     /// Most rANS lanes per stream, 1..=128; 0 = default (32). 128 lets four GPU warps share one
     /// chunk (faster GPU decoding) for about 0.3% of ratio on 2^18-element chunks.
     SARAPHIS_PARAM_LANES = 6,
+    /// Quant: bits per element of fixed-rate quantization, 2..=8 (default 8).
+    SARAPHIS_PARAM_BITS = 7,
+    /// Quant: block length along the last axis, a power of two in 16..=4096 (default 32);
+    /// selects block grouping (the default).
+    SARAPHIS_PARAM_BLOCK = 8,
+    /// Quant: one scale per index along this axis (per-channel quantization); selects channel
+    /// grouping. Checked against the tensor's dimensions when it is compressed.
+    SARAPHIS_PARAM_AXIS = 9,
+    /// Quant: 0 = block grouping, 1 = channel grouping (along `SARAPHIS_PARAM_AXIS`, default 0),
+    /// 2 = one scale for the whole tensor.
+    SARAPHIS_PARAM_GROUPING = 10,
+    /// Quant: dtype of the stored scales and minimums, a `saraphis_dtype`: F32, F16 (default) or
+    /// BF16.
+    SARAPHIS_PARAM_SCALE_DTYPE = 11,
+    /// Quant: 1 = store a minimum per group (asymmetric, as Q4_1), 0 = symmetric (default).
+    SARAPHIS_PARAM_ZERO_POINT = 12,
 }
 
 /// Keys of `saraphis_config_set`.
@@ -230,8 +255,21 @@ pub struct saraphis_tensor_info {
     pub prime: u32,
     /// Digit planes (p-adic) or 0.
     pub precision: u32,
+    /// Quant: the largest |x - x'| over the tensor, measured at compression and stored in the
+    /// container (in the tensor's units); 0 for other codecs.
+    pub max_abs_error: f64,
+    /// Quant: bits per element (fixed rate) or 0 (error-bounded: per block); else 0.
+    pub quant_bits: u32,
+    /// Quant: 0 blocks, 1 channels, 2 global; else 0.
+    pub quant_grouping: u32,
+    /// Quant: block length (blocks) or axis (channels); else 0.
+    pub quant_group_arg: u32,
+    /// Quant: `saraphis_dtype` of the scales; else 0.
+    pub quant_scale_dtype: u32,
+    /// Quant: 1 when a minimum is stored per group; else 0.
+    pub quant_zero_point: u32,
     /// Written as 0; later versions may give these words meanings.
-    pub reserved: [u64; 8],
+    pub reserved: [u32; 9],
 }
 
 const _: () = assert!(std::mem::size_of::<saraphis_tensor_info>() == 208);
@@ -242,6 +280,8 @@ impl saraphis_tensor_info {
         use crate::codec::ErrorBound;
         let mut shape = [0u64; 8];
         shape[..t.shape.len()].copy_from_slice(&t.shape);
+        use crate::codec::quant::Grouping;
+        let q = t.quant.as_ref();
         let (bound_mode, error_bound) = match t.bound {
             None => (0, 0.0),
             Some(ErrorBound::Abs(e)) => (1, e),
@@ -261,7 +301,21 @@ impl saraphis_tensor_info {
             error_bound,
             prime: t.prime,
             precision: t.precision,
-            reserved: [0; 8],
+            max_abs_error: t.max_abs_error.unwrap_or(0.0),
+            quant_bits: q.map_or(0, |q| q.bits),
+            quant_grouping: q.map_or(0, |q| match q.grouping {
+                Grouping::Block(_) => 0,
+                Grouping::Channel(_) => 1,
+                Grouping::Global => 2,
+            }),
+            quant_group_arg: q.map_or(0, |q| match q.grouping {
+                Grouping::Block(b) => b,
+                Grouping::Channel(a) => a,
+                Grouping::Global => 0,
+            }),
+            quant_scale_dtype: q.map_or(0, |q| q.scale_dtype as u32),
+            quant_zero_point: q.map_or(0, |q| q.zero_point as u32),
+            reserved: [0; 9],
         }
     }
 }
@@ -283,7 +337,7 @@ pub(super) fn codec_arg(c: u32) -> Result<saraphis_codec, Fail> {
         .find(|&k| k as u32 == c)
         .ok_or_else(|| {
             invalid(format!(
-                "codec {c}: RAW, LOSSLESS, PADIC, BYTES or LOSSLESS_V2"
+                "codec {c}: RAW, LOSSLESS, PADIC, BYTES, LOSSLESS_V2 or QUANT"
             ))
         })
 }

@@ -34,7 +34,8 @@ pub const ALIGN: u64 = 64;
 pub struct BoundEntry {
     /// "abs" (|x - x'| <= eps) or "rel" (|x - x'| <= eps * |x|).
     pub mode: String,
-    /// The bound eps (in the tensor's units for "abs", a fraction for "rel").
+    /// The bound eps (in the tensor's units for "abs", a fraction for "rel"). For a fixed-rate
+    /// quant tensor (which has no requested bound) the largest error the encoder measured.
     pub eps: f64,
 }
 

@@ -49,6 +49,10 @@ pub struct TensorReport {
     pub max_rel_error: Option<f64>,
     /// The bound, if lossy.
     pub bound: Option<BoundEntry>,
+    /// The codec's settings where they matter (quant: bits, grouping, scale dtype, minimum),
+    /// read from the container header; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub settings: Option<String>,
     /// Verify only: true when the tensor is bit-exact (lossless) or within its bound.
     pub ok: bool,
 }
@@ -341,10 +345,17 @@ impl System {
                     t.name
                 )));
             }
-            let bound = if c.codec == crate::format::container::CodecId::Padic {
-                bound_entry(&codec, t.dtype)
-            } else {
-                None
+            let bound = match (c.codec, &codec) {
+                (crate::format::container::CodecId::Padic, _) => bound_entry(&codec, t.dtype),
+                // Quant: the requested bound, or (fixed rate) the error the encoder measured,
+                // which every element keeps (verify checks it).
+                (crate::format::container::CodecId::Quant, CodecParams::Quant(q)) => {
+                    Some(BoundEntry {
+                        mode: "abs".into(),
+                        eps: q.bound.unwrap_or(c.max_abs_error),
+                    })
+                }
+                _ => None,
             };
             let entry = TensorEntry {
                 name: t.name.clone(),
@@ -370,6 +381,12 @@ impl System {
                 max_abs_error: Some(c.max_abs_error),
                 max_rel_error: None,
                 bound,
+                settings: match (c.codec, &codec) {
+                    (crate::format::container::CodecId::Quant, CodecParams::Quant(q)) => {
+                        Some(q.describe())
+                    }
+                    _ => None,
+                },
                 ok: true,
             });
             w.add(entry, &c.bytes)?;
@@ -490,8 +507,19 @@ impl System {
         let reports = index
             .tensors
             .iter()
-            .map(|t| entry_report(t, Some(t.max_abs_error), None, true))
-            .collect();
+            .map(|t| {
+                let mut r = entry_report(t, Some(t.max_abs_error), None, true);
+                if t.codec == "quant" {
+                    // The settings live in the container header: read it (not the payload).
+                    let at = t.offset as usize;
+                    let end = at.saturating_add(t.length as usize).min(src.len());
+                    let info = crate::codec::inspect_prefix(src.get(at..end).unwrap_or(&[]))
+                        .map_err(|e| prefix(e, &t.name))?;
+                    r.settings = info.quant.map(|q| q.describe());
+                }
+                Ok(r)
+            })
+            .collect::<Result<Vec<_>>>()?;
         Ok(summary(
             "inspect",
             src.len() as u64,
@@ -592,6 +620,7 @@ fn entry_report(
         max_abs_error: max_abs,
         max_rel_error: max_rel,
         bound: t.bound.clone(),
+        settings: None,
         ok,
     }
 }

@@ -137,7 +137,7 @@ int main(int argc, char **argv) {
         /* BYTES: accepted for integer tensors (same container as LOSSLESS), refused for floats. */
         saraphis_params *byte_planes = NULL;
         OK(saraphis_params_new(SARAPHIS_CODEC_BYTES, &byte_planes));
-        CHECK(saraphis_params_new(5, &byte_planes) == SARAPHIS_ERR_INVALID_ARGUMENT && byte_planes != NULL, "codec 5");
+        CHECK(saraphis_params_new(6, &byte_planes) == SARAPHIS_ERR_INVALID_ARGUMENT && byte_planes != NULL, "codec 6");
         int32_t ints[256];
         for (int i = 0; i < 256; i++) ints[i] = (i * 37) % 11 - 5;
         uint64_t ishape[1] = {256};
@@ -222,6 +222,61 @@ int main(int argc, char **argv) {
     CHECK(cmax <= coarse, "progressive decode within its stated bound");
     saraphis_buffer_free(buf);
 
+    {
+        /* QUANT: llama.cpp's Q8_0 layout by default; 4 bits with a minimum per block of 64;
+         * per-channel; error-bounded. The header reports the settings and the error measured at
+         * compression, which the decoded values reproduce exactly. */
+        saraphis_params *q = NULL;
+        OK(saraphis_params_new(SARAPHIS_CODEC_QUANT, &q));
+        CHECK(saraphis_params_set(q, SARAPHIS_PARAM_BITS, 9) == SARAPHIS_ERR_INVALID_ARGUMENT, "quant bits 9");
+        CHECK(saraphis_params_set(q, SARAPHIS_PARAM_BITS, 1) == SARAPHIS_ERR_INVALID_ARGUMENT, "quant bits 1");
+        CHECK(saraphis_params_set(q, SARAPHIS_PARAM_BLOCK, 48) == SARAPHIS_ERR_INVALID_ARGUMENT, "quant block 48");
+        CHECK(saraphis_params_set(q, SARAPHIS_PARAM_SCALE_DTYPE, SARAPHIS_F64) == SARAPHIS_ERR_INVALID_ARGUMENT, "quant F64 scales");
+        CHECK(saraphis_params_set(q, SARAPHIS_PARAM_GROUPING, 3) == SARAPHIS_ERR_INVALID_ARGUMENT, "quant grouping 3");
+        CHECK(saraphis_params_set(q, SARAPHIS_PARAM_ZERO_POINT, 2) == SARAPHIS_ERR_INVALID_ARGUMENT, "quant zero point 2");
+        struct { int bits, block, axis, zp; double abs; double max_bpw; } cases[] = {
+            {8, 32, -1, 0, 0, 8.6}, {4, 64, -1, 1, 0, 4.6}, {8, 0, 0, 0, 0, 8.6}, {0, 32, -1, 0, 1e-3, 10.0},
+        };
+        for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+            saraphis_params *p = NULL;
+            OK(saraphis_params_new(SARAPHIS_CODEC_QUANT, &p));
+            if (cases[k].bits) OK(saraphis_params_set(p, SARAPHIS_PARAM_BITS, cases[k].bits));
+            if (cases[k].block) OK(saraphis_params_set(p, SARAPHIS_PARAM_BLOCK, cases[k].block));
+            if (cases[k].axis >= 0) OK(saraphis_params_set(p, SARAPHIS_PARAM_AXIS, cases[k].axis));
+            OK(saraphis_params_set(p, SARAPHIS_PARAM_ZERO_POINT, cases[k].zp));
+            if (cases[k].abs > 0) OK(saraphis_params_set(p, SARAPHIS_PARAM_ABS_BOUND, cases[k].abs));
+            saraphis_buffer *qb = NULL;
+            OK(saraphis_compress(sys, p, data, bytes, SARAPHIS_F32, shape, 2, &qb));
+            CHECK(qb && 8.0 * saraphis_buffer_len(qb) / n < cases[k].max_bpw, "quant bits per weight");
+            saraphis_tensor_info qi;
+            OK(saraphis_inspect(saraphis_buffer_data(qb), saraphis_buffer_len(qb), &qi));
+            CHECK(qi.codec == SARAPHIS_CODEC_QUANT && qi.quant_bits == (uint32_t)cases[k].bits &&
+                      qi.quant_grouping == (cases[k].axis >= 0 ? 1u : 0u) &&
+                      qi.quant_group_arg == (uint32_t)(cases[k].axis >= 0 ? cases[k].axis : cases[k].block) &&
+                      qi.quant_scale_dtype == SARAPHIS_F16 && qi.quant_zero_point == (uint32_t)(cases[k].zp || cases[k].abs > 0),
+                  "inspect reports the quant settings");
+            CHECK(qi.bound_mode == (cases[k].abs > 0 ? 1u : 0u) && qi.max_abs_error > 0, "quant bound and measured error");
+            memset(out, 0xAB, bytes);
+            OK(saraphis_decompress(sys, saraphis_buffer_data(qb), saraphis_buffer_len(qb), SARAPHIS_F32, out, bytes));
+            double qerr = 0;
+            for (size_t i = 0; i < n; i++) {
+                double e = fabs((double)out[i] - (double)data[i]);
+                if (e > qerr) qerr = e;
+            }
+            CHECK(qerr == qi.max_abs_error, "decoded values reproduce the stored max error exactly");
+            if (cases[k].abs > 0) CHECK(qerr <= cases[k].abs, "quant within its bound");
+            ((unsigned char *)saraphis_buffer_data(qb))[saraphis_buffer_len(qb) - 20] ^= 0x08;
+            CHECK(saraphis_decompress(sys, saraphis_buffer_data(qb), saraphis_buffer_len(qb), SARAPHIS_F32, out, bytes) != SARAPHIS_OK,
+                  "quant flipped byte refused");
+            saraphis_buffer_free(qb);
+            saraphis_params_free(p);
+        }
+        OK(saraphis_params_set(q, SARAPHIS_PARAM_REL_BOUND, 1e-2));
+        saraphis_buffer *rb = NULL;
+        CHECK(saraphis_compress(sys, q, data, bytes, SARAPHIS_F32, shape, 2, &rb) == SARAPHIS_ERR_INVALID_ARGUMENT && rb == NULL,
+              "quant refuses a relative bound");
+        saraphis_params_free(q);
+    }
     CHECK(memcmp(copy, data, bytes) == 0, "input never written");
     saraphis_params_free(padic);
     saraphis_params_free(lossless);

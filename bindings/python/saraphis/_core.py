@@ -11,7 +11,7 @@ from __future__ import annotations
 import ctypes
 import threading
 from dataclasses import dataclass
-from typing import Any, Optional, Tuple, Union
+from typing import Any, Dict, Optional, Tuple, Union
 
 import numpy as np
 
@@ -249,7 +249,11 @@ class Params:
     """Codec parameters: ``lossless=True`` (default, bit-exact), or ``abs=EPS`` / ``rel=EPS``
     (p-adic codec: every element within ``|x' - x| <= EPS`` or ``<= EPS |x|``), or
     ``codec="raw" | "lossless" | "lossless-v2"`` (lossless-v2: the GPU-first layout that the
-    batched GPU decoder reads; the default lossless codec elsewhere). ``prime`` (p-adic base,
+    batched GPU decoder reads; the default lossless codec elsewhere), or ``codec="quant"``
+    (block / per-channel / global quantization, docs/FORMAT.md section 7: ``bits`` 2..8,
+    default 8; ``block`` 16..4096, default 32; ``axis`` for per-channel; ``grouping`` 0 blocks,
+    1 channels, 2 global; ``scale_dtype`` "float32" | "float16" | "bfloat16"; ``zero_point``;
+    with ``abs=EPS`` the fewest bits per block within EPS). ``prime`` (p-adic base,
     default 251), ``precision`` (digit planes, 0 = automatic), ``chunk_elems`` (elements per
     chunk), ``lanes`` (rANS lanes per stream, up to 128). Raises ``SaraphisError``
     (``ERR_INVALID_ARGUMENT``) for values the library refuses, ``ValueError`` for a
@@ -258,30 +262,44 @@ class Params:
     def __init__(self, lossless: bool = True, abs: Optional[float] = None, rel: Optional[float] = None,
                  codec: Optional[str] = None, prime: Optional[int] = None,
                  precision: Optional[int] = None, chunk_elems: Optional[int] = None,
-                 lanes: Optional[int] = None):
+                 lanes: Optional[int] = None, bits: Optional[int] = None,
+                 block: Optional[int] = None, axis: Optional[int] = None,
+                 grouping: Optional[int] = None, scale_dtype: Optional[str] = None,
+                 zero_point: Optional[bool] = None):
         if abs is not None and rel is not None:
             raise ValueError("give abs= or rel=, not both")
         lossy = abs is not None or rel is not None
         names = {v: k for k, v in F.CODEC_NAMES.items()}
         if codec is not None:
             if codec not in names or codec == "bytes":
-                raise ValueError(f"codec must be raw, lossless, lossless-v2 or padic, not {codec!r}")
+                raise ValueError(f"codec must be raw, lossless, lossless-v2, padic or quant, not {codec!r}")
             c = names[codec]
-            if lossy and c != F.CODEC_PADIC:
-                raise ValueError(f"abs=/rel= select the p-adic codec, not {codec}")
+            if lossy and c not in (F.CODEC_PADIC, F.CODEC_QUANT):
+                raise ValueError(f"abs=/rel= select the p-adic or quant codec, not {codec}")
+            if rel is not None and c == F.CODEC_QUANT:
+                raise ValueError("the quant codec takes abs=, not rel=")
         else:
             c = F.CODEC_PADIC if lossy else F.CODEC_LOSSLESS
         if c == F.CODEC_PADIC and not lossy:
             raise ValueError("the p-adic codec needs abs= or rel=")
         if not lossless and not lossy and codec is None:
             raise ValueError("lossless=False needs abs= or rel=")
+        quant = (bits, block, axis, grouping, scale_dtype, zero_point)
+        if c != F.CODEC_QUANT and any(v is not None for v in quant):
+            raise ValueError("bits=, block=, axis=, grouping=, scale_dtype=, zero_point= need codec='quant'")
+        scale_codes = {"float32": F.F32, "float16": F.F16, "bfloat16": F.BF16}
+        if scale_dtype is not None and scale_dtype not in scale_codes:
+            raise ValueError(f"scale_dtype must be float32, float16 or bfloat16, not {scale_dtype!r}")
         h = ctypes.c_void_p()
         _check(F.lib.saraphis_params_new(c, ctypes.byref(h)))
         self._h = h
         self.codec = c
         for key, v in ((F.PARAM_ABS_BOUND, abs), (F.PARAM_REL_BOUND, rel), (F.PARAM_PRIME, prime),
                        (F.PARAM_PRECISION, precision), (F.PARAM_CHUNK_ELEMS, chunk_elems),
-                       (F.PARAM_LANES, lanes)):
+                       (F.PARAM_LANES, lanes), (F.PARAM_BITS, bits), (F.PARAM_BLOCK, block),
+                       (F.PARAM_AXIS, axis), (F.PARAM_GROUPING, grouping),
+                       (F.PARAM_SCALE_DTYPE, None if scale_dtype is None else scale_codes[scale_dtype]),
+                       (F.PARAM_ZERO_POINT, None if zero_point is None else int(zero_point))):
             if v is not None:
                 _check(F.lib.saraphis_params_set(h, key, float(v)))
 
@@ -317,7 +335,9 @@ class Info:
     ``codec`` ("raw", "lossless", "padic", "bytes", "lossless-v2"), ``shape``, ``numel``
     (elements), ``original_bytes`` and ``compressed_bytes`` (bytes; ratio = original /
     compressed), ``chunk_elems``, ``chunks``, ``bound`` (None when exact, else ("abs" | "rel",
-    eps)), ``prime`` and ``precision`` (p-adic digit planes; 0 otherwise)."""
+    eps)), ``prime`` and ``precision`` (p-adic digit planes; 0 otherwise), ``max_abs_error``
+    (quant: the largest |x - x'| measured at compression; 0 otherwise) and ``quant`` (quant:
+    a dict of bits, grouping, group_arg, scale_dtype, zero_point; None otherwise)."""
 
     dtype: str
     dtype_code: int
@@ -331,6 +351,8 @@ class Info:
     bound: Optional[Tuple[str, float]]
     prime: int
     precision: int
+    max_abs_error: float = 0.0
+    quant: Optional[Dict[str, Any]] = None
 
     @property
     def ratio(self) -> float:
@@ -362,4 +384,12 @@ def info_of(t: F.TensorInfo) -> Info:
         bound=bound,
         prime=int(t.prime),
         precision=int(t.precision),
+        max_abs_error=float(t.max_abs_error),
+        quant=None if t.codec != F.CODEC_QUANT else {
+            "bits": int(t.quant_bits),
+            "grouping": ("block", "channel", "global")[min(int(t.quant_grouping), 2)],
+            "group_arg": int(t.quant_group_arg),
+            "scale_dtype": _DTYPE_NAMES.get(t.quant_scale_dtype, str(t.quant_scale_dtype)),
+            "zero_point": bool(t.quant_zero_point),
+        },
     )

@@ -30,16 +30,19 @@ from pathlib import Path
 # saraphis_dtype
 F32, F16, BF16, F64, I8, I16, I32, I64, U8, U16, U32, U64, BOOL = range(13)
 # saraphis_codec
-CODEC_RAW, CODEC_LOSSLESS, CODEC_PADIC, CODEC_BYTES, CODEC_LOSSLESS_V2 = range(5)
+CODEC_RAW, CODEC_LOSSLESS, CODEC_PADIC, CODEC_BYTES, CODEC_LOSSLESS_V2, CODEC_QUANT = range(6)
 CODEC_NAMES = {
     CODEC_RAW: "raw",
     CODEC_LOSSLESS: "lossless",
     CODEC_PADIC: "padic",
     CODEC_BYTES: "bytes",
     CODEC_LOSSLESS_V2: "lossless-v2",
+    CODEC_QUANT: "quant",
 }
 # saraphis_param
 PARAM_PRIME, PARAM_PRECISION, PARAM_ABS_BOUND, PARAM_REL_BOUND, PARAM_CHUNK_ELEMS, PARAM_LANES = range(1, 7)
+(PARAM_BITS, PARAM_BLOCK, PARAM_AXIS, PARAM_GROUPING, PARAM_SCALE_DTYPE,
+ PARAM_ZERO_POINT) = range(7, 13)
 # saraphis_config_key
 CONFIG_THREADS, CONFIG_CHUNK_ELEMS, CONFIG_VERIFY_CHECKSUMS = range(1, 4)
 HEADER_MAX_BYTES = 8192
@@ -80,7 +83,13 @@ class TensorInfo(Structure):
         ("error_bound", c_double),
         ("prime", c_uint32),
         ("precision", c_uint32),
-        ("reserved", c_uint64 * 8),
+        ("max_abs_error", c_double),
+        ("quant_bits", c_uint32),
+        ("quant_grouping", c_uint32),
+        ("quant_group_arg", c_uint32),
+        ("quant_scale_dtype", c_uint32),
+        ("quant_zero_point", c_uint32),
+        ("reserved", c_uint32 * 9),
     ]
 
 
