@@ -157,6 +157,56 @@ func TestTypedSlicesAndBound(t *testing.T) {
 	}
 }
 
+func TestQuant(t *testing.T) {
+	s := newSystem(t)
+	defer s.Close()
+	p, _ := NewParams(Quant)
+	defer p.Close()
+	if err := p.SetBits(9); err == nil {
+		t.Fatal("bits 9 accepted")
+	}
+	for _, set := range []func() error{
+		func() error { return p.SetBits(4) },
+		func() error { return p.SetBlock(64) },
+		func() error { return p.SetZeroPoint(true) },
+		func() error { return p.SetScaleDType(F32) },
+	} {
+		if err := set(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, ts := range loadFixture(t, "minilm-subset-f32.safetensors") {
+		if ts.dtype != "F32" || len(ts.data) < 100000 {
+			continue
+		}
+		c, err := s.CompressBytes(ts.data, F32, ts.shape, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := Inspect(c)
+		if err != nil || info.Codec != Quant || info.QuantBits != 4 || info.QuantGroupArg != 64 ||
+			!info.QuantZeroPoint || info.QuantScaleDType != F32 || info.MaxAbsError <= 0 {
+			t.Fatalf("%s: inspect %+v %v", ts.name, info, err)
+		}
+		out := make([]byte, len(ts.data))
+		if err := s.DecompressBytes(c, F32, out); err != nil {
+			t.Fatal(err)
+		}
+		maxErr := 0.0
+		for i := 0; i < len(out); i += 4 {
+			a := math.Float32frombits(binary.LittleEndian.Uint32(ts.data[i:]))
+			b := math.Float32frombits(binary.LittleEndian.Uint32(out[i:]))
+			maxErr = math.Max(maxErr, math.Abs(float64(a)-float64(b)))
+		}
+		if maxErr != info.MaxAbsError {
+			t.Fatalf("%s: max error %v, recorded %v", ts.name, maxErr, info.MaxAbsError)
+		}
+		if r := float64(len(ts.data)) / float64(len(c)); r < 6.0 {
+			t.Fatalf("%s: 4-bit ratio %v", ts.name, r)
+		}
+	}
+}
+
 func TestErrors(t *testing.T) {
 	s := newSystem(t)
 	defer s.Close()

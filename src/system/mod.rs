@@ -245,29 +245,20 @@ impl System {
             )));
         }
         let stream = dev.stream_or_own(a.stream)?;
+        let item = crate::backend::cuda::SegmentedItem {
+            src: a.src.ptr.addr(),
+            src_len: a.src.len,
+            dst: a.dst.ptr.addr(),
+            dst_len: a.dst.len,
+            dtype: a.dtype,
+            status: a.status.ptr.addr(),
+            status_len: a.status.len,
+        };
         if codec == Some(crate::format::container::CodecId::LosslessV2)
             && codec::segmented::supports(a.dtype)
         {
-            let item = crate::backend::cuda::SegmentedItem {
-                src: a.src.ptr.addr(),
-                src_len: a.src.len,
-                dst: a.dst.ptr.addr(),
-                dst_len: a.dst.len,
-                dtype: a.dtype,
-                status: a.status.ptr.addr(),
-                status_len: a.status.len,
-            };
             dev.decode_lossless_v2_async(item, stream, self.config.verify_checksums)?;
         } else if codec == Some(crate::format::container::CodecId::Quant) && a.dtype.is_float() {
-            let item = crate::backend::cuda::SegmentedItem {
-                src: a.src.ptr.addr(),
-                src_len: a.src.len,
-                dst: a.dst.ptr.addr(),
-                dst_len: a.dst.len,
-                dtype: a.dtype,
-                status: a.status.ptr.addr(),
-                status_len: a.status.len,
-            };
             let chunks = known.map_or(1, |k| k.1);
             dev.decode_quant_async(item, chunks, stream, self.config.verify_checksums)?;
         } else {

@@ -482,6 +482,21 @@ static class SaraphisTests
             for (int i = 0; i < w.Length; i++) cmax = Math.Max(cmax, Math.Abs((double)w[i] - back[i]));
             Check(cmax <= coarse, "progressive within its bound");
 
+            using (var q4 = Params.Quant(4).Block(64).ZeroPoint(true).ScaleDType(DType.F32))
+            {
+                byte[] qc = sys.Compress(w, big.Shape, q4);
+                var qi = Library.Inspect(qc);
+                Check(qi.Codec == (uint)Codec.Quant && qi.QuantBits == 4 && qi.QuantGroupArg == 64 && qi.QuantZeroPoint == 1 &&
+                      qi.QuantScaleDType == (uint)DType.F32, "inspect quant settings");
+                var qb = new float[w.Length];
+                sys.Decompress(qc, qb);
+                double qmax = 0;
+                for (int i = 0; i < w.Length; i++) qmax = Math.Max(qmax, Math.Abs((double)w[i] - qb[i]));
+                Check(qmax == qi.MaxAbsError && qmax > 0, "quant error equals the recorded one: " + qmax);
+                Check((double)big.Data.Length / qc.Length > 6.0, "4-bit quant ratio (4 bits + an F32 scale and minimum per 64 = 5 bits per weight)");
+            }
+            Throws<SaraphisException>(() => Params.Quant(9), e => e.Code == 1001, "quant bits 9");
+
             ushort[] bf = w.Select(v => (ushort)(BitConverter.ToUInt32(BitConverter.GetBytes(v), 0) >> 16)).ToArray();
             byte[] cb = sys.Compress(bf, DType.BF16, big.Shape, lossless);
             var bb = new ushort[bf.Length];

@@ -107,6 +107,12 @@ def compress(
     precision: Optional[int] = None,
     chunk_elems: Optional[int] = None,
     lanes: Optional[int] = None,
+    bits: Optional[int] = None,
+    block: Optional[int] = None,
+    axis: Optional[int] = None,
+    grouping: Optional[int] = None,
+    scale_dtype: Optional[str] = None,
+    zero_point: Optional[bool] = None,
     system: Optional[System] = None,
 ) -> bytes:
     """Compress a tensor into a self-describing container (dtype and shape kept).
@@ -116,11 +122,14 @@ def compress(
     compressed on its GPU from device memory, on torch's current stream (no host copy of the
     tensor; the container is then copied to the host), and needs a CUDA build of the library.
     Codec choice as :class:`saraphis._core.Params`: bit-exact by default, ``abs=EPS`` or
-    ``rel=EPS`` for the error-bounded p-adic codec (integer and bool tensors always
-    bit-exact). Returns the container as ``bytes``. Raises :class:`SaraphisError`
+    ``rel=EPS`` for the error-bounded p-adic codec, ``codec="quant"`` for block / per-channel /
+    global quantization (``bits``, ``block``, ``axis``, ``grouping``, ``scale_dtype``,
+    ``zero_point``; with ``abs=EPS`` the fewest bits per block within EPS); integer and bool
+    tensors always bit-exact. Returns the container as ``bytes``. Raises :class:`SaraphisError`
     (``ERR_INVALID_ARGUMENT`` for parameters the data cannot use, ``ERR_UNSUPPORTED``,
     ``ERR_DEVICE``) or ``ValueError`` for a contradictory codec choice. Thread-safe."""
-    p = Params(lossless, abs, rel, codec, prime, precision, chunk_elems, lanes)
+    p = Params(lossless, abs, rel, codec, prime, precision, chunk_elems, lanes, bits, block, axis,
+               grouping, scale_dtype, zero_point)
     sys_ = system or default_system()
     if _is_torch(array) and array.is_cuda:
         return _compress_cuda(sys_, p, array)

@@ -76,6 +76,30 @@ def test_error_bound_holds_for_every_element(minilm, mode, eps):
     assert saraphis.decompress(saraphis.compress(ids, abs=1.0)).tobytes() == ids.tobytes()
 
 
+@pytest.mark.parametrize("kw,bpw", [({}, 8.6), ({"bits": 4, "zero_point": True, "block": 64}, 4.6),
+                                     ({"axis": 0, "scale_dtype": "float32"}, 8.2), ({"abs": 1e-2}, 8.0)])
+def test_quant_codec_matches_its_recorded_error(minilm, kw, bpw):
+    a = minilm["encoder.layer.0.attention.self.query.weight"]
+    for x in (a, a.astype(np.float16)):
+        blob = saraphis.compress(x, codec="quant", **kw)
+        info = saraphis.inspect(blob)
+        assert info.codec == "quant" and info.quant is not None
+        assert info.quant["bits"] == (0 if "abs" in kw else kw.get("bits", 8))
+        assert info.quant["grouping"] == ("channel" if "axis" in kw else "block")
+        assert 8 * len(blob) / x.size < bpw, 8 * len(blob) / x.size
+        y = saraphis.decompress(blob)
+        err = np.abs(y.astype(np.float64) - x.astype(np.float64)).max()
+        assert err == info.max_abs_error, (err, info.max_abs_error)
+        if "abs" in kw:
+            assert err <= kw["abs"] and info.bound == ("abs", kw["abs"])
+    with pytest.raises(ValueError):
+        saraphis.compress(a, codec="quant", rel=1e-2)
+    with pytest.raises(ValueError):
+        saraphis.compress(a, bits=4)
+    with pytest.raises(SaraphisError):
+        saraphis.compress(a, codec="quant", bits=9)
+
+
 def test_corrupted_truncated_and_foreign_blobs_raise(minilm):
     a = minilm["encoder.layer.0.attention.self.query.weight"]
     blob = saraphis.compress(a)
