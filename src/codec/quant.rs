@@ -1017,7 +1017,7 @@ mod tests {
     fn bits_pack_and_unpack() {
         let mut w = BitWriter::default();
         let vals: Vec<(u32, u32)> = (0..200u32)
-            .map(|i| (i * 2654435761 % 251, 1 + i % 8))
+            .map(|i| (i.wrapping_mul(2654435761) % 251, 1 + i % 8))
             .collect();
         for &(v, b) in &vals {
             w.put(v, b);

@@ -58,54 +58,60 @@ impl Params {
         Ok(opts)
     }
 
+    /// The quant codec's parameters: bits, scale dtype and zero point as set, the grouping
+    /// from GROUPING / BLOCK / AXIS, and with ABS_BOUND the error-bounded mode.
+    /// Errors: `SARAPHIS_ERR_INVALID_ARGUMENT` (a relative bound; an invalid combination).
+    fn quant_params(&self) -> Result<QuantParams, Fail> {
+        let grouping = match self.grouping {
+            0 => Grouping::Block(self.block),
+            1 => Grouping::Channel(self.axis),
+            _ => Grouping::Global,
+        };
+        let q = match self.bound {
+            None => QuantParams {
+                grouping,
+                ..self.quant
+            },
+            Some(ErrorBound::Abs(e)) => QuantParams {
+                grouping,
+                scale_dtype: self.quant.scale_dtype,
+                ..QuantParams::bounded(e)
+            },
+            Some(ErrorBound::Rel(_)) => {
+                return Err(invalid(
+                    "the quant codec takes SARAPHIS_PARAM_ABS_BOUND, not a relative bound",
+                ))
+            }
+        };
+        q.validate()?;
+        Ok(q)
+    }
+
     /// The compression options for a whole model (every dtype): as [`Params::options`]
     /// without the per-dtype check (done per tensor when compressing), and BYTES taken as
     /// LOSSLESS (which gives integer and bool tensors byte planes, floats the float codec).
     /// Errors: `SARAPHIS_ERR_INVALID_ARGUMENT` (p-adic without a bound).
     pub(super) fn model_options(&self) -> Result<CompressOptions, Fail> {
-        let codec =
-            match self.codec {
-                saraphis_codec::SARAPHIS_CODEC_RAW => CodecParams::Raw,
-                saraphis_codec::SARAPHIS_CODEC_LOSSLESS => CodecParams::Lossless,
-                saraphis_codec::SARAPHIS_CODEC_LOSSLESS_V2 => CodecParams::LosslessV2,
-                // Byte planes are what LOSSLESS writes for integer and bool tensors.
-                saraphis_codec::SARAPHIS_CODEC_BYTES => CodecParams::Lossless,
-                saraphis_codec::SARAPHIS_CODEC_PADIC => {
-                    let bound = self.bound.ok_or_else(|| {
-                        invalid(
+        let codec = match self.codec {
+            saraphis_codec::SARAPHIS_CODEC_RAW => CodecParams::Raw,
+            saraphis_codec::SARAPHIS_CODEC_LOSSLESS => CodecParams::Lossless,
+            saraphis_codec::SARAPHIS_CODEC_LOSSLESS_V2 => CodecParams::LosslessV2,
+            // Byte planes are what LOSSLESS writes for integer and bool tensors.
+            saraphis_codec::SARAPHIS_CODEC_BYTES => CodecParams::Lossless,
+            saraphis_codec::SARAPHIS_CODEC_PADIC => {
+                let bound = self.bound.ok_or_else(|| {
+                    invalid(
                         "p-adic codec needs SARAPHIS_PARAM_ABS_BOUND or SARAPHIS_PARAM_REL_BOUND",
                     )
-                    })?;
-                    CodecParams::Padic(PadicParams {
-                        prime: self.prime,
-                        precision: (self.precision != 0).then_some(self.precision),
-                        bound,
-                    })
-                }
-                saraphis_codec::SARAPHIS_CODEC_QUANT => {
-                    let mut q = self.quant;
-                    q.grouping = match self.grouping {
-                        0 => Grouping::Block(self.block),
-                        1 => Grouping::Channel(self.axis),
-                        _ => Grouping::Global,
-                    };
-                    match self.bound {
-                        None => {}
-                        Some(ErrorBound::Abs(e)) => {
-                            q = QuantParams {
-                                grouping: q.grouping,
-                                scale_dtype: q.scale_dtype,
-                                ..QuantParams::bounded(e)
-                            }
-                        }
-                        Some(ErrorBound::Rel(_)) => return Err(invalid(
-                            "the quant codec takes SARAPHIS_PARAM_ABS_BOUND, not a relative bound",
-                        )),
-                    }
-                    q.validate()?;
-                    CodecParams::Quant(q)
-                }
-            };
+                })?;
+                CodecParams::Padic(PadicParams {
+                    prime: self.prime,
+                    precision: (self.precision != 0).then_some(self.precision),
+                    bound,
+                })
+            }
+            saraphis_codec::SARAPHIS_CODEC_QUANT => CodecParams::Quant(self.quant_params()?),
+        };
         Ok(CompressOptions {
             codec,
             chunk_elems: self.chunk_elems,
