@@ -415,3 +415,47 @@ fn tight_bounds_store_verbatim_chunks_never_larger_than_the_data() {
         }
     }
 }
+
+/// Damage that the checksum would catch, with the checksum off: random byte changes anywhere in
+/// quant containers of every mode decode to an error or to some values, never a panic (what
+/// the `container_decode` fuzz target asks of every codec, here aimed at this one).
+#[test]
+fn random_damage_without_checksums_never_panics() {
+    let t = common::big_f32();
+    let data = convert(&t.bytes[..4 * 6000], DType::F32);
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    for q in [
+        QuantParams::default(),
+        QuantParams {
+            bits: 3,
+            zero_point: true,
+            grouping: Grouping::Channel(0),
+            ..QuantParams::default()
+        },
+        QuantParams {
+            grouping: Grouping::Global,
+            ..QuantParams::default()
+        },
+        QuantParams::bounded(1e-3),
+        QuantParams::bounded(1e-9),
+    ] {
+        let c = codec::compress(&data, DType::F32, &[60, 100], &opts(q, 1000))
+            .unwrap()
+            .bytes;
+        let mut out = vec![0u8; data.len()];
+        for _ in 0..3000 {
+            let mut bad = c.clone();
+            for _ in 0..1 + next() % 4 {
+                let at = (next() % bad.len() as u64) as usize;
+                bad[at] = next() as u8;
+            }
+            let _ = codec::decompress_unverified(&bad, DType::F32, &mut out);
+        }
+    }
+}
