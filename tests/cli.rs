@@ -253,6 +253,8 @@ fn quant_codec_round_trips_and_reports_its_settings() {
         vec!["--bits", "4"],
         vec!["--codec", "padic"],
         vec!["--codec", "lossless", "--abs", "1e-3"],
+        vec!["--codec", "quant", "--lossless-v2"],
+        vec!["--codec", "quant", "--lossless"],
     ] {
         let out = dir.path().join("bad.sph");
         let mut a = vec!["compress", s(&src), "-o", s(&out)];

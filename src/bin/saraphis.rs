@@ -351,6 +351,11 @@ fn codec_of(cmd: &Cmd) -> Result<CodecParams, Failure> {
     else {
         return Ok(CodecParams::Lossless);
     };
+    if *lossless_v2 && !matches!(codec, None | Some(CodecArg::LosslessV2)) {
+        return Err(Failure::Usage(
+            "--lossless-v2 is the lossless-v2 codec: it cannot go with another --codec".into(),
+        ));
+    }
     let lossless_v2 = &(*lossless_v2 || *codec == Some(CodecArg::LosslessV2));
     let usage = |e: saraphis::Error| Failure::Usage(e.to_string());
     let chunk_elems = &chunk_elems_of(*chunk_elems, *lossless_v2);
