@@ -30,29 +30,7 @@ fn round_trip(data: &[u8], dtype: DType, shape: &[u64], o: &CompressOptions) -> 
 }
 
 /// Convert real F32 weights to another float dtype (round to nearest even).
-fn convert(f32s: &[u8], to: DType) -> Vec<u8> {
-    f32s.chunks_exact(4)
-        .flat_map(|c| {
-            let v = f32::from_le_bytes(c.try_into().unwrap());
-            match to {
-                DType::F16 => half::f16::from_f32(v).to_le_bytes().to_vec(),
-                DType::BF16 => half::bf16::from_f32(v).to_le_bytes().to_vec(),
-                DType::F64 => (v as f64).to_le_bytes().to_vec(),
-                _ => c.to_vec(),
-            }
-        })
-        .collect()
-}
-
-fn load(dtype: DType, bytes: &[u8], i: usize) -> f64 {
-    match dtype {
-        DType::F32 => f32::from_le_bytes(bytes[4 * i..4 * i + 4].try_into().unwrap()) as f64,
-        DType::F64 => f64::from_le_bytes(bytes[8 * i..8 * i + 8].try_into().unwrap()),
-        DType::F16 => half::f16::from_le_bytes([bytes[2 * i], bytes[2 * i + 1]]).to_f64(),
-        DType::BF16 => half::bf16::from_le_bytes([bytes[2 * i], bytes[2 * i + 1]]).to_f64(),
-        _ => unreachable!(),
-    }
-}
+use common::{convert, value as load};
 
 /// Max error, asserting the bound for every element and exactness of non-finite values.
 fn check_bound(dtype: DType, want: &[u8], got: &[u8], bound: ErrorBound, slack: f64) -> f64 {

@@ -62,3 +62,30 @@ pub fn subset_archive(codec: saraphis::CodecParams) -> (Vec<u8>, Vec<u8>) {
         .unwrap();
     (cur.into_inner(), src)
 }
+
+/// `f32s` (little-endian F32 bytes) as `to`: F16 and BF16 rounded to nearest even (the `half`
+/// crate), F64 exactly; any other dtype gets the F32 bytes back.
+pub fn convert(f32s: &[u8], to: DType) -> Vec<u8> {
+    f32s.chunks_exact(4)
+        .flat_map(|c| {
+            let v = f32::from_le_bytes(c.try_into().unwrap());
+            match to {
+                DType::F16 => half::f16::from_f32(v).to_le_bytes().to_vec(),
+                DType::BF16 => half::bf16::from_f32(v).to_le_bytes().to_vec(),
+                DType::F64 => (v as f64).to_le_bytes().to_vec(),
+                _ => c.to_vec(),
+            }
+        })
+        .collect()
+}
+
+/// Element `i` of a float tensor's little-endian bytes, as f64 (exact).
+pub fn value(dtype: DType, bytes: &[u8], i: usize) -> f64 {
+    match dtype {
+        DType::F32 => f32::from_le_bytes(bytes[4 * i..4 * i + 4].try_into().unwrap()) as f64,
+        DType::F64 => f64::from_le_bytes(bytes[8 * i..8 * i + 8].try_into().unwrap()),
+        DType::F16 => half::f16::from_le_bytes([bytes[2 * i], bytes[2 * i + 1]]).to_f64(),
+        DType::BF16 => half::bf16::from_le_bytes([bytes[2 * i], bytes[2 * i + 1]]).to_f64(),
+        _ => panic!("not a float dtype: {dtype:?}"),
+    }
+}
