@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
+use saraphis::codec::quant::{Grouping, QuantParams};
 use saraphis::codec::{self, CodecParams, CompressOptions, ErrorBound, PadicParams, StreamLayout};
 use saraphis::system::{Config, Device, System};
 use saraphis::DType;
@@ -151,7 +152,16 @@ fn main() {
             bound,
         })
     };
-    let codecs: [(&str, CodecParams, StreamLayout, u32, u32); 9] = [
+    let quant = |bits, grouping, zero_point, bound| {
+        CodecParams::Quant(QuantParams {
+            grouping,
+            bits,
+            scale_dtype: DType::F16,
+            zero_point,
+            bound,
+        })
+    };
+    let codecs: [(&str, CodecParams, StreamLayout, u32, u32); 13] = [
         ("raw", CodecParams::Raw, StreamLayout::Lanes, 256, 0),
         ("v1", CodecParams::Lossless, StreamLayout::Lanes, 128, 0),
         (
@@ -195,6 +205,34 @@ fn main() {
             padic(ErrorBound::Rel(1e-4), 65521, Some(3)),
             StreamLayout::Lanes,
             128,
+            0,
+        ),
+        (
+            "q8",
+            CodecParams::Quant(QuantParams::default()),
+            StreamLayout::Lanes,
+            256,
+            0,
+        ),
+        (
+            "q3-channel-min",
+            quant(3, Grouping::Channel(1), true, None),
+            StreamLayout::Lanes,
+            100,
+            0,
+        ),
+        (
+            "qabs1e-3",
+            CodecParams::Quant(QuantParams::bounded(1e-3)),
+            StreamLayout::Lanes,
+            256,
+            0,
+        ),
+        (
+            "qabs1e-9-verbatim",
+            quant(0, Grouping::Block(16), true, Some(1e-9)),
+            StreamLayout::Lanes,
+            64,
             0,
         ),
     ];
