@@ -71,18 +71,7 @@ fn check_lanes(sys: &System, data: &[u8], dtype: DType, shape: &[u64], chunk: u3
     );
 }
 
-fn convert(f32s: &[u8], to: DType) -> Vec<u8> {
-    f32s.chunks_exact(4)
-        .flat_map(|c| {
-            let v = f32::from_le_bytes(c.try_into().unwrap());
-            match to {
-                DType::F16 => half::f16::from_f32(v).to_le_bytes().to_vec(),
-                DType::BF16 => half::bf16::from_f32(v).to_le_bytes().to_vec(),
-                _ => c.to_vec(),
-            }
-        })
-        .collect()
-}
+use common::convert;
 
 #[test]
 #[ignore = "needs a CUDA GPU and a build with kernels: run scripts/gpu-run.sh on the GPU host"]

@@ -358,19 +358,12 @@ fn codec_of(cmd: &Cmd) -> Result<CodecParams, Failure> {
     }
     let lossless_v2 = &(*lossless_v2 || *codec == Some(CodecArg::LosslessV2));
     let usage = |e: saraphis::Error| Failure::Usage(e.to_string());
-    let chunk_elems = &chunk_elems_of(*chunk_elems, *lossless_v2);
-    if !(1..=saraphis::format::container::MAX_CHUNK_ELEMS).contains(chunk_elems) {
-        return Err(Failure::Usage(format!(
-            "--chunk-elems {chunk_elems}: must be 1..={}",
-            saraphis::format::container::MAX_CHUNK_ELEMS
-        )));
+    // The crate's one chunk-size and lane checks; the default chunk needs none.
+    if let Some(c) = chunk_elems {
+        saraphis::codec::check_chunk_elems(*c)
+            .map_err(|e| Failure::Usage(format!("--chunk-elems: {e}")))?;
     }
-    if *lanes > saraphis::codec::MAX_LANES {
-        return Err(Failure::Usage(format!(
-            "--lanes {lanes}: must be 0 (default) or 1..={}",
-            saraphis::codec::MAX_LANES
-        )));
-    }
+    saraphis::codec::check_lanes(*lanes).map_err(|e| Failure::Usage(format!("--lanes: {e}")))?;
     if *codec != Some(CodecArg::Quant) && quant.any() {
         return Err(Failure::Usage(
             "--bits, --block, --axis, --global, --scale-dtype and --zero-point need --codec quant"
@@ -452,16 +445,6 @@ fn quant_of(
     q.validate()
         .map_err(|e| Failure::Usage(format!("--codec quant: {e}")))?;
     Ok(CodecParams::Quant(q))
-}
-
-/// Elements per chunk (segment) of `compress`: the user's, else the layout's default.
-fn chunk_elems_of(chunk_elems: Option<u32>, lossless_v2: bool) -> u32 {
-    let codec = if lossless_v2 {
-        CodecParams::LosslessV2
-    } else {
-        CodecParams::Lossless
-    };
-    chunk_elems.unwrap_or(saraphis::codec::default_chunk_elems(&codec))
 }
 
 fn run(cli: Cli) -> Result<ModelReport, Failure> {
