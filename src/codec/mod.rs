@@ -10,6 +10,7 @@
 //! | `Bytes` | integers, bool | yes | [`lossless::BytePlanes`] |
 //! | `Padic` | F32 F16 BF16 F64 | `abs` or `rel` bound per element | [`padic::PadicPlan`] |
 //! | `Quant` | F32 F16 BF16 F64 | fixed rate (error measured and stored), or an `abs` bound per element | [`quant::QuantPlan`] |
+//! | `Sparse` | all | yes, or the values within a p-adic bound | [`sparse`] (nested containers) |
 //!
 //! Integer and bool tensors asked for `Lossless` or `Padic` use `Bytes`; float tensors asked
 //! for `Raw` are stored raw. Any chunk whose coded form is not smaller than its raw bytes is
@@ -20,6 +21,7 @@ pub mod lossless;
 pub mod padic;
 pub mod quant;
 pub mod segmented;
+pub mod sparse;
 
 use rayon::prelude::*;
 
@@ -33,6 +35,7 @@ use lossless::{BytePlanes, FloatSplit};
 use padic::PadicPlan;
 use quant::{QuantParams, QuantPlan};
 use segmented::SegmentedPlan;
+use sparse::{SparseInfo, SparseParams};
 
 /// An error bound for lossy compression.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -115,15 +118,21 @@ pub enum CodecParams {
     /// block-wise within an absolute bound ([`quant`]); integers and bool fall back to
     /// bit-exact.
     Quant(QuantParams),
+    /// Sparse ([`sparse`]): a bitmap of the nonzero elements plus the nonzero values (lossless,
+    /// or p-adic within a bound), each a nested container; any dtype. Written only where it is
+    /// smaller than the values' codec on the whole tensor, which is written otherwise.
+    Sparse(SparseParams),
 }
 
 /// Default elements per chunk for `codec`: segments of [`segmented::DEFAULT_SEGMENT_ELEMS`]
 /// (2^16) for lossless v2, [`quant::DEFAULT_CHUNK_ELEMS`] (2^16) for quantization,
+/// [`sparse::DEFAULT_CHUNK_ELEMS`] (2^16 elements per scatter block) for sparse,
 /// [`crate::format::container::DEFAULT_CHUNK_ELEMS`] (2^18) otherwise.
 pub fn default_chunk_elems(codec: &CodecParams) -> u32 {
     match codec {
         CodecParams::LosslessV2 => segmented::DEFAULT_SEGMENT_ELEMS,
         CodecParams::Quant(_) => quant::DEFAULT_CHUNK_ELEMS,
+        CodecParams::Sparse(_) => sparse::DEFAULT_CHUNK_ELEMS,
         _ => crate::format::container::DEFAULT_CHUNK_ELEMS,
     }
 }
@@ -166,8 +175,8 @@ impl CompressOptions {
 
 impl CompressOptions {
     /// The one check of compression options, for a tensor of `dtype`: chunk size
-    /// ([`check_chunk_elems`]), lane count ([`check_lanes`]) and, for p-adic on a float dtype,
-    /// [`PadicParams::validate`] (integer and bool tensors are coded bit-exactly, so their
+    /// ([`check_chunk_elems`]; sparse: a multiple of 32), lane count ([`check_lanes`]) and, for
+    /// p-adic on a float dtype, [`PadicParams::validate`] (integer and bool tensors are coded bit-exactly, so their
     /// p-adic parameters are not used). Every compression path (CPU, GPU, size queries, the C
     /// API) calls it. Errors: `InvalidArgument`.
     pub fn validate(&self, dtype: DType) -> Result<()> {
@@ -176,6 +185,12 @@ impl CompressOptions {
         match (&self.codec, dtype.is_float()) {
             (CodecParams::Padic(pp), true) => pp.validate()?,
             (CodecParams::Quant(qp), true) => qp.validate()?,
+            (CodecParams::Sparse(sp), _) => {
+                sparse::check_chunk_elems(self.chunk_elems)?;
+                if dtype.is_float() {
+                    sp.validate()?;
+                }
+            }
             _ => {}
         }
         Ok(())
@@ -222,6 +237,48 @@ pub struct TensorInfo {
     pub quant: Option<QuantParams>,
     /// Largest |x - x'| measured at compression and stored in the container (quant only).
     pub max_abs_error: Option<f64>,
+    /// Sparse only: nonzero elements, and the codecs of the nested values and mask containers.
+    pub sparse: Option<SparseSummary>,
+}
+
+impl SparseSummary {
+    /// One line for `inspect`: nonzeros (count and share of `numel`), the mask's and the
+    /// values' codecs, e.g. `"nonzeros 50.0% (1536 of 3072), mask bytes, values lossless-v2"`.
+    pub fn describe(&self, numel: u64) -> String {
+        format!(
+            "nonzeros {:.1}% ({} of {numel}), mask {}, values {}",
+            100.0 * self.nonzeros as f64 / numel.max(1) as f64,
+            self.nonzeros,
+            self.mask_codec.name(),
+            self.values_codec.name()
+        )
+    }
+}
+
+/// What a sparse container's header says of its parts ([`TensorInfo::sparse`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SparseSummary {
+    /// Nonzero elements (stored values).
+    pub nonzeros: u64,
+    /// Codec of the values (`lossless-v2`, `lossless`, `bytes` or `padic`).
+    pub values_codec: CodecId,
+    /// Codec of the mask (`bytes` when rANS-coded, else `raw`).
+    pub mask_codec: CodecId,
+    /// Where the nested mask container lies: bytes from the start of the outer container.
+    pub mask_offset: u64,
+    /// Its length in bytes.
+    pub mask_len: u64,
+    /// Its chunk count.
+    pub mask_chunks: u64,
+    /// Where the nested values container lies: bytes from the start of the outer container.
+    pub values_offset: u64,
+    /// Its length in bytes.
+    pub values_len: u64,
+    /// Its chunk count.
+    pub values_chunks: u64,
+    /// Bytes from the start of the outer container to the per-scatter-block value starts
+    /// (one little-endian u64 per block of `chunk_elems` elements).
+    pub starts_offset: u64,
 }
 
 enum Plan {
@@ -231,6 +288,8 @@ enum Plan {
     Padic(PadicPlan),
     Segmented(SegmentedPlan),
     Quant(QuantPlan),
+    /// Decoded whole by [`sparse::decode`], never chunk by chunk.
+    Sparse(SparseInfo),
 }
 
 const CHUNK_RAW: u8 = 0;
@@ -245,6 +304,7 @@ impl Plan {
             Plan::Padic(_) => CodecId::Padic,
             Plan::Segmented(_) => CodecId::LosslessV2,
             Plan::Quant(_) => CodecId::Quant,
+            Plan::Sparse(_) => CodecId::Sparse,
         }
     }
 
@@ -265,6 +325,7 @@ impl Plan {
                 &h.shape,
                 h.chunk_elems,
             )?),
+            CodecId::Sparse => Plan::Sparse(SparseInfo::from_header(h)?),
         })
     }
 
@@ -308,6 +369,7 @@ impl Plan {
             }
             Plan::Padic(p) => p.encode_chunk(src, lanes, &mut out)?,
             Plan::Segmented(_) | Plan::Quant(_) => unreachable!("handled above"),
+            Plan::Sparse(_) => return invalid("sparse containers are not coded chunk by chunk"),
         };
         if out.is_empty() || out.len() > src.len() {
             out.clear();
@@ -345,6 +407,7 @@ impl Plan {
             Plan::Bytes(b) => b.decode(&mut r, out)?,
             Plan::Padic(p) => return p.decode_chunk(body, out, planes),
             Plan::Segmented(_) | Plan::Quant(_) => unreachable!("handled above"),
+            Plan::Sparse(_) => return corrupt("sparse containers are not decoded chunk by chunk"),
         }
         if r.remaining() != 0 {
             return corrupt("trailing bytes in chunk");
@@ -386,6 +449,7 @@ pub fn codec_id_for(dtype: DType, codec: &CodecParams) -> CodecId {
         (CodecParams::LosslessV2, true) => CodecId::Lossless,
         (CodecParams::Padic(_), true) => CodecId::Padic,
         (CodecParams::Quant(_), true) => CodecId::Quant,
+        (CodecParams::Sparse(_), _) => CodecId::Sparse,
     }
 }
 
@@ -428,6 +492,9 @@ fn plan_for(
         (CodecParams::Quant(qp), Some(_)) => {
             Plan::Quant(QuantPlan::new(data, dtype, shape, opts.chunk_elems, &qp)?)
         }
+        (CodecParams::Sparse(_), Some(_)) => {
+            return invalid("sparse containers are not coded chunk by chunk")
+        }
     })
 }
 
@@ -445,6 +512,18 @@ impl Coded {
     }
 }
 
+/// `data` is exactly the bytes of a `dtype` tensor of `shape`. Errors: `InvalidArgument`.
+fn check_data_len(data: &[u8], dtype: DType, shape: &[u64]) -> Result<()> {
+    let len = dtype::byte_len(dtype, shape)?;
+    if data.len() != len {
+        return invalid(format!(
+            "data is {} bytes; {dtype:?} {shape:?} needs {len}",
+            data.len()
+        ));
+    }
+    Ok(())
+}
+
 /// Plan the tensor and code its chunks in parallel (the part of [`compress`] and
 /// [`compress_into`] before the container is laid out).
 fn encode(
@@ -454,13 +533,7 @@ fn encode(
     opts: &CompressOptions,
     layout: StreamLayout,
 ) -> Result<Coded> {
-    let len = dtype::byte_len(dtype, shape)?;
-    if data.len() != len {
-        return invalid(format!(
-            "data is {} bytes; {dtype:?} {shape:?} needs {len}",
-            data.len()
-        ));
-    }
+    check_data_len(data, dtype, shape)?;
     opts.validate(dtype)?;
     let lanes = opts.max_lanes();
     let plan = plan_for(data, dtype, shape, opts, layout)?;
@@ -529,6 +602,11 @@ pub fn compress_with_layout(
     opts: &CompressOptions,
     layout: StreamLayout,
 ) -> Result<Compressed> {
+    if let CodecParams::Sparse(sp) = opts.codec {
+        check_data_len(data, dtype, shape)?;
+        opts.validate(dtype)?;
+        return sparse::compress(data, dtype, shape, opts, &sp);
+    }
     let coded = encode(data, dtype, shape, opts, layout)?;
     let mut bytes = Vec::with_capacity(coded.len());
     bytes.extend_from_slice(&coded.header);
@@ -567,6 +645,23 @@ pub fn compress_into(
     opts: &CompressOptions,
     dst: &mut [u8],
 ) -> Result<Written> {
+    if let CodecParams::Sparse(_) = opts.codec {
+        // Nested containers are assembled whole; then copied.
+        let c = compress(data, dtype, shape, opts)?;
+        if c.bytes.len() > dst.len() {
+            return Err(Error::Destination(format!(
+                "container needs {} bytes, capacity is {}",
+                c.bytes.len(),
+                dst.len()
+            )));
+        }
+        dst[..c.bytes.len()].copy_from_slice(&c.bytes);
+        return Ok(Written {
+            len: c.bytes.len(),
+            max_abs_error: c.max_abs_error,
+            codec: c.codec,
+        });
+    }
     let coded = encode(data, dtype, shape, opts, StreamLayout::default())?;
     let len = coded.len();
     if len > dst.len() {
@@ -596,6 +691,11 @@ pub fn compress_bound(dtype: DType, shape: &[u64], opts: &CompressOptions) -> Re
     opts.validate(dtype)?;
     let n_chunks = chunk_count(dtype::numel(shape)?, opts.chunk_elems) as usize;
     let params = match (opts.codec, dtype.is_float()) {
+        // Never larger than the dense container of the values' codec (which it falls back to).
+        (CodecParams::Sparse(sp), _) => {
+            let values = sparse::dense_options(&sp, opts.lanes);
+            return compress_bound(dtype, shape, &values);
+        }
         (CodecParams::Padic(_), true) => padic::PARAMS_LEN,
         (CodecParams::Quant(qp), true) => {
             return Ok(header_len(shape.len(), quant::MAX_PARAMS_LEN, n_chunks)
@@ -612,10 +712,16 @@ pub fn compress_bound(dtype: DType, shape: &[u64], opts: &CompressOptions) -> Re
     Ok(header_len(shape.len(), params, n_chunks) + len + n_chunks)
 }
 
-/// Read a container's header (validated, checksummed) without decoding any chunk.
+/// Read a container's header (validated, checksummed) without decoding any chunk; for a
+/// sparse container also the headers of its nested mask and values containers (checksummed
+/// and checked against the outer parameters: the GPU decode relies on this host check).
 /// Errors: as [`Header::parse`].
 pub fn inspect(container: &[u8]) -> Result<TensorInfo> {
-    info_of(Header::parse(container)?)
+    let h = Header::parse(container)?;
+    if h.codec == CodecId::Sparse {
+        sparse::nested_headers(container, &h, &SparseInfo::from_header(&h)?)?;
+    }
+    info_of(h)
 }
 
 /// [`inspect`] from the first bytes of a container: `prefix` holds at least the header
@@ -637,6 +743,24 @@ fn info_of(h: Header) -> Result<TensorInfo> {
         Plan::Quant(q) => (Some(q.params), Some(q.max_abs_error)),
         _ => (None, None),
     };
+    let (bound, sparse) = match &plan {
+        Plan::Sparse(s) => (
+            s.bound,
+            Some(SparseSummary {
+                nonzeros: s.nonzeros,
+                values_codec: s.values_codec,
+                mask_codec: s.mask_codec,
+                mask_offset: h.header_len as u64 + h.chunks[sparse::MASK_ENTRY].offset,
+                mask_len: h.chunks[sparse::MASK_ENTRY].len as u64,
+                mask_chunks: s.mask_chunks as u64,
+                values_offset: h.header_len as u64 + h.chunks[sparse::VALUES_ENTRY].offset,
+                values_len: h.chunks[sparse::VALUES_ENTRY].len as u64,
+                values_chunks: s.values_chunks as u64,
+                starts_offset: (24 + 8 * h.shape.len() + 4 + sparse::PARAMS_BASE) as u64,
+            }),
+        ),
+        _ => (bound, None),
+    };
     Ok(TensorInfo {
         dtype: h.dtype,
         original_bytes: h.numel * h.dtype.size() as u64,
@@ -651,6 +775,7 @@ fn info_of(h: Header) -> Result<TensorInfo> {
         precision,
         quant,
         max_abs_error,
+        sparse,
     })
 }
 
@@ -706,6 +831,9 @@ fn decode(
             "destination is {} bytes, tensor needs {need}",
             dst.len()
         )));
+    }
+    if h.codec == CodecId::Sparse {
+        return sparse::decode(container, &h, dst, planes, verify);
     }
     let plan = Plan::from_header(&h)?;
     let chunk_bytes = h.chunk_elems as usize * dtype.size();

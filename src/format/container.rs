@@ -39,6 +39,9 @@ pub enum CodecId {
     /// Quantization: fixed-rate block-wise, per-channel or global, or block-wise within an
     /// absolute bound (lossy; F32, F16, BF16, F64).
     Quant = 5,
+    /// Sparse: a bitmap of the nonzero elements and the nonzero values, each a nested
+    /// container (`crate::codec::sparse`); exact, or the values within a p-adic bound.
+    Sparse = 6,
 }
 
 impl CodecId {
@@ -51,10 +54,11 @@ impl CodecId {
             3 => CodecId::Bytes,
             4 => CodecId::LosslessV2,
             5 => CodecId::Quant,
+            6 => CodecId::Sparse,
             _ => return corrupt(format!("unknown codec id {c}")),
         })
     }
-    /// Lower-case name: "raw", "lossless", "padic", "bytes", "lossless-v2", "quant".
+    /// Lower-case name: "raw", "lossless", "padic", "bytes", "lossless-v2", "quant", "sparse".
     pub fn name(self) -> &'static str {
         match self {
             CodecId::Raw => "raw",
@@ -63,6 +67,7 @@ impl CodecId {
             CodecId::Bytes => "bytes",
             CodecId::LosslessV2 => "lossless-v2",
             CodecId::Quant => "quant",
+            CodecId::Sparse => "sparse",
         }
     }
 
@@ -320,7 +325,14 @@ impl Header {
         if self.chunk_elems == 0 || self.chunk_elems > MAX_CHUNK_ELEMS {
             return corrupt(format!("chunk size {} elements", self.chunk_elems));
         }
-        if chunk_count(self.numel, self.chunk_elems) != self.chunks.len() as u64 {
+        // A sparse container's two entries are its nested mask and values containers
+        // (docs/FORMAT.md §8); every other codec has one entry per chunk of elements.
+        let expect_chunks = if self.codec == CodecId::Sparse {
+            2
+        } else {
+            chunk_count(self.numel, self.chunk_elems)
+        };
+        if expect_chunks != self.chunks.len() as u64 {
             return corrupt("chunk count does not match element count");
         }
         let mut expect = 0u64;

@@ -89,3 +89,42 @@ pub fn value(dtype: DType, bytes: &[u8], i: usize) -> f64 {
         _ => panic!("not a float dtype: {dtype:?}"),
     }
 }
+
+/// 2:4 magnitude pruning (as NVIDIA's ASP and SparseGPT's 2:4 mode): in every group of four
+/// consecutive F32 elements along the last axis (`row` elements per row; a row's last group may
+/// be shorter and is left as it is), the two of smallest magnitude become +0.0.
+pub fn prune_2_4(f32s: &[u8], row: usize) -> Vec<u8> {
+    let mut v: Vec<f32> = f32s
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    for r in v.chunks_mut(row.max(1)) {
+        for g in r.chunks_exact_mut(4) {
+            let mut idx = [0usize, 1, 2, 3];
+            idx.sort_by(|&a, &b| g[a].abs().total_cmp(&g[b].abs()));
+            g[idx[0]] = 0.0;
+            g[idx[1]] = 0.0;
+        }
+    }
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// Unstructured magnitude pruning: the `fraction` of F32 elements of smallest magnitude
+/// become +0.0 (ties at the threshold pruned too).
+pub fn prune_magnitude(f32s: &[u8], fraction: f64) -> Vec<u8> {
+    let v: Vec<f32> = f32s
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    let mut mags: Vec<f32> = v.iter().map(|x| x.abs()).collect();
+    mags.sort_by(f32::total_cmp);
+    let k = ((v.len() as f64 * fraction) as usize).min(v.len());
+    if k == 0 {
+        return f32s.to_vec();
+    }
+    let t = mags[k - 1];
+    v.iter()
+        .map(|&x| if x.abs() <= t { 0.0 } else { x })
+        .flat_map(|x| x.to_le_bytes())
+        .collect()
+}

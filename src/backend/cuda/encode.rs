@@ -206,39 +206,40 @@ impl EncodeLayout {
         let numel = dtype::numel(shape)?;
         let max_lanes = check_chunk_and_lanes(chunk_elems, lanes)?;
         let size = dtype.size() as u32;
-        let (exp_bits, man_bits, nplanes, nstreams) =
-            match codec {
-                CodecId::Raw => (0, 0, 0, 0),
-                CodecId::Bytes => (0, 0, size, size),
-                CodecId::Lossless => match dtype.float_layout() {
-                    Some(l) => {
-                        let planes = (l.man_bits + 1).div_ceil(8);
-                        (l.exp_bits, l.man_bits, planes, 1 + planes)
-                    }
-                    None => {
-                        return Err(Error::InvalidArgument(format!(
-                            "the lossless float codec needs a float dtype, not {dtype:?}"
-                        )))
-                    }
-                },
-                CodecId::LosslessV2 => {
-                    return Err(Error::Unsupported(
-                        "GPU compression writes stream layout v1 (codec lossless); layout v2 is \
+        let (exp_bits, man_bits, nplanes, nstreams) = match codec {
+            CodecId::Raw => (0, 0, 0, 0),
+            CodecId::Bytes => (0, 0, size, size),
+            CodecId::Lossless => match dtype.float_layout() {
+                Some(l) => {
+                    let planes = (l.man_bits + 1).div_ceil(8);
+                    (l.exp_bits, l.man_bits, planes, 1 + planes)
+                }
+                None => {
+                    return Err(Error::InvalidArgument(format!(
+                        "the lossless float codec needs a float dtype, not {dtype:?}"
+                    )))
+                }
+            },
+            CodecId::LosslessV2 => {
+                return Err(Error::Unsupported(
+                    "GPU compression writes stream layout v1 (codec lossless); layout v2 is \
                      written on the CPU"
-                            .into(),
-                    ))
-                }
-                CodecId::Quant => return Err(Error::Unsupported(
-                    "GPU compression does not write quant containers: they are written on the CPU"
                         .into(),
-                )),
-                CodecId::Padic => {
-                    return Err(Error::InvalidArgument(
-                        "p-adic layouts need the codec's parameters: use EncodeLayout::new_padic"
-                            .into(),
-                    ))
-                }
-            };
+                ))
+            }
+            CodecId::Quant | CodecId::Sparse => {
+                return Err(Error::Unsupported(format!(
+                    "GPU compression does not write {} containers: they are written on the CPU",
+                    codec.name()
+                )))
+            }
+            CodecId::Padic => {
+                return Err(Error::InvalidArgument(
+                    "p-adic layouts need the codec's parameters: use EncodeLayout::new_padic"
+                        .into(),
+                ))
+            }
+        };
         let chunks = chunk_count(numel, chunk_elems);
         if chunks > u32::MAX as u64 {
             return Err(Error::InvalidArgument(format!(
