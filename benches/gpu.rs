@@ -23,6 +23,9 @@
 //! Rows `quant_decode_*`: the same tiled weights compressed with the quant codec (8-bit and
 //! 4-bit blocks of 32, error-bounded at 1e-3; chunks of 2^16) and decoded by
 //! `saraphis_decode_quant`, with the chunk checksums verified (the default) and without.
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::ffi::c_void;
 
 use std::sync::Arc;
@@ -669,6 +672,319 @@ fn main() {
         }
         eprintln!("quant decode {name}: {row}");
         results.insert(format!("quant_decode_{name}"), row);
+    }
+    // Sparse codec (codec 6): 2:4- and 90%-magnitude-pruned tiles (real weights, pruned as
+    // common::prune_2_4 / prune_magnitude do), CPU-compressed, decoded on the GPU by the nested
+    // decodes and the scatter (`decode_sparse_async`, the archives' path), checksums on and
+    // off; beside the same pruned data in the default dense lossless-v2 container.
+    for (name, dtype, prune) in [
+        ("bf16_2of4", DType::BF16, "2:4"),
+        ("f32_2of4", DType::F32, "2:4"),
+        ("bf16_90pct", DType::BF16, "90%"),
+    ] {
+        if !wanted(&format!("sparse_decode_{name}")) {
+            continue;
+        }
+        let pruned_base = if prune == "2:4" {
+            common::prune_2_4(&base, 4)
+        } else {
+            common::prune_magnitude(&base, 0.9)
+        };
+        let data = tiled(&pruned_base, dtype, target);
+        let n_bytes = data.len();
+        let numel = (n_bytes / dtype.size()) as u64;
+        let opts = CompressOptions {
+            codec: CodecParams::Sparse(saraphis::codec::sparse::SparseParams::default()),
+            chunk_elems: saraphis::codec::sparse::DEFAULT_CHUNK_ELEMS,
+            lanes: 0,
+        };
+        let t0 = std::time::Instant::now();
+        let c = sys.compress(&data, dtype, &[numel], &opts).unwrap().bytes;
+        let cpu_s = t0.elapsed().as_secs_f64();
+        let dense = v2_container(&data, dtype, &[numel], 1 << 16);
+        drop(data);
+        let info = codec::inspect(&c).unwrap();
+        let s = info.sparse.expect("sparse wins on pruned weights");
+        let mut want = vec![0u8; n_bytes];
+        sys.decompress_into(&c, dtype, &mut want).unwrap();
+        let src = stream.clone_htod(&c).unwrap();
+        let dsrc = stream.clone_htod(&dense).unwrap();
+        let mut dst = stream.clone_htod(&vec![0xA5u8; n_bytes]).unwrap();
+        let mut status = stream.alloc_zeros::<i32>(2).unwrap();
+        let dense_segments = codec::inspect(&dense).unwrap().chunks as u64;
+        let mut dstatus = stream.alloc_zeros::<i32>(dense_segments as usize).unwrap();
+        let mut row = json!({
+            "original_bytes": n_bytes, "compressed_bytes": c.len(), "ratio": n_bytes as f64 / c.len() as f64,
+            "dense_lossless_v2_bytes": dense.len(), "dense_lossless_v2_ratio": n_bytes as f64 / dense.len() as f64,
+            "nonzeros": s.nonzeros, "density": s.nonzeros as f64 / numel as f64,
+            "mask_codec": s.mask_codec.name(), "values_codec": s.values_codec.name(),
+            "mask_bytes": s.mask_len, "values_bytes": s.values_len, "pruning": prune,
+            "cpu_compress_seconds": cpu_s, "same_values_as_cpu": true,
+        });
+        for verify in [true, false] {
+            let cs = stream.cu_stream() as *mut c_void;
+            let t = timed(&mut |first| {
+                {
+                    let (sp, _g1) = src.device_ptr(&stream);
+                    let (dp, _g2) = dst.device_ptr_mut(&stream);
+                    let (stp, _g3) = status.device_ptr_mut(&stream);
+                    let part = |offset, len, chunks| saraphis::backend::cuda::NestedPart {
+                        offset,
+                        len,
+                        chunks,
+                    };
+                    let d = saraphis::backend::cuda::SparseDecode {
+                        src: sp,
+                        src_len: c.len() as u64,
+                        dtype,
+                        dst: dp,
+                        numel,
+                        nonzeros: s.nonzeros,
+                        block_elems: info.chunk_elems,
+                        starts_offset: s.starts_offset,
+                        mask: part(s.mask_offset, s.mask_len, s.mask_chunks),
+                        values: part(s.values_offset, s.values_len, s.values_chunks),
+                        values_v2: s.values_codec
+                            == saraphis::format::container::CodecId::LosslessV2,
+                        status: stp,
+                        status_len: 2,
+                    };
+                    // SAFETY: live allocations of the stated sizes, all on `stream`.
+                    unsafe { dev.decode_sparse_async(&d, cs, verify).unwrap() };
+                }
+                if first {
+                    let st = stream.clone_dtoh(&status).unwrap();
+                    assert_eq!(st[0], 0, "sparse {name}: status");
+                    assert!(
+                        stream.clone_dtoh(&dst).unwrap() == want,
+                        "GPU sparse decode {name} differs from the CPU's"
+                    );
+                }
+            });
+            let td = timed(&mut |first| {
+                {
+                    let (sp, _g1) = dsrc.device_ptr(&stream);
+                    let (dp, _g2) = dst.device_ptr_mut(&stream);
+                    let (stp, _g3) = dstatus.device_ptr_mut(&stream);
+                    let item = saraphis::backend::cuda::SegmentedItem {
+                        src: sp,
+                        src_len: dense.len() as u64,
+                        dst: dp,
+                        dst_len: n_bytes as u64,
+                        dtype,
+                        status: stp,
+                        status_len: dense_segments,
+                    };
+                    // SAFETY: as above.
+                    unsafe { dev.decode_lossless_v2_async(item, cs, verify).unwrap() };
+                }
+                if first {
+                    assert!(
+                        stream.clone_dtoh(&dst).unwrap() == want,
+                        "GPU dense decode {name} differs"
+                    );
+                }
+            });
+            let key = if verify {
+                "checksum_on"
+            } else {
+                "checksum_off"
+            };
+            row[key] = json!({
+                "decompress_gb_s_of_output": n_bytes as f64 / 1e9 / t, "median_ms": t * 1e3,
+                "dense_lossless_v2_gb_s_of_output": n_bytes as f64 / 1e9 / td, "dense_median_ms": td * 1e3,
+            });
+        }
+        // Where the time goes: the nested decodes alone, and the mask coded other ways (same
+        // mask words; sizes and GPU decode times), to choose the mask's coding.
+        let mask_c = &c[s.mask_offset as usize..(s.mask_offset + s.mask_len) as usize];
+        let values_c = &c[s.values_offset as usize..(s.values_offset + s.values_len) as usize];
+        let mut words = vec![0u8; codec::sparse::mask_bytes(numel) as usize];
+        codec::decompress_into(mask_c, DType::U8, &mut words).unwrap();
+        let mut stages = serde_json::Map::new();
+        let cs = stream.cu_stream() as *mut c_void;
+        let mut mdst = stream.alloc_zeros::<u8>(words.len()).unwrap();
+        let mut mst = stream.alloc_zeros::<i32>(1 << 16).unwrap();
+        for (what, opts) in [
+            (
+                "mask_bytes_16k_32lanes",
+                Some((saraphis::codec::sparse::MASK_CHUNK_BYTES, 0)),
+            ),
+            ("mask_bytes_64k_128lanes", Some((1 << 16, 128))),
+            ("mask_bytes_256k_128lanes", Some((1 << 18, 128))),
+            ("mask_raw_64k", None),
+        ] {
+            let o = match opts {
+                Some((chunk, lanes)) => CompressOptions {
+                    codec: CodecParams::Lossless,
+                    chunk_elems: chunk,
+                    lanes,
+                },
+                None => CompressOptions {
+                    codec: CodecParams::Raw,
+                    chunk_elems: 1 << 16,
+                    lanes: 0,
+                },
+            };
+            let mc = codec::compress(&words, DType::U8, &[words.len() as u64], &o)
+                .unwrap()
+                .bytes;
+            let chunks = codec::inspect(&mc).unwrap().chunks as u64;
+            let msrc = stream.clone_htod(&mc).unwrap();
+            let t = timed(&mut |first| {
+                {
+                    let (sp, _g1) = msrc.device_ptr(&stream);
+                    let (dp, _g2) = mdst.device_ptr_mut(&stream);
+                    let (stp, _g3) = mst.device_ptr_mut(&stream);
+                    // SAFETY: live allocations of the stated sizes, all on `stream`.
+                    unsafe {
+                        dev.decode_exact_async(
+                            sp,
+                            mc.len() as u64,
+                            DType::U8,
+                            dp,
+                            words.len() as u64,
+                            stp,
+                            chunks,
+                            cs,
+                            Some(chunks),
+                            true,
+                        )
+                        .unwrap()
+                    };
+                }
+                if first {
+                    assert!(stream.clone_dtoh(&mdst).unwrap() == words, "mask {what}");
+                }
+            });
+            stages.insert(
+                what.into(),
+                json!({"bytes": mc.len(), "decode_ms": t * 1e3, "chunks": chunks}),
+            );
+        }
+        let vsrc = stream.clone_htod(values_c).unwrap();
+        let mut vdst = stream
+            .alloc_zeros::<u8>((s.nonzeros as usize * dtype.size()).max(1))
+            .unwrap();
+        let tv = timed(&mut |_| {
+            let (sp, _g1) = vsrc.device_ptr(&stream);
+            let (dp, _g2) = vdst.device_ptr_mut(&stream);
+            let (stp, _g3) = mst.device_ptr_mut(&stream);
+            let item = saraphis::backend::cuda::SegmentedItem {
+                src: sp,
+                src_len: values_c.len() as u64,
+                dst: dp,
+                dst_len: s.nonzeros * dtype.size() as u64,
+                dtype,
+                status: stp,
+                status_len: s.values_chunks,
+            };
+            // SAFETY: as above.
+            unsafe { dev.decode_lossless_v2_async(item, cs, true).unwrap() };
+        });
+        stages.insert("values_v2_decode_ms".into(), json!(tv * 1e3));
+        // The scatter alone, from the mask words and values decoded above.
+        let ts = timed(&mut |first| {
+            let (mp, _g1) = mdst.device_ptr(&stream);
+            let (vp, _g2) = vdst.device_ptr(&stream);
+            let (sp, _g3) = src.device_ptr(&stream);
+            let (dp, _g4) = dst.device_ptr_mut(&stream);
+            let a = saraphis::backend::cuda::SparseScatter {
+                mask: mp,
+                values: vp,
+                dst: dp,
+                starts: sp + s.starts_offset,
+                numel,
+                nonzeros: s.nonzeros,
+                block_elems: info.chunk_elems,
+                dtype,
+                nested: 0,
+                nested_len: 0,
+                status: 0,
+            };
+            // SAFETY: as above.
+            unsafe { dev.sparse_scatter_async(&a, &[], cs).unwrap() };
+            drop((_g1, _g2, _g3, _g4));
+            if first {
+                assert!(
+                    stream.clone_dtoh(&dst).unwrap() == want,
+                    "scatter alone {name}"
+                );
+            }
+        });
+        stages.insert("scatter_ms".into(), json!(ts * 1e3));
+        // The three steps back to back into the buffers above (no pool, no status zeroing):
+        // what decode_sparse_async costs beyond its kernels is the difference.
+        let mask_opts = CompressOptions {
+            codec: CodecParams::Lossless,
+            chunk_elems: saraphis::codec::sparse::MASK_CHUNK_BYTES,
+            lanes: saraphis::codec::sparse::MASK_LANES,
+        };
+        let mc = codec::compress(&words, DType::U8, &[words.len() as u64], &mask_opts)
+            .unwrap()
+            .bytes;
+        let mchunks = codec::inspect(&mc).unwrap().chunks as u64;
+        let msrc = stream.clone_htod(&mc).unwrap();
+        let tk = timed(&mut |_| {
+            let (msp, _g0) = msrc.device_ptr(&stream);
+            let (mp, _g1) = mdst.device_ptr_mut(&stream);
+            let (vsp, _g5) = vsrc.device_ptr(&stream);
+            let (vp, _g2) = vdst.device_ptr_mut(&stream);
+            let (sp, _g3) = src.device_ptr(&stream);
+            let (dp, _g4) = dst.device_ptr_mut(&stream);
+            let (stp, _g6) = mst.device_ptr_mut(&stream);
+            // SAFETY: as above.
+            unsafe {
+                dev.decode_exact_async(
+                    msp,
+                    mc.len() as u64,
+                    DType::U8,
+                    mp,
+                    words.len() as u64,
+                    stp,
+                    mchunks,
+                    cs,
+                    Some(mchunks),
+                    true,
+                )
+                .unwrap();
+                let item = saraphis::backend::cuda::SegmentedItem {
+                    src: vsp,
+                    src_len: values_c.len() as u64,
+                    dst: vp,
+                    dst_len: s.nonzeros * dtype.size() as u64,
+                    dtype,
+                    status: stp + 4 * mchunks,
+                    status_len: s.values_chunks,
+                };
+                dev.decode_lossless_v2_async(item, cs, true).unwrap();
+                let a = saraphis::backend::cuda::SparseScatter {
+                    mask: mp,
+                    values: vp,
+                    dst: dp,
+                    starts: sp + s.starts_offset,
+                    numel,
+                    nonzeros: s.nonzeros,
+                    block_elems: info.chunk_elems,
+                    dtype,
+                    nested: 0,
+                    nested_len: 0,
+                    status: 0,
+                };
+                dev.sparse_scatter_async(&a, &[], cs).unwrap();
+            }
+        });
+        stages.insert("three_kernels_own_buffers_ms".into(), json!(tk * 1e3));
+        // The pool allocation and free of one call's temporary memory, alone.
+        let scratch = (words.len() + s.nonzeros as usize * dtype.size() + (1 << 16)) as u64;
+        let tp = timed(&mut |_| unsafe {
+            let p = dev.pool_alloc_async(scratch, cs).unwrap();
+            dev.pool_free_async(p, cs).unwrap();
+        });
+        stages.insert("pool_alloc_free_ms".into(), json!(tp * 1e3));
+        row["stages"] = serde_json::Value::Object(stages);
+        eprintln!("sparse decode {name}: {row}");
+        results.insert(format!("sparse_decode_{name}"), row);
     }
     let doc = json!({"benchmark": "gpu", "device": format!("{:?}", dev), "sms": dev.sms, "repeats": repeats, "results": results});
     if let Some(d) = std::path::Path::new(&out).parent() {

@@ -357,7 +357,13 @@ __device__ __forceinline__ void decode_exact(const uint8_t* __restrict__ c, uint
     // (checked before the CRC tables are built, so those containers cost this kernel little).
     // quant: saraphis_decode_quant (kernels/quant.cu). Unknown codecs are this kernel's to report.
     if (h.codec == 2 || h.codec == 4 || h.codec == 5) return;
-    if (h.codec > 5) {
+    // sparse: its nested decodes and saraphis_sparse_scatter are enqueued by the host, which
+    // must read the header first (archives do); on this path it is "not decodable here".
+    if (h.codec == 6) {
+        if (lead) status[0] = 5;
+        return;
+    }
+    if (h.codec > 6) {
         if (lead) status[0] = 1;
         return;
     }

@@ -2036,3 +2036,172 @@ fn gpu_decodes_quant_containers_like_the_cpu() {
         ));
     }
 }
+
+#[test]
+#[ignore = "needs a CUDA GPU and a build with kernels: run scripts/gpu-run.sh on the GPU host"]
+fn gpu_decodes_sparse_containers_like_the_cpu() {
+    use saraphis::codec::sparse::SparseParams;
+    use saraphis::codec::{ErrorBound, PadicParams};
+    use saraphis::format::container::CodecId;
+    use saraphis::system::Archive;
+    let sys = std::sync::Arc::new(gpu());
+    let sparse = |padic, chunk| CompressOptions {
+        codec: CodecParams::Sparse(SparseParams { padic }),
+        chunk_elems: chunk,
+        lanes: 0,
+    };
+    let mut checked = 0;
+    let tensors: Vec<_> = common::load("minilm-subset-f32.safetensors")
+        .into_iter()
+        .filter(|t| t.dtype == DType::F32 && t.shape.len() == 2 && t.bytes.len() <= 4 << 20)
+        .collect();
+    for t in &tensors {
+        let row = *t.shape.last().unwrap() as usize;
+        for pruned in [
+            common::prune_2_4(&t.bytes, row),
+            common::prune_magnitude(&t.bytes, 0.9),
+        ] {
+            for (dtype, data) in float_variants(&pruned) {
+                for (padic, chunk) in [
+                    (None, 1 << 16),
+                    (None, 4096),
+                    (Some(PadicParams::new(ErrorBound::Rel(1e-2))), 1 << 16),
+                ] {
+                    let c = codec::compress(&data, dtype, &t.shape, &sparse(padic, chunk))
+                        .unwrap()
+                        .bytes;
+                    assert_eq!(codec::inspect(&c).unwrap().codec, CodecId::Sparse);
+                    let mut want = vec![0u8; data.len()];
+                    codec::decompress_into(&c, dtype, &mut want).unwrap();
+                    let mut got = vec![0xA5u8; data.len()];
+                    sys.decompress_on_gpu(&c, dtype, &mut got)
+                        .unwrap_or_else(|e| panic!("{} {dtype:?} {padic:?} {chunk}: {e}", t.name));
+                    assert!(
+                        got == want,
+                        "{} {dtype:?} {padic:?} chunk {chunk}: GPU decode differs from the CPU's",
+                        t.name
+                    );
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked >= 24, "{checked} containers checked");
+
+    // Damage: flipped bytes of the nested containers are reported by their decoders' checks
+    // (header CRC on the host for the outer header; chunk checksums on the GPU).
+    let t = &tensors[0];
+    let data = convert(&common::prune_magnitude(&t.bytes, 0.5), DType::BF16);
+    let c = codec::compress(&data, DType::BF16, &t.shape, &sparse(None, 4096))
+        .unwrap()
+        .bytes;
+    let info = codec::inspect(&c).unwrap();
+    let s = info.sparse.unwrap();
+    let mut out = vec![0u8; data.len()];
+    let step = (c.len() / 400).max(1);
+    for at in (0..c.len()).step_by(step) {
+        let mut bad = c.clone();
+        bad[at] ^= 0x24;
+        assert!(
+            sys.decompress_on_gpu(&bad, DType::BF16, &mut out).is_err(),
+            "flipped byte {at} of {} (mask at {}, values at {}) decoded without an error",
+            c.len(),
+            s.mask_offset,
+            s.values_offset
+        );
+    }
+
+    // The raw device call cannot read the header on the host: status 5 (decode it through an
+    // archive, or on the CPU), never a silent result.
+    let ctx = sys.cuda_device().unwrap().context().clone();
+    let stream = ctx.new_stream().unwrap();
+    let src = stream.clone_htod(&c).unwrap();
+    let mut dst = stream.clone_htod(&vec![0u8; data.len()]).unwrap();
+    let mut st = stream.alloc_zeros::<i32>(2).unwrap();
+    {
+        use cudarc::driver::{DevicePtr as _, DevicePtrMut as _};
+        let (s_ptr, _a) = src.device_ptr(&stream);
+        let (d_ptr, _b) = dst.device_ptr_mut(&stream);
+        let (st_ptr, _c) = st.device_ptr_mut(&stream);
+        let a = DeviceDecode {
+            src: DeviceSlice::new(DevicePtr(s_ptr), c.len() as u64),
+            dtype: DType::BF16,
+            dst: DeviceSlice::new(DevicePtr(d_ptr), data.len() as u64),
+            status: DeviceSlice::new(DevicePtr(st_ptr), 2),
+            stream: stream.cu_stream() as *mut std::ffi::c_void,
+        };
+        unsafe { sys.decompress_device(&a).unwrap() };
+    }
+    let codes = stream.clone_dtoh(&st).unwrap();
+    assert_eq!(codes[0], 5, "raw device call on a sparse container");
+
+    // Archives: every tensor of a pruned model decoded into device memory equals the CPU's.
+    let mut owned = Vec::new();
+    for t in common::load("minilm-subset-f32.safetensors") {
+        let bytes = if t.dtype == DType::F32 && t.shape.len() == 2 {
+            common::prune_2_4(&t.bytes, *t.shape.last().unwrap() as usize)
+        } else {
+            t.bytes.clone()
+        };
+        owned.push((t.name.clone(), t.dtype, t.shape.clone(), bytes));
+    }
+    let views: Vec<(String, safetensors::tensor::TensorView)> = owned
+        .iter()
+        .map(|(n, d, s, b)| {
+            let dt = match d {
+                DType::F32 => safetensors::Dtype::F32,
+                DType::I64 => safetensors::Dtype::I64,
+                _ => panic!("fixture dtype {d:?}"),
+            };
+            let shape: Vec<usize> = s.iter().map(|&x| x as usize).collect();
+            (
+                n.clone(),
+                safetensors::tensor::TensorView::new(dt, shape, b).unwrap(),
+            )
+        })
+        .collect();
+    let st_bytes = safetensors::serialize(views, &None).unwrap();
+    let (cur, _, _) = sys
+        .compress_safetensors(
+            &st_bytes,
+            std::io::Cursor::new(Vec::new()),
+            CodecParams::Sparse(SparseParams::default()),
+            &|_, _, _| {},
+        )
+        .unwrap();
+    let a = Archive::from_vec(sys.clone(), cur.into_inner()).unwrap();
+    let mut sparse_tensors = 0;
+    for i in 0..a.len() {
+        let want = a.decompress(i).unwrap();
+        assert_eq!(
+            want,
+            owned
+                .iter()
+                .find(|o| o.0 == a.entry(i).unwrap().name)
+                .unwrap()
+                .3
+        );
+        sparse_tensors += (a.info(i).unwrap().codec == CodecId::Sparse) as usize;
+        let mut d = stream.clone_htod(&vec![0xA5u8; want.len()]).unwrap();
+        {
+            use cudarc::driver::DevicePtrMut as _;
+            let (d_ptr, _g) = d.device_ptr_mut(&stream);
+            unsafe {
+                a.decompress_device(
+                    i,
+                    DeviceSlice::new(DevicePtr(d_ptr), want.len() as u64),
+                    stream.cu_stream() as *mut std::ffi::c_void,
+                )
+                .unwrap()
+            };
+        }
+        assert!(
+            stream.clone_dtoh(&d).unwrap() == want,
+            "archive tensor {i} on the GPU"
+        );
+    }
+    assert!(
+        sparse_tensors >= 4,
+        "{sparse_tensors} sparse tensors in the archive"
+    );
+}

@@ -19,9 +19,11 @@ mod math;
 mod memory;
 mod padic_encode;
 mod segmented;
+mod sparse;
 pub use encode::EncodeLayout;
 pub use memory::{DeviceBuffer, DeviceEvent, PoolUsage};
 pub use segmented::{SegmentedItem, NOMINAL_SEGMENT_ELEMS, SEG_BATCH};
+pub use sparse::{NestedPart, SparseDecode, SparseScatter};
 
 #[cfg(saraphis_cuda)]
 static FATBIN: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/saraphis.fatbin"));
@@ -127,6 +129,8 @@ pub struct CudaDevice {
     decode_padic: cudarc::driver::CudaFunction,
     /// `saraphis_decode_quant`: quant containers (the other kernels leave them alone).
     decode_quant: cudarc::driver::CudaFunction,
+    /// `saraphis_sparse_scatter`: the last step of a sparse decode (`sparse.rs`).
+    sparse_scatter: cudarc::driver::CudaFunction,
     /// `saraphis_decode_segmented_{2,4}`: lossless-v2 containers, many tensors per launch.
     decode_segmented: [cudarc::driver::CudaFunction; 2],
     /// `saraphis_decode_segmented_{2,4}_one`: the same for one tensor, with small parameters.
@@ -228,6 +232,7 @@ impl CudaDevice {
             )
             .map_err(dev_err)?;
         let decode_quant = f("saraphis_decode_quant")?;
+        let sparse_scatter = f("saraphis_sparse_scatter")?;
         let decode_segmented = [
             f("saraphis_decode_segmented_2")?,
             f("saraphis_decode_segmented_4")?,
@@ -300,6 +305,7 @@ impl CudaDevice {
             assemble,
             decode_padic,
             decode_quant,
+            sparse_scatter,
             decode_segmented,
             decode_segmented_one,
             seg_resident,

@@ -433,10 +433,9 @@ impl Archive {
         };
         match r.state.load(Ordering::Acquire) {
             ON_GPU => {
-                return self.system.decompress_device_as(
-                    &args(DeviceSlice::NONE),
-                    Some((t.info.codec, t.info.chunks as u64)),
-                )
+                return self
+                    .system
+                    .decompress_device_as(&args(DeviceSlice::NONE), Some(&t.info))
             }
             ON_CPU => return cpu(self),
             _ => {}
@@ -445,10 +444,9 @@ impl Archive {
         let _first = t.first.lock().unwrap_or_else(|p| p.into_inner());
         match r.state.load(Ordering::Acquire) {
             ON_GPU => {
-                return self.system.decompress_device_as(
-                    &args(DeviceSlice::NONE),
-                    Some((t.info.codec, t.info.chunks as u64)),
-                )
+                return self
+                    .system
+                    .decompress_device_as(&args(DeviceSlice::NONE), Some(&t.info))
             }
             ON_CPU => return cpu(self),
             _ => {}
@@ -457,7 +455,7 @@ impl Archive {
         let chunks = t.info.chunks.max(1) as u64;
         let status = DeviceSlice::new(DevicePtr(r.status.addr()), chunks);
         self.system
-            .decompress_device_as(&args(status), Some((t.info.codec, t.info.chunks as u64)))?;
+            .decompress_device_as(&args(status), Some(&t.info))?;
         let raw = dev.download_after(&r.status, stream)?;
         let codes: Vec<i32> = raw
             .chunks_exact(4)

@@ -203,6 +203,51 @@ impl System {
     /// [`CudaDevice::decode_exact_host`].
     pub fn decompress_on_gpu(&self, container: &[u8], dtype: DType, dst: &mut [u8]) -> Result<()> {
         let (_restore, dev) = self.require_cuda()?;
+        let info = codec::inspect(container)?;
+        if info.sparse.is_some() {
+            // Sparse: the host-known path of the archives (nested decodes, then the scatter).
+            if info.dtype != dtype || info.original_bytes != dst.len() as u64 {
+                return Err(Error::Destination(format!(
+                    "container holds {:?} of {} bytes, destination is {dtype:?} of {} bytes",
+                    info.dtype,
+                    info.original_bytes,
+                    dst.len()
+                )));
+            }
+            let src = dev.upload(container)?;
+            let out = dev.upload(&vec![0xA5u8; dst.len()])?;
+            let status = dev.alloc_zeroed(8)?;
+            let a = DeviceDecode {
+                src: DeviceSlice::new(DevicePtr(src.addr()), container.len() as u64),
+                dtype,
+                dst: DeviceSlice::new(DevicePtr(out.addr()), dst.len() as u64),
+                status: DeviceSlice::new(DevicePtr(status.addr()), 2),
+                stream: std::ptr::null_mut(),
+            };
+            // SAFETY: the three buffers are live allocations of the stated sizes, kept until the
+            // library's stream is synchronized by the downloads below.
+            let (host, codes) = unsafe {
+                self.decompress_device_as(&a, Some(&info))?;
+                let own = dev.own_stream()?;
+                (
+                    dev.download_after(&out, own)?,
+                    dev.download_after(&status, own)?,
+                )
+            };
+            let code = i32::from_le_bytes(codes[..4].try_into().unwrap());
+            if code != 0 {
+                return Err(match code {
+                    4 => Error::Destination("GPU sparse decode: destination".into()),
+                    5 => Error::Unsupported(
+                        "GPU sparse decode: a nested container the kernels cannot decode".into(),
+                    ),
+                    6 => Error::Checksum("GPU sparse decode: a nested chunk".into()),
+                    c => Error::Corrupt(format!("GPU sparse decode: status {c}")),
+                });
+            }
+            dst.copy_from_slice(&host[..dst.len()]);
+            return Ok(());
+        }
         dev.decode_exact_host(container, dtype, dst, self.config.verify_checksums)?;
         self.count(1, 1);
         self.count(4, dst.len() as u64);
@@ -223,19 +268,22 @@ impl System {
         self.decompress_device_as(a, None)
     }
 
-    /// [`System::decompress_device`] for a container whose codec and chunk count the caller
-    /// knows (`known`, from a host copy of its header, as an archive has): a lossless-v2
-    /// container of a dtype that layout v2 codes launches only the layout-v2 kernel, a quant
-    /// container only the quant kernel (one block per chunk); anything else (or `None`) all four.
+    /// [`System::decompress_device`] for a container whose header the caller has read
+    /// (`known`: [`codec::inspect`] of a host copy of its header, as an archive has): a
+    /// lossless-v2 container of a dtype that layout v2 codes launches only the layout-v2
+    /// kernel, a quant container only the quant kernel (one block per chunk), a sparse
+    /// container its nested decodes and the scatter ([`CudaDevice::decode_sparse_async`]:
+    /// only this way, since it needs the header on the host); anything else (or `None`) the
+    /// kernels that find the codec on the device (which report sparse containers as status 5).
     ///
     /// # Safety
     /// As [`System::decompress_device`]; `known` must be the container's.
     pub(crate) unsafe fn decompress_device_as(
         &self,
         a: &DeviceDecode,
-        known: Option<(crate::format::container::CodecId, u64)>,
+        known: Option<&codec::TensorInfo>,
     ) -> Result<()> {
-        let codec = known.map(|k| k.0);
+        let codec = known.map(|k| k.codec);
         let (_restore, dev) = self.require_cuda()?;
         // Checked before anything is enqueued: the kernels store whole elements and i32s.
         if a.dst.ptr.addr() % a.dtype.size() as u64 != 0 || a.status.ptr.addr() % 4 != 0 {
@@ -259,8 +307,36 @@ impl System {
         {
             dev.decode_lossless_v2_async(item, stream, self.config.verify_checksums)?;
         } else if codec == Some(crate::format::container::CodecId::Quant) && a.dtype.is_float() {
-            let chunks = known.map_or(1, |k| k.1);
+            let chunks = known.map_or(1, |k| k.chunks as u64);
             dev.decode_quant_async(item, chunks, stream, self.config.verify_checksums)?;
+        } else if let Some((k, s)) = known.and_then(|k| Some((k, k.sparse?))) {
+            if k.dtype != a.dtype || k.original_bytes != a.dst.len {
+                return Err(Error::Destination(format!(
+                    "container holds {:?} of {} bytes, destination is {:?} of {} bytes",
+                    k.dtype, k.original_bytes, a.dtype, a.dst.len
+                )));
+            }
+            let part = |offset, len, chunks| crate::backend::cuda::NestedPart {
+                offset,
+                len,
+                chunks,
+            };
+            let d = crate::backend::cuda::SparseDecode {
+                src: a.src.ptr.addr(),
+                src_len: a.src.len,
+                dtype: a.dtype,
+                dst: a.dst.ptr.addr(),
+                numel: k.numel,
+                nonzeros: s.nonzeros,
+                block_elems: k.chunk_elems,
+                starts_offset: s.starts_offset,
+                mask: part(s.mask_offset, s.mask_len, s.mask_chunks),
+                values: part(s.values_offset, s.values_len, s.values_chunks),
+                values_v2: s.values_codec == crate::format::container::CodecId::LosslessV2,
+                status: a.status.ptr.addr(),
+                status_len: a.status.len,
+            };
+            dev.decode_sparse_async(&d, stream, self.config.verify_checksums)?;
         } else {
             dev.decode_exact_async(
                 a.src.ptr.addr(),
