@@ -56,6 +56,16 @@ typedef enum saraphis_codec {
   // Defaults: 8 bits, blocks of 32, F16 scales, symmetric (llama.cpp's Q8_0 layout), chunks
   // of 2^16 elements. Integer and bool tensors are coded bit-exactly (byte planes).
   SARAPHIS_CODEC_QUANT = 5,
+  // Sparse (docs/FORMAT.md §8), any dtype: a bitmap of the nonzero elements (rANS-coded
+  // where that saves 10%) plus the nonzero values, lossless (layout v2 for F32/F16/BF16) or,
+  // with `SARAPHIS_PARAM_ABS_BOUND` / `SARAPHIS_PARAM_REL_BOUND` (float tensors), p-adic
+  // within the bound; zeros stay exact. Written only where it is smaller than the values'
+  // codec on the whole tensor: otherwise the container is that codec's (LOSSLESS_V2,
+  // LOSSLESS, BYTES or PADIC; `saraphis_inspect` says which). `SARAPHIS_PARAM_CHUNK_ELEMS`
+  // is the scatter block: a multiple of 32 (default 2^16). On the GPU, sparse containers
+  // decode through the archive calls (`saraphis_archive_decompress_device`); the raw
+  // device call reports status 5 for them.
+  SARAPHIS_CODEC_SPARSE = 6,
 } saraphis_codec;
 
 // Keys of `saraphis_config_set`.
@@ -359,8 +369,15 @@ typedef struct saraphis_tensor_info {
   uint32_t quant_scale_dtype;
   // Quant: 1 when a minimum is stored per group; else 0.
   uint32_t quant_zero_point;
+  // Sparse: the `saraphis_codec` of the stored nonzero values (LOSSLESS_V2, LOSSLESS, BYTES
+  // or PADIC); else 0.
+  uint32_t sparse_values_codec;
+  // Sparse: nonzero elements (stored values); else 0.
+  uint64_t sparse_nonzeros;
+  // Sparse: the `saraphis_codec` of the mask (BYTES when rANS-coded, RAW); else 0.
+  uint32_t sparse_mask_codec;
   // Written as 0; later versions may give these words meanings.
-  uint32_t reserved[9];
+  uint32_t reserved[5];
 } saraphis_tensor_info;
 
 // One output of `saraphis_archive_decompress_device_batch`: a tensor of the archive and the
@@ -1024,8 +1041,9 @@ enum saraphis_result saraphis_padic_hensel_root(const struct saraphis_padic_ring
                                                 uint64_t *root);
 
 // Create codec parameters for `codec` (a `saraphis_codec`: RAW, LOSSLESS, PADIC, BYTES,
-// LOSSLESS_V2 or QUANT) into `*out`. Defaults: prime 251, automatic precision, no bound (PADIC then needs
-// one), chunk 2^18 elements (LOSSLESS_V2: segments of 2^16; QUANT: 2^16), 32 lanes; QUANT: 8 bits,
+// LOSSLESS_V2, QUANT or SPARSE) into `*out`. Defaults: prime 251, automatic precision, no bound (PADIC then needs
+// one; SPARSE is then lossless), chunk 2^18 elements (LOSSLESS_V2: segments of 2^16; QUANT: 2^16;
+// SPARSE: scatter blocks of 2^16), 32 lanes; QUANT: 8 bits,
 // blocks of 32, F16 scales, symmetric. BYTES is accepted for integer and bool tensors (the same container as
 // LOSSLESS gives them); compressing a float tensor with it gives `SARAPHIS_ERR_UNSUPPORTED`.
 // Free with `saraphis_params_free`.

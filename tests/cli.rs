@@ -265,6 +265,128 @@ fn quant_codec_round_trips_and_reports_its_settings() {
     }
 }
 
+/// `--codec sparse` on a 2:4-pruned copy of the fixture (real weights, the two smallest |x|
+/// of every four set to +0.0): the pruned weights get sparse containers whose settings inspect
+/// shows, the rest their dense codec; decompress gives the file back byte for byte; a bound
+/// goes to the values; a scatter block that is not whole mask words is a usage error.
+#[test]
+fn sparse_codec_on_pruned_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("pruned.safetensors");
+    let tensors = common::load("minilm-subset-f32.safetensors");
+    let pruned: Vec<(String, Vec<u64>, Vec<u8>, safetensors::Dtype)> = tensors
+        .iter()
+        .map(|t| match t.dtype {
+            saraphis::DType::F32 if t.shape.len() == 2 => (
+                t.name.clone(),
+                t.shape.clone(),
+                common::prune_2_4(&t.bytes, *t.shape.last().unwrap() as usize),
+                safetensors::Dtype::F32,
+            ),
+            saraphis::DType::F32 => (
+                t.name.clone(),
+                t.shape.clone(),
+                t.bytes.clone(),
+                safetensors::Dtype::F32,
+            ),
+            _ => (
+                t.name.clone(),
+                t.shape.clone(),
+                t.bytes.clone(),
+                safetensors::Dtype::I64,
+            ),
+        })
+        .collect();
+    let views: Vec<(String, safetensors::tensor::TensorView)> = pruned
+        .iter()
+        .map(|(n, sh, b, d)| {
+            let sh: Vec<usize> = sh.iter().map(|&x| x as usize).collect();
+            (
+                n.clone(),
+                safetensors::tensor::TensorView::new(*d, sh, b).unwrap(),
+            )
+        })
+        .collect();
+    std::fs::write(&src, safetensors::serialize(views, &None).unwrap()).unwrap();
+    let sph = dir.path().join("s.sph");
+    let back = dir.path().join("back.safetensors");
+    let c = json(&saraphis(&[
+        "compress",
+        s(&src),
+        "-o",
+        s(&sph),
+        "--json",
+        "--codec",
+        "sparse",
+    ]));
+    let sparse: Vec<_> = c["tensors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["codec"] == "sparse")
+        .collect();
+    assert!(sparse.len() >= 4, "{c}");
+    for t in &sparse {
+        let st = t["settings"].as_str().unwrap();
+        assert!(
+            st.starts_with("nonzeros 50.0%") && st.contains("values lossless-v2"),
+            "{st}"
+        );
+    }
+    let table = String::from_utf8(saraphis(&["inspect", s(&sph)]).stdout).unwrap();
+    assert!(
+        table.contains("sparse") && table.contains("[nonzeros 50.0%"),
+        "{table}"
+    );
+    saraphis(&["decompress", s(&sph), "-o", s(&back)]).pipe_ok();
+    assert!(
+        std::fs::read(&back).unwrap() == std::fs::read(&src).unwrap(),
+        "byte for byte"
+    );
+    let v = json(&saraphis(&[
+        "verify",
+        s(&sph),
+        "--against",
+        s(&src),
+        "--json",
+    ]));
+    assert_eq!(v["ok"], true);
+    // A relative bound goes to the values; zeros stay exact (verify checks every element).
+    saraphis(&[
+        "compress",
+        s(&src),
+        "-o",
+        s(&sph),
+        "--codec",
+        "sparse",
+        "--rel",
+        "1e-2",
+        "-q",
+    ])
+    .pipe_ok();
+    let v = json(&saraphis(&[
+        "verify",
+        s(&sph),
+        "--against",
+        s(&src),
+        "--json",
+    ]));
+    assert_eq!(v["ok"], true, "{v}");
+    let out = dir.path().join("bad.sph");
+    let o = saraphis(&[
+        "compress",
+        s(&src),
+        "-o",
+        s(&out),
+        "--codec",
+        "sparse",
+        "--chunk-elems",
+        "48",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(!out.exists());
+}
+
 trait PipeOk {
     fn pipe_ok(self) -> Output;
 }

@@ -46,6 +46,9 @@ enum class Codec : uint32_t {
   LosslessV2 = SARAPHIS_CODEC_LOSSLESS_V2,
   /// Block, per-channel or global quantization, fixed rate or within abs_bound (FORMAT.md §7).
   Quant = SARAPHIS_CODEC_QUANT,
+  /// Bitmap of the nonzeros plus the nonzero values, lossless or within a bound (FORMAT.md §8);
+  /// written where it is smaller than the values' codec.
+  Sparse = SARAPHIS_CODEC_SPARSE,
 };
 
 namespace detail {
@@ -117,6 +120,8 @@ class Params {
   static Params padic_rel(double eps) { Params p(Codec::Padic); p.rel_bound(eps); return p; }
   /// llama.cpp's Q8_0 layout: 8 bits, blocks of 32, F16 scales, symmetric.
   static Params quant(uint32_t bits = 8) { Params p(Codec::Quant); p.bits(bits); return p; }
+  /// Sparse, lossless values (add abs_bound / rel_bound for p-adic values).
+  static Params sparse() { return Params(Codec::Sparse); }
   Params& prime(uint32_t p) { return set(SARAPHIS_PARAM_PRIME, p); }
   Params& precision(uint32_t n) { return set(SARAPHIS_PARAM_PRECISION, n); }
   Params& abs_bound(double eps) { return set(SARAPHIS_PARAM_ABS_BOUND, eps); }

@@ -17,7 +17,7 @@ namespace Saraphis
 
     /// <summary>Codecs (saraphis_codec).</summary>
     /// <remarks>LosslessV2: bit-exact, stream layout v2 (F32/F16/BF16), decoded by the batched GPU call.</remarks>
-    public enum Codec : uint { Raw = 0, Lossless = 1, Padic = 2, Bytes = 3, LosslessV2 = 4, Quant = 5 }
+    public enum Codec : uint { Raw = 0, Lossless = 1, Padic = 2, Bytes = 3, LosslessV2 = 4, Quant = 5, Sparse = 6 }
 
     /// <summary>A tropical semiring (saraphis_semiring): which of max / min is the addition ⊕ (the
     /// multiplication ⊗ is + in both). Zero (the ⊕ identity): -Infinity / +Infinity for floats,
@@ -72,8 +72,14 @@ namespace Saraphis
         public uint QuantScaleDType;
         /// <summary>Quant: 1 when a minimum is stored per group.</summary>
         public uint QuantZeroPoint;
+        /// <summary>Sparse: codec of the stored nonzero values (else 0).</summary>
+        public uint SparseValuesCodec;
+        /// <summary>Sparse: nonzero elements stored (else 0).</summary>
+        public ulong SparseNonzeros;
+        /// <summary>Sparse: codec of the mask, Bytes (rANS-coded) or Raw (else 0).</summary>
+        public uint SparseMaskCodec;
         /// <summary>Written as 0; later library versions may give these words meanings.</summary>
-        public fixed uint Reserved[9];
+        public fixed uint Reserved[5];
 
         public ulong[] GetShape()
         {

@@ -66,6 +66,9 @@ const (
 	// Quant: block, per-channel or global quantization, fixed rate or within SetAbsBound
 	// (docs/FORMAT.md section 7).
 	Quant Codec = C.SARAPHIS_CODEC_QUANT
+	// Sparse: a bitmap of the nonzero elements plus the nonzeros, lossless or within
+	// SetAbsBound/SetRelBound (docs/FORMAT.md section 8); written where it is smaller.
+	Sparse Codec = C.SARAPHIS_CODEC_SPARSE
 )
 
 // Error is a failed call: Code is the C saraphis_result, Message the detailed text.
@@ -568,6 +571,9 @@ type Info struct {
 	QuantGroupArg   uint32  // quant: block length or axis
 	QuantScaleDType DType   // quant: dtype of the scales
 	QuantZeroPoint  bool    // quant: a minimum per group
+	SparseNonzeros  uint64  // sparse: nonzero elements stored
+	SparseValues    Codec   // sparse: codec of the values
+	SparseMask      Codec   // sparse: codec of the mask (Bytes or Raw)
 }
 
 // Inspect reads a container's header without decoding. c is the whole container or any prefix
@@ -592,7 +598,8 @@ func infoOf(info *C.saraphis_tensor_info) *Info {
 	return &Info{DType(info.dtype), Codec(info.codec), shape, uint64(info.original_bytes), uint64(info.compressed_bytes),
 		uint64(info.chunks), uint32(info.bound_mode), float64(info.error_bound), uint32(info.prime), uint32(info.precision),
 		float64(info.max_abs_error), uint32(info.quant_bits), uint32(info.quant_grouping), uint32(info.quant_group_arg),
-		DType(info.quant_scale_dtype), info.quant_zero_point != 0}
+		DType(info.quant_scale_dtype), info.quant_zero_point != 0, uint64(info.sparse_nonzeros),
+		Codec(info.sparse_values_codec), Codec(info.sparse_mask_codec)}
 }
 
 // HeaderMaxBytes (8192) is a prefix length that always lets HeaderBytes give a container's exact

@@ -51,6 +51,7 @@ enum CodecArg {
     LosslessV2,
     Padic,
     Quant,
+    Sparse,
 }
 
 /// Options of `--codec quant` (defaults: llama.cpp's Q8_0 layout).
@@ -123,8 +124,10 @@ enum Cmd {
         #[arg(long, default_value_t = 0)]
         lanes: u32,
         /// Codec of float tensors (integer and bool tensors are always bit-exact): lossless
-        /// (default), lossless-v2, padic (needs --abs or --rel) or quant (docs/FORMAT.md §7;
-        /// fixed rate, or the fewest bits per block within --abs).
+        /// (default), lossless-v2, padic (needs --abs or --rel), quant (docs/FORMAT.md §7;
+        /// fixed rate, or the fewest bits per block within --abs) or sparse (§8: a bitmap of the
+        /// nonzero elements plus the nonzeros, lossless or within --abs/--rel; written for the
+        /// tensors where it is smaller, the others get the values' codec).
         #[arg(long, value_enum)]
         codec: Option<CodecArg>,
         #[command(flatten)]
@@ -372,6 +375,28 @@ fn codec_of(cmd: &Cmd) -> Result<CodecParams, Failure> {
     }
     match codec {
         Some(CodecArg::Quant) => return quant_of(quant, *abs, *rel, *lossless),
+        Some(CodecArg::Sparse) => {
+            if let Some(c) = chunk_elems {
+                saraphis::codec::sparse::check_chunk_elems(*c)
+                    .map_err(|e| Failure::Usage(format!("--chunk-elems: {e}")))?;
+            }
+            let padic = match (abs, rel) {
+                (Some(e), _) => Some(ErrorBound::Abs(*e)),
+                (_, Some(e)) => Some(ErrorBound::Rel(*e)),
+                _ => None,
+            }
+            .map(|bound| PadicParams {
+                prime: prime.unwrap_or(PadicParams::new(bound).prime),
+                precision: *precision,
+                bound,
+            });
+            if let Some(p) = &padic {
+                saraphis::codec::padic::check_params(p).map_err(usage)?;
+            }
+            return Ok(CodecParams::Sparse(saraphis::codec::sparse::SparseParams {
+                padic,
+            }));
+        }
         Some(CodecArg::Padic) if abs.is_none() && rel.is_none() => {
             return Err(Failure::Usage("--codec padic needs --abs or --rel".into()))
         }

@@ -111,6 +111,15 @@ impl Params {
                 })
             }
             saraphis_codec::SARAPHIS_CODEC_QUANT => CodecParams::Quant(self.quant_params()?),
+            saraphis_codec::SARAPHIS_CODEC_SPARSE => {
+                CodecParams::Sparse(crate::codec::sparse::SparseParams {
+                    padic: self.bound.map(|bound| PadicParams {
+                        prime: self.prime,
+                        precision: (self.precision != 0).then_some(self.precision),
+                        bound,
+                    }),
+                })
+            }
         };
         Ok(CompressOptions {
             codec,
@@ -121,8 +130,9 @@ impl Params {
 }
 
 /// Create codec parameters for `codec` (a `saraphis_codec`: RAW, LOSSLESS, PADIC, BYTES,
-/// LOSSLESS_V2 or QUANT) into `*out`. Defaults: prime 251, automatic precision, no bound (PADIC then needs
-/// one), chunk 2^18 elements (LOSSLESS_V2: segments of 2^16; QUANT: 2^16), 32 lanes; QUANT: 8 bits,
+/// LOSSLESS_V2, QUANT or SPARSE) into `*out`. Defaults: prime 251, automatic precision, no bound (PADIC then needs
+/// one; SPARSE is then lossless), chunk 2^18 elements (LOSSLESS_V2: segments of 2^16; QUANT: 2^16;
+/// SPARSE: scatter blocks of 2^16), 32 lanes; QUANT: 8 bits,
 /// blocks of 32, F16 scales, symmetric. BYTES is accepted for integer and bool tensors (the same container as
 /// LOSSLESS gives them); compressing a float tensor with it gives `SARAPHIS_ERR_UNSUPPORTED`.
 /// Free with `saraphis_params_free`.
@@ -144,6 +154,9 @@ pub unsafe extern "C" fn saraphis_params_new(
             chunk_elems: crate::codec::default_chunk_elems(&match codec {
                 saraphis_codec::SARAPHIS_CODEC_LOSSLESS_V2 => CodecParams::LosslessV2,
                 saraphis_codec::SARAPHIS_CODEC_QUANT => CodecParams::Quant(QuantParams::default()),
+                saraphis_codec::SARAPHIS_CODEC_SPARSE => {
+                    CodecParams::Sparse(crate::codec::sparse::SparseParams::default())
+                }
                 _ => CodecParams::Lossless,
             }),
             lanes: 0,

@@ -118,6 +118,16 @@ pub enum saraphis_codec {
     /// Defaults: 8 bits, blocks of 32, F16 scales, symmetric (llama.cpp's Q8_0 layout), chunks
     /// of 2^16 elements. Integer and bool tensors are coded bit-exactly (byte planes).
     SARAPHIS_CODEC_QUANT = 5,
+    /// Sparse (docs/FORMAT.md §8), any dtype: a bitmap of the nonzero elements (rANS-coded
+    /// where that saves 10%) plus the nonzero values, lossless (layout v2 for F32/F16/BF16) or,
+    /// with `SARAPHIS_PARAM_ABS_BOUND` / `SARAPHIS_PARAM_REL_BOUND` (float tensors), p-adic
+    /// within the bound; zeros stay exact. Written only where it is smaller than the values'
+    /// codec on the whole tensor: otherwise the container is that codec's (LOSSLESS_V2,
+    /// LOSSLESS, BYTES or PADIC; `saraphis_inspect` says which). `SARAPHIS_PARAM_CHUNK_ELEMS`
+    /// is the scatter block: a multiple of 32 (default 2^16). On the GPU, sparse containers
+    /// decode through the archive calls (`saraphis_archive_decompress_device`); the raw
+    /// device call reports status 5 for them.
+    SARAPHIS_CODEC_SPARSE = 6,
 }
 
 /// The container codec id of each C codec; exhaustive.
@@ -130,10 +140,11 @@ const fn codec_to_rust(c: saraphis_codec) -> CodecId {
         SARAPHIS_CODEC_BYTES => CodecId::Bytes,
         SARAPHIS_CODEC_LOSSLESS_V2 => CodecId::LosslessV2,
         SARAPHIS_CODEC_QUANT => CodecId::Quant,
+        SARAPHIS_CODEC_SPARSE => CodecId::Sparse,
     }
 }
 
-const CODECS: [saraphis_codec; 6] = {
+const CODECS: [saraphis_codec; 7] = {
     use saraphis_codec::*;
     [
         SARAPHIS_CODEC_RAW,
@@ -142,6 +153,7 @@ const CODECS: [saraphis_codec; 6] = {
         SARAPHIS_CODEC_BYTES,
         SARAPHIS_CODEC_LOSSLESS_V2,
         SARAPHIS_CODEC_QUANT,
+        SARAPHIS_CODEC_SPARSE,
     ]
 };
 
@@ -268,11 +280,19 @@ pub struct saraphis_tensor_info {
     pub quant_scale_dtype: u32,
     /// Quant: 1 when a minimum is stored per group; else 0.
     pub quant_zero_point: u32,
+    /// Sparse: the `saraphis_codec` of the stored nonzero values (LOSSLESS_V2, LOSSLESS, BYTES
+    /// or PADIC); else 0.
+    pub sparse_values_codec: u32,
+    /// Sparse: nonzero elements (stored values); else 0.
+    pub sparse_nonzeros: u64,
+    /// Sparse: the `saraphis_codec` of the mask (BYTES when rANS-coded, RAW); else 0.
+    pub sparse_mask_codec: u32,
     /// Written as 0; later versions may give these words meanings.
-    pub reserved: [u32; 9],
+    pub reserved: [u32; 5],
 }
 
 const _: () = assert!(std::mem::size_of::<saraphis_tensor_info>() == 208);
+const _: () = assert!(std::mem::offset_of!(saraphis_tensor_info, sparse_nonzeros) == 176);
 
 impl saraphis_tensor_info {
     /// The C form of a container's header information.
@@ -315,7 +335,10 @@ impl saraphis_tensor_info {
             }),
             quant_scale_dtype: q.map_or(0, |q| q.scale_dtype as u32),
             quant_zero_point: q.map_or(0, |q| q.zero_point as u32),
-            reserved: [0; 9],
+            sparse_values_codec: t.sparse.map_or(0, |s| s.values_codec as u32),
+            sparse_nonzeros: t.sparse.map_or(0, |s| s.nonzeros),
+            sparse_mask_codec: t.sparse.map_or(0, |s| s.mask_codec as u32),
+            reserved: [0; 5],
         }
     }
 }

@@ -210,8 +210,13 @@ fn parse_safetensors(buf: &[u8]) -> Result<(String, usize, Vec<StTensor>)> {
 }
 
 fn bound_entry(codec: &CodecParams, dtype: DType) -> Option<BoundEntry> {
-    match (codec, dtype.is_float()) {
-        (CodecParams::Padic(p), true) => Some(match p.bound {
+    let padic = match codec {
+        CodecParams::Padic(p) => Some(p),
+        CodecParams::Sparse(s) => s.padic.as_ref(),
+        _ => None,
+    };
+    match (padic, dtype.is_float()) {
+        (Some(p), true) => Some(match p.bound {
             ErrorBound::Abs(e) => BoundEntry {
                 mode: "abs".into(),
                 eps: e,
@@ -346,7 +351,11 @@ impl System {
                 )));
             }
             let bound = match (c.codec, &codec) {
-                (crate::format::container::CodecId::Padic, _) => bound_entry(&codec, t.dtype),
+                (
+                    crate::format::container::CodecId::Padic
+                    | crate::format::container::CodecId::Sparse,
+                    _,
+                ) => bound_entry(&codec, t.dtype),
                 // Quant: the requested bound, or (fixed rate) the error the encoder measured,
                 // which every element keeps (verify checks it).
                 (crate::format::container::CodecId::Quant, CodecParams::Quant(q)) => {
@@ -384,6 +393,9 @@ impl System {
                 settings: match (c.codec, &codec) {
                     (crate::format::container::CodecId::Quant, CodecParams::Quant(q)) => {
                         Some(q.describe())
+                    }
+                    (crate::format::container::CodecId::Sparse, _) => {
+                        info.sparse.map(|s| s.describe(info.numel))
                     }
                     _ => None,
                 },
@@ -509,13 +521,16 @@ impl System {
             .iter()
             .map(|t| {
                 let mut r = entry_report(t, Some(t.max_abs_error), None, true);
-                if t.codec == "quant" {
+                if t.codec == "quant" || t.codec == "sparse" {
                     // The settings live in the container header: read it (not the payload).
                     let at = t.offset as usize;
                     let end = at.saturating_add(t.length as usize).min(src.len());
                     let info = crate::codec::inspect_prefix(src.get(at..end).unwrap_or(&[]))
                         .map_err(|e| prefix(e, &t.name))?;
-                    r.settings = info.quant.map(|q| q.describe());
+                    r.settings = match &info.sparse {
+                        Some(s) => Some(s.describe(info.numel)),
+                        None => info.quant.map(|q| q.describe()),
+                    };
                 }
                 Ok(r)
             })

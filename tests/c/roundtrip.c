@@ -137,7 +137,7 @@ int main(int argc, char **argv) {
         /* BYTES: accepted for integer tensors (same container as LOSSLESS), refused for floats. */
         saraphis_params *byte_planes = NULL;
         OK(saraphis_params_new(SARAPHIS_CODEC_BYTES, &byte_planes));
-        CHECK(saraphis_params_new(6, &byte_planes) == SARAPHIS_ERR_INVALID_ARGUMENT && byte_planes != NULL, "codec 6");
+        CHECK(saraphis_params_new(7, &byte_planes) == SARAPHIS_ERR_INVALID_ARGUMENT && byte_planes != NULL, "codec 7");
         int32_t ints[256];
         for (int i = 0; i < 256; i++) ints[i] = (i * 37) % 11 - 5;
         uint64_t ishape[1] = {256};
@@ -278,6 +278,54 @@ int main(int argc, char **argv) {
         CHECK(saraphis_compress(sys, q, data, bytes, SARAPHIS_F32, shape, 2, &rb) == SARAPHIS_ERR_INVALID_ARGUMENT && rb == NULL,
               "quant refuses a relative bound");
         saraphis_params_free(q);
+    }
+    {
+        /* SPARSE: the real weights pruned 2:4 by magnitude (the two smallest |x| of every four
+         * become +0.0): mask + nonzeros, smaller than lossless, bit for bit; a chunk size that
+         * is not whole mask words is refused; the unpruned weights come back densely coded. */
+        float *pr = malloc(bytes), *back = malloc(bytes);
+        memcpy(pr, data, bytes);
+        for (size_t g = 0; g + 4 <= n; g += 4) {
+            for (int z = 0; z < 2; z++) {
+                size_t m = g;
+                for (size_t j = g; j < g + 4; j++)
+                    if (pr[j] != 0.0f && (pr[m] == 0.0f || fabsf(pr[j]) < fabsf(pr[m]))) m = j;
+                pr[m] = 0.0f;
+            }
+        }
+        saraphis_params *sp = NULL;
+        OK(saraphis_params_new(SARAPHIS_CODEC_SPARSE, &sp));
+        saraphis_buffer *sb = NULL, *lb = NULL;
+        OK(saraphis_compress(sys, sp, pr, bytes, SARAPHIS_F32, shape, 2, &sb));
+        OK(saraphis_compress(sys, lossless, pr, bytes, SARAPHIS_F32, shape, 2, &lb));
+        CHECK(saraphis_buffer_len(sb) < saraphis_buffer_len(lb), "sparse smaller than lossless on 2:4 weights");
+        saraphis_tensor_info si;
+        OK(saraphis_inspect(saraphis_buffer_data(sb), saraphis_buffer_len(sb), &si));
+        size_t nz = 0;
+        for (size_t i = 0; i < n; i++) nz += pr[i] != 0.0f;
+        CHECK(si.codec == SARAPHIS_CODEC_SPARSE && si.sparse_nonzeros == nz &&
+                  si.sparse_values_codec == SARAPHIS_CODEC_LOSSLESS_V2 && si.sparse_mask_codec == SARAPHIS_CODEC_BYTES,
+              "inspect reports the sparse parts");
+        memset(back, 0xAB, bytes);
+        OK(saraphis_decompress(sys, saraphis_buffer_data(sb), saraphis_buffer_len(sb), SARAPHIS_F32, back, bytes));
+        CHECK(memcmp(back, pr, bytes) == 0, "sparse round trip bit for bit");
+        ((unsigned char *)saraphis_buffer_data(sb))[saraphis_buffer_len(sb) / 2] ^= 0x10;
+        CHECK(saraphis_decompress(sys, saraphis_buffer_data(sb), saraphis_buffer_len(sb), SARAPHIS_F32, back, bytes) != SARAPHIS_OK,
+              "sparse flipped byte refused");
+        saraphis_buffer_free(sb);
+        saraphis_buffer_free(lb);
+        OK(saraphis_params_set(sp, SARAPHIS_PARAM_CHUNK_ELEMS, 48));
+        sb = NULL;
+        CHECK(saraphis_compress(sys, sp, pr, bytes, SARAPHIS_F32, shape, 2, &sb) == SARAPHIS_ERR_INVALID_ARGUMENT && sb == NULL,
+              "sparse scatter block not a multiple of 32 refused");
+        OK(saraphis_params_set(sp, SARAPHIS_PARAM_CHUNK_ELEMS, 4096));
+        OK(saraphis_compress(sys, sp, data, bytes, SARAPHIS_F32, shape, 2, &sb));
+        OK(saraphis_inspect(saraphis_buffer_data(sb), saraphis_buffer_len(sb), &si));
+        CHECK(si.codec == SARAPHIS_CODEC_LOSSLESS_V2 && si.sparse_nonzeros == 0, "dense weights: the values' codec");
+        saraphis_buffer_free(sb);
+        saraphis_params_free(sp);
+        free(pr);
+        free(back);
     }
     CHECK(memcmp(copy, data, bytes) == 0, "input never written");
     saraphis_params_free(padic);

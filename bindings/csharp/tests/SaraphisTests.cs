@@ -122,7 +122,7 @@ static class SaraphisTests
         var hinfo = Library.Inspect(c.AsSpan(0, (int)hb));
         Check(hinfo.OriginalBytes == (ulong)big.Data.Length && hinfo.CompressedBytes == (ulong)c.Length, "Inspect of the header alone");
         bool zero = true;
-        for (int k = 0; k < 9; k++) zero &= hinfo.Reserved[k] == 0;
+        for (int k = 0; k < 5; k++) zero &= hinfo.Reserved[k] == 0;
         zero &= hinfo.MaxAbsError == 0 && hinfo.QuantBits == 0;
         Check(zero, "reserved words are 0");
         Throws<SaraphisException>(() => Library.Inspect(c.AsSpan(0, (int)hb - 1)), e => e.Code == 2003, "Inspect one byte short of the header");

@@ -272,10 +272,10 @@ class Params:
         names = {v: k for k, v in F.CODEC_NAMES.items()}
         if codec is not None:
             if codec not in names or codec == "bytes":
-                raise ValueError(f"codec must be raw, lossless, lossless-v2, padic or quant, not {codec!r}")
+                raise ValueError(f"codec must be raw, lossless, lossless-v2, padic, quant or sparse, not {codec!r}")
             c = names[codec]
-            if lossy and c not in (F.CODEC_PADIC, F.CODEC_QUANT):
-                raise ValueError(f"abs=/rel= select the p-adic or quant codec, not {codec}")
+            if lossy and c not in (F.CODEC_PADIC, F.CODEC_QUANT, F.CODEC_SPARSE):
+                raise ValueError(f"abs=/rel= select the p-adic, quant or sparse codec, not {codec}")
             if rel is not None and c == F.CODEC_QUANT:
                 raise ValueError("the quant codec takes abs=, not rel=")
         else:
@@ -336,8 +336,9 @@ class Info:
     (elements), ``original_bytes`` and ``compressed_bytes`` (bytes; ratio = original /
     compressed), ``chunk_elems``, ``chunks``, ``bound`` (None when exact, else ("abs" | "rel",
     eps)), ``prime`` and ``precision`` (p-adic digit planes; 0 otherwise), ``max_abs_error``
-    (quant: the largest |x - x'| measured at compression; 0 otherwise) and ``quant`` (quant:
-    a dict of bits, grouping, group_arg, scale_dtype, zero_point; None otherwise)."""
+    (quant: the largest |x - x'| measured at compression; 0 otherwise), ``quant`` (quant:
+    a dict of bits, grouping, group_arg, scale_dtype, zero_point; None otherwise) and
+    ``sparse`` (sparse: a dict of nonzeros, values_codec, mask_codec; None otherwise)."""
 
     dtype: str
     dtype_code: int
@@ -353,6 +354,7 @@ class Info:
     precision: int
     max_abs_error: float = 0.0
     quant: Optional[Dict[str, Any]] = None
+    sparse: Optional[Dict[str, Any]] = None
 
     @property
     def ratio(self) -> float:
@@ -391,5 +393,10 @@ def info_of(t: F.TensorInfo) -> Info:
             "group_arg": int(t.quant_group_arg),
             "scale_dtype": _DTYPE_NAMES.get(t.quant_scale_dtype, str(t.quant_scale_dtype)),
             "zero_point": bool(t.quant_zero_point),
+        },
+        sparse=None if t.codec != F.CODEC_SPARSE else {
+            "nonzeros": int(t.sparse_nonzeros),
+            "values_codec": F.CODEC_NAMES.get(t.sparse_values_codec, str(t.sparse_values_codec)),
+            "mask_codec": F.CODEC_NAMES.get(t.sparse_mask_codec, str(t.sparse_mask_codec)),
         },
     )

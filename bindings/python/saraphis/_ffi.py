@@ -30,7 +30,7 @@ from pathlib import Path
 # saraphis_dtype
 F32, F16, BF16, F64, I8, I16, I32, I64, U8, U16, U32, U64, BOOL = range(13)
 # saraphis_codec
-CODEC_RAW, CODEC_LOSSLESS, CODEC_PADIC, CODEC_BYTES, CODEC_LOSSLESS_V2, CODEC_QUANT = range(6)
+CODEC_RAW, CODEC_LOSSLESS, CODEC_PADIC, CODEC_BYTES, CODEC_LOSSLESS_V2, CODEC_QUANT, CODEC_SPARSE = range(7)
 CODEC_NAMES = {
     CODEC_RAW: "raw",
     CODEC_LOSSLESS: "lossless",
@@ -38,6 +38,7 @@ CODEC_NAMES = {
     CODEC_BYTES: "bytes",
     CODEC_LOSSLESS_V2: "lossless-v2",
     CODEC_QUANT: "quant",
+    CODEC_SPARSE: "sparse",
 }
 # saraphis_param
 PARAM_PRIME, PARAM_PRECISION, PARAM_ABS_BOUND, PARAM_REL_BOUND, PARAM_CHUNK_ELEMS, PARAM_LANES = range(1, 7)
@@ -89,7 +90,10 @@ class TensorInfo(Structure):
         ("quant_group_arg", c_uint32),
         ("quant_scale_dtype", c_uint32),
         ("quant_zero_point", c_uint32),
-        ("reserved", c_uint32 * 9),
+        ("sparse_values_codec", c_uint32),
+        ("sparse_nonzeros", c_uint64),
+        ("sparse_mask_codec", c_uint32),
+        ("reserved", c_uint32 * 5),
     ]
 
 

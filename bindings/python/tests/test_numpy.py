@@ -100,6 +100,28 @@ def test_quant_codec_matches_its_recorded_error(minilm, kw, bpw):
         saraphis.compress(a, codec="quant", bits=9)
 
 
+def test_sparse_codec_on_2_4_pruned_weights(minilm):
+    a = minilm["encoder.layer.0.attention.self.query.weight"]
+    g = a.reshape(-1, 4).copy()
+    np.put_along_axis(g, np.argsort(np.abs(g), axis=1)[:, :2], 0.0, axis=1)
+    pruned = g.reshape(a.shape)
+    for x in float_variants(pruned):
+        blob = saraphis.compress(x, codec="sparse")
+        info = saraphis.inspect(blob)
+        assert info.codec == "sparse" and info.sparse is not None
+        assert info.sparse["nonzeros"] == int(np.count_nonzero(x.view(np.uint8).reshape(x.size, -1).any(axis=1)))
+        assert info.sparse["mask_codec"] == "bytes"
+        assert len(blob) < len(saraphis.compress(x, codec="lossless-v2"))
+        assert saraphis.decompress(blob).tobytes() == x.tobytes()
+    blob = saraphis.compress(pruned, codec="sparse", rel=1e-2)
+    y = saraphis.decompress(blob)
+    assert saraphis.inspect(blob).bound == ("rel", 1e-2)
+    assert np.all(np.abs(y.astype(np.float64) - pruned) <= 1e-2 * np.abs(pruned.astype(np.float64)))
+    assert np.all(y[pruned == 0] == 0)
+    # Unpruned weights: the values' codec is written.
+    assert saraphis.inspect(saraphis.compress(a, codec="sparse")).codec == "lossless-v2"
+
+
 def test_corrupted_truncated_and_foreign_blobs_raise(minilm):
     a = minilm["encoder.layer.0.attention.self.query.weight"]
     blob = saraphis.compress(a)
