@@ -85,7 +85,11 @@ fn pruned_weights_round_trip_bit_exact_in_every_float_dtype_and_beat_dense() {
                 let o = sparse(None);
                 let mut dst = vec![0u8; codec::compress_bound(dtype, &t.shape, &o).unwrap()];
                 let w = codec::compress_into(&data, dtype, &t.shape, &o, &mut dst).unwrap();
-                assert_eq!(&dst[..w.len], &c[..], "compress_into writes what compress does");
+                assert_eq!(
+                    &dst[..w.len],
+                    &c[..],
+                    "compress_into writes what compress does"
+                );
                 assert!(
                     c.len() < dense.bytes.len(),
                     "{} {what} {dtype:?}: sparse {} vs dense {}",

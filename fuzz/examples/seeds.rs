@@ -257,6 +257,37 @@ fn main() {
                 );
                 n += 1;
             }
+            // Sparse: the slice with two of every four elements zeroed (a 2:4 pattern), small
+            // scatter blocks; lossless values and p-adic values at a relative bound.
+            let mut pruned = x.clone();
+            for (i, e) in pruned.chunks_exact_mut(dtype.size()).enumerate() {
+                if i % 4 < 2 {
+                    e.fill(0);
+                }
+            }
+            for (cname, padic_values) in [
+                ("sparse", None),
+                (
+                    "sparse-rel1e-2",
+                    Some(PadicParams::new(ErrorBound::Rel(1e-2))),
+                ),
+            ] {
+                let opts = CompressOptions {
+                    codec: CodecParams::Sparse(saraphis::codec::sparse::SparseParams {
+                        padic: padic_values,
+                    }),
+                    chunk_elems: 64,
+                    lanes: 0,
+                };
+                let c = codec::compress(&pruned, dtype, &shape, &opts).unwrap();
+                write(
+                    &dir,
+                    "container_decode",
+                    &format!("{fname}-{dname}-{cname}"),
+                    &c.bytes,
+                );
+                n += 1;
+            }
             // p-adic parameters: byte 0 flags (dtype, rel, explicit precision), 1 prime index,
             // 4 precision, 5 chunk, 6 lanes, 7-8 eps = m 10^-e.
             let di = [DType::F32, DType::F16, DType::BF16, DType::F64]
