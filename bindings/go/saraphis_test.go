@@ -207,6 +207,57 @@ func TestQuant(t *testing.T) {
 	}
 }
 
+// TestSparse: real weights with two of every four values zeroed (smallest magnitudes) come
+// back bit for bit from a sparse container that inspect describes.
+func TestSparse(t *testing.T) {
+	s := newSystem(t)
+	defer s.Close()
+	p, _ := NewParams(Sparse)
+	defer p.Close()
+	for _, ts := range loadFixture(t, "minilm-subset-f32.safetensors") {
+		if ts.dtype != "F32" || len(ts.data) < 100000 {
+			continue
+		}
+		pruned := append([]byte(nil), ts.data...)
+		for g := 0; g+16 <= len(pruned); g += 16 {
+			for k := 0; k < 2; k++ {
+				m := -1
+				for j := 0; j < 4; j++ {
+					v := math.Abs(float64(math.Float32frombits(binary.LittleEndian.Uint32(pruned[g+4*j:]))))
+					if binary.LittleEndian.Uint32(pruned[g+4*j:]) != 0 && (m < 0 ||
+						v < math.Abs(float64(math.Float32frombits(binary.LittleEndian.Uint32(pruned[g+4*m:]))))) {
+						m = j
+					}
+				}
+				if m >= 0 {
+					binary.LittleEndian.PutUint32(pruned[g+4*m:], 0)
+				}
+			}
+		}
+		c, err := s.CompressBytes(pruned, F32, ts.shape, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nz := uint64(0)
+		for i := 0; i < len(pruned); i += 4 {
+			if binary.LittleEndian.Uint32(pruned[i:]) != 0 {
+				nz++
+			}
+		}
+		info, err := Inspect(c)
+		if err != nil || info.Codec != Sparse || info.SparseNonzeros != nz || info.SparseValues != LosslessV2 {
+			t.Fatalf("%s: inspect %+v %v", ts.name, info, err)
+		}
+		out := make([]byte, len(pruned))
+		if err := s.DecompressBytes(c, F32, out); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(out, pruned) {
+			t.Fatalf("%s: sparse round trip differs", ts.name)
+		}
+	}
+}
+
 func TestErrors(t *testing.T) {
 	s := newSystem(t)
 	defer s.Close()

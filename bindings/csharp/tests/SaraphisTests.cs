@@ -497,6 +497,21 @@ static class SaraphisTests
             }
             Throws<SaraphisException>(() => Params.Quant(9), e => e.Code == 1001, "quant bits 9");
 
+            // Sparse: the same weights with every other value zeroed come back bit for bit.
+            float[] pruned = w.Select((v, i) => i % 2 == 0 ? 0f : v).ToArray();
+            using (var sp = new Params(Codec.Sparse))
+            {
+                byte[] sc = sys.Compress(pruned, big.Shape, sp);
+                var si = Library.Inspect(sc);
+                Check(si.Codec == (uint)Codec.Sparse && si.SparseNonzeros == (ulong)pruned.Count(v => v != 0f) &&
+                      si.SparseValuesCodec == (uint)Codec.LosslessV2, "inspect sparse parts");
+                var sb = new float[pruned.Length];
+                sys.Decompress(sc, sb);
+                Func<float, uint> bits = v => BitConverter.ToUInt32(BitConverter.GetBytes(v), 0);
+                Check(sb.Select(bits).SequenceEqual(pruned.Select(bits)),
+                      "sparse round trip bit for bit");
+            }
+
             ushort[] bf = w.Select(v => (ushort)(BitConverter.ToUInt32(BitConverter.GetBytes(v), 0) >> 16)).ToArray();
             byte[] cb = sys.Compress(bf, DType.BF16, big.Shape, lossless);
             var bb = new ushort[bf.Length];
