@@ -253,7 +253,10 @@ class Params:
     (block / per-channel / global quantization, docs/FORMAT.md section 7: ``bits`` 2..8,
     default 8; ``block`` 16..4096, default 32; ``axis`` for per-channel; ``grouping`` 0 blocks,
     1 channels, 2 global; ``scale_dtype`` "float32" | "float16" | "bfloat16"; ``zero_point``;
-    with ``abs=EPS`` the fewest bits per block within EPS). ``prime`` (p-adic base,
+    with ``abs=EPS`` the fewest bits per block within EPS), or ``codec="sparse"`` (section 8:
+    a bitmap of the nonzero elements plus the nonzero values, lossless or within ``abs``/``rel``;
+    written only where smaller than the values' codec, whose container is returned otherwise;
+    ``chunk_elems`` is then the scatter block, a multiple of 32). ``prime`` (p-adic base,
     default 251), ``precision`` (digit planes, 0 = automatic), ``chunk_elems`` (elements per
     chunk), ``lanes`` (rANS lanes per stream, up to 128). Raises ``SaraphisError``
     (``ERR_INVALID_ARGUMENT``) for values the library refuses, ``ValueError`` for a
