@@ -67,12 +67,9 @@ __device__ void scatter(const uint32_t* __restrict__ mask, const T* __restrict__
         const uint64_t v1 = b + 1 < n_blocks ? rd_u64(starts + 8 * (b + 1)) : nonzeros;
         bool ok = v0 <= v1 && v1 <= nonzeros;
         uint64_t vi = v0;  // the tile's first value
-        const uint64_t w_end = (e1 + 31) / 32;
-        uint32_t next = e0 / 32 + t < w_end ? mask[e0 / 32 + t] : 0;
-        for (uint64_t w0 = e0 / 32; ok && w0 < w_end; w0 += SP_TILE_WORDS) {
+        for (uint64_t w0 = e0 / 32; ok && w0 < (e1 + 31) / 32; w0 += SP_TILE_WORDS) {
             const uint64_t w = w0 + t;
-            uint32_t word = next;  // loaded one tile ahead
-            next = w + SP_TILE_WORDS < w_end ? mask[w + SP_TILE_WORDS] : 0;
+            uint32_t word = w < (e1 + 31) / 32 && w < n_words ? mask[w] : 0;
             // Bits past the tensor's end must be zero.
             if (w == n_words - 1 && (numel & 31) && (word >> (numel & 31))) {
                 atomicExch(bad, 2);
@@ -90,11 +87,7 @@ __device__ void scatter(const uint32_t* __restrict__ mask, const T* __restrict__
                 // the values gathered in order, one vector store when aligned.
                 const uint64_t tile_e0 = w0 * 32;
                 const uint64_t tile_e1 = tile_e0 + 32ull * SP_TILE_WORDS < e1 ? tile_e0 + 32ull * SP_TILE_WORDS : e1;
-                // The tile's runs unrolled, so that their value loads are in flight together.
-#pragma unroll
-                for (uint32_t r = 0; r < SP_TILE_WORDS * 32 / (SP_RUN * SP_BLOCK); r++) {
-                    const uint64_t e = tile_e0 + SP_RUN * (t + r * SP_BLOCK);
-                    if (e >= tile_e1) break;
+                for (uint64_t e = tile_e0 + SP_RUN * t; e < tile_e1; e += SP_RUN * SP_BLOCK) {
                     const uint32_t k = (uint32_t)((e - tile_e0) >> 5), off = (uint32_t)(e & 31);
                     const uint32_t wd = words[k];
                     uint32_t bits = (wd >> off) & ((1u << SP_RUN) - 1);
