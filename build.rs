@@ -8,6 +8,8 @@
 //! * Gives the shared library a SONAME carrying its ABI version: `libsaraphis.so.MAJOR`, and
 //!   while the major version is 0 `libsaraphis.so.0.MINOR` (a 0.x minor release may break the
 //!   ABI, as Cargo's semver rules say).
+//!   A compiled fatbin is cached by a hash of its inputs (see [`kernel_cache_path`]), so the
+//!   many target directories of one checkout run nvcc once per kernel change.
 //! * Sets `SARAPHIS_CUDA_KERNELS` (1/0) for `saraphis_build_has_cuda()` and the cfg
 //!   `saraphis_cuda` when kernels are embedded.
 use std::path::{Path, PathBuf};
@@ -30,6 +32,79 @@ fn find_nvcc() -> Option<PathBuf> {
             .map(|d| d.join("nvcc"))
             .find(|p| p.is_file())
     })
+}
+
+/// Every file under `dir` (recursively), sorted, for the kernel cache key.
+fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            files_under(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
+/// Where a fatbin compiled from exactly these inputs is kept, or None when no cache applies.
+///
+/// One nvcc run takes minutes, and every target directory (debug, release, clippy, the
+/// sanitizer, Miri and fuzz builds) would otherwise run its own. The cache directory is
+/// `SARAPHIS_KERNEL_CACHE`, else `target/kernel-cache` of a source checkout (one with `.git`;
+/// a packaged crate gets no cache). The key is a 64-bit FNV-1a hash of the nvcc path, its
+/// `--version` text, the arguments and the path and bytes of every file under `kernels/`: any
+/// change to a kernel, a header, the flags or the compiler is a miss. `SARAPHIS_KERNEL_CACHE=off`
+/// disables it.
+fn kernel_cache_path(nvcc: &Path, args: &[String]) -> Option<PathBuf> {
+    println!("cargo:rerun-if-env-changed=SARAPHIS_KERNEL_CACHE");
+    let dir = match std::env::var_os("SARAPHIS_KERNEL_CACHE") {
+        Some(d) if d == "off" => return None,
+        Some(d) => PathBuf::from(d),
+        None => {
+            let root = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR")?);
+            if !root.join(".git").exists() {
+                return None;
+            }
+            root.join("target").join("kernel-cache")
+        }
+    };
+    let version = Command::new(nvcc).arg("--version").output().ok()?;
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut feed = |bytes: &[u8]| {
+        for &b in bytes.iter().chain(&[0xff]) {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    feed(nvcc.as_os_str().as_encoded_bytes());
+    feed(&version.stdout);
+    for a in args {
+        feed(a.as_bytes());
+    }
+    let mut files = Vec::new();
+    files_under(Path::new("kernels"), &mut files);
+    files.sort();
+    for f in &files {
+        feed(f.as_os_str().as_encoded_bytes());
+        feed(&std::fs::read(f).ok()?);
+    }
+    Some(dir.join(format!("saraphis-{h:016x}.fatbin")))
+}
+
+/// Copies a fresh fatbin into the cache under a temporary name, then renames it, so a
+/// concurrent or interrupted build never sees a partial file. Failure only loses the cache.
+fn store_in_cache(fatbin: &Path, path: &Path) {
+    let Some(dir) = path.parent() else { return };
+    if std::fs::create_dir_all(dir).is_err() {
+        return;
+    }
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    if std::fs::copy(fatbin, &tmp).is_ok() && std::fs::rename(&tmp, path).is_ok() {
+        return;
+    }
+    let _ = std::fs::remove_file(&tmp);
 }
 
 fn main() {
@@ -83,28 +158,42 @@ fn main() {
         .collect();
     std::fs::write(&unit, body).unwrap();
     let fatbin = out.join("saraphis.fatbin");
-    let mut cmd = Command::new(&nvcc);
-    // Compressed images (the driver inflates them at load): about a fifth of the size.
-    cmd.args([
+    let mut args: Vec<String> = [
         "-fatbin",
         "-O3",
         "-std=c++17",
         "-lineinfo",
+        // Compressed images (the driver inflates them at load): about a fifth of the size.
         "-Xfatbin=-compress-all",
-    ]);
+        // The five images compile in parallel on all cores (nvcc --threads 0).
+        "--threads",
+        "0",
+    ]
+    .map(String::from)
+    .to_vec();
     for sm in ["80", "86", "89", "90"] {
-        cmd.arg("-gencode")
-            .arg(format!("arch=compute_{sm},code=sm_{sm}"));
+        args.push("-gencode".into());
+        args.push(format!("arch=compute_{sm},code=sm_{sm}"));
     }
-    cmd.args(["-gencode", "arch=compute_80,code=compute_80"])
-        .arg(&unit)
-        .arg("-o")
-        .arg(&fatbin);
-    let status = cmd
-        .status()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", nvcc.display()));
-    if !status.success() {
-        panic!("nvcc failed to compile kernels/*.cu ({})", nvcc.display());
+    args.push("-gencode".into());
+    args.push("arch=compute_80,code=compute_80".into());
+    let cached = kernel_cache_path(&nvcc, &args);
+    if let Some(hit) = cached.as_ref().filter(|p| p.is_file()) {
+        std::fs::copy(hit, &fatbin).unwrap_or_else(|e| panic!("copy {}: {e}", hit.display()));
+    } else {
+        let status = Command::new(&nvcc)
+            .args(&args)
+            .arg(&unit)
+            .arg("-o")
+            .arg(&fatbin)
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", nvcc.display()));
+        if !status.success() {
+            panic!("nvcc failed to compile kernels/*.cu ({})", nvcc.display());
+        }
+        if let Some(path) = cached {
+            store_in_cache(&fatbin, &path);
+        }
     }
     println!("cargo:rustc-cfg=saraphis_cuda");
     println!("cargo:rustc-env=SARAPHIS_CUDA_KERNELS=1");
