@@ -917,3 +917,64 @@ fn bench_runs_every_cpu_operation_and_exports_json() {
         );
     }
 }
+
+#[test]
+fn codec_auto_chooses_per_tensor_and_inspect_says_how() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = common::data("minilm-subset-f32.safetensors");
+    let sph = dir.path().join("m.sph");
+    let r = json(&saraphis(&[
+        "compress",
+        s(&src),
+        "-o",
+        s(&sph),
+        "--codec",
+        "auto",
+        "--abs",
+        "1e-3",
+        "--json",
+    ]));
+    assert!(r["auto"]
+        .as_str()
+        .unwrap()
+        .starts_with("abs 1e-3; highest ratio"));
+    for t in r["tensors"].as_array().unwrap() {
+        let why = t["auto"].as_str().unwrap();
+        let codec = t["codec"].as_str().unwrap();
+        // The chosen codec is the first in the ranked list (a close call may reorder).
+        assert!(
+            why.starts_with(codec) || why.contains("close call"),
+            "{codec}: {why}"
+        );
+        if t["dtype"] == "F32" {
+            assert_eq!(t["bound"]["eps"].as_f64(), Some(1e-3), "{t}");
+        }
+    }
+    let i = json(&saraphis(&["inspect", s(&sph), "--json"]));
+    assert_eq!(i["auto"], r["auto"]);
+    let table = String::from_utf8(saraphis(&["inspect", s(&sph)]).stdout).unwrap();
+    assert!(table.contains("codec auto: abs 1e-3"), "{table}");
+    let v = json(&saraphis(&[
+        "verify",
+        s(&sph),
+        "--against",
+        s(&src),
+        "--json",
+    ]));
+    assert_eq!(v["ok"], true);
+    for bad in [
+        vec!["--target-ratio", "3"],
+        vec!["--priority", "speed"],
+        vec!["--codec", "auto", "--chunk-elems", "4096"],
+        vec!["--codec", "auto", "--abs", "1e-3", "--bits", "8"],
+        vec!["--codec", "auto", "--block", "64"],
+        vec!["--codec", "auto", "--target-ratio", "-1"],
+    ] {
+        let out = dir.path().join("bad.sph");
+        let mut args = vec!["compress", s(&src), "-o", s(&out)];
+        args.extend(bad.iter().copied());
+        let o = saraphis(&args);
+        assert_eq!(o.status.code(), Some(2), "{bad:?}");
+        assert!(!out.exists(), "{bad:?} left output");
+    }
+}

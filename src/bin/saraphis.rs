@@ -52,6 +52,14 @@ enum CodecArg {
     Padic,
     Quant,
     Sparse,
+    Auto,
+}
+
+/// `--priority` values (codec auto).
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum PriorityArg {
+    Ratio,
+    Speed,
 }
 
 /// Options of `--codec quant` (defaults: llama.cpp's Q8_0 layout).
@@ -127,9 +135,18 @@ enum Cmd {
         /// (default), lossless-v2, padic (needs --abs or --rel), quant (docs/FORMAT.md §7;
         /// fixed rate, or the fewest bits per block within --abs) or sparse (§8: a bitmap of the
         /// nonzero elements plus the nonzeros, lossless or within --abs/--rel; written for the
-        /// tensors where it is smaller, the others get the values' codec).
+        /// tensors where it is smaller, the others get the values' codec) or auto (per tensor,
+        /// the best of the codecs allowed by --abs/--rel, --bits, --target-ratio and
+        /// --priority, by trial compression of samples; inspect says why).
         #[arg(long, value_enum)]
         codec: Option<CodecArg>,
+        /// Auto: keep the fastest-decoding codec whose ratio reaches this (else the best ratio).
+        #[arg(long, value_name = "RATIO")]
+        target_ratio: Option<f64>,
+        /// Auto: ratio (default: the smallest container) or speed (the fastest-decoding codec
+        /// within 5% of the best ratio).
+        #[arg(long, value_enum)]
+        priority: Option<PriorityArg>,
         #[command(flatten)]
         quant: QuantArgs,
         #[command(flatten)]
@@ -284,6 +301,12 @@ fn table(r: &ModelReport) -> String {
             s.pop();
             s += &format!("  [{settings}]\n");
         }
+        if let Some(why) = &t.auto {
+            s += &format!("    auto: {why}\n");
+        }
+    }
+    if let Some(rule) = &r.auto {
+        s += &format!("codec auto: {rule}\n");
     }
     let n = r.tensors.len();
     let exact = r.tensors.iter().all(|t| t.bound.is_none());
@@ -349,6 +372,8 @@ fn codec_of(cmd: &Cmd) -> Result<CodecParams, Failure> {
         codec,
         quant,
         lossless,
+        target_ratio,
+        priority,
         ..
     } = cmd
     else {
@@ -367,6 +392,14 @@ fn codec_of(cmd: &Cmd) -> Result<CodecParams, Failure> {
             .map_err(|e| Failure::Usage(format!("--chunk-elems: {e}")))?;
     }
     saraphis::codec::check_lanes(*lanes).map_err(|e| Failure::Usage(format!("--lanes: {e}")))?;
+    if *codec != Some(CodecArg::Auto) && (target_ratio.is_some() || priority.is_some()) {
+        return Err(Failure::Usage(
+            "--target-ratio and --priority need --codec auto".into(),
+        ));
+    }
+    if *codec == Some(CodecArg::Auto) {
+        return auto_of(quant, *abs, *rel, *lossless, *target_ratio, *priority, cmd);
+    }
     if *codec != Some(CodecArg::Quant) && quant.any() {
         return Err(Failure::Usage(
             "--bits, --block, --axis, --global, --scale-dtype and --zero-point need --codec quant"
@@ -420,6 +453,64 @@ fn codec_of(cmd: &Cmd) -> Result<CodecParams, Failure> {
     };
     saraphis::codec::padic::check_params(&params).map_err(usage)?;
     Ok(CodecParams::Padic(params))
+}
+
+/// The auto codec's constraints from `--abs`/`--rel`, `--bits`, `--target-ratio` and
+/// `--priority` (exit 2 when inconsistent).
+fn auto_of(
+    q: &QuantArgs,
+    abs: Option<f64>,
+    rel: Option<f64>,
+    lossless: bool,
+    target_ratio: Option<f64>,
+    priority: Option<PriorityArg>,
+    cmd: &Cmd,
+) -> Result<CodecParams, Failure> {
+    use saraphis::codec::auto::{AutoParams, Priority};
+    if let Cmd::Compress {
+        chunk_elems,
+        lanes,
+        prime,
+        precision,
+        ..
+    } = cmd
+    {
+        if chunk_elems.is_some() || *lanes != 0 || prime.is_some() || precision.is_some() {
+            return Err(Failure::Usage(
+                "--codec auto tries each codec with its defaults: leave out --chunk-elems, \
+                 --lanes, --prime and --precision"
+                    .into(),
+            ));
+        }
+    }
+    if q.block.is_some() || q.axis.is_some() || q.global || q.scale_dtype.is_some() || q.zero_point
+    {
+        return Err(Failure::Usage(
+            "--codec auto takes --bits (fixed-rate quant allowed), not the other quant options"
+                .into(),
+        ));
+    }
+    if lossless && q.bits.is_some() {
+        return Err(Failure::Usage(
+            "--lossless and --bits contradict each other".into(),
+        ));
+    }
+    let p = AutoParams {
+        bound: match (abs, rel) {
+            (Some(e), _) => Some(ErrorBound::Abs(e)),
+            (_, Some(e)) => Some(ErrorBound::Rel(e)),
+            _ => None,
+        },
+        bits: q.bits,
+        target_ratio,
+        priority: match priority {
+            Some(PriorityArg::Speed) => Priority::Speed,
+            _ => Priority::Ratio,
+        },
+    };
+    p.validate()
+        .map_err(|e| Failure::Usage(format!("--codec auto: {e}")))?;
+    Ok(CodecParams::Auto(p))
 }
 
 /// The quant codec's parameters from `--bits`, `--block`, `--axis`, `--global`,

@@ -11,12 +11,14 @@
 //! | `Padic` | F32 F16 BF16 F64 | `abs` or `rel` bound per element | [`padic::PadicPlan`] |
 //! | `Quant` | F32 F16 BF16 F64 | fixed rate (error measured and stored), or an `abs` bound per element | [`quant::QuantPlan`] |
 //! | `Sparse` | all | yes, or the values within a p-adic bound | [`sparse`] (nested containers) |
+//! | `Auto` | all | as the codec it picks per tensor | [`auto`] (trial compression of samples) |
 //!
 //! Integer and bool tensors asked for `Lossless` or `Padic` use `Bytes`; float tensors asked
 //! for `Raw` are stored raw. Any chunk whose coded form is not smaller than its raw bytes is
 //! stored raw (a one-byte chunk mode says which), so a container never exceeds
 //! [`compress_bound`].
 
+pub mod auto;
 pub mod lossless;
 pub mod padic;
 pub mod quant;
@@ -122,6 +124,12 @@ pub enum CodecParams {
     /// or p-adic within a bound), each a nested container; any dtype. Written only where it is
     /// smaller than the values' codec on the whole tensor, which is written otherwise.
     Sparse(SparseParams),
+    /// Chosen per tensor by trial compression of samples under constraints (bound, bits,
+    /// target ratio, priority): [`auto`]. The container is that of the codec chosen, and
+    /// [`Compressed::choice`] says which and why. Each candidate uses its codec's default
+    /// chunk size and lanes (`CompressOptions::chunk_elems` and `lanes` are not used). CPU
+    /// compression only.
+    Auto(auto::AutoParams),
 }
 
 /// Default elements per chunk for `codec`: segments of [`segmented::DEFAULT_SEGMENT_ELEMS`]
@@ -185,6 +193,7 @@ impl CompressOptions {
         match (&self.codec, dtype.is_float()) {
             (CodecParams::Padic(pp), true) => pp.validate()?,
             (CodecParams::Quant(qp), true) => qp.validate()?,
+            (CodecParams::Auto(ap), _) => ap.validate()?,
             (CodecParams::Sparse(sp), _) => {
                 sparse::check_chunk_elems(self.chunk_elems)?;
                 if dtype.is_float() {
@@ -206,6 +215,8 @@ pub struct Compressed {
     pub max_abs_error: f64,
     /// The codec that wrote it (integer tensors asked for `Padic` report `Bytes`).
     pub codec: CodecId,
+    /// [`CodecParams::Auto`] only: the codec chosen and why.
+    pub choice: Option<auto::AutoChoice>,
 }
 
 /// What [`inspect`] reads from a container header without decoding.
@@ -440,8 +451,16 @@ pub fn check_chunk_elems(c: u32) -> Result<()> {
 
 /// The codec a container of `dtype` compressed with `codec` records: `Raw` for `Raw`, `Bytes`
 /// for integer and bool tensors otherwise, `Lossless` / `Padic` for float tensors.
-pub fn codec_id_for(dtype: DType, codec: &CodecParams) -> CodecId {
-    match (codec, dtype.is_float()) {
+/// Errors: `Unsupported` for `Auto`, whose codec is known only once it has compressed.
+pub fn codec_id_for(dtype: DType, codec: &CodecParams) -> Result<CodecId> {
+    Ok(match (codec, dtype.is_float()) {
+        (CodecParams::Auto(_), _) => {
+            return Err(Error::Unsupported(
+                "codec auto chooses per tensor by compressing on the CPU; GPU compression takes \
+                 a concrete codec"
+                    .into(),
+            ))
+        }
         (CodecParams::Raw, _) => CodecId::Raw,
         (_, false) => CodecId::Bytes,
         (CodecParams::Lossless, true) => CodecId::Lossless,
@@ -450,7 +469,7 @@ pub fn codec_id_for(dtype: DType, codec: &CodecParams) -> CodecId {
         (CodecParams::Padic(_), true) => CodecId::Padic,
         (CodecParams::Quant(_), true) => CodecId::Quant,
         (CodecParams::Sparse(_), _) => CodecId::Sparse,
-    }
+    })
 }
 
 /// Stream layout of the lossless float codec (docs/FORMAT.md §3 and §6).
@@ -494,6 +513,9 @@ fn plan_for(
         }
         (CodecParams::Sparse(_), Some(_)) => {
             return invalid("sparse containers are not coded chunk by chunk")
+        }
+        (CodecParams::Auto(_), Some(_)) => {
+            return invalid("codec auto resolves to a concrete codec per tensor first")
         }
     })
 }
@@ -602,6 +624,10 @@ pub fn compress_with_layout(
     opts: &CompressOptions,
     layout: StreamLayout,
 ) -> Result<Compressed> {
+    if let CodecParams::Auto(ap) = opts.codec {
+        opts.validate(dtype)?;
+        return auto::compress_auto(data, dtype, shape, &ap);
+    }
     if let CodecParams::Sparse(sp) = opts.codec {
         check_data_len(data, dtype, shape)?;
         opts.validate(dtype)?;
@@ -617,6 +643,7 @@ pub fn compress_with_layout(
         bytes,
         max_abs_error: coded.max_abs_error,
         codec: coded.codec,
+        choice: None,
     })
 }
 
@@ -645,8 +672,8 @@ pub fn compress_into(
     opts: &CompressOptions,
     dst: &mut [u8],
 ) -> Result<Written> {
-    if let CodecParams::Sparse(_) = opts.codec {
-        // Nested containers are assembled whole; then copied.
+    if let CodecParams::Sparse(_) | CodecParams::Auto(_) = opts.codec {
+        // Nested containers (sparse) and trials (auto) are assembled whole; then copied.
         let c = compress(data, dtype, shape, opts)?;
         if c.bytes.len() > dst.len() {
             return Err(Error::Destination(format!(
@@ -696,6 +723,7 @@ pub fn compress_bound(dtype: DType, shape: &[u64], opts: &CompressOptions) -> Re
             let values = sparse::dense_options(&sp, opts.lanes);
             return compress_bound(dtype, shape, &values);
         }
+        (CodecParams::Auto(ap), _) => return auto::compress_bound(dtype, shape, &ap),
         (CodecParams::Padic(_), true) => padic::PARAMS_LEN,
         (CodecParams::Quant(qp), true) => {
             return Ok(header_len(shape.len(), quant::MAX_PARAMS_LEN, n_chunks)

@@ -358,6 +358,7 @@ pub fn compress(
         bytes,
         max_abs_error: vc.max_abs_error,
         codec: CodecId::Sparse,
+        choice: None,
     })
 }
 

@@ -78,6 +78,33 @@ pub struct Index {
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
     /// Tensors in the order of their data in the original file.
     pub tensors: Vec<TensorEntry>,
+    /// Archives written with codec `auto` only: its constraints, from which
+    /// [`crate::codec::auto::describe_rule`] says how each tensor's codec was chosen (each
+    /// entry's `codec` says what was). Kept once per archive and as numbers (about 30 bytes),
+    /// so that `auto` archives stay as small as the codecs they choose from. Absent otherwise;
+    /// decoding does not read it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto: Option<AutoRecord>,
+}
+
+/// The constraints codec `auto` ran under ([`Index::auto`]); each field absent when not given.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct AutoRecord {
+    /// Absolute error bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abs: Option<f64>,
+    /// Relative error bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rel: Option<f64>,
+    /// Fixed-rate quantization allowed at these bits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bits: Option<u32>,
+    /// Target ratio.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<f64>,
+    /// Speed priority (absent: ratio priority).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub speed: bool,
 }
 
 fn file_header(index_offset: u64, index_len: u64, index_crc: u32) -> [u8; 64] {
@@ -100,6 +127,7 @@ pub struct ArchiveWriter<W: Write + Seek> {
     out: W,
     pos: u64,
     entries: Vec<TensorEntry>,
+    auto: Option<AutoRecord>,
 }
 
 impl<W: Write + Seek> ArchiveWriter<W> {
@@ -111,7 +139,13 @@ impl<W: Write + Seek> ArchiveWriter<W> {
             out,
             pos: ALIGN,
             entries: Vec::new(),
+            auto: None,
         })
+    }
+
+    /// Record the constraints codec `auto` chose the tensors' codecs under ([`Index::auto`]).
+    pub fn set_auto(&mut self, record: AutoRecord) {
+        self.auto = Some(record);
     }
 
     /// Append one tensor container; `entry.offset`, `entry.length` and
@@ -138,6 +172,7 @@ impl<W: Write + Seek> ArchiveWriter<W> {
             source_header,
             metadata,
             tensors: self.entries,
+            auto: self.auto,
         };
         let json = serde_json::to_vec(&index).map_err(|e| Error::Corrupt(e.to_string()))?;
         self.out.write_all(&json)?;

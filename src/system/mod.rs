@@ -455,7 +455,7 @@ impl System {
         opts: &CompressOptions,
     ) -> Result<Compressed> {
         let (_restore, dev) = self.require_cuda()?;
-        let codec = codec::codec_id_for(dtype, &opts.codec);
+        let codec = codec::codec_id_for(dtype, &opts.codec)?;
         let (bytes, max_abs_error) = dev.encode_host(data, dtype, shape, opts)?;
         self.count(0, 1);
         self.count(2, data.len() as u64);
@@ -464,6 +464,7 @@ impl System {
             bytes,
             max_abs_error,
             codec,
+            choice: None,
         })
     }
 

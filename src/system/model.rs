@@ -53,6 +53,12 @@ pub struct TensorReport {
     /// read from the container header; absent otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub settings: Option<String>,
+    /// Compressing with codec `auto` only: why this tensor got its codec (every candidate's
+    /// ratio, the rule, sample or whole tensor: [`crate::codec::auto::AutoChoice::why`]).
+    /// Not stored in the archive (which keeps the rule once, [`ModelReport::auto`]); absent
+    /// otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auto: Option<String>,
     /// Verify only: true when the tensor is bit-exact (lossless) or within its bound.
     pub ok: bool,
 }
@@ -83,6 +89,11 @@ pub struct ModelReport {
     pub error_source: String,
     /// Verify: every tensor within its bound or bit-exact.
     pub ok: bool,
+    /// Archives of codec `auto`: how each tensor's codec was chosen (the rule and candidates,
+    /// [`crate::codec::auto::describe_rule`]), as the archive index records it; absent
+    /// otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auto: Option<String>,
     /// Per tensor.
     pub tensors: Vec<TensorReport>,
 }
@@ -286,6 +297,9 @@ impl System {
         })?;
         let mut r = summary("compress", total, reports, t0, MEASURED_BY_ENCODER);
         r.mb_per_s = Some(mb_per_s(r.original_bytes, r.seconds));
+        if let CodecParams::Auto(ap) = &opts.codec {
+            r.auto = Some(crate::codec::auto::describe_rule(ap));
+        }
         Ok(r)
     }
 
@@ -333,10 +347,15 @@ impl System {
         let codec = opts.codec;
         let mut reports = Vec::with_capacity(tensors.len());
         let mut w = ArchiveWriter::new(out)?;
+        if let CodecParams::Auto(ap) = &codec {
+            w.set_auto(ap.record());
+        }
         for (k, t) in tensors.iter().enumerate() {
             progress(k, tensors.len(), &t.name);
             let data = &src[data_start + t.start as usize..data_start + t.end as usize];
             let c = self.compress(data, t.dtype, &t.shape, &opts)?;
+            // What the container was written with: `auto`'s choice, or the codec asked for.
+            let codec = c.choice.as_ref().map_or(codec, |a| a.params);
             let info = crate::codec::inspect(&c.bytes).map_err(|e| {
                 Error::Corrupt(format!(
                     "tensor '{}': the encoder wrote a container its reader refuses ({e}); \
@@ -399,6 +418,7 @@ impl System {
                     }
                     _ => None,
                 },
+                auto: c.choice.as_ref().map(|a| a.why.clone()),
                 ok: true,
             });
             w.add(entry, &c.bytes)?;
@@ -535,13 +555,17 @@ impl System {
                 Ok(r)
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(summary(
+        let mut r = summary(
             "inspect",
             src.len() as u64,
             reports,
             t0,
             RECORDED_AT_COMPRESSION,
-        ))
+        );
+        r.auto = index.auto.as_ref().map(|a| {
+            crate::codec::auto::describe_rule(&crate::codec::auto::AutoParams::from_record(a))
+        });
+        Ok(r)
     }
 
     /// Decode every tensor of `archive` and compare with `original` (a safetensors file):
@@ -636,6 +660,7 @@ fn entry_report(
         max_rel_error: max_rel,
         bound: t.bound.clone(),
         settings: None,
+        auto: None,
         ok,
     }
 }
@@ -663,6 +688,7 @@ fn summary(
         max_rel_error: max_of(tensors.iter().map(|r| r.max_rel_error)),
         error_source: error_source.into(),
         ok: tensors.iter().all(|r| r.ok),
+        auto: None,
         tensors,
     }
 }

@@ -141,7 +141,7 @@ impl EncodeLayout {
     /// Errors: `InvalidArgument`, as those.
     pub fn for_options(dtype: DType, shape: &[u64], opts: &CompressOptions) -> Result<Self> {
         opts.validate(dtype)?;
-        match (&opts.codec, codec_id_for(dtype, &opts.codec)) {
+        match (&opts.codec, codec_id_for(dtype, &opts.codec)?) {
             (CodecParams::Padic(pp), CodecId::Padic) => {
                 Self::new_padic(dtype, shape, pp, opts.chunk_elems, opts.lanes)
             }
