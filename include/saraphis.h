@@ -66,6 +66,15 @@ typedef enum saraphis_codec {
   // decode through the archive calls (`saraphis_archive_decompress_device`); the raw
   // device call reports status 5 for them.
   SARAPHIS_CODEC_SPARSE = 6,
+  // Chosen per tensor (`saraphis_params_new` only; never a container's codec): every codec
+  // the constraints allow is tried on a sample of the tensor (whole tensors up to 2^19
+  // elements) and the best kept (docs/FORMAT.md §9). Constraints: ABS_BOUND / REL_BOUND
+  // (lossy candidates within it; none: bit-exact only), BITS (set explicitly, no bound:
+  // fixed-rate quant allowed), TARGET_RATIO, PRIORITY. CHUNK_ELEMS and LANES are not used
+  // (each candidate has its codec's defaults). The container is the chosen codec's:
+  // `saraphis_inspect` says which. CPU compression only: the GPU compression calls give
+  // `SARAPHIS_ERR_UNSUPPORTED`.
+  SARAPHIS_CODEC_AUTO = 7,
 } saraphis_codec;
 
 // Keys of `saraphis_config_set`.
@@ -208,6 +217,12 @@ typedef enum saraphis_param {
   SARAPHIS_PARAM_SCALE_DTYPE = 11,
   // Quant: 1 = store a minimum per group (asymmetric, as Q4_1), 0 = symmetric (default).
   SARAPHIS_PARAM_ZERO_POINT = 12,
+  // Auto: keep the fastest-decoding candidate whose ratio (original / compressed bytes)
+  // reaches this, finite and > 0; the highest ratio when none does. 0 = none (default).
+  SARAPHIS_PARAM_TARGET_RATIO = 13,
+  // Auto, without a target ratio: 0 = the highest ratio (default), 1 = the fastest decoder
+  // within 5% of the highest ratio.
+  SARAPHIS_PARAM_PRIORITY = 14,
 } saraphis_param;
 
 // Where a device-tier manager decodes a tensor (`saraphis_residency_set_placement`; seed 003's
@@ -1041,7 +1056,7 @@ enum saraphis_result saraphis_padic_hensel_root(const struct saraphis_padic_ring
                                                 uint64_t *root);
 
 // Create codec parameters for `codec` (a `saraphis_codec`: RAW, LOSSLESS, PADIC, BYTES,
-// LOSSLESS_V2, QUANT or SPARSE) into `*out`. Defaults: prime 251, automatic precision, no bound (PADIC then needs
+// LOSSLESS_V2, QUANT, SPARSE or AUTO) into `*out`. Defaults: prime 251, automatic precision, no bound (PADIC then needs
 // one; SPARSE is then lossless), chunk 2^18 elements (LOSSLESS_V2: segments of 2^16; QUANT: 2^16;
 // SPARSE: scatter blocks of 2^16), 32 lanes; QUANT: 8 bits,
 // blocks of 32, F16 scales, symmetric. BYTES is accepted for integer and bool tensors (the same container as
@@ -1057,7 +1072,7 @@ enum saraphis_result saraphis_params_new(uint32_t codec,
 // ABS_BOUND: finite, > 0 (p-adic, and the quant codec's error-bounded mode). REL_BOUND: in
 // (0, 1). CHUNK_ELEMS: 1..=2^28. LANES: 0..=128. Quant (docs/FORMAT.md §7): BITS 2..=8,
 // BLOCK a power of two in 16..=4096, AXIS 0..=7, GROUPING 0..=2, SCALE_DTYPE F32/F16/BF16,
-// ZERO_POINT 0 or 1.
+// ZERO_POINT 0 or 1. Auto: TARGET_RATIO finite and >= 0 (0 = none), PRIORITY 0 or 1.
 // Errors: `SARAPHIS_ERR_INVALID_ARGUMENT` for an unknown key, a non-integer where an integer is
 // needed, or a value out of range (the params are then unchanged),
 // `SARAPHIS_ERR_NULL_PARAMETER`. Not thread-safe on one params handle.

@@ -49,6 +49,9 @@ enum class Codec : uint32_t {
   /// Bitmap of the nonzeros plus the nonzero values, lossless or within a bound (FORMAT.md §8);
   /// written where it is smaller than the values' codec.
   Sparse = SARAPHIS_CODEC_SPARSE,
+  /// Chosen per tensor by trial compression under the constraints set (abs/rel bound, bits,
+  /// target_ratio, priority) (FORMAT.md §9); the container is the chosen codec's. CPU only.
+  Auto = SARAPHIS_CODEC_AUTO,
 };
 
 namespace detail {
@@ -122,6 +125,9 @@ class Params {
   static Params quant(uint32_t bits = 8) { Params p(Codec::Quant); p.bits(bits); return p; }
   /// Sparse, lossless values (add abs_bound / rel_bound for p-adic values).
   static Params sparse() { return Params(Codec::Sparse); }
+  /// Auto, bit-exact candidates only (add abs_bound / rel_bound for lossy ones, bits for
+  /// fixed-rate quant).
+  static Params automatic() { return Params(Codec::Auto); }
   Params& prime(uint32_t p) { return set(SARAPHIS_PARAM_PRIME, p); }
   Params& precision(uint32_t n) { return set(SARAPHIS_PARAM_PRECISION, n); }
   Params& abs_bound(double eps) { return set(SARAPHIS_PARAM_ABS_BOUND, eps); }
@@ -137,6 +143,10 @@ class Params {
   Params& grouping(uint32_t g) { return set(SARAPHIS_PARAM_GROUPING, g); }
   Params& scale_dtype(DType d) { return set(SARAPHIS_PARAM_SCALE_DTYPE, static_cast<uint32_t>(d)); }
   Params& zero_point(bool on) { return set(SARAPHIS_PARAM_ZERO_POINT, on ? 1 : 0); }
+  /// Auto: the fastest-decoding codec reaching this ratio (0 = none); priority 0 highest
+  /// ratio, 1 fastest within 5% of it.
+  Params& target_ratio(double r) { return set(SARAPHIS_PARAM_TARGET_RATIO, r); }
+  Params& priority(uint32_t p) { return set(SARAPHIS_PARAM_PRIORITY, p); }
   const saraphis_params* get() const noexcept { return h_.get(); }
 
  private:

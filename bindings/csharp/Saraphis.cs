@@ -17,7 +17,7 @@ namespace Saraphis
 
     /// <summary>Codecs (saraphis_codec).</summary>
     /// <remarks>LosslessV2: bit-exact, stream layout v2 (F32/F16/BF16), decoded by the batched GPU call.</remarks>
-    public enum Codec : uint { Raw = 0, Lossless = 1, Padic = 2, Bytes = 3, LosslessV2 = 4, Quant = 5, Sparse = 6 }
+    public enum Codec : uint { Raw = 0, Lossless = 1, Padic = 2, Bytes = 3, LosslessV2 = 4, Quant = 5, Sparse = 6, Auto = 7 }
 
     /// <summary>A tropical semiring (saraphis_semiring): which of max / min is the addition ⊕ (the
     /// multiplication ⊗ is + in both). Zero (the ⊕ identity): -Infinity / +Infinity for floats,
@@ -380,6 +380,10 @@ namespace Saraphis
         public Params ScaleDType(DType d) => Set(11, (uint)d);
         /// <summary>Quant: store a minimum per group (asymmetric).</summary>
         public Params ZeroPoint(bool on) => Set(12, on ? 1 : 0);
+        /// <summary>Auto: keep the fastest-decoding codec reaching this ratio (0 = none).</summary>
+        public Params TargetRatio(double r) => Set(13, r);
+        /// <summary>Auto: 0 the highest ratio, 1 the fastest decoder within 5% of it.</summary>
+        public Params Priority(uint p) => Set(14, p);
         /// <summary>llama.cpp's Q8_0 layout (8 bits, blocks of 32, F16 scales), or other bits.</summary>
         public static Params Quant(uint bits = 8) => new Params(Codec.Quant).Bits(bits);
         public void Dispose() { Handle.Dispose(); }

@@ -69,6 +69,10 @@ const (
 	// Sparse: a bitmap of the nonzero elements plus the nonzeros, lossless or within
 	// SetAbsBound/SetRelBound (docs/FORMAT.md section 8); written where it is smaller.
 	Sparse Codec = C.SARAPHIS_CODEC_SPARSE
+	// Auto: chosen per tensor by trial compression under the constraints set (SetAbsBound,
+	// SetRelBound, SetBits, SetTargetRatio, SetPriority; docs/FORMAT.md section 9); the
+	// container is the chosen codec's. CPU compression only.
+	Auto Codec = C.SARAPHIS_CODEC_AUTO
 )
 
 // Error is a failed call: Code is the C saraphis_result, Message the detailed text.
@@ -298,6 +302,14 @@ func (p *Params) SetZeroPoint(on bool) error {
 	}
 	return p.set(C.SARAPHIS_PARAM_ZERO_POINT, v)
 }
+
+// SetTargetRatio makes codec Auto keep the fastest-decoding codec whose ratio reaches r
+// (0 = none; the highest ratio when none reaches it).
+func (p *Params) SetTargetRatio(r float64) error { return p.set(C.SARAPHIS_PARAM_TARGET_RATIO, r) }
+
+// SetPriority sets codec Auto's rule without a target: 0 the highest ratio, 1 the fastest
+// decoder within 5% of it.
+func (p *Params) SetPriority(v uint32) error { return p.set(C.SARAPHIS_PARAM_PRIORITY, float64(v)) }
 
 // SetChunkElems sets the elements per chunk.
 func (p *Params) SetChunkElems(n uint32) error {

@@ -258,6 +258,65 @@ func TestSparse(t *testing.T) {
 	}
 }
 
+// TestAuto: within abs 1e-3 codec Auto is no larger than p-adic alone and keeps the bound on
+// real weights; a target ratio of 2 takes the fastest decoder reaching it (quant).
+func TestAuto(t *testing.T) {
+	s := newSystem(t)
+	defer s.Close()
+	ap, _ := NewParams(Auto)
+	defer ap.Close()
+	pp, _ := NewParams(Padic)
+	defer pp.Close()
+	for _, p := range []*Params{ap, pp} {
+		if err := p.SetAbsBound(1e-3); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, ts := range loadFixture(t, "minilm-subset-f32.safetensors") {
+		if ts.dtype != "F32" || len(ts.data) < 100000 {
+			continue
+		}
+		c, err := s.CompressBytes(ts.data, F32, ts.shape, ap)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pc, err := s.CompressBytes(ts.data, F32, ts.shape, pp)
+		if err != nil || len(c) > len(pc) {
+			t.Fatalf("%s: auto %d bytes, p-adic %d (%v)", ts.name, len(c), len(pc), err)
+		}
+		out := make([]byte, len(ts.data))
+		if err := s.DecompressBytes(c, F32, out); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < len(out); i += 4 {
+			x := float64(math.Float32frombits(binary.LittleEndian.Uint32(ts.data[i:])))
+			y := float64(math.Float32frombits(binary.LittleEndian.Uint32(out[i:])))
+			if math.Abs(x-y) > 1e-3 {
+				t.Fatalf("%s: element %d: %v -> %v", ts.name, i/4, x, y)
+			}
+		}
+	}
+	if err := ap.SetTargetRatio(2); err != nil {
+		t.Fatal(err)
+	}
+	ts := loadFixture(t, "minilm-subset-f32.safetensors")
+	for _, x := range ts {
+		if x.dtype == "F32" && len(x.data) > 100000 {
+			c, err := s.CompressBytes(x.data, F32, x.shape, ap)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if info, _ := Inspect(c); info.Codec != Quant {
+				t.Fatalf("%s: target ratio 2 gave %v", x.name, info.Codec)
+			}
+			break
+		}
+	}
+	if err := ap.SetPriority(2); err == nil {
+		t.Fatal("priority 2 accepted")
+	}
+}
+
 func TestErrors(t *testing.T) {
 	s := newSystem(t)
 	defer s.Close()

@@ -6,6 +6,7 @@
 use super::boundary::{guard, guard_value, invalid, out_ptr, BoxHandle, Fail};
 use super::result::saraphis_result;
 use super::types::{codec_arg, saraphis_codec, saraphis_param};
+use crate::codec::auto::{AutoParams, Priority};
 use crate::codec::quant::{Grouping, QuantParams};
 use crate::codec::{self, CodecParams, CompressOptions, ErrorBound, PadicParams};
 use crate::dtype::DType;
@@ -36,6 +37,12 @@ pub(super) struct Params {
     block: u32,
     /// Quant: channel axis.
     axis: u32,
+    /// BITS was set (auto: fixed-rate quant allowed).
+    bits_set: bool,
+    /// Auto: target ratio (None: not set).
+    target_ratio: Option<f64>,
+    /// Auto: speed priority.
+    speed: bool,
 }
 
 impl BoxHandle for saraphis_params {
@@ -120,6 +127,16 @@ impl Params {
                     }),
                 })
             }
+            saraphis_codec::SARAPHIS_CODEC_AUTO => CodecParams::Auto(AutoParams {
+                bound: self.bound,
+                bits: self.bits_set.then_some(self.quant.bits),
+                target_ratio: self.target_ratio,
+                priority: if self.speed {
+                    Priority::Speed
+                } else {
+                    Priority::Ratio
+                },
+            }),
         };
         Ok(CompressOptions {
             codec,
@@ -130,7 +147,7 @@ impl Params {
 }
 
 /// Create codec parameters for `codec` (a `saraphis_codec`: RAW, LOSSLESS, PADIC, BYTES,
-/// LOSSLESS_V2, QUANT or SPARSE) into `*out`. Defaults: prime 251, automatic precision, no bound (PADIC then needs
+/// LOSSLESS_V2, QUANT, SPARSE or AUTO) into `*out`. Defaults: prime 251, automatic precision, no bound (PADIC then needs
 /// one; SPARSE is then lossless), chunk 2^18 elements (LOSSLESS_V2: segments of 2^16; QUANT: 2^16;
 /// SPARSE: scatter blocks of 2^16), 32 lanes; QUANT: 8 bits,
 /// blocks of 32, F16 scales, symmetric. BYTES is accepted for integer and bool tensors (the same container as
@@ -164,6 +181,9 @@ pub unsafe extern "C" fn saraphis_params_new(
             grouping: 0,
             block: crate::codec::quant::DEFAULT_BLOCK,
             axis: 0,
+            bits_set: false,
+            target_ratio: None,
+            speed: false,
         };
         *o = saraphis_params::into_handle(p);
         Ok(())
@@ -175,7 +195,7 @@ pub unsafe extern "C" fn saraphis_params_new(
 /// ABS_BOUND: finite, > 0 (p-adic, and the quant codec's error-bounded mode). REL_BOUND: in
 /// (0, 1). CHUNK_ELEMS: 1..=2^28. LANES: 0..=128. Quant (docs/FORMAT.md §7): BITS 2..=8,
 /// BLOCK a power of two in 16..=4096, AXIS 0..=7, GROUPING 0..=2, SCALE_DTYPE F32/F16/BF16,
-/// ZERO_POINT 0 or 1.
+/// ZERO_POINT 0 or 1. Auto: TARGET_RATIO finite and >= 0 (0 = none), PRIORITY 0 or 1.
 /// Errors: `SARAPHIS_ERR_INVALID_ARGUMENT` for an unknown key, a non-integer where an integer is
 /// needed, or a value out of range (the params are then unchanged),
 /// `SARAPHIS_ERR_NULL_PARAMETER`. Not thread-safe on one params handle.
@@ -238,6 +258,7 @@ pub unsafe extern "C" fn saraphis_params_set(
                     return Err(invalid(format!("bits {v}: must be 2..=8")));
                 }
                 p.quant.bits = v;
+                p.bits_set = true;
             }
             k if k == SARAPHIS_PARAM_BLOCK as u32 => {
                 let v = int()?;
@@ -281,6 +302,21 @@ pub unsafe extern "C" fn saraphis_params_set(
                     return Err(invalid(format!("zero point {v}: 0 or 1")));
                 }
                 p.quant.zero_point = v == 1;
+            }
+            k if k == SARAPHIS_PARAM_TARGET_RATIO as u32 => {
+                if !(value.is_finite() && value >= 0.0) {
+                    return Err(invalid(format!(
+                        "target ratio {value}: finite and > 0 (0 = none)"
+                    )));
+                }
+                p.target_ratio = (value > 0.0).then_some(value);
+            }
+            k if k == SARAPHIS_PARAM_PRIORITY as u32 => {
+                let v = int()?;
+                if v > 1 {
+                    return Err(invalid(format!("priority {v}: 0 ratio, 1 speed")));
+                }
+                p.speed = v == 1;
             }
             k => return Err(invalid(format!("parameter key {k}"))),
         }

@@ -128,12 +128,22 @@ pub enum saraphis_codec {
     /// decode through the archive calls (`saraphis_archive_decompress_device`); the raw
     /// device call reports status 5 for them.
     SARAPHIS_CODEC_SPARSE = 6,
+    /// Chosen per tensor (`saraphis_params_new` only; never a container's codec): every codec
+    /// the constraints allow is tried on a sample of the tensor (whole tensors up to 2^19
+    /// elements) and the best kept (docs/FORMAT.md §9). Constraints: ABS_BOUND / REL_BOUND
+    /// (lossy candidates within it; none: bit-exact only), BITS (set explicitly, no bound:
+    /// fixed-rate quant allowed), TARGET_RATIO, PRIORITY. CHUNK_ELEMS and LANES are not used
+    /// (each candidate has its codec's defaults). The container is the chosen codec's:
+    /// `saraphis_inspect` says which. CPU compression only: the GPU compression calls give
+    /// `SARAPHIS_ERR_UNSUPPORTED`.
+    SARAPHIS_CODEC_AUTO = 7,
 }
 
-/// The container codec id of each C codec; exhaustive.
-const fn codec_to_rust(c: saraphis_codec) -> CodecId {
+/// The container codec id of each C codec; exhaustive (AUTO is no container's codec).
+const fn codec_to_rust(c: saraphis_codec) -> Option<CodecId> {
     use saraphis_codec::*;
-    match c {
+    Some(match c {
+        SARAPHIS_CODEC_AUTO => return None,
         SARAPHIS_CODEC_RAW => CodecId::Raw,
         SARAPHIS_CODEC_LOSSLESS => CodecId::Lossless,
         SARAPHIS_CODEC_PADIC => CodecId::Padic,
@@ -141,10 +151,11 @@ const fn codec_to_rust(c: saraphis_codec) -> CodecId {
         SARAPHIS_CODEC_LOSSLESS_V2 => CodecId::LosslessV2,
         SARAPHIS_CODEC_QUANT => CodecId::Quant,
         SARAPHIS_CODEC_SPARSE => CodecId::Sparse,
-    }
+    })
 }
 
-const CODECS: [saraphis_codec; 7] = {
+/// The values of `saraphis_codec`, in order: the container codecs, then AUTO.
+const CODECS: [saraphis_codec; 8] = {
     use saraphis_codec::*;
     [
         SARAPHIS_CODEC_RAW,
@@ -154,6 +165,7 @@ const CODECS: [saraphis_codec; 7] = {
         SARAPHIS_CODEC_LOSSLESS_V2,
         SARAPHIS_CODEC_QUANT,
         SARAPHIS_CODEC_SPARSE,
+        SARAPHIS_CODEC_AUTO,
     ]
 };
 
@@ -161,7 +173,10 @@ const _: () = {
     let mut i = 0;
     while i < CODECS.len() {
         assert!(CODECS[i] as u32 == i as u32);
-        assert!(codec_to_rust(CODECS[i]) as u32 == CODECS[i] as u32);
+        match codec_to_rust(CODECS[i]) {
+            Some(id) => assert!(id as u32 == CODECS[i] as u32),
+            None => assert!(CODECS[i] as u32 == saraphis_codec::SARAPHIS_CODEC_AUTO as u32),
+        }
         i += 1;
     }
 };
@@ -200,6 +215,12 @@ pub enum saraphis_param {
     SARAPHIS_PARAM_SCALE_DTYPE = 11,
     /// Quant: 1 = store a minimum per group (asymmetric, as Q4_1), 0 = symmetric (default).
     SARAPHIS_PARAM_ZERO_POINT = 12,
+    /// Auto: keep the fastest-decoding candidate whose ratio (original / compressed bytes)
+    /// reaches this, finite and > 0; the highest ratio when none does. 0 = none (default).
+    SARAPHIS_PARAM_TARGET_RATIO = 13,
+    /// Auto, without a target ratio: 0 = the highest ratio (default), 1 = the fastest decoder
+    /// within 5% of the highest ratio.
+    SARAPHIS_PARAM_PRIORITY = 14,
 }
 
 /// Keys of `saraphis_config_set`.
@@ -360,7 +381,7 @@ pub(super) fn codec_arg(c: u32) -> Result<saraphis_codec, Fail> {
         .find(|&k| k as u32 == c)
         .ok_or_else(|| {
             invalid(format!(
-                "codec {c}: RAW, LOSSLESS, PADIC, BYTES, LOSSLESS_V2 or QUANT"
+                "codec {c}: RAW, LOSSLESS, PADIC, BYTES, LOSSLESS_V2, QUANT, SPARSE or AUTO"
             ))
         })
 }

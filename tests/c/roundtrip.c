@@ -137,7 +137,7 @@ int main(int argc, char **argv) {
         /* BYTES: accepted for integer tensors (same container as LOSSLESS), refused for floats. */
         saraphis_params *byte_planes = NULL;
         OK(saraphis_params_new(SARAPHIS_CODEC_BYTES, &byte_planes));
-        CHECK(saraphis_params_new(7, &byte_planes) == SARAPHIS_ERR_INVALID_ARGUMENT && byte_planes != NULL, "codec 7");
+        CHECK(saraphis_params_new(8, &byte_planes) == SARAPHIS_ERR_INVALID_ARGUMENT && byte_planes != NULL, "codec 8");
         int32_t ints[256];
         for (int i = 0; i < 256; i++) ints[i] = (i * 37) % 11 - 5;
         uint64_t ishape[1] = {256};
@@ -325,6 +325,49 @@ int main(int argc, char **argv) {
         saraphis_buffer_free(sb);
         saraphis_params_free(sp);
         free(pr);
+        free(back);
+    }
+    {
+        /* AUTO: per tensor, the best codec the constraints allow (docs/FORMAT.md §9). At abs
+         * 1e-3 it is no larger than p-adic alone and keeps the bound element by element; a
+         * target ratio of 2 takes the fastest decoder reaching it (quant); bad constraints are
+         * refused. */
+        saraphis_params *ap = NULL, *pp = NULL;
+        OK(saraphis_params_new(SARAPHIS_CODEC_AUTO, &ap));
+        OK(saraphis_params_set(ap, SARAPHIS_PARAM_ABS_BOUND, 1e-3));
+        OK(saraphis_params_new(SARAPHIS_CODEC_PADIC, &pp));
+        OK(saraphis_params_set(pp, SARAPHIS_PARAM_ABS_BOUND, 1e-3));
+        saraphis_buffer *ab = NULL, *pb = NULL;
+        OK(saraphis_compress(sys, ap, data, bytes, SARAPHIS_F32, shape, 2, &ab));
+        OK(saraphis_compress(sys, pp, data, bytes, SARAPHIS_F32, shape, 2, &pb));
+        CHECK(saraphis_buffer_len(ab) <= saraphis_buffer_len(pb), "auto no larger than p-adic");
+        size_t abound = 0;
+        OK(saraphis_compress_bound(SARAPHIS_F32, shape, 2, ap, &abound));
+        CHECK(saraphis_buffer_len(ab) <= abound, "auto within its size query");
+        saraphis_tensor_info ai;
+        OK(saraphis_inspect(saraphis_buffer_data(ab), saraphis_buffer_len(ab), &ai));
+        CHECK(ai.codec != SARAPHIS_CODEC_AUTO && ai.codec <= SARAPHIS_CODEC_SPARSE, "a concrete codec");
+        float *back = malloc(bytes);
+        OK(saraphis_decompress(sys, saraphis_buffer_data(ab), saraphis_buffer_len(ab), SARAPHIS_F32, back, bytes));
+        int within = 1;
+        for (size_t i = 0; i < n; i++) within &= fabsf(back[i] - data[i]) <= 1e-3f;
+        CHECK(within, "auto keeps the bound for every element");
+        saraphis_buffer_free(ab);
+        OK(saraphis_params_set(ap, SARAPHIS_PARAM_TARGET_RATIO, 2));
+        ab = NULL;
+        OK(saraphis_compress(sys, ap, data, bytes, SARAPHIS_F32, shape, 2, &ab));
+        OK(saraphis_inspect(saraphis_buffer_data(ab), saraphis_buffer_len(ab), &ai));
+        CHECK(ai.codec == SARAPHIS_CODEC_QUANT, "target ratio 2: the fastest decoder reaching it");
+        saraphis_buffer_free(ab);
+        CHECK(saraphis_params_set(ap, SARAPHIS_PARAM_TARGET_RATIO, -1) == SARAPHIS_ERR_INVALID_ARGUMENT, "target ratio -1");
+        CHECK(saraphis_params_set(ap, SARAPHIS_PARAM_PRIORITY, 2) == SARAPHIS_ERR_INVALID_ARGUMENT, "priority 2");
+        OK(saraphis_params_set(ap, SARAPHIS_PARAM_BITS, 8));
+        ab = NULL;
+        CHECK(saraphis_compress(sys, ap, data, bytes, SARAPHIS_F32, shape, 2, &ab) == SARAPHIS_ERR_INVALID_ARGUMENT && ab == NULL,
+              "auto: bits with a bound refused");
+        saraphis_buffer_free(pb);
+        saraphis_params_free(ap);
+        saraphis_params_free(pp);
         free(back);
     }
     CHECK(memcmp(copy, data, bytes) == 0, "input never written");

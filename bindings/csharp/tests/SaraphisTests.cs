@@ -512,6 +512,21 @@ static class SaraphisTests
                       "sparse round trip bit for bit");
             }
 
+            // Auto within abs 1e-3: no larger than p-adic alone, bound kept; a target ratio of 2
+            // takes the fastest decoder reaching it (quant).
+            using (var ap = new Params(Codec.Auto).AbsBound(1e-3))
+            using (var pp = Params.PadicAbs(1e-3))
+            {
+                byte[] ac = sys.Compress(w, big.Shape, ap);
+                Check(ac.Length <= sys.Compress(w, big.Shape, pp).Length, "auto no larger than p-adic");
+                var ab = new float[w.Length];
+                sys.Decompress(ac, ab);
+                Check(Enumerable.Range(0, w.Length).All(i => Math.Abs((double)w[i] - ab[i]) <= 1e-3), "auto keeps the bound");
+                Check(Library.Inspect(sys.Compress(w, big.Shape, ap.TargetRatio(2))).Codec == (uint)Codec.Quant,
+                      "auto target ratio 2: quant");
+                Throws<SaraphisException>(() => ap.Priority(2), e => e.Code == 1001, "auto priority 2");
+            }
+
             ushort[] bf = w.Select(v => (ushort)(BitConverter.ToUInt32(BitConverter.GetBytes(v), 0) >> 16)).ToArray();
             byte[] cb = sys.Compress(bf, DType.BF16, big.Shape, lossless);
             var bb = new ushort[bf.Length];

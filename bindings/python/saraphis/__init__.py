@@ -113,6 +113,8 @@ def compress(
     grouping: Optional[int] = None,
     scale_dtype: Optional[str] = None,
     zero_point: Optional[bool] = None,
+    target_ratio: Optional[float] = None,
+    priority: Optional[str] = None,
     system: Optional[System] = None,
 ) -> bytes:
     """Compress a tensor into a self-describing container (dtype and shape kept).
@@ -124,12 +126,14 @@ def compress(
     Codec choice as :class:`saraphis._core.Params`: bit-exact by default, ``abs=EPS`` or
     ``rel=EPS`` for the error-bounded p-adic codec, ``codec="quant"`` for block / per-channel /
     global quantization (``bits``, ``block``, ``axis``, ``grouping``, ``scale_dtype``,
-    ``zero_point``; with ``abs=EPS`` the fewest bits per block within EPS); integer and bool
-    tensors always bit-exact. Returns the container as ``bytes``. Raises :class:`SaraphisError`
+    ``zero_point``; with ``abs=EPS`` the fewest bits per block within EPS), ``codec="sparse"``,
+    or ``codec="auto"`` (the best codec the constraints allow, by trial compression: ``abs`` /
+    ``rel``, ``bits``, ``target_ratio``, ``priority`` "ratio" | "speed"; host tensors only);
+    integer and bool tensors always bit-exact. Returns the container as ``bytes``. Raises :class:`SaraphisError`
     (``ERR_INVALID_ARGUMENT`` for parameters the data cannot use, ``ERR_UNSUPPORTED``,
     ``ERR_DEVICE``) or ``ValueError`` for a contradictory codec choice. Thread-safe."""
     p = Params(lossless, abs, rel, codec, prime, precision, chunk_elems, lanes, bits, block, axis,
-               grouping, scale_dtype, zero_point)
+               grouping, scale_dtype, zero_point, target_ratio, priority)
     sys_ = system or default_system()
     if _is_torch(array) and array.is_cuda:
         return _compress_cuda(sys_, p, array)

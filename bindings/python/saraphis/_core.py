@@ -256,7 +256,11 @@ class Params:
     with ``abs=EPS`` the fewest bits per block within EPS), or ``codec="sparse"`` (section 8:
     a bitmap of the nonzero elements plus the nonzero values, lossless or within ``abs``/``rel``;
     written only where smaller than the values' codec, whose container is returned otherwise;
-    ``chunk_elems`` is then the scatter block, a multiple of 32). ``prime`` (p-adic base,
+    ``chunk_elems`` is then the scatter block, a multiple of 32), or ``codec="auto"`` (section 9:
+    per tensor, the best of the codecs allowed by ``abs``/``rel`` (none: bit-exact only),
+    ``bits`` (fixed-rate quant allowed, without a bound), ``target_ratio`` (the fastest decoder
+    reaching it) and ``priority`` ("ratio", default, or "speed": the fastest within 5% of the
+    best ratio), by trial compression of samples; CPU compression only). ``prime`` (p-adic base,
     default 251), ``precision`` (digit planes, 0 = automatic), ``chunk_elems`` (elements per
     chunk), ``lanes`` (rANS lanes per stream, up to 128). Raises ``SaraphisError``
     (``ERR_INVALID_ARGUMENT``) for values the library refuses, ``ValueError`` for a
@@ -268,17 +272,18 @@ class Params:
                  lanes: Optional[int] = None, bits: Optional[int] = None,
                  block: Optional[int] = None, axis: Optional[int] = None,
                  grouping: Optional[int] = None, scale_dtype: Optional[str] = None,
-                 zero_point: Optional[bool] = None):
+                 zero_point: Optional[bool] = None, target_ratio: Optional[float] = None,
+                 priority: Optional[str] = None):
         if abs is not None and rel is not None:
             raise ValueError("give abs= or rel=, not both")
         lossy = abs is not None or rel is not None
         names = {v: k for k, v in F.CODEC_NAMES.items()}
         if codec is not None:
             if codec not in names or codec == "bytes":
-                raise ValueError(f"codec must be raw, lossless, lossless-v2, padic, quant or sparse, not {codec!r}")
+                raise ValueError(f"codec must be raw, lossless, lossless-v2, padic, quant, sparse or auto, not {codec!r}")
             c = names[codec]
-            if lossy and c not in (F.CODEC_PADIC, F.CODEC_QUANT, F.CODEC_SPARSE):
-                raise ValueError(f"abs=/rel= select the p-adic, quant or sparse codec, not {codec}")
+            if lossy and c not in (F.CODEC_PADIC, F.CODEC_QUANT, F.CODEC_SPARSE, F.CODEC_AUTO):
+                raise ValueError(f"abs=/rel= select the p-adic, quant, sparse or auto codec, not {codec}")
             if rel is not None and c == F.CODEC_QUANT:
                 raise ValueError("the quant codec takes abs=, not rel=")
         else:
@@ -288,8 +293,15 @@ class Params:
         if not lossless and not lossy and codec is None:
             raise ValueError("lossless=False needs abs= or rel=")
         quant = (bits, block, axis, grouping, scale_dtype, zero_point)
+        if c == F.CODEC_AUTO:
+            quant = quant[1:]
         if c != F.CODEC_QUANT and any(v is not None for v in quant):
-            raise ValueError("bits=, block=, axis=, grouping=, scale_dtype=, zero_point= need codec='quant'")
+            raise ValueError("bits=, block=, axis=, grouping=, scale_dtype=, zero_point= need codec='quant' "
+                             "(codec='auto' takes bits=)")
+        if c != F.CODEC_AUTO and (target_ratio is not None or priority is not None):
+            raise ValueError("target_ratio= and priority= need codec='auto'")
+        if priority not in (None, "ratio", "speed"):
+            raise ValueError(f"priority must be 'ratio' or 'speed', not {priority!r}")
         scale_codes = {"float32": F.F32, "float16": F.F16, "bfloat16": F.BF16}
         if scale_dtype is not None and scale_dtype not in scale_codes:
             raise ValueError(f"scale_dtype must be float32, float16 or bfloat16, not {scale_dtype!r}")
@@ -302,7 +314,9 @@ class Params:
                        (F.PARAM_LANES, lanes), (F.PARAM_BITS, bits), (F.PARAM_BLOCK, block),
                        (F.PARAM_AXIS, axis), (F.PARAM_GROUPING, grouping),
                        (F.PARAM_SCALE_DTYPE, None if scale_dtype is None else scale_codes[scale_dtype]),
-                       (F.PARAM_ZERO_POINT, None if zero_point is None else int(zero_point))):
+                       (F.PARAM_ZERO_POINT, None if zero_point is None else int(zero_point)),
+                       (F.PARAM_TARGET_RATIO, target_ratio),
+                       (F.PARAM_PRIORITY, None if priority is None else int(priority == "speed"))):
             if v is not None:
                 _check(F.lib.saraphis_params_set(h, key, float(v)))
 

@@ -122,6 +122,26 @@ def test_sparse_codec_on_2_4_pruned_weights(minilm):
     assert saraphis.inspect(saraphis.compress(a, codec="sparse")).codec == "lossless-v2"
 
 
+def test_auto_codec_picks_per_tensor_within_the_bound(minilm):
+    a = minilm["encoder.layer.0.attention.self.query.weight"]
+    blob = saraphis.compress(a, codec="auto", abs=1e-3)
+    assert saraphis.inspect(blob).codec in ("padic", "quant", "lossless-v2", "lossless")
+    assert len(blob) <= len(saraphis.compress(a, abs=1e-3))
+    y = saraphis.decompress(blob)
+    assert np.all(np.abs(y.astype(np.float64) - a) <= 1e-3)
+    # The fastest decoder that reaches 2x at this bound is quant.
+    assert saraphis.inspect(saraphis.compress(a, codec="auto", abs=1e-3, target_ratio=2)).codec == "quant"
+    # Bit-exact candidates only without a bound.
+    exact = saraphis.compress(a, codec="auto", priority="speed")
+    assert saraphis.decompress(exact).tobytes() == a.tobytes()
+    with pytest.raises(ValueError):
+        saraphis.compress(a, target_ratio=2)
+    with pytest.raises(ValueError):
+        saraphis.compress(a, codec="auto", priority="fast")
+    with pytest.raises(SaraphisError):
+        saraphis.compress(a, codec="auto", abs=1e-3, bits=8)
+
+
 def test_corrupted_truncated_and_foreign_blobs_raise(minilm):
     a = minilm["encoder.layer.0.attention.self.query.weight"]
     blob = saraphis.compress(a)
