@@ -275,3 +275,90 @@ fn the_writer_never_writes_parameters_its_reader_refuses() {
     let r = sys().verify_model(&out, &src, &quiet).unwrap();
     assert!(r.ok);
 }
+
+/// Identical tensors (tied weights saved twice, as BERT checkpoints save the MLM decoder and
+/// the word embedding) are stored once: archive 1.2, both entries naming one container, both
+/// restored bit for bit, and a 1.1 reader's rules (overlap refused) kept for anything else.
+#[test]
+fn identical_tensors_are_stored_once_and_forged_sharing_is_refused() {
+    use saraphis::format::archive::ARCHIVE_MINOR_SHARED;
+    let dir = tempfile::tempdir().unwrap();
+    let w = common::load("minilm-subset-f32.safetensors")
+        .into_iter()
+        .find(|t| t.name == "encoder.layer.0.attention.self.query.weight")
+        .unwrap();
+    let bias = common::load("minilm-subset-f32.safetensors")
+        .into_iter()
+        .find(|t| t.name == "encoder.layer.0.attention.self.query.bias")
+        .unwrap();
+    let shape = w.shape.clone();
+    let original = dir.path().join("tied.safetensors");
+    write_safetensors(
+        &original,
+        &[
+            ("decoder.weight", "F32", shape.clone(), w.bytes.clone()),
+            ("bias", "F32", bias.shape.clone(), bias.bytes.clone()),
+            ("embedding.weight", "F32", shape.clone(), w.bytes.clone()),
+            // Same bytes, another shape: its own container (headers carry the shape).
+            ("flat", "F32", vec![shape[0] * shape[1]], w.bytes.clone()),
+        ],
+    );
+    let sph = dir.path().join("tied.sph");
+    let s = sys();
+    let r = s
+        .compress_model(&original, &sph, CodecParams::Lossless, &quiet)
+        .unwrap();
+    assert_eq!(r.tensors[2].shared_with.as_deref(), Some("decoder.weight"));
+    assert!(r.tensors[3].shared_with.is_none());
+    let buf = std::fs::read(&sph).unwrap();
+    assert_eq!(u16::from_le_bytes([buf[10], buf[11]]), ARCHIVE_MINOR_SHARED);
+    let index = read_index(&buf).unwrap();
+    assert_eq!(index.shared_with(), vec![None, None, Some(0), None]);
+    assert_eq!(index.tensors[0].offset, index.tensors[2].offset);
+    // One container fewer than tensors: the archive is smaller than with the copy stored.
+    let single_len = index.tensors[0].length;
+    let unshared: u64 = index.tensors.iter().map(|t| t.length).sum();
+    assert!((buf.len() as u64) < unshared, "{} vs {unshared}", buf.len());
+    assert!(single_len > 100_000);
+    let back = dir.path().join("back.safetensors");
+    s.decompress_model(&sph, &back, &quiet).unwrap();
+    assert_eq!(
+        std::fs::read(&back).unwrap(),
+        std::fs::read(&original).unwrap()
+    );
+    assert!(s.inspect_model(&sph).unwrap().tensors[2]
+        .shared_with
+        .is_some());
+
+    // Forged sharing: the same offset with another length, or a missing checksum, or in a
+    // 1.1 archive, is an overlap.
+    let forge = |f: &dyn Fn(&mut serde_json::Value)| rewrite_index(&buf, |v| f(v));
+    let other_len = forge(&|v| {
+        v["tensors"][2]["length"] = serde_json::json!(single_len - 64);
+    });
+    assert!(read_index(&other_len).is_err());
+    let no_crc = forge(&|v| {
+        v["tensors"][2]
+            .as_object_mut()
+            .unwrap()
+            .remove("container_crc32");
+        v["tensors"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("container_crc32");
+    });
+    assert!(read_index(&no_crc).is_err());
+    let mut as_1_1 = buf.clone();
+    as_1_1[10..12].copy_from_slice(&ARCHIVE_MINOR.to_le_bytes());
+    let crc = crc32fast::hash(&as_1_1[..36]);
+    as_1_1[36..40].copy_from_slice(&crc.to_le_bytes());
+    let e = read_index(&as_1_1).unwrap_err();
+    assert!(e.to_string().contains("overlaps"), "{e}");
+    // A shared entry pointing at a container of another shape is refused by its header check.
+    let wrong_shape = forge(&|v| {
+        v["tensors"][3]["offset"] = v["tensors"][0]["offset"].clone();
+        v["tensors"][3]["length"] = v["tensors"][0]["length"].clone();
+        v["tensors"][3]["container_crc32"] = v["tensors"][0]["container_crc32"].clone();
+    });
+    assert!(read_index(&wrong_shape).is_err());
+}

@@ -301,6 +301,10 @@ fn table(r: &ModelReport) -> String {
             s.pop();
             s += &format!("  [{settings}]\n");
         }
+        if let Some(first) = &t.shared_with {
+            s.pop();
+            s += &format!("  [same as {first}: stored once]\n");
+        }
         if let Some(why) = &t.auto {
             s += &format!("    auto: {why}\n");
         }

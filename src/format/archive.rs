@@ -25,7 +25,13 @@ pub const ARCHIVE_MAGIC: [u8; 8] = *b"SARAPHIS";
 pub const ARCHIVE_MAJOR: u16 = 1;
 /// Archive minor version written by this build. 1.1 adds `container_crc32` to index entries;
 /// 1.0 archives (without it) are still read, their containers bound by header checks only.
+/// An archive in which several entries share one container (identical tensors stored once) is
+/// written as [`ARCHIVE_MINOR_SHARED`].
 pub const ARCHIVE_MINOR: u16 = 1;
+/// Archive minor version of archives with shared containers (1.2): entries with the same
+/// offset, length and `container_crc32` name one container; 1.1 readers refuse them as
+/// overlapping.
+pub const ARCHIVE_MINOR_SHARED: u16 = 2;
 /// Size of the fixed file header; also the alignment of every tensor container.
 pub const ALIGN: u64 = 64;
 
@@ -87,6 +93,22 @@ pub struct Index {
     pub auto: Option<AutoRecord>,
 }
 
+impl Index {
+    /// For each entry, the position of the first entry whose container it shares (archive
+    /// 1.2: identical tensors stored once), or `None` for an entry with its own container.
+    pub fn shared_with(&self) -> Vec<Option<usize>> {
+        let mut first: std::collections::HashMap<u64, usize> = std::collections::HashMap::new();
+        self.tensors
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let f = *first.entry(t.offset).or_insert(i);
+                (f != i).then_some(f)
+            })
+            .collect()
+    }
+}
+
 /// The constraints codec `auto` ran under ([`Index::auto`]); each field absent when not given.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct AutoRecord {
@@ -107,11 +129,11 @@ pub struct AutoRecord {
     pub speed: bool,
 }
 
-fn file_header(index_offset: u64, index_len: u64, index_crc: u32) -> [u8; 64] {
+fn file_header(minor: u16, index_offset: u64, index_len: u64, index_crc: u32) -> [u8; 64] {
     let mut h = [0u8; 64];
     h[..8].copy_from_slice(&ARCHIVE_MAGIC);
     h[8..10].copy_from_slice(&ARCHIVE_MAJOR.to_le_bytes());
-    h[10..12].copy_from_slice(&ARCHIVE_MINOR.to_le_bytes());
+    h[10..12].copy_from_slice(&minor.to_le_bytes());
     // 12..16 flags = 0
     h[16..24].copy_from_slice(&index_offset.to_le_bytes());
     h[24..32].copy_from_slice(&index_len.to_le_bytes());
@@ -128,6 +150,8 @@ pub struct ArchiveWriter<W: Write + Seek> {
     pos: u64,
     entries: Vec<TensorEntry>,
     auto: Option<AutoRecord>,
+    /// Some entry shares another's container ([`ARCHIVE_MINOR_SHARED`]).
+    shared: bool,
 }
 
 impl<W: Write + Seek> ArchiveWriter<W> {
@@ -140,7 +164,31 @@ impl<W: Write + Seek> ArchiveWriter<W> {
             pos: ALIGN,
             entries: Vec::new(),
             auto: None,
+            shared: false,
         })
+    }
+
+    /// The `i`-th entry added so far (0-based), offsets filled in.
+    pub fn entry(&self, i: usize) -> Option<&TensorEntry> {
+        self.entries.get(i)
+    }
+
+    /// Add a tensor whose container is that of the tensor added `earlier`-th (0-based): an
+    /// identical tensor stored once. `entry.offset`, `length` and `container_crc32` are copied
+    /// from it; nothing is written. The caller guarantees the tensors are identical (same
+    /// dtype, shape and bytes). Errors: `InvalidArgument` when `earlier` is not an added tensor.
+    pub fn add_shared(&mut self, mut entry: TensorEntry, earlier: usize) -> Result<()> {
+        let Some(e) = self.entries.get(earlier) else {
+            return Err(Error::InvalidArgument(format!(
+                "shared container: tensor {earlier} was not added"
+            )));
+        };
+        entry.offset = e.offset;
+        entry.length = e.length;
+        entry.container_crc32 = e.container_crc32;
+        self.entries.push(entry);
+        self.shared = true;
+        Ok(())
     }
 
     /// Record the constraints codec `auto` chose the tensors' codecs under ([`Index::auto`]).
@@ -178,7 +226,13 @@ impl<W: Write + Seek> ArchiveWriter<W> {
         self.out.write_all(&json)?;
         let total = self.pos + json.len() as u64;
         self.out.seek(SeekFrom::Start(0))?;
+        let minor = if self.shared {
+            ARCHIVE_MINOR_SHARED
+        } else {
+            ARCHIVE_MINOR
+        };
         self.out.write_all(&file_header(
+            minor,
             self.pos,
             json.len() as u64,
             crc32fast::hash(&json),
@@ -255,8 +309,22 @@ pub fn read_index(buf: &[u8]) -> Result<Index> {
     let mut order: Vec<&TensorEntry> = index.tensors.iter().collect();
     order.sort_by_key(|t| t.offset);
     let mut covered = ALIGN;
+    let mut prev: Option<&TensorEntry> = None;
     for t in order {
         check_entry(buf, t, index_offset)?;
+        // Archive 1.2: an entry naming exactly the previous entry's container shares it (its
+        // header was checked against this entry's dtype, shape and codec just now).
+        if let Some(p) = prev.filter(|p| p.offset == t.offset) {
+            if minor < ARCHIVE_MINOR_SHARED
+                || p.length != t.length
+                || p.container_crc32 != t.container_crc32
+                || t.container_crc32.is_none()
+            {
+                return corrupt(format!("tensor '{}' overlaps another container", t.name));
+            }
+            continue;
+        }
+        prev = Some(t);
         if t.offset < covered {
             return corrupt(format!("tensor '{}' overlaps another container", t.name));
         }

@@ -9,6 +9,7 @@
 //! SIGINT/SIGTERM/SIGHUP in the CLI) the temporary file is removed and an existing output is
 //! left as it was.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufWriter, Seek, Write};
 use std::path::Path;
@@ -59,6 +60,10 @@ pub struct TensorReport {
     /// otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub auto: Option<String>,
+    /// The tensor whose container this one shares (identical dtype, shape and bytes, stored
+    /// once: archive 1.2); absent for a tensor with its own container.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shared_with: Option<String>,
     /// Verify only: true when the tensor is bit-exact (lossless) or within its bound.
     pub ok: bool,
 }
@@ -350,9 +355,41 @@ impl System {
         if let CodecParams::Auto(ap) = &codec {
             w.set_auto(ap.record());
         }
+        // Identical tensors (dtype, shape and bytes) are stored once: tensors already written,
+        // by a CRC-32 of their bytes (then compared in full).
+        let mut written: HashMap<(u32, usize), Vec<usize>> = HashMap::new();
         for (k, t) in tensors.iter().enumerate() {
             progress(k, tensors.len(), &t.name);
             let data = &src[data_start + t.start as usize..data_start + t.end as usize];
+            let key = (crc32fast::hash(data), data.len());
+            let same = written.get(&key).and_then(|ks| {
+                ks.iter().copied().find(|&j| {
+                    let o = &tensors[j];
+                    o.dtype == t.dtype
+                        && o.shape == t.shape
+                        && src[data_start + o.start as usize..data_start + o.end as usize] == *data
+                })
+            });
+            if let Some(j) = same {
+                let first: &TensorReport = &reports[j];
+                let earlier = w.entry(j).ok_or_else(|| {
+                    Error::InvalidArgument(format!("tensor {j}: not in the archive yet"))
+                })?;
+                let entry = TensorEntry {
+                    name: t.name.clone(),
+                    data_offsets: [t.start, t.end],
+                    ..earlier.clone()
+                };
+                reports.push(TensorReport {
+                    name: t.name.clone(),
+                    shared_with: Some(first.name.clone()),
+                    auto: None,
+                    ..first.clone()
+                });
+                w.add_shared(entry, j)?;
+                continue;
+            }
+            written.entry(key).or_default().push(k);
             let c = self.compress(data, t.dtype, &t.shape, &opts)?;
             // What the container was written with: `auto`'s choice, or the codec asked for.
             let codec = c.choice.as_ref().map_or(codec, |a| a.params);
@@ -419,6 +456,7 @@ impl System {
                     _ => None,
                 },
                 auto: c.choice.as_ref().map(|a| a.why.clone()),
+                shared_with: None,
                 ok: true,
             });
             w.add(entry, &c.bytes)?;
@@ -536,11 +574,14 @@ impl System {
         let t0 = Instant::now();
         let src = map_file(input)?;
         let index = read_index(&src)?;
+        let shared = index.shared_with();
         let reports = index
             .tensors
             .iter()
-            .map(|t| {
+            .zip(&shared)
+            .map(|(t, s)| {
                 let mut r = entry_report(t, Some(t.max_abs_error), None, true);
+                r.shared_with = s.map(|j| index.tensors[j].name.clone());
                 if t.codec == "quant" || t.codec == "sparse" {
                     // The settings live in the container header: read it (not the payload).
                     let at = t.offset as usize;
@@ -661,6 +702,7 @@ fn entry_report(
         bound: t.bound.clone(),
         settings: None,
         auto: None,
+        shared_with: None,
         ok,
     }
 }
