@@ -148,11 +148,26 @@ saraphis_sparse_scatter(const uint32_t* __restrict__ mask, const uint8_t* __rest
             break;
     }
     __syncthreads();
-    if (threadIdx.x == 0 && status) {
-        int32_t code = 0;
-        for (uint32_t i = 0; i < nested_len && code == 0; i++) code = nested[i];
-        if (code == 0) code = bad;
-        if (code != 0) atomicCAS(status, 0, code);
+    // The nested statuses are read by block 0, and by any block that found the mask
+    // inconsistent (so that a nested failure's code wins over 2 whichever block writes first),
+    // all threads at once: read serially by thread 0 of every block, as before, the thousands of
+    // codes of a large tensor took about a millisecond after the last block's scatter.
+    if (status && (blockIdx.x == 0 || bad != 0)) {
+        __shared__ uint32_t first;
+        if (threadIdx.x == 0) first = UINT32_MAX;
+        __syncthreads();
+        for (uint32_t i = threadIdx.x; i < nested_len; i += blockDim.x) {
+            if (nested[i] != 0) {
+                atomicMin(&first, i);
+                break;
+            }
+        }
+        __syncthreads();
+        if (threadIdx.x == 0) {
+            int32_t code = first < nested_len ? nested[first] : 0;
+            if (code == 0) code = bad;
+            if (code != 0) atomicCAS(status, 0, code);
+        }
     }
     pdl_wait_prerequisites();
 }

@@ -156,6 +156,10 @@ pub struct CudaDevice {
     /// The library's own stream of this device (non-blocking, created on first use): where work
     /// goes when a caller passes a null `CUstream`.
     own_stream: OnceLock<Arc<cudarc::driver::CudaStream>>,
+    /// A second non-blocking stream of the primary context, created on first use: the branch
+    /// of a call that runs two independent decodes at once (the sparse codec's mask beside its
+    /// values), joined back by events; see [`CudaDevice::side_stream`].
+    side_stream: OnceLock<Arc<cudarc::driver::CudaStream>>,
     /// Device memory ranges (start, end, written) of the decodes enqueued on the library's own
     /// stream that may still run; see `CudaDevice::enqueue_decode`.
     own_stream_inflight: Mutex<Vec<(u64, u64, bool)>>,
@@ -319,6 +323,7 @@ impl CudaDevice {
             padic_finish,
             math,
             own_stream: OnceLock::new(),
+            side_stream: OnceLock::new(),
             own_stream_inflight: Mutex::new(Vec::new()),
         })
     }
@@ -342,6 +347,37 @@ impl CudaDevice {
             .map_err(Error::Device)??;
         // A racing thread may have set it first; either stream is fine, one is kept.
         Ok(self.own_stream.get_or_init(|| s).clone())
+    }
+
+    /// The library's side stream (non-blocking, created on first use, kept for the device's
+    /// lifetime), as a `CUstream`: where one branch of a call runs while the rest runs on the
+    /// caller's stream, ordered both ways by events (the call forks onto it after its earlier
+    /// work and joins back before anything that reads the branch's output). Calls from several
+    /// threads share it; that can only add waits, never remove one. Errors: `Device`.
+    /// Thread-safe.
+    pub fn side_stream(&self) -> Result<*mut c_void> {
+        if let Some(s) = self.side_stream.get() {
+            return Ok(s.cu_stream() as *mut c_void);
+        }
+        let ctx = self.ctx.clone();
+        let s = guarded("stream", move || ctx.new_stream().map_err(dev_err))
+            .map_err(Error::Device)??;
+        Ok(self.side_stream.get_or_init(|| s).cu_stream() as *mut c_void)
+    }
+
+    /// Block the calling thread until the side stream's work is done (at once if it was never
+    /// used). Errors: `Device`. Thread-safe.
+    pub fn synchronize_side_stream(&self) -> Result<()> {
+        match self.side_stream.get() {
+            Some(s) => {
+                let s = s.clone();
+                guarded("cuStreamSynchronize", move || {
+                    s.synchronize().map_err(dev_err)
+                })
+                .map_err(Error::Device)?
+            }
+            None => Ok(()),
+        }
     }
 
     /// `stream`, or the library's own stream ([`CudaDevice::own_stream`]) when it is null: what a

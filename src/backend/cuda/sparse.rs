@@ -6,7 +6,7 @@ use std::ffi::c_void;
 
 use super::{arg, CudaDevice, SegmentedItem};
 use crate::dtype::DType;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// Threads per block of `saraphis_sparse_scatter` (`SP_BLOCK` in `kernels/sparse.cu`).
 const SCATTER_BLOCK: u32 = 256;
@@ -136,7 +136,10 @@ impl CudaDevice {
     /// device memory for the mask words, the values and the nested statuses is taken from the
     /// library's pool on `stream` and returned to it after the scatter. `verify`: the nested
     /// containers' chunk checksums are checked (the outer chunk table's checksums, which cover
-    /// the same bytes, are checked by the CPU decoder only). Nothing synchronizes the host.
+    /// the same bytes, are checked by the CPU decoder only). The mask decodes on the device's
+    /// side stream ([`CudaDevice::side_stream`]) beside the values on `stream`, forked and
+    /// joined by events, so the call stays ordered on `stream` as a whole. Nothing
+    /// synchronizes the host (unless a join fails, when the side stream is waited for).
     /// Errors: `Device` (out of memory, launch failure).
     ///
     /// # Safety
@@ -158,12 +161,21 @@ impl CudaDevice {
         let scratch = self.pool_alloc_async(scratch_len, stream)?;
         let (mask, values) = (scratch, scratch + pad(mask_bytes));
         let nested = values + pad(values_bytes);
-        let work = || -> Result<()> {
+        // The side stream's mask decode, once enqueued: `stream` must wait for it before the
+        // scratch memory goes back to the pool, whatever fails after it.
+        let mut mask_done: Option<super::memory::DeviceEvent> = None;
+        let mut work = || -> Result<()> {
             self.zero_statuses_async(nested, nested_len.max(1), stream)?;
             if d.status != 0 {
                 self.zero_statuses_async(d.status, d.status_len.max(1), stream)?;
             }
+            // The mask decodes on the side stream while the values decode on `stream` (the two
+            // are independent; each is one chain of work too short to fill the GPU alone), and
+            // `stream` waits for the mask before the scatter.
             if mask_bytes > 0 {
+                let side = self.side_stream()?;
+                let forked = self.record_event(stream)?;
+                self.stream_wait(side, &forked)?;
                 self.decode_exact_async(
                     d.src + d.mask.offset,
                     d.mask.len,
@@ -172,10 +184,11 @@ impl CudaDevice {
                     mask_bytes,
                     nested,
                     d.mask.chunks,
-                    stream,
+                    side,
                     Some(d.mask.chunks),
                     verify,
                 )?;
+                mask_done = Some(self.record_event(side)?);
             }
             if values_bytes > 0 {
                 let item = SegmentedItem {
@@ -204,6 +217,11 @@ impl CudaDevice {
                     )?;
                 }
             }
+            if let Some(e) = mask_done.take() {
+                let joined = self.stream_wait(stream, &e);
+                mask_done = Some(e);
+                joined?;
+            }
             let scatter = SparseScatter {
                 mask,
                 values,
@@ -224,6 +242,17 @@ impl CudaDevice {
             )
         };
         let r = work();
+        if let Some(e) = &mask_done {
+            // Join the branch (again, harmless when the scatter's join was enqueued); if even
+            // that fails, wait for the side stream on the host, and if that fails too, keep the
+            // scratch memory out of the pool rather than free it under a running kernel.
+            if self.stream_wait(stream, e).is_err() && self.synchronize_side_stream().is_err() {
+                return r.and(Err(Error::Device(
+                    "sparse decode: could not order the mask decode before freeing its memory"
+                        .into(),
+                )));
+            }
+        }
         // Returned to the pool once the stream passes the work enqueued above (or at once
         // when nothing was).
         let f = self.pool_free_async(scratch, stream);
