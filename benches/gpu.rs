@@ -39,6 +39,21 @@ use saraphis::system::{Config, Device, System};
 use saraphis::{DType, ErrorBound, PadicParams};
 use serde_json::json;
 
+/// The F32 fixture's path (from the repository root or the crate's directory).
+fn fixture_path() -> std::path::PathBuf {
+    [
+        "tests/data/minilm-subset-f32.safetensors",
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/minilm-subset-f32.safetensors"
+        ),
+    ]
+    .into_iter()
+    .map(std::path::PathBuf::from)
+    .find(|p| p.exists())
+    .expect("tests/data fixture")
+}
+
 fn fixture_f32() -> Vec<u8> {
     let p = [
         "tests/data/minilm-subset-f32.safetensors",
@@ -199,6 +214,85 @@ fn main() {
         "device_copy".into(),
         json!({"bytes": target, "gb_s_read_plus_written": copy_gbs}),
     );
+
+    // The pinned-host tier: every container of a model moved off the GPU, then every tensor
+    // decoded again (the containers uploaded again), with pinned memory for them (the default
+    // 1024 MiB) and without (0: uploaded from the archive's bytes in pageable memory). Wall
+    // clock of trim + decodes + synchronization, median of `repeats` after a warm-up.
+    if wanted("pinned_tier") {
+        let model = get("--model")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(fixture_path);
+        let src = std::fs::read(&model).unwrap();
+        let (cur, _, _) = sys
+            .compress_safetensors(
+                &src,
+                std::io::Cursor::new(Vec::new()),
+                CodecParams::LosslessV2,
+                &|_, _, _| {},
+            )
+            .unwrap();
+        let sph = cur.into_inner();
+        let mut row = json!({"model": model.display().to_string(), "archive_bytes": sph.len()});
+        for limit_mb in [0u64, 1024] {
+            let psys = std::sync::Arc::new(
+                System::new(Config {
+                    device: Device::Cuda(0),
+                    pinned_host_limit_mb: limit_mb,
+                    ..Config::default()
+                })
+                .unwrap(),
+            );
+            let a = saraphis::system::Archive::from_vec(psys.clone(), sph.clone()).unwrap();
+            let n = a.len();
+            let mut dsts: Vec<_> = (0..n)
+                .map(|i| {
+                    stream
+                        .alloc_zeros::<u8>(a.info(i).unwrap().original_bytes.max(1) as usize)
+                        .unwrap()
+                })
+                .collect();
+            let cs = stream.cu_stream() as *mut c_void;
+            let mut decode_all = || {
+                for (i, d) in dsts.iter_mut().enumerate() {
+                    let len = a.info(i).unwrap().original_bytes;
+                    let (p, _g) = d.device_ptr_mut(&stream);
+                    // SAFETY: live allocations of `len` bytes used on `stream` only.
+                    unsafe {
+                        a.decompress_device(
+                            i,
+                            saraphis::system::DeviceSlice::new(saraphis::system::DevicePtr(p), len),
+                            cs,
+                        )
+                        .unwrap()
+                    };
+                }
+                stream.synchronize().unwrap();
+            };
+            decode_all();
+            let mut times = Vec::new();
+            for r in 0..repeats + 1 {
+                let t0 = std::time::Instant::now();
+                // SAFETY: the stream was synchronized: nothing reads the containers.
+                unsafe { a.trim_device(0, None).unwrap() };
+                decode_all();
+                if r > 0 {
+                    times.push(t0.elapsed().as_secs_f64());
+                }
+            }
+            let containers: u64 = (0..n).map(|i| a.entry(i).unwrap().length).sum();
+            let stats: serde_json::Value = serde_json::from_str(&psys.stats_json()).unwrap();
+            let t = median(times);
+            row[format!("pinned_limit_{limit_mb}_mb")] = json!({
+                "trim_and_decode_all_ms": t * 1e3,
+                "containers_bytes": containers,
+                "container_gb_s": containers as f64 / 1e9 / t,
+                "pinned_uploads": stats["cache"]["pinned_uploads"],
+            });
+        }
+        eprintln!("pinned tier: {row}");
+        results.insert("pinned_tier".into(), row);
+    }
 
     if let Some(model) = get("--model").filter(|_| wanted("model")) {
         for (name, r) in model_rows(

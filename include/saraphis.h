@@ -106,6 +106,9 @@ typedef enum saraphis_config_key {
   // 0 adaptive (default: device-tier managers decode on the CPU while device memory is
   // critical), 1 off.
   SARAPHIS_CONFIG_MEMORY_PRESSURE_MODE = 11,
+  // Page-locked host memory (MiB) for compressed containers moved off the GPU under
+  // pressure (the pinned-host tier); 0 = none; default 1024.
+  SARAPHIS_CONFIG_PINNED_HOST_LIMIT_MB = 12,
 } saraphis_config_key;
 
 // Per-tensor (batched call) and per-chunk (single call) status codes the GPU decoders write

@@ -2205,3 +2205,90 @@ fn gpu_decodes_sparse_containers_like_the_cpu() {
         "{sparse_tensors} sparse tensors in the archive"
     );
 }
+
+/// The pinned-host tier: containers trimmed off the GPU go to pinned host memory within
+/// `pinned_host_limit_mb` (the rest back to the archive's bytes), the statistics count them,
+/// and decoding again uploads them from there, bit for bit; a zero limit keeps nothing pinned.
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn gpu_trimmed_containers_move_to_pinned_host_memory_and_back() {
+    use cudarc::driver::DevicePtrMut as _;
+    use saraphis::system::Archive;
+    use std::sync::Arc;
+    let src = std::fs::read(common::data("minilm-subset-f32.safetensors")).unwrap();
+    for limit_mb in [1024u64, 1, 0] {
+        let sys = Arc::new(
+            System::new(Config {
+                device: Device::Cuda(0),
+                pinned_host_limit_mb: limit_mb,
+                ..Config::default()
+            })
+            .unwrap(),
+        );
+        let ctx = sys.cuda_device().unwrap().context().clone();
+        let stream = ctx.new_stream().unwrap();
+        let cs = stream.cu_stream() as *mut std::ffi::c_void;
+        let (cur, _, _) = sys
+            .compress_safetensors(
+                &src,
+                std::io::Cursor::new(Vec::new()),
+                CodecParams::LosslessV2,
+                &|_, _, _| {},
+            )
+            .unwrap();
+        let a = Archive::from_vec(sys.clone(), cur.into_inner()).unwrap();
+        let n = a.len();
+        let want: Vec<Vec<u8>> = (0..n).map(|i| a.decompress(i).unwrap()).collect();
+        let mut dsts: Vec<_> = want
+            .iter()
+            .map(|w| stream.clone_htod(&vec![0xA5u8; w.len()]).unwrap())
+            .collect();
+        let mut decode_all = |pass: &str| {
+            for (i, d) in dsts.iter_mut().enumerate() {
+                stream.memcpy_htod(&vec![0x5Au8; want[i].len()], d).unwrap();
+                let len = want[i].len() as u64;
+                let (p, _g) = d.device_ptr_mut(&stream);
+                // SAFETY: a live allocation of `len` bytes used on `stream` only.
+                unsafe { a.decompress_device(i, DeviceSlice::new(DevicePtr(p), len), cs) }
+                    .unwrap_or_else(|e| panic!("{pass}: tensor {i}: {e}"));
+            }
+            stream.synchronize().unwrap();
+            for (i, d) in dsts.iter().enumerate() {
+                assert!(
+                    stream.clone_dtoh(d).unwrap() == want[i],
+                    "{pass}: tensor {i}"
+                );
+            }
+        };
+        decode_all("first");
+        let containers: u64 = (0..n).map(|i| a.entry(i).unwrap().length).sum();
+        assert_eq!(a.device_resident_bytes(), containers);
+        assert_eq!(a.pinned_bytes(), 0);
+        // SAFETY: nothing enqueued on a caller's stream still reads the containers.
+        let freed = unsafe { a.trim_device(0, None) }.unwrap();
+        assert_eq!(freed, containers);
+        assert_eq!(a.device_resident_bytes(), 0);
+        let pinned = a.pinned_bytes();
+        let stats: serde_json::Value = serde_json::from_str(&sys.stats_json()).unwrap();
+        assert_eq!(stats["bytes_per_tier"]["pinned_containers"], pinned);
+        match limit_mb {
+            1024 => assert_eq!(pinned, containers, "all fit in 1 GiB"),
+            1 => assert!(pinned > 0 && pinned <= 1 << 20, "{pinned}"),
+            _ => assert_eq!(pinned, 0),
+        }
+        decode_all("after the trim");
+        assert_eq!(
+            a.pinned_bytes(),
+            0,
+            "uploaded back: the pinned copies are gone"
+        );
+        let stats: serde_json::Value = serde_json::from_str(&sys.stats_json()).unwrap();
+        assert_eq!(stats["bytes_per_tier"]["pinned_containers"], 0);
+        let uploads = stats["cache"]["pinned_uploads"].as_u64().unwrap();
+        assert_eq!(
+            uploads > 0,
+            pinned > 0,
+            "limit {limit_mb}: {uploads} pinned uploads"
+        );
+    }
+}

@@ -350,6 +350,7 @@ namespace Saraphis
     {
         Threads = 1, ChunkElems = 2, VerifyChecksums = 3, Lanes = 4, GpuMemoryLimitMb = 5, CpuWorkers = 6,
         EnableProfiling = 7, MonitoringIntervalMs = 8, SwapPolicy = 9, OptimizationStrategy = 10, MemoryPressureMode = 11,
+        PinnedHostLimitMb = 12,
     }
 
     /// <summary>Codec and parameters.</summary>

@@ -189,6 +189,7 @@ const (
 	ConfigVerifyChecksums      ConfigKey = C.SARAPHIS_CONFIG_VERIFY_CHECKSUMS
 	ConfigLanes                ConfigKey = C.SARAPHIS_CONFIG_LANES
 	ConfigGPUMemoryLimitMB     ConfigKey = C.SARAPHIS_CONFIG_GPU_MEMORY_LIMIT_MB
+	ConfigPinnedHostLimitMB    ConfigKey = C.SARAPHIS_CONFIG_PINNED_HOST_LIMIT_MB
 	ConfigCPUWorkers           ConfigKey = C.SARAPHIS_CONFIG_CPU_WORKERS
 	ConfigEnableProfiling      ConfigKey = C.SARAPHIS_CONFIG_ENABLE_PROFILING
 	ConfigMonitoringIntervalMS ConfigKey = C.SARAPHIS_CONFIG_MONITORING_INTERVAL_MS

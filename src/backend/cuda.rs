@@ -21,7 +21,7 @@ mod padic_encode;
 mod segmented;
 mod sparse;
 pub use encode::EncodeLayout;
-pub use memory::{DeviceBuffer, DeviceEvent, PoolUsage};
+pub use memory::{DeviceBuffer, DeviceEvent, PinnedBytes, PoolUsage};
 pub use segmented::{SegmentedItem, NOMINAL_SEGMENT_ELEMS, SEG_BATCH};
 pub use sparse::{NestedPart, SparseDecode, SparseScatter};
 

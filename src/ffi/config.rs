@@ -105,6 +105,10 @@ pub unsafe extern "C" fn saraphis_config_set(
                 next.gpu_memory_limit_mb = u64::try_from(value)
                     .map_err(|_| invalid(format!("gpu_memory_limit_mb {value}")))?
             }
+            k if k == SARAPHIS_CONFIG_PINNED_HOST_LIMIT_MB as u32 => {
+                next.pinned_host_limit_mb = u64::try_from(value)
+                    .map_err(|_| invalid(format!("pinned_host_limit_mb {value}")))?
+            }
             k if k == SARAPHIS_CONFIG_CPU_WORKERS as u32 => next.cpu_workers = value,
             k if k == SARAPHIS_CONFIG_ENABLE_PROFILING as u32 => {
                 next.enable_profiling = flag("enable_profiling", value)?

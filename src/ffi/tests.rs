@@ -375,6 +375,7 @@ fn seed_config_keys_reach_the_c_api() {
             (SARAPHIS_CONFIG_SWAP_POLICY, 2, 3),
             (SARAPHIS_CONFIG_OPTIMIZATION_STRATEGY, 0, 5),
             (SARAPHIS_CONFIG_MEMORY_PRESSURE_MODE, 1, 2),
+            (SARAPHIS_CONFIG_PINNED_HOST_LIMIT_MB, 256, -1),
         ] {
             assert_eq!(set(k, good), SARAPHIS_OK, "{k:?}");
             assert_eq!(set(k, bad), SARAPHIS_ERR_INVALID_ARGUMENT, "{k:?}");

@@ -83,6 +83,9 @@ struct Tensor {
     dtype: DType,
     info: TensorInfo,
     resident: Mutex<Option<Arc<Resident>>>,
+    /// The container in pinned host memory once [`Archive::trim_device`] moved it off the GPU
+    /// (the pinned-host tier), until it is uploaded again.
+    pinned: Mutex<Option<crate::backend::cuda::PinnedBytes>>,
     /// Serializes first decodes (they share the status array and wait for the stream), apart
     /// from `resident` so that readers of the slot never wait on the device.
     first: Mutex<()>,
@@ -100,9 +103,17 @@ pub struct Archive {
 
 impl Drop for Archive {
     fn drop(&mut self) {
-        // Its device containers leave the system's `bytes_per_tier.device_containers`.
+        // Its device containers leave the system's `bytes_per_tier.device_containers`, its
+        // pinned ones `pinned_containers`.
         let held = self.device_resident_bytes();
         self.system.cache_sub(super::cache::DEVICE_CONTAINERS, held);
+        let pinned: u64 = self
+            .tensors
+            .iter()
+            .filter_map(|t| t.pinned.lock().ok()?.as_ref().map(|p| p.len()))
+            .sum();
+        self.system
+            .cache_sub(super::cache::PINNED_CONTAINERS, pinned);
     }
 }
 
@@ -160,6 +171,7 @@ impl Archive {
                 dtype: info.dtype,
                 info,
                 resident: Mutex::new(None),
+                pinned: Mutex::new(None),
                 first: Mutex::new(()),
             });
         }
@@ -272,11 +284,13 @@ impl Archive {
             .sum()
     }
 
-    /// Move compressed containers off the GPU (back to the host tier: the archive's bytes, a
-    /// memory map or memory) until at most `keep_bytes` of them stay uploaded, the largest first,
-    /// `except` a tensor the caller is about to decode; a later device decode of a moved tensor
-    /// uploads it again (and checks it again). The library's own stream is synchronized first.
-    /// Returns the bytes freed. Errors: `Device`.
+    /// Move compressed containers off the GPU until at most `keep_bytes` of them stay uploaded,
+    /// the largest first, `except` a tensor the caller is about to decode. Each moves to pinned
+    /// host memory while the system's `pinned_host_limit_mb` allows (the pinned-host tier), else
+    /// back to the archive's bytes (a memory map or memory); a later device decode of a moved
+    /// tensor uploads it again, from pinned memory when it is there (no staging), and checks it
+    /// again. The library's own stream is synchronized first. Returns the device bytes freed.
+    /// Errors: `Device`.
     ///
     /// # Safety
     /// No work enqueued on a caller's stream may still read this archive's containers (the
@@ -313,9 +327,39 @@ impl Archive {
                 resident -= n;
                 freed += n;
                 self.system.cache_sub(super::cache::DEVICE_CONTAINERS, n);
+                self.pin(k);
             }
         }
         Ok(freed)
+    }
+
+    /// Copy tensor `k`'s container (CRC-checked) into pinned host memory if the system's pinned
+    /// budget has room; otherwise (or if pinning fails) it stays in the archive's bytes only.
+    fn pin(&self, k: usize) {
+        let Some(dev) = self.system.cuda_device() else {
+            return;
+        };
+        let Ok(c) = self.container(k) else { return };
+        let n = c.len() as u64;
+        let mut slot = self.tensors[k]
+            .pinned
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if slot.is_some() || !self.system.pinned_reserve(n) {
+            return;
+        }
+        match dev.pin_copy(c) {
+            Ok(p) => *slot = Some(p),
+            Err(_) => self.system.cache_sub(super::cache::PINNED_CONTAINERS, n),
+        }
+    }
+
+    /// Bytes of this archive's containers in pinned host memory (the pinned-host tier).
+    pub fn pinned_bytes(&self) -> u64 {
+        self.tensors
+            .iter()
+            .filter_map(|t| t.pinned.lock().ok()?.as_ref().map(|p| p.len()))
+            .sum()
     }
 
     /// Tensor `i`'s container in device memory if it was uploaded (`None` otherwise, or out of
@@ -335,9 +379,23 @@ impl Archive {
             return Ok(r.clone());
         }
         let (_restore, dev) = self.system.require_cuda()?;
-        let c = self.container(i)?;
+        // From the pinned-host tier when the container was moved there (it leaves that tier),
+        // else from the archive's bytes.
+        let mut pinned = t.pinned.lock().unwrap_or_else(|p| p.into_inner());
+        let container = match pinned.as_ref() {
+            Some(p) => {
+                let b = dev.upload(p.as_slice()?)?;
+                let n = p.len();
+                *pinned = None;
+                self.system.cache_sub(super::cache::PINNED_CONTAINERS, n);
+                self.system.cache_add(super::cache::PINNED_UPLOADS, 1);
+                b
+            }
+            None => dev.upload(self.container(i)?)?,
+        };
+        drop(pinned);
         let r = Arc::new(Resident {
-            container: dev.upload(c)?,
+            container,
             status: dev.alloc_zeroed(4 * t.info.chunks.max(1) as u64)?,
             state: AtomicU8::new(UNVERIFIED),
         });

@@ -226,6 +226,12 @@ pub struct Config {
     pub enable_profiling: bool,
     /// How long a sample of device memory (`cuMemGetInfo`) is reused, ms (default 100).
     pub monitoring_interval_ms: u64,
+    /// Page-locked host memory for compressed containers moved off the GPU, MiB
+    /// (`SARAPHIS_PINNED_HOST_LIMIT_MB`, default 1024; 0 = no pinned tier): a container that
+    /// [`super::Archive::trim_device`] moves off the GPU goes to pinned host memory while this
+    /// budget (over all archives of the system) allows, else back to the archive's bytes (the
+    /// memory map). Allocated only when containers move.
+    pub pinned_host_limit_mb: u64,
 }
 
 impl Default for Config {
@@ -244,6 +250,7 @@ impl Default for Config {
             optimization_strategy: Strategy::Balanced,
             enable_profiling: true,
             monitoring_interval_ms: 100,
+            pinned_host_limit_mb: 1024,
         }
     }
 }
@@ -278,6 +285,12 @@ impl Config {
         }
         if self.gpu_memory_limit_mb > (1 << 44) {
             return invalid(format!("gpu_memory_limit_mb {}", self.gpu_memory_limit_mb));
+        }
+        if self.pinned_host_limit_mb > (1 << 44) {
+            return invalid(format!(
+                "pinned_host_limit_mb {}",
+                self.pinned_host_limit_mb
+            ));
         }
         crate::codec::check_lanes(self.lanes)
     }
@@ -363,6 +376,11 @@ impl Config {
                 .parse()
                 .map_err(|_| Error::InvalidArgument(format!("SARAPHIS_GPU_MEMORY_LIMIT_MB={v}")))?;
         }
+        if let Some(v) = var("SARAPHIS_PINNED_HOST_LIMIT_MB") {
+            c.pinned_host_limit_mb = v.trim().parse().map_err(|_| {
+                Error::InvalidArgument(format!("SARAPHIS_PINNED_HOST_LIMIT_MB={v}"))
+            })?;
+        }
         if let Some(v) = var("SARAPHIS_CPU_WORKERS") {
             c.cpu_workers = v
                 .trim()
@@ -401,6 +419,7 @@ mod tests {
             optimization_strategy: Strategy::Throughput,
             enable_profiling: false,
             monitoring_interval_ms: 250,
+            pinned_host_limit_mb: 64,
         };
         assert_eq!(Config::from_json(&c.to_json()).unwrap(), c);
         assert_eq!(Config::from_json("{}").unwrap(), Config::default());

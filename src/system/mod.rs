@@ -86,7 +86,12 @@ mod cache {
     pub const CPU_BURSTS: usize = 6;
     /// Times compressed containers were moved off the GPU for room (`Archive::trim_device`).
     pub const CONTAINER_MOVES: usize = 7;
-    pub const COUNT: usize = 8;
+    /// Compressed container bytes archives keep in pinned host memory now (a gauge, at most
+    /// `pinned_host_limit_mb`).
+    pub const PINNED_CONTAINERS: usize = 8;
+    /// Containers uploaded back to the GPU from pinned host memory.
+    pub const PINNED_UPLOADS: usize = 9;
+    pub const COUNT: usize = 10;
 }
 
 /// A configured Saraphis instance.
@@ -556,7 +561,8 @@ impl System {
     /// `decompress_ms_avg` per host call), `cache` (`hits`, `misses`, `hit_rate`, `evictions`,
     /// `cpu_bursts` of every residency manager of the system), `bytes_per_tier` (`host_decoded`,
     /// `device_decoded`: decoded tensors the managers hold now; `device_containers`: compressed
-    /// containers archives keep on the GPU now) and `memory_pressure` (see
+    /// containers archives keep on the GPU now; `pinned_containers`: compressed containers moved
+    /// off the GPU into pinned host memory) and `memory_pressure` (see
     /// [`System::memory_pressure`]). Device calls are counted when enqueued (they are
     /// asynchronous: no time is attributed to them).
     pub fn stats_json(&self) -> String {
@@ -598,11 +604,13 @@ impl System {
                 "evictions": k(cache::EVICTIONS),
                 "cpu_bursts": k(cache::CPU_BURSTS),
                 "container_moves": k(cache::CONTAINER_MOVES),
+                "pinned_uploads": k(cache::PINNED_UPLOADS),
             },
             "bytes_per_tier": {
                 "host_decoded": k(cache::HOST_DECODED),
                 "device_decoded": k(cache::DEVICE_DECODED),
                 "device_containers": k(cache::DEVICE_CONTAINERS),
+                "pinned_containers": k(cache::PINNED_CONTAINERS),
             },
             "memory_pressure": self.memory_pressure(),
         })
@@ -640,6 +648,17 @@ impl System {
     /// Subtract `v` from gauge slot `i`.
     fn cache_sub(&self, i: usize, v: u64) {
         self.cache[i].fetch_sub(v, Ordering::Relaxed);
+    }
+
+    /// Reserve `n` bytes of the pinned-host tier (`pinned_host_limit_mb`); false when they do
+    /// not fit (nothing reserved). Released with `cache_sub(PINNED_CONTAINERS, n)`.
+    fn pinned_reserve(&self, n: u64) -> bool {
+        let limit = self.config.pinned_host_limit_mb.saturating_mul(1 << 20);
+        self.cache[cache::PINNED_CONTAINERS]
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                held.checked_add(n).filter(|&t| t <= limit)
+            })
+            .is_ok()
     }
 
     fn count(&self, i: usize, v: u64) {

@@ -23,9 +23,12 @@
 //! `Archive`). Per-tensor [`Placement`] hints choose GPU or CPU decoding ("CPU bursting": decode
 //! on the system's CPU workers into pinned memory, then upload), and `Auto` bursts when the GPU
 //! cannot decode a tensor; when the GPU has no room for a tensor's compressed container, the
-//! other tensors' containers move back to the host tier (`Archive::trim_device`) before the
-//! decode is retried, then it bursts. Background pressure sampling and a pinned-host tier for
-//! containers are not built.
+//! other tensors' containers move off the GPU (`Archive::trim_device`) before the decode is
+//! retried, then it bursts. Moved containers go to the pinned-host tier (page-locked host
+//! memory, within the config's `pinned_host_limit_mb`; uploaded back from there without
+//! staging), the rest back to the archive's bytes (the memory map). Device memory is sampled
+//! when statistics or the adaptive pressure mode ask for it (a sample is reused for
+//! `monitoring_interval_ms`), not by a background thread.
 //!
 //! Thread safety: `Residency` is `Send + Sync`; many threads may acquire, release and prefetch
 //! at once, and a tensor is decoded once however many threads ask for it at the same time

@@ -168,6 +168,30 @@ impl std::fmt::Debug for DeviceEvent {
     }
 }
 
+/// Bytes in page-locked host memory ([`CudaDevice::pin_copy`]); freed (`cuMemFreeHost`) when
+/// dropped. `Send + Sync`.
+pub struct PinnedBytes {
+    buf: cudarc::driver::PinnedHostSlice<u8>,
+    len: usize,
+}
+
+impl PinnedBytes {
+    /// The bytes. Errors: `Device` (cudarc's wait on the buffer's last use failed).
+    pub fn as_slice(&self) -> Result<&[u8]> {
+        Ok(&self.buf.as_slice().map_err(dev_err)?[..self.len])
+    }
+
+    /// Length in bytes.
+    pub fn len(&self) -> u64 {
+        self.len as u64
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
 impl Drop for DeviceEvent {
     fn drop(&mut self) {
         let (ev, ctx) = (self.event, self.ctx.clone());
@@ -388,6 +412,28 @@ impl CudaDevice {
             let host = pinned.as_slice().map_err(dev_err)?;
             cudarc::driver::result::memcpy_htod_async(dst, host, s).map_err(dev_err)?;
             cudarc::driver::result::stream::synchronize(s).map_err(dev_err)
+        })
+    }
+
+    /// Copy `bytes` into new page-locked host memory of this device's context (the pinned-host
+    /// tier of compressed containers: uploads from it need no staging). Errors: `Device`
+    /// (allocation failed). Thread-safe.
+    pub fn pin_copy(&self, bytes: &[u8]) -> Result<PinnedBytes> {
+        let ctx = self.ctx.clone();
+        let n = bytes.len().max(1);
+        let mut buf = driver("cuMemHostAlloc", move || {
+            ctx.bind_to_thread().map_err(dev_err)?;
+            // SAFETY: the `n` bytes are written below before any is read (`len` of them are
+            // ever read; `n` exceeds `len` only for an empty container, by an unread byte).
+            unsafe { ctx.alloc_pinned_with_flags::<u8>(n, 0) }.map_err(dev_err)
+        })?;
+        let dst = buf.as_mut_ptr().map_err(dev_err)?;
+        // SAFETY: `dst` points to `n >= bytes.len()` bytes of a fresh allocation that nothing
+        // else references; the source is a distinct host slice.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), dst, bytes.len()) };
+        Ok(PinnedBytes {
+            buf,
+            len: bytes.len(),
         })
     }
 
