@@ -394,6 +394,15 @@ fn main() {
         ),
         ("one", safetensors(&[("bias", DType::F32, vec![64], &b)])),
         (
+            // Tied weights: the copy shares the first one's container (archive 1.2).
+            "tied",
+            safetensors(&[
+                ("decoder.weight", DType::F32, vec![64, 8], &q),
+                ("bias", DType::F32, vec![64], &b),
+                ("embedding.weight", DType::F32, vec![64, 8], &q),
+            ]),
+        ),
+        (
             "empty-tensor",
             safetensors(&[
                 ("e", DType::F32, vec![0, 4], &[]),
@@ -421,6 +430,14 @@ fn main() {
                 3,
                 "rel",
                 CodecParams::Padic(PadicParams::new(ErrorBound::Rel(1e-2))),
+            ),
+            (
+                10,
+                "auto-abs",
+                CodecParams::Auto(saraphis::codec::auto::AutoParams {
+                    bound: Some(ErrorBound::Abs(1e-3)),
+                    ..Default::default()
+                }),
             ),
         ] {
             let mut input = vec![mode | 4];
