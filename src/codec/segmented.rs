@@ -425,26 +425,17 @@ impl SegmentedPlan {
         self.split_planes(src, syms);
         let mut out = vec![0u8; PROLOGUE];
         out[0] = MODE_CODED;
-        buf.resize(n + 1, 0);
-        let buf = &mut buf[..n + 1];
+        // Room for one word per symbol plus the 8 words the AVX2 encoder stores at a time.
+        buf.resize(n + 9, 0);
+        let buf = &mut buf[..n + 9];
         for (p, plane) in self.planes.iter().enumerate() {
             let Plane::Rans { enc, .. } = plane else {
                 continue;
             };
             // Symbols in reverse (state i % 32), words written backwards into `buf`.
             let mut x = [RANS_L; LANES];
-            let mut pos = n + 1;
-            let sp = &syms[p];
-            let groups = n / LANES;
-            for i in (groups * LANES..n).rev() {
-                enc.put_back(&mut x[i % LANES], buf, &mut pos, sp[i] as usize);
-            }
-            for g in (0..groups).rev() {
-                let s = &sp[g * LANES..(g + 1) * LANES];
-                for l in (0..LANES).rev() {
-                    enc.put_back(&mut x[l], buf, &mut pos, s[l] as usize);
-                }
-            }
+            let mut pos = n + 9;
+            crate::entropy::rans32::encode(&mut x, enc, &syms[p], buf, &mut pos);
             let words = &buf[pos..];
             out[4 + 4 * p..8 + 4 * p].copy_from_slice(&(words.len() as u32).to_le_bytes());
             for st in x {

@@ -217,6 +217,10 @@ pub struct EncSym {
 #[derive(Debug, Clone)]
 pub struct EncTable {
     syms: Vec<EncSym>,
+    /// The same entries as three arrays for gathers (the AVX2 encoder of
+    /// [`crate::entropy::rans32`]): `x_max`, `rcp_freq`, and `bias | cmpl_freq << 13 |
+    /// rcp_shift << 26`; empty above 12 bits of resolution (where the fields would not fit).
+    pub(crate) soa: [Vec<u32>; 3],
 }
 
 impl EncTable {
@@ -254,8 +258,17 @@ impl EncTable {
                     }
                 }
             })
-            .collect();
-        EncTable { syms }
+            .collect::<Vec<EncSym>>();
+        let fits = m <= 12;
+        let soa = [
+            syms.iter().filter(|_| fits).map(|e| e.x_max).collect(),
+            syms.iter().filter(|_| fits).map(|e| e.rcp_freq).collect(),
+            syms.iter()
+                .filter(|_| fits)
+                .map(|e| e.bias | e.cmpl_freq << 13 | e.rcp_shift << 26)
+                .collect(),
+        ];
+        EncTable { syms, soa }
     }
 
     #[inline(always)]
