@@ -220,10 +220,42 @@ fn main() {
     // 1024 MiB) and without (0: uploaded from the archive's bytes in pageable memory). Wall
     // clock of trim + decodes + synchronization, median of `repeats` after a warm-up.
     if wanted("pinned_tier") {
-        let model = get("--model")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(fixture_path);
-        let src = std::fs::read(&model).unwrap();
+        // `--model`, or the fixture's tensors repeated to about `--gib` (each copy's low
+        // mantissa bytes changed, so that no two tensors are identical and none is shared).
+        let (model, src) = match get("--model") {
+            Some(m) => (m.clone(), std::fs::read(&m).unwrap()),
+            None => {
+                let base = std::fs::read(fixture_path()).unwrap();
+                let st = safetensors::SafeTensors::deserialize(&base).unwrap();
+                let one: usize = st.tensors().iter().map(|(_, t)| t.data().len()).sum();
+                let copies = ((gib * (1u64 << 30) as f64) as usize)
+                    .div_ceil(one)
+                    .clamp(1, 256);
+                let mut owned = Vec::new();
+                for k in 0..copies {
+                    for (name, t) in st.tensors() {
+                        let mut d = t.data().to_vec();
+                        if format!("{:?}", t.dtype()) == "F32" {
+                            for e in d.chunks_exact_mut(4) {
+                                e[0] ^= k as u8;
+                            }
+                        }
+                        owned.push((format!("copy{k}.{name}"), t.dtype(), t.shape().to_vec(), d));
+                    }
+                }
+                let views: Vec<(String, safetensors::tensor::TensorView)> = owned
+                    .iter()
+                    .map(|(n, dt, sh, d)| {
+                        (
+                            n.clone(),
+                            safetensors::tensor::TensorView::new(*dt, sh.clone(), d).unwrap(),
+                        )
+                    })
+                    .collect();
+                let bytes = safetensors::serialize(views, &None).unwrap();
+                (format!("fixture x {copies}"), bytes)
+            }
+        };
         let (cur, _, _) = sys
             .compress_safetensors(
                 &src,
@@ -233,7 +265,7 @@ fn main() {
             )
             .unwrap();
         let sph = cur.into_inner();
-        let mut row = json!({"model": model.display().to_string(), "archive_bytes": sph.len()});
+        let mut row = json!({"model": model, "archive_bytes": sph.len()});
         for limit_mb in [0u64, 1024] {
             let psys = std::sync::Arc::new(
                 System::new(Config {

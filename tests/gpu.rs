@@ -2283,12 +2283,34 @@ fn gpu_trimmed_containers_move_to_pinned_host_memory_and_back() {
             "uploaded back: the pinned copies are gone"
         );
         let stats: serde_json::Value = serde_json::from_str(&sys.stats_json()).unwrap();
-        assert_eq!(stats["bytes_per_tier"]["pinned_containers"], 0);
+        // Their buffers are kept for the next move, within the budget.
+        assert_eq!(stats["bytes_per_tier"]["pinned_containers"], pinned);
         let uploads = stats["cache"]["pinned_uploads"].as_u64().unwrap();
         assert_eq!(
             uploads > 0,
             pinned > 0,
             "limit {limit_mb}: {uploads} pinned uploads"
+        );
+        // A second move reuses those buffers: the same containers pinned, no more memory held.
+        // SAFETY: as above.
+        unsafe { a.trim_device(0, None) }.unwrap();
+        let stats: serde_json::Value = serde_json::from_str(&sys.stats_json()).unwrap();
+        let held = stats["bytes_per_tier"]["pinned_containers"]
+            .as_u64()
+            .unwrap();
+        assert!(held <= limit_mb << 20, "{held} held");
+        if limit_mb == 1024 {
+            assert_eq!(a.pinned_bytes(), pinned);
+            assert_eq!(held, pinned, "every buffer reused, none added");
+        } else {
+            assert_eq!(a.pinned_bytes() > 0, pinned > 0);
+        }
+        decode_all("after a second trim");
+        drop(a);
+        let stats: serde_json::Value = serde_json::from_str(&sys.stats_json()).unwrap();
+        assert_eq!(
+            stats["bytes_per_tier"]["pinned_containers"], 0,
+            "archive dropped"
         );
     }
 }

@@ -95,6 +95,10 @@ struct Tensor {
 /// device decodes). `Send + Sync`.
 pub struct Archive {
     system: Arc<System>,
+    /// Pinned buffers of containers uploaded back to the GPU, kept for the next moves (a
+    /// `cuMemHostAlloc` costs far more than the copy of a small container); counted in the
+    /// system's pinned budget until the archive is dropped or they are released for room.
+    pinned_spare: Mutex<Vec<crate::backend::cuda::PinnedBytes>>,
     bytes: Bytes,
     index: Index,
     tensors: Vec<Tensor>,
@@ -176,6 +180,7 @@ impl Archive {
             });
         }
         Ok(Archive {
+            pinned_spare: Mutex::new(Vec::new()),
             system,
             bytes,
             index,
@@ -333,8 +338,10 @@ impl Archive {
         Ok(freed)
     }
 
-    /// Copy tensor `k`'s container (CRC-checked) into pinned host memory if the system's pinned
-    /// budget has room; otherwise (or if pinning fails) it stays in the archive's bytes only.
+    /// Copy tensor `k`'s container (CRC-checked) into pinned host memory: a kept buffer that
+    /// fits (at most twice its size), else a new one if the system's pinned budget has room
+    /// (after releasing the kept buffers if it has not); otherwise (or if pinning fails) it
+    /// stays in the archive's bytes only.
     fn pin(&self, k: usize) {
         let Some(dev) = self.system.cuda_device() else {
             return;
@@ -345,9 +352,42 @@ impl Archive {
             .pinned
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        if slot.is_some() || !self.system.pinned_reserve(n) {
+        if slot.is_some() {
             return;
         }
+        let mut spare = self.pinned_spare.lock().unwrap_or_else(|p| p.into_inner());
+        let fit = spare
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| b.capacity() >= n && b.capacity() <= 2 * n.max(1))
+            .min_by_key(|(_, b)| b.capacity())
+            .map(|(i, _)| i);
+        if let Some(i) = fit {
+            let mut b = spare.swap_remove(i);
+            if b.refill(c).is_ok() {
+                *slot = Some(b);
+            } else {
+                self.system
+                    .cache_sub(super::cache::PINNED_CONTAINERS, b.capacity());
+            }
+            return;
+        }
+        if n > self
+            .system
+            .config()
+            .pinned_host_limit_mb
+            .saturating_mul(1 << 20)
+        {
+            return;
+        }
+        if !self.system.pinned_reserve(n) {
+            let held: u64 = spare.drain(..).map(|b| b.capacity()).sum();
+            self.system.cache_sub(super::cache::PINNED_CONTAINERS, held);
+            if !self.system.pinned_reserve(n) {
+                return;
+            }
+        }
+        drop(spare);
         match dev.pin_copy(c) {
             Ok(p) => *slot = Some(p),
             Err(_) => self.system.cache_sub(super::cache::PINNED_CONTAINERS, n),
@@ -385,9 +425,13 @@ impl Archive {
         let container = match pinned.as_ref() {
             Some(p) => {
                 let b = dev.upload(p.as_slice()?)?;
-                let n = p.len();
-                *pinned = None;
-                self.system.cache_sub(super::cache::PINNED_CONTAINERS, n);
+                // The buffer is kept for the next move (still in the pinned budget).
+                if let Some(p) = pinned.take() {
+                    self.pinned_spare
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(p);
+                }
                 self.system.cache_add(super::cache::PINNED_UPLOADS, 1);
                 b
             }

@@ -86,8 +86,9 @@ mod cache {
     pub const CPU_BURSTS: usize = 6;
     /// Times compressed containers were moved off the GPU for room (`Archive::trim_device`).
     pub const CONTAINER_MOVES: usize = 7;
-    /// Compressed container bytes archives keep in pinned host memory now (a gauge, at most
-    /// `pinned_host_limit_mb`).
+    /// Pinned host memory archives hold for compressed containers now: buffers holding
+    /// containers moved off the GPU, and those kept for reuse after an upload (a gauge, at
+    /// most `pinned_host_limit_mb`).
     pub const PINNED_CONTAINERS: usize = 8;
     /// Containers uploaded back to the GPU from pinned host memory.
     pub const PINNED_UPLOADS: usize = 9;
@@ -561,8 +562,8 @@ impl System {
     /// `decompress_ms_avg` per host call), `cache` (`hits`, `misses`, `hit_rate`, `evictions`,
     /// `cpu_bursts` of every residency manager of the system), `bytes_per_tier` (`host_decoded`,
     /// `device_decoded`: decoded tensors the managers hold now; `device_containers`: compressed
-    /// containers archives keep on the GPU now; `pinned_containers`: compressed containers moved
-    /// off the GPU into pinned host memory) and `memory_pressure` (see
+    /// containers archives keep on the GPU now; `pinned_containers`: pinned host memory held for
+    /// containers moved off the GPU, in use or kept for the next move) and `memory_pressure` (see
     /// [`System::memory_pressure`]). Device calls are counted when enqueued (they are
     /// asynchronous: no time is attributed to them).
     pub fn stats_json(&self) -> String {

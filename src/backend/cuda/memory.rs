@@ -186,6 +186,28 @@ impl PinnedBytes {
         self.len as u64
     }
 
+    /// Bytes of pinned memory held (at least `len`).
+    pub fn capacity(&self) -> u64 {
+        self.buf.len() as u64
+    }
+
+    /// Replace the contents with `bytes` in place (no allocation). Errors: `InvalidArgument`
+    /// when `bytes` is longer than [`PinnedBytes::capacity`]; `Device` as `as_slice`.
+    pub fn refill(&mut self, bytes: &[u8]) -> Result<()> {
+        if bytes.len() > self.buf.len() {
+            return Err(crate::error::Error::InvalidArgument(format!(
+                "pinned buffer of {} bytes cannot hold {}",
+                self.buf.len(),
+                bytes.len()
+            )));
+        }
+        let dst = self.buf.as_mut_ptr().map_err(dev_err)?;
+        // SAFETY: `dst` has `buf.len() >= bytes.len()` bytes, owned by this buffer alone.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), dst, bytes.len()) };
+        self.len = bytes.len();
+        Ok(())
+    }
+
     /// True when empty.
     pub fn is_empty(&self) -> bool {
         self.len == 0
