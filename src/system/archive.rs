@@ -111,13 +111,17 @@ impl Drop for Archive {
         // pinned ones `pinned_containers`.
         let held = self.device_resident_bytes();
         self.system.cache_sub(super::cache::DEVICE_CONTAINERS, held);
-        let pinned: u64 = self
+        let in_use: u64 = self
             .tensors
             .iter()
-            .filter_map(|t| t.pinned.lock().ok()?.as_ref().map(|p| p.len()))
+            .filter_map(|t| t.pinned.lock().ok()?.as_ref().map(|p| p.capacity()))
             .sum();
+        let spare: u64 = self
+            .pinned_spare
+            .lock()
+            .map_or(0, |v| v.iter().map(|p| p.capacity()).sum());
         self.system
-            .cache_sub(super::cache::PINNED_CONTAINERS, pinned);
+            .cache_sub(super::cache::PINNED_CONTAINERS, in_use + spare);
     }
 }
 
