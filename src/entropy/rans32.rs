@@ -1,13 +1,17 @@
-//! Decoding of 32 interleaved rANS states that share one 16-bit word stream (stream layout v2
-//! of the lossless float codec, [`crate::codec::segmented`]): symbol `i` belongs to state
-//! `i % 32`, and at each group of 32 symbols the states that renormalise take the next words
-//! in state order. AVX2 when the CPU has it (chosen at run time), otherwise scalar; both give
-//! the same symbols, the same final states, the same word count and the same errors.
+//! Encoding and decoding of 32 interleaved rANS states that share one 16-bit word stream
+//! (stream layout v2 of the lossless float codec, [`crate::codec::segmented`]): symbol `i`
+//! belongs to state `i % 32`, and at each group of 32 symbols the states that renormalise take
+//! the next words in state order. AVX2 when the CPU has it (chosen at run time), otherwise
+//! scalar; both give the same symbols (decode), the same words (encode), the same final
+//! states, the same word count and the same errors.
 //!
 //! The AVX2 path follows Giesen's `rans_word_sse41.h` (ryg_rans, public domain): gathered
 //! slot lookups, a multiply-add per state, and renormalisation by a movemask, a popcount and a
 //! permutation from a 256-entry table that sends the next words to the states that need them;
-//! here 4 x 8 states per group of 32 symbols.
+//! here 4 x 8 states per group of 32 symbols. The AVX2 encoder is the same steps reversed
+//! (Giesen's reciprocal-multiply encoder, `RansEncPutSymbol` of ryg_rans): gathered encode
+//! entries, an unsigned compare for renormalisation, the emitted words left-packed by a
+//! 256-entry `pshufb` table.
 
 use crate::entropy::rans::{DecTable, EncTable, RANS_L};
 use crate::error::{Error, Result};
