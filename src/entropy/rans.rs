@@ -217,10 +217,10 @@ pub struct EncSym {
 #[derive(Debug, Clone)]
 pub struct EncTable {
     syms: Vec<EncSym>,
-    /// The same entries as three arrays for gathers (the AVX2 encoder of
-    /// [`crate::entropy::rans32`]): `x_max`, `rcp_freq`, and `bias | cmpl_freq << 13 |
-    /// rcp_shift << 26`; empty above 12 bits of resolution (where the fields would not fit).
-    pub(crate) soa: [Vec<u32>; 3],
+    /// The same entries as 16-byte records for vector loads (the AVX2 encoder of
+    /// [`crate::entropy::rans32`]): `[x_max, rcp_freq, bias | cmpl_freq << 13 | rcp_shift <<
+    /// 26, 0]`; empty above 12 bits of resolution (where the fields would not fit).
+    pub(crate) packed: Vec<[u32; 4]>,
 }
 
 impl EncTable {
@@ -259,16 +259,21 @@ impl EncTable {
                 }
             })
             .collect::<Vec<EncSym>>();
-        let fits = m <= 12;
-        let soa = [
-            syms.iter().filter(|_| fits).map(|e| e.x_max).collect(),
-            syms.iter().filter(|_| fits).map(|e| e.rcp_freq).collect(),
+        let packed = if m <= 12 {
             syms.iter()
-                .filter(|_| fits)
-                .map(|e| e.bias | e.cmpl_freq << 13 | e.rcp_shift << 26)
-                .collect(),
-        ];
-        EncTable { syms, soa }
+                .map(|e| {
+                    [
+                        e.x_max,
+                        e.rcp_freq,
+                        e.bias | e.cmpl_freq << 13 | e.rcp_shift << 26,
+                        0,
+                    ]
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        EncTable { syms, packed }
     }
 
     #[inline(always)]
