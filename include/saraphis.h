@@ -107,7 +107,7 @@ typedef enum saraphis_config_key {
   // critical), 1 off.
   SARAPHIS_CONFIG_MEMORY_PRESSURE_MODE = 11,
   // Page-locked host memory (MiB) for compressed containers moved off the GPU under
-  // pressure (the pinned-host tier); 0 = none; default 1024.
+  // pressure (the pinned-host tier); 0 = none (the default).
   SARAPHIS_CONFIG_PINNED_HOST_LIMIT_MB = 12,
 } saraphis_config_key;
 

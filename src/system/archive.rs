@@ -86,6 +86,11 @@ struct Tensor {
     /// The container in pinned host memory once [`Archive::trim_device`] moved it off the GPU
     /// (the pinned-host tier), until it is uploaded again.
     pinned: Mutex<Option<crate::backend::cuda::PinnedBytes>>,
+    /// What the first device decode of this tensor's container found (`ON_GPU`: the kernels
+    /// decode it; `ON_CPU`: they cannot), kept across uploads: a container moved off the GPU
+    /// and uploaded again (the same CRC-checked bytes) starts in that state, without another
+    /// synchronized first decode.
+    known: AtomicU8,
     /// Serializes first decodes (they share the status array and wait for the stream), apart
     /// from `resident` so that readers of the slot never wait on the device.
     first: Mutex<()>,
@@ -180,6 +185,7 @@ impl Archive {
                 info,
                 resident: Mutex::new(None),
                 pinned: Mutex::new(None),
+                known: AtomicU8::new(UNVERIFIED),
                 first: Mutex::new(()),
             });
         }
@@ -297,8 +303,9 @@ impl Archive {
     /// the largest first, `except` a tensor the caller is about to decode. Each moves to pinned
     /// host memory while the system's `pinned_host_limit_mb` allows (the pinned-host tier), else
     /// back to the archive's bytes (a memory map or memory); a later device decode of a moved
-    /// tensor uploads it again, from pinned memory when it is there (no staging), and checks it
-    /// again. The library's own stream is synchronized first. Returns the device bytes freed.
+    /// tensor uploads it again, from pinned memory when it is there (no staging); the bytes are
+    /// the same CRC-checked container, so what its first decode found is kept (no second
+    /// synchronized first decode). The library's own stream is synchronized first. Returns the device bytes freed.
     /// Errors: `Device`.
     ///
     /// # Safety
@@ -335,23 +342,23 @@ impl Archive {
                 let n = r.container.len();
                 resident -= n;
                 freed += n;
+                self.pin(k, &r);
                 self.system.cache_sub(super::cache::DEVICE_CONTAINERS, n);
-                self.pin(k);
             }
         }
         Ok(freed)
     }
 
-    /// Copy tensor `k`'s container (CRC-checked) into pinned host memory: a kept buffer that
-    /// fits (at most twice its size), else a new one if the system's pinned budget has room
-    /// (after releasing the kept buffers if it has not); otherwise (or if pinning fails) it
-    /// stays in the archive's bytes only.
-    fn pin(&self, k: usize) {
+    /// Copy tensor `k`'s container, being moved off the GPU from `r`, into pinned host memory
+    /// (read back from the GPU: it is the container the host checked and the first decode
+    /// verified): into a kept buffer that fits (at most twice its size), else a new one if the
+    /// system's pinned budget has room (after releasing the kept buffers if it has not);
+    /// otherwise (or if the copy fails) it stays in the archive's bytes only.
+    fn pin(&self, k: usize, r: &Resident) {
         let Some(dev) = self.system.cuda_device() else {
             return;
         };
-        let Ok(c) = self.container(k) else { return };
-        let n = c.len() as u64;
+        let n = self.index.tensors[k].length;
         let mut slot = self.tensors[k]
             .pinned
             .lock()
@@ -367,12 +374,11 @@ impl Archive {
             .min_by_key(|(_, b)| b.capacity())
             .map(|(i, _)| i);
         if let Some(i) = fit {
-            let mut b = spare.swap_remove(i);
-            if b.refill(c).is_ok() {
-                *slot = Some(b);
-            } else {
-                self.system
-                    .cache_sub(super::cache::PINNED_CONTAINERS, b.capacity());
+            let b = spare.swap_remove(i);
+            let cap = b.capacity();
+            match dev.download_pinned(&r.container, n as usize, Some(b)) {
+                Ok(p) => *slot = Some(p),
+                Err(_) => self.system.cache_sub(super::cache::PINNED_CONTAINERS, cap),
             }
             return;
         }
@@ -392,7 +398,7 @@ impl Archive {
             }
         }
         drop(spare);
-        match dev.pin_copy(c) {
+        match dev.download_pinned(&r.container, n as usize, None) {
             Ok(p) => *slot = Some(p),
             Err(_) => self.system.cache_sub(super::cache::PINNED_CONTAINERS, n),
         }
@@ -445,7 +451,7 @@ impl Archive {
         let r = Arc::new(Resident {
             container,
             status: dev.alloc_zeroed(4 * t.info.chunks.max(1) as u64)?,
-            state: AtomicU8::new(UNVERIFIED),
+            state: AtomicU8::new(t.known.load(Ordering::Acquire)),
         });
         self.system
             .cache_add(super::cache::DEVICE_CONTAINERS, r.container.len());
@@ -570,10 +576,12 @@ impl Archive {
         const UNSUPPORTED: i32 = 5;
         if codes.iter().all(|&c| c == 0) {
             r.state.store(ON_GPU, Ordering::Release);
+            t.known.store(ON_GPU, Ordering::Release);
             return Ok(());
         }
         if codes.iter().all(|&c| c == 0 || c == UNSUPPORTED) {
             r.state.store(ON_CPU, Ordering::Release);
+            t.known.store(ON_CPU, Ordering::Release);
             return cpu(self);
         }
         // Reset for a later attempt (the container was CRC-checked: this is not expected).

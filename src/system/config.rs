@@ -227,7 +227,8 @@ pub struct Config {
     /// How long a sample of device memory (`cuMemGetInfo`) is reused, ms (default 100).
     pub monitoring_interval_ms: u64,
     /// Page-locked host memory for compressed containers moved off the GPU, MiB
-    /// (`SARAPHIS_PINNED_HOST_LIMIT_MB`, default 1024; 0 = no pinned tier): a container that
+    /// (`SARAPHIS_PINNED_HOST_LIMIT_MB`, default 0 = no pinned tier: measured, it did not beat
+    /// uploads from an archive in memory; docs/BENCHMARKS.md): a container that
     /// [`super::Archive::trim_device`] moves off the GPU goes to pinned host memory while this
     /// budget (over all archives of the system) allows, else back to the archive's bytes (the
     /// memory map). Allocated only when containers move.
@@ -250,7 +251,7 @@ impl Default for Config {
             optimization_strategy: Strategy::Balanced,
             enable_profiling: true,
             monitoring_interval_ms: 100,
-            pinned_host_limit_mb: 1024,
+            pinned_host_limit_mb: 0,
         }
     }
 }

@@ -25,8 +25,9 @@
 //! cannot decode a tensor; when the GPU has no room for a tensor's compressed container, the
 //! other tensors' containers move off the GPU (`Archive::trim_device`) before the decode is
 //! retried, then it bursts. Moved containers go to the pinned-host tier (page-locked host
-//! memory, within the config's `pinned_host_limit_mb`; uploaded back from there without
-//! staging), the rest back to the archive's bytes (the memory map). Device memory is sampled
+//! memory, read back from the GPU, within the config's `pinned_host_limit_mb`, which is 0 (off)
+//! by default; uploaded back from there without staging), the rest back to the archive's bytes
+//! (the memory map); what a container's first decode found is kept across uploads. Device memory is sampled
 //! when statistics or the adaptive pressure mode ask for it (a sample is reused for
 //! `monitoring_interval_ms`), not by a background thread.
 //!

@@ -168,8 +168,8 @@ impl std::fmt::Debug for DeviceEvent {
     }
 }
 
-/// Bytes in page-locked host memory ([`CudaDevice::pin_copy`]); freed (`cuMemFreeHost`) when
-/// dropped. `Send + Sync`.
+/// Bytes in page-locked host memory ([`CudaDevice::download_pinned`]); freed
+/// (`cuMemFreeHost`) when dropped. `Send + Sync`.
 pub struct PinnedBytes {
     buf: cudarc::driver::PinnedHostSlice<u8>,
     len: usize,
@@ -189,23 +189,6 @@ impl PinnedBytes {
     /// Bytes of pinned memory held (at least `len`).
     pub fn capacity(&self) -> u64 {
         self.buf.len() as u64
-    }
-
-    /// Replace the contents with `bytes` in place (no allocation). Errors: `InvalidArgument`
-    /// when `bytes` is longer than [`PinnedBytes::capacity`]; `Device` as `as_slice`.
-    pub fn refill(&mut self, bytes: &[u8]) -> Result<()> {
-        if bytes.len() > self.buf.len() {
-            return Err(crate::error::Error::InvalidArgument(format!(
-                "pinned buffer of {} bytes cannot hold {}",
-                self.buf.len(),
-                bytes.len()
-            )));
-        }
-        let dst = self.buf.as_mut_ptr().map_err(dev_err)?;
-        // SAFETY: `dst` has `buf.len() >= bytes.len()` bytes, owned by this buffer alone.
-        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), dst, bytes.len()) };
-        self.len = bytes.len();
-        Ok(())
     }
 
     /// True when empty.
@@ -437,26 +420,47 @@ impl CudaDevice {
         })
     }
 
-    /// Copy `bytes` into new page-locked host memory of this device's context (the pinned-host
-    /// tier of compressed containers: uploads from it need no staging). Errors: `Device`
-    /// (allocation failed). Thread-safe.
-    pub fn pin_copy(&self, bytes: &[u8]) -> Result<PinnedBytes> {
-        let ctx = self.ctx.clone();
-        let n = bytes.len().max(1);
-        let mut buf = driver("cuMemHostAlloc", move || {
-            ctx.bind_to_thread().map_err(dev_err)?;
-            // SAFETY: the `n` bytes are written below before any is read (`len` of them are
-            // ever read; `n` exceeds `len` only for an empty container, by an unread byte).
-            unsafe { ctx.alloc_pinned_with_flags::<u8>(n, 0) }.map_err(dev_err)
+    /// Copy the first `len` bytes of the device buffer `src` into pinned host memory and wait:
+    /// into `reuse` when its capacity holds them, else into a new allocation (what was in
+    /// `reuse` is then freed). For the pinned-host tier: a container moved off the GPU is read
+    /// back from the GPU (no host checksum or host copy needed: it is the verified container).
+    /// Errors: `Device` (allocation, copy), `InvalidArgument` when `len` exceeds `src`.
+    pub fn download_pinned(
+        &self,
+        src: &DeviceBuffer,
+        len: usize,
+        reuse: Option<PinnedBytes>,
+    ) -> Result<PinnedBytes> {
+        if len as u64 > src.len() {
+            return Err(crate::error::Error::InvalidArgument(format!(
+                "download of {len} bytes from a {}-byte buffer",
+                src.len()
+            )));
+        }
+        let mut p = match reuse {
+            Some(p) if p.capacity() >= len as u64 => p,
+            _ => {
+                let ctx = self.ctx.clone();
+                let n = len.max(1);
+                let buf = driver("cuMemHostAlloc", move || {
+                    ctx.bind_to_thread().map_err(dev_err)?;
+                    // SAFETY: the bytes read later (`len` of them) are written by the copy below.
+                    unsafe { ctx.alloc_pinned_with_flags::<u8>(n, 0) }.map_err(dev_err)
+                })?;
+                PinnedBytes { buf, len: 0 }
+            }
+        };
+        let dst = p.buf.as_mut_ptr().map_err(dev_err)?;
+        driver("cuMemcpyDtoH", || {
+            self.ctx.bind_to_thread().map_err(dev_err)?;
+            // SAFETY: `dst` has at least `len` bytes of this buffer alone; `src.addr` is a live
+            // device allocation of at least `len` bytes (checked above); synchronous copy.
+            unsafe { cudarc::driver::sys::cuMemcpyDtoH_v2(dst as *mut c_void, src.addr, len) }
+                .result()
+                .map_err(dev_err)
         })?;
-        let dst = buf.as_mut_ptr().map_err(dev_err)?;
-        // SAFETY: `dst` points to `n >= bytes.len()` bytes of a fresh allocation that nothing
-        // else references; the source is a distinct host slice.
-        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), dst, bytes.len()) };
-        Ok(PinnedBytes {
-            buf,
-            len: bytes.len(),
-        })
+        p.len = len;
+        Ok(p)
     }
 
     /// Free and total device memory (`cuMemGetInfo`), bytes. Errors: `Device`.
