@@ -339,14 +339,34 @@ impl CudaDevice {
 
     /// The library's own stream as cudarc's handle (see [`CudaDevice::own_stream`]).
     fn own_stream_arc(&self) -> Result<Arc<cudarc::driver::CudaStream>> {
-        if let Some(s) = self.own_stream.get() {
+        self.lazy_stream(&self.own_stream)
+    }
+
+    /// The stream kept in `cell`, created (non-blocking, primary context) on first use.
+    fn lazy_stream(
+        &self,
+        cell: &OnceLock<Arc<cudarc::driver::CudaStream>>,
+    ) -> Result<Arc<cudarc::driver::CudaStream>> {
+        if let Some(s) = cell.get() {
             return Ok(s.clone());
         }
         let ctx = self.ctx.clone();
         let s = guarded("stream", move || ctx.new_stream().map_err(dev_err))
             .map_err(Error::Device)??;
         // A racing thread may have set it first; either stream is fine, one is kept.
-        Ok(self.own_stream.get_or_init(|| s).clone())
+        Ok(cell.get_or_init(|| s).clone())
+    }
+
+    /// Block until the stream kept in `cell` has passed its work (at once if never created).
+    fn synchronize_lazy(cell: &OnceLock<Arc<cudarc::driver::CudaStream>>) -> Result<()> {
+        match cell.get() {
+            None => Ok(()),
+            Some(s) => {
+                let s = s.clone();
+                guarded("synchronize", move || s.synchronize().map_err(dev_err))
+                    .map_err(Error::Device)?
+            }
+        }
     }
 
     /// The library's side stream (non-blocking, created on first use, kept for the device's
@@ -356,28 +376,13 @@ impl CudaDevice {
     /// threads share it; that can only add waits, never remove one. Errors: `Device`.
     /// Thread-safe.
     pub fn side_stream(&self) -> Result<*mut c_void> {
-        if let Some(s) = self.side_stream.get() {
-            return Ok(s.cu_stream() as *mut c_void);
-        }
-        let ctx = self.ctx.clone();
-        let s = guarded("stream", move || ctx.new_stream().map_err(dev_err))
-            .map_err(Error::Device)??;
-        Ok(self.side_stream.get_or_init(|| s).cu_stream() as *mut c_void)
+        Ok(self.lazy_stream(&self.side_stream)?.cu_stream() as *mut c_void)
     }
 
     /// Block the calling thread until the side stream's work is done (at once if it was never
     /// used). Errors: `Device`. Thread-safe.
     pub fn synchronize_side_stream(&self) -> Result<()> {
-        match self.side_stream.get() {
-            Some(s) => {
-                let s = s.clone();
-                guarded("cuStreamSynchronize", move || {
-                    s.synchronize().map_err(dev_err)
-                })
-                .map_err(Error::Device)?
-            }
-            None => Ok(()),
-        }
+        Self::synchronize_lazy(&self.side_stream)
     }
 
     /// `stream`, or the library's own stream ([`CudaDevice::own_stream`]) when it is null: what a
@@ -394,14 +399,7 @@ impl CudaDevice {
     /// [`CudaDevice::own_stream`]) is done; returns at once if it was never used.
     /// Errors: `Device` (a failed kernel or copy on that stream). Thread-safe.
     pub fn synchronize_own_stream(&self) -> Result<()> {
-        match self.own_stream.get() {
-            None => Ok(()),
-            Some(s) => {
-                let s = s.clone();
-                guarded("synchronize", move || s.synchronize().map_err(dev_err))
-                    .map_err(Error::Device)?
-            }
-        }
+        Self::synchronize_lazy(&self.own_stream)
     }
 
     /// The device's cudarc context (primary context), for callers that manage memory and streams

@@ -314,13 +314,7 @@ pub fn compress_auto(
     p: &AutoParams,
 ) -> Result<Compressed> {
     p.validate()?;
-    if data.len() != dtype::byte_len(dtype, shape)? {
-        return invalid(format!(
-            "data is {} bytes; {dtype:?} {shape:?} needs {}",
-            data.len(),
-            dtype::byte_len(dtype, shape)?
-        ));
-    }
+    super::check_data_len(data, dtype, shape)?;
     let numel = dtype::numel(shape)?;
     let sampled = sample(data, dtype, shape);
     let (sdata, sshape, selems) = match &sampled {
