@@ -364,30 +364,36 @@ struct SegDecoder {
     }
 };
 
-// The rANS part of `decode_segment`: a coded segment (mode byte 1) with decoder d.
+// The rANS part of `decode_segment`: a coded segment (mode byte 1, or 2 with a raw mask) with
+// decoder d; m: the planes coded in this segment (the tensor's coded planes less the raw mask).
 template <int DT, int MASK>
 __device__ __forceinline__ int32_t decode_coded(SegDecoder<DT, MASK>& d, const Shared& sh, const uint8_t* s,
                                                 uint32_t len, uint32_t n, bool aligned, uint32_t rings,
-                                                uint8_t* dst) {
+                                                uint8_t* dst, uint32_t m) {
     constexpr int NP = Fmt<DT>::NP;
     const uint32_t lane = threadIdx.x & 31;
-    if (s[0] != 1 || len < 32) return 2;
+    if (MASK >= 0 && (uint32_t)MASK != m) return 1;  // the caller's dispatch
+    // Mode 1: `u8 1, 3 zero, u32 words per plane`, 32 bytes. Mode 2: `u8 2, u8 raw mask, 2 zero,
+    // u32 words per plane coded in the segment`, padded to 16 (src/codec/segmented.rs).
+    const uint32_t mode = s[0];
+    uint32_t pos = mode == 1 ? 32u : pad16(4 + 4 * __popc(m));
+    if ((mode != 1 && mode != 2) || len < pos || (mode == 2 && (s[2] | s[3]))) return 2;
     uint32_t wc[NP];
-    uint32_t pos = 32;
+    uint32_t k = 0;  // word-count slot of the next coded plane (mode 2)
 #pragma unroll
     for (int p = 0; p < NP; p++) {
         wc[p] = 0;
         d.x[p] = RANS_L;
-        d.coded[p] = sh.coded[p];
-        if (MASK >= 0 && d.is_coded(p) != (sh.coded[p] != 0)) return 1;  // the caller's dispatch
+        d.coded[p] = (m >> p) & 1;
         d.sb[p] = d.is_coded(p) ? sh.sb[p] : 0;
         d.mask[p] = (1u << d.sb[p]) - 1;
         d.st[p] = Stream{nullptr, rings + p * RING, 0, 0, 0};
-        const uint32_t w = rd_u32(s + 4 + 4 * p);
+        const uint32_t w = mode == 1 ? rd_u32(s + 4 + 4 * p) : d.is_coded(p) ? rd_u32(s + 4 + 4 * k) : 0;
         if (!d.is_coded(p)) {
             if (w != 0) return 2;
             continue;
         }
+        k++;
         if (w > (len - pos) / 2 || pos + 4 * SEG_LANES + 2 * w > len) return 2;
         d.x[p] = ld32(s + pos + 4 * lane, aligned);
         if (__any_sync(0xffffffffu, d.x[p] < RANS_L || d.x[p] >= (RANS_L << 16))) return 2;  // warp-uniform
@@ -438,36 +444,43 @@ __device__ __forceinline__ int32_t decode_coded(SegDecoder<DT, MASK>& d, const S
 }
 
 // Decode one segment of n elements (1 <= n) of dtype DT whose bytes are [s, s + len) into dst,
-// with the warp's rings (NP x RING bytes). Returns the segment's status.
+// with the warp's rings (NP x RING bytes); m: the planes coded in the segment. Returns the
+// segment's status.
 template <int DT, int MASK>
 __device__ int32_t decode_segment(const Shared& sh, const uint8_t* s, uint32_t len, uint32_t n, bool aligned,
-                                  uint32_t rings, uint8_t* dst) {
+                                  uint32_t rings, uint8_t* dst, uint32_t m) {
+    SegDecoder<DT, MASK> d;
+    return decode_coded<DT, MASK>(d, sh, s, len, n, aligned, rings, dst, m);
+}
+
+// Decode one segment: a raw segment by copy; a coded one with the decoder specialised for the
+// segment's coded planes (the tensor's, less the segment's raw mask) where that is one of the
+// common cases (every plane coded; only the exponent coded; the exponent and the first sign +
+// mantissa byte coded, the rest raw), else with the run-time form.
+template <int DT>
+__device__ int32_t decode_segment_any(const Shared& sh, const uint8_t* s, uint32_t len, uint32_t n, bool aligned,
+                                      uint32_t rings, uint8_t* dst) {
+    constexpr int NP = Fmt<DT>::NP, ALL = (1 << NP) - 1;
     const uint32_t lane = threadIdx.x & 31;
     if (s[0] == 0) {  // raw segment: 16-byte prologue, the elements, zero padding
         if (len != pad16(16 + n * Fmt<DT>::SIZE)) return 2;
         for (uint32_t b = lane; b < n * Fmt<DT>::SIZE; b += 32) dst[b] = s[16 + b];
         return 0;
     }
-    SegDecoder<DT, MASK> d;
-    return decode_coded<DT, MASK>(d, sh, s, len, n, aligned, rings, dst);
-}
-
-// Decode one segment with the decoder specialised for the tensor's coded planes where that is
-// one of the common cases (every plane coded; only the exponent coded; the exponent and the
-// first sign + mantissa byte coded, the rest raw), else with the run-time form.
-template <int DT>
-__device__ int32_t decode_segment_any(const Shared& sh, const uint8_t* s, uint32_t len, uint32_t n, bool aligned,
-                                      uint32_t rings, uint8_t* dst) {
-    constexpr int NP = Fmt<DT>::NP, ALL = (1 << NP) - 1;
     uint32_t m = 0;
 #pragma unroll
     for (int p = 0; p < NP; p++) m |= (sh.coded[p] ? 1u : 0u) << p;
-    if (m == ALL) return decode_segment<DT, ALL>(sh, s, len, n, aligned, rings, dst);
-    if (m == 1) return decode_segment<DT, 1>(sh, s, len, n, aligned, rings, dst);
-    if constexpr (ALL != 3) {
-        if (m == 3) return decode_segment<DT, 3>(sh, s, len, n, aligned, rings, dst);
+    if (s[0] == 2) {
+        const uint32_t raw = s[1];
+        if (raw & ~m) return 2;  // only a plane the tensor codes may be raw in a segment
+        m &= ~raw;
     }
-    return decode_segment<DT, -1>(sh, s, len, n, aligned, rings, dst);
+    if (m == ALL) return decode_segment<DT, ALL>(sh, s, len, n, aligned, rings, dst, m);
+    if (m == 1) return decode_segment<DT, 1>(sh, s, len, n, aligned, rings, dst, m);
+    if constexpr (ALL != 3) {
+        if (m == 3) return decode_segment<DT, 3>(sh, s, len, n, aligned, rings, dst, m);
+    }
+    return decode_segment<DT, -1>(sh, s, len, n, aligned, rings, dst, m);
 }
 
 template <int NB>

@@ -1077,12 +1077,16 @@ fn gpu_decodes_layout_v2_bit_for_bit() {
     let random: Vec<u8> = (0..40_000u32)
         .flat_map(|i| (i.wrapping_mul(2_654_435_761) ^ (i >> 3)).to_le_bytes())
         .collect();
+    // Real weights with random exponents in every other run of 4096 elements: segments of 4096
+    // store the exponent plane raw (mode 2, raw mask), longer ones code it.
+    let mixed = common::mixed_exponents(&common::big_f32().bytes, 4096);
     for d in [DType::F32, DType::BF16, DType::F16] {
         cases.push((d, convert(&special, d), vec![70_001]));
         cases.push((d, convert(&random, d), vec![40_000]));
+        cases.push((d, convert(&mixed, d), vec![(mixed.len() / 4) as u64]));
     }
     for (dtype, data, shape) in &cases {
-        for segment in [1 << 16, 1 << 14, 1000, 33, 1] {
+        for segment in [1 << 16, 1 << 14, 4096, 1000, 33, 1] {
             let numel = data.len() / dtype.size();
             if segment == 1 && numel > 5000 {
                 continue;
@@ -1095,6 +1099,28 @@ fn gpu_decodes_layout_v2_bit_for_bit() {
                 "{dtype:?} {shape:?} segment {segment}: GPU decode of a v2 container differs"
             );
         }
+    }
+}
+
+/// Containers of the first version of layout v2 (mode-1 segments, tests/data/lossless-v2-mode1.sph)
+/// decode on the GPU bit for bit (the single-tensor path: all three decode kernels).
+#[test]
+#[ignore = "needs a CUDA GPU and a build with kernels: run scripts/gpu-run.sh on the GPU host"]
+fn gpu_decodes_first_version_v2_containers() {
+    let sys = gpu();
+    let (names, originals) = common::legacy_v2_sources();
+    let sph = std::fs::read(common::data("lossless-v2-mode1.sph")).unwrap();
+    let index = saraphis::format::archive::read_index(&sph).unwrap();
+    for (name, want) in names.iter().zip(&originals) {
+        let e = index.tensors.iter().find(|e| &e.name == name).unwrap();
+        let c = &sph[e.offset as usize..(e.offset + e.length) as usize];
+        let dtype = saraphis::format::container::Header::parse(c).unwrap().dtype;
+        let mut out = vec![0x5Au8; want.len()];
+        sys.decompress_on_gpu(c, dtype, &mut out).unwrap();
+        assert!(
+            out == *want,
+            "{name}: GPU decode of a mode-1 container differs"
+        );
     }
 }
 

@@ -223,3 +223,114 @@ fn lossless_v2_codec_choice_bound_and_round_trip() {
         .collect();
     check(&ints, DType::I32, &[1000], CodecId::Bytes);
 }
+
+/// Segments whose symbols the tensor's table codes badly (here: random exponents in every
+/// other segment) store that plane raw (mode 2, raw mask): smaller than coding them, and still
+/// bit-exact, for F32, BF16 and F16; the table is fitted to the segments it codes.
+#[test]
+fn segments_the_table_does_not_pay_for_store_that_plane_raw() {
+    let big = common::big_f32();
+    let seg = 4096usize;
+    let mixed = common::mixed_exponents(&big.bytes, seg);
+    for dtype in [DType::F32, DType::BF16, DType::F16] {
+        let data = as_dtype(&mixed, dtype);
+        let numel = data.len() / dtype.size();
+        let c = round_trip(&data, dtype, &[numel as u64], seg as u32);
+        let h = Header::parse(&c).unwrap();
+        let modes: Vec<(u8, u8)> = h
+            .chunks
+            .iter()
+            .map(|k| {
+                let at = h.header_len + k.offset as usize;
+                (c[at], c[at + 1])
+            })
+            .collect();
+        // Real segments code the exponent; random-exponent ones store it raw and code the rest.
+        assert!(
+            modes.iter().step_by(2).all(|&(m, r)| m == 2 && r & 1 == 0),
+            "{dtype:?}: {modes:?}"
+        );
+        if dtype != DType::F16 {
+            // (F16 rounds a random F32 exponent to infinities, zeros and subnormals: not random.)
+            assert!(
+                modes
+                    .iter()
+                    .skip(1)
+                    .step_by(2)
+                    .all(|&(m, r)| m == 2 && r & 1 == 1),
+                "{dtype:?}: {modes:?}"
+            );
+        }
+        // Smaller than with the exponent plane coded in every segment: the real half alone,
+        // compressed on its own, plus the random half raw, is about what it costs.
+        let real: Vec<u8> = data
+            .chunks(seg * dtype.size())
+            .step_by(2)
+            .flatten()
+            .copied()
+            .collect();
+        let alone = v2(
+            &real,
+            dtype,
+            &[(real.len() / dtype.size()) as u64],
+            seg as u32,
+        )
+        .len();
+        assert!(
+            c.len() < alone + (data.len() - real.len()) * 101 / 100 + 4096,
+            "{dtype:?}: {} bytes, real half alone {alone}",
+            c.len()
+        );
+    }
+}
+
+/// Every single-byte flip and truncation of a container with raw masks is refused (the mask
+/// byte and the shorter prologue included).
+#[test]
+fn every_single_byte_flip_of_a_masked_container_is_refused() {
+    let big = common::big_f32();
+    let data = common::mixed_exponents(&big.bytes[..4 * 1024], 256);
+    let c = v2(&data, DType::F32, &[1024], 256);
+    let h = Header::parse(&c).unwrap();
+    assert!(h
+        .chunks
+        .iter()
+        .any(|k| c[h.header_len + k.offset as usize + 1] != 0));
+    let mut out = vec![0u8; data.len()];
+    for i in 0..c.len() {
+        let mut bad = c.clone();
+        bad[i] ^= 0x10;
+        assert!(
+            codec::decompress_into(&bad, DType::F32, &mut out).is_err(),
+            "flip of byte {i} of {} accepted",
+            c.len()
+        );
+    }
+    for cut in [1, 15, 16, c.len() / 2] {
+        assert!(codec::decompress_into(&c[..c.len() - cut], DType::F32, &mut out).is_err());
+    }
+}
+
+/// Containers of the first version of layout v2 (every segment mode 1: a 32-byte prologue, no
+/// raw mask), written by the encoder of 2026-12-03 morning and committed, still decode bit for
+/// bit (tests/data/lossless-v2-mode1.sph: F32, BF16 and F16 slices of real weights).
+#[test]
+fn first_version_containers_still_decode() {
+    let (names, originals) = common::legacy_v2_sources();
+    let sph = std::fs::read(common::data("lossless-v2-mode1.sph")).unwrap();
+    let sys = std::sync::Arc::new(saraphis::system::System::new(Default::default()).unwrap());
+    let a = saraphis::system::Archive::from_vec(sys, sph).unwrap();
+    for (name, want) in names.iter().zip(&originals) {
+        let e = a.entry(a.find(name).unwrap()).unwrap();
+        let c = &a.bytes()[e.offset as usize..(e.offset + e.length) as usize];
+        let h = Header::parse(c).unwrap();
+        assert_eq!(h.codec, CodecId::LosslessV2);
+        assert!(h
+            .chunks
+            .iter()
+            .all(|k| c[h.header_len + k.offset as usize] != 2));
+        let mut out = vec![0u8; want.len()];
+        codec::decompress_into(c, h.dtype, &mut out).unwrap();
+        assert!(out == *want, "{name}: not bit-exact");
+    }
+}

@@ -9,12 +9,15 @@
 //! the lanes that renormalise after a step read consecutive 16-bit words (a ballot and a
 //! popcount on the GPU; DietGPU's warp-interleaved ANS, facebookresearch/dietgpu
 //! `dietgpu/ans/GpuANSDecode.cuh`). Tables live once in the container's parameters, so small
-//! segments cost 16 bytes of chunk table, a 32-byte prologue and 132 bytes per coded plane.
+//! segments cost 16 bytes of chunk table, a 16-byte prologue (32 with four coded planes) and
+//! 128 bytes of states per coded plane.
 //!
 //! Planes are those of [`super::lossless::FloatSplit`]: the biased exponent (symbols
 //! `0..2^E`), then the bytes of `r = sign << M | mantissa`, most significant first. Each plane
 //! is either rANS-coded with the tensor's table (12-bit probabilities) or stored raw, chosen
-//! per tensor by size. Every section is 16-byte aligned within the container (the parameters
+//! per tensor by size; a plane the tensor codes is stored raw in a segment where coding it does
+//! not pay (the segment's raw mask, docs/FORMAT.md §6), and its table is fitted to the segments
+//! that code it. Every section is 16-byte aligned within the container (the parameters
 //! are zero-padded so that the header length is a multiple of 16, and every segment's length
 //! is), so a GPU reads words and raw planes with aligned loads.
 //!
@@ -39,9 +42,17 @@ pub const SCALE_BITS: u32 = 12;
 pub const DEFAULT_SEGMENT_ELEMS: u32 = 1 << 16;
 /// Alignment of every section inside the container, in bytes.
 pub const ALIGN: usize = 16;
-/// Bytes before a coded segment's plane sections: `u8 mode, 3 zero, u32 word count per plane`
-/// (at most 4 planes), zero-padded.
+/// Bytes before the plane sections of a mode-1 coded segment (the first version of the layout,
+/// still decoded): `u8 mode, 3 zero, u32 word count per plane` (at most 4 planes), zero-padded.
+/// Mode-2 segments (written now) have [`prologue_len`] bytes.
 pub const PROLOGUE: usize = 32;
+
+/// Bytes before the plane sections of a mode-2 coded segment that codes `coded` planes:
+/// `u8 mode, u8 raw mask, 2 zero, u32 word count per coded plane`, zero-padded to 16 (16 bytes
+/// for up to 3 coded planes, 32 for 4).
+pub fn prologue_len(coded: usize) -> usize {
+    pad(4 + 4 * coded)
+}
 /// Most planes a tensor has (F32: exponent + 3 bytes).
 pub const MAX_PLANES: usize = 4;
 /// Most bytes of a lossless-v2 parameter block: the plane count, per plane a mode byte, a
@@ -51,7 +62,10 @@ pub const MAX_PLANES: usize = 4;
 pub const MAX_PARAMS_LEN: usize = 1 + MAX_PLANES * (1 + 1 + 2 + 256 * 4) + ALIGN - 1;
 
 const MODE_RAW: u8 = 0;
+/// Coded segment, first version: every plane coded in the tensor is coded in the segment.
 const MODE_CODED: u8 = 1;
+/// Coded segment with a raw mask: a plane coded in the tensor may be stored raw in this segment.
+const MODE_CODED_MASKED: u8 = 2;
 const PLANE_RAW: u8 = 0;
 const PLANE_RANS: u8 = 1;
 
@@ -281,63 +295,91 @@ impl SegmentedPlan {
         };
         let np = 1 + plan.byte_planes();
         let n = data.len() / size;
-        const BLOCK: usize = 1 << 16; // elements split per step of the histogram
-        let counts = data[..n * size]
-            .par_chunks(BLOCK * size)
-            .fold(
-                || (vec![[0u64; 256]; np], vec![vec![0u8; BLOCK]; np]),
-                |(mut h, mut syms), c| {
+        let seg = segment_elems.max(1) as usize;
+        // Per segment and plane, a histogram of the symbols (u32 counts: a segment has fewer
+        // than 2^32 elements).
+        let hists: Vec<Vec<[u32; 256]>> = data[..n * size]
+            .par_chunks(seg * size)
+            .map_init(
+                || vec![Vec::new(); np],
+                |syms: &mut Vec<Vec<u8>>, c| {
                     let k = c.len() / size;
                     for plane in syms.iter_mut() {
-                        plane.truncate(k);
+                        plane.resize(k, 0);
                     }
-                    plan.split_planes(c, &mut syms);
-                    for (hp, sp) in h.iter_mut().zip(&syms) {
-                        for &v in sp {
-                            hp[v as usize] += 1;
-                        }
-                    }
-                    for plane in syms.iter_mut() {
-                        plane.resize(BLOCK, 0);
-                    }
-                    (h, syms)
+                    plan.split_planes(c, syms);
+                    syms.iter()
+                        .map(|sp| {
+                            let mut h = [0u32; 256];
+                            for &v in sp {
+                                h[v as usize] += 1;
+                            }
+                            h
+                        })
+                        .collect()
                 },
             )
-            .map(|(h, _)| h)
-            .reduce(
-                || vec![[0u64; 256]; np],
-                |mut a, b| {
-                    for (x, y) in a.iter_mut().zip(&b) {
-                        for (u, v) in x.iter_mut().zip(y) {
-                            *u += v;
-                        }
-                    }
-                    a
-                },
-            );
-        let segments = (n as u64).div_ceil(segment_elems.max(1) as u64);
-        for h in &counts {
-            let plane = match FreqTable::from_counts(h, SCALE_BITS) {
-                Ok(table) if n > 0 => {
-                    let bits = table.cost_bits(h);
-                    let coded = bits / 8.0
-                        + table.serialized_len() as f64
-                        + segments as f64 * (4 * LANES + 2 * ALIGN) as f64;
-                    if coded < n as f64 {
-                        Plane::Rans {
-                            enc: EncTable::new(&table),
-                            packed: PackedSlots::new(&DecTable::new(&table))?,
-                            table,
-                        }
-                    } else {
-                        Plane::Raw
-                    }
-                }
-                _ => Plane::Raw,
-            };
-            plan.planes.push(plane);
+            .collect();
+        for p in 0..np {
+            plan.planes.push(Self::plan_plane(&hists, p, n, seg));
         }
         Ok(plan)
+    }
+
+    /// Choose plane `p`'s coding from the segments' histograms: a 12-bit table fitted to the
+    /// segments that it codes smaller than raw (three rounds: fit on all, keep the segments
+    /// that gain, refit on those), used when the plane's total, table and per-segment states
+    /// included, is below its raw bytes. Segments it does not pay for are stored raw by
+    /// [`SegmentedPlan::encode_segment`] (the segment's raw mask).
+    fn plan_plane(hists: &[Vec<[u32; 256]>], p: usize, n: usize, seg: usize) -> Plane {
+        let counts = |keep: &dyn Fn(usize) -> bool| {
+            let mut c = [0u64; 256];
+            for (_, h) in hists.iter().enumerate().filter(|&(s, _)| keep(s)) {
+                for (u, &v) in c.iter_mut().zip(&h[p]) {
+                    *u += v as u64;
+                }
+            }
+            c
+        };
+        let seg_len = |s: usize| seg.min(n - s * seg) as f64;
+        // Bytes of segment s's plane coded with `t` (+ its word count in the prologue).
+        let coded_bytes = |t: &FreqTable, s: usize| {
+            let h: Vec<u64> = hists[s][p].iter().map(|&v| v as u64).collect();
+            t.cost_bits(&h) / 8.0 + (4 * LANES + ALIGN / 2 + 4) as f64
+        };
+        let mut keep: Vec<bool> = vec![true; hists.len()];
+        let mut best: Option<(FreqTable, f64)> = None;
+        for _ in 0..3 {
+            let c = counts(&|s| keep[s]);
+            let Ok(t) = FreqTable::from_counts(&c, SCALE_BITS) else {
+                break;
+            };
+            let gains: Vec<bool> = (0..hists.len())
+                .map(|s| coded_bytes(&t, s) < seg_len(s))
+                .collect();
+            let total: f64 = t.serialized_len() as f64
+                + (0..hists.len())
+                    .map(|s| coded_bytes(&t, s).min(seg_len(s) + (ALIGN / 2) as f64))
+                    .sum::<f64>();
+            if best.as_ref().is_none_or(|(_, b)| total < *b) {
+                best = Some((t, total));
+            }
+            if gains == keep || !gains.iter().any(|&g| g) {
+                break;
+            }
+            keep = gains;
+        }
+        match best {
+            Some((table, total)) if n > 0 && total < n as f64 => Plane::Rans {
+                enc: EncTable::new(&table),
+                packed: match PackedSlots::new(&DecTable::new(&table)) {
+                    Ok(p) => p,
+                    Err(_) => return Plane::Raw,
+                },
+                table,
+            },
+            _ => Plane::Raw,
+        }
     }
 
     /// Serialized parameters: `u8 plane count`, per plane `u8 mode` (0 raw, 1 rANS) and for
@@ -423,38 +465,62 @@ impl SegmentedPlan {
         }
         let syms = &mut syms[..np];
         self.split_planes(src, syms);
-        let mut out = vec![0u8; PROLOGUE];
-        out[0] = MODE_CODED;
         // Room for one word per symbol plus the 8 words the AVX2 encoder stores at a time.
         buf.resize(n + 9, 0);
         let buf = &mut buf[..n + 9];
+        // Per plane coded with the tensor's table: its section (32 final states, then its words,
+        // zero-padded) when that is smaller than the plane's raw bytes in this segment, and the
+        // segment's symbols are all in the table; else the plane is raw here (raw mask bit).
+        let mut sections: Vec<Option<(u32, Vec<u8>)>> = Vec::with_capacity(np);
+        let mut raw_mask = 0u8;
         for (p, plane) in self.planes.iter().enumerate() {
-            let Plane::Rans { enc, .. } = plane else {
+            let Plane::Rans { enc, table, .. } = plane else {
+                sections.push(None);
                 continue;
             };
-            // Symbols in reverse (state i % 32), words written backwards into `buf`.
-            let mut x = [RANS_L; LANES];
-            let mut pos = n + 9;
-            crate::entropy::rans32::encode(&mut x, enc, &syms[p], buf, &mut pos);
-            let words = &buf[pos..];
-            out[4 + 4 * p..8 + 4 * p].copy_from_slice(&(words.len() as u32).to_le_bytes());
-            for st in x {
-                out.extend_from_slice(&st.to_le_bytes());
+            let section = if syms[p].iter().any(|&v| table.freq(v as usize) == 0) {
+                None
+            } else {
+                // Symbols in reverse (state i % 32), words written backwards into `buf`.
+                let mut x = [RANS_L; LANES];
+                let mut pos = n + 9;
+                crate::entropy::rans32::encode(&mut x, enc, &syms[p], buf, &mut pos);
+                let words = &buf[pos..];
+                let len = pad(4 * LANES + 2 * words.len());
+                (len + 4 <= pad(n)).then(|| {
+                    let mut v = Vec::with_capacity(len);
+                    for st in x {
+                        v.extend_from_slice(&st.to_le_bytes());
+                    }
+                    for w in words {
+                        v.extend_from_slice(&w.to_le_bytes());
+                    }
+                    v.resize(len, 0);
+                    (words.len() as u32, v)
+                })
+            };
+            if section.is_none() {
+                raw_mask |= 1 << p;
             }
-            let at = out.len();
-            out.resize(at + 2 * words.len(), 0);
-            for (o, w) in out[at..].chunks_exact_mut(2).zip(words) {
-                o.copy_from_slice(&w.to_le_bytes());
-            }
-            out.resize(pad(out.len()), 0);
+            sections.push(section);
         }
-        for (p, plane) in self.planes.iter().enumerate() {
-            if matches!(plane, Plane::Raw) {
+        let coded = sections.iter().flatten().count();
+        let mut out = vec![0u8; prologue_len(coded)];
+        out[0] = MODE_CODED_MASKED;
+        out[1] = raw_mask;
+        for (k, (w, _)) in sections.iter().flatten().enumerate() {
+            out[4 + 4 * k..8 + 4 * k].copy_from_slice(&w.to_le_bytes());
+        }
+        for (_, v) in sections.iter().flatten() {
+            out.extend_from_slice(v);
+        }
+        for (p, section) in sections.iter().enumerate() {
+            if section.is_none() {
                 out.extend_from_slice(&syms[p]);
                 out.resize(pad(out.len()), 0);
             }
         }
-        if out.len() >= pad(ALIGN + src.len()) {
+        if coded == 0 || out.len() >= pad(ALIGN + src.len()) {
             out.clear();
             out.resize(ALIGN, 0);
             out[0] = MODE_RAW;
@@ -486,41 +552,77 @@ impl SegmentedPlan {
                 out.copy_from_slice(&body[..out.len()]);
                 return Ok(());
             }
-            MODE_CODED => {}
+            MODE_CODED | MODE_CODED_MASKED => {}
             m => return corrupt(format!("lossless-v2 segment mode {m}")),
         }
-        if seg.len() < PROLOGUE || seg[1..4].iter().any(|&z| z != 0) {
-            return corrupt("lossless-v2 segment prologue");
-        }
         let np = self.planes.len();
+        // Planes coded in this segment, and where the word counts and plane sections start.
+        let mut coded = [false; MAX_PLANES];
+        for (c, plane) in coded.iter_mut().zip(&self.planes) {
+            *c = matches!(plane, Plane::Rans { .. });
+        }
+        let prologue = if seg[0] == MODE_CODED {
+            if seg.len() < PROLOGUE || seg[1..4].iter().any(|&z| z != 0) {
+                return corrupt("lossless-v2 segment prologue");
+            }
+            PROLOGUE
+        } else {
+            let raw_mask = seg[1];
+            if seg[2..4].iter().any(|&z| z != 0)
+                || (0..8).any(|p| raw_mask >> p & 1 == 1 && !coded.get(p).copied().unwrap_or(false))
+            {
+                return corrupt("lossless-v2 segment raw mask");
+            }
+            for (p, c) in coded.iter_mut().enumerate() {
+                *c &= raw_mask >> p & 1 == 0;
+            }
+            let len = prologue_len(coded.iter().filter(|&&c| c).count());
+            if seg.len() < len {
+                return corrupt("lossless-v2 segment prologue");
+            }
+            len
+        };
         // Coded planes decode into a per-thread scratch buffer (reused, never zeroed: every
         // byte is written before it is read); raw planes are read in place from the segment.
-        SCRATCH.with_borrow_mut(|scratch| self.decode_coded_segment(seg, out, n, np, scratch))
+        SCRATCH.with_borrow_mut(|scratch| {
+            self.decode_coded_segment(seg, out, n, np, &coded[..np], prologue, scratch)
+        })
     }
 
     /// The coded-segment part of [`SegmentedPlan::decode_segment`], with `scratch` for the
     /// coded planes' symbols.
+    #[allow(clippy::too_many_arguments)]
     fn decode_coded_segment(
         &self,
         seg: &[u8],
         out: &mut [u8],
         n: usize,
         np: usize,
+        coded: &[bool],
+        prologue: usize,
         scratch: &mut Vec<u8>,
     ) -> Result<()> {
         if scratch.len() < np * n {
             scratch.resize(np * n, 0);
         }
-        let mut coded: Vec<&mut [u8]> = scratch[..np * n].chunks_mut(n.max(1)).collect();
-        let mut pos = PROLOGUE;
+        let mut planes_out: Vec<&mut [u8]> = scratch[..np * n].chunks_mut(n.max(1)).collect();
+        let legacy = seg[0] == MODE_CODED;
+        let mut pos = prologue;
+        let mut k = 0; // word-count slot of the next coded plane (mode 2)
         for (p, plane) in self.planes.iter().enumerate() {
-            let w = u32::from_le_bytes(seg[4 + 4 * p..8 + 4 * p].try_into().unwrap()) as usize;
-            let Plane::Rans { packed, .. } = plane else {
+            let slot = if legacy { p } else { k };
+            let w = if legacy || coded[p] {
+                u32::from_le_bytes(seg[4 + 4 * slot..8 + 4 * slot].try_into().unwrap()) as usize
+            } else {
+                0
+            };
+            let (true, Plane::Rans { packed, .. }) = (coded[p], plane) else {
                 if w != 0 {
                     return corrupt("lossless-v2 word count of a raw plane");
                 }
                 continue;
             };
+            k += 1;
             let end = w
                 .checked_mul(2)
                 .and_then(|b| b.checked_add(pos + 4 * LANES))
@@ -534,8 +636,8 @@ impl SegmentedPlan {
                 }
             }
             let words = &seg[pos + 4 * LANES..end];
-            let k = rans32::decode(&mut x, packed, words, &mut coded[p][..n])?;
-            if k != w || x.iter().any(|&st| st != RANS_L) {
+            let got = rans32::decode(&mut x, packed, words, &mut planes_out[p][..n])?;
+            if got != w || x.iter().any(|&st| st != RANS_L) {
                 return corrupt("lossless-v2 rANS state mismatch");
             }
             let next = pad(end);
@@ -544,12 +646,13 @@ impl SegmentedPlan {
             }
             pos = next;
         }
-        if seg[4 + 4 * np..PROLOGUE].iter().any(|&z| z != 0) {
+        let counts_end = 4 + 4 * if legacy { np } else { k };
+        if seg[counts_end..prologue].iter().any(|&z| z != 0) {
             return corrupt("lossless-v2 segment prologue");
         }
         let mut raw_at = [0usize; MAX_PLANES];
-        for (p, plane) in self.planes.iter().enumerate() {
-            if matches!(plane, Plane::Raw) {
+        for p in 0..np {
+            if !coded[p] {
                 let next = pad(pos + n);
                 if next > seg.len() {
                     return Err(Error::Truncated("lossless-v2 raw plane".into()));
@@ -564,13 +667,15 @@ impl SegmentedPlan {
         if pos != seg.len() {
             return corrupt("trailing bytes in lossless-v2 segment");
         }
-        let syms: Vec<&[u8]> = self
-            .planes
+        let syms: Vec<&[u8]> = planes_out
             .iter()
             .enumerate()
-            .map(|(p, plane)| match plane {
-                Plane::Raw => &seg[raw_at[p]..raw_at[p] + n],
-                Plane::Rans { .. } => &coded[p][..n],
+            .map(|(p, plane)| {
+                if coded[p] {
+                    &plane[..n]
+                } else {
+                    &seg[raw_at[p]..raw_at[p] + n]
+                }
             })
             .collect();
         self.assemble(&syms, out);

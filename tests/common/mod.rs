@@ -128,3 +128,46 @@ pub fn prune_magnitude(f32s: &[u8], fraction: f64) -> Vec<u8> {
         .flat_map(|x| x.to_le_bytes())
         .collect()
 }
+
+/// Real F32 weights whose elements in every other run of `period` elements get a pseudo-random
+/// exponent and a zero mantissa (sign kept): a tensor whose exponent plane a shared table codes
+/// well in half of its segments (those of `period` elements aligned with the runs) and not at
+/// all in the others, where layout v2 stores that plane raw (the segment's raw mask) while the
+/// near-constant mantissa bytes stay coded.
+pub fn mixed_exponents(f32s: &[u8], period: usize) -> Vec<u8> {
+    let mut x = 0x2545_F491_4F6C_DD1Du64;
+    f32s.chunks_exact(4)
+        .enumerate()
+        .flat_map(|(i, c)| {
+            let mut v = u32::from_le_bytes(c.try_into().unwrap());
+            if (i / period.max(1)) % 2 == 1 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                v = (v & 0x8000_0000) | ((x as u32 & 0xff) << 23);
+            }
+            v.to_le_bytes()
+        })
+        .collect()
+}
+
+/// Names and bytes of the tensors of tests/data/lossless-v2-mode1.sph (written from these
+/// slices by scripts/make-legacy-v2-fixture.sh): the first 24 rows of layer 0's query weight as
+/// F32, BF16 and F16 (rounded to nearest even), and layer 0's query bias as F32.
+pub fn legacy_v2_sources() -> (Vec<String>, Vec<Vec<u8>>) {
+    let t = load("minilm-subset-f32.safetensors");
+    let get = |n: &str| &t.iter().find(|t| t.name == n).unwrap().bytes;
+    let w = &get("encoder.layer.0.attention.self.query.weight")[..4 * 24 * 384];
+    let b = get("encoder.layer.0.attention.self.query.bias");
+    (
+        ["bf16", "bias_f32", "f16", "f32"]
+            .map(String::from)
+            .to_vec(),
+        vec![
+            convert(w, DType::BF16),
+            b.clone(),
+            convert(w, DType::F16),
+            w.to_vec(),
+        ],
+    )
+}
