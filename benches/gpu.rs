@@ -458,19 +458,20 @@ fn main() {
         let n_bytes = data.len();
         let numel = (n_bytes / dtype.size()) as u64;
         let t0 = std::time::Instant::now();
-        let c = sys
-            .compress(
-                &data,
-                dtype,
-                &[numel],
-                &CompressOptions {
-                    codec: CodecParams::Lossless,
-                    chunk_elems,
-                    lanes,
-                },
-            )
-            .unwrap()
-            .bytes;
+        // Layout v1 (these rows time its kernels; lanes 0 would give layout v2 now).
+        let c = codec::compress_with_layout(
+            &data,
+            dtype,
+            &[numel],
+            &CompressOptions {
+                codec: CodecParams::Lossless,
+                chunk_elems,
+                lanes,
+            },
+            codec::StreamLayout::Lanes,
+        )
+        .unwrap()
+        .bytes;
         let cpu_s = t0.elapsed().as_secs_f64();
         let chunks = codec::inspect(&c).unwrap().chunks as u64;
         let src = stream.clone_htod(&c).unwrap();

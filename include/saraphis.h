@@ -36,6 +36,11 @@ typedef enum saraphis_codec {
   // Stored as is.
   SARAPHIS_CODEC_RAW = 0,
   // Bit-exact: sign/exponent/mantissa split for floats, byte planes for integers and bool.
+  // As a compression codec: F32/F16/BF16 in stream layout v2 (the containers report
+  // `SARAPHIS_CODEC_LOSSLESS_V2`; what the GPU decodes fastest) unless `SARAPHIS_PARAM_LANES`
+  // is set, which asks for layout v1 with that many lanes; F64 in layout v1. GPU compression
+  // (`saraphis_compress_device`) writes layout v1. As a container's codec: layout v1
+  // (docs/FORMAT.md §3).
   SARAPHIS_CODEC_LOSSLESS = 1,
   // p-adic error-bounded (needs an absolute or relative bound); integer and bool tensors are
   // coded bit-exactly (byte planes).
@@ -46,8 +51,9 @@ typedef enum saraphis_codec {
   SARAPHIS_CODEC_BYTES = 3,
   // Bit-exact, F32/F16/BF16 in stream layout v2 (docs/FORMAT.md §6): per-tensor tables,
   // segments of `SARAPHIS_PARAM_CHUNK_ELEMS` elements (default 2^16 for this codec) that one
-  // GPU warp decodes each; what `saraphis_decompress_device_batch` decodes. F64 tensors get
-  // LOSSLESS containers, integer and bool tensors byte planes.
+  // GPU warp decodes each; what `saraphis_decompress_device_batch` decodes, and what LOSSLESS
+  // writes by default. As a compression codec, layout v2 whatever `SARAPHIS_PARAM_LANES`
+  // says. F64 tensors get LOSSLESS containers, integer and bool tensors byte planes.
   SARAPHIS_CODEC_LOSSLESS_V2 = 4,
   // Quantization (docs/FORMAT.md §7), lossy, F32/F16/BF16/F64: fixed rate (2..8 bits,
   // `SARAPHIS_PARAM_BITS`; blocks of `SARAPHIS_PARAM_BLOCK` along the last axis by default,
@@ -199,10 +205,12 @@ typedef enum saraphis_param {
   SARAPHIS_PARAM_ABS_BOUND = 3,
   // Relative error bound 0 < eps < 1 (selects the rel mode).
   SARAPHIS_PARAM_REL_BOUND = 4,
-  // Elements per chunk, 1..=2^28 (default 2^18).
+  // Elements per chunk, 1..=2^28 (default 2^16 for LOSSLESS, LOSSLESS_V2, QUANT and SPARSE,
+  // 2^18 for PADIC).
   SARAPHIS_PARAM_CHUNK_ELEMS = 5,
-  // Most rANS lanes per stream, 1..=128; 0 = default (32). 128 lets four GPU warps share one
-  // chunk (faster GPU decoding) for about 0.3% of ratio on 2^18-element chunks.
+  // Most rANS lanes per stream, 1..=128; 0 = default. With LOSSLESS, a nonzero value asks
+  // for stream layout v1 with that many lanes (layout v2 has none); with PADIC (default 32),
+  // 128 lets four GPU warps share one chunk (faster GPU decoding) for about 0.3% of ratio.
   SARAPHIS_PARAM_LANES = 6,
   // Quant: bits per element of fixed-rate quantization, 2..=8 (default 8).
   SARAPHIS_PARAM_BITS = 7,

@@ -134,11 +134,16 @@ fn a_large_tensor_is_sampled_and_a_close_call_is_decided_on_the_whole_tensor() {
     assert_eq!(out, t.bytes);
     // lossless and lossless-v2 are within 3% on MiniLM weights: both coded whole.
     assert!(why.contains("close call on the whole tensor"), "{why}");
+    // The `lossless` candidate is layout v1 (32 lanes, 2^18-element chunks).
     let v1 = codec::compress(
         &t.bytes,
         t.dtype,
         &t.shape,
-        &with_defaults(CodecParams::Lossless),
+        &CompressOptions {
+            codec: CodecParams::Lossless,
+            chunk_elems: 1 << 18,
+            lanes: 32,
+        },
     );
     let v2 = codec::compress(
         &t.bytes,

@@ -37,16 +37,18 @@ fn only_expected_files(dir: &Path, expected: &[&str]) {
 fn lossless_round_trip_is_byte_identical() {
     let dir = tempfile::tempdir().unwrap();
     for (fixture, layout) in [
-        ("minilm-subset-f32.safetensors", None),
-        ("minilm-subset-bf16.safetensors", None),
-        ("minilm-subset-f32.safetensors", Some("--lossless-v2")),
-        ("minilm-subset-bf16.safetensors", Some("--lossless-v2")),
+        ("minilm-subset-f32.safetensors", &[][..]),
+        ("minilm-subset-bf16.safetensors", &[]),
+        ("minilm-subset-f32.safetensors", &["--lossless-v2"]),
+        ("minilm-subset-bf16.safetensors", &["--lossless-v2"]),
+        ("minilm-subset-f32.safetensors", &["--lanes", "32"]),
+        ("minilm-subset-bf16.safetensors", &["--lanes", "64"]),
     ] {
         let src = common::data(fixture);
         let sph = dir.path().join("m.sph");
         let back = dir.path().join("back.safetensors");
         let mut args = vec!["compress", s(&src), "-o", s(&sph), "--json"];
-        args.extend(layout);
+        args.extend(layout.iter().copied());
         let r = json(&saraphis(&args));
         for k in [
             "original_bytes",
@@ -82,10 +84,12 @@ fn lossless_round_trip_is_byte_identical() {
         ]));
         assert_eq!(v["ok"], true);
         let i = json(&saraphis(&["inspect", s(&sph), "--json"]));
-        let want = if layout.is_some() {
-            "lossless-v2"
-        } else {
+        // The default lossless codec writes F32 and BF16 in layout v2 as --lossless-v2 does;
+        // --lanes asks for layout v1.
+        let want = if layout.first() == Some(&"--lanes") {
             "lossless"
+        } else {
+            "lossless-v2"
         };
         for t in i["tensors"].as_array().unwrap() {
             if t["dtype"] != "I64" {

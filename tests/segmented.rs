@@ -135,10 +135,16 @@ fn ratio_is_no_worse_than_layout_v1_on_real_weights() {
             };
             let dt = dtype;
             orig += data.len();
-            v1 += codec::compress(&data, dt, &t.shape, &opts(1 << 18))
-                .unwrap()
-                .bytes
-                .len();
+            v1 += codec::compress_with_layout(
+                &data,
+                dt,
+                &t.shape,
+                &opts(1 << 18),
+                StreamLayout::Lanes,
+            )
+            .unwrap()
+            .bytes
+            .len();
             v2b += v2(&data, dt, &t.shape, 1 << 16).len();
         }
         let (r1, r2) = (orig as f64 / v1 as f64, orig as f64 / v2b as f64);

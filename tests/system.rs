@@ -133,11 +133,17 @@ fn gpu_compression_sizes_are_known_on_the_host() {
                     ..CompressOptions::default()
                 };
                 let l = System::compress_device_layout(dtype, &shape, &o).unwrap();
-                assert_eq!(
-                    l.bound as usize,
-                    codec::compress_bound(dtype, &shape, &o).unwrap(),
-                    "{dtype:?} {shape:?}"
-                );
+                let host = codec::compress_bound(dtype, &shape, &o).unwrap();
+                // The GPU encoder writes layout v1; without lanes the host writes F32, F16
+                // and BF16 in layout v2, whose bound covers v1's.
+                if lanes == 0
+                    && codec_p == CodecParams::Lossless
+                    && codec::segmented::supports(dtype)
+                {
+                    assert!(l.bound as usize <= host, "{dtype:?} {shape:?}");
+                } else {
+                    assert_eq!(l.bound as usize, host, "{dtype:?} {shape:?}");
+                }
                 let bytes = saraphis::dtype::byte_len(dtype, &shape).unwrap() as u64;
                 assert_eq!(l.input_bytes, bytes);
                 // Default chunks of 2^18 elements: temporary memory within 1% of the input.

@@ -75,7 +75,8 @@ int main(int argc, char** argv) {
   std::vector<float> back(w.size());
   sys.decompress(lossless, saraphis::DType::F32, back);
   check(std::memcmp(back.data(), w.data(), bytes) == 0, "lossless bit-exact");
-  check(saraphis::inspect(lossless).codec == SARAPHIS_CODEC_LOSSLESS, "inspect");
+  // Lossless writes F32 in stream layout v2 by default (container codec LOSSLESS_V2).
+  check(saraphis::inspect(lossless).codec == SARAPHIS_CODEC_LOSSLESS_V2, "inspect");
 
   auto wide = sys.compress(w, saraphis::DType::F32, {rows, cols}, saraphis::Params::lossless().lanes(128));
   sys.decompress(wide, saraphis::DType::F32, back);
@@ -105,9 +106,11 @@ int main(int argc, char** argv) {
   {
     saraphis::Params lossless_p(saraphis::Codec::Lossless);
     auto sz = saraphis::compress_device_sizes(saraphis::DType::F32, {1024, 1024}, lossless_p);
-    check(sz.max_compressed_bytes == saraphis::compress_bound(saraphis::DType::F32, {1024, 1024}, lossless_p),
-          "device bound equals the host bound");
-    check(sz.temp_bytes > 0 && sz.temp_bytes * 100 <= 4u * 1024 * 1024, "device temp within 1%");
+    // The GPU encoder writes layout v1, whose bound is within the host bound (layout v2's).
+    check(sz.max_compressed_bytes > 0 &&
+              sz.max_compressed_bytes <= saraphis::compress_bound(saraphis::DType::F32, {1024, 1024}, lossless_p),
+          "device bound within the host bound");
+    check(sz.temp_bytes > 0 && sz.temp_bytes * 50 <= 4u * 1024 * 1024, "device temp within 2%");
     try {
       int dummy = 0;
       uint64_t len = 0;

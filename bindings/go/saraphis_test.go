@@ -431,7 +431,8 @@ func TestWholeAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if hb, _ := CompressBound(F32, big.shape, lp); mb != hb || tb <= 0 || tb*100 > len(big.data) {
+	// The GPU encoder writes layout v1, whose bound is within the host bound (layout v2's).
+	if hb, _ := CompressBound(F32, big.shape, lp); mb <= 0 || mb > hb || tb <= 0 || tb*50 > len(big.data) {
 		t.Fatalf("device sizes: temp %d, max %d (host bound %d, input %d)", tb, mb, hb, len(big.data))
 	}
 	if _, err := s.CompressOnGPU(big.data, F32, big.shape, lp); !errors.As(err, &e) || e.Code != ErrDevice {

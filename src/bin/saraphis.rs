@@ -106,11 +106,12 @@ enum Cmd {
         /// Output .sph archive (never the input: refused).
         #[arg(short, long)]
         output: PathBuf,
-        /// Bit-exact (the default).
+        /// Bit-exact (the default): F32/F16/BF16 in stream layout v2 (codec lossless-v2, what
+        /// the GPU decodes fastest), or layout v1 (codec lossless) with --lanes.
         #[arg(long, conflicts_with = "bound")]
         lossless: bool,
         /// Bit-exact in stream layout v2 (F32/F16/BF16; segments of --chunk-elems, default
-        /// 2^16): the containers the batched GPU call (saraphis_decompress_device_batch) decodes.
+        /// 2^16), as --lossless writes by default.
         #[arg(long, conflicts_with_all = ["bound", "lossless", "lanes"])]
         lossless_v2: bool,
         /// p-adic codec with absolute error bound |x - x'| <= EPS.
@@ -125,10 +126,12 @@ enum Cmd {
         /// Digit planes of the p-adic codec (default: smallest that fits); needs --abs or --rel.
         #[arg(long, requires = "bound")]
         precision: Option<u32>,
-        /// Elements per chunk, 1..=2^28 [default: 2^18; 2^16 with --lossless-v2 or --codec quant].
+        /// Elements per chunk, 1..=2^28 [default: 2^16; 2^18 with --abs/--rel (p-adic)].
         #[arg(long)]
         chunk_elems: Option<u32>,
-        /// Most rANS lanes per stream, 1..=128 (0 = default 32); 128 decodes faster on GPUs.
+        /// Most rANS lanes per stream, 1..=128 (0 = the default). With the lossless codec, any
+        /// nonzero value writes stream layout v1 (codec lossless) with that many lanes; with
+        /// p-adic, 128 decodes faster on GPUs (default 32).
         #[arg(long, default_value_t = 0)]
         lanes: u32,
         /// Codec of float tensors (integer and bool tensors are always bit-exact): lossless

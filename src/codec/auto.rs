@@ -244,11 +244,21 @@ pub fn describe_rule(p: &AutoParams) -> String {
     )
 }
 
+/// A candidate's options: its codec's default chunk size; the `lossless` candidate with 32
+/// lanes, which asks for layout v1 (`lossless-v2` is the layout-v2 candidate) and 2^18-element
+/// chunks, layout v1's best.
 fn options(c: CodecParams) -> CompressOptions {
-    CompressOptions {
-        codec: c,
-        chunk_elems: default_chunk_elems(&c),
-        lanes: 0,
+    match c {
+        CodecParams::Lossless => CompressOptions {
+            codec: c,
+            chunk_elems: crate::format::container::DEFAULT_CHUNK_ELEMS,
+            lanes: 32,
+        },
+        _ => CompressOptions {
+            codec: c,
+            chunk_elems: default_chunk_elems(&c),
+            lanes: 0,
+        },
     }
 }
 

@@ -106,13 +106,16 @@ impl PadicParams {
 pub enum CodecParams {
     /// Store bytes as they are.
     Raw,
-    /// Bit-exact: float split for floats, byte planes for integers and bool.
+    /// Bit-exact (the default codec). Floats are split into exponent and sign + mantissa
+    /// planes: F32, F16 and BF16 in stream layout v2 (container codec `lossless-v2`,
+    /// [`segmented`]), the layout the GPU decodes fastest, unless `CompressOptions::lanes` is
+    /// set, which asks for layout v1 (container codec `lossless`, per-chunk tables and that many
+    /// rANS lanes); F64 always in layout v1. Integers and bool as byte planes.
     Lossless,
     /// Bit-exact, F32/F16/BF16 in stream layout v2 (container codec `lossless-v2`,
     /// [`segmented`]: per-tensor tables, one GPU warp per segment of `chunk_elems` elements,
-    /// [`segmented::DEFAULT_SEGMENT_ELEMS`] recommended), which the batched GPU decoder
-    /// (`System::decompress_device_batch`) decodes; F64 as `Lossless`, integers and bool as
-    /// byte planes.
+    /// [`segmented::DEFAULT_SEGMENT_ELEMS`] recommended) whatever `lanes` says; F64 as
+    /// `Lossless`, integers and bool as byte planes.
     LosslessV2,
     /// Error-bounded p-adic codec for floats (integers and bool fall back to bit-exact).
     Padic(PadicParams),
@@ -133,12 +136,12 @@ pub enum CodecParams {
 }
 
 /// Default elements per chunk for `codec`: segments of [`segmented::DEFAULT_SEGMENT_ELEMS`]
-/// (2^16) for lossless v2, [`quant::DEFAULT_CHUNK_ELEMS`] (2^16) for quantization,
+/// (2^16) for the lossless codec (layout v2; layout v1 takes the same), [`quant::DEFAULT_CHUNK_ELEMS`] (2^16) for quantization,
 /// [`sparse::DEFAULT_CHUNK_ELEMS`] (2^16 elements per scatter block) for sparse,
 /// [`crate::format::container::DEFAULT_CHUNK_ELEMS`] (2^18) otherwise.
 pub fn default_chunk_elems(codec: &CodecParams) -> u32 {
     match codec {
-        CodecParams::LosslessV2 => segmented::DEFAULT_SEGMENT_ELEMS,
+        CodecParams::Lossless | CodecParams::LosslessV2 => segmented::DEFAULT_SEGMENT_ELEMS,
         CodecParams::Quant(_) => quant::DEFAULT_CHUNK_ELEMS,
         CodecParams::Sparse(_) => sparse::DEFAULT_CHUNK_ELEMS,
         _ => crate::format::container::DEFAULT_CHUNK_ELEMS,
@@ -463,6 +466,7 @@ pub fn codec_id_for(dtype: DType, codec: &CodecParams) -> Result<CodecId> {
         }
         (CodecParams::Raw, _) => CodecId::Raw,
         (_, false) => CodecId::Bytes,
+        // The GPU encoder writes layout v1 (no layout-v2 GPU encoder yet).
         (CodecParams::Lossless, true) => CodecId::Lossless,
         (CodecParams::LosslessV2, true) if segmented::supports(dtype) => CodecId::LosslessV2,
         (CodecParams::LosslessV2, true) => CodecId::Lossless,
@@ -476,11 +480,13 @@ pub fn codec_id_for(dtype: DType, codec: &CodecParams) -> Result<CodecId> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum StreamLayout {
     /// Layout v1 (codec `lossless`): per-chunk tables, round-robin lanes with their own word
-    /// streams; what the GPU encoder writes. The default until the v2 GPU decoder lands.
-    #[default]
+    /// streams; what the GPU encoder writes, and what `CodecParams::Lossless` writes when
+    /// `CompressOptions::lanes` is set.
     Lanes,
     /// Layout v2 (codec `lossless-v2`): per-tensor tables, warp-interleaved rANS segments
-    /// ([`segmented`]); F32, F16 and BF16 (F64 stays on v1).
+    /// ([`segmented`]); F32, F16 and BF16 (F64 stays on v1). The default since 2026-12-03, when
+    /// its whole-model ratios reached ZipNN's (docs/BENCHMARKS.md).
+    #[default]
     Segments,
 }
 
@@ -497,7 +503,9 @@ fn plan_for(
             width: dtype.size(),
         }),
         (CodecParams::Lossless, Some(_))
-            if layout == StreamLayout::Segments && segmented::supports(dtype) =>
+            if layout == StreamLayout::Segments
+                && segmented::supports(dtype)
+                && opts.lanes == 0 =>
         {
             Plan::Segmented(SegmentedPlan::new(data, dtype, opts.chunk_elems)?)
         }
@@ -728,6 +736,13 @@ pub fn compress_bound(dtype: DType, shape: &[u64], opts: &CompressOptions) -> Re
         (CodecParams::Quant(qp), true) => {
             return Ok(header_len(shape.len(), quant::MAX_PARAMS_LEN, n_chunks)
                 + quant::payload_bound(dtype, shape, opts.chunk_elems, &qp)?);
+        }
+        // Layout v2 (the default layout; its bound also covers layout v1's).
+        (CodecParams::Lossless, true) if segmented::supports(dtype) && opts.lanes == 0 => {
+            return Ok(header_len(shape.len(), segmented::MAX_PARAMS_LEN, n_chunks)
+                + len
+                + n_chunks * (2 * segmented::ALIGN - 1)
+                + 2 * segmented::ALIGN);
         }
         (CodecParams::LosslessV2, true) if segmented::supports(dtype) => {
             return Ok(header_len(shape.len(), segmented::MAX_PARAMS_LEN, n_chunks)

@@ -94,8 +94,9 @@ pub struct Knobs {
     /// Tensors a residency manager decodes ahead on each acquire of tensor `i` (`i + 1 ..=
     /// i + depth`, as `prefetch` would), besides the engine's own prefetches.
     pub prefetch_depth: usize,
-    /// rANS lanes of compression when the config's `lanes` is 0 (32 is the ratio-best, 128
-    /// decodes faster on GPUs).
+    /// rANS lanes of p-adic compression when the config's `lanes` is 0 (32 is the
+    /// ratio-best, 128 decodes faster on GPUs). Not applied to the lossless codec, whose
+    /// default layout v2 has no lane count (`System::options`).
     pub lanes: u32,
 }
 
@@ -205,7 +206,8 @@ pub struct Config {
     /// Verify chunk checksums when decoding (`SARAPHIS_VERIFY_CHECKSUMS`, default true).
     pub verify_checksums: bool,
     /// Default most rANS lanes per stream (`SARAPHIS_LANES`), 0..=128; 0 = the strategy's
-    /// (32 unless `throughput` / `latency`: 128).
+    /// (32 unless `throughput` / `latency`: 128) for p-adic, and layout v2 for the lossless
+    /// codec (set, the lossless codec writes layout v1 with these lanes).
     pub lanes: u32,
     /// Device budget of a residency manager created with budget 0, MiB
     /// (`SARAPHIS_GPU_MEMORY_LIMIT_MB`); 0 = none (such a manager is then refused).

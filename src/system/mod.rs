@@ -447,8 +447,10 @@ impl System {
         EncodeLayout::for_options(dtype, shape, opts)
     }
 
-    /// Compress a host tensor on this system's GPU (upload, compress, download). Bit-exact
-    /// codecs give byte for byte the container [`System::compress`] writes; p-adic gives a
+    /// Compress a host tensor on this system's GPU (upload, compress, download). The GPU
+    /// encoder writes the lossless codec in layout v1 (codec `lossless`; there is no layout-v2
+    /// GPU encoder yet): byte for byte the container that [`codec::compress_with_layout`]
+    /// writes with [`codec::StreamLayout::Lanes`]; p-adic gives a
     /// container that meets the bound for every element (`max_abs_error` measured on the GPU),
     /// whose bytes may differ from the CPU's. For validation and tools; engines with data on
     /// the GPU call [`System::compress_device`].
@@ -699,10 +701,13 @@ impl System {
         self.config.swap_thresholds.state(used)
     }
 
-    /// Options for `codec` with this system's chunk size and lanes. Lossless v2 takes segments
-    /// of [`codec::segmented::DEFAULT_SEGMENT_ELEMS`] (2^16) while the config keeps the default
-    /// chunk size (2^18, the layout-v1 default: segments that long leave a GPU a quarter of the
-    /// warps, each with a four times longer serial rANS chain), else the config's size.
+    /// Options for `codec` with this system's chunk size and lanes. The lossless codec takes
+    /// segments of [`codec::segmented::DEFAULT_SEGMENT_ELEMS`] (2^16) while the config keeps the
+    /// default chunk size (2^18, the layout-v1 default: segments that long leave a GPU a quarter
+    /// of the warps, each with a four times longer serial rANS chain), else the config's size.
+    /// Lanes: the config's `lanes` for the lossless codec (set, it asks for layout v1; the
+    /// strategy's lanes knob is not applied there, since layout v2 decodes faster), else
+    /// [`Config::effective_lanes`].
     pub fn options(&self, codec: CodecParams) -> CompressOptions {
         let chunk_elems =
             if self.config.chunk_elems == crate::format::container::DEFAULT_CHUNK_ELEMS {
@@ -710,10 +715,14 @@ impl System {
             } else {
                 self.config.chunk_elems
             };
+        let lanes = match codec {
+            CodecParams::Lossless | CodecParams::LosslessV2 => self.config.lanes,
+            _ => self.config.effective_lanes(),
+        };
         CompressOptions {
             codec,
             chunk_elems,
-            lanes: self.config.effective_lanes(),
+            lanes,
         }
     }
 

@@ -80,11 +80,12 @@ int main(int argc, char **argv) {
     OK(saraphis_compress_into(sys, lossless, data, bytes, SARAPHIS_F32, shape, 2, c, bound, &written));
     CHECK(written > 0 && written < bytes, "lossless compresses real weights");
 
-    /* GPU compression sizes are known on the host; a CPU system refuses the device call. */
+    /* GPU compression sizes are known on the host; a CPU system refuses the device call. The GPU
+       encoder writes layout v1, whose bound is within the host bound (layout v2's). */
     size_t temp_bytes = 0, max_bytes = 0;
     OK(saraphis_compress_device_sizes(lossless, SARAPHIS_F32, shape, 2, &temp_bytes, &max_bytes));
-    CHECK(max_bytes == bound, "device bound equals the host bound");
-    CHECK(temp_bytes > 0 && temp_bytes * 100 <= bytes, "temporary memory within 1% of the input");
+    CHECK(max_bytes > 0 && max_bytes <= bound, "device bound within the host bound");
+    CHECK(temp_bytes > 0 && temp_bytes * 50 <= bytes, "temporary memory within 2% of the input (1% at the default 2^16-element chunks)");
     uint64_t fake_len = 0;
     CHECK(saraphis_compress_device(sys, lossless, data, bytes, SARAPHIS_F32, shape, 2, c, bound, NULL, 0, &fake_len,
                                    NULL) == SARAPHIS_ERR_DEVICE,
@@ -101,7 +102,8 @@ int main(int argc, char **argv) {
     saraphis_tensor_info info;
     OK(saraphis_inspect(c, written, &info));
     CHECK(info.dtype == SARAPHIS_F32 && info.ndim == 2 && info.shape[0] == shape[0] && info.shape[1] == shape[1], "inspect shape");
-    CHECK(info.codec == SARAPHIS_CODEC_LOSSLESS && info.compressed_bytes == written && info.original_bytes == bytes, "inspect sizes");
+    /* LOSSLESS writes F32 in stream layout v2 by default: the container's codec is LOSSLESS_V2. */
+    CHECK(info.codec == SARAPHIS_CODEC_LOSSLESS_V2 && info.compressed_bytes == written && info.original_bytes == bytes, "inspect sizes");
     memset(out, 0xAB, bytes);
     OK(saraphis_decompress(sys, c, written, SARAPHIS_F32, out, bytes));
     CHECK(memcmp(out, data, bytes) == 0, "lossless round trip is bit-exact");

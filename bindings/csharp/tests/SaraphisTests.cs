@@ -560,7 +560,7 @@ static class SaraphisTests
             using (var lp = new Params(Codec.Lossless))
             {
                 var sz = Library.CompressDeviceSizes(DType.F32, big.Shape, lp);
-                Check(sz.MaxCompressedBytes == Library.CompressBound(DType.F32, big.Shape, lp) && sz.TempBytes > 0 && sz.TempBytes * 100 <= big.Data.Length, "device compression sizes");
+                Check(sz.MaxCompressedBytes > 0 && sz.MaxCompressedBytes <= Library.CompressBound(DType.F32, big.Shape, lp) && sz.TempBytes > 0 && sz.TempBytes * 50 <= big.Data.Length, "device compression sizes");
                 Throws<SaraphisException>(() => sys.CompressOnGpu(big.Data, DType.F32, big.Shape, lp), e => e.Code == 4001, "GPU compression on a CPU system");
                 Throws<SaraphisException>(() => sys.CompressDevice(new IntPtr(16), 4, DType.F32, new ulong[] { 1 }, lp, new IntPtr(32), 64, IntPtr.Zero, 0, new IntPtr(64), IntPtr.Zero), e => e.Code == 4001, "device compression on a CPU system");
             }

@@ -49,11 +49,20 @@ def test_lossless_round_trip_every_tensor_and_dtype(minilm):
     assert saraphis.inspect(saraphis.compress(big)).ratio > 1.1
 
 
-@pytest.mark.parametrize("codec", ["lossless", "lossless-v2", "raw"])
-def test_codecs_by_name(minilm, codec):
+@pytest.mark.parametrize(
+    "codec, lanes, container",
+    [
+        # The default lossless codec writes F32 in stream layout v2; lanes ask for layout v1.
+        ("lossless", None, "lossless-v2"),
+        ("lossless", 64, "lossless"),
+        ("lossless-v2", None, "lossless-v2"),
+        ("raw", None, "raw"),
+    ],
+)
+def test_codecs_by_name(minilm, codec, lanes, container):
     a = minilm["encoder.layer.0.attention.self.query.weight"]
-    blob = saraphis.compress(a, codec=codec)
-    assert saraphis.inspect(blob).codec == codec
+    blob = saraphis.compress(a, codec=codec, **({} if lanes is None else {"lanes": lanes}))
+    assert saraphis.inspect(blob).codec == container
     assert saraphis.decompress(blob).tobytes() == a.tobytes()
 
 
@@ -248,7 +257,8 @@ def test_archive_is_lazy_and_checked(minilm, tmp_path):
         name = "encoder.layer.0.attention.self.query.weight"
         assert name in a and "nope" not in a
         info = a.info(name)
-        assert info.shape == minilm[name].shape and info.codec == "lossless"
+        # The default lossless codec writes F32 in stream layout v2.
+        assert info.shape == minilm[name].shape and info.codec == "lossless-v2"
         assert a[name].tobytes() == minilm[name].tobytes()
         out = np.empty_like(minilm[name])
         assert a.read(name, out=out) is out and np.array_equal(out, minilm[name])
