@@ -9,10 +9,13 @@
 //! written as a `.sph` archive and decoded through the archive C API
 //! (`saraphis_archive_decompress_device_batch`): the first batch (containers uploaded, first
 //! decodes checked one by one: the load) once, wall clock, then warm batches timed as above
-//! (`archive_first_batch_ms`, `archive_batched_ms`). Each row also gives every call's GPU time
-//! (`per_call_us_by_tensor`: [elements, µs], from one more pass with an event after each call).
-//! `--model-segment-elems A,B`: the same rows with segments of A, B elements
-//! (`model_{bf16,f32}_seg{A}`; no archive rows), for what shorter chains buy and cost.
+//! (`archive_first_batch_ms`, `archive_batched_ms`), and the tensors one call each on the
+//! library's stream (`archive_tensor_by_tensor_wall_ms_library_stream`). Each row also gives
+//! every call's GPU time (`per_call_us_by_tensor`: [elements, µs], from one more pass with an
+//! event after each call). `--model-segment-elems A,B`: the same rows with segments of A, B
+//! elements (`model_{bf16,f32}_seg{A}`), for what shorter chains buy and cost: the raw-call rows
+//! plan blocks for 2^16-element segments (the host cannot see a raw container's segment
+//! length), the archive rows per segment (the archive knows it from the header).
 //!
 //! Real weights (the MiniLM tensors of tests/data) are tiled to N GiB (default 1), compressed
 //! on the CPU, uploaded once, and decoded on the GPU into a device buffer with CUDA events
@@ -403,6 +406,7 @@ fn main() {
                                 dtype,
                                 status: stp,
                                 status_len: segments,
+                                segment_elems: 0,
                             }],
                             false,
                             verify,
@@ -767,6 +771,7 @@ fn main() {
                         dtype,
                         status: stp,
                         status_len: chunks,
+                        segment_elems: 0,
                     };
                     let cs = stream.cu_stream() as *mut c_void;
                     // SAFETY: live allocations of the stated sizes, all on `stream`.
@@ -901,6 +906,7 @@ fn main() {
                         dtype,
                         status: stp,
                         status_len: dense_segments,
+                        segment_elems: 0,
                     };
                     // SAFETY: as above.
                     unsafe { dev.decode_lossless_v2_async(item, cs, verify).unwrap() };
@@ -1005,6 +1011,7 @@ fn main() {
                 dtype,
                 status: stp,
                 status_len: s.values_chunks,
+                segment_elems: 0,
             };
             // SAFETY: as above.
             unsafe { dev.decode_lossless_v2_async(item, cs, true).unwrap() };
@@ -1080,6 +1087,7 @@ fn main() {
                     dtype,
                     status: stp + 4 * mchunks,
                     status_len: s.values_chunks,
+                    segment_elems: 0,
                 };
                 dev.decode_lossless_v2_async(item, cs, true).unwrap();
                 dev.sparse_scatter_async(&scatter(mp, vp, dp, sp), &[], cs)
@@ -1348,6 +1356,7 @@ fn model_rows(
                 dtype,
                 status: seg_ptrs[k],
                 status_len: seg_counts[k],
+                segment_elems: 0,
             };
             e0.record(stream).unwrap();
             let t = std::time::Instant::now();
@@ -1387,16 +1396,25 @@ fn model_rows(
             }
         });
         check(&dsts);
-        // The archive rows use the archive writer's default layout: timed with the default
-        // segment length only.
-        let (archive_cold, archive_warm) = if segment_elems == NOMINAL_SEGMENT_ELEMS as u32 {
+        // The archive rows: an archive of the same segment length through the archive C API,
+        // whose host knows each container's segment length (blocks planned per segment; the
+        // raw calls above plan for 2^16-element segments whatever the containers hold).
+        let (archive_cold, archive_warm, archive_single) = {
             let t = archive_timing(
-                csys, sys, stream, timed, dtype, &names, &shapes, &originals, &mut dsts,
+                csys,
+                sys,
+                stream,
+                timed,
+                dtype,
+                &names,
+                &shapes,
+                &originals,
+                &mut dsts,
+                segment_elems,
+                repeats,
             );
             check(&dsts);
             t
-        } else {
-            (f64::NAN, f64::NAN)
         };
         let orig: usize = originals.iter().map(|o| o.len()).sum();
         let comp: usize = containers.iter().map(|c| c.len()).sum();
@@ -1416,6 +1434,7 @@ fn model_rows(
             "per_call_us_by_tensor": call_us.iter().zip(&numels).map(|(u, e)| json!([e, u])).collect::<Vec<_>>(),
             "archive_first_batch_ms": archive_cold * 1e3,
             "archive_batched_ms": archive_warm * 1e3,
+            "archive_tensor_by_tensor_wall_ms_library_stream": archive_single * 1e3,
             "archive_batched_gb_s_of_output": orig as f64 / 1e9 / archive_warm,
         })));
     }
@@ -1427,7 +1446,8 @@ fn model_rows(
 /// The model's tensors as a lossless-v2 `.sph` archive (written from a safetensors file of
 /// `dtype` made in memory), opened through the C API on `csys` and decoded into `dsts` with
 /// `saraphis_archive_decompress_device_batch`: the first call (uploads and first-decode checks;
-/// wall clock, seconds) and the median of warm calls (seconds, as `timed`).
+/// wall clock, seconds), the median of warm calls (seconds, as `timed`) and the median wall
+/// clock of the tensors decoded one call each on the library's stream (seconds).
 #[allow(clippy::too_many_arguments)]
 fn archive_timing(
     csys: *mut saraphis::ffi::saraphis_system,
@@ -1439,7 +1459,9 @@ fn archive_timing(
     shapes: &[Vec<u64>],
     originals: &[Vec<u8>],
     dsts: &mut [CudaSlice<u8>],
-) -> (f64, f64) {
+    segment_elems: u32,
+    repeats: usize,
+) -> (f64, f64, f64) {
     use saraphis::ffi;
     let st_dtype = match dtype {
         DType::BF16 => safetensors::Dtype::BF16,
@@ -1454,10 +1476,14 @@ fn archive_timing(
         .collect();
     let st = safetensors::serialize(views, &None).unwrap();
     let (cur, _, _) = sys
-        .compress_safetensors(
+        .compress_safetensors_with(
             &st,
             std::io::Cursor::new(Vec::new()),
-            CodecParams::LosslessV2,
+            CompressOptions {
+                codec: CodecParams::LosslessV2,
+                chunk_elems: segment_elems,
+                lanes: 0,
+            },
             &|_, _, _| {},
         )
         .unwrap();
@@ -1503,7 +1529,35 @@ fn archive_timing(
     let cold = t0.elapsed().as_secs_f64();
     let warm = timed(&mut |_| run());
     stream.synchronize().unwrap();
+    // Tensor by tensor through `saraphis_archive_decompress_device` on the library's own stream
+    // (consecutive decodes may overlap), wall clock to the host synchronization; median of
+    // the repeats after 3 warm-ups (every tensor is resident and verified by then).
+    let mut times = Vec::new();
+    for r in 0..repeats + 3 {
+        // SAFETY: a live system handle; the bench's stream is idle.
+        unsafe { ffi::saraphis_device_synchronize(csys) };
+        let t = std::time::Instant::now();
+        for o in &outputs {
+            // SAFETY: as above.
+            let r = unsafe {
+                ffi::saraphis_archive_decompress_device(
+                    a,
+                    o.index,
+                    o.dst_dev,
+                    o.dst_bytes,
+                    std::ptr::null_mut(),
+                )
+            };
+            assert_eq!(r as u32, 0);
+        }
+        // SAFETY: a live system handle.
+        assert_eq!(unsafe { ffi::saraphis_device_synchronize(csys) } as u32, 0);
+        if r >= 3 {
+            times.push(t.elapsed().as_secs_f64());
+        }
+    }
+    let single = median(times);
     // SAFETY: the handle from saraphis_archive_open_memory, freed once, its work finished.
     unsafe { ffi::saraphis_archive_free(a) };
-    (cold, warm)
+    (cold, warm, single)
 }

@@ -1486,6 +1486,12 @@ fn gpu_archive_decodes_every_tensor_into_device_memory() {
     fine.prime = 2;
     let codecs = [
         ("lossless-v2", CodecParams::LosslessV2, true),
+        // Short segments: the archive plans one warp per segment from the header's length.
+        (
+            "lossless-v2 segments of 4096",
+            CodecParams::LosslessV2,
+            true,
+        ),
         ("lossless", CodecParams::Lossless, true),
         (
             "padic abs 1e-3",
@@ -1509,9 +1515,17 @@ fn gpu_archive_decodes_every_tensor_into_device_memory() {
         ),
     ];
     for (what, codec, exact) in codecs {
-        let (cur, _, _) = sys
-            .compress_safetensors(&src, std::io::Cursor::new(Vec::new()), codec, &|_, _, _| {})
-            .unwrap();
+        let (cur, _, _) = if what.ends_with("4096") {
+            let o = CompressOptions {
+                codec,
+                chunk_elems: 4096,
+                lanes: 0,
+            };
+            sys.compress_safetensors_with(&src, std::io::Cursor::new(Vec::new()), o, &|_, _, _| {})
+        } else {
+            sys.compress_safetensors(&src, std::io::Cursor::new(Vec::new()), codec, &|_, _, _| {})
+        }
+        .unwrap();
         let sph = cur.into_inner();
         let a = Archive::from_vec(sys.clone(), sph.clone()).unwrap();
         let n = a.len();

@@ -860,6 +860,7 @@ impl CudaDevice {
                 dtype,
                 status,
                 status_len,
+                segment_elems: 0,
             };
             if crate::codec::segmented::supports(dtype) {
                 self.decode_segmented_with(&[item], false, verify != 0, stream, prog)?;

@@ -632,6 +632,7 @@ impl Archive {
         let (_restore, dev) = self.system.require_cuda()?;
         let stream = dev.stream_or_own(stream)?;
         let mut batch = Vec::with_capacity(items.len());
+        let mut segment_elems = Vec::with_capacity(items.len());
         for &(i, dst) in items {
             let r = self.resident(i)?;
             let t = &self.tensors[i];
@@ -641,13 +642,15 @@ impl Archive {
                     dtype: t.dtype,
                     dst,
                 });
+                // The header's segment length: one warp per segment, whatever its length.
+                segment_elems.push(t.info.chunk_elems);
             } else {
                 self.decode_resident(i, &r, dst, stream, true)?;
             }
         }
         // Kept alive by `self.tensors` (residents are never removed while the archive lives).
         self.system
-            .decompress_device_batch(&batch, DevicePtr::NULL, stream)
+            .decompress_device_batch_planned(&batch, &segment_elems, DevicePtr::NULL, stream)
     }
 }
 

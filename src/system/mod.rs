@@ -307,6 +307,8 @@ impl System {
             dtype: a.dtype,
             status: a.status.ptr.addr(),
             status_len: a.status.len,
+            // Known from the header's host copy (archives): blocks planned per segment.
+            segment_elems: known.map_or(0, |k| k.chunk_elems),
         };
         if codec == Some(crate::format::container::CodecId::LosslessV2)
             && codec::segmented::supports(a.dtype)
@@ -385,6 +387,22 @@ impl System {
         statuses: DevicePtr,
         stream: *mut std::ffi::c_void,
     ) -> Result<()> {
+        self.decompress_device_batch_planned(tensors, &[], statuses, stream)
+    }
+
+    /// [`System::decompress_device_batch`] with each container's segment length when the
+    /// caller knows it from a host copy of its header (`segment_elems[i]`, 0 = unknown; an
+    /// empty slice: none known), so that the launch gives every segment its own warp.
+    ///
+    /// # Safety
+    /// As [`System::decompress_device_batch`].
+    pub(crate) unsafe fn decompress_device_batch_planned(
+        &self,
+        tensors: &[DeviceTensor],
+        segment_elems: &[u32],
+        statuses: DevicePtr,
+        stream: *mut std::ffi::c_void,
+    ) -> Result<()> {
         let (_restore, dev) = self.require_cuda()?;
         if statuses.addr() % 4 != 0 {
             return Err(Error::InvalidArgument(
@@ -416,6 +434,7 @@ impl System {
                     statuses.addr() + 4 * i as u64
                 },
                 status_len: 1,
+                segment_elems: segment_elems.get(i).copied().unwrap_or(0),
             });
         }
         if items.is_empty() {

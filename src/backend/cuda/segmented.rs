@@ -4,8 +4,9 @@
 //! passed as kernel parameters so that nothing is uploaded first).
 //!
 //! The host knows each tensor's output size, hence its element count; it gives tensor `i` the
-//! blocks `block_start[i]..block_start[i + 1]`, one per [`NOMINAL_SEGMENT_ELEMS`] x `w` elements
-//! (at least one), where `w` (1, 2, 4 or 8 warps per block) is the smallest that lets the whole
+//! blocks `block_start[i]..block_start[i + 1]`, one per `S` x `w` elements (at least one), where
+//! `S` is the container's segment length when the host knows it ([`SegmentedItem::segment_elems`],
+//! from an archive's header copy), else [`NOMINAL_SEGMENT_ELEMS`], and `w` (1, 2, 4 or 8 warps per block) is the smallest that lets the whole
 //! launch be resident at once ([`warps_per_block`]): a small batch (a model of a few hundred
 //! segments, or one tensor) gets one- or two-warp blocks spread over every multiprocessor, so no
 //! multiprocessor issues for eight warps while others idle; a large one gets full blocks that
@@ -94,6 +95,22 @@ pub struct SegmentedItem {
     pub status: u64,
     /// Entries at `status` (per-segment mode).
     pub status_len: u64,
+    /// The container's segment length in elements when the host knows it (an archive does,
+    /// from its host copy of the header), else 0: blocks are then planned for
+    /// [`NOMINAL_SEGMENT_ELEMS`]. A container of shorter segments planned as nominal still
+    /// decodes, but each warp takes several segments one after the other.
+    pub segment_elems: u32,
+}
+
+impl SegmentedItem {
+    /// Segment length the host plans this tensor's blocks for.
+    fn plan_elems(&self) -> u64 {
+        if self.segment_elems == 0 {
+            NOMINAL_SEGMENT_ELEMS
+        } else {
+            self.segment_elems as u64
+        }
+    }
 }
 
 /// Index of the kernel variant for a batch: 0 (`_2`, BF16 only: two planes) or 1 (`_4`).
@@ -245,7 +262,7 @@ impl CudaDevice {
             .iter()
             .map(|it| {
                 (it.dst_len / it.dtype.size() as u64)
-                    .div_ceil(NOMINAL_SEGMENT_ELEMS)
+                    .div_ceil(it.plan_elems())
                     .max(1)
             })
             .sum();
@@ -263,7 +280,7 @@ impl CudaDevice {
             b.dtype[k] = it.dtype as u32;
             b.block_start[k] = blocks as u32;
             let numel = it.dst_len / it.dtype.size() as u64;
-            blocks += numel.div_ceil(NOMINAL_SEGMENT_ELEMS * warps as u64).max(1);
+            blocks += numel.div_ceil(it.plan_elems() * warps as u64).max(1);
             if blocks > u32::MAX as u64 / 2 {
                 return Err(Error::InvalidArgument(
                     "segmented decode: too many blocks in one launch".into(),

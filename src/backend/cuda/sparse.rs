@@ -199,6 +199,7 @@ impl CudaDevice {
                     dtype: d.dtype,
                     status: nested + 4 * d.mask.chunks,
                     status_len: d.values.chunks,
+                    segment_elems: 0,
                 };
                 if d.values_v2 {
                     self.decode_lossless_v2_async(item, stream, verify)?;
