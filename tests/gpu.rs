@@ -2369,3 +2369,39 @@ fn gpu_trimmed_containers_move_to_pinned_host_memory_and_back() {
         );
     }
 }
+
+/// The monitor thread samples device memory in the background: the statistics count its
+/// samples, and a 4 GiB allocation shows in `device_memory` within a few intervals without
+/// any call asking for a sample.
+#[test]
+#[ignore = "needs a CUDA GPU and a build with kernels: run scripts/gpu-run.sh on the GPU host"]
+fn gpu_device_memory_is_sampled_in_the_background() {
+    let sys = System::new(Config {
+        device: Device::Cuda(0),
+        monitoring_interval_ms: 20,
+        ..Config::default()
+    })
+    .unwrap();
+    let stats =
+        |sys: &System| -> serde_json::Value { serde_json::from_str(&sys.stats_json()).unwrap() };
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let s0 = stats(&sys)["memory_pressure"]["background_samples"]
+        .as_u64()
+        .unwrap();
+    assert!(s0 >= 2, "{s0} samples in 100 ms at 20 ms");
+    let (free0, total) = sys.device_memory().unwrap();
+    let stream = sys.cuda_device().unwrap().context().new_stream().unwrap();
+    let big = stream.alloc_zeros::<u8>(4 << 30).unwrap();
+    stream.synchronize().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(120));
+    let (free1, total1) = sys.device_memory().unwrap();
+    assert_eq!(total, total1);
+    assert!(
+        free0.saturating_sub(free1) >= 3 << 30,
+        "free {free0} before the allocation, {free1} after"
+    );
+    let v = stats(&sys);
+    assert!(v["memory_pressure"]["background_samples"].as_u64().unwrap() > s0);
+    assert!(v["memory_pressure"]["gpu_peak_used_mb"].as_f64().unwrap() >= 4096.0);
+    drop(big);
+}

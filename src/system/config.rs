@@ -8,8 +8,8 @@
 //! the CPU decoders of bursting included), `memory_pressure_mode` (`adaptive`: a device-tier
 //! manager decodes `Auto` tensors on the CPU while device memory is critical; `off`: never for
 //! pressure), `optimization_strategy` (the knobs of [`Strategy::knobs`]), `enable_profiling`
-//! (timing of host calls in the statistics) and `monitoring_interval_ms` (how long a sample of
-//! device memory, `cuMemGetInfo`, is reused).
+//! (timing of host calls in the statistics) and `monitoring_interval_ms` (the interval of the
+//! background sampling of device memory, `cuMemGetInfo`).
 
 use serde::{Deserialize, Serialize};
 
@@ -226,7 +226,9 @@ pub struct Config {
     /// Time host calls for the statistics' throughput and latency (`SARAPHIS_ENABLE_PROFILING`,
     /// default on; off: those figures are null).
     pub enable_profiling: bool,
-    /// How long a sample of device memory (`cuMemGetInfo`) is reused, ms (default 100).
+    /// Interval of the background sampling of device memory (`cuMemGetInfo`, one monitor
+    /// thread per GPU system), ms (default 100); 0 = no monitor thread: sampled on demand, each
+    /// time.
     pub monitoring_interval_ms: u64,
     /// Page-locked host memory for compressed containers moved off the GPU, MiB
     /// (`SARAPHIS_PINNED_HOST_LIMIT_MB`, default 0 = no pinned tier: measured, it did not beat

@@ -11,6 +11,7 @@ mod math;
 pub mod model;
 pub mod output;
 pub mod residency;
+mod sampler;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -104,8 +105,11 @@ pub struct System {
     cuda: Option<Arc<CudaDevice>>,
     counters: [AtomicU64; slot::COUNT],
     cache: [AtomicU64; cache::COUNT],
-    /// The last `cuMemGetInfo` sample and when it was taken (`device_memory`).
+    /// The last on-demand `cuMemGetInfo` sample and when it was taken (`device_memory`, when
+    /// there is no background sampler or it has no current sample).
     memory_sample: std::sync::Mutex<Option<(std::time::Instant, (u64, u64))>>,
+    /// The background sampler of device memory (GPU systems with `monitoring_interval_ms` > 0).
+    sampler: Option<sampler::Sampler>,
     created: std::time::Instant,
 }
 
@@ -167,6 +171,18 @@ impl System {
                 )
             }
         };
+        // Device memory sampled in the background every monitoring interval (seed 003's
+        // monitor), so that pressure decisions and statistics never wait on the driver.
+        let sampler = match (&cuda, config.monitoring_interval_ms) {
+            (Some(d), ms) if ms > 0 => {
+                let d = d.clone();
+                Some(sampler::Sampler::start(
+                    std::time::Duration::from_millis(ms),
+                    Box::new(move || d.memory_info().ok()),
+                )?)
+            }
+            _ => None,
+        };
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(config.workers())
             .thread_name(|i| format!("saraphis-{i}"))
@@ -181,6 +197,7 @@ impl System {
             counters: Default::default(),
             cache: Default::default(),
             memory_sample: std::sync::Mutex::new(None),
+            sampler,
             created: std::time::Instant::now(),
         })
     }
@@ -639,8 +656,10 @@ impl System {
         .to_string()
     }
 
-    /// `memory_pressure` of [`System::stats_json`]: on a GPU, `cuMemGetInfo` now
-    /// (`gpu_free_mb`, `gpu_total_mb`, `gpu_utilization` = used / total device memory, the
+    /// `memory_pressure` of [`System::stats_json`]: on a GPU, the latest `cuMemGetInfo`
+    /// sample ([`System::device_memory`]: `gpu_free_mb`, `gpu_total_mb`, `gpu_utilization` =
+    /// used / total device memory; `background_samples` taken by the monitor thread and the
+    /// `gpu_peak_used_mb` they saw, null without one), the
     /// `memory_state` of that fraction at seed 003's thresholds 0.5 / 0.75 / 0.9 / 0.95) and the
     /// device memory pool's `pool_reserved_mb`, `pool_used_mb` and `pool_fragmentation`; on the
     /// CPU `memory_state` `"none"` and the rest null.
@@ -656,6 +675,8 @@ impl System {
             "gpu_free_mb": info.map(|i| mib(i.0)),
             "gpu_total_mb": info.map(|i| mib(i.1)),
             "gpu_utilization": used,
+            "background_samples": self.sampler.as_ref().map(|s| s.samples()),
+            "gpu_peak_used_mb": self.sampler.as_ref().map(|s| mib(s.peak_used())),
             "pool_reserved_mb": pool.map(|p| mib(p.reserved_bytes)),
             "pool_used_mb": pool.map(|p| mib(p.used_bytes)),
             "pool_fragmentation": pool.map(|p| p.fragmentation()),
@@ -694,11 +715,15 @@ impl System {
         }
     }
 
-    /// Free and total device memory (`cuMemGetInfo`), sampled at most once per
-    /// `monitoring_interval_ms` (later calls within the interval reuse the sample); `None`
-    /// without a GPU or when the query fails.
+    /// Free and total device memory (`cuMemGetInfo`): the background sampler's latest sample
+    /// (taken every `monitoring_interval_ms` on the system's monitor thread); without one (an
+    /// interval of 0, or no current sample), sampled here at most once per interval (later
+    /// calls within it reuse the sample). `None` without a GPU or when the query fails.
     pub fn device_memory(&self) -> Option<(u64, u64)> {
         let dev = self.cuda.as_ref()?;
+        if let Some(v) = self.sampler.as_ref().and_then(|s| s.latest()) {
+            return Some(v);
+        }
         let mut s = self.memory_sample.lock().unwrap_or_else(|p| p.into_inner());
         let fresh = std::time::Duration::from_millis(self.config.monitoring_interval_ms);
         if let Some((at, v)) = *s {

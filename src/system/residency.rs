@@ -27,9 +27,10 @@
 //! retried, then it bursts. Moved containers go to the pinned-host tier (page-locked host
 //! memory, read back from the GPU, within the config's `pinned_host_limit_mb`, which is 0 (off)
 //! by default; uploaded back from there without staging), the rest back to the archive's bytes
-//! (the memory map); what a container's first decode found is kept across uploads. Device memory is sampled
-//! when statistics or the adaptive pressure mode ask for it (a sample is reused for
-//! `monitoring_interval_ms`), not by a background thread.
+//! (the memory map); what a container's first decode found is kept across uploads. Device
+//! memory is sampled by the system's monitor thread every `monitoring_interval_ms`
+//! (`System::device_memory`), so the adaptive pressure mode reads a sample without calling the
+//! driver.
 //!
 //! Thread safety: `Residency` is `Send + Sync`; many threads may acquire, release and prefetch
 //! at once, and a tensor is decoded once however many threads ask for it at the same time
