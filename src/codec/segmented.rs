@@ -296,42 +296,56 @@ impl SegmentedPlan {
         let np = 1 + plan.byte_planes();
         let n = data.len() / size;
         let seg = segment_elems.max(1) as usize;
-        // Per segment and plane, a histogram of the symbols (u32 counts: a segment has fewer
+        // Per group of segments and plane, a histogram of the symbols: one segment per group
+        // while the tensor has at most MAX_HIST_GROUPS segments, else as many per group as keep
+        // the histograms within MAX_HIST_GROUPS x planes x 1 KiB (u32 counts: a group has fewer
         // than 2^32 elements).
+        const MAX_HIST_GROUPS: usize = 8192;
+        let per_group = n.div_ceil(seg).div_ceil(MAX_HIST_GROUPS).max(1);
+        let group = seg.saturating_mul(per_group).min(u32::MAX as usize);
         let hists: Vec<Vec<[u32; 256]>> = data[..n * size]
-            .par_chunks(seg * size)
+            .par_chunks(group * size)
             .map_init(
                 || vec![Vec::new(); np],
                 |syms: &mut Vec<Vec<u8>>, c| {
-                    let k = c.len() / size;
-                    for plane in syms.iter_mut() {
-                        plane.resize(k, 0);
-                    }
-                    plan.split_planes(c, syms);
-                    syms.iter()
-                        .map(|sp| {
-                            let mut h = [0u32; 256];
+                    // Split in blocks of at most 2^16 elements: the scratch stays small
+                    // whatever the segment length.
+                    let mut h = vec![[0u32; 256]; np];
+                    for block in c.chunks(size << 16) {
+                        let k = block.len() / size;
+                        for plane in syms.iter_mut() {
+                            plane.resize(k, 0);
+                        }
+                        plan.split_planes(block, syms);
+                        for (hp, sp) in h.iter_mut().zip(syms.iter()) {
                             for &v in sp {
-                                h[v as usize] += 1;
+                                hp[v as usize] += 1;
                             }
-                            h
-                        })
-                        .collect()
+                        }
+                    }
+                    h
                 },
             )
             .collect();
         for p in 0..np {
-            plan.planes.push(Self::plan_plane(&hists, p, n, seg));
+            plan.planes.push(Self::plan_plane(&hists, p, n, group, seg));
         }
         Ok(plan)
     }
 
-    /// Choose plane `p`'s coding from the segments' histograms: a 12-bit table fitted to the
-    /// segments that it codes smaller than raw (three rounds: fit on all, keep the segments
-    /// that gain, refit on those), used when the plane's total, table and per-segment states
-    /// included, is below its raw bytes. Segments it does not pay for are stored raw by
-    /// [`SegmentedPlan::encode_segment`] (the segment's raw mask).
-    fn plan_plane(hists: &[Vec<[u32; 256]>], p: usize, n: usize, seg: usize) -> Plane {
+    /// Choose plane `p`'s coding from the histograms of groups of `group` elements (whole
+    /// segments of `seg`): a 12-bit table fitted to the groups that it codes smaller than raw
+    /// (three rounds: fit on all, keep the groups that gain, refit on those), used when the
+    /// plane's total, table and per-segment states included, is below its raw bytes. Segments
+    /// it does not pay for are stored raw by [`SegmentedPlan::encode_segment`] (the segment's
+    /// raw mask), which decides per segment from the exact sizes.
+    fn plan_plane(
+        hists: &[Vec<[u32; 256]>],
+        p: usize,
+        n: usize,
+        group: usize,
+        seg: usize,
+    ) -> Plane {
         let counts = |keep: &dyn Fn(usize) -> bool| {
             let mut c = [0u64; 256];
             for (_, h) in hists.iter().enumerate().filter(|&(s, _)| keep(s)) {
@@ -341,11 +355,14 @@ impl SegmentedPlan {
             }
             c
         };
-        let seg_len = |s: usize| seg.min(n - s * seg) as f64;
-        // Bytes of segment s's plane coded with `t` (+ its word count in the prologue).
+        let group_len = |s: usize| group.min(n - s * group);
+        let seg_len = |s: usize| group_len(s) as f64;
+        // Segments in group s, each with its states, padding and word count when coded.
+        let segs = |s: usize| group_len(s).div_ceil(seg) as f64;
+        // Bytes of group s's plane coded with `t`.
         let coded_bytes = |t: &FreqTable, s: usize| {
             let h: Vec<u64> = hists[s][p].iter().map(|&v| v as u64).collect();
-            t.cost_bits(&h) / 8.0 + (4 * LANES + ALIGN / 2 + 4) as f64
+            t.cost_bits(&h) / 8.0 + segs(s) * (4 * LANES + ALIGN / 2 + 4) as f64
         };
         let mut keep: Vec<bool> = vec![true; hists.len()];
         let mut best: Option<(FreqTable, f64)> = None;
@@ -359,7 +376,7 @@ impl SegmentedPlan {
                 .collect();
             let total: f64 = t.serialized_len() as f64
                 + (0..hists.len())
-                    .map(|s| coded_bytes(&t, s).min(seg_len(s) + (ALIGN / 2) as f64))
+                    .map(|s| coded_bytes(&t, s).min(seg_len(s) + segs(s) * (ALIGN / 2) as f64))
                     .sum::<f64>();
             if best.as_ref().is_none_or(|(_, b)| total < *b) {
                 best = Some((t, total));
