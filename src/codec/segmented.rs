@@ -346,37 +346,31 @@ impl SegmentedPlan {
         group: usize,
         seg: usize,
     ) -> Plane {
-        let counts = |keep: &dyn Fn(usize) -> bool| {
-            let mut c = [0u64; 256];
-            for (_, h) in hists.iter().enumerate().filter(|&(s, _)| keep(s)) {
-                for (u, &v) in c.iter_mut().zip(&h[p]) {
-                    *u += v as u64;
-                }
-            }
-            c
-        };
-        let group_len = |s: usize| group.min(n - s * group);
-        let seg_len = |s: usize| group_len(s) as f64;
+        // The plane's histograms as u64 counts (what `FreqTable` takes), once.
+        let h: Vec<[u64; 256]> = hists.iter().map(|g| g[p].map(|v| v as u64)).collect();
+        let group_len = |s: usize| group.min(n - s * group) as f64;
         // Segments in group s, each with its states, padding and word count when coded.
-        let segs = |s: usize| group_len(s).div_ceil(seg) as f64;
-        // Bytes of group s's plane coded with `t`.
-        let coded_bytes = |t: &FreqTable, s: usize| {
-            let h: Vec<u64> = hists[s][p].iter().map(|&v| v as u64).collect();
-            t.cost_bits(&h) / 8.0 + segs(s) * (4 * LANES + ALIGN / 2 + 4) as f64
-        };
-        let mut keep: Vec<bool> = vec![true; hists.len()];
+        let segs = |s: usize| (group.min(n - s * group)).div_ceil(seg) as f64;
+        let mut keep: Vec<bool> = vec![true; h.len()];
         let mut best: Option<(FreqTable, f64)> = None;
         for _ in 0..3 {
-            let c = counts(&|s| keep[s]);
+            let mut c = [0u64; 256];
+            for hs in h.iter().zip(&keep).filter(|(_, &k)| k).map(|(hs, _)| hs) {
+                for (u, v) in c.iter_mut().zip(hs) {
+                    *u += v;
+                }
+            }
             let Ok(t) = FreqTable::from_counts(&c, SCALE_BITS) else {
                 break;
             };
-            let gains: Vec<bool> = (0..hists.len())
-                .map(|s| coded_bytes(&t, s) < seg_len(s))
+            // Bytes of each group's plane coded with `t`.
+            let coded: Vec<f64> = (0..h.len())
+                .map(|s| t.cost_bits(&h[s]) / 8.0 + segs(s) * (4 * LANES + ALIGN / 2 + 4) as f64)
                 .collect();
+            let gains: Vec<bool> = (0..h.len()).map(|s| coded[s] < group_len(s)).collect();
             let total: f64 = t.serialized_len() as f64
-                + (0..hists.len())
-                    .map(|s| coded_bytes(&t, s).min(seg_len(s) + segs(s) * (ALIGN / 2) as f64))
+                + (0..h.len())
+                    .map(|s| coded[s].min(group_len(s) + segs(s) * (ALIGN / 2) as f64))
                     .sum::<f64>();
             if best.as_ref().is_none_or(|(_, b)| total < *b) {
                 best = Some((t, total));
