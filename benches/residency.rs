@@ -1,11 +1,14 @@
 //! Residency manager through the C API, on a real model:
 //! `cargo bench --bench residency -- [MODEL.safetensors] [--out FILE.json] [--repeats N]
-//! [--tile K] [--device cuda:0]` (default model: tests/data/minilm-subset-f32.safetensors;
-//! `--tile K` repeats its tensors K times under new names, a larger model of the same real
-//! weights). Host tier by default; `--device cuda:0` measures the device tier instead (below).
+//! [--tile K] [--grow G] [--segment-elems N] [--floats-only] [--device cuda:0]` (default model:
+//! tests/data/minilm-subset-f32.safetensors; `--tile K` repeats its tensors K times under new
+//! names and `--grow G` repeats each tensor's data G times along its first axis: a larger model
+//! of the same real weights, with `--grow` giving it the tensor sizes of a larger model;
+//! `--floats-only` drops its integer and bool tensors, such as the position ids). Host
+//! tier by default; `--device cuda:0` measures the device tier instead (below).
 //!
-//! The model is written as a lossless-v2 archive in memory and opened with
-//! `saraphis_archive_open_memory`. Rows, each the median of `--repeats`:
+//! The model is written as a lossless-v2 archive in memory (segments of `--segment-elems`
+//! elements; default the codec's, 2^16) and opened with `saraphis_archive_open_memory`. Rows, each the median of `--repeats`:
 //! - `acquire_hit_ns`: one `saraphis_residency_acquire` + `saraphis_residency_release` of a
 //!   cached tensor (the budget holds the whole model), nanoseconds per pair;
 //! - `decode_all`: every tensor decoded with `saraphis_archive_decompress` into one buffer each,
@@ -13,7 +16,11 @@
 //! - `stream_quarter_budget` / `stream_quarter_budget_prefetch2`: the engine's loop (acquire,
 //!   touch every byte, release, in file order) under a quarter of the decoded model (at least the
 //!   largest tensor), without and with the next two tensors prefetched; MB/s of decoded output
-//!   and the fraction of the `decode_all` rate.
+//!   and the fraction of the `decode_all` rate; `stream_quarter_budget_double_buffer`: the
+//!   same loop with the tensors cut, in file order, into windows of at most half the budget,
+//!   and the next window prefetched (one `saraphis_residency_prefetch`) when the engine reaches
+//!   the first tensor of a window, so that one window is decoded while the engine uses the
+//!   one before.
 //!
 //! Every acquired tensor is checked bit for bit against the model once.
 //!
@@ -21,11 +28,15 @@
 //! stream: `device_acquire_hit_us` (`saraphis_residency_acquire_device` +
 //! `_release_device` of a cached tensor, host microseconds per pair); `device_decode_batch` (the
 //! reference: every tensor in one `saraphis_archive_decompress_device_batch` into preallocated
-//! buffers, warm, synchronized); `device_stream_quarter_budget[_prefetch2]` (the engine's loop
+//! buffers, warm, synchronized); `device_decode_batch_then_read` (the same, then every tensor
+//! read once by a device-to-device copy: the streaming loop's work without a budget);
+//! `device_stream_quarter_budget[_prefetch2]` (the engine's loop
 //! under a quarter of the decoded model: acquire on the engine stream, "compute" = a
 //! device-to-device copy of the whole tensor on that stream, release; without and with the
-//! next two tensors prefetched, and in windows (every 16 tensors the next 32 are prefetched, one
-//! batched decode); the fraction of the batched rate).
+//! next two tensors prefetched, in windows (every 16 tensors the next 32 are prefetched, one
+//! batched decode), and double-buffered as on the host tier (windows of half the budget), the
+//! last also without the copy (`_no_compute`: the decode alone under the budget); the fractions
+//! of both references).
 
 use std::ffi::c_void;
 use std::ptr::null_mut;
@@ -63,17 +74,37 @@ fn main() {
         .and_then(|r| r.parse().ok())
         .unwrap_or(1)
         .max(1);
+    let grow: usize = get("--grow")
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(1)
+        .max(1);
+    let segment_elems: u32 = get("--segment-elems")
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(0);
     let device = get("--device");
-    let src = tiled(&std::fs::read(&model).expect("model file"), tile);
+    let floats_only = args.iter().any(|a| a == "--floats-only");
+    let src = tiled(
+        &std::fs::read(&model).expect("model file"),
+        tile,
+        grow,
+        floats_only,
+    );
     let st = safetensors::SafeTensors::deserialize(&src).expect("safetensors");
     let sys = System::new(Config {
         device: Device::Cpu,
-        ..Config::default()
+        ..with_segments(segment_elems)
     })
     .unwrap();
+    let shape = Shape {
+        model: &model,
+        tile,
+        grow,
+        segment_elems,
+        floats_only,
+    };
     if let Some(d) = device {
-        let rows = device_tier(&src, &st, &d, repeats);
-        return finish(&get("--out"), &model, tile, &sys, repeats, rows);
+        let rows = device_tier(&src, &st, &d, segment_elems, repeats);
+        return finish(&get("--out"), &shape, &sys, repeats, rows);
     }
     let (cur, _, _) = sys
         .compress_safetensors(
@@ -158,10 +189,13 @@ fn main() {
 
         // The engine's loop under a quarter budget.
         let budget = (total / 4).max(largest);
+        let windows = double_buffer_windows(&want, budget);
         for (row, depth) in [
             ("stream_quarter_budget", 0usize),
             ("stream_quarter_budget_prefetch2", 2),
+            ("stream_quarter_budget_double_buffer", 0),
         ] {
+            let double = row.ends_with("double_buffer");
             let mut checked = false;
             let mut stats = String::new();
             let secs = median(
@@ -175,7 +209,16 @@ fn main() {
                         let t0 = Instant::now();
                         let mut sink = 0u64;
                         for (i, w) in want.iter().enumerate() {
-                            if depth > 0 {
+                            if double {
+                                for next in windows.prefetch_at(i) {
+                                    saraphis_residency_prefetch(
+                                        r,
+                                        next.as_ptr(),
+                                        next.len(),
+                                        null_mut(),
+                                    );
+                                }
+                            } else if depth > 0 {
                                 let next: Vec<usize> = (i + 1..(i + 1 + depth).min(n)).collect();
                                 saraphis_residency_prefetch(
                                     r,
@@ -220,28 +263,99 @@ fn main() {
                 json!({
                     "budget_bytes": budget, "decoded_model_bytes": total, "seconds": secs,
                     "mb_s_of_output": rate(secs), "fraction_of_decode_all": decode_all / secs,
-                    "prefetch_depth": depth, "last_pass_stats": stats,
+                    "prefetch_depth": depth, "windows": if double { windows.starts.len() } else { 0 },
+                    "last_pass_stats": stats,
                 }),
             );
         }
         saraphis_archive_free(a);
         saraphis_system_free(csys);
     }
-    finish(&get("--out"), &model, tile, &sys, repeats, rows)
+    finish(&get("--out"), &shape, &sys, repeats, rows)
+}
+
+/// How the benchmark's model was made (recorded in the JSON).
+struct Shape<'a> {
+    model: &'a str,
+    tile: usize,
+    grow: usize,
+    segment_elems: u32,
+    floats_only: bool,
+}
+
+/// The default configuration with lossless-v2 segments of `segment_elems` elements (0: the
+/// codec's default).
+fn with_segments(segment_elems: u32) -> Config {
+    let mut c = Config::default();
+    if segment_elems > 0 {
+        c.chunk_elems = segment_elems;
+    }
+    c
+}
+
+/// The tensors cut, in file order, into windows of at most `budget / 2` bytes each (a tensor
+/// larger than that is a window of its own), for the double-buffered loop.
+struct Windows {
+    /// Index of the first tensor of each window, increasing; the last window ends at the end.
+    starts: Vec<usize>,
+    n: usize,
+}
+
+fn double_buffer_windows(want: &[&[u8]], budget: u64) -> Windows {
+    let half = (budget / 2).max(1);
+    let mut starts = vec![0];
+    let mut filled = 0u64;
+    for (i, w) in want.iter().enumerate() {
+        let len = w.len() as u64;
+        if filled > 0 && filled + len > half {
+            starts.push(i);
+            filled = 0;
+        }
+        filled += len;
+    }
+    Windows {
+        starts,
+        n: want.len(),
+    }
+}
+
+impl Windows {
+    fn window(&self, k: usize) -> Vec<usize> {
+        let end = self.starts.get(k + 1).copied().unwrap_or(self.n);
+        (self.starts[k]..end).collect()
+    }
+
+    /// The prefetches the engine issues on reaching tensor `i`: at tensor 0 the first window
+    /// and the second, at the first tensor of window `k` window `k + 1`.
+    fn prefetch_at(&self, i: usize) -> Vec<Vec<usize>> {
+        let Ok(k) = self.starts.binary_search(&i) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        if k == 0 {
+            out.push(self.window(0));
+        }
+        if k + 1 < self.starts.len() {
+            out.push(self.window(k + 1));
+        }
+        out
+    }
 }
 
 fn finish(
     out_path: &Option<String>,
-    model: &str,
-    tile: usize,
+    shape: &Shape,
     sys: &System,
     repeats: usize,
     rows: serde_json::Map<String, serde_json::Value>,
 ) {
     let out = json!({
         "benchmark": "residency",
-        "model": model,
-        "tile": tile,
+        "model": shape.model,
+        "tile": shape.tile,
+        "grow": shape.grow,
+        "floats_only": shape.floats_only,
+        "segment_elems": shape.segment_elems,
         "threads": sys.threads(),
         "repeats": repeats,
         "unix_time": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs(),
@@ -308,24 +422,42 @@ unsafe fn open_c<'a>(
 }
 
 /// The safetensors file `src` with its tensors repeated `k` times (copy `c` of tensor `t` is
-/// named `t` for `c = 0`, `t.copyC` otherwise), in file order: a larger model of the same
-/// real weights.
-fn tiled(src: &[u8], k: usize) -> Vec<u8> {
-    if k == 1 {
+/// named `t` for `c = 0`, `t.copyC` otherwise), in file order, and each tensor's data repeated
+/// `g` times along its first axis (a 0-dimensional tensor becomes 1-dimensional): a larger
+/// model of the same real weights; `floats_only` drops the integer and bool tensors.
+fn tiled(src: &[u8], k: usize, g: usize, floats_only: bool) -> Vec<u8> {
+    if k == 1 && g == 1 && !floats_only {
         return src.to_vec();
     }
     let st = safetensors::SafeTensors::deserialize(src).expect("safetensors");
     let mut names: Vec<(String, safetensors::tensor::TensorView)> = st.tensors();
+    if floats_only {
+        use safetensors::Dtype as D;
+        names.retain(|(_, v)| matches!(v.dtype(), D::F32 | D::F16 | D::BF16 | D::F64));
+    }
     names.sort_by_key(|(_, v)| v.data().as_ptr() as usize);
+    let grown: Vec<(Vec<usize>, Vec<u8>)> = names
+        .iter()
+        .map(|(_, v)| {
+            let mut shape = v.shape().to_vec();
+            if shape.is_empty() {
+                shape.push(1);
+            }
+            shape[0] *= g;
+            (shape, v.data().repeat(g))
+        })
+        .collect();
     let mut all = Vec::new();
     for c in 0..k {
-        for (n, v) in &names {
+        for ((n, v), (shape, data)) in names.iter().zip(&grown) {
             let name = if c == 0 {
                 n.clone()
             } else {
                 format!("{n}.copy{c}")
             };
-            all.push((name, v.clone()));
+            let view = safetensors::tensor::TensorView::new(v.dtype(), shape.clone(), data)
+                .expect("grown tensor");
+            all.push((name, view));
         }
     }
     safetensors::serialize(all, &None).expect("serialize")
@@ -336,12 +468,13 @@ fn device_tier(
     src: &[u8],
     st: &safetensors::SafeTensors,
     device: &str,
+    segment_elems: u32,
     repeats: usize,
 ) -> serde_json::Map<String, serde_json::Value> {
     use cudarc::driver::DevicePtrMut;
     let sys = System::new(Config {
         device: device.parse().expect("--device cuda:N"),
-        ..Config::default()
+        ..with_segments(segment_elems)
     })
     .expect("the GPU");
     let (cur, _, _) = sys
@@ -399,7 +532,6 @@ fn device_tier(
             );
         }
         let batch_s = median((0..repeats.max(3)).map(|_| batch()).collect());
-        drop(outs);
         eprintln!(
             "device batch decode: {:.3} ms, {:.1} GB/s",
             batch_s * 1e3,
@@ -408,6 +540,43 @@ fn device_tier(
         rows.insert(
             "device_decode_batch".into(),
             json!({ "seconds": batch_s, "gb_s_of_output": rate(batch_s), "tensors": n, "bytes": total }),
+        );
+        // The same decode followed by the engine loop's work (every tensor read once by a
+        // device-to-device copy), with no budget: what the streaming rows do, unconstrained.
+        let mut scratch = stream.alloc_zeros::<u8>(largest as usize).unwrap();
+        let (sp, _g) = scratch.device_ptr_mut(&stream);
+        drop(_g);
+        let batch_read_s = median(
+            (0..repeats.max(3))
+                .map(|_| {
+                    let t0 = Instant::now();
+                    assert_eq!(
+                        saraphis_archive_decompress_device_batch(a, list.as_ptr(), list.len(), cs),
+                        saraphis_result::SARAPHIS_OK
+                    );
+                    for o in &list {
+                        cudarc::driver::result::memcpy_dtod_async(
+                            sp,
+                            o.dst_dev as u64,
+                            o.dst_bytes,
+                            cs as _,
+                        )
+                        .unwrap();
+                    }
+                    stream.synchronize().unwrap();
+                    t0.elapsed().as_secs_f64()
+                })
+                .collect(),
+        );
+        drop(outs);
+        eprintln!(
+            "device batch decode, then every tensor read: {:.3} ms, {:.1} GB/s",
+            batch_read_s * 1e3,
+            rate(batch_read_s)
+        );
+        rows.insert(
+            "device_decode_batch_then_read".into(),
+            json!({ "seconds": batch_read_s, "gb_s_of_output": rate(batch_read_s) }),
         );
 
         // Acquire of a cached tensor.
@@ -445,17 +614,21 @@ fn device_tier(
 
         // The engine's loop under a quarter budget.
         let budget = (total / 4).max(largest);
-        let mut scratch = stream.alloc_zeros::<u8>(largest as usize).unwrap();
-        let (sp, _g) = scratch.device_ptr_mut(&stream);
-        drop(_g);
+        let windows = double_buffer_windows(&want, budget);
         for (row, depth) in [
             ("device_stream_quarter_budget", 0usize),
             ("device_stream_quarter_budget_prefetch2", 2),
             // Windows: every 16 tensors, the next 32 are prefetched (one batched decode of
             // what is not resident yet).
             ("device_stream_quarter_budget_window16", 16),
+            ("device_stream_quarter_budget_double_buffer", 0),
+            // The same without the engine's work (acquire and release only; the checking
+            // pass still reads): the decode alone under the budget.
+            ("device_stream_quarter_budget_double_buffer_no_compute", 0),
         ] {
             let window = row.ends_with("window16");
+            let double = row.contains("double_buffer");
+            let compute = !row.ends_with("no_compute");
             let mut checked = false;
             let mut stats = String::new();
             let secs = median(
@@ -468,6 +641,16 @@ fn device_tier(
                         );
                         let t0 = Instant::now();
                         for (i, w) in want.iter().enumerate() {
+                            if double {
+                                for next in windows.prefetch_at(i) {
+                                    saraphis_residency_prefetch(
+                                        r,
+                                        next.as_ptr(),
+                                        next.len(),
+                                        null_mut(),
+                                    );
+                                }
+                            }
                             let next: Vec<usize> = if window {
                                 if i % depth == 0 {
                                     (i..(i + 2 * depth).min(n)).collect()
@@ -491,8 +674,12 @@ fn device_tier(
                                 saraphis_result::SARAPHIS_OK
                             );
                             // The engine's work on its stream: read the whole tensor.
-                            cudarc::driver::result::memcpy_dtod_async(sp, p as u64, len, cs as _)
+                            if compute || !checked {
+                                cudarc::driver::result::memcpy_dtod_async(
+                                    sp, p as u64, len, cs as _,
+                                )
                                 .unwrap();
+                            }
                             if !checked {
                                 let mut got = vec![0u8; len];
                                 cudarc::driver::result::memcpy_dtoh_async(&mut got, sp, cs as _)
@@ -518,17 +705,20 @@ fn device_tier(
             );
             let stats: serde_json::Value = serde_json::from_str(&stats).unwrap();
             eprintln!(
-                "{row}: {:.3} ms, {:.1} GB/s = {:.2} of the batched decode",
+                "{row}: {:.3} ms, {:.1} GB/s = {:.2} of the batched decode, {:.2} of it with the reads",
                 secs * 1e3,
                 rate(secs),
-                batch_s / secs
+                batch_s / secs,
+                batch_read_s / secs
             );
             rows.insert(
                 row.into(),
                 json!({
                     "budget_bytes": budget, "decoded_model_bytes": total, "seconds": secs,
                     "gb_s_of_output": rate(secs), "fraction_of_batch": batch_s / secs,
-                    "prefetch_depth": depth, "last_pass_stats": stats,
+                    "fraction_of_batch_then_read": batch_read_s / secs,
+                    "prefetch_depth": depth, "windows": if double { windows.starts.len() } else { 0 },
+                    "last_pass_stats": stats,
                 }),
             );
         }
