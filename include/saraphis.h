@@ -81,6 +81,13 @@ typedef enum saraphis_codec {
   // `saraphis_inspect` says which. CPU compression only: the GPU compression calls give
   // `SARAPHIS_ERR_UNSUPPORTED`.
   SARAPHIS_CODEC_AUTO = 7,
+  // Delta against a base tensor (docs/FORMAT.md §10): a container's codec only, which
+  // `saraphis_inspect` reports. Delta containers are written and decoded with their base
+  // model on the host (the CLI's `--base`, Rust `codec::delta`); `saraphis_params_new`
+  // refuses it (`SARAPHIS_ERR_INVALID_ARGUMENT`) and the single-container decompression
+  // calls refuse such containers (`SARAPHIS_ERR_UNSUPPORTED`, device status 5); archives
+  // decode them once their base is attached (`saraphis_archive_set_base`).
+  SARAPHIS_CODEC_DELTA = 8,
 } saraphis_codec;
 
 // Keys of `saraphis_config_set`.
@@ -511,6 +518,22 @@ enum saraphis_result saraphis_archive_decompress(const struct saraphis_archive *
                                                  void *dst,
                                                  size_t dst_bytes);
 
+// Attach `base`, the base model of `archive`'s delta tensors (docs/FORMAT.md §10: an archive
+// compressed with the CLI's `--base`; the base opened as an archive, e.g. the base
+// safetensors file compressed losslessly). Each delta tensor's base tensor (same name, dtype
+// and shape) is decoded on the host once and checked against the XXH3-128 the delta container
+// records: a wrong base is refused here, before anything is decoded. Then
+// `saraphis_archive_decompress` and the device decode calls decode delta tensors (on the host:
+// the device calls copy the host result; there is no GPU delta kernel yet). `archive` keeps
+// its own reference to `base`: the caller may free its `base` handle at once. `*delta_tensors`
+// (may be NULL) receives the number of delta tensors. Errors:
+// `SARAPHIS_ERR_INVALID_ARGUMENT` (a base already attached; a delta tensor whose base tensor
+// is missing or has another hash, named), the errors of decoding a base tensor,
+// `SARAPHIS_ERR_NULL_PARAMETER`. Thread-safe; call it before decoding delta tensors.
+enum saraphis_result saraphis_archive_set_base(const struct saraphis_archive *archive,
+                                               const struct saraphis_archive *base,
+                                               size_t *delta_tensors);
+
 // Decode tensor `i` into device memory `dst_dev[dst_bytes]` (exactly the tensor's
 // `original_bytes`, aligned to its element size) on `stream` (a `CUstream`/`cudaStream_t` of the
 // system GPU's primary context; NULL = the library's own stream, see
@@ -561,6 +584,22 @@ enum saraphis_result saraphis_archive_compress(const struct saraphis_system *sys
                                                const void *safetensors,
                                                size_t len,
                                                struct saraphis_buffer **out);
+
+// `saraphis_archive_compress_file` against a base model (docs/FORMAT.md §10; the CLI's
+// `compress --base`): `base_path` (UTF-8, NUL-terminated) is the base model, a safetensors file
+// or a `.sph` archive. Each tensor with a tensor of the same name, dtype and shape in the base
+// is also coded as a delta against it (lossless with `SARAPHIS_CODEC_LOSSLESS` /
+// `_LOSSLESS_V2`, within `SARAPHIS_PARAM_ABS_BOUND` with `_PADIC`; other codecs are written
+// without delta) and the smaller container kept; delta containers record their base tensor's
+// XXH3-128. Decode the result with its base attached (`saraphis_archive_set_base`). Neither
+// input may be the output (refused before anything is written). Errors: as
+// `saraphis_archive_compress_file`, and those of opening the base. Thread-safe (distinct
+// outputs).
+enum saraphis_result saraphis_archive_compress_file_delta(const struct saraphis_system *system,
+                                                          const struct saraphis_params *params,
+                                                          const char *input_path,
+                                                          const char *base_path,
+                                                          const char *output_path);
 
 // Compress the safetensors file at `input_path` into a `.sph` archive at `output_path` (both
 // UTF-8, NUL-terminated), as `saraphis compress` does: the input is memory-mapped, the output

@@ -52,6 +52,10 @@ enum class Codec : uint32_t {
   /// Chosen per tensor by trial compression under the constraints set (abs/rel bound, bits,
   /// target_ratio, priority) (FORMAT.md §9); the container is the chosen codec's. CPU only.
   Auto = SARAPHIS_CODEC_AUTO,
+  /// Coded against a base model's tensor (FORMAT.md §10, the CLI's --base): what inspect
+  /// reports; not a compression codec here; archives decode such tensors once their base is
+  /// attached (Archive::set_base).
+  Delta = SARAPHIS_CODEC_DELTA,
 };
 
 namespace detail {
@@ -331,6 +335,15 @@ class Archive {
     saraphis_tensor_info t{};
     detail::check(saraphis_archive_tensor_info(h_.get(), i, &t));
     return t;
+  }
+  /// Attach the base model of this archive's delta tensors (FORMAT.md §10; the CLI's --base),
+  /// opened as an archive: each base tensor is checked against the hash its delta tensor
+  /// records (throws SARAPHIS_ERR_INVALID_ARGUMENT for a wrong or missing one). This archive
+  /// keeps its own reference to base. Returns the number of delta tensors.
+  size_t set_base(const Archive& base) {
+    size_t n = 0;
+    detail::check(saraphis_archive_set_base(h_.get(), base.h_.get(), &n));
+    return n;
   }
   /// Decode tensor i on the CPU into dst (exactly its original_bytes).
   void decompress(size_t i, void* dst, size_t dst_bytes) const {

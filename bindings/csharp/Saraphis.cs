@@ -16,8 +16,8 @@ namespace Saraphis
     public enum DType : uint { F32 = 0, F16 = 1, BF16 = 2, F64 = 3, I8 = 4, I16 = 5, I32 = 6, I64 = 7, U8 = 8, U16 = 9, U32 = 10, U64 = 11, Bool = 12 }
 
     /// <summary>Codecs (saraphis_codec).</summary>
-    /// <remarks>LosslessV2: bit-exact, stream layout v2 (F32/F16/BF16), decoded by the batched GPU call.</remarks>
-    public enum Codec : uint { Raw = 0, Lossless = 1, Padic = 2, Bytes = 3, LosslessV2 = 4, Quant = 5, Sparse = 6, Auto = 7 }
+    /// <remarks>LosslessV2: bit-exact, stream layout v2 (F32/F16/BF16), decoded by the batched GPU call. Delta: coded against a base model (the CLI's --base, FORMAT.md §10), reported by inspect; archives decode such tensors once their base is attached (Archive.SetBase).</remarks>
+    public enum Codec : uint { Raw = 0, Lossless = 1, Padic = 2, Bytes = 3, LosslessV2 = 4, Quant = 5, Sparse = 6, Auto = 7, Delta = 8 }
 
     /// <summary>A tropical semiring (saraphis_semiring): which of max / min is the addition ⊕ (the
     /// multiplication ⊗ is + in both). Zero (the ⊕ identity): -Infinity / +Infinity for floats,
@@ -155,6 +155,7 @@ namespace Saraphis
         [DllImport(Lib)] internal static extern int saraphis_archive_find(ArchiveHandle archive, [MarshalAs(UnmanagedType.LPUTF8Str)] string name, out UIntPtr i);
         [DllImport(Lib)] internal static extern int saraphis_archive_tensor_info(ArchiveHandle archive, UIntPtr i, out TensorInfo info);
         [DllImport(Lib)] internal static extern int saraphis_archive_decompress(ArchiveHandle archive, UIntPtr i, byte* dst, UIntPtr dstBytes);
+        [DllImport(Lib)] internal static extern int saraphis_archive_set_base(ArchiveHandle archive, ArchiveHandle @base, out UIntPtr deltaTensors);
         [DllImport(Lib)] internal static extern int saraphis_archive_decompress_device(ArchiveHandle archive, UIntPtr i, IntPtr dstDev, UIntPtr dstBytes, IntPtr stream);
         [DllImport(Lib)] internal static extern int saraphis_archive_decompress_device_batch(ArchiveHandle archive, ArchiveOutput* outputs, UIntPtr count, IntPtr stream);
         [DllImport(Lib)] internal static extern int saraphis_tropical_elementwise(SystemHandle system, uint semiring, uint op, uint dtype, IntPtr a, IntPtr b, IntPtr output, UIntPtr len);
@@ -670,6 +671,17 @@ namespace Saraphis
             var dst = new byte[checked((long)Info(i).OriginalBytes)];
             Decompress(i, dst);
             return dst;
+        }
+
+        /// <summary>Attach the base model of this archive's delta tensors (FORMAT.md §10, the
+        /// CLI's --base), opened as an archive: each base tensor is checked against the hash its
+        /// delta tensor records (code 1001, SARAPHIS_ERR_INVALID_ARGUMENT, for a wrong or missing one,
+        /// nothing attached). This archive keeps its own reference to the base. Returns the number
+        /// of delta tensors. Thread-safe.</summary>
+        public int SetBase(Archive @base)
+        {
+            Native.Check(Native.saraphis_archive_set_base(Live, @base.Live, out UIntPtr n));
+            return checked((int)n);
         }
 
         /// <summary>Decode tensor i on the CPU into dst, exactly the tensor's OriginalBytes long

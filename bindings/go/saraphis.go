@@ -73,6 +73,10 @@ const (
 	// SetRelBound, SetBits, SetTargetRatio, SetPriority; docs/FORMAT.md section 9); the
 	// container is the chosen codec's. CPU compression only.
 	Auto Codec = C.SARAPHIS_CODEC_AUTO
+	// Delta: a container coded against a base model's tensor (docs/FORMAT.md section 10),
+	// written by the CLI's --base; Inspect reports it. Not a compression codec here;
+	// archives decode such tensors once their base is attached (Archive.SetBase).
+	Delta Codec = C.SARAPHIS_CODEC_DELTA
 )
 
 // Error is a failed call: Code is the C saraphis_result, Message the detailed text.
@@ -687,6 +691,30 @@ func OpenArchive(s *System, path string) (*Archive, error) {
 	return newArchive(s, p, nil), nil
 }
 
+// CompressFileDelta compresses the safetensors file input into the .sph archive output against
+// the base model base (a safetensors file or .sph archive: the model input was fine-tuned from;
+// docs/FORMAT.md section 10), as `saraphis compress --base` does: each tensor with a same-named
+// tensor of the same dtype and shape in base is also coded as a delta against it (lossless, or
+// within p's absolute bound) and the smaller container kept. The output is written to a
+// temporary file and renamed into place when complete; an output that is an input is refused.
+// Read the result with its base attached (Archive.SetBase). Errors: ErrIO (naming the path),
+// ErrInvalidArgument.
+func (s *System) CompressFileDelta(p *Params, input, base, output string) error {
+	for _, x := range []string{input, base, output} {
+		if strings.IndexByte(x, 0) >= 0 {
+			return &Error{Code: ErrInvalidArgument, Message: ResultText(ErrInvalidArgument) + ": path contains a NUL byte"}
+		}
+	}
+	ci, cb, co := C.CString(input), C.CString(base), C.CString(output)
+	defer C.free(unsafe.Pointer(ci))
+	defer C.free(unsafe.Pointer(cb))
+	defer C.free(unsafe.Pointer(co))
+	err := call(func() uint32 { return C.saraphis_archive_compress_file_delta(s.p, p.p, ci, cb, co) })
+	runtime.KeepAlive(s)
+	runtime.KeepAlive(p)
+	return err
+}
+
 // OpenArchiveMemory opens an archive held in data (a whole .sph file's bytes) on s. The bytes are
 // copied into C memory owned by the Archive (Go memory may not be kept by C past a call) and
 // freed by Close, so data may be reused or modified at once. Checks and errors as OpenArchive,
@@ -805,6 +833,19 @@ func (a *Archive) Decompress(i int) ([]byte, error) {
 		return nil, err
 	}
 	return dst, nil
+}
+
+// SetBase attaches the base model of a's delta tensors (docs/FORMAT.md section 10, the CLI's
+// --base), opened as an archive: each base tensor is decoded once and checked against the hash
+// its delta tensor records (ErrInvalidArgument for a wrong or missing one, nothing attached).
+// a keeps its own reference to base (base may be closed afterwards). Returns the number of
+// delta tensors. Safe for concurrent use; call it before decoding delta tensors.
+func (a *Archive) SetBase(base *Archive) (int, error) {
+	var n C.size_t
+	err := call(func() uint32 { return C.saraphis_archive_set_base(a.p, base.p, &n) })
+	runtime.KeepAlive(a)
+	runtime.KeepAlive(base)
+	return int(n), err
 }
 
 // DecompressInto decodes tensor i on the CPU into dst, which must be exactly the tensor's

@@ -839,3 +839,70 @@ func TestConfigKeys(t *testing.T) {
 		}
 	}
 }
+
+func TestArchiveDelta(t *testing.T) {
+	// A real fine-tune (tests/data/minilm-subset-finetuned-f32.safetensors) against its base:
+	// written with CompressFileDelta, read back bit for bit once the base is attached, refused
+	// before.
+	dir := t.TempDir()
+	basePath := testArchive(t, dir)
+	root := filepath.Join("..", "..", "tests", "data")
+	cfg, err := ConfigFromJSON(`{"device":"cpu","threads":2}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewSystem(cfg)
+	cfg.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	p, err := NewParams(Lossless)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	deltaPath := filepath.Join(dir, "tuned.sph")
+	if err := s.CompressFileDelta(p, filepath.Join(root, "minilm-subset-finetuned-f32.safetensors"),
+		filepath.Join(root, "minilm-subset-f32.safetensors"), deltaPath); err != nil {
+		t.Fatal(err)
+	}
+	a, err := OpenArchive(s, deltaPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := OpenArchive(s, basePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := loadFixture(t, "minilm-subset-finetuned-f32.safetensors")
+	i, err := a.Find(want[1].name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := a.Info(i)
+	if err != nil || info.Codec != Delta {
+		t.Fatalf("codec %v, %v", info.Codec, err)
+	}
+	_, err = a.Decompress(i)
+	wantCode(t, err, ErrInvalidArgument, "a delta tensor before its base is attached")
+	n, err := a.SetBase(b)
+	b.Close() // the archive keeps its own reference
+	if err != nil || n < len(want)-1 {
+		t.Fatalf("SetBase: %d delta tensors, %v", n, err)
+	}
+	for _, x := range want {
+		j, err := a.Find(x.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := a.Decompress(j)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, x.data) {
+			t.Fatalf("%s: differs from the fine-tune", x.name)
+		}
+	}
+}

@@ -150,6 +150,12 @@ enum Cmd {
         /// within 5% of the best ratio).
         #[arg(long, value_enum)]
         priority: Option<PriorityArg>,
+        /// Base model (.safetensors or .sph) to code each tensor against (delta, docs/FORMAT.md
+        /// §10): tensors with a same-named tensor of the same dtype and shape in BASE are also
+        /// coded as differences from it (lossless, or within --abs) and the smaller container is
+        /// kept. Decompress and verify then need the same --base.
+        #[arg(long, value_name = "BASE")]
+        base: Option<PathBuf>,
         #[command(flatten)]
         quant: QuantArgs,
         #[command(flatten)]
@@ -162,6 +168,10 @@ enum Cmd {
         /// Output .safetensors file (never the input: refused).
         #[arg(short, long)]
         output: PathBuf,
+        /// The base model the archive's delta tensors were compressed against (--base of
+        /// compress); refused if its tensors differ from that base.
+        #[arg(long, value_name = "BASE")]
+        base: Option<PathBuf>,
         #[command(flatten)]
         common: Common,
     },
@@ -179,6 +189,9 @@ enum Cmd {
         /// The original .safetensors file.
         #[arg(long)]
         against: PathBuf,
+        /// The base model of the archive's delta tensors (as for decompress).
+        #[arg(long, value_name = "BASE")]
+        base: Option<PathBuf>,
         #[command(flatten)]
         common: Common,
     },
@@ -572,8 +585,22 @@ fn quant_of(
 
 fn run(cli: Cli) -> Result<ModelReport, Failure> {
     let codec = codec_of(&cli.cmd)?;
-    if let Cmd::Compress { input, output, .. } | Cmd::Decompress { input, output, .. } = &cli.cmd {
-        saraphis::system::output::check_output(output, &[input])
+    if let Cmd::Compress {
+        input,
+        output,
+        base,
+        ..
+    }
+    | Cmd::Decompress {
+        input,
+        output,
+        base,
+        ..
+    } = &cli.cmd
+    {
+        let mut inputs: Vec<&std::path::Path> = vec![input.as_path()];
+        inputs.extend(base.as_deref());
+        saraphis::system::output::check_output(output, &inputs)
             .map_err(|e| Failure::Usage(e.to_string()))?;
     }
     let common = cli.cmd.common().clone();
@@ -602,10 +629,26 @@ fn run(cli: Cli) -> Result<ModelReport, Failure> {
         pb.set_message(name.to_string());
     };
     let r = match &cli.cmd {
+        Cmd::Compress {
+            input,
+            output,
+            base: Some(base),
+            ..
+        } => sys.compress_model_with_base(input, output, base, codec, &progress),
         Cmd::Compress { input, output, .. } => sys.compress_model(input, output, codec, &progress),
-        Cmd::Decompress { input, output, .. } => sys.decompress_model(input, output, &progress),
+        Cmd::Decompress {
+            input,
+            output,
+            base,
+            ..
+        } => sys.decompress_model_with_base(input, output, base.as_deref(), &progress),
         Cmd::Inspect { input, .. } => sys.inspect_model(input),
-        Cmd::Verify { input, against, .. } => sys.verify_model(input, against, &progress),
+        Cmd::Verify {
+            input,
+            against,
+            base,
+            ..
+        } => sys.verify_model_with_base(input, against, base.as_deref(), &progress),
         Cmd::Bench { .. } => unreachable!("bench runs in run_bench"),
     };
     pb.finish_and_clear();

@@ -12,6 +12,7 @@
 //! | `Quant` | F32 F16 BF16 F64 | fixed rate (error measured and stored), or an `abs` bound per element | [`quant::QuantPlan`] |
 //! | `Sparse` | all | yes, or the values within a p-adic bound | [`sparse`] (nested containers) |
 //! | `Auto` | all | as the codec it picks per tensor | [`auto`] (trial compression of samples) |
+//! | delta | all | yes, or an `abs` bound per element (floats) | [`delta`] (against a base tensor; [`delta::compress`], [`delta::decompress_into`]) |
 //!
 //! Integer and bool tensors asked for `Lossless` or `Padic` use `Bytes`; float tensors asked
 //! for `Raw` are stored raw. Any chunk whose coded form is not smaller than its raw bytes is
@@ -19,6 +20,7 @@
 //! [`compress_bound`].
 
 pub mod auto;
+pub mod delta;
 pub mod lossless;
 pub mod padic;
 pub mod quant;
@@ -253,6 +255,8 @@ pub struct TensorInfo {
     pub max_abs_error: Option<f64>,
     /// Sparse only: nonzero elements, and the codecs of the nested values and mask containers.
     pub sparse: Option<SparseSummary>,
+    /// Delta only: the mode, the residuals' codec and the base tensor's hash.
+    pub delta: Option<delta::DeltaInfo>,
 }
 
 impl SparseSummary {
@@ -304,6 +308,8 @@ enum Plan {
     Quant(QuantPlan),
     /// Decoded whole by [`sparse::decode`], never chunk by chunk.
     Sparse(SparseInfo),
+    /// Decoded whole, against its base, by [`delta::decode`].
+    Delta(delta::DeltaInfo),
 }
 
 const CHUNK_RAW: u8 = 0;
@@ -319,6 +325,7 @@ impl Plan {
             Plan::Segmented(_) => CodecId::LosslessV2,
             Plan::Quant(_) => CodecId::Quant,
             Plan::Sparse(_) => CodecId::Sparse,
+            Plan::Delta(_) => CodecId::Delta,
         }
     }
 
@@ -340,6 +347,7 @@ impl Plan {
                 h.chunk_elems,
             )?),
             CodecId::Sparse => Plan::Sparse(SparseInfo::from_header(h)?),
+            CodecId::Delta => Plan::Delta(delta::DeltaInfo::from_header(h)?),
         })
     }
 
@@ -384,6 +392,7 @@ impl Plan {
             Plan::Padic(p) => p.encode_chunk(src, lanes, &mut out)?,
             Plan::Segmented(_) | Plan::Quant(_) => unreachable!("handled above"),
             Plan::Sparse(_) => return invalid("sparse containers are not coded chunk by chunk"),
+            Plan::Delta(_) => return invalid("delta containers are not coded chunk by chunk"),
         };
         if out.is_empty() || out.len() > src.len() {
             out.clear();
@@ -422,6 +431,7 @@ impl Plan {
             Plan::Padic(p) => return p.decode_chunk(body, out, planes),
             Plan::Segmented(_) | Plan::Quant(_) => unreachable!("handled above"),
             Plan::Sparse(_) => return corrupt("sparse containers are not decoded chunk by chunk"),
+            Plan::Delta(_) => return corrupt("delta containers are not decoded chunk by chunk"),
         }
         if r.remaining() != 0 {
             return corrupt("trailing bytes in chunk");
@@ -764,6 +774,9 @@ pub fn inspect(container: &[u8]) -> Result<TensorInfo> {
     if h.codec == CodecId::Sparse {
         sparse::nested_headers(container, &h, &SparseInfo::from_header(&h)?)?;
     }
+    if h.codec == CodecId::Delta {
+        delta::nested_header(container, &h, &delta::DeltaInfo::from_header(&h)?)?;
+    }
     info_of(h)
 }
 
@@ -784,7 +797,12 @@ fn info_of(h: Header) -> Result<TensorInfo> {
     };
     let (quant, max_abs_error) = match &plan {
         Plan::Quant(q) => (Some(q.params), Some(q.max_abs_error)),
+        Plan::Delta(d) => (None, Some(d.max_abs_error)),
         _ => (None, None),
+    };
+    let (bound, delta) = match &plan {
+        Plan::Delta(d) => (d.bound, Some(*d)),
+        _ => (bound, None),
     };
     let (bound, sparse) = match &plan {
         Plan::Sparse(s) => (
@@ -819,6 +837,7 @@ fn info_of(h: Header) -> Result<TensorInfo> {
         quant,
         max_abs_error,
         sparse,
+        delta,
     })
 }
 
@@ -854,14 +873,9 @@ pub fn decompress_progressive(
     decode(container, dtype, dst, planes, true)
 }
 
-fn decode(
-    container: &[u8],
-    dtype: DType,
-    dst: &mut [u8],
-    planes: u32,
-    verify: bool,
-) -> Result<f64> {
-    let h = Header::parse(container)?;
+/// `dst` is the destination of the container of header `h` as a `dtype` tensor: same dtype,
+/// exactly its bytes. Errors: `Destination`.
+fn check_destination(h: &Header, dtype: DType, dst: &[u8]) -> Result<()> {
     if h.dtype != dtype {
         return Err(Error::Destination(format!(
             "container holds {:?}, destination is {dtype:?}",
@@ -875,8 +889,27 @@ fn decode(
             dst.len()
         )));
     }
+    Ok(())
+}
+
+fn decode(
+    container: &[u8],
+    dtype: DType,
+    dst: &mut [u8],
+    planes: u32,
+    verify: bool,
+) -> Result<f64> {
+    let h = Header::parse(container)?;
+    check_destination(&h, dtype, dst)?;
     if h.codec == CodecId::Sparse {
         return sparse::decode(container, &h, dst, planes, verify);
+    }
+    if h.codec == CodecId::Delta {
+        return Err(Error::Unsupported(
+            "a delta container decodes only against its base tensor (CLI: --base BASE; \
+             Rust: codec::delta::decompress_into)"
+                .into(),
+        ));
     }
     let plan = Plan::from_header(&h)?;
     let chunk_bytes = h.chunk_elems as usize * dtype.size();

@@ -198,6 +198,35 @@ pub unsafe extern "C" fn saraphis_archive_decompress(
     })
 }
 
+/// Attach `base`, the base model of `archive`'s delta tensors (docs/FORMAT.md §10: an archive
+/// compressed with the CLI's `--base`; the base opened as an archive, e.g. the base
+/// safetensors file compressed losslessly). Each delta tensor's base tensor (same name, dtype
+/// and shape) is decoded on the host once and checked against the XXH3-128 the delta container
+/// records: a wrong base is refused here, before anything is decoded. Then
+/// `saraphis_archive_decompress` and the device decode calls decode delta tensors (on the host:
+/// the device calls copy the host result; there is no GPU delta kernel yet). `archive` keeps
+/// its own reference to `base`: the caller may free its `base` handle at once. `*delta_tensors`
+/// (may be NULL) receives the number of delta tensors. Errors:
+/// `SARAPHIS_ERR_INVALID_ARGUMENT` (a base already attached; a delta tensor whose base tensor
+/// is missing or has another hash, named), the errors of decoding a base tensor,
+/// `SARAPHIS_ERR_NULL_PARAMETER`. Thread-safe; call it before decoding delta tensors.
+#[no_mangle]
+pub unsafe extern "C" fn saraphis_archive_set_base(
+    archive: *const saraphis_archive,
+    base: *const saraphis_archive,
+    delta_tensors: *mut usize,
+) -> saraphis_result {
+    guard(|| {
+        let a = saraphis_archive::try_ref(archive, "archive")?;
+        let b = saraphis_archive::try_ref(base, "base")?;
+        let n = a.archive.set_base(b.archive.clone())?;
+        if !delta_tensors.is_null() {
+            *delta_tensors = n;
+        }
+        Ok(())
+    })
+}
+
 /// Decode tensor `i` into device memory `dst_dev[dst_bytes]` (exactly the tensor's
 /// `original_bytes`, aligned to its element size) on `stream` (a `CUstream`/`cudaStream_t` of the
 /// system GPU's primary context; NULL = the library's own stream, see
@@ -317,6 +346,47 @@ pub unsafe extern "C" fn saraphis_archive_compress(
             &|_, _, _| {},
         )?;
         *o = saraphis_buffer::into_handle(cur.into_inner());
+        Ok(())
+    })
+}
+
+/// `saraphis_archive_compress_file` against a base model (docs/FORMAT.md §10; the CLI's
+/// `compress --base`): `base_path` (UTF-8, NUL-terminated) is the base model, a safetensors file
+/// or a `.sph` archive. Each tensor with a tensor of the same name, dtype and shape in the base
+/// is also coded as a delta against it (lossless with `SARAPHIS_CODEC_LOSSLESS` /
+/// `_LOSSLESS_V2`, within `SARAPHIS_PARAM_ABS_BOUND` with `_PADIC`; other codecs are written
+/// without delta) and the smaller container kept; delta containers record their base tensor's
+/// XXH3-128. Decode the result with its base attached (`saraphis_archive_set_base`). Neither
+/// input may be the output (refused before anything is written). Errors: as
+/// `saraphis_archive_compress_file`, and those of opening the base. Thread-safe (distinct
+/// outputs).
+#[no_mangle]
+pub unsafe extern "C" fn saraphis_archive_compress_file_delta(
+    system: *const saraphis_system,
+    params: *const saraphis_params,
+    input_path: *const c_char,
+    base_path: *const c_char,
+    output_path: *const c_char,
+) -> saraphis_result {
+    guard(|| {
+        let s = saraphis_system::try_ref(system, "system")?;
+        let p = saraphis_params::try_ref(params, "params")?;
+        let utf8 = |c: &std::ffi::CStr, what: &str| {
+            c.to_str()
+                .map(|s| s.to_owned())
+                .map_err(|_| super::boundary::invalid(format!("{what} is not UTF-8")))
+        };
+        let input = utf8(c_str(input_path, "input_path")?, "input_path")?;
+        let base = utf8(c_str(base_path, "base_path")?, "base_path")?;
+        let output = utf8(c_str(output_path, "output_path")?, "output_path")?;
+        let opts = p.model_options()?;
+        s.compress_model_with_base_options(
+            Path::new(&input),
+            Path::new(&output),
+            Path::new(&base),
+            opts,
+            &|_, _, _| {},
+        )?;
         Ok(())
     })
 }

@@ -127,6 +127,11 @@ impl Params {
                     }),
                 })
             }
+            saraphis_codec::SARAPHIS_CODEC_DELTA => {
+                return Err(invalid(
+                    "codec DELTA is not a compression codec of saraphis_params",
+                ))
+            }
             saraphis_codec::SARAPHIS_CODEC_AUTO => CodecParams::Auto(AutoParams {
                 bound: self.bound,
                 bits: self.bits_set.then_some(self.quant.bits),

@@ -143,6 +143,13 @@ pub enum saraphis_codec {
     /// `saraphis_inspect` says which. CPU compression only: the GPU compression calls give
     /// `SARAPHIS_ERR_UNSUPPORTED`.
     SARAPHIS_CODEC_AUTO = 7,
+    /// Delta against a base tensor (docs/FORMAT.md §10): a container's codec only, which
+    /// `saraphis_inspect` reports. Delta containers are written and decoded with their base
+    /// model on the host (the CLI's `--base`, Rust `codec::delta`); `saraphis_params_new`
+    /// refuses it (`SARAPHIS_ERR_INVALID_ARGUMENT`) and the single-container decompression
+    /// calls refuse such containers (`SARAPHIS_ERR_UNSUPPORTED`, device status 5); archives
+    /// decode them once their base is attached (`saraphis_archive_set_base`).
+    SARAPHIS_CODEC_DELTA = 8,
 }
 
 /// The container codec id of each C codec; exhaustive (AUTO is no container's codec).
@@ -157,11 +164,12 @@ const fn codec_to_rust(c: saraphis_codec) -> Option<CodecId> {
         SARAPHIS_CODEC_LOSSLESS_V2 => CodecId::LosslessV2,
         SARAPHIS_CODEC_QUANT => CodecId::Quant,
         SARAPHIS_CODEC_SPARSE => CodecId::Sparse,
+        SARAPHIS_CODEC_DELTA => CodecId::Delta,
     })
 }
 
 /// The values of `saraphis_codec`, in order: the container codecs, then AUTO.
-const CODECS: [saraphis_codec; 8] = {
+const CODECS: [saraphis_codec; 9] = {
     use saraphis_codec::*;
     [
         SARAPHIS_CODEC_RAW,
@@ -172,6 +180,7 @@ const CODECS: [saraphis_codec; 8] = {
         SARAPHIS_CODEC_QUANT,
         SARAPHIS_CODEC_SPARSE,
         SARAPHIS_CODEC_AUTO,
+        SARAPHIS_CODEC_DELTA,
     ]
 };
 
@@ -384,8 +393,15 @@ pub(super) fn dtype_arg(d: u32) -> Result<DType, Fail> {
         .ok_or_else(|| invalid(format!("dtype {d}")))
 }
 
-/// The C codec of a `uint32_t codec` argument. Errors: `SARAPHIS_ERR_INVALID_ARGUMENT`.
+/// The C codec of a `uint32_t codec` argument (a compression codec: not DELTA, which needs a
+/// base model). Errors: `SARAPHIS_ERR_INVALID_ARGUMENT`.
 pub(super) fn codec_arg(c: u32) -> Result<saraphis_codec, Fail> {
+    if c == saraphis_codec::SARAPHIS_CODEC_DELTA as u32 {
+        return Err(invalid(
+            "codec DELTA: delta containers are written against a base model (the CLI's \
+             --base), not through saraphis_params",
+        ));
+    }
     CODECS
         .iter()
         .copied()

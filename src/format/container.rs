@@ -42,6 +42,10 @@ pub enum CodecId {
     /// Sparse: a bitmap of the nonzero elements and the nonzero values, each a nested
     /// container (`crate::codec::sparse`); exact, or the values within a p-adic bound.
     Sparse = 6,
+    /// Delta against a base tensor: one nested container of residuals (`crate::codec::delta`);
+    /// exact, or within an absolute bound. (7 is `SARAPHIS_CODEC_AUTO` in the C API, no
+    /// container's codec: the ids stay equal to the C values.)
+    Delta = 8,
 }
 
 impl CodecId {
@@ -55,10 +59,12 @@ impl CodecId {
             4 => CodecId::LosslessV2,
             5 => CodecId::Quant,
             6 => CodecId::Sparse,
+            8 => CodecId::Delta,
             _ => return corrupt(format!("unknown codec id {c}")),
         })
     }
-    /// Lower-case name: "raw", "lossless", "padic", "bytes", "lossless-v2", "quant", "sparse".
+    /// Lower-case name: "raw", "lossless", "padic", "bytes", "lossless-v2", "quant", "sparse",
+    /// "delta".
     pub fn name(self) -> &'static str {
         match self {
             CodecId::Raw => "raw",
@@ -68,6 +74,7 @@ impl CodecId {
             CodecId::LosslessV2 => "lossless-v2",
             CodecId::Quant => "quant",
             CodecId::Sparse => "sparse",
+            CodecId::Delta => "delta",
         }
     }
 
@@ -326,11 +333,12 @@ impl Header {
             return corrupt(format!("chunk size {} elements", self.chunk_elems));
         }
         // A sparse container's two entries are its nested mask and values containers
-        // (docs/FORMAT.md §8); every other codec has one entry per chunk of elements.
-        let expect_chunks = if self.codec == CodecId::Sparse {
-            2
-        } else {
-            chunk_count(self.numel, self.chunk_elems)
+        // (docs/FORMAT.md §8), a delta container's one its nested residuals (§10); every other
+        // codec has one entry per chunk of elements.
+        let expect_chunks = match self.codec {
+            CodecId::Sparse => 2,
+            CodecId::Delta => 1,
+            _ => chunk_count(self.numel, self.chunk_elems),
         };
         if expect_chunks != self.chunks.len() as u64 {
             return corrupt("chunk count does not match element count");

@@ -108,6 +108,9 @@ pub struct Archive {
     index: Index,
     tensors: Vec<Tensor>,
     by_name: HashMap<String, usize>,
+    /// The base model of its delta tensors ([`Archive::set_base`]): the base archive and, per
+    /// tensor, the index of its base tensor there (delta tensors only).
+    base: std::sync::OnceLock<(Arc<Archive>, Vec<Option<usize>>)>,
 }
 
 impl Drop for Archive {
@@ -196,7 +199,88 @@ impl Archive {
             index,
             tensors,
             by_name,
+            base: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Attach the base model of this archive's delta tensors (docs/FORMAT.md §10: a fine-tune
+    /// compressed with `--base`): `base` is that model as an archive (compress the base
+    /// safetensors file into one). Each delta tensor's base tensor (same name, dtype and shape)
+    /// is decoded once on the host and its XXH3-128 checked against the hash the delta container
+    /// records, so a wrong base is refused here, before any decode; the archive then keeps
+    /// `base` alive. Returns the number of delta tensors. Once attached, the host and device
+    /// decodes of delta tensors work (the device ones decode on the host and upload: there is
+    /// no GPU delta kernel yet, so `require_gpu` refuses them).
+    ///
+    /// Errors: `InvalidArgument` (a base already attached; a delta tensor without a base
+    /// tensor of its name, dtype and shape; a base tensor of another hash, both hashes named),
+    /// and those of decoding the base tensors. Thread-safe; costs one host decode of every base
+    /// tensor a delta tensor uses.
+    pub fn set_base(&self, base: Arc<Archive>) -> Result<usize> {
+        if self.base.get().is_some() {
+            return Err(Error::InvalidArgument(
+                "this archive already has a base model attached".into(),
+            ));
+        }
+        // No cycles (they would never be freed): `base` and its own bases are not this archive.
+        let mut link = Some(&base);
+        while let Some(b) = link {
+            if std::ptr::eq(self, &**b) {
+                return Err(Error::InvalidArgument(
+                    "an archive cannot be its own base model".into(),
+                ));
+            }
+            link = b.base.get().map(|(bb, _)| bb);
+        }
+        let mut map = vec![None; self.tensors.len()];
+        let mut n = 0;
+        for (i, t) in self.tensors.iter().enumerate() {
+            let Some(d) = &t.info.delta else { continue };
+            let name = &self.index.tensors[i].name;
+            let j = base
+                .find(name)
+                .filter(|&j| {
+                    let b = &base.tensors[j].info;
+                    b.dtype == t.info.dtype && b.shape == t.info.shape
+                })
+                .ok_or_else(|| {
+                    Error::InvalidArgument(format!(
+                        "tensor '{name}': the base model has no tensor of this name, dtype and \
+                         shape"
+                    ))
+                })?;
+            let got = codec::delta::base_hash(&base.decompress(j)?);
+            if got != d.base_hash {
+                return Err(Error::InvalidArgument(format!(
+                    "tensor '{name}': the base tensor differs from the one it was coded against \
+                     (its hash is {}, the container records {})",
+                    codec::delta::hash_hex(&got),
+                    codec::delta::hash_hex(&d.base_hash)
+                )));
+            }
+            map[i] = Some(j);
+            n += 1;
+        }
+        self.base
+            .set((base, map))
+            .map_err(|_| Error::InvalidArgument("a base model was attached meanwhile".into()))?;
+        Ok(n)
+    }
+
+    /// The base tensor of delta tensor `i`, decoded on the host. Errors: `InvalidArgument`
+    /// when no base is attached; those of decoding it.
+    fn base_tensor(&self, i: usize) -> Result<Vec<u8>> {
+        match self.base.get() {
+            Some((b, map)) => match map[i] {
+                Some(j) => b.decompress(j),
+                None => Err(Error::Corrupt("delta tensor without a base entry".into())),
+            },
+            None => Err(Error::InvalidArgument(
+                "coded as a delta against a base model: attach the base first \
+                 (saraphis_archive_set_base / Archive::set_base)"
+                    .into(),
+            )),
+        }
     }
 
     /// The system the archive decodes with.
@@ -277,6 +361,14 @@ impl Archive {
         self.check_size(i, dst.len() as u64)?;
         let name = &self.index.tensors[i].name;
         let c = self.container(i)?;
+        if self.tensors[i].info.delta.is_some() {
+            let base = self.base_tensor(i).map_err(|e| named(e, name))?;
+            return self
+                .system
+                .decompress_delta_into(c, &base, self.tensors[i].dtype, dst)
+                .map(|_| ())
+                .map_err(|e| named(e, name));
+        }
         self.system
             .decompress_into(c, self.tensors[i].dtype, dst)
             .map_err(|e| named(e, name))
@@ -536,6 +628,10 @@ impl Archive {
         };
         let t = &self.tensors[i];
         let name = &self.index.tensors[i].name;
+        // Delta tensors decode on the host against their base (no GPU delta kernel yet).
+        if t.info.delta.is_some() {
+            return cpu(self);
+        }
         let args = |status: DeviceSlice| DeviceDecode {
             src: DeviceSlice::new(DevicePtr(r.container.addr()), r.container.len()),
             dtype: t.dtype,

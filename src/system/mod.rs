@@ -227,6 +227,13 @@ impl System {
     pub fn decompress_on_gpu(&self, container: &[u8], dtype: DType, dst: &mut [u8]) -> Result<()> {
         let (_restore, dev) = self.require_cuda()?;
         let info = codec::inspect(container)?;
+        if info.delta.is_some() {
+            return Err(Error::Unsupported(
+                "a delta container decodes on the host against its base tensor \
+                 (codec::delta::decompress_into); there is no GPU delta decoder yet"
+                    .into(),
+            ));
+        }
         if info.sparse.is_some() {
             // Sparse: the host-known path of the archives (nested decodes, then the scatter).
             if info.dtype != dtype || info.original_bytes != dst.len() as u64 {
@@ -327,6 +334,13 @@ impl System {
             // Known from the header's host copy (archives): blocks planned per segment.
             segment_elems: known.map_or(0, |k| k.chunk_elems),
         };
+        if codec == Some(crate::format::container::CodecId::Delta) {
+            return Err(Error::Unsupported(
+                "delta containers decode on the host, against their base tensor \
+                 (codec::delta::decompress_into); there is no GPU delta decoder yet"
+                    .into(),
+            ));
+        }
         if codec == Some(crate::format::container::CodecId::LosslessV2)
             && codec::segmented::supports(a.dtype)
         {
@@ -768,6 +782,20 @@ impl System {
             chunk_elems,
             lanes,
         }
+    }
+
+    /// Decode a delta container against its base tensor on this system's thread pool (see
+    /// [`codec::delta::decompress_into`] for arguments and errors); returns the bound that
+    /// holds (0: bit-exact).
+    pub fn decompress_delta_into(
+        &self,
+        container: &[u8],
+        base: &[u8],
+        dtype: DType,
+        dst: &mut [u8],
+    ) -> Result<f64> {
+        self.pool
+            .install(|| codec::delta::decompress_into(container, base, dtype, dst))
     }
 
     /// Compress a host tensor (see [`codec::compress`] for shapes, dtypes and errors).

@@ -246,6 +246,91 @@ fn bound_entry(codec: &CodecParams, dtype: DType) -> Option<BoundEntry> {
     }
 }
 
+/// The base model of delta coding (`--base`): a safetensors file or a `.sph` archive, memory
+/// mapped, whose tensors are looked up by name. A `.sph` base is decoded tensor by tensor (its
+/// own tensors must not be delta-coded); a lossy `.sph` base works as long as compression and
+/// decompression use the same file (the decoded values are what the hash covers).
+pub struct BaseModel {
+    map: memmap2::Mmap,
+    /// `Some` for a `.sph` archive: its index; `None` for safetensors.
+    index: Option<crate::format::archive::Index>,
+    /// safetensors: start of the data and the tensors.
+    data_start: usize,
+    tensors: HashMap<String, StTensor>,
+}
+
+impl BaseModel {
+    /// Open `path`: a `.sph` archive when it starts with the archive magic, else a
+    /// safetensors file. Errors: `Io` naming the path, `InvalidArgument` (neither format),
+    /// those of [`crate::format::archive::read_index`].
+    pub fn open(path: &Path) -> Result<BaseModel> {
+        let map = map_file(path)?;
+        if map.starts_with(&crate::format::archive::ARCHIVE_MAGIC) {
+            let index = read_index(&map)?;
+            return Ok(BaseModel {
+                map,
+                index: Some(index),
+                data_start: 0,
+                tensors: HashMap::new(),
+            });
+        }
+        let (_, data_start, list) = parse_safetensors(&map)
+            .map_err(|e| Error::InvalidArgument(format!("base model {}: {e}", path.display())))?;
+        Ok(BaseModel {
+            tensors: list.into_iter().map(|t| (t.name.clone(), t)).collect(),
+            map,
+            index: None,
+            data_start,
+        })
+    }
+
+    /// The base tensor named `name` when it has `dtype` and `shape` (else `None`: the tensor
+    /// is coded without a base). Errors: those of decoding a `.sph` base's tensor.
+    fn tensor(
+        &self,
+        sys: &System,
+        name: &str,
+        dtype: DType,
+        shape: &[u64],
+    ) -> Result<Option<std::borrow::Cow<'_, [u8]>>> {
+        match &self.index {
+            Some(index) => {
+                let Some(t) = index.tensors.iter().find(|t| t.name == name) else {
+                    return Ok(None);
+                };
+                if DType::from_safetensors_name(&t.dtype)? != dtype || t.shape != shape {
+                    return Ok(None);
+                }
+                let buf = sys
+                    .decode_entry(&self.map, t, dtype, None)
+                    .map_err(|e| prefix(e, "base model"))?;
+                Ok(Some(std::borrow::Cow::Owned(buf)))
+            }
+            None => {
+                let Some(t) = self.tensors.get(name) else {
+                    return Ok(None);
+                };
+                if t.dtype != dtype || t.shape != shape {
+                    return Ok(None);
+                }
+                let a = self.data_start + t.start as usize;
+                let b = self.data_start + t.end as usize;
+                Ok(Some(std::borrow::Cow::Borrowed(&self.map[a..b])))
+            }
+        }
+    }
+}
+
+/// The codec of a delta container for `codec`: lossless for the lossless codecs, the p-adic
+/// parameters for an absolute bound; `None` (no delta tried) for the others.
+fn delta_codec(codec: &CodecParams) -> Option<CodecParams> {
+    match codec {
+        CodecParams::Lossless | CodecParams::LosslessV2 => Some(*codec),
+        CodecParams::Padic(p) if matches!(p.bound, ErrorBound::Abs(_)) => Some(*codec),
+        _ => None,
+    }
+}
+
 fn ratio(a: u64, b: u64) -> f64 {
     if b == 0 {
         0.0
@@ -308,6 +393,52 @@ impl System {
         Ok(r)
     }
 
+    /// [`System::compress_model`] against a base model (`--base`): each tensor that has a
+    /// tensor of the same name, dtype and shape in `base` (a safetensors file or a `.sph`
+    /// archive) is also coded as a delta against it ([`crate::codec::delta`]: lossless, or
+    /// within an absolute p-adic bound) and the smaller container is kept. The delta
+    /// containers record their base tensor's hash; decoding them needs the same base
+    /// ([`System::decompress_model_with_base`]). Other codecs (quant, sparse, auto, relative
+    /// bounds) are written without delta. Errors: as [`System::compress_model`], and those
+    /// of opening `base` ([`BaseModel::open`]).
+    pub fn compress_model_with_base(
+        &self,
+        input: &Path,
+        output: &Path,
+        base: &Path,
+        codec: CodecParams,
+        progress: Progress,
+    ) -> Result<ModelReport> {
+        self.compress_model_with_base_options(input, output, base, self.options(codec), progress)
+    }
+
+    /// [`System::compress_model_with_base`] with explicit compression options (codec, chunk
+    /// size, lanes) instead of the system's defaults. Errors: as it.
+    pub fn compress_model_with_base_options(
+        &self,
+        input: &Path,
+        output: &Path,
+        base: &Path,
+        opts: CompressOptions,
+        progress: Progress,
+    ) -> Result<ModelReport> {
+        let t0 = Instant::now();
+        super::output::check_output(output, &[input, base])?;
+        let base_path = base;
+        let base = BaseModel::open(base)?;
+        let src = map_file(input)?;
+        let (total, reports) = write_atomically(output, &[input, base_path], |file| {
+            let w = BufWriter::with_capacity(1 << 20, file);
+            let (mut w, total, reports) =
+                self.compress_mapped_base(&src, Some(&src), w, opts, Some(&base), progress)?;
+            w.flush()?;
+            Ok((total, reports))
+        })?;
+        let mut r = summary("compress", total, reports, t0, MEASURED_BY_ENCODER);
+        r.mb_per_s = Some(mb_per_s(r.original_bytes, r.seconds));
+        Ok(r)
+    }
+
     /// Compress the safetensors file held in `src` (typically memory-mapped) into a `.sph`
     /// archive written to `out` from its start; returns `out`, the archive's length and one
     /// report per tensor. [`System::compress_model`] is this on files; the same checks apply
@@ -348,6 +479,20 @@ impl System {
         opts: CompressOptions,
         progress: Progress,
     ) -> Result<(W, u64, Vec<TensorReport>)> {
+        self.compress_mapped_base(src, map, out, opts, None, progress)
+    }
+
+    /// [`System::compress_mapped`], each tensor also coded against `base` where it has one.
+    fn compress_mapped_base<W: Write + Seek>(
+        &self,
+        src: &[u8],
+        map: Option<&memmap2::Mmap>,
+        out: W,
+        opts: CompressOptions,
+        base: Option<&BaseModel>,
+        progress: Progress,
+    ) -> Result<(W, u64, Vec<TensorReport>)> {
+        let delta = delta_codec(&opts.codec);
         let (header, data_start, tensors) = parse_safetensors(src)?;
         let codec = opts.codec;
         let mut reports = Vec::with_capacity(tensors.len());
@@ -390,7 +535,17 @@ impl System {
                 continue;
             }
             written.entry(key).or_default().push(k);
-            let c = self.compress(data, t.dtype, &t.shape, &opts)?;
+            let mut c = self.compress(data, t.dtype, &t.shape, &opts)?;
+            if let (Some(base), Some(dc)) = (base, &delta) {
+                if let Some(b) = base.tensor(self, &t.name, t.dtype, &t.shape)? {
+                    let d = self.pool.install(|| {
+                        crate::codec::delta::compress(data, &b, t.dtype, &t.shape, dc, opts.lanes)
+                    })?;
+                    if d.bytes.len() < c.bytes.len() {
+                        c = d;
+                    }
+                }
+            }
             // What the container was written with: `auto`'s choice, or the codec asked for.
             let codec = c.choice.as_ref().map_or(codec, |a| a.params);
             let info = crate::codec::inspect(&c.bytes).map_err(|e| {
@@ -412,6 +567,12 @@ impl System {
                     | crate::format::container::CodecId::Sparse,
                     _,
                 ) => bound_entry(&codec, t.dtype),
+                (crate::format::container::CodecId::Delta, _) => info.bound.map(|b| match b {
+                    ErrorBound::Abs(eps) | ErrorBound::Rel(eps) => BoundEntry {
+                        mode: "abs".into(),
+                        eps,
+                    },
+                }),
                 // Quant: the requested bound, or (fixed rate) the error the encoder measured,
                 // which every element keeps (verify checks it).
                 (crate::format::container::CodecId::Quant, CodecParams::Quant(q)) => {
@@ -453,6 +614,9 @@ impl System {
                     (crate::format::container::CodecId::Sparse, _) => {
                         info.sparse.map(|s| s.describe(info.numel))
                     }
+                    (crate::format::container::CodecId::Delta, _) => {
+                        info.delta.map(|d| crate::codec::delta::describe(&d))
+                    }
                     _ => None,
                 },
                 auto: c.choice.as_ref().map(|a| a.why.clone()),
@@ -487,7 +651,7 @@ impl System {
         out: &mut W,
         progress: Progress,
     ) -> Result<Vec<TensorReport>> {
-        self.decompress_mapped(src, None, out, progress)
+        self.decompress_mapped(src, None, out, None, progress)
     }
 
     /// [`System::decompress_archive`]; `map`, when `src` is that memory map, has each
@@ -497,6 +661,7 @@ impl System {
         src: &[u8],
         map: Option<&memmap2::Mmap>,
         out: &mut W,
+        base: Option<&BaseModel>,
         progress: Progress,
     ) -> Result<Vec<TensorReport>> {
         let index = read_index(src)?;
@@ -514,7 +679,7 @@ impl System {
                 )));
             }
             let dtype = DType::from_safetensors_name(&t.dtype)?;
-            let buf = self.decode_entry(src, t, dtype)?;
+            let buf = self.decode_entry(src, t, dtype, base)?;
             out.write_all(&buf)?;
             if let Some(map) = map {
                 release(map, t.offset as usize, (t.offset + t.length) as usize);
@@ -539,12 +704,33 @@ impl System {
         output: &Path,
         progress: Progress,
     ) -> Result<ModelReport> {
+        self.decompress_model_with_base(input, output, None, progress)
+    }
+
+    /// [`System::decompress_model`] of an archive whose tensors may be delta-coded against
+    /// the base model `base` (`--base`: the safetensors file or `.sph` archive they were
+    /// compressed against). Each delta tensor's base tensor is checked against the hash its
+    /// container records before it is decoded. Errors: as [`System::decompress_model`];
+    /// `InvalidArgument` when a delta tensor has no base (none given, or no tensor of that
+    /// name, dtype and shape in it) or its base tensor differs from the one it was coded
+    /// against (the output is then not written).
+    pub fn decompress_model_with_base(
+        &self,
+        input: &Path,
+        output: &Path,
+        base: Option<&Path>,
+        progress: Progress,
+    ) -> Result<ModelReport> {
         let t0 = Instant::now();
-        super::output::check_output(output, &[input])?;
+        let mut inputs = vec![input];
+        inputs.extend(base);
+        super::output::check_output(output, &inputs)?;
+        let base = base.map(BaseModel::open).transpose()?;
         let src = map_file(input)?;
-        let reports = write_atomically(output, &[input], |file| {
+        let reports = write_atomically(output, &inputs, |file| {
             let mut w = BufWriter::with_capacity(1 << 20, file);
-            let reports = self.decompress_mapped(&src, Some(&src), &mut w, progress)?;
+            let reports =
+                self.decompress_mapped(&src, Some(&src), &mut w, base.as_ref(), progress)?;
             w.flush()?;
             Ok(reports)
         })?;
@@ -559,10 +745,41 @@ impl System {
         Ok(r)
     }
 
-    /// Decode one archive entry (already cross-checked by `read_index`) into a new buffer.
-    fn decode_entry(&self, archive: &[u8], t: &TensorEntry, dtype: DType) -> Result<Vec<u8>> {
+    /// Decode one archive entry (already cross-checked by `read_index`) into a new buffer; a
+    /// delta entry against its tensor in `base`.
+    fn decode_entry(
+        &self,
+        archive: &[u8],
+        t: &TensorEntry,
+        dtype: DType,
+        base: Option<&BaseModel>,
+    ) -> Result<Vec<u8>> {
         let container = container_bytes(archive, t)?;
         let mut buf = zeroed(t.original_bytes, &t.name)?;
+        if t.codec == crate::format::container::CodecId::Delta.name() {
+            let Some(base) = base else {
+                return Err(prefix(
+                    Error::InvalidArgument(
+                        "coded as a delta against a base model: give the base (--base)".into(),
+                    ),
+                    &t.name,
+                ));
+            };
+            let b = base
+                .tensor(self, &t.name, dtype, &t.shape)?
+                .ok_or_else(|| {
+                    prefix(
+                        Error::InvalidArgument(
+                            "the base model has no tensor of this name, dtype and shape".into(),
+                        ),
+                        &t.name,
+                    )
+                })?;
+            self.pool
+                .install(|| crate::codec::delta::decompress_into(container, &b, dtype, &mut buf))
+                .map_err(|e| prefix(e, &t.name))?;
+            return Ok(buf);
+        }
         self.decompress_into(container, dtype, &mut buf)
             .map_err(|e| prefix(e, &t.name))?;
         Ok(buf)
@@ -582,15 +799,16 @@ impl System {
             .map(|(t, s)| {
                 let mut r = entry_report(t, Some(t.max_abs_error), None, true);
                 r.shared_with = s.map(|j| index.tensors[j].name.clone());
-                if t.codec == "quant" || t.codec == "sparse" {
+                if t.codec == "quant" || t.codec == "sparse" || t.codec == "delta" {
                     // The settings live in the container header: read it (not the payload).
                     let at = t.offset as usize;
                     let end = at.saturating_add(t.length as usize).min(src.len());
                     let info = crate::codec::inspect_prefix(src.get(at..end).unwrap_or(&[]))
                         .map_err(|e| prefix(e, &t.name))?;
-                    r.settings = match &info.sparse {
-                        Some(s) => Some(s.describe(info.numel)),
-                        None => info.quant.map(|q| q.describe()),
+                    r.settings = match (&info.sparse, &info.delta) {
+                        (Some(s), _) => Some(s.describe(info.numel)),
+                        (_, Some(d)) => Some(crate::codec::delta::describe(d)),
+                        _ => info.quant.map(|q| q.describe()),
                     };
                 }
                 Ok(r)
@@ -620,7 +838,20 @@ impl System {
         original: &Path,
         progress: Progress,
     ) -> Result<ModelReport> {
+        self.verify_model_with_base(archive, original, None, progress)
+    }
+
+    /// [`System::verify_model`] of an archive with delta tensors, decoded against `base`
+    /// (as [`System::decompress_model_with_base`]). Errors: as both.
+    pub fn verify_model_with_base(
+        &self,
+        archive: &Path,
+        original: &Path,
+        base: Option<&Path>,
+        progress: Progress,
+    ) -> Result<ModelReport> {
         let t0 = Instant::now();
+        let base = base.map(BaseModel::open).transpose()?;
         let src = map_file(archive)?;
         let index = read_index(&src)?;
         let orig = map_file(original)?;
@@ -643,7 +874,7 @@ impl System {
                 )));
             }
             let want = &orig[data_start + o.start as usize..data_start + o.end as usize];
-            let got = self.decode_entry(&src, t, dtype)?;
+            let got = self.decode_entry(&src, t, dtype, base.as_ref())?;
             if want.len() != got.len() {
                 return Err(Error::InvalidArgument(format!(
                     "tensor '{}': {} bytes in the archive, {} in the original",

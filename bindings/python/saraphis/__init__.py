@@ -68,6 +68,7 @@ __all__ = [
     "System",
     "build_has_cuda",
     "compress",
+    "compress_file",
     "decompress",
     "header_bytes",
     "inspect",
@@ -143,6 +144,35 @@ def compress(
     _check(_ffi.lib.saraphis_compress(sys_.handle, p.handle, ctypes.c_void_p(v.ptr), v.nbytes, v.dtype,
                                       shp, len(v.shape), ctypes.byref(out)))
     return take_buffer(out)
+
+
+def compress_file(
+    input: Union[str, "os.PathLike[str]"],
+    output: Union[str, "os.PathLike[str]"],
+    *,
+    base: Optional[Union[str, "os.PathLike[str]"]] = None,
+    lossless: bool = True,
+    abs: Optional[float] = None,
+    codec: Optional[str] = None,
+    system: Optional[System] = None,
+) -> None:
+    """Compress the safetensors file ``input`` into the ``.sph`` archive ``output``, as ``saraphis
+    compress`` does (written to a temporary file, renamed into place when complete; an output
+    that is an input is refused). With ``base`` (a safetensors file or ``.sph`` archive: the model
+    ``input`` was fine-tuned from), each tensor with a same-named tensor of the same dtype and
+    shape in ``base`` is also coded as a delta against it (docs/FORMAT.md §10; lossless, or
+    within ``abs``) and the smaller container kept; read such an archive with its base attached
+    (:meth:`Archive.set_base`). Raises :class:`SaraphisError` (``ERR_IO`` naming the path,
+    ``ERR_INVALID_ARGUMENT``). Thread-safe (distinct outputs)."""
+    p = Params(lossless, abs, None, codec, None, None, None, None, None, None, None, None, None,
+               None, None, None)
+    sys_ = system or default_system()
+    enc = lambda x: os.fsencode(os.fspath(x))
+    if base is None:
+        _check(_ffi.lib.saraphis_archive_compress_file(sys_.handle, p.handle, enc(input), enc(output)))
+    else:
+        _check(_ffi.lib.saraphis_archive_compress_file_delta(sys_.handle, p.handle, enc(input),
+                                                             enc(base), enc(output)))
 
 
 def _compress_cuda(sys_: System, p: Params, t: Any) -> bytes:
@@ -339,6 +369,18 @@ class Archive:
 
     def __getitem__(self, key: Union[str, int]) -> np.ndarray:
         return self.read(key)
+
+    def set_base(self, base: "Archive") -> int:
+        """Attach the base model of this archive's delta tensors (docs/FORMAT.md §10, the CLI's
+        ``--base``), opened as an :class:`Archive`. Each base tensor is decoded once and checked
+        against the hash its delta tensor records; a wrong or missing one raises
+        :class:`SaraphisError` (``ERR_INVALID_ARGUMENT``) and nothing is attached. This archive
+        keeps its own reference to ``base``. Returns the number of delta tensors. Thread-safe;
+        call it before reading delta tensors (which decode on the host; on CUDA outputs the
+        host result is copied)."""
+        n = ctypes.c_size_t(0)
+        _check(_ffi.lib.saraphis_archive_set_base(self._h, base._h, ctypes.byref(n)))
+        return n.value
 
     def read(self, key: Union[str, int], out: Any = None) -> Any:
         """Decode one tensor (by name or index) into ``out`` or a new numpy array.

@@ -31,7 +31,7 @@ from pathlib import Path
 F32, F16, BF16, F64, I8, I16, I32, I64, U8, U16, U32, U64, BOOL = range(13)
 # saraphis_codec
 (CODEC_RAW, CODEC_LOSSLESS, CODEC_PADIC, CODEC_BYTES, CODEC_LOSSLESS_V2, CODEC_QUANT, CODEC_SPARSE,
- CODEC_AUTO) = range(8)
+ CODEC_AUTO, CODEC_DELTA) = range(9)
 CODEC_NAMES = {
     CODEC_RAW: "raw",
     CODEC_LOSSLESS: "lossless",
@@ -41,6 +41,7 @@ CODEC_NAMES = {
     CODEC_QUANT: "quant",
     CODEC_SPARSE: "sparse",
     CODEC_AUTO: "auto",
+    CODEC_DELTA: "delta",
 }
 # saraphis_param
 PARAM_PRIME, PARAM_PRECISION, PARAM_ABS_BOUND, PARAM_REL_BOUND, PARAM_CHUNK_ELEMS, PARAM_LANES = range(1, 7)
@@ -174,6 +175,7 @@ _sigs = {
     "saraphis_archive_find": (R, [P, c_char_p, POINTER(c_size_t)]),
     "saraphis_archive_tensor_info": (R, [P, c_size_t, POINTER(TensorInfo)]),
     "saraphis_archive_decompress": (R, [P, c_size_t, P, c_size_t]),
+    "saraphis_archive_set_base": (R, [P, P, P]),
     "saraphis_archive_decompress_device": (R, [P, c_size_t, P, c_size_t, P]),
     "saraphis_archive_decompress_device_batch": (R, [P, POINTER(ArchiveOutput), c_size_t, P]),
     "saraphis_archive_compress": (R, [P, P, P, c_size_t, POINTER(P)]),
@@ -189,6 +191,7 @@ _sigs = {
     "saraphis_residency_release_device": (R, [P, c_size_t, c_void_p]),
     "saraphis_residency_set_placement": (R, [P, c_size_t, c_uint32]),
     "saraphis_archive_compress_file": (R, [P, P, c_char_p, c_char_p]),
+    "saraphis_archive_compress_file_delta": (R, [P, P, c_char_p, c_char_p, c_char_p]),
 }
 for _name, (_res, _args) in _sigs.items():
     _f = getattr(lib, _name)

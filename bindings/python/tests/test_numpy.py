@@ -10,6 +10,8 @@ import pytest
 import saraphis
 from saraphis import SaraphisError
 
+from conftest import ROOT, read_safetensors
+
 try:
     import ml_dtypes
 
@@ -332,3 +334,28 @@ def test_residency_layer_walk_under_a_quarter_budget(minilm, tmp_path):
             assert e.value.code == saraphis.ERR_BUDGET
         with pytest.raises(ValueError):
             saraphis.Residency(a, 1 << 20, "greedy")
+
+
+def test_delta_archive_against_its_base(tmp_path):
+    base_st = ROOT / "tests" / "data" / "minilm-subset-f32.safetensors"
+    tuned_st = ROOT / "tests" / "data" / "minilm-subset-finetuned-f32.safetensors"
+    if not tuned_st.exists():
+        pytest.skip(f"{tuned_st} missing (scripts/finetune-minilm.py)")
+    tuned = read_safetensors(tuned_st)
+    base_sph, delta_sph = tmp_path / "base.sph", tmp_path / "tuned.sph"
+    saraphis.compress_file(base_st, base_sph)
+    saraphis.compress_file(tuned_st, delta_sph, base=base_st)
+    assert os.path.getsize(delta_sph) * 2 < os.path.getsize(base_sph)
+    with saraphis.Archive(delta_sph) as a, saraphis.Archive(base_sph) as b:
+        name = "encoder.layer.0.attention.self.query.weight"
+        assert a.info(name).codec == "delta"
+        with pytest.raises(SaraphisError) as e:
+            a[name]
+        assert e.value.code == saraphis.ERR_INVALID_ARGUMENT and "base" in e.value.message
+        with saraphis.Archive(delta_sph) as wrong:
+            with pytest.raises(SaraphisError) as e:
+                a.set_base(wrong)
+            assert e.value.code == saraphis.ERR_INVALID_ARGUMENT
+        assert a.set_base(b) == len(tuned)
+        for k, v in tuned.items():
+            assert a[k].tobytes() == v.tobytes(), k

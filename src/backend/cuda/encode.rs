@@ -227,7 +227,7 @@ impl EncodeLayout {
                         .into(),
                 ))
             }
-            CodecId::Quant | CodecId::Sparse => {
+            CodecId::Quant | CodecId::Sparse | CodecId::Delta => {
                 return Err(Error::Unsupported(format!(
                     "GPU compression does not write {} containers: they are written on the CPU",
                     codec.name()
