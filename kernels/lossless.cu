@@ -359,7 +359,8 @@ __device__ __forceinline__ void decode_exact(const uint8_t* __restrict__ c, uint
     if (h.codec == 2 || h.codec == 4 || h.codec == 5) return;
     // sparse: its nested decodes and saraphis_sparse_scatter are enqueued by the host, which
     // must read the header first (archives do); on this path it is "not decodable here".
-    if (h.codec == 6) {
+    // delta (8): decoded on the host against its base tensor; "not decodable here" too.
+    if (h.codec == 6 || h.codec == 8) {
         if (lead) status[0] = 5;
         return;
     }

@@ -2405,3 +2405,137 @@ fn gpu_device_memory_is_sampled_in_the_background() {
     assert!(v["memory_pressure"]["gpu_peak_used_mb"].as_f64().unwrap() >= 4096.0);
     drop(big);
 }
+
+#[test]
+#[ignore = "needs a CUDA GPU and a build with kernels: run scripts/gpu-run.sh on the GPU host"]
+fn gpu_refuses_delta_containers_with_a_clear_error() {
+    // A delta container (codec 8) needs its base tensor, which no device call takes: the
+    // host-known path says so, and the raw device call reports status 5, never a result.
+    let sys = gpu();
+    let base = common::load("minilm-subset-f32.safetensors");
+    let tuned = common::load("minilm-subset-finetuned-f32.safetensors");
+    let (b, t) = (
+        &base[3],
+        tuned.iter().find(|t| t.name == base[3].name).unwrap(),
+    );
+    let c = codec::delta::compress(
+        &t.bytes,
+        &b.bytes,
+        t.dtype,
+        &t.shape,
+        &CodecParams::Lossless,
+        0,
+    )
+    .unwrap()
+    .bytes;
+    let mut out = vec![0u8; t.bytes.len()];
+    match sys.decompress_on_gpu(&c, t.dtype, &mut out) {
+        Err(Error::Unsupported(m)) => assert!(m.contains("base"), "{m}"),
+        r => panic!("{r:?}"),
+    }
+    let ctx = sys.cuda_device().unwrap().context().clone();
+    let stream = ctx.new_stream().unwrap();
+    let src = stream.clone_htod(&c).unwrap();
+    let mut dst = stream.clone_htod(&vec![0u8; out.len()]).unwrap();
+    let mut st = stream.alloc_zeros::<i32>(2).unwrap();
+    {
+        use cudarc::driver::{DevicePtr as _, DevicePtrMut as _};
+        let (s_ptr, _a) = src.device_ptr(&stream);
+        let (d_ptr, _b) = dst.device_ptr_mut(&stream);
+        let (st_ptr, _c) = st.device_ptr_mut(&stream);
+        let a = DeviceDecode {
+            src: DeviceSlice::new(DevicePtr(s_ptr), c.len() as u64),
+            dtype: t.dtype,
+            dst: DeviceSlice::new(DevicePtr(d_ptr), out.len() as u64),
+            status: DeviceSlice::new(DevicePtr(st_ptr), 2),
+            stream: stream.cu_stream() as *mut std::ffi::c_void,
+        };
+        unsafe { sys.decompress_device(&a).unwrap() };
+    }
+    let codes = stream.clone_dtoh(&st).unwrap();
+    assert_eq!(codes[0], 5, "raw device call on a delta container");
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU and a build with kernels: run scripts/gpu-run.sh on the GPU host"]
+fn gpu_archive_decodes_delta_tensors_once_their_base_is_attached() {
+    // Delta tensors of an archive (a real fine-tune against its base) through the device
+    // calls: decoded on the host against the attached base and copied, single and batched,
+    // bit for bit; refused with a clear error before the base is attached.
+    use cudarc::driver::DevicePtrMut as _;
+    use saraphis::system::Archive;
+    use std::sync::Arc;
+    let sys = Arc::new(gpu());
+    let dir = tempfile::tempdir().unwrap();
+    let base_st = common::data("minilm-subset-f32.safetensors");
+    let tuned_st = common::data("minilm-subset-finetuned-f32.safetensors");
+    let (bp, tp) = (dir.path().join("b.sph"), dir.path().join("t.sph"));
+    let quiet = |_: usize, _: usize, _: &str| {};
+    sys.compress_model(&base_st, &bp, CodecParams::Lossless, &quiet)
+        .unwrap();
+    sys.compress_model_with_base(&tuned_st, &tp, &base_st, CodecParams::Lossless, &quiet)
+        .unwrap();
+    let base = Arc::new(Archive::open(sys.clone(), &bp).unwrap());
+    let tuned = Archive::open(sys.clone(), &tp).unwrap();
+    let want = common::load("minilm-subset-finetuned-f32.safetensors");
+    let ctx = sys.cuda_device().unwrap().context().clone();
+    let stream = ctx.new_stream().unwrap();
+    let cs = stream.cu_stream() as *mut std::ffi::c_void;
+    let n = tuned.len();
+    let wants: Vec<&[u8]> = (0..n)
+        .map(|i| {
+            let name = &tuned.entry(i).unwrap().name;
+            want.iter()
+                .find(|t| &t.name == name)
+                .unwrap()
+                .bytes
+                .as_slice()
+        })
+        .collect();
+    let mut dsts: Vec<_> = wants
+        .iter()
+        .map(|w| stream.clone_htod(&vec![0xA5u8; w.len()]).unwrap())
+        .collect();
+    let delta = (0..n)
+        .find(|&i| tuned.info(i).unwrap().codec == saraphis::format::container::CodecId::Delta)
+        .unwrap();
+    {
+        let (p, _g) = dsts[delta].device_ptr_mut(&stream);
+        let d = DeviceSlice::new(DevicePtr(p), wants[delta].len() as u64);
+        match unsafe { tuned.decompress_device(delta, d, cs) } {
+            Err(Error::InvalidArgument(m)) => assert!(m.contains("base"), "{m}"),
+            r => panic!("{r:?}"),
+        }
+    }
+    tuned.set_base(base).unwrap();
+    for (i, d) in dsts.iter_mut().enumerate() {
+        let (p, _g) = d.device_ptr_mut(&stream);
+        let s = DeviceSlice::new(DevicePtr(p), wants[i].len() as u64);
+        unsafe { tuned.decompress_device(i, s, cs).unwrap() };
+    }
+    for (i, d) in dsts.iter().enumerate() {
+        assert!(
+            stream.clone_dtoh(d).unwrap() == wants[i],
+            "single: tensor {i}"
+        );
+    }
+    let mut outs: Vec<_> = wants
+        .iter()
+        .map(|w| stream.clone_htod(&vec![0x5Au8; w.len()]).unwrap())
+        .collect();
+    let items: Vec<(usize, DeviceSlice)> = outs
+        .iter_mut()
+        .enumerate()
+        .map(|(i, o)| {
+            let (p, _g) = o.device_ptr_mut(&stream);
+            (i, DeviceSlice::new(DevicePtr(p), wants[i].len() as u64))
+        })
+        .collect();
+    unsafe { tuned.decompress_device_batch(&items, cs).unwrap() };
+    for (i, o) in outs.iter().enumerate() {
+        assert!(
+            stream.clone_dtoh(o).unwrap() == wants[i],
+            "batch: tensor {i}"
+        );
+    }
+}

@@ -999,7 +999,9 @@ impl CudaDevice {
                 5 => {
                     return Err(Error::Unsupported(what(
                         "not decodable on the GPU (p-adic beyond the kernel's planes, lanes or alphabet; \
-                         an error-bounded quant chunk of more than 4096 groups)",
+                         an error-bounded quant chunk of more than 4096 groups; a sparse container \
+                         outside an archive; a delta container, which decodes on the host against \
+                         its base)",
                     )))
                 }
                 1 => return Err(Error::Corrupt(what("bad header"))),
