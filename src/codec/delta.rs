@@ -165,10 +165,13 @@ fn difference_dtype(dtype: DType) -> DType {
 }
 
 macro_rules! keyed {
-    ($name:ident, $inv:ident, $u:ty, $i:ty) => {
-        /// Residuals of `x` against `b` (elements of this width, little-endian), into `out`:
-        /// zigzag of the wrapping difference of the keys (float: order-preserving fold).
-        fn $name(x: &[u8], b: &[u8], float: bool, out: &mut [u8]) {
+    ($name:ident, $u:ty, $i:ty) => {
+        /// Element-wise over `a` and `b` (elements of this width, little-endian) into `out`.
+        /// `forward`: residuals of `x = a` against `b`, the zigzag of the wrapping difference
+        /// of the keys; else the inverse, `out = unkey(key(b) + unzigzag(r = a))`. Keys: the
+        /// order-preserving fold for floats (its own inverse: it keeps the sign bit and flips
+        /// the others of negative values), the bits themselves otherwise.
+        fn $name(a: &[u8], b: &[u8], float: bool, forward: bool, out: &mut [u8]) {
             const W: usize = std::mem::size_of::<$u>();
             const SHIFT: u32 = <$u>::BITS - 1;
             let key = |v: $u| {
@@ -179,79 +182,55 @@ macro_rules! keyed {
                 }
             };
             out.par_chunks_mut(W << 14)
-                .zip(x.par_chunks(W << 14).zip(b.par_chunks(W << 14)))
-                .for_each(|(o, (x, b))| {
-                    for ((o, x), b) in o
+                .zip(a.par_chunks(W << 14).zip(b.par_chunks(W << 14)))
+                .for_each(|(o, (a, b))| {
+                    for ((o, a), b) in o
                         .chunks_exact_mut(W)
-                        .zip(x.chunks_exact(W))
+                        .zip(a.chunks_exact(W))
                         .zip(b.chunks_exact(W))
                     {
-                        let x = key(<$u>::from_le_bytes(x.try_into().unwrap()));
+                        let a = <$u>::from_le_bytes(a.try_into().unwrap());
                         let b = key(<$u>::from_le_bytes(b.try_into().unwrap()));
-                        let d = x.wrapping_sub(b) as $i;
-                        let z = ((d << 1) ^ (d >> SHIFT)) as $u;
-                        o.copy_from_slice(&z.to_le_bytes());
-                    }
-                });
-        }
-
-        /// Inverse of the residual map: `out = unkey(key(b) + unzigzag(r))`.
-        fn $inv(r: &[u8], b: &[u8], float: bool, out: &mut [u8]) {
-            const W: usize = std::mem::size_of::<$u>();
-            const SHIFT: u32 = <$u>::BITS - 1;
-            // The fold is its own inverse: it keeps the sign bit and flips the others of
-            // negative values.
-            let key = |v: $u| {
-                if float {
-                    v ^ ((((v as $i) >> SHIFT) as $u) >> 1)
-                } else {
-                    v
-                }
-            };
-            out.par_chunks_mut(W << 14)
-                .zip(r.par_chunks(W << 14).zip(b.par_chunks(W << 14)))
-                .for_each(|(o, (r, b))| {
-                    for ((o, r), b) in o
-                        .chunks_exact_mut(W)
-                        .zip(r.chunks_exact(W))
-                        .zip(b.chunks_exact(W))
-                    {
-                        let z = <$u>::from_le_bytes(r.try_into().unwrap());
-                        let d = (z >> 1) ^ (z & 1).wrapping_neg();
-                        let b = key(<$u>::from_le_bytes(b.try_into().unwrap()));
-                        o.copy_from_slice(&key(b.wrapping_add(d)).to_le_bytes());
+                        let v = if forward {
+                            let d = key(a).wrapping_sub(b) as $i;
+                            ((d << 1) ^ (d >> SHIFT)) as $u
+                        } else {
+                            let d = (a >> 1) ^ (a & 1).wrapping_neg();
+                            key(b.wrapping_add(d))
+                        };
+                        o.copy_from_slice(&v.to_le_bytes());
                     }
                 });
         }
     };
 }
 
-keyed!(residuals8, apply8, u8, i8);
-keyed!(residuals16, apply16, u16, i16);
-keyed!(residuals32, apply32, u32, i32);
-keyed!(residuals64, apply64, u64, i64);
+keyed!(keyed8, u8, i8);
+keyed!(keyed16, u16, i16);
+keyed!(keyed32, u32, i32);
+keyed!(keyed64, u64, i64);
+
+/// [`keyed8`] .. [`keyed64`] by the width of `dtype`.
+fn keyed(a: &[u8], b: &[u8], dtype: DType, forward: bool, out: &mut [u8]) {
+    let float = dtype.is_float();
+    match dtype.size() {
+        1 => keyed8(a, b, float, forward, out),
+        2 => keyed16(a, b, float, forward, out),
+        4 => keyed32(a, b, float, forward, out),
+        _ => keyed64(a, b, float, forward, out),
+    }
+}
 
 /// Lossless residuals of `data` against `base` (both `dtype`, same length).
 fn residuals(data: &[u8], base: &[u8], dtype: DType) -> Vec<u8> {
     let mut out = vec![0u8; data.len()];
-    let float = dtype.is_float();
-    match dtype.size() {
-        1 => residuals8(data, base, float, &mut out),
-        2 => residuals16(data, base, float, &mut out),
-        4 => residuals32(data, base, float, &mut out),
-        _ => residuals64(data, base, float, &mut out),
-    }
+    keyed(data, base, dtype, true, &mut out);
     out
 }
 
+/// The tensor from its lossless residuals `r` and `base`.
 fn apply(r: &[u8], base: &[u8], dtype: DType, out: &mut [u8]) {
-    let float = dtype.is_float();
-    match dtype.size() {
-        1 => apply8(r, base, float, out),
-        2 => apply16(r, base, float, out),
-        4 => apply32(r, base, float, out),
-        _ => apply64(r, base, float, out),
-    }
+    keyed(r, base, dtype, false, out);
 }
 
 /// The float value of element `i` of `data` (a float dtype), as f64.
@@ -487,16 +466,9 @@ fn wrap(
     })
 }
 
-/// An error of the nested container, named and mapped to the outer container's terms.
+/// An error of the nested residual container, named and mapped to the outer container's terms.
 fn nested_error(e: Error) -> Error {
-    match e {
-        Error::Corrupt(m) | Error::Truncated(m) | Error::BadMagic(m) => {
-            Error::Corrupt(format!("delta residuals: {m}"))
-        }
-        Error::Checksum(m) => Error::Checksum(format!("delta residuals: {m}")),
-        Error::Destination(m) => Error::Corrupt(format!("delta residuals: {m}")),
-        e => e,
-    }
+    super::nested_error("delta residuals", e)
 }
 
 /// Parse the nested residual container's header and check it against the outer parameters

@@ -873,6 +873,19 @@ pub fn decompress_progressive(
     decode(container, dtype, dst, planes, true)
 }
 
+/// An error of a nested container (sparse, delta) named by `what` and mapped to the outer
+/// container's terms: a damaged nested container is a corrupt outer one.
+fn nested_error(what: &str, e: Error) -> Error {
+    match e {
+        Error::Corrupt(m) | Error::Truncated(m) | Error::BadMagic(m) => {
+            Error::Corrupt(format!("{what}: {m}"))
+        }
+        Error::Checksum(m) => Error::Checksum(format!("{what}: {m}")),
+        Error::Destination(m) => Error::Corrupt(format!("{what}: {m}")),
+        e => e,
+    }
+}
+
 /// `dst` is the destination of the container of header `h` as a `dtype` tensor: same dtype,
 /// exactly its bytes. Errors: `Destination`.
 fn check_destination(h: &Header, dtype: DType, dst: &[u8]) -> Result<()> {

@@ -362,16 +362,9 @@ pub fn compress(
     })
 }
 
-/// An error of a nested container, named and mapped to the outer container's terms.
+/// An error of the nested `what` container, named and mapped to the outer container's terms.
 fn nested_error(what: &str, e: Error) -> Error {
-    match e {
-        Error::Corrupt(m) | Error::Truncated(m) | Error::BadMagic(m) => {
-            Error::Corrupt(format!("sparse {what}: {m}"))
-        }
-        Error::Checksum(m) => Error::Checksum(format!("sparse {what}: {m}")),
-        Error::Destination(m) => Error::Corrupt(format!("sparse {what}: {m}")),
-        e => e,
-    }
+    super::nested_error(&format!("sparse {what}"), e)
 }
 
 /// Parse the headers of the nested mask and values containers of `container` (outer header

@@ -34,6 +34,18 @@ impl BoxHandle for saraphis_archive {
     type Rust = ArchiveHandle;
 }
 
+/// A NUL-terminated UTF-8 path argument. Errors: `SARAPHIS_ERR_NULL_PARAMETER`,
+/// `SARAPHIS_ERR_INVALID_ARGUMENT` (not UTF-8).
+///
+/// # Safety
+/// `p` is null or a NUL-terminated string.
+unsafe fn path_arg(p: *const c_char, what: &'static str) -> Result<String, Fail> {
+    c_str(p, what)?
+        .to_str()
+        .map(|s| s.to_owned())
+        .map_err(|_| super::boundary::invalid(format!("{what} is not UTF-8")))
+}
+
 fn handle(archive: Archive) -> ArchiveHandle {
     let names = (0..archive.len())
         .map(|i| {
@@ -371,14 +383,9 @@ pub unsafe extern "C" fn saraphis_archive_compress_file_delta(
     guard(|| {
         let s = saraphis_system::try_ref(system, "system")?;
         let p = saraphis_params::try_ref(params, "params")?;
-        let utf8 = |c: &std::ffi::CStr, what: &str| {
-            c.to_str()
-                .map(|s| s.to_owned())
-                .map_err(|_| super::boundary::invalid(format!("{what} is not UTF-8")))
-        };
-        let input = utf8(c_str(input_path, "input_path")?, "input_path")?;
-        let base = utf8(c_str(base_path, "base_path")?, "base_path")?;
-        let output = utf8(c_str(output_path, "output_path")?, "output_path")?;
+        let input = path_arg(input_path, "input_path")?;
+        let base = path_arg(base_path, "base_path")?;
+        let output = path_arg(output_path, "output_path")?;
         let opts = p.model_options()?;
         s.compress_model_with_base_options(
             Path::new(&input),
@@ -409,13 +416,8 @@ pub unsafe extern "C" fn saraphis_archive_compress_file(
     guard(|| {
         let s = saraphis_system::try_ref(system, "system")?;
         let p = saraphis_params::try_ref(params, "params")?;
-        let utf8 = |c: &std::ffi::CStr, what: &str| {
-            c.to_str()
-                .map(|s| s.to_owned())
-                .map_err(|_| super::boundary::invalid(format!("{what} is not UTF-8")))
-        };
-        let input = utf8(c_str(input_path, "input_path")?, "input_path")?;
-        let output = utf8(c_str(output_path, "output_path")?, "output_path")?;
+        let input = path_arg(input_path, "input_path")?;
+        let output = path_arg(output_path, "output_path")?;
         let opts = p.model_options()?;
         s.compress_model_with(Path::new(&input), Path::new(&output), opts, &|_, _, _| {})?;
         Ok(())
