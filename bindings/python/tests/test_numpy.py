@@ -345,7 +345,7 @@ def test_delta_archive_against_its_base(tmp_path):
     base_sph, delta_sph = tmp_path / "base.sph", tmp_path / "tuned.sph"
     saraphis.compress_file(base_st, base_sph)
     saraphis.compress_file(tuned_st, delta_sph, base=base_st)
-    assert os.path.getsize(delta_sph) * 2 < os.path.getsize(base_sph)
+    assert os.path.getsize(delta_sph) * 1.3 < os.path.getsize(base_sph)
     with saraphis.Archive(delta_sph) as a, saraphis.Archive(base_sph) as b:
         name = "encoder.layer.0.attention.self.query.weight"
         assert a.info(name).codec == "delta"
