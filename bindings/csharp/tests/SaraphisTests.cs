@@ -139,6 +139,32 @@ static class SaraphisTests
                 return;
             }
             byte[] raw = File.ReadAllBytes(path);
+
+            // Delta: the fine-tune of the fixture (tests/data/minilm-subset-finetuned-f32.safetensors)
+            // compressed by the CLI against the fixture, read back once its base is attached.
+            string tunedFixture = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(fixture)), "minilm-subset-finetuned-f32.safetensors");
+            string cli = Path.Combine(Path.GetDirectoryName(Path.GetDirectoryName(Path.GetFullPath(fixture))), "..", "target", "debug", "saraphis");
+            string targetDir = Environment.GetEnvironmentVariable("CARGO_TARGET_DIR");
+            if (!string.IsNullOrEmpty(targetDir))
+                cli = Path.Combine(Path.GetDirectoryName(Path.GetDirectoryName(Path.GetFullPath(fixture))), "..", targetDir, "debug", "saraphis");
+            if (File.Exists(tunedFixture) && File.Exists(cli))
+            {
+                string deltaPath = Path.Combine(dir, "tuned.sph");
+                string failure = Run(cli, "compress \"" + tunedFixture + "\" -o \"" + deltaPath + "\" --base \"" + Path.GetFullPath(fixture) + "\"", dir);
+                if (failure != null) throw new Exception(failure);
+                using (var d = Archive.Open(sys, deltaPath))
+                {
+                    int q = d.Find("encoder.layer.0.attention.self.query.weight");
+                    Check(d.Info(q).Codec == (uint)Codec.Delta, "delta archive: codec Delta");
+                    Throws<SaraphisException>(() => d.Decompress(q), e => e.Code == 1001, "a delta tensor before its base is attached");
+                    int deltas;
+                    using (var baseArchive = Archive.Open(sys, path)) deltas = d.SetBase(baseArchive); // d keeps its own reference
+                    Check(deltas >= tensors.Count - 1, "SetBase: " + deltas + " delta tensors");
+                    CheckArchive(d, Load(tunedFixture), "delta archive with its base");
+                }
+            }
+            else Console.WriteLine("SKIPPED: delta archive test (no fine-tune fixture or CLI)");
+
             using (var a = Archive.Open(sys, path))
             {
                 CheckArchive(a, tensors, "file archive");
