@@ -568,6 +568,62 @@ fn device_tier(
                 })
                 .collect(),
         );
+        // One archive device call of a single tensor, synchronized, per dtype kind: the first
+        // integer tensor and the float tensor closest to it in size (the per-call cost; the
+        // 2026-12-03 run found ~0.17 ms per I64 tensor in the batched call).
+        let mut info = std::mem::zeroed::<saraphis_tensor_info>();
+        let kinds: Vec<(usize, bool)> = (0..n)
+            .map(|i| {
+                saraphis_archive_tensor_info(a, i, &mut info);
+                (i, matches!(info.dtype, 0..=3))
+            })
+            .collect();
+        let int = kinds.iter().find(|k| !k.1).map(|k| k.0);
+        let mut single = serde_json::Map::new();
+        if let Some(ii) = int {
+            let fl = kinds
+                .iter()
+                .filter(|k| k.1)
+                .min_by_key(|k| (want[k.0].len() as i64 - want[ii].len() as i64).abs())
+                .map(|k| k.0)
+                .unwrap();
+            for (what, i) in [("integer", ii), ("float", fl)] {
+                let o = &list[i];
+                let us = median(
+                    (0..repeats.max(3))
+                        .map(|_| {
+                            let t0 = Instant::now();
+                            for _ in 0..50 {
+                                assert_eq!(
+                                    saraphis_archive_decompress_device(
+                                        a,
+                                        i,
+                                        o.dst_dev,
+                                        o.dst_bytes,
+                                        cs
+                                    ),
+                                    saraphis_result::SARAPHIS_OK
+                                );
+                                stream.synchronize().unwrap();
+                            }
+                            t0.elapsed().as_secs_f64() * 1e6 / 50.0
+                        })
+                        .collect(),
+                );
+                saraphis_archive_tensor_info(a, i, &mut info);
+                eprintln!(
+                    "single device call, synchronized, {what} tensor {i} ({} bytes, codec {}): {us:.1} us",
+                    want[i].len(),
+                    info.codec
+                );
+                single.insert(
+                    what.into(),
+                    json!({ "tensor": i, "bytes": want[i].len(), "codec": info.codec, "us": us }),
+                );
+            }
+        }
+        rows.insert("device_single_call_synchronized_us".into(), single.into());
+
         drop(outs);
         eprintln!(
             "device batch decode, then every tensor read: {:.3} ms, {:.1} GB/s",
