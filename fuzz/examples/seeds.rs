@@ -288,6 +288,25 @@ fn main() {
                 );
                 n += 1;
             }
+            // Delta against the all-zero base (the base `decode_every_way` decodes against):
+            // lossless residuals, and value differences within an absolute bound.
+            let zeros = vec![0u8; x.len()];
+            for (cname, dc) in [
+                ("delta", CodecParams::Lossless),
+                (
+                    "delta-abs1e-3",
+                    CodecParams::Padic(PadicParams::new(ErrorBound::Abs(1e-3))),
+                ),
+            ] {
+                let c = codec::delta::compress(&x, &zeros, dtype, &shape, &dc, 0).unwrap();
+                write(
+                    &dir,
+                    "container_decode",
+                    &format!("{fname}-{dname}-{cname}"),
+                    &c.bytes,
+                );
+                n += 1;
+            }
             // p-adic parameters: byte 0 flags (dtype, rel, explicit precision), 1 prime index,
             // 4 precision, 5 chunk, 6 lanes, 7-8 eps = m 10^-e.
             let di = [DType::F32, DType::F16, DType::BF16, DType::F64]

@@ -102,6 +102,20 @@ pub fn fix_container(buf: &mut [u8]) -> bool {
         return false;
     };
     let payload = crc_at + 4;
+    // Delta: record the hash of the all-zero base, which `decode_every_way` decodes against,
+    // so that mutated residuals reach the delta decoder (a small tensor only: hashing a huge
+    // zero buffer per input would slow fuzzing down).
+    if codec == CodecId::Delta && params_len == 48 {
+        let size = [4u64, 2, 2, 8, 1, 2, 4, 8, 1, 2, 4, 8, 1].get(buf[8] as usize).copied();
+        let numel = le_u64(buf, 16);
+        if let (Some(size), Some(numel)) = (size, numel) {
+            if let Some(bytes) = numel.checked_mul(size).filter(|&b| b <= MAX_DECODE_BYTES) {
+                let h = saraphis::codec::delta::base_hash(&vec![0u8; bytes as usize]);
+                let at = 24 + 8 * ndim + 4 + 24;
+                buf[at..at + 16].copy_from_slice(&h);
+            }
+        }
+    }
     for i in 0..n_chunks as usize {
         let e = table + i * CHUNK_ENTRY_BYTES;
         let (Some(off), Some(len)) = (le_u64(buf, e), le_u32(buf, e + 8)) else {
@@ -200,6 +214,22 @@ pub fn decode_every_way(container: &[u8]) -> Option<Vec<u8>> {
         return None;
     }
     let n = info.original_bytes as usize;
+    if let Some(d) = info.delta {
+        // Against the all-zero base: decoded when the container records its hash (as
+        // `fix_container` writes it), refused before decoding otherwise; the plain decoders
+        // refuse delta containers.
+        let base = vec![0u8; n];
+        let mut out = vec![0u8; n];
+        let r = codec::delta::decompress_into(container, &base, info.dtype, &mut out);
+        if d.base_hash != codec::delta::base_hash(&base) {
+            assert!(matches!(r, Err(Error::InvalidArgument(_))), "{r:?}");
+        }
+        assert!(matches!(
+            codec::decompress_into(container, info.dtype, &mut out),
+            Err(Error::Unsupported(_))
+        ));
+        return r.ok().map(|_| out);
+    }
     let mut out = vec![0u8; n];
     let verified = codec::decompress_into(container, info.dtype, &mut out);
     let mut unv = vec![0u8; n];
