@@ -589,7 +589,7 @@ enum saraphis_result saraphis_archive_compress(const struct saraphis_system *sys
 // `compress --base`): `base_path` (UTF-8, NUL-terminated) is the base model, a safetensors file
 // or a `.sph` archive. Each tensor with a tensor of the same name, dtype and shape in the base
 // is also coded as a delta against it (lossless with `SARAPHIS_CODEC_LOSSLESS` /
-// `_LOSSLESS_V2`, within `SARAPHIS_PARAM_ABS_BOUND` with `_PADIC`; other codecs are written
+// `_LOSSLESS_V2`, within the bound with `_PADIC`; other codecs are written
 // without delta) and the smaller container kept; delta containers record their base tensor's
 // XXH3-128. Decode the result with its base attached (`saraphis_archive_set_base`). Neither
 // input may be the output (refused before anything is written). Errors: as

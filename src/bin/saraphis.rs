@@ -152,7 +152,7 @@ enum Cmd {
         priority: Option<PriorityArg>,
         /// Base model (.safetensors or .sph) to code each tensor against (delta, docs/FORMAT.md
         /// §10): tensors with a same-named tensor of the same dtype and shape in BASE are also
-        /// coded as differences from it (lossless, or within --abs) and the smaller container is
+        /// coded as differences from it (lossless, or within --abs/--rel) and the smaller container is
         /// kept. Decompress and verify then need the same --base.
         #[arg(long, value_name = "BASE")]
         base: Option<PathBuf>,

@@ -11,12 +11,15 @@
 //! coded by the byte-plane rANS codec (`bytes`). A fine-tune that moved a weight by a few
 //! hundred ulps leaves two or three zero byte planes, which code to almost nothing.
 //!
-//! **Bounded mode** (`--abs EPS`, floats). The residual is the value difference `x - base`
-//! (F32, or F64 for F64 tensors) coded by the p-adic codec within `EPS`; the decoder
-//! reconstructs `base + d'` rounded to the dtype. The encoder reconstructs exactly as the
-//! decoder does and checks every element against `EPS`; where the dtype's rounding of the sum
-//! breaks the bound it codes the residuals again within `EPS / 2` (up to four times), then
-//! falls back to lossless mode. Non-finite values take lossless mode.
+//! **Bounded modes** (`--abs EPS` or `--rel EPS`, floats). The residual is the value
+//! difference `d = x - base` (F32, or F64 for F64 tensors) coded by the p-adic codec, within
+//! `EPS` (absolute) or within `EPS · |d|` (relative: at most `EPS · |x|` wherever `|d| <= |x|`,
+//! as for a fine-tune's small steps); the decoder reconstructs `base + d'` rounded to the dtype.
+//! The encoder reconstructs exactly as the decoder does and checks every element against the
+//! bound asked for (`|x' - x| <= EPS`, or `<= EPS · |x|`); where it breaks (the dtype's
+//! rounding of the sum, a relative step larger than the value) it codes the residuals again at
+//! half the bound (up to four times), then falls back to lossless mode. Non-finite values take
+//! lossless mode.
 //!
 //! **The base.** The parameters hold the XXH3-128 hash of the base tensor's bytes; decoding
 //! against a tensor of a different hash is refused (`InvalidArgument`), before anything is
@@ -52,6 +55,8 @@ pub enum DeltaMode {
     Lossless = 0,
     /// Value differences within an absolute bound (p-adic).
     Abs = 1,
+    /// Value differences within a relative bound of the values (p-adic).
+    Rel = 2,
 }
 
 /// What a delta container's parameter block holds.
@@ -63,7 +68,8 @@ pub struct DeltaInfo {
     pub residual_codec: CodecId,
     /// Chunks of the nested residual container.
     pub residual_chunks: u32,
-    /// Bounded mode: the absolute bound every element keeps; lossless: `None`.
+    /// Bounded modes: the bound every element keeps (`Rel`: relative to the element's
+    /// value); lossless: `None`.
     pub bound: Option<ErrorBound>,
     /// Largest |x - x'| measured by the encoder (0 lossless).
     pub max_abs_error: f64,
@@ -90,8 +96,8 @@ impl DeltaInfo {
         b.extend_from_slice(&[FORMAT, self.mode as u8, self.residual_codec as u8, 0]);
         b.extend_from_slice(&self.residual_chunks.to_le_bytes());
         let eps = match self.bound {
-            Some(ErrorBound::Abs(e)) => e,
-            _ => 0.0,
+            Some(ErrorBound::Abs(e) | ErrorBound::Rel(e)) => e,
+            None => 0.0,
         };
         b.extend_from_slice(&eps.to_le_bytes());
         b.extend_from_slice(&self.max_abs_error.to_le_bytes());
@@ -111,6 +117,7 @@ impl DeltaInfo {
         let mode = match p[1] {
             0 => DeltaMode::Lossless,
             1 => DeltaMode::Abs,
+            2 => DeltaMode::Rel,
             m => return corrupt(format!("delta: mode {m}")),
         };
         let residual_codec = CodecId::from_code(p[2])?;
@@ -130,6 +137,14 @@ impl DeltaInfo {
                     && eps > 0.0
                     && (0.0..=eps).contains(&max_abs_error)
             }
+            DeltaMode::Rel => {
+                residual_codec == CodecId::Padic
+                    && h.dtype.is_float()
+                    && eps > 0.0
+                    && eps < 1.0
+                    && max_abs_error.is_finite()
+                    && max_abs_error >= 0.0
+            }
         };
         if !ok || p[40..48] != [0; 8] || h.chunks.len() != 1 {
             return corrupt("delta: parameters do not match the mode");
@@ -138,7 +153,11 @@ impl DeltaInfo {
             mode,
             residual_codec,
             residual_chunks: u32::from_le_bytes(p[4..8].try_into().unwrap()),
-            bound: (mode == DeltaMode::Abs).then_some(ErrorBound::Abs(eps)),
+            bound: match mode {
+                DeltaMode::Lossless => None,
+                DeltaMode::Abs => Some(ErrorBound::Abs(eps)),
+                DeltaMode::Rel => Some(ErrorBound::Rel(eps)),
+            },
             max_abs_error,
             base_hash: p[24..40].try_into().unwrap(),
         })
@@ -286,12 +305,12 @@ fn check_base(base: &[u8], len: usize) -> Result<()> {
 
 /// Compress `data` (a `dtype` tensor of `shape`, as [`super::compress`]) against `base` (the
 /// base model's tensor: same dtype and shape, never modified). `codec`: `Lossless` /
-/// `LosslessV2` (lossless mode) or `Padic` with an absolute bound (bounded mode, floats;
-/// integer and bool tensors take lossless mode); `lanes`: rANS lanes of the nested container
+/// `LosslessV2` (lossless mode) or `Padic` with an absolute or relative bound (bounded modes,
+/// floats; integer and bool tensors take lossless mode); `lanes`: rANS lanes of the nested container
 /// (0 = default). Returns the delta container; callers that want the smaller of delta and
 /// plain coding compare with [`super::compress`] themselves.
 ///
-/// Errors: `InvalidArgument` (lengths, a relative bound, another codec, a bad bound).
+/// Errors: `InvalidArgument` (lengths, another codec, a bad bound).
 /// Thread-safe: a pure function of its inputs; runs on the current rayon pool.
 pub fn compress(
     data: &[u8],
@@ -307,19 +326,14 @@ pub fn compress(
     let hash = base_hash(base);
     let bounded = match codec {
         CodecParams::Lossless | CodecParams::LosslessV2 => None,
-        CodecParams::Padic(p) => match p.bound {
-            ErrorBound::Abs(e) => {
-                p.validate()?;
-                Some((e, *p))
-            }
-            ErrorBound::Rel(_) => {
-                return invalid("delta: a relative bound is not supported; give --abs")
-            }
-        },
-        _ => return invalid("delta: the residuals are coded lossless or p-adic (--abs)"),
+        CodecParams::Padic(p) => {
+            p.validate()?;
+            Some(*p)
+        }
+        _ => return invalid("delta: the residuals are coded lossless or p-adic (--abs/--rel)"),
     };
-    if let (Some((eps, pp)), true) = (bounded, dtype.is_float()) {
-        if let Some(c) = compress_bounded(data, base, dtype, shape, eps, pp, lanes, hash)? {
+    if let (Some(pp), true) = (bounded, dtype.is_float()) {
+        if let Some(c) = compress_bounded(data, base, dtype, shape, pp, lanes, hash)? {
             return Ok(c);
         }
     }
@@ -351,11 +365,14 @@ fn compress_bounded(
     base: &[u8],
     dtype: DType,
     shape: &[u64],
-    eps: f64,
     pp: PadicParams,
     lanes: u32,
     hash: [u8; 16],
 ) -> Result<Option<Compressed>> {
+    let (eps, rel) = match pp.bound {
+        ErrorBound::Abs(e) => (e, false),
+        ErrorBound::Rel(e) => (e, true),
+    };
     let numel = dtype::numel(shape)?;
     let n = numel as usize;
     let finite = (0..n)
@@ -385,7 +402,11 @@ fn compress_bounded(
     for _ in 0..BOUND_RETRIES {
         let opts = CompressOptions {
             codec: CodecParams::Padic(PadicParams {
-                bound: ErrorBound::Abs(target),
+                bound: if rel {
+                    ErrorBound::Rel(target)
+                } else {
+                    ErrorBound::Abs(target)
+                },
                 ..pp
             }),
             chunk_elems: super::default_chunk_elems(&CodecParams::Padic(pp)),
@@ -394,22 +415,22 @@ fn compress_bounded(
         let rc = super::compress(&d, ddt, &[numel], &opts)?;
         super::decompress_into(&rc.bytes, ddt, &mut back)?;
         reconstruct(&back, base, dtype, &mut out);
-        let err = (0..n)
+        // Every element against the bound asked for, in the dtype's values.
+        let (err, ok) = (0..n)
             .into_par_iter()
-            .map(|i| (value(&out, dtype, i) - value(data, dtype, i)).abs())
-            .reduce(|| 0.0, f64::max);
-        if err <= eps {
-            return wrap(
-                dtype,
-                shape,
-                numel,
-                &rc,
-                DeltaMode::Abs,
-                Some(ErrorBound::Abs(eps)),
-                err,
-                hash,
-            )
-            .map(Some);
+            .map(|i| {
+                let x = value(data, dtype, i);
+                let e = (value(&out, dtype, i) - x).abs();
+                (e, if rel { e <= eps * x.abs() } else { e <= eps })
+            })
+            .reduce(|| (0.0, true), |a, b| (a.0.max(b.0), a.1 && b.1));
+        if ok {
+            let (mode, bound) = if rel {
+                (DeltaMode::Rel, ErrorBound::Rel(eps))
+            } else {
+                (DeltaMode::Abs, ErrorBound::Abs(eps))
+            };
+            return wrap(dtype, shape, numel, &rc, mode, Some(bound), err, hash).map(Some);
         }
         target /= 2.0;
     }
@@ -478,7 +499,7 @@ pub fn nested_header(container: &[u8], h: &Header, info: &DeltaInfo) -> Result<(
     let rh = Header::parse(rc).map_err(nested_error)?;
     let want_dtype = match info.mode {
         DeltaMode::Lossless => residual_dtype(h.dtype),
-        DeltaMode::Abs => difference_dtype(h.dtype),
+        DeltaMode::Abs | DeltaMode::Rel => difference_dtype(h.dtype),
     };
     if rh.codec != info.residual_codec
         || rh.chunks.len() != info.residual_chunks as usize
@@ -517,7 +538,7 @@ pub fn decode(
     nested_header(container, h, &info)?;
     let rdt = match info.mode {
         DeltaMode::Lossless => residual_dtype(h.dtype),
-        DeltaMode::Abs => difference_dtype(h.dtype),
+        DeltaMode::Abs | DeltaMode::Rel => difference_dtype(h.dtype),
     };
     let mut r = vec![0u8; h.numel as usize * rdt.size()];
     if verify {
@@ -531,11 +552,11 @@ pub fn decode(
             apply(&r, base, h.dtype, dst);
             Ok(0.0)
         }
-        DeltaMode::Abs => {
+        DeltaMode::Abs | DeltaMode::Rel => {
             reconstruct(&r, base, h.dtype, dst);
             Ok(match info.bound {
-                Some(ErrorBound::Abs(e)) => e,
-                _ => 0.0,
+                Some(ErrorBound::Abs(e) | ErrorBound::Rel(e)) => e,
+                None => 0.0,
             })
         }
     }
@@ -564,6 +585,7 @@ pub fn decompress_into(container: &[u8], base: &[u8], dtype: DType, dst: &mut [u
 pub fn describe(d: &DeltaInfo) -> String {
     let mode = match d.bound {
         Some(ErrorBound::Abs(e)) => format!("within abs {e:e}"),
+        Some(ErrorBound::Rel(e)) => format!("within rel {e:e}"),
         _ => "lossless".into(),
     };
     format!(

@@ -322,11 +322,10 @@ impl BaseModel {
 }
 
 /// The codec of a delta container for `codec`: lossless for the lossless codecs, the p-adic
-/// parameters for an absolute bound; `None` (no delta tried) for the others.
+/// parameters for a bound; `None` (no delta tried) for the others.
 fn delta_codec(codec: &CodecParams) -> Option<CodecParams> {
     match codec {
-        CodecParams::Lossless | CodecParams::LosslessV2 => Some(*codec),
-        CodecParams::Padic(p) if matches!(p.bound, ErrorBound::Abs(_)) => Some(*codec),
+        CodecParams::Lossless | CodecParams::LosslessV2 | CodecParams::Padic(_) => Some(*codec),
         _ => None,
     }
 }
@@ -396,10 +395,10 @@ impl System {
     /// [`System::compress_model`] against a base model (`--base`): each tensor that has a
     /// tensor of the same name, dtype and shape in `base` (a safetensors file or a `.sph`
     /// archive) is also coded as a delta against it ([`crate::codec::delta`]: lossless, or
-    /// within an absolute p-adic bound) and the smaller container is kept. The delta
+    /// within the p-adic bound) and the smaller container is kept. The delta
     /// containers record their base tensor's hash; decoding them needs the same base
-    /// ([`System::decompress_model_with_base`]). Other codecs (quant, sparse, auto, relative
-    /// bounds) are written without delta. Errors: as [`System::compress_model`], and those
+    /// ([`System::decompress_model_with_base`]). Other codecs (quant, sparse, auto) are written
+    /// without delta. Errors: as [`System::compress_model`], and those
     /// of opening `base` ([`BaseModel::open`]).
     pub fn compress_model_with_base(
         &self,
@@ -568,8 +567,12 @@ impl System {
                     _,
                 ) => bound_entry(&codec, t.dtype),
                 (crate::format::container::CodecId::Delta, _) => info.bound.map(|b| match b {
-                    ErrorBound::Abs(eps) | ErrorBound::Rel(eps) => BoundEntry {
+                    ErrorBound::Abs(eps) => BoundEntry {
                         mode: "abs".into(),
+                        eps,
+                    },
+                    ErrorBound::Rel(eps) => BoundEntry {
+                        mode: "rel".into(),
                         eps,
                     },
                 }),
