@@ -252,18 +252,6 @@ fn apply(r: &[u8], base: &[u8], dtype: DType, out: &mut [u8]) {
     keyed(r, base, dtype, false, out);
 }
 
-/// The float value of element `i` of `data` (a float dtype), as f64.
-fn value(data: &[u8], dtype: DType, i: usize) -> f64 {
-    let s = dtype.size();
-    let e = &data[i * s..(i + 1) * s];
-    match dtype {
-        DType::F32 => f32::from_le_bytes(e.try_into().unwrap()) as f64,
-        DType::F16 => half::f16::from_le_bytes(e.try_into().unwrap()).to_f64(),
-        DType::BF16 => half::bf16::from_le_bytes(e.try_into().unwrap()).to_f64(),
-        _ => f64::from_le_bytes(e.try_into().unwrap()),
-    }
-}
-
 /// Bounded mode's reconstruction, the one both sides run: element `i` of `out` is
 /// `base[i] + d[i]` computed in the difference dtype (F32, or F64) and rounded to `dtype`.
 fn reconstruct(d: &[u8], base: &[u8], dtype: DType, out: &mut [u8]) {
@@ -274,12 +262,12 @@ fn reconstruct(d: &[u8], base: &[u8], dtype: DType, out: &mut [u8]) {
             let i = i0 + k;
             match dtype {
                 DType::F64 => {
-                    let v = value(base, dtype, i)
+                    let v = dtype.load_f64(base, i)
                         + f64::from_le_bytes(d[i * 8..i * 8 + 8].try_into().unwrap());
                     e.copy_from_slice(&v.to_le_bytes());
                 }
                 _ => {
-                    let v = value(base, dtype, i) as f32
+                    let v = dtype.load_f64(base, i) as f32
                         + f32::from_le_bytes(d[i * 4..i * 4 + 4].try_into().unwrap());
                     match dtype {
                         DType::F32 => e.copy_from_slice(&v.to_le_bytes()),
@@ -377,7 +365,7 @@ fn compress_bounded(
     let n = numel as usize;
     let finite = (0..n)
         .into_par_iter()
-        .all(|i| value(data, dtype, i).is_finite() && value(base, dtype, i).is_finite());
+        .all(|i| dtype.load_f64(data, i).is_finite() && dtype.load_f64(base, i).is_finite());
     if !finite {
         return Ok(None);
     }
@@ -388,7 +376,7 @@ fn compress_bounded(
         .for_each(|(c, o)| {
             for (k, e) in o.chunks_exact_mut(ddt.size()).enumerate() {
                 let i = (c << 14) + k;
-                let v = value(data, dtype, i) - value(base, dtype, i);
+                let v = dtype.load_f64(data, i) - dtype.load_f64(base, i);
                 if ddt == DType::F64 {
                     e.copy_from_slice(&v.to_le_bytes());
                 } else {
@@ -419,8 +407,8 @@ fn compress_bounded(
         let (err, ok) = (0..n)
             .into_par_iter()
             .map(|i| {
-                let x = value(data, dtype, i);
-                let e = (value(&out, dtype, i) - x).abs();
+                let x = dtype.load_f64(data, i);
+                let e = (dtype.load_f64(&out, i) - x).abs();
                 (e, if rel { e <= eps * x.abs() } else { e <= eps })
             })
             .reduce(|| (0.0, true), |a, b| (a.0.max(b.0), a.1 && b.1));
