@@ -380,20 +380,39 @@ pub unsafe extern "C" fn saraphis_archive_compress_file_delta(
     base_path: *const c_char,
     output_path: *const c_char,
 ) -> saraphis_result {
+    compress_file(system, params, input_path, Some(base_path), output_path)
+}
+
+/// `saraphis_archive_compress_file[_delta]`: the arguments checked, then one file-to-file
+/// compression, against the base when `base_path` is given.
+///
+/// # Safety
+/// The pointers are null or valid for their C types.
+unsafe fn compress_file(
+    system: *const saraphis_system,
+    params: *const saraphis_params,
+    input_path: *const c_char,
+    base_path: Option<*const c_char>,
+    output_path: *const c_char,
+) -> saraphis_result {
     guard(|| {
         let s = saraphis_system::try_ref(system, "system")?;
         let p = saraphis_params::try_ref(params, "params")?;
         let input = path_arg(input_path, "input_path")?;
-        let base = path_arg(base_path, "base_path")?;
+        let base = base_path.map(|b| path_arg(b, "base_path")).transpose()?;
         let output = path_arg(output_path, "output_path")?;
         let opts = p.model_options()?;
-        s.compress_model_with_base_options(
-            Path::new(&input),
-            Path::new(&output),
-            Path::new(&base),
-            opts,
-            &|_, _, _| {},
-        )?;
+        let (input, output) = (Path::new(&input), Path::new(&output));
+        match &base {
+            Some(b) => s.compress_model_with_base_options(
+                input,
+                output,
+                Path::new(b),
+                opts,
+                &|_, _, _| {},
+            )?,
+            None => s.compress_model_with(input, output, opts, &|_, _, _| {})?,
+        };
         Ok(())
     })
 }
@@ -413,13 +432,5 @@ pub unsafe extern "C" fn saraphis_archive_compress_file(
     input_path: *const c_char,
     output_path: *const c_char,
 ) -> saraphis_result {
-    guard(|| {
-        let s = saraphis_system::try_ref(system, "system")?;
-        let p = saraphis_params::try_ref(params, "params")?;
-        let input = path_arg(input_path, "input_path")?;
-        let output = path_arg(output_path, "output_path")?;
-        let opts = p.model_options()?;
-        s.compress_model_with(Path::new(&input), Path::new(&output), opts, &|_, _, _| {})?;
-        Ok(())
-    })
+    compress_file(system, params, input_path, None, output_path)
 }

@@ -374,22 +374,7 @@ impl System {
         opts: CompressOptions,
         progress: Progress,
     ) -> Result<ModelReport> {
-        let t0 = Instant::now();
-        super::output::check_output(output, &[input])?;
-        let src = map_file(input)?;
-        let (total, reports) = write_atomically(output, &[input], |file| {
-            let w = BufWriter::with_capacity(1 << 20, file);
-            let (mut w, total, reports) =
-                self.compress_mapped(&src, Some(&src), w, opts, progress)?;
-            w.flush()?;
-            Ok((total, reports))
-        })?;
-        let mut r = summary("compress", total, reports, t0, MEASURED_BY_ENCODER);
-        r.mb_per_s = Some(mb_per_s(r.original_bytes, r.seconds));
-        if let CodecParams::Auto(ap) = &opts.codec {
-            r.auto = Some(crate::codec::auto::describe_rule(ap));
-        }
-        Ok(r)
+        self.compress_file(input, output, None, opts, progress)
     }
 
     /// [`System::compress_model`] against a base model (`--base`): each tensor that has a
@@ -421,20 +406,37 @@ impl System {
         opts: CompressOptions,
         progress: Progress,
     ) -> Result<ModelReport> {
+        self.compress_file(input, output, Some(base), opts, progress)
+    }
+
+    /// The one file-to-file compression: `input` to `output` (checked against every input,
+    /// written atomically), each tensor also coded against `base` when given.
+    fn compress_file(
+        &self,
+        input: &Path,
+        output: &Path,
+        base: Option<&Path>,
+        opts: CompressOptions,
+        progress: Progress,
+    ) -> Result<ModelReport> {
         let t0 = Instant::now();
-        super::output::check_output(output, &[input, base])?;
-        let base_path = base;
-        let base = BaseModel::open(base)?;
+        let mut inputs = vec![input];
+        inputs.extend(base);
+        super::output::check_output(output, &inputs)?;
+        let base = base.map(BaseModel::open).transpose()?;
         let src = map_file(input)?;
-        let (total, reports) = write_atomically(output, &[input, base_path], |file| {
+        let (total, reports) = write_atomically(output, &inputs, |file| {
             let w = BufWriter::with_capacity(1 << 20, file);
             let (mut w, total, reports) =
-                self.compress_mapped_base(&src, Some(&src), w, opts, Some(&base), progress)?;
+                self.compress_mapped_base(&src, Some(&src), w, opts, base.as_ref(), progress)?;
             w.flush()?;
             Ok((total, reports))
         })?;
         let mut r = summary("compress", total, reports, t0, MEASURED_BY_ENCODER);
         r.mb_per_s = Some(mb_per_s(r.original_bytes, r.seconds));
+        if let CodecParams::Auto(ap) = &opts.codec {
+            r.auto = Some(crate::codec::auto::describe_rule(ap));
+        }
         Ok(r)
     }
 
