@@ -106,7 +106,9 @@ pub fn fix_container(buf: &mut [u8]) -> bool {
     // so that mutated residuals reach the delta decoder (a small tensor only: hashing a huge
     // zero buffer per input would slow fuzzing down).
     if codec == CodecId::Delta && params_len == 48 {
-        let size = [4u64, 2, 2, 8, 1, 2, 4, 8, 1, 2, 4, 8, 1].get(buf[8] as usize).copied();
+        let size = [4u64, 2, 2, 8, 1, 2, 4, 8, 1, 2, 4, 8, 1]
+            .get(buf[8] as usize)
+            .copied();
         let numel = le_u64(buf, 16);
         if let (Some(size), Some(numel)) = (size, numel) {
             if let Some(bytes) = numel.checked_mul(size).filter(|&b| b <= MAX_DECODE_BYTES) {
