@@ -18,7 +18,8 @@
 // tensor: its first warp parses the header's tables (warp-parallel), the block expands them into
 // slot tables in dynamic shared memory (u32 per slot: bias, symbol << 12, frequency - 1 << 20;
 // 4096 slots per plane), then its warps take the tensor's segments grid-stride within the blocks
-// the host gave the tensor (`block_start`).
+// the host gave the tensor (`block_start`). A mode-3 segment carries its own exponent table (at
+// most 8 bits), which its warp expands into its own 256 slots before decoding.
 //
 // Integrity (`verify`): a warp checks its segment's checksum (sum of little-endian 32-bit words
 // times odd weights 2i + 1, mod 2^32: src/codec/segmented.rs `segment_checksum`) before decoding.
@@ -38,6 +39,8 @@
 #define SEG_SCALE_BITS 12        // largest table resolution of layout v2
 #define SEG_SLOTS (1 << SEG_SCALE_BITS)
 #define SEG_PARAM_CAP 5120       // largest parameter block accepted (4 full tables fit)
+#define SEG_OWN_BITS 8           // largest resolution of a segment's own exponent table (mode 3; src/codec/segmented.rs OWN_SCALE_BITS)
+#define SEG_OWN_SLOTS (1 << SEG_OWN_BITS)  // u32 slots of a warp's own-table region
 #define SEG_THREADS 256          // most threads per block: up to 8 warps share one block's slot tables
 #define SEG_WARPS (SEG_THREADS / 32)
 
@@ -93,6 +96,34 @@ __device__ __forceinline__ bool rd_byte(const uint8_t** p, const uint8_t* end, u
     return true;
 }
 
+// One frequency table (src/entropy/rans.rs FreqTable::write: u8 scale bits, varint symbol count,
+// varint (symbol gap, frequency - 1) pairs) at *p, read by one thread, of symbols below
+// `alphabet` and at most `max_sb` bits; `pair(e, symbol, frequency, cumulative frequency)` for
+// each of its n symbols. Checks what FreqTable::read checks.
+template <class F>
+__device__ bool parse_table(const uint8_t** p, const uint8_t* end, uint32_t alphabet, uint32_t max_sb, uint32_t* n_out,
+                            uint32_t* sb_out, F pair) {
+    uint64_t sb, n;
+    if (!rd_byte(p, end, &sb) || sb > max_sb) return false;
+    const uint64_t target = 1ull << sb;
+    if (!rd_varint(p, end, &n) || n == 0 || n > alphabet || n > target) return false;
+    uint64_t next = 0, sum = 0;
+    for (uint32_t e = 0; e < n; e++) {
+        uint64_t gap, f1;
+        if (!rd_varint(p, end, &gap) || !rd_varint(p, end, &f1)) return false;
+        const uint64_t s = next + gap;
+        if (gap >= alphabet || s >= alphabet || f1 >= target) return false;
+        pair(e, (uint32_t)s, (uint32_t)(f1 + 1), (uint32_t)sum);
+        sum += f1 + 1;
+        if (sum > target) return false;
+        next = s + 1;
+    }
+    if (sum != target) return false;
+    *n_out = (uint32_t)n;
+    *sb_out = (uint32_t)sb;
+    return true;
+}
+
 __device__ bool parse_params(Shared& sh, const uint8_t* params, uint32_t len, uint32_t np, uint32_t exp_bits) {
     const uint8_t* p = params;
     const uint8_t* end = p + len;
@@ -102,39 +133,95 @@ __device__ bool parse_params(Shared& sh, const uint8_t* params, uint32_t len, ui
         if (!rd_byte(&p, end, &v) || v > 1) return false;
         sh.coded[k] = (uint32_t)v;
         if (!v) continue;
-        uint64_t sb, n;
-        if (!rd_byte(&p, end, &sb) || sb > SEG_SCALE_BITS) return false;
-        const uint32_t alphabet = k == 0 ? 1u << exp_bits : 256u;
-        const uint64_t target = 1ull << sb;
-        if (!rd_varint(&p, end, &n) || n == 0 || n > alphabet || n > target) return false;
-        uint64_t next = 0, sum = 0;
-        for (uint32_t e = 0; e < n; e++) {
-            uint64_t gap, f1;
-            if (!rd_varint(&p, end, &gap) || !rd_varint(&p, end, &f1)) return false;
-            const uint64_t s = next + gap;
-            if (gap >= alphabet || s >= alphabet || f1 >= target) return false;
-            sh.sym[k][e] = (uint8_t)s;
-            sh.freq[k][e] = (uint16_t)(f1 + 1);
-            sh.cum[k][e] = (uint16_t)sum;
-            sum += f1 + 1;
-            if (sum > target) return false;
-            next = s + 1;
-        }
-        if (sum != target) return false;
-        sh.count[k] = (uint32_t)n;
-        sh.sb[k] = (uint32_t)sb;
+        uint32_t n, sb;
+        const bool ok = parse_table(&p, end, k == 0 ? 1u << exp_bits : 256u, SEG_SCALE_BITS, &n, &sb,
+                                    [&](uint32_t e, uint32_t s, uint32_t f, uint32_t cum) {
+                                        sh.sym[k][e] = (uint8_t)s;
+                                        sh.freq[k][e] = (uint16_t)f;
+                                        sh.cum[k][e] = (uint16_t)cum;
+                                    });
+        if (!ok) return false;
+        sh.count[k] = n;
+        sh.sb[k] = sb;
     }
     while (p < end)
         if (*p++) return false;  // zero padding
     return true;
 }
 
-// Warp-cooperative form of `parse_params` (all 32 lanes call it; the result is warp-uniform):
-// 1 accepted, 0 refused, -1 a varint of three or more bytes (use `parse_params`). Each round reads
-// 32 bytes, finds the varints' last bytes by a ballot, pairs (gap, frequency - 1) inside the
-// round, and turns them into symbols and cumulative frequencies by two warp prefix sums.
-__device__ int parse_params_warp(Shared& sh, const uint8_t* params, uint32_t len, uint32_t np, uint32_t exp_bits) {
+// Warp-cooperative form of `parse_table` (all 32 lanes call it; the result is warp-uniform) on
+// the table at byte *q of [params, params + len), advancing *q past it: 1 accepted, 0 refused,
+// -1 a varint of three or more bytes (use `parse_table`). Each round reads 32 bytes, finds the
+// varints' last bytes by a ballot, pairs (gap, frequency - 1) inside the round, and turns them
+// into symbols and cumulative frequencies by two warp prefix sums; the lane holding a pair calls
+// `pair(e, symbol, frequency, cumulative frequency)`.
+template <class F>
+__device__ int parse_table_warp(const uint8_t* params, uint32_t len, uint32_t* q_io, uint32_t alphabet, uint32_t max_sb,
+                                uint32_t* n_out, uint32_t* sb_out, F pair) {
     const uint32_t lane = threadIdx.x & 31, lt = (1u << lane) - 1;
+    uint32_t q = *q_io;
+    auto byte = [&](uint32_t i) -> uint32_t { return i < len ? __ldg(params + i) : 0x100u; };
+    const uint32_t sb = byte(q++);
+    if (sb > max_sb) return 0;
+    const uint32_t target = 1u << sb;
+    // The symbol count: one or two bytes (the limits keep it below 2^14).
+    uint32_t n = byte(q++);
+    if (n > 0xff) return 0;
+    if (n & 0x80) {
+        const uint32_t b1 = byte(q++);
+        if (b1 > 0xff) return 0;
+        if (b1 & 0x80) return -1;
+        n = (n & 0x7f) | (b1 << 7);
+    }
+    if (n == 0 || n > alphabet || n > target) return 0;
+    uint32_t e = 0, next = 0, sum = 0;
+    while (e < n) {
+        const uint32_t b = byte(q + lane);
+        const uint32_t term = __ballot_sync(0xffffffffu, b < 0x80);  // past the end: 0x100
+        const uint32_t before = term & lt;
+        const uint32_t start = before ? 32 - __clz(before) : 0;
+        const bool is_term = (term >> lane) & 1;
+        if (__any_sync(0xffffffffu, is_term && lane - start > 1)) return -1;
+        const uint32_t prev = __shfl_up_sync(0xffffffffu, b, 1);
+        const uint32_t value = lane > start ? (prev & 0x7f) | (b << 7) : b;
+        // Whole pairs only, at most the n - e still wanted.
+        uint32_t pairs = __popc(term) / 2;
+        if (pairs > n - e) pairs = n - e;
+        if (pairs == 0) return 0;  // out of bytes (a longer varint returned -1 above)
+        const uint32_t idx = __popc(before);            // varint index in this round
+        const bool is_f = is_term && (idx & 1) && idx < 2 * pairs;
+        const uint32_t gap = __shfl_sync(0xffffffffu, value, before ? 31 - __clz(before) : 0);
+        const uint32_t f = is_f ? value + 1 : 0;
+        uint32_t step = is_f ? gap + 1 : 0, run = f;  // inclusive prefix sums over the pairs
+#pragma unroll
+        for (int d = 1; d < 32; d <<= 1) {
+            const uint32_t a = __shfl_up_sync(0xffffffffu, step, d), c = __shfl_up_sync(0xffffffffu, run, d);
+            if (lane >= (uint32_t)d) step += a, run += c;
+        }
+        const uint32_t s = next + step - 1;  // this pair's symbol
+        const uint32_t cum = sum + run - f;
+        const bool bad = is_f && (gap >= alphabet || s >= alphabet || value >= target || cum + f > target);
+        if (__any_sync(0xffffffffu, bad)) return 0;
+        if (is_f) pair(e + idx / 2, s, f, cum);
+        // The last pair's lane carries the round's totals.
+        const uint32_t last_lane = 31 - __clz(__ballot_sync(0xffffffffu, is_f && idx == 2 * pairs - 1));
+        next += __shfl_sync(0xffffffffu, step, last_lane);
+        sum += __shfl_sync(0xffffffffu, run, last_lane);
+        q += last_lane + 1;
+        e += pairs;
+    }
+    if (sum != target) return 0;
+    *q_io = q;
+    *n_out = n;
+    *sb_out = sb;
+    return 1;
+}
+
+// Warp-cooperative form of `parse_params` (all 32 lanes call it; the result is warp-uniform):
+// 1 accepted, 0 refused, -1 a varint of three or more bytes (use `parse_params`); each table is
+// read by `parse_table_warp`.
+__device__ int parse_params_warp(Shared& sh, const uint8_t* params, uint32_t len, uint32_t np, uint32_t exp_bits) {
+    const uint32_t lane = threadIdx.x & 31;
     uint32_t q = 0;  // warp-uniform read position
     auto byte = [&](uint32_t i) -> uint32_t { return i < len ? __ldg(params + i) : 0x100u; };
     if (byte(q++) != np) return 0;
@@ -143,62 +230,14 @@ __device__ int parse_params_warp(Shared& sh, const uint8_t* params, uint32_t len
         if (mode > 1) return 0;
         if (lane == 0) sh.coded[k] = mode;
         if (!mode) continue;
-        const uint32_t sb = byte(q++);
-        if (sb > SEG_SCALE_BITS) return 0;
-        const uint32_t alphabet = k == 0 ? 1u << exp_bits : 256u;
-        const uint32_t target = 1u << sb;
-        // The symbol count: one or two bytes (the limits keep it below 2^14).
-        uint32_t n = byte(q++);
-        if (n > 0xff) return 0;
-        if (n & 0x80) {
-            const uint32_t b1 = byte(q++);
-            if (b1 > 0xff) return 0;
-            if (b1 & 0x80) return -1;
-            n = (n & 0x7f) | (b1 << 7);
-        }
-        if (n == 0 || n > alphabet || n > target) return 0;
-        uint32_t e = 0, next = 0, sum = 0;
-        while (e < n) {
-            const uint32_t b = byte(q + lane);
-            const uint32_t term = __ballot_sync(0xffffffffu, b < 0x80);  // past the end: 0x100
-            const uint32_t before = term & lt;
-            const uint32_t start = before ? 32 - __clz(before) : 0;
-            const bool is_term = (term >> lane) & 1;
-            if (__any_sync(0xffffffffu, is_term && lane - start > 1)) return -1;
-            const uint32_t prev = __shfl_up_sync(0xffffffffu, b, 1);
-            const uint32_t value = lane > start ? (prev & 0x7f) | (b << 7) : b;
-            // Whole pairs only, at most the n - e still wanted.
-            uint32_t pairs = __popc(term) / 2;
-            if (pairs > n - e) pairs = n - e;
-            if (pairs == 0) return 0;  // out of bytes (a longer varint returned -1 above)
-            const uint32_t idx = __popc(before);            // varint index in this round
-            const bool is_f = is_term && (idx & 1) && idx < 2 * pairs;
-            const uint32_t gap = __shfl_sync(0xffffffffu, value, before ? 31 - __clz(before) : 0);
-            const uint32_t f = is_f ? value + 1 : 0;
-            uint32_t step = is_f ? gap + 1 : 0, run = f;  // inclusive prefix sums over the pairs
-#pragma unroll
-            for (int d = 1; d < 32; d <<= 1) {
-                const uint32_t a = __shfl_up_sync(0xffffffffu, step, d), c = __shfl_up_sync(0xffffffffu, run, d);
-                if (lane >= (uint32_t)d) step += a, run += c;
-            }
-            const uint32_t s = next + step - 1;  // this pair's symbol
-            const uint32_t cum = sum + run - f;
-            const bool bad = is_f && (gap >= alphabet || s >= alphabet || value >= target || cum + f > target);
-            if (__any_sync(0xffffffffu, bad)) return 0;
-            if (is_f) {
-                const uint32_t ei = e + idx / 2;
-                sh.sym[k][ei] = (uint8_t)s;
-                sh.freq[k][ei] = (uint16_t)f;
-                sh.cum[k][ei] = (uint16_t)cum;
-            }
-            // The last pair's lane carries the round's totals.
-            const uint32_t last_lane = 31 - __clz(__ballot_sync(0xffffffffu, is_f && idx == 2 * pairs - 1));
-            next += __shfl_sync(0xffffffffu, step, last_lane);
-            sum += __shfl_sync(0xffffffffu, run, last_lane);
-            q += last_lane + 1;
-            e += pairs;
-        }
-        if (sum != target) return 0;
+        uint32_t n, sb;
+        const int r = parse_table_warp(params, len, &q, k == 0 ? 1u << exp_bits : 256u, SEG_SCALE_BITS, &n, &sb,
+                                       [&](uint32_t e, uint32_t s, uint32_t f, uint32_t cum) {
+                                           sh.sym[k][e] = (uint8_t)s;
+                                           sh.freq[k][e] = (uint16_t)f;
+                                           sh.cum[k][e] = (uint16_t)cum;
+                                       });
+        if (r != 1) return r;
         if (lane == 0) {
             sh.count[k] = n;
             sh.sb[k] = sb;
@@ -234,7 +273,8 @@ __device__ __forceinline__ void cp_wait() {
                     // (mod RING), which no lane has read since the previous refill's __syncwarp.
 
 // Dynamic shared memory: the planes' slot tables (NP x SEG_SLOTS u32), then the warps' rings
-// (warps per block x NP x RING bytes). Indexing this
+// (warps per block x NP x RING bytes), then the warps' own-table slots (warps per block x
+// SEG_OWN_SLOTS u32: a mode-3 segment's exponent table). Indexing this
 // symbol (not a generic pointer) keeps every access a plain shared-memory load.
 extern __shared__ __align__(16) uint8_t seg_smem[];
 __device__ __forceinline__ const uint32_t* seg_slot_table() { return reinterpret_cast<const uint32_t*>(seg_smem); }
@@ -305,6 +345,7 @@ struct SegDecoder {
     static constexpr int NP = Fmt<DT>::NP;
     Stream st[NP];
     uint32_t x[NP], sb[NP], mask[NP];
+    uint32_t tb0;  // u32 index in seg_smem of plane 0's slot table: the block's, or the warp's own (mode 3)
     bool coded[NP];
 
     __device__ __forceinline__ bool is_coded(int p) const { return MASK >= 0 ? ((MASK >> p) & 1) != 0 : coded[p]; }
@@ -323,7 +364,7 @@ struct SegDecoder {
                 st[p].pos += 32;
                 continue;
             }
-            const uint32_t slot = seg_slot_table()[p * SEG_SLOTS + (x[p] & mask[p])];
+            const uint32_t slot = seg_slot_table()[(p == 0 ? tb0 : p * SEG_SLOTS) + (x[p] & mask[p])];
             // y = f * q + bias: bias in the slot's low 12 bits and f - 1 in its top 12, so the
             // load is followed by one shift or mask, one add and one multiply-add.
             const uint32_t q = x[p] >> sb[p];
@@ -364,20 +405,55 @@ struct SegDecoder {
     }
 };
 
-// The rANS part of `decode_segment`: a coded segment (mode byte 1, or 2 with a raw mask) with
-// decoder d; m: the planes coded in this segment (the tensor's coded planes less the raw mask).
+// Expand the frequency table at s (a segment's own exponent table, mode 3: FreqTable::write, at
+// most SEG_OWN_BITS) into the warp's own slot table (`own`: u32 index in seg_smem), warp-parallel
+// (one thread when a varint is longer than two bytes, as `parse_params`). Returns the table's
+// bytes (0: refused) and its resolution in *sb.
+__device__ uint32_t build_own_table(const uint8_t* s, uint32_t avail, uint32_t alphabet, uint32_t own, uint32_t* sb) {
+    const uint32_t lane = threadIdx.x & 31;
+    uint32_t* slots = reinterpret_cast<uint32_t*>(seg_smem) + own;
+    auto fill = [&](uint32_t, uint32_t sy, uint32_t f, uint32_t cum) {
+        for (uint32_t k = 0; k < f; k++) slots[cum + k] = k | (sy << 12) | ((f - 1) << 20);
+    };
+    uint32_t q = 0, n = 0;
+    const int r = parse_table_warp(s, avail, &q, alphabet, SEG_OWN_BITS, &n, sb, fill);
+    if (r < 0) {
+        uint32_t used = 0, ok = 0;
+        if (lane == 0) {
+            const uint8_t* p = s;
+            ok = parse_table(&p, s + avail, alphabet, SEG_OWN_BITS, &n, sb, fill);
+            used = (uint32_t)(p - s);
+        }
+        ok = __shfl_sync(0xffffffffu, ok, 0);
+        q = __shfl_sync(0xffffffffu, used, 0);
+        *sb = __shfl_sync(0xffffffffu, *sb, 0);
+        if (!ok) return 0;
+    } else if (r == 0) {
+        return 0;
+    }
+    __syncwarp();
+    return q;
+}
+
+// The rANS part of `decode_segment`: a coded segment (mode byte 1, 2 with a raw mask, or 3 with
+// a raw mask and the exponent's own table) with decoder d; m: the planes coded in this segment
+// (the tensor's coded planes less the raw mask); own: u32 index in seg_smem of the warp's own
+// slot table.
 template <int DT, int MASK>
 __device__ __forceinline__ int32_t decode_coded(SegDecoder<DT, MASK>& d, const Shared& sh, const uint8_t* s,
                                                 uint32_t len, uint32_t n, bool aligned, uint32_t rings,
-                                                uint8_t* dst, uint32_t m) {
+                                                uint32_t own, uint8_t* dst, uint32_t m) {
     constexpr int NP = Fmt<DT>::NP;
     const uint32_t lane = threadIdx.x & 31;
     if (MASK >= 0 && (uint32_t)MASK != m) return 1;  // the caller's dispatch
-    // Mode 1: `u8 1, 3 zero, u32 words per plane`, 32 bytes. Mode 2: `u8 2, u8 raw mask, 2 zero,
-    // u32 words per plane coded in the segment`, padded to 16 (src/codec/segmented.rs).
+    // Mode 1: `u8 1, 3 zero, u32 words per plane`, 32 bytes. Modes 2 and 3: `u8 mode, u8 raw
+    // mask, u8 own-table mask (mode 3: 1, the exponent; mode 2: 0), u8 0, u32 words per plane
+    // coded in the segment`, padded to 16 (src/codec/segmented.rs).
     const uint32_t mode = s[0];
     uint32_t pos = mode == 1 ? 32u : pad16(4 + 4 * __popc(m));
-    if ((mode != 1 && mode != 2) || len < pos || (mode == 2 && (s[2] | s[3]))) return 2;
+    if (mode < 1 || mode > 3 || len < pos) return 2;
+    if (mode >= 2 && (s[3] || s[2] != (mode == 3 ? 1u : 0u) || (mode == 3 && !(m & 1)))) return 2;
+    d.tb0 = 0;
     uint32_t wc[NP];
     uint32_t k = 0;  // word-count slot of the next coded plane (mode 2)
 #pragma unroll
@@ -394,6 +470,16 @@ __device__ __forceinline__ int32_t decode_coded(SegDecoder<DT, MASK>& d, const S
             continue;
         }
         k++;
+        if (p == 0 && mode == 3) {  // the segment's own table, zero-padded to 16, before the states
+            uint32_t sb = 0;
+            const uint32_t used = build_own_table(s + pos, len - pos, 1u << Fmt<DT>::EXP, own, &sb);
+            if (used == 0 || pad16(used) > len - pos) return 2;
+            if (__any_sync(0xffffffffu, lane < pad16(used) - used && s[pos + used + lane] != 0)) return 2;
+            pos += pad16(used);
+            d.sb[0] = sb;
+            d.mask[0] = (1u << sb) - 1;
+            d.tb0 = own;
+        }
         if (w > (len - pos) / 2 || pos + 4 * SEG_LANES + 2 * w > len) return 2;
         d.x[p] = ld32(s + pos + 4 * lane, aligned);
         if (__any_sync(0xffffffffu, d.x[p] < RANS_L || d.x[p] >= (RANS_L << 16))) return 2;  // warp-uniform
@@ -448,9 +534,9 @@ __device__ __forceinline__ int32_t decode_coded(SegDecoder<DT, MASK>& d, const S
 // segment's status.
 template <int DT, int MASK>
 __device__ int32_t decode_segment(const Shared& sh, const uint8_t* s, uint32_t len, uint32_t n, bool aligned,
-                                  uint32_t rings, uint8_t* dst, uint32_t m) {
+                                  uint32_t rings, uint32_t own, uint8_t* dst, uint32_t m) {
     SegDecoder<DT, MASK> d;
-    return decode_coded<DT, MASK>(d, sh, s, len, n, aligned, rings, dst, m);
+    return decode_coded<DT, MASK>(d, sh, s, len, n, aligned, rings, own, dst, m);
 }
 
 // Decode one segment: a raw segment by copy; a coded one with the decoder specialised for the
@@ -459,7 +545,7 @@ __device__ int32_t decode_segment(const Shared& sh, const uint8_t* s, uint32_t l
 // mantissa byte coded, the rest raw), else with the run-time form.
 template <int DT>
 __device__ int32_t decode_segment_any(const Shared& sh, const uint8_t* s, uint32_t len, uint32_t n, bool aligned,
-                                      uint32_t rings, uint8_t* dst) {
+                                      uint32_t rings, uint32_t own, uint8_t* dst) {
     constexpr int NP = Fmt<DT>::NP, ALL = (1 << NP) - 1;
     const uint32_t lane = threadIdx.x & 31;
     if (s[0] == 0) {  // raw segment: 16-byte prologue, the elements, zero padding
@@ -470,17 +556,17 @@ __device__ int32_t decode_segment_any(const Shared& sh, const uint8_t* s, uint32
     uint32_t m = 0;
 #pragma unroll
     for (int p = 0; p < NP; p++) m |= (sh.coded[p] ? 1u : 0u) << p;
-    if (s[0] == 2) {
+    if (s[0] == 2 || s[0] == 3) {
         const uint32_t raw = s[1];
         if (raw & ~m) return 2;  // only a plane the tensor codes may be raw in a segment
         m &= ~raw;
     }
-    if (m == ALL) return decode_segment<DT, ALL>(sh, s, len, n, aligned, rings, dst, m);
-    if (m == 1) return decode_segment<DT, 1>(sh, s, len, n, aligned, rings, dst, m);
+    if (m == ALL) return decode_segment<DT, ALL>(sh, s, len, n, aligned, rings, own, dst, m);
+    if (m == 1) return decode_segment<DT, 1>(sh, s, len, n, aligned, rings, own, dst, m);
     if constexpr (ALL != 3) {
-        if (m == 3) return decode_segment<DT, 3>(sh, s, len, n, aligned, rings, dst, m);
+        if (m == 3) return decode_segment<DT, 3>(sh, s, len, n, aligned, rings, own, dst, m);
     }
-    return decode_segment<DT, -1>(sh, s, len, n, aligned, rings, dst, m);
+    return decode_segment<DT, -1>(sh, s, len, n, aligned, rings, own, dst, m);
 }
 
 template <int NB>
@@ -590,11 +676,12 @@ __device__ void decode_segmented(const SegBatch<NB>& b) {
         if (st == 0 && b.verify && seg::segment_checksum(sp, len, aligned) != rd_u32(e + 12)) st = 6;
         if (st == 0) {
             const uint32_t rings = NP * SEG_SLOTS * 4 + warp * NP * RING;
+            const uint32_t own = (NP * SEG_SLOTS * 4 + nw * NP * RING) / 4 + warp * SEG_OWN_SLOTS;
             static_assert((NP * SEG_SLOTS * 4) % RING == 0, "rings start at multiples of RING (decode steps OR the offset in)");
             uint8_t* dst = out + start * h.size;
-            if (dtype == 2) st = seg::decode_segment_any<2>(sh, sp, len, n, aligned, rings, dst);
-            else if (NP >= 4 && dtype == 1) st = seg::decode_segment_any<NP >= 4 ? 1 : 2>(sh, sp, len, n, aligned, rings, dst);
-            else if (NP >= 4) st = seg::decode_segment_any<NP >= 4 ? 0 : 2>(sh, sp, len, n, aligned, rings, dst);
+            if (dtype == 2) st = seg::decode_segment_any<2>(sh, sp, len, n, aligned, rings, own, dst);
+            else if (NP >= 4 && dtype == 1) st = seg::decode_segment_any<NP >= 4 ? 1 : 2>(sh, sp, len, n, aligned, rings, own, dst);
+            else if (NP >= 4) st = seg::decode_segment_any<NP >= 4 ? 0 : 2>(sh, sp, len, n, aligned, rings, own, dst);
         }
         if (lane == 0) seg::report(b, ti, s, st);
     }

@@ -1097,11 +1097,15 @@ fn gpu_decodes_layout_v2_bit_for_bit() {
     // Real weights with random exponents in every other run of 4096 elements: segments of 4096
     // store the exponent plane raw (mode 2, raw mask), longer ones code it.
     let mixed = common::mixed_exponents(&common::big_f32().bytes, 4096);
+    // Runs scaled by different powers of two: segments with their own exponent table (mode 3).
+    let scaled = common::scaled_runs(&common::big_f32().bytes, 4096);
     for d in [DType::F32, DType::BF16, DType::F16] {
         cases.push((d, convert(&special, d), vec![70_001]));
         cases.push((d, convert(&random, d), vec![40_000]));
         cases.push((d, convert(&mixed, d), vec![(mixed.len() / 4) as u64]));
+        cases.push((d, convert(&scaled, d), vec![(scaled.len() / 4) as u64]));
     }
+    let mut own_segments = 0;
     for (dtype, data, shape) in &cases {
         for segment in [1 << 16, 1 << 14, 4096, 1000, 33, 1] {
             let numel = data.len() / dtype.size();
@@ -1109,6 +1113,7 @@ fn gpu_decodes_layout_v2_bit_for_bit() {
                 continue;
             }
             let c = v2(data, *dtype, shape, segment);
+            own_segments += segment_modes(&c).iter().filter(|&&m| m == 3).count();
             let mut out = vec![0x5Au8; data.len()];
             sys.decompress_on_gpu(&c, *dtype, &mut out).unwrap();
             assert!(
@@ -1117,6 +1122,149 @@ fn gpu_decodes_layout_v2_bit_for_bit() {
             );
         }
     }
+    assert!(
+        own_segments > 100,
+        "{own_segments} segments with own tables"
+    );
+}
+
+/// Modes of a lossless-v2 container's segments (first byte of each).
+fn segment_modes(c: &[u8]) -> Vec<u8> {
+    let h = saraphis::format::container::Header::parse(c).unwrap();
+    h.chunks
+        .iter()
+        .map(|k| c[h.header_len + k.offset as usize])
+        .collect()
+}
+
+/// `c` (a lossless-v2 container whose segment bytes were changed in place) with every segment
+/// checksum and the header CRC recomputed, so that only the segments' own checks can refuse it.
+fn with_fresh_checksums(c: &[u8]) -> Vec<u8> {
+    let mut c = c.to_vec();
+    let h = saraphis::format::container::Header::parse(&c).unwrap();
+    let ndim = c[10] as usize;
+    let at = 28 + 8 * ndim;
+    let plen = u32::from_le_bytes(c[at - 4..at].try_into().unwrap()) as usize;
+    let nc_at = at + plen;
+    for (i, k) in h.chunks.iter().enumerate() {
+        let s = h.header_len + k.offset as usize;
+        let sum = codec::segmented::segment_checksum(&c[s..s + k.len as usize]);
+        let e = nc_at + 4 + 16 * i + 12;
+        c[e..e + 4].copy_from_slice(&sum.to_le_bytes());
+    }
+    let crc_at = nc_at + 4 + 16 * h.chunks.len();
+    let crc = crc32fast::hash(&c[..crc_at]);
+    c[crc_at..crc_at + 4].copy_from_slice(&crc.to_le_bytes());
+    c
+}
+
+/// A segment's own exponent table (mode 3) is parsed on the GPU (warp-parallel, one thread for
+/// varints of three or more bytes) exactly as on the CPU: every single-byte change of the
+/// table, its padding and the segment's mode and masks, with the checksums recomputed, is
+/// refused by both or decoded alike; a table rewritten with a three-byte varint decodes.
+#[test]
+#[ignore = "needs a CUDA GPU and a build with kernels: run scripts/gpu-run.sh on the GPU host"]
+fn gpu_parses_own_tables_exactly_as_the_cpu() {
+    let sys = gpu();
+    let scaled = common::scaled_runs(&common::big_f32().bytes[..4 * 4096], 1024);
+    let (mut checked, mut long_varints) = (0, 0);
+    for d in [DType::BF16, DType::F32] {
+        let data = convert(&scaled, d);
+        let c = v2(&data, d, &[4096], 1024);
+        let h = saraphis::format::container::Header::parse(&c).unwrap();
+        let modes = segment_modes(&c);
+        let (i, k) = h
+            .chunks
+            .iter()
+            .enumerate()
+            .find(|(i, _)| modes[*i] == 3)
+            .expect("a segment with its own table");
+        let _ = i;
+        let s = h.header_len + k.offset as usize;
+        // Prologue: 16 bytes (at most 3 planes coded in the segment: those the parameters
+        // code, less the raw mask) or 32; the table follows it.
+        let coded_planes = (v2_coded_planes(&c) & !c[s + 1]).count_ones();
+        let table_at = s + if coded_planes <= 3 { 16 } else { 32 };
+        // The table's end: scale bits, symbol count, then (gap, frequency - 1) varint pairs.
+        let mut at = table_at + 1;
+        let mut varint = || {
+            let (mut v, mut shift) = (0usize, 0);
+            loop {
+                let b = c[at];
+                at += 1;
+                v |= ((b & 0x7f) as usize) << shift;
+                shift += 7;
+                if b & 0x80 == 0 {
+                    return v;
+                }
+            }
+        };
+        let n = varint();
+        for _ in 0..2 * n {
+            varint();
+        }
+        let end = at;
+        // Recomputed checksums alone change nothing: every refusal below is the table's.
+        assert!(with_fresh_checksums(&c) == c);
+        let mut variants: Vec<(String, Vec<u8>)> = Vec::new();
+        for b in (s..s + 4).chain(table_at..table_at + 48) {
+            for flip in [0x01u8, 0x80] {
+                let mut m = c.clone();
+                m[b] ^= flip;
+                variants.push((
+                    format!("byte {} ^ {flip:#x}", b - s),
+                    with_fresh_checksums(&m),
+                ));
+            }
+        }
+        for (what, m) in variants {
+            let mut got = vec![0x5Au8; data.len()];
+            let cpu = codec::decompress_into(&m, d, &mut got);
+            let mut out = vec![0x5Au8; data.len()];
+            let gpu = sys.decompress_on_gpu(&m, d, &mut out);
+            match cpu {
+                Ok(()) => {
+                    assert!(
+                        gpu.is_ok(),
+                        "{what} {d:?}: the CPU accepts, the GPU refuses: {gpu:?}"
+                    );
+                    assert!(
+                        out == got,
+                        "{what} {d:?}: GPU decode differs from the CPU's"
+                    );
+                }
+                Err(e) => assert!(
+                    gpu.is_err(),
+                    "{what} {d:?}: the CPU refuses ({e}), the GPU accepts"
+                ),
+            }
+            checked += 1;
+        }
+        // The table's symbol count (its second byte) rewritten as a three-byte varint, where
+        // the table's padding has room: both decode the data.
+        let pad_end = table_at + (end - table_at).next_multiple_of(16);
+        if end + 2 <= pad_end && n < 0x80 {
+            let mut m = c.clone();
+            let tail: Vec<u8> = c[table_at + 2..end].to_vec();
+            m[table_at + 1] = n as u8 | 0x80;
+            m[table_at + 2] = 0x80;
+            m[table_at + 3] = 0;
+            m[table_at + 4..table_at + 4 + tail.len()].copy_from_slice(&tail);
+            let m = with_fresh_checksums(&m);
+            let mut got = vec![0x5Au8; data.len()];
+            codec::decompress_into(&m, d, &mut got).unwrap();
+            assert!(got == data, "{d:?}: CPU, three-byte varint in an own table");
+            let mut out = vec![0x5Au8; data.len()];
+            sys.decompress_on_gpu(&m, d, &mut out).unwrap();
+            assert!(out == data, "{d:?}: GPU, three-byte varint in an own table");
+            long_varints += 1;
+        }
+    }
+    assert!(
+        long_varints > 0,
+        "no own table had padding for a longer varint"
+    );
+    assert!(checked > 100);
 }
 
 /// Containers of the first version of layout v2 (mode-1 segments, tests/data/lossless-v2-mode1.sph)
@@ -1172,6 +1320,42 @@ fn v2_param_varints(p: &[u8]) -> (Vec<(usize, usize)>, usize) {
         }
     }
     (out, at)
+}
+
+/// Planes a lossless-v2 container's parameters code (bit p: plane p).
+fn v2_coded_planes(c: &[u8]) -> u8 {
+    let ndim = c[10] as usize;
+    let at = 28 + 8 * ndim;
+    let plen = u32::from_le_bytes(c[at - 4..at].try_into().unwrap()) as usize;
+    let p = &c[at..at + plen];
+    // Mode bytes: the walk of `v2_param_varints`, where each coded plane's varints start
+    // after its mode and scale-bits bytes.
+    let mut mask = 0u8;
+    let mut pos = 1;
+    let (varints, _) = v2_param_varints(p);
+    let mut next = varints.iter().peekable();
+    for plane in 0..p[0] {
+        let mode = p[pos];
+        pos += 1;
+        if mode == 0 {
+            continue;
+        }
+        mask |= 1 << plane;
+        pos += 1; // scale bits
+                  // Skip this table's varints: the count, then 2 x count.
+        let (o, l) = *next.next().unwrap();
+        assert_eq!(o, pos);
+        let mut n = 0usize;
+        for (k, b) in p[o..o + l].iter().enumerate() {
+            n |= ((b & 0x7f) as usize) << (7 * k);
+        }
+        pos = o + l;
+        for _ in 0..2 * n {
+            let (o, l) = *next.next().unwrap();
+            pos = o + l;
+        }
+    }
+    mask
 }
 
 /// `container` with its parameter block replaced by `params` (same length) and the header's

@@ -262,9 +262,13 @@ fn segments_the_table_does_not_pay_for_store_that_plane_raw() {
                 (c[at], c[at + 1])
             })
             .collect();
-        // Real segments code the exponent; random-exponent ones store it raw and code the rest.
+        // Real segments code the exponent (with the tensor's table, mode 2, or their own, mode
+        // 3); random-exponent ones store it raw and code the rest.
         assert!(
-            modes.iter().step_by(2).all(|&(m, r)| m == 2 && r & 1 == 0),
+            modes
+                .iter()
+                .step_by(2)
+                .all(|&(m, r)| (m == 2 || m == 3) && r & 1 == 0),
             "{dtype:?}: {modes:?}"
         );
         if dtype != DType::F16 {
@@ -274,7 +278,7 @@ fn segments_the_table_does_not_pay_for_store_that_plane_raw() {
                     .iter()
                     .skip(1)
                     .step_by(2)
-                    .all(|&(m, r)| m == 2 && r & 1 == 1),
+                    .all(|&(m, r)| (m == 2 || m == 3) && r & 1 == 1),
                 "{dtype:?}: {modes:?}"
             );
         }
@@ -313,6 +317,57 @@ fn every_single_byte_flip_of_a_masked_container_is_refused() {
         .chunks
         .iter()
         .any(|k| c[h.header_len + k.offset as usize + 1] != 0));
+    assert_flips_and_truncations_refused(&c, data.len());
+}
+
+/// Modes of a lossless-v2 container's segments (first byte of each).
+fn segment_modes(c: &[u8]) -> Vec<u8> {
+    let h = Header::parse(c).unwrap();
+    h.chunks
+        .iter()
+        .map(|k| c[h.header_len + k.offset as usize])
+        .collect()
+}
+
+/// Segments whose exponents follow another distribution than the tensor's (runs of real weights
+/// scaled by different powers of two) carry their own exponent table (mode 3): bit-exact for
+/// F32, BF16 and F16, and within 1% of coding each run as a tensor of its own.
+#[test]
+fn segments_unlike_their_tensor_carry_their_own_exponent_table() {
+    let big = common::big_f32();
+    let seg = 4096usize;
+    let scaled = common::scaled_runs(&big.bytes, seg);
+    for dtype in [DType::F32, DType::BF16, DType::F16] {
+        let data = as_dtype(&scaled, dtype);
+        let numel = data.len() / dtype.size();
+        let c = round_trip(&data, dtype, &[numel as u64], seg as u32);
+        let modes = segment_modes(&c);
+        let own = modes.iter().filter(|&&m| m == 3).count();
+        assert!(
+            own * 2 > modes.len(),
+            "{dtype:?}: {own} of {} segments with their own table",
+            modes.len()
+        );
+        let alone: usize = data
+            .chunks(seg * dtype.size())
+            .map(|run| v2(run, dtype, &[(run.len() / dtype.size()) as u64], seg as u32).len())
+            .sum();
+        assert!(
+            c.len() < alone + alone / 100,
+            "{dtype:?}: {} bytes, runs coded alone {alone}",
+            c.len()
+        );
+    }
+}
+
+/// Every single-byte flip and truncation of a container with own tables (mode 3) is refused:
+/// the own-table mask, the table's bytes and its padding included.
+#[test]
+fn every_single_byte_flip_of_a_container_with_own_tables_is_refused() {
+    let big = common::big_f32();
+    let data = common::scaled_runs(&big.bytes[..4 * 2048], 512);
+    let c = v2(&data, DType::F32, &[2048], 512);
+    assert!(segment_modes(&c).contains(&3), "{:?}", segment_modes(&c));
     assert_flips_and_truncations_refused(&c, data.len());
 }
 

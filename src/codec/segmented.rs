@@ -17,7 +17,8 @@
 //! is either rANS-coded with the tensor's table (12-bit probabilities) or stored raw, chosen
 //! per tensor by size; a plane the tensor codes is stored raw in a segment where coding it does
 //! not pay (the segment's raw mask, docs/FORMAT.md §6), and its table is fitted to the segments
-//! that code it. Every section is 16-byte aligned within the container (the parameters
+//! that code it. A segment whose exponents the tensor's table codes badly carries its own
+//! exponent table of at most [`OWN_SCALE_BITS`] bits (mode 3). Every section is 16-byte aligned within the container (the parameters
 //! are zero-padded so that the header length is a multiple of 16, and every segment's length
 //! is), so a GPU reads words and raw planes with aligned loads.
 //!
@@ -29,7 +30,7 @@
 use rayon::prelude::*;
 
 use crate::dtype::{DType, FloatLayout};
-use crate::entropy::rans::{DecTable, EncTable, FreqTable, RANS_L};
+use crate::entropy::rans::{ceil_log2, DecTable, EncTable, FreqTable, RANS_L};
 use crate::entropy::rans32::{self, PackedSlots};
 use crate::entropy::varint::Reader;
 use crate::error::{corrupt, Error, Result};
@@ -66,6 +67,16 @@ const MODE_RAW: u8 = 0;
 const MODE_CODED: u8 = 1;
 /// Coded segment with a raw mask: a plane coded in the tensor may be stored raw in this segment.
 const MODE_CODED_MASKED: u8 = 2;
+/// Coded segment with a raw mask and an own-table mask: the exponent plane (mask bit 0, the
+/// only one allowed) carries the segment's own frequency table (at most [`OWN_SCALE_BITS`]) at
+/// the start of its section.
+const MODE_CODED_OWN: u8 = 3;
+/// Largest resolution of a segment's own table (`SEG_OWN_BITS` in kernels/segmented.cu). The
+/// GPU expands it per warp into `2^8` `u32` slots (1 KiB of shared memory per warp, which keeps
+/// two 8-warp F32 blocks resident per H200 multiprocessor). Whole all-MiniLM-L6-v2 in BF16 at
+/// 2^15-element segments (`examples/v2_ratio`, 2026-12-03): 1.50140 without own tables, 1.50389
+/// with 8 bits, 1.50420 with 9, 1.50441 with 10, 1.50455 with 12.
+pub const OWN_SCALE_BITS: u32 = 8;
 const PLANE_RAW: u8 = 0;
 const PLANE_RANS: u8 = 1;
 
@@ -159,6 +170,54 @@ fn split4<const M: u32, const E: u32>(
             r as u8,
         );
     }
+}
+
+/// A segment's own table for a plane's symbol counts `hist` (`n` symbols below `alphabet`):
+/// resolution at most [`OWN_SCALE_BITS`], and its section bytes (the serialized table, zero-padded to 16).
+fn own_table(hist: &[u64; 256], n: usize, alphabet: usize) -> Option<(FreqTable, usize)> {
+    let distinct = hist[..alphabet].iter().filter(|&&c| c > 0).count();
+    if distinct == 0 || hist[alphabet..].iter().any(|&c| c > 0) {
+        return None;
+    }
+    // Enough slots for every present symbol twice over, no finer than the segment warrants.
+    let need = ceil_log2(distinct as u64) + 1;
+    if need > OWN_SCALE_BITS {
+        return None;
+    }
+    let sb = ceil_log2(n as u64).clamp(need, OWN_SCALE_BITS);
+    let t = FreqTable::from_counts(hist, sb).ok()?;
+    let len = pad(t.serialized_len());
+    Some((t, len))
+}
+
+/// One coded plane's section: `prefix` (an own table, or nothing), then 32 final states and the
+/// words of `syms` coded with `enc`, zero-padded to 16; `None` when it is not smaller than the
+/// plane's `n` raw bytes. `buf`: the encoder's backwards word buffer (`n + 9` words).
+fn rans_section(
+    enc: &EncTable,
+    syms: &[u8],
+    buf: &mut [u16],
+    mut v: Vec<u8>,
+    n: usize,
+) -> Option<(u32, Vec<u8>)> {
+    // Symbols in reverse (state i % 32), words written backwards into `buf`.
+    let mut x = [RANS_L; LANES];
+    let mut pos = buf.len();
+    crate::entropy::rans32::encode(&mut x, enc, syms, buf, &mut pos);
+    let words = &buf[pos..];
+    let len = v.len() + pad(4 * LANES + 2 * words.len());
+    if len + 4 > pad(n) {
+        return None;
+    }
+    v.reserve(len - v.len());
+    for st in x {
+        v.extend_from_slice(&st.to_le_bytes());
+    }
+    for w in words {
+        v.extend_from_slice(&w.to_le_bytes());
+    }
+    v.resize(len, 0);
+    Some((words.len() as u32, v))
 }
 
 impl SegmentedPlan {
@@ -455,7 +514,9 @@ impl SegmentedPlan {
     }
 
     /// Code one segment of whole elements (`src`); the result's length is a multiple of 16.
-    /// Falls back to a raw segment when coding does not make it smaller.
+    /// Per coded plane: the tensor's table, the segment's own table (exponent plane only, mode
+    /// 3, where its estimated size with the table's bytes is smaller), or raw bytes (raw mask);
+    /// falls back to a raw segment when coding does not make it smaller.
     pub fn encode_segment(&self, src: &[u8]) -> Vec<u8> {
         ENC_SCRATCH.with_borrow_mut(|(syms, buf)| self.encode_segment_with(src, syms, buf))
     }
@@ -483,33 +544,39 @@ impl SegmentedPlan {
         // zero-padded) when that is smaller than the plane's raw bytes in this segment, and the
         // segment's symbols are all in the table; else the plane is raw here (raw mask bit).
         let mut sections: Vec<Option<(u32, Vec<u8>)>> = Vec::with_capacity(np);
-        let mut raw_mask = 0u8;
+        let (mut raw_mask, mut own_mask) = (0u8, 0u8);
         for (p, plane) in self.planes.iter().enumerate() {
             let Plane::Rans { enc, table, .. } = plane else {
                 sections.push(None);
                 continue;
             };
-            let section = if syms[p].iter().any(|&v| table.freq(v as usize) == 0) {
-                None
-            } else {
-                // Symbols in reverse (state i % 32), words written backwards into `buf`.
-                let mut x = [RANS_L; LANES];
-                let mut pos = n + 9;
-                crate::entropy::rans32::encode(&mut x, enc, &syms[p], buf, &mut pos);
-                let words = &buf[pos..];
-                let len = pad(4 * LANES + 2 * words.len());
-                (len + 4 <= pad(n)).then(|| {
-                    let mut v = Vec::with_capacity(len);
-                    for st in x {
-                        v.extend_from_slice(&st.to_le_bytes());
-                    }
-                    for w in words {
-                        v.extend_from_slice(&w.to_le_bytes());
-                    }
-                    v.resize(len, 0);
-                    (words.len() as u32, v)
-                })
+            let mut hist = [0u64; 256];
+            for &v in syms[p].iter() {
+                hist[v as usize] += 1;
+            }
+            let tensor_bits = table.cost_bits(&hist);
+            // The exponent plane gets the segment's own table where its estimated size (table
+            // included, 8 bytes of margin) is smaller than with the tensor's.
+            let own = (p == 0)
+                .then(|| own_table(&hist, n, 1 << self.exp_bits))
+                .flatten()
+                .filter(|(t, len)| {
+                    (*len as f64) + t.cost_bits(&hist) / 8.0 + 8.0 < tensor_bits / 8.0
+                });
+            let has_own = own.is_some();
+            let section = match own {
+                Some((t, _)) => {
+                    let mut v = Vec::new();
+                    t.write(&mut v);
+                    v.resize(pad(v.len()), 0);
+                    rans_section(&EncTable::new(&t), &syms[p], buf, v, n)
+                }
+                None if tensor_bits.is_finite() => rans_section(enc, &syms[p], buf, Vec::new(), n),
+                None => None,
             };
+            if has_own && section.is_some() {
+                own_mask |= 1 << p;
+            }
             if section.is_none() {
                 raw_mask |= 1 << p;
             }
@@ -517,8 +584,13 @@ impl SegmentedPlan {
         }
         let coded = sections.iter().flatten().count();
         let mut out = vec![0u8; prologue_len(coded)];
-        out[0] = MODE_CODED_MASKED;
+        out[0] = if own_mask != 0 {
+            MODE_CODED_OWN
+        } else {
+            MODE_CODED_MASKED
+        };
         out[1] = raw_mask;
+        out[2] = own_mask;
         for (k, (w, _)) in sections.iter().flatten().enumerate() {
             out[4 + 4 * k..8 + 4 * k].copy_from_slice(&w.to_le_bytes());
         }
@@ -563,12 +635,13 @@ impl SegmentedPlan {
                 out.copy_from_slice(&body[..out.len()]);
                 return Ok(());
             }
-            MODE_CODED | MODE_CODED_MASKED => {}
+            MODE_CODED | MODE_CODED_MASKED | MODE_CODED_OWN => {}
             m => return corrupt(format!("lossless-v2 segment mode {m}")),
         }
         let np = self.planes.len();
         // Planes coded in this segment, and where the word counts and plane sections start.
         let mut coded = [false; MAX_PLANES];
+        let mut own = 0u8;
         for (c, plane) in coded.iter_mut().zip(&self.planes) {
             *c = matches!(plane, Plane::Rans { .. });
         }
@@ -579,13 +652,19 @@ impl SegmentedPlan {
             PROLOGUE
         } else {
             let raw_mask = seg[1];
-            if seg[2..4].iter().any(|&z| z != 0)
+            if seg[3] != 0
+                || (seg[0] == MODE_CODED_MASKED && seg[2] != 0)
                 || (0..8).any(|p| raw_mask >> p & 1 == 1 && !coded.get(p).copied().unwrap_or(false))
             {
                 return corrupt("lossless-v2 segment raw mask");
             }
             for (p, c) in coded.iter_mut().enumerate() {
                 *c &= raw_mask >> p & 1 == 0;
+            }
+            // Mode 3: the planes with their own table, coded in this segment, at least one.
+            own = seg[2];
+            if seg[0] == MODE_CODED_OWN && (own != 1 || !coded[0]) {
+                return corrupt("lossless-v2 segment own-table mask");
             }
             let len = prologue_len(coded.iter().filter(|&&c| c).count());
             if seg.len() < len {
@@ -596,7 +675,7 @@ impl SegmentedPlan {
         // Coded planes decode into a per-thread scratch buffer (reused, never zeroed: every
         // byte is written before it is read); raw planes are read in place from the segment.
         SCRATCH.with_borrow_mut(|scratch| {
-            self.decode_coded_segment(seg, out, n, np, &coded[..np], prologue, scratch)
+            self.decode_coded_segment(seg, out, n, np, &coded[..np], own, prologue, scratch)
         })
     }
 
@@ -610,6 +689,7 @@ impl SegmentedPlan {
         n: usize,
         np: usize,
         coded: &[bool],
+        own: u8,
         prologue: usize,
         scratch: &mut Vec<u8>,
     ) -> Result<()> {
@@ -634,6 +714,26 @@ impl SegmentedPlan {
                 continue;
             };
             k += 1;
+            // An own table (mode 3): the serialized table, zero-padded to 16, before the states.
+            let own_slots;
+            let packed = if own >> p & 1 == 1 {
+                let mut r = Reader::new(&seg[pos..], "lossless-v2 segment table");
+                let alphabet = if p == 0 { 1usize << self.exp_bits } else { 256 };
+                let t = FreqTable::read(&mut r, alphabet)?;
+                if t.scale_bits() > OWN_SCALE_BITS {
+                    return corrupt("lossless-v2 segment table resolution");
+                }
+                let used = seg.len() - pos - r.remaining();
+                let next = pos + pad(used);
+                if next > seg.len() || seg[pos + used..next].iter().any(|&z| z != 0) {
+                    return corrupt("lossless-v2 segment table padding");
+                }
+                pos = next;
+                own_slots = PackedSlots::new(&DecTable::new(&t))?;
+                &own_slots
+            } else {
+                packed
+            };
             let end = w
                 .checked_mul(2)
                 .and_then(|b| b.checked_add(pos + 4 * LANES))

@@ -151,6 +151,21 @@ pub fn mixed_exponents(f32s: &[u8], period: usize) -> Vec<u8> {
         .collect()
 }
 
+/// F32 weights `f32s` (little-endian) with run `k` of `period` elements scaled exactly by
+/// `2^(3k mod 11 - 5)` (exponent shifted; zeros, subnormal results and overflows left as they
+/// come from the multiplication): runs whose exponent histograms differ from the tensor's, as
+/// rows of an embedding differ with token frequency.
+pub fn scaled_runs(f32s: &[u8], period: usize) -> Vec<u8> {
+    f32s.chunks_exact(4)
+        .enumerate()
+        .flat_map(|(i, c)| {
+            let k = (i / period.max(1)) as i32;
+            let v = f32::from_le_bytes(c.try_into().unwrap());
+            (v * 2f32.powi((3 * k) % 11 - 5)).to_le_bytes()
+        })
+        .collect()
+}
+
 /// Names and bytes of the tensors of tests/data/lossless-v2-mode1.sph (written from these
 /// slices by scripts/make-legacy-v2-fixture.sh): the first 24 rows of layer 0's query weight as
 /// F32, BF16 and F16 (rounded to nearest even), and layer 0's query bias as F32.

@@ -128,11 +128,16 @@ const RING_BYTES: u32 = 1024;
 /// Warps per block the host may choose (`blockDim.x / 32` in the kernel).
 const WARP_CHOICES: [u32; 4] = [1, 2, 4, 8];
 
+/// Bytes of one warp's own-table slots (`SEG_OWN_SLOTS` u32): a mode-3 segment's exponent
+/// table ([`crate::codec::segmented::OWN_SCALE_BITS`] bits).
+const OWN_TABLE_BYTES: u32 = 4 << crate::codec::segmented::OWN_SCALE_BITS;
+
 /// Dynamic shared memory of variant `v` (`seg_smem` in the kernel) with `warps` warps per
-/// block: a slot table per plane, then one ring per warp and plane.
+/// block: a slot table per plane, then one ring per warp and plane, then one own-table region
+/// per warp.
 pub(super) fn dyn_bytes(v: usize, warps: u32) -> u32 {
     let planes = [2, 4][v];
-    planes * SLOT_TABLE_BYTES + warps * planes * RING_BYTES
+    planes * SLOT_TABLE_BYTES + warps * (planes * RING_BYTES + OWN_TABLE_BYTES)
 }
 
 /// Resident warps per multiprocessor of each variant at each of [`WARP_CHOICES`] (from the
