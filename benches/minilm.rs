@@ -1,6 +1,7 @@
 //! Benchmark on a real model: ratio, throughput (one core and all cores) and peak memory.
 //!
-//! `cargo bench --bench minilm -- MODEL.safetensors [--out FILE.json] [--repeats N] [--quick]`
+//! `cargo bench --bench minilm -- MODEL.safetensors [--out FILE.json] [--repeats N] [--quick]
+//! [--only lossless|lossless-v2|padic|zstd] [--segment-elems N]`
 //! (scripts/bench.sh fetches all-MiniLM-L6-v2 and runs this). Writes one JSON object.
 //! Throughput counts original (uncompressed) bytes per second, 1 MB = 1e6 bytes; times are the
 //! median of `--repeats` runs, in memory (no file I/O). Peak memory is the maximum resident
@@ -73,6 +74,7 @@ fn measure(
     threads: usize,
     repeats: usize,
     layout: StreamLayout,
+    segment_elems: u32,
 ) -> Value {
     let sys = System::new(Config {
         threads,
@@ -82,7 +84,7 @@ fn measure(
     let opts = CompressOptions {
         codec,
         chunk_elems: match layout {
-            StreamLayout::Segments => codec::segmented::DEFAULT_SEGMENT_ELEMS,
+            StreamLayout::Segments => segment_elems,
             StreamLayout::Lanes => CompressOptions::default().chunk_elems,
         },
         ..CompressOptions::default()
@@ -232,6 +234,10 @@ fn main() {
     let repeats: usize = get("--repeats").and_then(|v| v.parse().ok()).unwrap_or(5);
     // --only lossless|padic|zstd restricts the run (for quick iterations).
     let only = get("--only");
+    // --segment-elems N: layout v2's segment length (default: the encoder's default).
+    let segment_elems: u32 = get("--segment-elems")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(codec::segmented::DEFAULT_SEGMENT_ELEMS);
     let want = |k: &str| only.as_deref().is_none_or(|o| o == k);
     // Memory first, while this process is small: a child's ru_maxrss includes the RSS its
     // parent had at fork time.
@@ -285,6 +291,7 @@ fn main() {
                 threads,
                 repeats,
                 StreamLayout::Lanes,
+                segment_elems,
             );
             eprintln!("lossless {name} threads={threads}: {r}");
             results.insert(format!("lossless_{name}_t{threads}"), r);
@@ -296,6 +303,7 @@ fn main() {
                 threads,
                 repeats,
                 StreamLayout::Segments,
+                segment_elems,
             );
             eprintln!("lossless-v2 {name} threads={threads}: {r}");
             results.insert(format!("lossless_v2_{name}_t{threads}"), r);
@@ -314,6 +322,7 @@ fn main() {
                 threads,
                 repeats,
                 StreamLayout::Lanes,
+                segment_elems,
             );
             eprintln!("padic abs {eps:e} threads={threads}: {r}");
             results.insert(format!("padic_abs{eps:e}_f32_t{threads}"), r);

@@ -1113,7 +1113,10 @@ fn gpu_decodes_layout_v2_bit_for_bit() {
                 continue;
             }
             let c = v2(data, *dtype, shape, segment);
-            own_segments += segment_modes(&c).iter().filter(|&&m| m == 3).count();
+            own_segments += common::segment_modes(&c)
+                .iter()
+                .filter(|&&m| m == 3)
+                .count();
             let mut out = vec![0x5Au8; data.len()];
             sys.decompress_on_gpu(&c, *dtype, &mut out).unwrap();
             assert!(
@@ -1126,15 +1129,6 @@ fn gpu_decodes_layout_v2_bit_for_bit() {
         own_segments > 100,
         "{own_segments} segments with own tables"
     );
-}
-
-/// Modes of a lossless-v2 container's segments (first byte of each).
-fn segment_modes(c: &[u8]) -> Vec<u8> {
-    let h = saraphis::format::container::Header::parse(c).unwrap();
-    h.chunks
-        .iter()
-        .map(|k| c[h.header_len + k.offset as usize])
-        .collect()
 }
 
 /// `c` (a lossless-v2 container whose segment bytes were changed in place) with every segment
@@ -1172,7 +1166,7 @@ fn gpu_parses_own_tables_exactly_as_the_cpu() {
         let data = convert(&scaled, d);
         let c = v2(&data, d, &[4096], 1024);
         let h = saraphis::format::container::Header::parse(&c).unwrap();
-        let modes = segment_modes(&c);
+        let modes = common::segment_modes(&c);
         let (i, k) = h
             .chunks
             .iter()
@@ -1218,26 +1212,7 @@ fn gpu_parses_own_tables_exactly_as_the_cpu() {
             }
         }
         for (what, m) in variants {
-            let mut got = vec![0x5Au8; data.len()];
-            let cpu = codec::decompress_into(&m, d, &mut got);
-            let mut out = vec![0x5Au8; data.len()];
-            let gpu = sys.decompress_on_gpu(&m, d, &mut out);
-            match cpu {
-                Ok(()) => {
-                    assert!(
-                        gpu.is_ok(),
-                        "{what} {d:?}: the CPU accepts, the GPU refuses: {gpu:?}"
-                    );
-                    assert!(
-                        out == got,
-                        "{what} {d:?}: GPU decode differs from the CPU's"
-                    );
-                }
-                Err(e) => assert!(
-                    gpu.is_err(),
-                    "{what} {d:?}: the CPU refuses ({e}), the GPU accepts"
-                ),
-            }
+            gpu_agrees_with_cpu(&sys, &m, d, data.len(), &what);
             checked += 1;
         }
         // The table's symbol count (its second byte) rewritten as a three-byte varint, where
@@ -1358,6 +1333,42 @@ fn v2_coded_planes(c: &[u8]) -> u8 {
     mask
 }
 
+/// Decode the changed container `m` (`len` bytes of `d`) on the CPU and the GPU: both refuse, or
+/// both accept and agree (a changed table that is still a valid table decodes to other values:
+/// the checksums, recomputed by the callers, guard against that). Returns the CPU's output.
+fn gpu_agrees_with_cpu(
+    sys: &System,
+    m: &[u8],
+    d: DType,
+    len: usize,
+    what: &str,
+) -> Option<Vec<u8>> {
+    let mut got = vec![0x5Au8; len];
+    let cpu = codec::decompress_into(m, d, &mut got);
+    let mut out = vec![0x5Au8; len];
+    let gpu = sys.decompress_on_gpu(m, d, &mut out);
+    match cpu {
+        Ok(()) => {
+            assert!(
+                gpu.is_ok(),
+                "{what} {d:?}: the CPU accepts, the GPU refuses: {gpu:?}"
+            );
+            assert!(
+                out == got,
+                "{what} {d:?}: GPU decode differs from the CPU's"
+            );
+            Some(got)
+        }
+        Err(e) => {
+            assert!(
+                gpu.is_err(),
+                "{what} {d:?}: the CPU refuses ({e}), the GPU accepts"
+            );
+            None
+        }
+    }
+}
+
 /// `container` with its parameter block replaced by `params` (same length) and the header's
 /// CRC recomputed, so that only the tables' own checks can refuse it.
 fn with_params(container: &[u8], params: &[u8]) -> Vec<u8> {
@@ -1440,31 +1451,10 @@ fn gpu_parses_v2_tables_exactly_as_the_cpu() {
             }
             for (what, p) in variants {
                 let m = with_params(&c, &p);
-                let mut got = vec![0x5Au8; data.len()];
-                let cpu = codec::decompress_into(&m, d, &mut got);
-                let mut out = vec![0x5Au8; data.len()];
-                let gpu = sys.decompress_on_gpu(&m, d, &mut out);
+                let got = gpu_agrees_with_cpu(&sys, &m, d, data.len(), what);
                 if what.ends_with("varint") {
                     // The same tables, written longer: both decode the data.
-                    assert!(cpu.is_ok() && got == data, "{what} {d:?}: CPU {cpu:?}");
-                }
-                // Both refuse, or both accept and agree (a changed table that is still a valid
-                // table decodes to other values: the header CRC, recomputed here, guards it).
-                match cpu {
-                    Ok(()) => {
-                        assert!(
-                            gpu.is_ok(),
-                            "{what} {d:?}: the CPU accepts, the GPU refuses: {gpu:?}"
-                        );
-                        assert!(
-                            out == got,
-                            "{what} {d:?}: GPU decode differs from the CPU's"
-                        );
-                    }
-                    Err(e) => assert!(
-                        gpu.is_err(),
-                        "{what} {d:?}: the CPU refuses ({e}), the GPU accepts"
-                    ),
+                    assert!(got.as_ref() == Some(&data), "{what} {d:?}: CPU refuses");
                 }
             }
         }

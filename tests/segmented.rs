@@ -320,15 +320,6 @@ fn every_single_byte_flip_of_a_masked_container_is_refused() {
     assert_flips_and_truncations_refused(&c, data.len());
 }
 
-/// Modes of a lossless-v2 container's segments (first byte of each).
-fn segment_modes(c: &[u8]) -> Vec<u8> {
-    let h = Header::parse(c).unwrap();
-    h.chunks
-        .iter()
-        .map(|k| c[h.header_len + k.offset as usize])
-        .collect()
-}
-
 /// Segments whose exponents follow another distribution than the tensor's (runs of real weights
 /// scaled by different powers of two) carry their own exponent table (mode 3): bit-exact for
 /// F32, BF16 and F16, and within 1% of coding each run as a tensor of its own.
@@ -341,7 +332,7 @@ fn segments_unlike_their_tensor_carry_their_own_exponent_table() {
         let data = as_dtype(&scaled, dtype);
         let numel = data.len() / dtype.size();
         let c = round_trip(&data, dtype, &[numel as u64], seg as u32);
-        let modes = segment_modes(&c);
+        let modes = common::segment_modes(&c);
         let own = modes.iter().filter(|&&m| m == 3).count();
         assert!(
             own * 2 > modes.len(),
@@ -367,7 +358,11 @@ fn every_single_byte_flip_of_a_container_with_own_tables_is_refused() {
     let big = common::big_f32();
     let data = common::scaled_runs(&big.bytes[..4 * 2048], 512);
     let c = v2(&data, DType::F32, &[2048], 512);
-    assert!(segment_modes(&c).contains(&3), "{:?}", segment_modes(&c));
+    assert!(
+        common::segment_modes(&c).contains(&3),
+        "{:?}",
+        common::segment_modes(&c)
+    );
     assert_flips_and_truncations_refused(&c, data.len());
 }
 

@@ -186,3 +186,12 @@ pub fn legacy_v2_sources() -> (Vec<String>, Vec<Vec<u8>>) {
         ],
     )
 }
+
+/// Modes of a lossless-v2 container's segments (the first byte of each: 0 raw, 1-3 coded).
+pub fn segment_modes(c: &[u8]) -> Vec<u8> {
+    let h = saraphis::format::container::Header::parse(c).unwrap();
+    h.chunks
+        .iter()
+        .map(|k| c[h.header_len + k.offset as usize])
+        .collect()
+}
