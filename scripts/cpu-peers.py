@@ -58,6 +58,8 @@ def main():
     ap.add_argument("model")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--out", default="bench-out/cpu-peers.json")
+    ap.add_argument("--segment-elems", type=int, default=None,
+                    help="layout v2's segment length for our rows (default: the encoder's)")
     a = ap.parse_args()
     st = safetensors.numpy.load_file(a.model)
     f32 = [v for v in st.values() if v.dtype == np.float32]
@@ -72,7 +74,8 @@ def main():
             j = os.path.join(d, f"{only}.json")
             subprocess.run(
                 ["cargo", "bench", "--quiet", "--bench", "minilm", "--", a.model, "--out", j,
-                 "--repeats", str(a.repeats), "--only", only],
+                 "--repeats", str(a.repeats), "--only", only]
+                + (["--segment-elems", str(a.segment_elems)] if a.segment_elems else []),
                 check=True,
             )
             for k, v in json.load(open(j))["results"].items():
@@ -80,6 +83,7 @@ def main():
                     results[k] = v
     doc = {
         "benchmark": "cpu-peers", "model": a.model, "repeats": a.repeats,
+        "segment_elems": a.segment_elems,
         "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()},
         "unix_time": int(time.time()), "results": results,
     }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # ZipNN and Saraphis (layouts v1 and v2) on one CPU thread, whole all-MiniLM-L6-v2, in one run:
-# scripts/cpu-peers.sh [MODEL] [--repeats N]. Installs zipnn into target/peers-venv (PyPI) and
+# scripts/cpu-peers.sh [MODEL] [--repeats N] [--out FILE] [--segment-elems N]. Installs zipnn into target/peers-venv (PyPI) and
 # fetches the model with scripts/demo.sh's steps if needed. Writes bench-out/cpu-peers.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
