@@ -1146,10 +1146,20 @@ fn with_fresh_checksums(c: &[u8]) -> Vec<u8> {
         let e = nc_at + 4 + 16 * i + 12;
         c[e..e + 4].copy_from_slice(&sum.to_le_bytes());
     }
-    let crc_at = nc_at + 4 + 16 * h.chunks.len();
+    reseal_header(&mut c);
+    c
+}
+
+/// Recompute a container's header CRC (after the parameters or the chunk table changed).
+fn reseal_header(c: &mut [u8]) {
+    let ndim = c[10] as usize;
+    let at = 28 + 8 * ndim;
+    let plen = u32::from_le_bytes(c[at - 4..at].try_into().unwrap()) as usize;
+    let nc_at = at + plen;
+    let n = u32::from_le_bytes(c[nc_at..nc_at + 4].try_into().unwrap()) as usize;
+    let crc_at = nc_at + 4 + 16 * n;
     let crc = crc32fast::hash(&c[..crc_at]);
     c[crc_at..crc_at + 4].copy_from_slice(&crc.to_le_bytes());
-    c
 }
 
 /// A segment's own exponent table (mode 3) is parsed on the GPU (warp-parallel, one thread for
@@ -1376,11 +1386,7 @@ fn with_params(container: &[u8], params: &[u8]) -> Vec<u8> {
     let ndim = c[10] as usize;
     let at = 28 + 8 * ndim;
     c[at..at + params.len()].copy_from_slice(params);
-    let nc_at = at + params.len();
-    let n = u32::from_le_bytes(c[nc_at..nc_at + 4].try_into().unwrap()) as usize;
-    let crc_at = nc_at + 4 + 16 * n;
-    let crc = crc32fast::hash(&c[..crc_at]);
-    c[crc_at..crc_at + 4].copy_from_slice(&crc.to_le_bytes());
+    reseal_header(&mut c);
     c
 }
 
